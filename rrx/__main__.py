@@ -1,0 +1,3 @@
+from rrx.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, report)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from rrx.errors import RRXError
+
+log = logging.getLogger("rrx")
+
+USAGE = """usage: rrx <command> [hydra overrides...]
+
+commands:
+  train      train one model (or a sweep with -m) and evaluate it on the configured challenge
+  evaluate   evaluate a checkpoint: rrx evaluate checkpoint=<run folder or .pt> challenge=mixed_rand
+  report     tables from finished runs: rrx report runs=<folder or glob>
+
+examples:
+  rrx train method=rrda
+  rrx train -m method=standard,rrda seed=0,1
+  rrx train --cfg job                 # print the composed config
+  rrx train --help                    # config groups and their options
+
+config groups: model, dataset, method, challenge, attack (see `rrx train --help`)."""
+
+
+def _run(task, cfg: DictConfig):
+    """Run ``task(cfg, output_dir)``; bad input ends a single run with one line, a sweep job with a log entry."""
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        return task(cfg, out_dir)
+    except Exception as err:
+        if not multirun:
+            if isinstance(err, RRXError):
+                raise SystemExit(f"rrx: error: {err}") from None
+            raise
+        # One failing job of a sweep is recorded and does not stop the others.
+        log.error("job %s failed: %s", hydra_cfg.job.num, err)
+        (out_dir / "error.txt").write_text(traceback.format_exc())
+        return None
+
+
+@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="train")
+def train_app(cfg: DictConfig):
+    from rrx.train import train
+
+    metrics = _run(train, cfg)
+    return None if metrics is None else metrics["challenges"]["accuracy"].get("original")
+
+
+@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="evaluate")
+def evaluate_app(cfg: DictConfig):
+    from rrx.evaluate import evaluate
+
+    overrides = HydraConfig.get().overrides.task
+    dataset_overridden = any(o.lstrip("+~").startswith("dataset") for o in overrides)
+    return _run(lambda c, out: evaluate(c, out, dataset_overridden), cfg)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="report")
+def report_app(cfg: DictConfig):
+    from rrx.report.report import report
+
+    runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
+    tables = _run(lambda c, out: report(runs, out), cfg)
+    for dataset, table in (tables or {}).items():
+        print(f"\nTable 5 shape — dataset {dataset}\n{table}")
+
+
+COMMANDS = {"train": train_app, "evaluate": evaluate_app, "report": report_app}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    command = args[0]
+    if command not in COMMANDS:
+        sys.exit(f"rrx: unknown command {command!r}; known: {', '.join(COMMANDS)}\n\n{USAGE}")
+    sys.argv = [f"rrx {command}", *args[1:]]
+    COMMANDS[command]()
+
+
+if __name__ == "__main__":
+    main()

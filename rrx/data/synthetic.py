@@ -1,0 +1,243 @@
+"""The embedded synthetic backgrounds benchmark, written in the ImageNet-9 on-disk layout.
+
+Each class is a shape with a class-typical colour (plus per-image colour noise and pixel
+texture); each background family is a striped texture with its own angle, frequency and
+palette. At generation time the background family equals the class with probability
+``bg_correlation`` and is a uniformly random other family otherwise: a controllable
+shortcut, like real scene context.
+
+The generator writes ``bg_challenge/<variation>/<split>/<class>/<stem>.JPEG`` exactly as
+IN-9 does (``original`` and ``fg_mask`` for ``train``; all eight variations and ``fg_mask``
+for ``val``), so the default run reads it back through the same loader as the real data.
+Because the generator knows each image's clean background, ``only_bg_t`` (IN-9 fills the
+object's box by tiling background) is that clean background here, and the mixed
+variations paste an object onto the clean background of another image, as IN-9 pastes onto
+``only_bg_t``.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rrx.errors import RRXError
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+SHAPES = ("circle", "square", "triangle", "cross", "ring", "star", "diamond", "bar", "hexagon", "half moon")
+VARIATIONS = ("original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next")
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Generator parameters; equal specs give byte-identical datasets."""
+
+    num_classes: int = 9
+    image_size: int = 64
+    train_per_class: int = 300
+    val_per_class: int = 50
+    bg_correlation: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 2 <= self.num_classes <= len(SHAPES):
+            raise RRXError(f"dataset.num_classes={self.num_classes}: the synthetic benchmark has 2..{len(SHAPES)} classes")
+        if not 0.0 <= self.bg_correlation <= 1.0:
+            raise RRXError(f"dataset.bg_correlation={self.bg_correlation}: must lie in [0, 1]")
+        if self.image_size < 16:
+            raise RRXError(f"dataset.image_size={self.image_size}: use at least 16 pixels")
+
+    def key(self) -> str:
+        text = json.dumps({**asdict(self), "version": GENERATOR_VERSION}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def class_folder(k: int) -> str:
+    return f"{k:02d}_{SHAPES[k]}"
+
+
+def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Boolean mask of ``shape`` in object coordinates (u, v), unit radius."""
+    r = np.hypot(u, v)
+    theta = np.arctan2(v, u)
+    if shape == "circle":
+        return r <= 1.0
+    if shape == "square":
+        return np.maximum(abs(u), abs(v)) <= 0.8
+    if shape == "triangle":
+        return (v >= -0.5) & (v <= 1.0 - np.sqrt(3.0) * abs(u))
+    if shape == "cross":
+        return ((abs(u) <= 0.3) & (abs(v) <= 1.0)) | ((abs(v) <= 0.3) & (abs(u) <= 1.0))
+    if shape == "ring":
+        return (r >= 0.55) & (r <= 1.0)
+    if shape == "star":
+        return r <= 0.6 + 0.4 * np.cos(5 * theta)
+    if shape == "diamond":
+        return abs(u) + abs(v) <= 1.0
+    if shape == "bar":
+        return (u / 1.0) ** 2 + (v / 0.4) ** 2 <= 1.0
+    if shape == "hexagon":
+        return np.maximum(abs(u) * np.sqrt(3.0) / 2 + abs(v) / 2, abs(v)) <= 0.87
+    if shape == "half moon":
+        return (r <= 1.0) & ((u - 0.45) ** 2 + v**2 > 0.7**2)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32)
+
+
+class SyntheticGenerator:
+    """Draws objects, masks and backgrounds; every draw comes from one seeded NumPy generator."""
+
+    def __init__(self, spec: SyntheticSpec):
+        self.spec = spec
+        n = spec.image_size
+        self.yy, self.xx = np.mgrid[0:n, 0:n].astype(np.float32) + 0.5
+
+    def background(self, family: int, rng: np.random.Generator) -> np.ndarray:
+        """Striped texture of one family: (H, W, 3) float in [0, 1]."""
+        k = self.spec.num_classes
+        angle = np.pi * family / k + rng.normal(0, 0.08)
+        period = self.spec.image_size / (2.5 + 1.5 * (family % 3)) * rng.uniform(0.9, 1.1)
+        phase = rng.uniform(0, 2 * np.pi)
+        t = (self.xx * np.cos(angle) + self.yy * np.sin(angle)) * 2 * np.pi / period + phase
+        wave = (0.5 + 0.5 * np.sin(t))[..., None]
+        hue = (family + 0.5) / k
+        dark = _hsv(hue + rng.normal(0, 0.02), 0.45, 0.35)
+        light = _hsv(hue + 0.15 + rng.normal(0, 0.02), 0.30, 0.80)
+        img = dark * (1 - wave) + light * wave
+        return np.clip(img + rng.normal(0, 0.04, img.shape), 0, 1).astype(np.float32)
+
+    def foreground(self, label: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Object of class ``label``: colour image (H, W, 3) and mask (H, W) in {0, 1}."""
+        n = self.spec.image_size
+        radius = rng.uniform(0.20, 0.30) * n
+        cx, cy = rng.uniform(radius, n - radius, size=2)
+        rot = rng.uniform(0, 2 * np.pi)
+        dx, dy = (self.xx - cx) / radius, (self.yy - cy) / radius
+        u = dx * np.cos(rot) + dy * np.sin(rot)
+        v = -dx * np.sin(rot) + dy * np.cos(rot)
+        mask = shape_mask(SHAPES[label], u, v).astype(np.uint8)
+        base = _hsv(label / self.spec.num_classes + rng.normal(0, 0.02), 0.85, 0.95)
+        colour = np.clip(base + rng.normal(0, 0.06, 3), 0, 1)
+        shade = 1.0 - 0.25 * np.clip(np.hypot(u, v), 0, 1)[..., None]
+        img = colour * shade + rng.normal(0, 0.05, (n, n, 3))
+        return np.clip(img, 0, 1).astype(np.float32), mask
+
+    def background_family(self, label: int, rng: np.random.Generator) -> int:
+        k = self.spec.num_classes
+        if rng.random() < self.spec.bg_correlation:
+            return label
+        return int((label + rng.integers(1, k)) % k)
+
+
+def _paste(fg: np.ndarray, mask: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    m = mask[..., None].astype(np.float32)
+    return fg * m + bg * (1 - m)
+
+
+def _bbox_black(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    out = img.copy()
+    out[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = 0
+    return out
+
+
+def _save_jpeg(img: np.ndarray, path: Path) -> None:
+    Image.fromarray((img * 255).round().astype(np.uint8)).save(path, quality=95)
+
+
+def mixed_partners(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Index of the background image for each object, per mixed variation (IN-9 rules).
+
+    mixed_same: another image of the same class; mixed_rand: another image of any class
+    (uniform over all other images); mixed_next: an image of class (y + 1) mod K.
+    """
+    n = len(labels)
+    k = int(labels.max()) + 1
+    by_class = [np.flatnonzero(labels == c) for c in range(k)]
+    same, rand, nxt = (np.empty(n, dtype=np.int64) for _ in range(3))
+    for i, y in enumerate(labels):
+        same[i] = rng.choice(by_class[y][by_class[y] != i])
+        rand[i] = (i + rng.integers(1, n)) % n
+        nxt[i] = rng.choice(by_class[(y + 1) % k])
+    return {"mixed_same": same, "mixed_rand": rand, "mixed_next": nxt}
+
+
+def _write_split(gen: SyntheticGenerator, root: Path, split: str, per_class: int, rng: np.random.Generator) -> None:
+    spec = gen.spec
+    labels = np.repeat(np.arange(spec.num_classes), per_class)
+    stems = [f"syn{y:02d}_{i:05d}" for i, y in enumerate(labels)]
+    variations = VARIATIONS if split == "val" else ("original",)
+    for variation in (*variations, "fg_mask"):
+        for k in range(spec.num_classes):
+            (root / variation / split / class_folder(k)).mkdir(parents=True, exist_ok=True)
+
+    fgs, masks, bgs = [], [], []
+    for y in labels:
+        fg, mask = gen.foreground(int(y), rng)
+        bg = gen.background(gen.background_family(int(y), rng), rng)
+        fgs.append(fg)
+        masks.append(mask)
+        bgs.append(bg)
+
+    for i, (y, stem) in enumerate(zip(labels, stems)):
+        folder = class_folder(int(y))
+        np.save(root / "fg_mask" / split / folder / f"{stem}.npy", masks[i])
+        original = _paste(fgs[i], masks[i], bgs[i])
+        _save_jpeg(original, root / "original" / split / folder / f"{stem}.JPEG")
+        if split != "val":
+            continue
+        _save_jpeg(_paste(fgs[i], masks[i], np.zeros_like(bgs[i])), root / "only_fg" / split / folder / f"{stem}.JPEG")
+        _save_jpeg(original * (1 - masks[i][..., None]), root / "no_fg" / split / folder / f"{stem}.JPEG")
+        _save_jpeg(_bbox_black(bgs[i], masks[i]), root / "only_bg_b" / split / folder / f"{stem}.JPEG")
+        _save_jpeg(bgs[i], root / "only_bg_t" / split / folder / f"{stem}.JPEG")
+
+    if split == "val":
+        for variation, partner in mixed_partners(labels, rng).items():
+            for i, (y, stem) in enumerate(zip(labels, stems)):
+                j = partner[i]
+                name = f"fg_{stem}_bg_{stems[j]}.JPEG"
+                path = root / variation / split / class_folder(int(y)) / name
+                _save_jpeg(_paste(fgs[i], masks[i], bgs[j]), path)
+
+
+def generate(spec: SyntheticSpec, root: Path) -> None:
+    """Write the benchmark for ``spec`` into ``root`` (a ``bg_challenge`` folder)."""
+    gen = SyntheticGenerator(spec)
+    rng = np.random.default_rng(spec.seed)
+    _write_split(gen, root, "train", spec.train_per_class, rng)
+    _write_split(gen, root, "val", spec.val_per_class, rng)
+
+
+def materialise(spec: SyntheticSpec, cache_dir: str | os.PathLike) -> Path:
+    """Return the cached ``bg_challenge`` root for ``spec``, generating it once if missing.
+
+    Generation goes to a temporary folder renamed into place when complete, so an
+    interrupted run never leaves a half-written dataset behind.
+    """
+    final = Path(cache_dir).expanduser() / f"synthetic-{spec.key()}"
+    root = final / "bg_challenge"
+    if root.is_dir():
+        return root
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    log.info("Generating the synthetic benchmark %s into %s", asdict(spec), final)
+    generate(spec, tmp / "bg_challenge")
+    (tmp / "spec.json").write_text(json.dumps({**asdict(spec), "version": GENERATOR_VERSION}, indent=2))
+    try:
+        tmp.rename(final)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

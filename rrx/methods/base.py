@@ -1,0 +1,34 @@
+"""What every training method shares: its weight, the RRDA flag and a display name."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Method:
+    """Base class of training methods.
+
+    Args:
+        cfg: the ``method`` config: ``name``, ``lam`` (weight of the method's penalty) and
+            ``rrda`` (train on the batch plus its RRDA images, thesis Alg. 3).
+    """
+
+    display_name = "Method"
+    needs_masks_for_loss = False
+
+    def __init__(self, cfg):
+        self.lam = float(cfg.lam)
+        self.rrda = bool(cfg.rrda)
+
+    @property
+    def needs_masks(self) -> bool:
+        return self.needs_masks_for_loss or self.rrda
+
+    @property
+    def label(self) -> str:
+        """Method column of the thesis tables, e.g. ``Standard + RRDA``."""
+        return f"{self.display_name} + RRDA" if self.rrda else self.display_name
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
+        raise NotImplementedError

@@ -1,0 +1,20 @@
+"""Standard training: cross-entropy only."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from rrx.methods import register_method
+from rrx.methods.base import Method
+
+
+@register_method("standard")
+class Standard(Method):
+    """Cross-entropy on the batch (the thesis's baseline)."""
+
+    display_name = "Standard"
+
+    def loss(self, model, x, y, mask):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        return loss, {"ce": loss.detach(), "logits": logits.detach()}

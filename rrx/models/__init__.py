@@ -1,0 +1,22 @@
+"""Models (config group ``model``): ``create_model(cfg, num_classes, mean, std)`` by ``cfg.name``."""
+
+from __future__ import annotations
+
+from rrx.models.classifier import Classifier
+from rrx.registry import Registry
+
+MODELS = Registry("model")
+register_model = MODELS.register
+
+
+def create_model(cfg, num_classes: int, mean, std) -> Classifier:
+    """Backbone from the registry wrapped so it takes [0, 1] images and normalises inside."""
+    backbone = MODELS.get(cfg.name)(cfg, num_classes)
+    return Classifier(backbone, mean, std)
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+from rrx.models import resnet, small_cnn  # noqa: E402,F401  (registers the entries)

@@ -1,0 +1,38 @@
+"""A four-block CNN that trains on a CPU in seconds (for tests and quick experiments)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from rrx.models import register_model
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class SmallCNN(nn.Module):
+    """conv-BN-ReLU blocks with max-pooling, global average pooling and a linear head."""
+
+    def __init__(self, num_classes: int, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            _block(3, width),
+            nn.MaxPool2d(2),
+            _block(width, 2 * width),
+            nn.MaxPool2d(2),
+            _block(2 * width, 4 * width),
+            nn.MaxPool2d(2),
+            _block(4 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+@register_model("small_cnn")
+def create_small_cnn(cfg, num_classes: int) -> nn.Module:
+    return SmallCNN(num_classes, width=cfg.width)
