@@ -89,6 +89,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     elif cfg.trainer.scheduler != "none":
         raise RRXError(f"trainer.scheduler={cfg.trainer.scheduler}; known: cosine, none")
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = out_dir / "checkpoint.pt"
     history, step, start = [], 0, time.perf_counter()
     for epoch in range(1, epochs + 1):

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real composed config, shrunk to run in seconds on a CPU."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_module
+
+TINY = [
+    "model=small_cnn",
+    "model.width=8",
+    "dataset.image_size=32",
+    "dataset.train_per_class=8",
+    "dataset.val_per_class=4",
+    "trainer.epochs=1",
+    "trainer.batch_size=16",
+    "trainer.progress=false",
+]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One synthetic-benchmark cache for the whole session."""
+    return tmp_path_factory.mktemp("rrx-cache")
+
+
+@pytest.fixture
+def compose_train(cache_dir):
+    """compose_train(*overrides) -> the tiny train config with ``overrides`` applied last."""
+
+    def make(*overrides: str, config_name: str = "train"):
+        with initialize_config_module("rrx.conf", version_base="1.3"):
+            tiny = TINY if config_name == "train" else [o for o in TINY if o.startswith(("dataset", "trainer.batch", "trainer.progress"))]
+            return compose(config_name, overrides=[*tiny, f"dataset.cache_dir={cache_dir}", *overrides])
+
+    return make

@@ -1,0 +1,67 @@
+"""Background-challenge accuracy and BG-Gap, and the Table 5 files, against hand-computed values."""
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from rrx.challenges.background import BackgroundChallenge
+from rrx.report.tables import TABLE5_COLUMNS, table5, write_table
+from rrx.runtime import Runtime
+
+# Each "image" is a one-hot logit vector, so the identity model predicts its index.
+PREDICTIONS = {
+    "original": [0, 1, 2, 0],  # 3 of 4 correct
+    "mixed_same": [0, 1, 2, 2],  # 3 of 4
+    "mixed_rand": [1, 1, 0, 0],  # 1 of 4
+    "mixed_next": [0, 0, 0, 0],  # 1 of 4
+}
+LABELS = torch.tensor([0, 1, 2, 1])
+
+
+class FakeDataset:
+    def variation_set(self, variation):
+        x = torch.nn.functional.one_hot(torch.tensor(PREDICTIONS[variation]), 3).float()
+        return TensorDataset(x, LABELS)
+
+
+def test_accuracy_and_bg_gap():
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progress=False)
+    challenge = BackgroundChallenge(SimpleNamespace(variations=list(PREDICTIONS)))
+    results = challenge.evaluate(torch.nn.Identity(), FakeDataset(), runtime)
+    assert results["accuracy"] == {"original": 0.75, "mixed_same": 0.75, "mixed_rand": 0.25, "mixed_next": 0.25}
+    assert results["bg_gap"] == pytest.approx(0.5)
+
+
+def test_no_bg_gap_without_both_mixed_variations():
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progress=False)
+    results = BackgroundChallenge(SimpleNamespace(variations=["mixed_rand"])).evaluate(torch.nn.Identity(), FakeDataset(), runtime)
+    assert "bg_gap" not in results
+
+
+def _metrics(method, same, rand, nxt=None, orig=None):
+    acc = {"mixed_same": same, "mixed_rand": rand}
+    acc.update({k: v for k, v in {"mixed_next": nxt, "original": orig}.items() if v is not None})
+    return {"run": {"architecture": "ResNet-18", "method": method}, "challenges": {"accuracy": acc, "bg_gap": same - rand}}
+
+
+def test_table5_in_percent_with_thesis_columns():
+    df = table5([_metrics("Standard", 0.92667, 0.82991, 0.80222, 0.96154), _metrics("Standard + RRDA", 0.883, 0.8341)])
+    assert list(df.columns) == TABLE5_COLUMNS
+    first = df.iloc[0]
+    assert (first["Mixed same"], first["Mixed rand"], first["Mixed next"], first["Original"]) == (92.67, 82.99, 80.22, 96.15)
+    assert first["BG Gap"] == 9.68  # same - rand, as in every thesis table
+    assert math.isnan(df.iloc[1]["Original"])
+
+
+def test_table_files_are_never_overwritten(tmp_path):
+    df = table5([_metrics("Standard", 0.9, 0.8, 0.7, 0.95)])
+    first = write_table(df, tmp_path / "table5")
+    second = write_table(df, tmp_path / "table5")
+    assert [p.name for p in first] == ["table5.csv", "table5.md", "table5.tex"]
+    assert [p.name for p in second] == ["table5-1.csv", "table5-1.md", "table5-1.tex"]
+    assert pd.read_csv(first[0])["BG Gap"].tolist() == [10.0]
+    assert "| ResNet-18" in first[1].read_text() and r"\toprule" in first[2].read_text()

@@ -1,0 +1,109 @@
+"""The ``rrx`` command as users type it (subprocesses), on the tiny config."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+RRX = [sys.executable, "-m", "rrx"]
+
+
+def rrx(*args, cwd=REPO, env=None, check=True):
+    result = subprocess.run([*RRX, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rrx {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def tiny(cache_dir):
+    return [*TINY, f"dataset.cache_dir={cache_dir}"]
+
+
+def test_help_lists_commands():
+    out = rrx("--help").stdout
+    for command in ("train", "evaluate", "report"):
+        assert f"  {command}" in out
+    bad = rrx("fly", check=False)
+    assert bad.returncode != 0 and "unknown command 'fly'" in bad.stderr
+
+
+def test_cfg_job_prints_the_composed_config():
+    out = rrx("train", "method=rrda", "--cfg", "job").stdout
+    assert "rrda: true" in out and "name: resnet18" in out and "bg_correlation: 0.9" in out
+
+
+def test_train_evaluate_report(tiny, tmp_path):
+    run = tmp_path / "run"
+    rrx("train", *tiny, f"hydra.run.dir={run}")
+    trained = json.loads((run / "metrics.json").read_text())
+
+    rrx("evaluate", f"checkpoint={run}", "challenge=mixed_rand", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'eval'}")
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert evaluated["challenges"]["accuracy"] == {"mixed_rand": trained["challenges"]["accuracy"]["mixed_rand"]}
+    assert json.loads((run / "metrics.json").read_text()) == trained  # the training run is untouched
+
+    out = rrx("report", f"runs={tmp_path}", f"hydra.run.dir={tmp_path / 'report'}").stdout
+    table = pd.read_csv(tmp_path / "report" / "table5_synthetic.csv")
+    assert len(table) == 2 and "SmallCNN" in out
+    gap = 100 * trained["challenges"]["bg_gap"]
+    assert table["BG Gap"].dropna().tolist() == [round(gap, 2)]
+
+
+def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    rrx("train", "-m", *tiny, "method=standard,rrda", "trainer.scheduler=none,linear", f"hydra.sweep.dir={sweep}")
+    finished = sorted(p.parent.name for p in sweep.rglob("metrics.json"))
+    failed = sorted(p.parent.name for p in sweep.rglob("error.txt"))
+    assert [name[:2] for name in finished] == ["0_", "2_"] and [name[:2] for name in failed] == ["1_", "3_"]
+    assert "method=rrda" in finished[1] and finished[1].endswith("trainer.scheduler=none")  # readable folder names
+    assert "trainer.scheduler=linear" in (sweep / failed[0] / "error.txt").read_text()
+
+
+def _one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("rrx: error:")
+    for fragment in fragments:
+        assert fragment in line
+
+
+def test_missing_checkpoint_is_one_line(tmp_path):
+    result = rrx("evaluate", f"checkpoint={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    _one_line_error(result, f"checkpoint={tmp_path / 'nope'}", "does not exist")
+
+
+def test_wrong_dataset_layout_names_the_missing_folder(tiny, tmp_path):
+    (tmp_path / "data" / "original").mkdir(parents=True)
+    result = rrx("train", *tiny, f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'r'}", check=False)
+    _one_line_error(result, "does not match the ImageNet-9 layout", str(tmp_path / "data" / "original" / "train"))
+
+
+def test_unknown_config_value_lists_the_options(tmp_path):
+    result = rrx("train", "method=bogus", f"hydra.run.dir={tmp_path}", check=False)
+    assert result.returncode != 0
+    assert "Could not find 'method/bogus'" in result.stderr and "rrda" in result.stderr
+
+
+def test_installed_package_finds_its_configs(tmp_path):
+    """A non-editable install (wheel) ships the configs as package data."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("rrx-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)], check=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    result = rrx("train", "method=rrda", "--cfg", "job", cwd=tmp_path, env=env)
+    assert "rrda: true" in result.stdout
+    where = subprocess.run([sys.executable, "-c", "import rrx.conf; print(rrx.conf.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert where.stdout.startswith(str(tmp_path / "site"))

@@ -1,0 +1,68 @@
+"""Model factories and the normalising wrapper."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+
+from rrx.errors import RRXError
+from rrx.models import create_model, list_models
+from rrx.models.classifier import Classifier
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def test_classifier_normalises_inside():
+    backbone = nn.Flatten()
+    model = Classifier(backbone, mean=[0.5, 0.25, 0.0], std=[0.5, 0.25, 2.0])
+    x = torch.tensor([1.0, 0.5, 0.2]).view(1, 3, 1, 1)
+    assert torch.allclose(model(x), torch.tensor([[1.0, 1.0, 0.1]]))
+    assert torch.allclose(model(x + 5), torch.tensor([[1.0, 3.0, 0.5]]))  # clamped to [0, 1] first
+
+
+@pytest.mark.parametrize("name", ["resnet18", "small_cnn"])
+def test_every_model_config_builds(name):
+    cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")
+    model = create_model(cfg, num_classes=7, mean=[0.5] * 3, std=[0.25] * 3)
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 7)
+    assert name in list_models()
+
+
+def _resnet_cfg(**kw):
+    return OmegaConf.create({"name": "resnet18", "display_name": "ResNet-18", "pretrained": False, "weights_path": None, **kw})
+
+
+def test_pretrained_loads_torchvision_weights_from_the_torch_home_cache(tmp_path, monkeypatch):
+    """The real pretrained path, fed a file placed where torchvision caches its download."""
+    reference = resnet18(weights=None)
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(reference.state_dict(), cache / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model = create_model(_resnet_cfg(pretrained=True), num_classes=9, mean=[0.5] * 3, std=[0.25] * 3)
+    assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
+    assert model.backbone.fc.out_features == 9
+
+
+def test_weights_path_loads_a_local_state_dict(tmp_path):
+    reference = resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "w.pth")
+    model = create_model(_resnet_cfg(weights_path=str(tmp_path / "w.pth")), 9, [0.5] * 3, [0.25] * 3)
+    assert torch.equal(model.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(RRXError, match="model.weights_path=.*missing.pth"):
+        create_model(_resnet_cfg(weights_path=str(tmp_path / "missing.pth")), 9, [0.5] * 3, [0.25] * 3)
+
+
+def test_unavailable_pretrained_weights_are_a_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(ResNet18_Weights, "get_state_dict", offline)
+    with pytest.raises(RRXError, match="model.pretrained=true: cannot load"):
+        create_model(_resnet_cfg(pretrained=True), 9, [0.5] * 3, [0.25] * 3)

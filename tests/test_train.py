@@ -1,0 +1,62 @@
+"""The training task in-process on the tiny config: outputs, repeatability, RRDA path, NaN stop."""
+
+import json
+
+import pytest
+import torch
+
+from rrx.errors import RRXError
+from rrx.methods.standard import Standard
+from rrx.train import train
+
+
+def test_train_writes_checkpoint_metrics_and_table(compose_train, tmp_path):
+    metrics = train(compose_train(), tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["challenges"] == metrics["challenges"]
+    assert set(saved["challenges"]["accuracy"]) == {"original", "mixed_same", "mixed_rand", "mixed_next"}
+    acc = saved["challenges"]["accuracy"]
+    assert saved["challenges"]["bg_gap"] == pytest.approx(acc["mixed_same"] - acc["mixed_rand"])
+    assert saved["run"]["architecture"] == "SmallCNN" and saved["run"]["method"] == "Standard"
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["config"]["model"]["name"] == "small_cnn" and "backbone.fc.weight" in ckpt["state_dict"]
+    assert {p.name for p in tmp_path.glob("table5.*")} == {"table5.csv", "table5.md", "table5.tex"}
+
+
+def test_same_seed_same_run_on_cpu(compose_train, tmp_path):
+    a = train(compose_train("method=rrda", "seed=3"), tmp_path / "a")
+    b = train(compose_train("method=rrda", "seed=3"), tmp_path / "b")
+    c = train(compose_train("method=rrda", "seed=4"), tmp_path / "c")
+    assert a["train"]["epochs"][0]["loss"] == b["train"]["epochs"][0]["loss"]
+    assert a["challenges"] == b["challenges"]
+    assert a["train"]["epochs"][0]["loss"] != c["train"]["epochs"][0]["loss"]
+
+
+def test_rrda_doubles_the_training_batch(compose_train, tmp_path, monkeypatch):
+    sizes = []
+    original_loss = Standard.loss
+
+    def spy(self, model, x, y, mask):
+        sizes.append((x.shape[0], None if mask is None else mask.shape[0]))
+        return original_loss(self, model, x, y, mask)
+
+    monkeypatch.setattr(Standard, "loss", spy)
+    metrics = train(compose_train("method=rrda"), tmp_path)
+    assert metrics["run"]["method"] == "Standard + RRDA"
+    assert sizes[0] == (32, 32)  # batch of 16 plus 16 RRDA images, with masks
+
+
+def test_nan_loss_stops_with_the_step_number(compose_train, tmp_path, monkeypatch):
+    def nan_loss(self, model, x, y, mask):
+        logits = model(x)
+        return logits.sum() * float("nan"), {"logits": logits}
+
+    monkeypatch.setattr(Standard, "loss", nan_loss)
+    with pytest.raises(RRXError, match="loss is nan at epoch 1, step 1"):
+        train(compose_train(), tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_unknown_scheduler_is_named(compose_train, tmp_path):
+    with pytest.raises(RRXError, match="trainer.scheduler=linear; known: cosine, none"):
+        train(compose_train("trainer.scheduler=linear"), tmp_path)
