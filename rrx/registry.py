@@ -1,18 +1,31 @@
-"""Name -> factory registries, one per config group (as timm's ``register_model``)."""
+"""Name -> factory registries, one per config group (as timm's ``register_model``).
+
+A registry imports every module of its package the first time it is asked for an entry, so
+adding an entry is one module with a ``@register_...("name")`` decorator plus one YAML file.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Callable
 
 from rrx.errors import RRXError
 
 
 class Registry:
-    """A dict of factories whose unknown-name error lists the known names."""
+    """A dict of factories whose unknown-name error lists the known names.
 
-    def __init__(self, kind: str):
+    Args:
+        kind (str): what the entries are, for messages ("method").
+        package (str): the package whose modules register the entries ("rrx.methods").
+    """
+
+    def __init__(self, kind: str, package: str):
         self.kind = kind
+        self.package = package
         self._entries: dict[str, Callable] = {}
+        self._loaded = False
 
     def register(self, name: str) -> Callable[[Callable], Callable]:
         def add(factory: Callable) -> Callable:
@@ -24,9 +37,19 @@ class Registry:
         return add
 
     def get(self, name: str) -> Callable:
+        self._load()
         if name not in self._entries:
             raise RRXError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
         return self._entries[name]
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._entries)
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        path = importlib.import_module(self.package).__path__
+        for module in pkgutil.iter_modules(path):
+            importlib.import_module(f"{self.package}.{module.name}")

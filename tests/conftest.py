@@ -27,9 +27,8 @@ def cache_dir(tmp_path_factory):
 def compose_train(cache_dir):
     """compose_train(*overrides) -> the tiny train config with ``overrides`` applied last."""
 
-    def make(*overrides: str, config_name: str = "train"):
+    def make(*overrides: str):
         with initialize_config_module("rrx.conf", version_base="1.3"):
-            tiny = TINY if config_name == "train" else [o for o in TINY if o.startswith(("dataset", "trainer.batch", "trainer.progress"))]
-            return compose(config_name, overrides=[*tiny, f"dataset.cache_dir={cache_dir}", *overrides])
+            return compose("train", overrides=[*TINY, f"dataset.cache_dir={cache_dir}", *overrides])
 
     return make

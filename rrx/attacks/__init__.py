@@ -5,7 +5,7 @@ Every attack implements ``perturb(model, x, y) -> x_adv`` on [0, 1] images.
 
 from rrx.registry import Registry
 
-ATTACKS = Registry("attack")
+ATTACKS = Registry("attack", __name__)
 register_attack = ATTACKS.register
 
 
@@ -16,5 +16,3 @@ def create_attack(cfg):
 def list_attacks() -> list[str]:
     return ATTACKS.names()
 
-
-from rrx.attacks import none  # noqa: E402,F401  (registers the entries)

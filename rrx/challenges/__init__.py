@@ -5,7 +5,7 @@ Every challenge implements ``evaluate(model, dataset, runtime) -> dict`` of resu
 
 from rrx.registry import Registry
 
-CHALLENGES = Registry("challenge")
+CHALLENGES = Registry("challenge", __name__)
 register_challenge = CHALLENGES.register
 
 
@@ -16,5 +16,3 @@ def create_challenge(cfg):
 def list_challenges() -> list[str]:
     return CHALLENGES.names()
 
-
-from rrx.challenges import background  # noqa: E402,F401  (registers the entries)

@@ -2,7 +2,7 @@
 
 from rrx.registry import Registry
 
-DATASETS = Registry("dataset")
+DATASETS = Registry("dataset", __name__)
 register_dataset = DATASETS.register
 
 
@@ -13,5 +13,3 @@ def create_dataset(cfg):
 def list_datasets() -> list[str]:
     return DATASETS.names()
 
-
-from rrx.data import background  # noqa: E402,F401  (registers the entries)

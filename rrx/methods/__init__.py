@@ -6,7 +6,7 @@ in [0, 1], labels y (B,) and object masks (B, 1, H, W) with 1 on the object.
 
 from rrx.registry import Registry
 
-METHODS = Registry("method")
+METHODS = Registry("method", __name__)
 register_method = METHODS.register
 
 
@@ -17,5 +17,3 @@ def create_method(cfg):
 def list_methods() -> list[str]:
     return METHODS.names()
 
-
-from rrx.methods import standard  # noqa: E402,F401  (registers the entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rrx.models.classifier import Classifier
 from rrx.registry import Registry
 
-MODELS = Registry("model")
+MODELS = Registry("model", __name__)
 register_model = MODELS.register
 
 
@@ -18,5 +18,3 @@ def create_model(cfg, num_classes: int, mean, std) -> Classifier:
 def list_models() -> list[str]:
     return MODELS.names()
 
-
-from rrx.models import resnet, small_cnn  # noqa: E402,F401  (registers the entries)

@@ -1,0 +1,74 @@
+"""Every YAML of every config group composes into the real config and builds its entry."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from rrx.attacks import create_attack
+from rrx.challenges import create_challenge
+from rrx.data import create_dataset
+from rrx.errors import RRXError
+from rrx.methods import create_method, list_methods
+from rrx.models import create_model
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _compose(*overrides):
+    """The real train config with only ``overrides`` (nothing is trained here)."""
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def _choices(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("choice", _choices("model"))
+def test_model_choice(choice):
+    cfg = _compose(f"model={choice}")
+    assert create_model(cfg.model, 9, cfg.dataset.mean, cfg.dataset.std) is not None
+
+
+@pytest.mark.parametrize("choice", _choices("method"))
+def test_method_choice(choice):
+    method = create_method(_compose(f"method={choice}").method)
+    assert method.rrda == (choice == "rrda")
+
+
+@pytest.mark.parametrize("choice", _choices("challenge"))
+def test_challenge_choice(choice):
+    challenge = create_challenge(_compose(f"challenge={choice}").challenge)
+    expected = ["original", "mixed_same", "mixed_rand", "mixed_next"] if choice == "background" else [choice]
+    assert challenge.variations == expected
+
+
+@pytest.mark.parametrize("choice", _choices("attack"))
+def test_attack_choice(choice):
+    assert create_attack(_compose(f"attack={choice}").attack) is not None
+
+
+def test_dataset_choices(compose_train, tmp_path):
+    assert _choices("dataset") == ["in9", "synthetic"]
+    assert create_dataset(compose_train().dataset).num_classes == 9
+    with pytest.raises(RRXError, match="dataset=in9 needs dataset.root"):
+        create_dataset(_compose("dataset=in9").dataset)
+    in9 = create_dataset(_compose("dataset=in9", f"dataset.root={tmp_path}").dataset)
+    assert in9.mean == [0.4717, 0.4499, 0.3837] and in9.image_size == 224
+
+
+def test_other_commands_compose():
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        evaluate = compose("evaluate", overrides=["checkpoint=run", "challenge=mixed_next"])
+        report = compose("report", overrides=["runs=[a,b]"])
+    assert evaluate.checkpoint == "run" and evaluate.challenge.variations == ["mixed_next"]
+    assert list(report.runs) == ["a", "b"]
+
+
+def test_unknown_registry_name_lists_the_known_ones():
+    cfg = _compose()
+    cfg.method.name = "rrrr"
+    with pytest.raises(RRXError, match="unknown method 'rrrr'; known: standard"):
+        create_method(cfg.method)
+    assert list_methods() == ["standard"]
