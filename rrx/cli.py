@@ -32,6 +32,11 @@ examples:
 config groups: model, dataset, method, challenge, attack (see `rrx train --help`)."""
 
 
+def one_line(err: RRXError) -> str:
+    """The message itself, also when a DataLoader worker re-raised it with its traceback prepended."""
+    return str(err).strip().splitlines()[-1].removeprefix(f"{RRXError.__module__}.{RRXError.__name__}: ")
+
+
 def _run(task, cfg: DictConfig):
     """Run ``task(cfg, output_dir)``; bad input ends a single run with one line, a sweep job with a log entry."""
     hydra_cfg = HydraConfig.get()
@@ -42,7 +47,7 @@ def _run(task, cfg: DictConfig):
     except Exception as err:
         if not multirun:
             if isinstance(err, RRXError):
-                raise SystemExit(f"rrx: error: {err}") from None
+                raise SystemExit(f"rrx: error: {one_line(err)}") from None
             raise
         # One failing job of a sweep is recorded and does not stop the others.
         log.error("job %s failed: %s", hydra_cfg.job.num, err)

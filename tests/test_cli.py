@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import TINY
+from rrx.data.synthetic import SyntheticSpec, materialise
 
 REPO = Path(__file__).resolve().parents[1]
 RRX = [sys.executable, "-m", "rrx"]
@@ -107,3 +109,14 @@ def test_installed_package_finds_its_configs(tmp_path):
     assert "rrda: true" in result.stdout
     where = subprocess.run([sys.executable, "-c", "import rrx.conf; print(rrx.conf.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert where.stdout.startswith(str(tmp_path / "site"))
+
+
+def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
+    """A mask of the wrong size, read by a DataLoader worker (torch re-raises with a traceback)."""
+    root = materialise(SyntheticSpec(image_size=32, train_per_class=8, val_per_class=4), tmp_path)
+    bad = sorted((root / "fg_mask" / "train").rglob("*.npy"))[0]
+    np.save(bad, np.zeros((5, 5), np.uint8))
+    result = rrx(
+        "train", *tiny, "method=rrda", f"dataset.root={root}", "dataset.num_workers=1", f"hydra.run.dir={tmp_path / 'r'}", check=False
+    )
+    _one_line_error(result, f"mask {bad} has size (5, 5)")
