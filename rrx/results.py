@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rrx.outputs import write_json
-from rrx.report.tables import table5, write_table
+from rrx.report.tables import BACKGROUND_VARIATIONS, edge_grid, has_columns, table5, table8, write_table
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,17 @@ def run_info(cfg: DictConfig, method) -> dict:
 
 
 def write_results(out_dir: Path, metrics: dict) -> None:
-    """``metrics.json`` and ``table5.{csv,md,tex}`` in ``out_dir``; the table is also logged."""
+    """``metrics.json`` and, for what was evaluated, ``table5``, ``table8`` and ``edge`` as CSV, Markdown
+    and LaTeX in ``out_dir``; the tables are also logged."""
     write_json(out_dir / "metrics.json", metrics)
-    df = table5([metrics])
-    write_table(df, out_dir / "table5")
-    log.info("Results in %s\n%s", out_dir, df.to_markdown(index=False, floatfmt=".2f", missingval="–"))
+    tables = {}
+    if has_columns(metrics, BACKGROUND_VARIATIONS):
+        tables["table5"] = table5([metrics])
+    if has_columns(metrics, ("only_fg", "only_bg_t")):
+        tables["table8"] = table8([metrics])
+    if "edge" in metrics["challenges"]:
+        tables["edge"] = edge_grid(metrics)
+    for name, df in tables.items():
+        write_table(df, out_dir / name)
+        log.info("%s\n%s", name, df.to_markdown(index=False, floatfmt=".2f", missingval="–"))
+    log.info("Results in %s", out_dir)

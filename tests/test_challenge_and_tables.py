@@ -65,3 +65,24 @@ def test_table_files_are_never_overwritten(tmp_path):
     assert [p.name for p in second] == ["table5-1.csv", "table5-1.md", "table5-1.tex"]
     assert pd.read_csv(first[0])["BG Gap"].tolist() == [10.0]
     assert "| ResNet-18" in first[1].read_text() and r"\toprule" in first[2].read_text()
+
+
+def test_table8_and_edge_grid_in_percent():
+    from rrx.report.tables import edge_grid, table8
+
+    metrics = {
+        "run": {"architecture": "ResNet-18", "method": "Standard"},
+        "challenges": {
+            "accuracy": {"only_fg": 0.8501, "only_bg_t": 0.3252, "only_bg_b": 0.1},
+            "edge": {"original": {"5": 0.9, "10": 0.5}, "mixed_rand": {"5": 0.25, "10": 0.125}},
+        },
+    }
+    assert table8([metrics]).to_dict("records") == [
+        {"Architecture": "ResNet-18", "Method": "Standard", "Only FG": 85.01, "Only BG": 32.52}
+    ]
+    grid = edge_grid(metrics)
+    assert list(grid.columns) == ["Variation", "W=5", "W=10"]
+    assert grid.to_dict("records") == [
+        {"Variation": "original", "W=5": 90.0, "W=10": 50.0},
+        {"Variation": "mixed_rand", "W=5": 25.0, "W=10": 12.5},
+    ]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY
+from in9_fixture import VARIATIONS, write_in9
 from rrx.data.synthetic import SyntheticSpec, materialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,3 +121,22 @@ def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
         "train", *tiny, "method=rrda", f"dataset.root={root}", "dataset.num_workers=1", f"hydra.run.dir={tmp_path / 'r'}", check=False
     )
     _one_line_error(result, f"mask {bad} has size (5, 5)")
+
+
+def test_in9_train_rrda_and_evaluate_all(tmp_path):
+    """Real-layout IN-9: RRDA training on masks derived from only_fg/train, then challenge=all."""
+    root = write_in9(tmp_path)
+    in9 = ["dataset=in9", f"dataset.root={root}", "dataset.num_workers=0", "dataset.image_size=64", "dataset.val_per_class=2"]
+    small = ["model=small_cnn", "model.width=8", "trainer.epochs=1", "trainer.batch_size=8", "trainer.progress=false"]
+    run = tmp_path / "run"
+    rrx("train", *small, *in9, "method=rrda", "challenge=original", f"hydra.run.dir={run}")
+    assert json.loads((run / "metrics.json").read_text())["run"]["dataset"] == "in9"
+
+    out = tmp_path / "eval"
+    rrx("evaluate", f"checkpoint={run / 'checkpoint.pt'}", *in9, "challenge=all", "trainer.progress=false", f"hydra.run.dir={out}")
+    results = json.loads((out / "metrics.json").read_text())["challenges"]
+    assert sorted(results["accuracy"]) == sorted(VARIATIONS)
+    assert sorted(results["edge"]) == ["mixed_next", "mixed_rand", "mixed_same", "original"]
+    assert list(results["edge"]["original"]) == [str(w) for w in range(5, 55, 5)]
+    assert {p.name for p in out.glob("*.csv")} == {"table5.csv", "table8.csv", "edge.csv"}
+    assert list(pd.read_csv(out / "table8.csv").columns) == ["Architecture", "Method", "Only FG", "Only BG"]

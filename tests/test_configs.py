@@ -37,11 +37,24 @@ def test_method_choice(choice):
     assert method.rrda == (choice == "rrda")
 
 
+BACKGROUND = ["original", "mixed_same", "mixed_rand", "mixed_next"]
+SUITES = {
+    "background": BACKGROUND,
+    "signal": ["original", "only_fg", "only_bg_t"],
+    "all": [*BACKGROUND, "only_fg", "no_fg", "only_bg_b", "only_bg_t"],
+}
+
+
 @pytest.mark.parametrize("choice", _choices("challenge"))
 def test_challenge_choice(choice):
     challenge = create_challenge(_compose(f"challenge={choice}").challenge)
-    expected = ["original", "mixed_same", "mixed_rand", "mixed_next"] if choice == "background" else [choice]
-    assert challenge.variations == expected
+    if choice == "edge":
+        assert challenge.variations == BACKGROUND and challenge.widths == list(range(5, 55, 5))
+    elif choice == "all":
+        background, edge = challenge.parts
+        assert background.variations == SUITES["all"] and edge.widths == list(range(5, 55, 5))
+    else:
+        assert challenge.variations == SUITES.get(choice, [choice])
 
 
 @pytest.mark.parametrize("choice", _choices("attack"))

@@ -86,3 +86,76 @@ def test_corrupt_image_names_the_file(root):
     (root / "original" / "val" / "00_dog" / "n00_0.JPEG").write_bytes(b"not a jpeg")
     with pytest.raises(RRXError, match=r"cannot read image .*n00_0\.JPEG"):
         IN9Folder(root, "original", "val", image_size=8)[0]
+
+
+# --- the dataset=in9 config on a fixture in the real layout -------------------------------------
+
+from hydra import compose, initialize_config_module  # noqa: E402
+
+from in9_fixture import CLASSES as IN9_CLASSES  # noqa: E402
+from in9_fixture import object_mask, write_in9  # noqa: E402
+from rrx.data import create_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def in9_root(tmp_path_factory):
+    return write_in9(tmp_path_factory.mktemp("in9"))
+
+
+def _in9(root, *overrides):
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["dataset=in9", f"dataset.root={root}", "dataset.num_workers=0", *overrides])
+    return create_dataset(cfg.dataset)
+
+
+def _grow(mask):
+    """Mask grown by one pixel (3x3 square)."""
+    return torch.nn.functional.max_pool2d(mask[None], 3, stride=1, padding=1)[0]
+
+
+def test_in9_training_masks_are_derived_from_only_fg(in9_root):
+    train = _in9(in9_root).train_set(masks=True)
+    assert train.classes == IN9_CLASSES and len(train) == 18
+    for index in range(18):
+        _, y, m = train[index]
+        truth = torch.from_numpy(object_mask(y).astype(np.float32))[None]
+        # The default threshold keeps the whole object; JPEG ringing may add a one-pixel rim.
+        assert (m >= truth).all() and (m <= _grow(truth)).all()
+    exact = _in9(in9_root, "dataset.mask_threshold=0.2").train_set(masks=True)
+    for index in range(18):
+        _, y, m = exact[index]
+        assert torch.equal(m[0], torch.from_numpy(object_mask(y).astype(np.float32)))
+
+
+def test_in9l_has_no_masks(in9_root):
+    dataset = _in9(in9_root, "dataset.train_source=in9l")
+    assert len(dataset.train_set(masks=False)) == 18
+    with pytest.raises(RRXError, match="train_source=in9l has no object masks"):
+        dataset.train_set(masks=True)
+
+
+def test_in9_counts_are_logged_and_a_mismatch_warned(in9_root, caplog):
+    caplog.set_level("INFO")
+    _in9(in9_root).variation_set("mixed_rand")
+    assert "mixed_rand/val: 18 images, per class [2, 2, 2, 2, 2, 2, 2, 2, 2]" in caplog.text
+    assert "expected 450 per class" in caplog.text
+    caplog.clear()
+    _in9(in9_root, "dataset.val_per_class=2").variation_set("mixed_rand")
+    assert "expected" not in caplog.text
+
+
+def test_bad_samples_are_skipped_counted_and_named(tmp_path, caplog):
+    root = write_in9(tmp_path, per_class=1, size=64)
+    (root / "only_fg" / "val" / "01_bird" / "n01_0.JPEG").write_bytes(b"broken")
+    with pytest.raises(RRXError, match="cannot read image .*n01_0.JPEG"):
+        _in9(root, "dataset.image_size=64").variation_set("only_fg")[1]
+    caplog.set_level("INFO")
+    data = _in9(root, "dataset.image_size=64", "dataset.on_bad_sample=skip").variation_set("only_fg")
+    assert len(data) == 8 and len(data.skipped) == 1
+    assert "skipped: cannot read image" in caplog.text and "n01_0.JPEG" in caplog.text
+    assert "8 images, per class [1, 0, 1, 1, 1, 1, 1, 1, 1], 1 skipped" in caplog.text
+
+
+def test_unknown_bad_sample_rule(in9_root):
+    with pytest.raises(RRXError, match="dataset.on_bad_sample=ignore; known: error, skip"):
+        _in9(in9_root, "dataset.on_bad_sample=ignore")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 from rrx.data import register_dataset
@@ -11,39 +12,56 @@ from rrx.data.synthetic import SyntheticSpec, materialise
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
+BAD_SAMPLE_RULES = ("error", "skip")
+TRAIN_SOURCES = ("original", "in9l")
 
 
 class BackgroundDataset:
     """A ``bg_challenge`` root: the training set and every evaluation variation.
 
     Args:
-        name (str): dataset name written into results.
         root (Path): the ``bg_challenge`` folder.
-        num_classes (int): expected number of class folders.
-        image_size (int): square input size of the model.
-        mean, std (list[float]): the normalisation the model applies to [0, 1] inputs.
+        cfg: the dataset config: ``name``, ``num_classes``, ``image_size``, ``mean``, ``std``,
+            ``train_source`` (``original`` or ``in9l``), ``mask_threshold``, ``on_bad_sample``
+            (``error`` or ``skip``) and ``val_per_class`` (expected images per class in val).
     """
 
-    def __init__(self, name: str, root: Path, num_classes: int, image_size: int, mean, std):
-        self.name = name
+    def __init__(self, root: Path, cfg):
+        self.name = cfg.name
         self.root = Path(root).expanduser()
-        self.num_classes = num_classes
-        self.image_size = image_size
-        self.mean, self.std = list(mean), list(std)
+        self.num_classes = cfg.num_classes
+        self.image_size = cfg.image_size
+        self.mean, self.std = list(cfg.mean), list(cfg.std)
+        self.mask_threshold = cfg.mask_threshold
+        self.val_per_class = cfg.val_per_class
+        if cfg.on_bad_sample not in BAD_SAMPLE_RULES:
+            raise RRXError(f"dataset.on_bad_sample={cfg.on_bad_sample}; known: {', '.join(BAD_SAMPLE_RULES)}")
+        if cfg.train_source not in TRAIN_SOURCES:
+            raise RRXError(f"dataset.train_source={cfg.train_source}; known: {', '.join(TRAIN_SOURCES)}")
+        self.skip_bad = cfg.on_bad_sample == "skip"
+        self.train_source = cfg.train_source
 
     def train_set(self, masks: bool) -> IN9Folder:
-        return self._folder("original", "train", masks)
+        if masks and self.train_source == "in9l":
+            raise RRXError("dataset.train_source=in9l has no object masks; this method needs them: use train_source=original")
+        return self._folder(self.train_source, "train", masks)
 
     def variation_set(self, variation: str, masks: bool = False) -> IN9Folder:
         return self._folder(variation, "val", masks)
 
     def _folder(self, variation: str, split: str, masks: bool) -> IN9Folder:
-        data = IN9Folder(self.root, variation, split, self.image_size, masks=masks)
+        data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
         if len(data.classes) != self.num_classes:
             raise RRXError(
                 f"{self.root / variation / split} has {len(data.classes)} class folders, "
                 f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match"
             )
+        counts = Counter(label for _, label in data.samples)
+        per_class = [counts[k] for k in range(self.num_classes)]
+        log.info("%s/%s: %d images, per class %s%s", variation, split, len(data), per_class,
+                 f", {len(data.skipped)} skipped" if data.skipped else "")
+        if split == "val" and self.val_per_class and any(n != self.val_per_class for n in per_class):
+            log.warning("%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class)
         return data
 
 
@@ -51,19 +69,18 @@ class BackgroundDataset:
 def synthetic(cfg) -> BackgroundDataset:
     """The embedded benchmark, generated into ``cfg.cache_dir`` unless ``cfg.root`` is given."""
     if cfg.root:
-        root = Path(cfg.root)
-    else:
-        spec = SyntheticSpec(
-            num_classes=cfg.num_classes,
-            image_size=cfg.image_size,
-            train_per_class=cfg.train_per_class,
-            val_per_class=cfg.val_per_class,
-            bg_correlation=cfg.bg_correlation,
-            seed=cfg.generator_seed,
-        )
-        root = materialise(spec, cfg.cache_dir)
-        log.info("Synthetic benchmark at %s", root)
-    return BackgroundDataset(cfg.name, root, cfg.num_classes, cfg.image_size, cfg.mean, cfg.std)
+        return BackgroundDataset(Path(cfg.root), cfg)
+    spec = SyntheticSpec(
+        num_classes=cfg.num_classes,
+        image_size=cfg.image_size,
+        train_per_class=cfg.train_per_class,
+        val_per_class=cfg.val_per_class,
+        bg_correlation=cfg.bg_correlation,
+        seed=cfg.generator_seed,
+    )
+    root = materialise(spec, cfg.cache_dir)
+    log.info("Synthetic benchmark at %s", root)
+    return BackgroundDataset(root, cfg)
 
 
 @register_dataset("in9")
@@ -71,4 +88,4 @@ def in9(cfg) -> BackgroundDataset:
     """A real ImageNet-9 ``bg_challenge`` root given by ``dataset.root``."""
     if not cfg.root:
         raise RRXError("dataset=in9 needs dataset.root=<path to bg_challenge>")
-    return BackgroundDataset(cfg.name, Path(cfg.root), cfg.num_classes, cfg.image_size, cfg.mean, cfg.std)
+    return BackgroundDataset(Path(cfg.root), cfg)

@@ -3,11 +3,17 @@
 Layout: ``<root>/<variation>/<split>/<class>/<stem>.JPEG``; the label is the class
 folder's index in sorted order. Object masks are ``<root>/fg_mask/<split>/<class>/<stem>.npy``
 (1 on the object); a mixed image ``fg_<stem>_bg_<stem2>.JPEG`` uses its foreground's mask.
-Real IN-9 ships no ``fg_mask/train``; the synthetic benchmark writes one.
+
+Real IN-9 ships no ``fg_mask/train``. There the training mask of ``<stem>`` is derived from
+``only_fg/train/<class>/<stem>.JPEG`` (the object on black): a pixel is object when its
+brightest channel exceeds ``mask_threshold`` (in [0, 1]). JPEG ringing next to a bright object
+can add a one-pixel rim at a low threshold; a high one drops dark object pixels.
+The synthetic benchmark writes ``fg_mask/train``, which is then used instead.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +23,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from rrx.errors import RRXError
+
+log = logging.getLogger(__name__)
 
 LAYOUT = "<root>/<variation>/<split>/<class>/<stem>.JPEG (ImageNet-9 bg_challenge layout)"
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -40,21 +48,43 @@ def foreground_stem(filename: str) -> str:
     return stem
 
 
+def load_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1]; an unreadable file is an RRXError naming it."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    except OSError as err:
+        raise RRXError(f"cannot read image {path}: {err}") from err
+
+
 class IN9Folder(Dataset):
     """One variation and split of an IN-9 root.
 
     Args:
         root (Path): the ``bg_challenge`` folder.
-        variation (str): e.g. ``original``, ``mixed_rand``.
+        variation (str): e.g. ``original``, ``mixed_rand``, ``in9l``.
         split (str): ``train`` or ``val``.
         image_size (int): images and masks are resized to this square size if needed.
         masks (bool, optional): also return the object mask. Default: False.
+        mask_threshold (float, optional): for masks derived from ``only_fg``. Default: 0.05.
+        skip_bad (bool, optional): check every sample now and drop (and log) unreadable ones
+            instead of failing when they are read. Default: False.
 
     Items are ``(x, y)`` or ``(x, y, m)`` with x (3, S, S) in [0, 1] and m (1, S, S) in {0, 1}.
     """
 
-    def __init__(self, root: Path, variation: str, split: str, image_size: int, masks: bool = False):
-        folder = split_dir(Path(root), variation, split)
+    def __init__(
+        self,
+        root: Path,
+        variation: str,
+        split: str,
+        image_size: int,
+        masks: bool = False,
+        mask_threshold: float = 0.05,
+        skip_bad: bool = False,
+    ):
+        root = Path(root)
+        folder = split_dir(root, variation, split)
         self.classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
         if not self.classes:
             raise RRXError(f"{folder} holds no class folders (expected {LAYOUT})")
@@ -66,35 +96,59 @@ class IN9Folder(Dataset):
         ]
         if not self.samples:
             raise RRXError(f"{folder} holds no images (expected {LAYOUT})")
-        self.mask_dir = split_dir(Path(root), "fg_mask", split) if masks else None
         self.image_size = image_size
+        self.mask_threshold = mask_threshold
+        self.mask_dir, self.mask_from_only_fg = None, False
+        if masks:
+            if (root / "fg_mask" / split).is_dir() or split != "train":
+                self.mask_dir = split_dir(root, "fg_mask", split)
+            else:
+                self.mask_dir, self.mask_from_only_fg = split_dir(root, "only_fg", split), True
+        self.skipped: list[str] = []
+        if skip_bad:
+            self._drop_bad_samples()
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def mask_path(self, index: int) -> Path:
         path, label = self.samples[index]
-        return self.mask_dir / self.classes[label] / f"{foreground_stem(path.name)}.npy"
+        suffix = path.suffix if self.mask_from_only_fg else ".npy"
+        return self.mask_dir / self.classes[label] / f"{foreground_stem(path.name)}{suffix}"
+
+    def load_mask(self, index: int, shape: tuple[int, int]) -> np.ndarray:
+        """The (H, W) boolean object mask of sample ``index``, checked against its image's size."""
+        mask_path = self.mask_path(index)
+        if not mask_path.is_file():
+            raise RRXError(f"no mask for image {self.samples[index][0]}: expected {mask_path}")
+        if self.mask_from_only_fg:
+            mask = load_rgb(mask_path).max(axis=2) > self.mask_threshold
+        else:
+            mask = np.load(mask_path) > 0
+        if mask.shape != shape:
+            raise RRXError(f"mask {mask_path} has size {mask.shape}, its image {self.samples[index][0]} has size {shape}")
+        return mask
 
     def __getitem__(self, index: int):
         path, label = self.samples[index]
-        try:
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-        except OSError as err:
-            raise RRXError(f"cannot read image {path}: {err}") from err
-        x = torch.from_numpy(array).permute(2, 0, 1)  # (3, H, W)
-        x = _resize(x, self.image_size, "bilinear")
+        array = load_rgb(path)
+        x = _resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")  # (3, S, S)
         if self.mask_dir is None:
             return x, label
-        mask_path = self.mask_path(index)
-        if not mask_path.is_file():
-            raise RRXError(f"no mask for image {path}: expected {mask_path}")
-        mask = np.load(mask_path)
-        if mask.shape != array.shape[:2]:
-            raise RRXError(f"mask {mask_path} has size {mask.shape}, its image {path} has size {array.shape[:2]}")
-        m = torch.from_numpy((mask > 0).astype(np.float32))[None]  # (1, H, W)
+        m = torch.from_numpy(self.load_mask(index, array.shape[:2]).astype(np.float32))[None]  # (1, H, W)
         return x, label, _resize(m, self.image_size, "nearest")
+
+    def _drop_bad_samples(self) -> None:
+        good = []
+        for index, sample in enumerate(self.samples):
+            try:
+                self[index]
+            except RRXError as err:
+                self.skipped.append(str(err))
+                log.warning("skipped: %s", err)
+                continue
+            good.append(sample)
+        self.samples = good
 
 
 def _resize(t: torch.Tensor, size: int, mode: str) -> torch.Tensor:

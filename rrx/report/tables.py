@@ -10,6 +10,7 @@ from rrx.outputs import write_text
 
 # Thesis Table 5/6: accuracies and BG-Gap in percent.
 TABLE5_COLUMNS = ["Architecture", "Method", "Mixed same", "Mixed rand", "Mixed next", "BG Gap", "Original"]
+BACKGROUND_VARIATIONS = ("original", "mixed_same", "mixed_rand", "mixed_next")
 _VARIATION_COLUMNS = {"Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next", "Original": "original"}
 
 
@@ -18,7 +19,7 @@ def table5_row(metrics: dict) -> dict:
     acc = metrics["challenges"].get("accuracy", {})
     row = {"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"]}
     for column, variation in _VARIATION_COLUMNS.items():
-        row[column] = 100 * acc[variation] if variation in acc else float("nan")
+        row[column] = _percent(acc, variation)
     gap = metrics["challenges"].get("bg_gap")
     row["BG Gap"] = 100 * gap if gap is not None else float("nan")
     return row
@@ -28,6 +29,39 @@ def table5(runs: list[dict]) -> pd.DataFrame:
     """Table 5 shape, values in percent with two decimals, one row per run."""
     df = pd.DataFrame([table5_row(m) for m in runs], columns=TABLE5_COLUMNS)
     return df.round(2)
+
+
+# Thesis Table 8: accuracy with only the object / only the background, in percent.
+TABLE8_COLUMNS = ["Architecture", "Method", "Only FG", "Only BG"]
+_SIGNAL_COLUMNS = {"Only FG": "only_fg", "Only BG": "only_bg_t"}
+
+
+def _percent(acc: dict, variation: str) -> float:
+    return 100 * acc[variation] if variation in acc else float("nan")
+
+
+def table8(runs: list[dict]) -> pd.DataFrame:
+    """Table 8 shape (Only BG = accuracy on ``only_bg_t``), one row per run."""
+    rows = []
+    for metrics in runs:
+        acc = metrics["challenges"].get("accuracy", {})
+        row = {"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"]}
+        rows.append(row | {column: _percent(acc, variation) for column, variation in _SIGNAL_COLUMNS.items()})
+    return pd.DataFrame(rows, columns=TABLE8_COLUMNS).round(2)
+
+
+def edge_grid(metrics: dict) -> pd.DataFrame:
+    """Edge-removal accuracy in percent: one row per variation, one column per width W (Fig. 17b)."""
+    grid = metrics["challenges"]["edge"]
+    df = pd.DataFrame({variation: {int(w): 100 * a for w, a in accs.items()} for variation, accs in grid.items()}).T
+    df.index.name = "Variation"
+    df.columns = [f"W={w}" for w in df.columns]
+    return df.round(2).reset_index()
+
+
+def has_columns(metrics: dict, variations) -> bool:
+    """Whether a run evaluated any of ``variations``."""
+    return any(v in metrics["challenges"].get("accuracy", {}) for v in variations)
 
 
 def write_table(df: pd.DataFrame, stem: Path) -> list[Path]:

@@ -1,0 +1,73 @@
+"""Edge removal (thesis 4.2.5, Fig. 17): black out a band of width W around the object boundary."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from rrx.challenges import register_challenge
+from rrx.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Binary dilation with a (2r+1)x(2r+1) square: pixels within Chebyshev distance r of the mask."""
+    if radius == 0:
+        return mask
+    return F.max_pool2d(mask, kernel_size=2 * radius + 1, stride=1, padding=radius)
+
+
+def edge_band(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """Band of ``width`` pixels across the object boundary: ceil(W/2) outside it, floor(W/2) inside.
+
+    Args:
+        mask (Tensor): object masks (B, 1, H, W), 1 on the object.
+        width (int): band width W in pixels.
+
+    Returns:
+        Tensor (B, 1, H, W), 1 on the band. For an s x s square and even W the band has
+        (s + W)^2 - (s - W)^2 = 4 s W pixels.
+    """
+    outside = (width + 1) // 2
+    inside = width // 2
+    grown = _dilate(mask, outside)
+    shrunk = 1 - _dilate(1 - mask, inside)
+    return grown - shrunk
+
+
+def remove_edge(x: torch.Tensor, mask: torch.Tensor, width: int) -> torch.Tensor:
+    """Images (B, C, H, W) with the edge band set to black."""
+    return x * (1 - edge_band(mask, width))
+
+
+@register_challenge("edge")
+class EdgeChallenge:
+    """Accuracy on each of ``cfg.edge_variations`` with the edge removed, for each W in ``cfg.widths``.
+
+    Results: ``{"edge": {variation: {W: accuracy}}}``; every image is read once per variation.
+    """
+
+    def __init__(self, cfg):
+        self.variations = list(cfg.edge_variations)
+        self.widths = [int(w) for w in cfg.widths]
+
+    @torch.no_grad()
+    def evaluate(self, model, dataset, runtime: Runtime) -> dict:
+        model.eval()
+        grid = {}
+        for variation in self.variations:
+            loader = runtime.loader(dataset.variation_set(variation, masks=True), shuffle=False)
+            correct = dict.fromkeys(self.widths, 0)
+            for x, y, mask in tqdm(loader, desc=f"edge {variation}", leave=False, disable=not runtime.progress):
+                x, mask = x.to(runtime.device), mask.to(runtime.device)
+                for width in self.widths:
+                    with runtime.autocast():
+                        logits = model(remove_edge(x, mask, width))
+                    correct[width] += (logits.argmax(1).cpu() == y).sum().item()
+            grid[variation] = {str(w): c / len(loader.dataset) for w, c in correct.items()}
+            log.info("edge %-10s %s", variation, "  ".join(f"W={w}: {100 * a:.1f}%" for w, a in grid[variation].items()))
+        return {"edge": grid}

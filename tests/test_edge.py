@@ -1,0 +1,60 @@
+"""Edge removal (thesis 4.2.5) on a hand-made square mask."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from rrx.challenges.edge import EdgeChallenge, edge_band, remove_edge
+from rrx.runtime import Runtime
+
+
+def _square(size=32, top=10, side=10):
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., top : top + side, top : top + side] = 1
+    return mask
+
+
+@pytest.mark.parametrize(
+    "width, outside, inside",
+    [(2, 1, 1), (4, 2, 2), (5, 3, 2), (8, 4, 4), (1, 1, 0)],
+)
+def test_band_pixel_count_on_a_square(width, outside, inside):
+    side = 10
+    band = edge_band(_square(side=side), width)
+    expected = (side + 2 * outside) ** 2 - (side - 2 * inside) ** 2
+    assert band.sum().item() == expected
+    assert set(band.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_band_straddles_the_boundary():
+    band = edge_band(_square(), 4)[0, 0]  # 2 pixels out, 2 in
+    column = band[:, 15].tolist()
+    assert column[7:24] == [0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
+
+
+def test_remove_edge_blacks_out_only_the_band():
+    x = torch.rand(1, 3, 32, 32) + 0.1
+    out = remove_edge(x, _square(), 6)
+    band = edge_band(_square(), 6).expand_as(x).bool()
+    assert (out[band] == 0).all()
+    assert torch.equal(out[~band], x[~band])
+
+
+class CentreModel(torch.nn.Module):
+    """Predicts class 1 when the centre pixel (15, 15) is lit, else class 0."""
+
+    def forward(self, x):
+        lit = (x[:, 0, 15, 15] > 0).float()
+        return torch.stack([1 - lit, lit], dim=1)
+
+
+def test_edge_grid_accuracy():
+    # The centre of the square 10..19 is 5 pixels from its top edge and 4 from its bottom edge:
+    # it is blacked out once floor(W/2) >= 5, i.e. from W = 10 on.
+    data = TensorDataset(torch.ones(3, 3, 32, 32), torch.ones(3, dtype=torch.long), _square().expand(3, 1, 32, 32))
+    dataset = SimpleNamespace(variation_set=lambda variation, masks: data)
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)
+    challenge = EdgeChallenge(SimpleNamespace(edge_variations=["original"], widths=[5, 9, 10, 20]))
+    assert challenge.evaluate(CentreModel(), dataset, runtime) == {"edge": {"original": {"5": 1.0, "9": 1.0, "10": 0.0, "20": 0.0}}}
