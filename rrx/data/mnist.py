@@ -1,0 +1,150 @@
+"""Decoy MNIST (Ross et al. 2017) and Color MNIST (Rieger et al. 2020, CDEP): thesis Table 10.
+
+Digits come from real MNIST IDX files under ``dataset.root`` or, with no root, from
+scikit-learn's bundled 8x8 handwritten digits (1,797 real images) upsampled to 28x28.
+Images are returned as 3-channel tensors in [0, 1]; masks are 1 on the signal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rrx.data import register_dataset
+from rrx.data.tensor_task import TensorTask
+from rrx.errors import RRXError
+
+log = logging.getLogger(__name__)
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# Decoy variants: patch side, and the grey level of the patch at train / test time.
+DECOY_VARIANTS = {
+    "ross": {"side": 4, "test": "random"},  # test grey 255 - 25 r for a random digit r
+    "cdep": {"side": 5, "test": "reversed"},  # test grey 25 y
+}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
+    if array.size != int(np.prod(shape)):
+        raise RRXError(f"{path} is not a valid IDX file (header says {shape}, holds {array.size} bytes)")
+    return array.reshape(shape).copy()  # writable
+
+
+def _find(root: Path, name: str) -> Path:
+    for candidate in (root / name, root / f"{name}.gz", root / "MNIST" / "raw" / name, root / "MNIST" / "raw" / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise RRXError(f"dataset.root={root}: no {name}[.gz] (expected the four MNIST IDX files, as torchvision or yann.lecun.com ship them)")
+
+
+def load_idx(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train": (images (N, 28, 28) uint8, labels (N,)), "test": ...} from MNIST IDX files."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise RRXError(f"dataset.root={root} does not exist")
+    return {split: (_read_idx(_find(root, xs)), _read_idx(_find(root, ys)).astype(np.int64)) for split, (xs, ys) in IDX_FILES.items()}
+
+
+def load_sklearn_digits(seed: int, test_fraction: float = 0.3) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's 8x8 digits upsampled (bilinear) to 28x28 uint8, split by ``seed``."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    small = torch.from_numpy(digits.images / 16.0).float()[:, None]  # (N, 1, 8, 8) in [0, 1]
+    big = F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)[:, 0]
+    images = (big.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_test = int(round(test_fraction * len(images)))
+    test, train = order[:n_test], order[n_test:]
+    log.info("no dataset.root: using scikit-learn's bundled 8x8 digits (1,797 real images) upsampled to 28x28, not MNIST")
+    return {"train": (images[train], digits.target[train]), "test": (images[test], digits.target[test])}
+
+
+def load_digits(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return load_idx(Path(cfg.root)) if cfg.root else load_sklearn_digits(cfg.seed)
+
+
+def add_decoy(images: np.ndarray, labels: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Generator):
+    """Paste a ``side`` x ``side`` patch of grey level ``grey[i]`` into a random corner of each image.
+
+    Returns (images with patch (N, 28, 28) uint8, object masks (N, 28, 28): 0 on the patch, 1 elsewhere).
+    """
+    out, masks = images.copy(), np.ones_like(images)
+    size = images.shape[1]
+    for i in range(len(images)):
+        top = 0 if rng.random() < 0.5 else size - side
+        left = 0 if rng.random() < 0.5 else size - side
+        out[i, top : top + side, left : left + side] = grey[i]
+        masks[i, top : top + side, left : left + side] = 0
+    return out, masks
+
+
+def decoy_grey(labels: np.ndarray, train: bool, variant: str, rng: np.random.Generator) -> np.ndarray:
+    """Patch grey level: 255 - 25 y at train time; at test time per DECOY_VARIANTS."""
+    if train:
+        return 255 - 25 * labels
+    if DECOY_VARIANTS[variant]["test"] == "random":
+        return 255 - 25 * rng.integers(0, 10, len(labels))
+    return 25 * labels
+
+
+def _to_task(images: np.ndarray, labels: np.ndarray, masks: np.ndarray, colour: np.ndarray | None = None):
+    x = torch.from_numpy(images).float().div(255)[:, None]  # (N, 1, 28, 28)
+    x = x.repeat(1, 3, 1, 1) if colour is None else x * torch.from_numpy(colour).float()[:, :, None, None]
+    m = torch.from_numpy(masks.astype(np.float32))[:, None]
+    return x, torch.from_numpy(labels).long(), m
+
+
+@register_dataset("decoy_mnist")
+def decoy_mnist(cfg) -> TensorTask:
+    """Decoy MNIST: a corner patch whose grey level encodes the label in training only.
+
+    The mask is 0 on the decoy patch (the context) and 1 elsewhere.
+    """
+    if cfg.variant not in DECOY_VARIANTS:
+        raise RRXError(f"dataset.variant={cfg.variant}; known: {', '.join(DECOY_VARIANTS)}")
+    rng = np.random.default_rng(cfg.seed)
+    splits = {}
+    for split, (images, labels) in load_digits(cfg).items():
+        grey = decoy_grey(labels, split == "train", cfg.variant, rng)
+        patched, masks = add_decoy(images, labels, DECOY_VARIANTS[cfg.variant]["side"], grey, rng)
+        splits[split] = _to_task(patched, labels, masks)
+    return TensorTask(cfg.name, splits["train"], splits["test"], 10, cfg.mean, cfg.std)
+
+
+def digit_colours() -> np.ndarray:
+    """Ten RGB colours from red (0) to purple (9): hues 0 .. 0.8 at full saturation."""
+    import colorsys
+
+    return np.array([colorsys.hsv_to_rgb(0.8 * k / 9, 1.0, 1.0) for k in range(10)], dtype=np.float32)
+
+
+@register_dataset("color_mnist")
+def color_mnist(cfg) -> TensorTask:
+    """Color MNIST: digits drawn in colour[y] for training and colour[9 - y] for testing.
+
+    The shortcut (colour) lies on the digit's own pixels, so no spatial mask can separate it:
+    the mask is 1 on the digit strokes (pixels above ``cfg.mask_threshold``) and 0 on the black
+    background. Mask-based penalties therefore constrain only the background here.
+    """
+    colours = digit_colours()
+    splits = {}
+    for split, (images, labels) in load_digits(cfg).items():
+        index = labels if split == "train" else 9 - labels
+        masks = images > cfg.mask_threshold * 255
+        splits[split] = _to_task(images, labels, masks, colour=colours[index])
+    return TensorTask(cfg.name, splits["train"], splits["test"], 10, cfg.mean, cfg.std)

@@ -1,0 +1,122 @@
+"""Decoy MNIST, Color MNIST and the toy rules problem against values the tests compute."""
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+
+from rrx.data import create_dataset
+from rrx.data.mnist import add_decoy, decoy_grey, digit_colours, load_idx
+from rrx.data.toy_rules import rule_mask
+from rrx.errors import RRXError
+
+
+def _write_idx(path, array, compress=False):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+@pytest.fixture
+def mnist_root(tmp_path):
+    """Four IDX files: image i is (i mod 5) + label with an 8x8 block of 200 in the middle; 20 train, 10 test."""
+    for split, prefix, n in (("train", "train", 20), ("test", "t10k", 10)):
+        labels = np.arange(n) % 10
+        images = np.stack([np.full((28, 28), i % 5 + labels[i]) for i in range(n)])
+        images[:, 10:18, 10:18] = 200  # a "digit" in the middle
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images, compress=(split == "test"))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", labels)
+    return tmp_path
+
+
+def _dataset(name, *overrides):
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        return create_dataset(compose("train", overrides=[f"dataset={name}", *overrides]).dataset)
+
+
+def test_idx_files_are_read_plain_and_gzipped(mnist_root):
+    data = load_idx(mnist_root)
+    images, labels = data["test"]
+    assert images.shape == (10, 28, 28) and labels.tolist() == list(range(10))
+    assert images[3, 0, 0] == 3 + 3 and images[3, 12, 12] == 200
+
+
+def test_missing_idx_file_is_named(tmp_path):
+    with pytest.raises(RRXError, match="no train-images-idx3-ubyte"):
+        load_idx(tmp_path)
+
+
+def test_decoy_patch_grey_corner_and_mask():
+    images = np.zeros((200, 28, 28), np.uint8)
+    labels = np.arange(200) % 10
+    grey = decoy_grey(labels, train=True, variant="ross", rng=np.random.default_rng(0))
+    assert grey.tolist()[:3] == [255, 230, 205]
+    out, masks = add_decoy(images, labels, 4, grey, np.random.default_rng(1))
+    corners = set()
+    for i in range(200):
+        rows, cols = np.nonzero(masks[i] == 0)
+        assert len(rows) == 16 and (out[i][masks[i] == 0] == 255 - 25 * labels[i]).all()
+        assert (out[i][masks[i] == 1] == 0).all()
+        corners.add((rows.min(), cols.min()))
+    assert corners == {(0, 0), (0, 24), (24, 0), (24, 24)}
+
+
+def test_decoy_test_greys():
+    labels = np.arange(1000) % 10
+    assert (decoy_grey(labels, False, "cdep", np.random.default_rng(0)) == 25 * labels).all()
+    ross = decoy_grey(labels, False, "ross", np.random.default_rng(0))
+    assert set(ross.tolist()) == {255 - 25 * r for r in range(10)}
+    assert (ross == 255 - 25 * labels).mean() < 0.2  # the test patch does not follow the label
+
+
+def test_decoy_mnist_from_idx(mnist_root):
+    data = _dataset("decoy_mnist", f"dataset.root={mnist_root}", "dataset.variant=cdep")
+    x, y, m = data.train_set(masks=True)[:]
+    assert x.shape == (20, 3, 28, 28) and (m == 0).sum(dim=(1, 2, 3)).tolist() == [25] * 20
+    patch = x[:, 0][m[:, 0] == 0].view(20, 25)
+    assert torch.allclose(patch[:, 0], (255 - 25 * y).float() / 255)
+    xt, yt, mt = data.variation_set("original", masks=True)[:]
+    assert torch.allclose(xt[:, 0][mt[:, 0] == 0].view(10, 25)[:, 0], (25 * yt).float() / 255)
+    with pytest.raises(RRXError, match="only the 'original' variation"):
+        data.variation_set("mixed_rand")
+
+
+def test_color_mnist_colours_swap_at_test(mnist_root):
+    data = _dataset("color_mnist", f"dataset.root={mnist_root}")
+    colours = torch.from_numpy(digit_colours())
+    assert torch.equal(colours[0], torch.tensor([1.0, 0.0, 0.0]))
+    x, y, m = data.train_set(masks=True)[:]
+    xt, yt, _ = data.variation_set("original", masks=True)[:]
+    assert (m[:, 0, 10:18, 10:18] == 1).all() and m.sum().item() == 20 * 64  # strokes only
+    for images, labels, index in ((x, y, y), (xt, yt, 9 - yt)):
+        stroke = images[:, :, 12, 12]  # grey 200 in the middle
+        assert torch.allclose(stroke, colours[index] * 200 / 255)
+
+
+def test_bundled_digits_when_no_root(caplog):
+    caplog.set_level("INFO")
+    data = _dataset("decoy_mnist")
+    assert "scikit-learn's bundled 8x8 digits" in caplog.text
+    assert len(data.train_set(False)) + len(data.variation_set("original")) == 1797
+
+
+def test_toy_rules_follow_the_rules():
+    data = _dataset("toy_rules", "dataset.train_size=300", "dataset.test_size=100")
+    x, y, m = data.train_set(masks=True)[:]
+    assert x.shape == (300, 3, 5, 5) and y.bincount().tolist() == [150, 150]
+    cells = x.permute(0, 2, 3, 1)  # colours as vectors
+    for image, label in zip(cells, y.tolist()):
+        corners = {tuple(image[r, c].tolist()) for r, c in [(0, 0), (0, 4), (4, 0), (4, 4)]}
+        top = {tuple(image[0, c].tolist()) for c in (1, 2, 3)}
+        if label == 0:
+            assert len(corners) == 1 and len(top) == 3
+        else:
+            assert len(corners) > 1 and len(top) < 3
+    assert m[0, 0].tolist() == [[1, 1, 1, 1, 1], [0] * 5, [0] * 5, [0] * 5, [1, 0, 0, 0, 1]]
+    assert rule_mask("corners").sum().item() == 4 and rule_mask("top_middle").sum().item() == 3
