@@ -62,13 +62,24 @@ def test_attack_choice(choice):
     assert create_attack(_compose(f"attack={choice}").attack) is not None
 
 
-def test_dataset_choices(compose_train, tmp_path):
-    assert _choices("dataset") == ["in9", "synthetic"]
-    assert create_dataset(compose_train().dataset).num_classes == 9
-    with pytest.raises(RRXError, match="dataset=in9 needs dataset.root"):
-        create_dataset(_compose("dataset=in9").dataset)
-    in9 = create_dataset(_compose("dataset=in9", f"dataset.root={tmp_path}").dataset)
-    assert in9.mean == [0.4717, 0.4499, 0.3837] and in9.image_size == 224
+DATASET_OVERRIDES = {
+    "synthetic": ["dataset.image_size=32", "dataset.train_per_class=2", "dataset.val_per_class=1"],
+    "toy_rules": ["dataset.train_size=10", "dataset.test_size=10"],
+}
+
+
+@pytest.mark.parametrize("choice", _choices("dataset"))
+def test_dataset_choice(choice, tmp_path):
+    overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
+    if choice == "synthetic":
+        overrides.append(f"dataset.cache_dir={tmp_path}")
+    if choice == "in9":
+        with pytest.raises(RRXError, match="dataset=in9 needs dataset.root"):
+            create_dataset(_compose(*overrides).dataset)
+        overrides.append(f"dataset.root={tmp_path}")
+    cfg = _compose(*overrides).dataset
+    dataset = create_dataset(cfg)
+    assert dataset.name == choice and dataset.num_classes == cfg.num_classes and len(dataset.mean) == 3
 
 
 def test_other_commands_compose():
