@@ -63,7 +63,7 @@ def test_attack_choice(choice):
 
 
 DATASET_OVERRIDES = {
-    "synthetic": ["dataset.image_size=32", "dataset.train_per_class=2", "dataset.val_per_class=1"],
+    "synthetic": ["dataset.image_size=32", "dataset.train_per_class=2", "dataset.val_per_class=2"],
     "toy_rules": ["dataset.train_size=10", "dataset.test_size=10"],
 }
 

@@ -71,6 +71,8 @@ def test_mixed_partner_rules():
 def test_spec_rejects_bad_values():
     with pytest.raises(RRXError, match="bg_correlation"):
         SyntheticSpec(bg_correlation=1.5)
+    with pytest.raises(RRXError, match="val_per_class=1: mixed_same needs at least 2"):
+        SyntheticSpec(val_per_class=1)
     with pytest.raises(RRXError, match="num_classes"):
         SyntheticSpec(num_classes=len(SHAPES) + 1)
 

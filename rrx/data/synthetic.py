@@ -54,6 +54,8 @@ class SyntheticSpec:
             raise RRXError(f"dataset.num_classes={self.num_classes}: the synthetic benchmark has 2..{len(SHAPES)} classes")
         if not 0.0 <= self.bg_correlation <= 1.0:
             raise RRXError(f"dataset.bg_correlation={self.bg_correlation}: must lie in [0, 1]")
+        if self.val_per_class < 2:
+            raise RRXError(f"dataset.val_per_class={self.val_per_class}: mixed_same needs at least 2 images per class")
         if self.image_size < 16:
             raise RRXError(f"dataset.image_size={self.image_size}: use at least 16 pixels")
 
