@@ -12,6 +12,8 @@ import pytest
 
 from conftest import TINY
 from in9_fixture import VARIATIONS, write_in9
+from mnist_fixture import write_mnist
+from rival10_fixture import write_rival10
 from rrx.data.synthetic import SyntheticSpec, materialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,3 +142,22 @@ def test_in9_train_rrda_and_evaluate_all(tmp_path):
     assert list(results["edge"]["original"]) == [str(w) for w in range(5, 55, 5)]
     assert {p.name for p in out.glob("*.csv")} == {"table5.csv", "table8.csv", "edge.csv"}
     assert list(pd.read_csv(out / "table8.csv").columns) == ["Architecture", "Method", "Only FG", "Only BG"]
+
+
+@pytest.mark.parametrize("name", ["rival10", "decoy_mnist", "color_mnist", "toy_rules"])
+def test_every_dataset_trains_and_evaluates_through_the_cli(name, tmp_path):
+    data = {
+        "rival10": [f"dataset.root={write_rival10(tmp_path)}", "dataset.image_size=32", "dataset.num_workers=0"],
+        "decoy_mnist": [f"dataset.root={write_mnist(tmp_path)}"],
+        "color_mnist": [f"dataset.root={write_mnist(tmp_path)}"],
+        "toy_rules": ["dataset.train_size=40", "dataset.test_size=20", "model=mlp"],
+    }[name]
+    challenge = "challenge=all" if name == "rival10" else "challenge=original"
+    model = [] if name == "toy_rules" else ["model=small_cnn", "model.width=8"]
+    run = tmp_path / "run"
+    rrx("train", f"dataset={name}", *model, *data, "method=rrda", challenge, "trainer.epochs=1", "trainer.batch_size=8",
+        "trainer.progress=false", f"hydra.run.dir={run}")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["run"]["dataset"] == name and "original" in metrics["challenges"]["accuracy"]
+    if name == "rival10":
+        assert len(metrics["challenges"]["accuracy"]) == 8 and len(metrics["challenges"]["edge"]) == 4

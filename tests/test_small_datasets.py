@@ -1,38 +1,20 @@
 """Decoy MNIST, Color MNIST and the toy rules problem against values the tests compute."""
 
-import gzip
-
 import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_module
 
+from mnist_fixture import write_mnist
 from rrx.data import create_dataset
 from rrx.data.mnist import add_decoy, decoy_grey, digit_colours, load_idx
 from rrx.data.toy_rules import rule_mask
 from rrx.errors import RRXError
 
 
-def _write_idx(path, array, compress=False):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if compress:
-        path = path.with_name(path.name + ".gz")
-        path.write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
-
-
 @pytest.fixture
 def mnist_root(tmp_path):
-    """Four IDX files: image i is (i mod 5) + label with an 8x8 block of 200 in the middle; 20 train, 10 test."""
-    for split, prefix, n in (("train", "train", 20), ("test", "t10k", 10)):
-        labels = np.arange(n) % 10
-        images = np.stack([np.full((28, 28), i % 5 + labels[i]) for i in range(n)])
-        images[:, 10:18, 10:18] = 200  # a "digit" in the middle
-        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images, compress=(split == "test"))
-        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", labels)
-    return tmp_path
+    return write_mnist(tmp_path)
 
 
 def _dataset(name, *overrides):

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from rrx.data.in9 import foreground_stem
-from rrx.data.synthetic import SHAPES, SyntheticGenerator, SyntheticSpec, class_folder, materialise, mixed_partners, shape_mask
+from rrx.data.synthetic import SHAPES, SyntheticGenerator, SyntheticSpec, class_folder, materialise, shape_mask
+from rrx.data.variations import mixed_partners
 from rrx.errors import RRXError
 
 SPEC = SyntheticSpec(num_classes=4, image_size=32, train_per_class=6, val_per_class=5, bg_correlation=0.75, seed=3)

@@ -57,6 +57,20 @@ def load_rgb(path: Path) -> np.ndarray:
         raise RRXError(f"cannot read image {path}: {err}") from err
 
 
+def keep_readable(samples: list, load) -> tuple[list, list[str]]:
+    """The samples whose ``load(index)`` succeeds, and the errors of the others (each logged)."""
+    good, skipped = [], []
+    for index, sample in enumerate(samples):
+        try:
+            load(index)
+        except RRXError as err:
+            skipped.append(str(err))
+            log.warning("skipped: %s", err)
+            continue
+        good.append(sample)
+    return good, skipped
+
+
 class IN9Folder(Dataset):
     """One variation and split of an IN-9 root.
 
@@ -106,7 +120,7 @@ class IN9Folder(Dataset):
                 self.mask_dir, self.mask_from_only_fg = split_dir(root, "only_fg", split), True
         self.skipped: list[str] = []
         if skip_bad:
-            self._drop_bad_samples()
+            self.samples, self.skipped = keep_readable(self.samples, self.__getitem__)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -137,18 +151,6 @@ class IN9Folder(Dataset):
             return x, label
         m = torch.from_numpy(self.load_mask(index, array.shape[:2]).astype(np.float32))[None]  # (1, H, W)
         return x, label, _resize(m, self.image_size, "nearest")
-
-    def _drop_bad_samples(self) -> None:
-        good = []
-        for index, sample in enumerate(self.samples):
-            try:
-                self[index]
-            except RRXError as err:
-                self.skipped.append(str(err))
-                log.warning("skipped: %s", err)
-                continue
-            good.append(sample)
-        self.samples = good
 
 
 def _resize(t: torch.Tensor, size: int, mode: str) -> torch.Tensor:

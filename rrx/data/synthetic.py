@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from rrx.data.variations import mixed_partners
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -158,23 +159,6 @@ def _bbox_black(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _save_jpeg(img: np.ndarray, path: Path) -> None:
     Image.fromarray((img * 255).round().astype(np.uint8)).save(path, quality=95)
-
-
-def mixed_partners(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Index of the background image for each object, per mixed variation (IN-9 rules).
-
-    mixed_same: another image of the same class; mixed_rand: another image of any class
-    (uniform over all other images); mixed_next: an image of class (y + 1) mod K.
-    """
-    n = len(labels)
-    k = int(labels.max()) + 1
-    by_class = [np.flatnonzero(labels == c) for c in range(k)]
-    same, rand, nxt = (np.empty(n, dtype=np.int64) for _ in range(3))
-    for i, y in enumerate(labels):
-        same[i] = rng.choice(by_class[y][by_class[y] != i])
-        rand[i] = (i + rng.integers(1, n)) % n
-        nxt[i] = rng.choice(by_class[(y + 1) % k])
-    return {"mixed_same": same, "mixed_rand": rand, "mixed_next": nxt}
 
 
 def _write_split(gen: SyntheticGenerator, root: Path, split: str, per_class: int, rng: np.random.Generator) -> None:

@@ -1,0 +1,167 @@
+"""RIVAL10 (Moayeri et al., CVPR 2022) in its published layout, with IN-9-style variations.
+
+Layout: ``<root>/{train,test}/ordinary/<wnid>_<n>.JPEG`` (beside each image its
+``_attr_labels.npy``, ``_merged_mask.JPEG`` and ``_attr_dict.pkl``, which rrx does not need),
+object masks ``<root>/{train,test}/entire_object_masks/<same name>.JPEG``, and
+``<root>/meta/wnid_to_class.json`` (wnid -> ImageNet class name) with
+``label_mappings.json`` (ImageNet class name -> [RIVAL10 class, label]).
+
+RIVAL10 ships no variations: rrx generates original, only_fg, no_fg, only_bg_b, only_bg_t and
+the mixed variations from the masks, with partners drawn once from ``dataset.seed`` (the same
+pairing every run). The hole left by a background image's own object is filled by
+``dataset.fill``: ``tile`` (default, as IN-9's only_bg_t) or ``black`` (the object's pixels zeroed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from rrx.data import register_dataset
+from rrx.data.in9 import _resize, keep_readable, load_rgb
+from rrx.data.variations import FILL_RULES, background, mixed_partners, only_bg_b, only_bg_t, paste
+from rrx.errors import RRXError
+
+log = logging.getLogger(__name__)
+
+CLASSES = ["truck", "car", "plane", "ship", "cat", "dog", "equine", "deer", "frog", "bird"]
+VARIATIONS = ("original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next")
+
+
+def read_meta(meta_dir: Path) -> tuple[dict, dict]:
+    files = [meta_dir / "wnid_to_class.json", meta_dir / "label_mappings.json"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise RRXError(f"RIVAL10 meta not found: {', '.join(missing)} (from the RIVAL10 release; set dataset.meta_dir)")
+    wnid_to_class, label_mappings = (json.loads(f.read_text()) for f in files)
+    for name, (rival_class, label) in label_mappings.items():
+        if CLASSES[int(label)] != rival_class:
+            raise RRXError(f"{files[1]}: {name!r} maps to ({rival_class}, {label}), but RIVAL10 label {label} is {CLASSES[int(label)]}")
+    return wnid_to_class, label_mappings
+
+
+class Rival10Split:
+    """Images, labels and object masks of one split, resized together to ``image_size``."""
+
+    def __init__(self, root: Path, split: str, image_size: int, wnid_to_class: dict, label_mappings: dict,
+                 mask_threshold: float, skip_bad: bool):
+        folder = root / split / "ordinary"
+        if not folder.is_dir():
+            raise RRXError(f"dataset.root={root} does not match the RIVAL10 layout: missing folder {folder}")
+        self.mask_dir = root / split / "entire_object_masks"
+        if not self.mask_dir.is_dir():
+            raise RRXError(f"dataset.root={root} does not match the RIVAL10 layout: missing folder {self.mask_dir}")
+        self.image_size, self.mask_threshold = image_size, mask_threshold
+        self.samples = []
+        for path in sorted(folder.glob("*.JPEG")):
+            if "merged_mask" in path.name:
+                continue
+            wnid = path.name.split("_")[0]
+            if wnid not in wnid_to_class:
+                raise RRXError(f"{path}: wnid {wnid} is not in wnid_to_class.json")
+            self.samples.append((path, int(label_mappings[wnid_to_class[wnid]][1])))
+        if not self.samples:
+            raise RRXError(f"{folder} holds no images")
+        self.skipped: list[str] = []
+        if skip_bad:
+            self.samples, self.skipped = keep_readable(self.samples, self.load)
+        self.labels = np.array([label for _, label in self.samples])
+        counts = Counter(self.labels.tolist())
+        log.info("RIVAL10 %s: %d images, per class %s%s", split, len(self.samples), [counts[k] for k in range(10)],
+                 f", {len(self.skipped)} skipped" if self.skipped else "")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (3, S, S) in [0, 1] and m (1, S, S) in {0, 1}."""
+        path, _ = self.samples[index]
+        array = load_rgb(path)
+        mask_path = self.mask_dir / path.name
+        if not mask_path.is_file():
+            raise RRXError(f"no mask for image {path}: expected {mask_path}")
+        mask = load_rgb(mask_path).mean(axis=2) > self.mask_threshold
+        if mask.shape != array.shape[:2]:
+            raise RRXError(f"mask {mask_path} has size {mask.shape}, its image {path} has size {array.shape[:2]}")
+        x = _resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")
+        m = _resize(torch.from_numpy(mask.astype(np.float32))[None], self.image_size, "nearest")
+        return x, m
+
+
+class Rival10Variation(Dataset):
+    """One variation of a split, generated per item. Items are (x, y) or (x, y, m)."""
+
+    def __init__(self, split: Rival10Split, variation: str, partners: np.ndarray | None, fill: str, masks: bool):
+        self.split, self.variation, self.partners, self.fill, self.masks = split, variation, partners, fill, masks
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int):
+        x, m = self.split.load(index)
+        if self.variation == "only_fg":
+            x = x * m
+        elif self.variation == "no_fg":
+            x = x * (1 - m)
+        elif self.variation == "only_bg_b":
+            x = only_bg_b(x, m)
+        elif self.variation == "only_bg_t":
+            x = only_bg_t(x, m)
+        elif self.partners is not None:
+            x_bg, m_bg = self.split.load(int(self.partners[index]))
+            x = paste(x, m, background(x_bg, m_bg, self.fill))
+        y = int(self.split.labels[index])
+        return (x, y, m) if self.masks else (x, y)
+
+
+class Rival10:
+    """The RIVAL10 dataset: ``train_set`` from ``train/``, variations of ``test/``."""
+
+    def __init__(self, cfg):
+        self.name = cfg.name
+        self.num_classes = cfg.num_classes
+        self.mean, self.std = list(cfg.mean), list(cfg.std)
+        if not cfg.root:
+            raise RRXError("dataset=rival10 needs dataset.root=<path to RIVAL10>")
+        if cfg.fill not in FILL_RULES:
+            raise RRXError(f"dataset.fill={cfg.fill}; known: {', '.join(FILL_RULES)}")
+        if cfg.on_bad_sample not in ("error", "skip"):
+            raise RRXError(f"dataset.on_bad_sample={cfg.on_bad_sample}; known: error, skip")
+        self.root = Path(cfg.root).expanduser()
+        if not self.root.is_dir():
+            raise RRXError(f"dataset.root={self.root} does not exist")
+        self.meta = read_meta(Path(cfg.meta_dir).expanduser() if cfg.meta_dir else self.root / "meta")
+        self.cfg = cfg
+        self._splits: dict[str, Rival10Split] = {}
+        self._partners: dict[str, np.ndarray] | None = None
+
+    def _split(self, split: str) -> Rival10Split:
+        if split not in self._splits:
+            self._splits[split] = Rival10Split(self.root, split, self.cfg.image_size, *self.meta,
+                                               self.cfg.mask_threshold, self.cfg.on_bad_sample == "skip")
+        return self._splits[split]
+
+    def train_set(self, masks: bool) -> Rival10Variation:
+        return Rival10Variation(self._split("train"), "original", None, self.cfg.fill, masks)
+
+    def variation_set(self, variation: str, masks: bool = False) -> Rival10Variation:
+        if variation not in VARIATIONS:
+            raise RRXError(f"RIVAL10 variation {variation!r}; known: {', '.join(VARIATIONS)}")
+        test = self._split("test")
+        partners = None
+        if variation.startswith("mixed_"):
+            if self._partners is None:
+                self._partners = mixed_partners(test.labels, np.random.default_rng(self.cfg.seed))
+            partners = self._partners[variation]
+        return Rival10Variation(test, variation, partners, self.cfg.fill, masks)
+
+
+@register_dataset("rival10")
+def rival10(cfg) -> Rival10:
+    return Rival10(cfg)
