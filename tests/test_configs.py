@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
+from rival10_fixture import write_rival10
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
 from rrx.data import create_dataset
@@ -73,10 +74,10 @@ def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
     if choice == "synthetic":
         overrides.append(f"dataset.cache_dir={tmp_path}")
-    if choice == "in9":
-        with pytest.raises(RRXError, match="dataset=in9 needs dataset.root"):
+    if choice in ("in9", "rival10"):
+        with pytest.raises(RRXError, match=f"dataset={choice} needs dataset.root"):
             create_dataset(_compose(*overrides).dataset)
-        overrides.append(f"dataset.root={tmp_path}")
+        overrides.append(f"dataset.root={write_rival10(tmp_path) if choice == 'rival10' else tmp_path}")
     cfg = _compose(*overrides).dataset
     dataset = create_dataset(cfg)
     assert dataset.name == choice and dataset.num_classes == cfg.num_classes and len(dataset.mean) == 3
