@@ -78,8 +78,8 @@ def report_app(cfg: DictConfig):
 
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
     tables = _run(lambda c, out: report(runs, out), cfg)
-    for dataset, table in (tables or {}).items():
-        print(f"\nTable 5 shape — dataset {dataset}\n{table}")
+    for title, table in (tables or {}).items():
+        print(f"\n{title}\n{table}")
 
 
 COMMANDS = {"train": train_app, "evaluate": evaluate_app, "report": report_app}

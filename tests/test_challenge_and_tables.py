@@ -86,3 +86,31 @@ def test_table8_and_edge_grid_in_percent():
         {"Variation": "original", "W=5": 90.0, "W=10": 50.0},
         {"Variation": "mixed_rand", "W=5": 25.0, "W=10": 12.5},
     ]
+
+
+def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
+    import json
+
+    from rrx.errors import RRXError
+    from rrx.report.report import report
+
+    def run(folder, dataset, acc):
+        (tmp_path / folder).mkdir()
+        metrics = {"run": {"architecture": "SmallCNN", "method": "Standard", "dataset": dataset}, "challenges": {"accuracy": acc}}
+        (tmp_path / folder / "metrics.json").write_text(json.dumps(metrics))
+
+    run("a", "synthetic", {"original": 0.9, "mixed_same": 0.8, "mixed_rand": 0.5})
+    run("b", "in9", {"only_fg": 0.7, "only_bg_t": 0.2})
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "metrics.json").write_text("{not json")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "metrics.json").write_text("{}")
+    tables = report([str(tmp_path)], tmp_path / "out")
+    assert sorted(tables) == ["table5 shape, dataset synthetic", "table8 shape, dataset in9"]
+    assert pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")["Original"].tolist() == [90.0]
+    assert pd.read_csv(tmp_path / "out" / "table8_in9.csv")["Only FG"].tolist() == [70.0]
+    assert "skipped" in caplog.text and "c/metrics.json" in caplog.text and "no run or challenges" in caplog.text
+    with pytest.raises(RRXError, match="no finished runs"):
+        report([str(tmp_path / "c")], tmp_path / "out2")
+    with pytest.raises(RRXError, match="no such folder"):
+        report([str(tmp_path / "missing")], tmp_path / "out3")

@@ -6,19 +6,28 @@ import logging
 from pathlib import Path
 
 from rrx.report.collect import find_metrics
-from rrx.report.tables import table5, write_table
+from rrx.report.tables import BACKGROUND_VARIATIONS, has_columns, table5, table8, write_table
 
 log = logging.getLogger(__name__)
 
+# table name -> (builder, variations a run must have for a row)
+TABLES = {"table5": (table5, BACKGROUND_VARIATIONS), "table8": (table8, ("only_fg", "only_bg_t"))}
+
 
 def report(runs: list[str], out_dir: Path) -> dict[str, str]:
-    """Write one Table 5 per dataset into ``out_dir``; returns {dataset: markdown table}."""
+    """Write Table 5 and Table 8 shapes per dataset into ``out_dir``; returns {title: markdown table}.
+
+    Runs of different datasets never share a table.
+    """
     metrics = find_metrics(runs)
     tables = {}
     for dataset in sorted({m["run"]["dataset"] for m in metrics}):
-        rows = [m for m in metrics if m["run"]["dataset"] == dataset]
-        df = table5(rows)
-        paths = write_table(df, out_dir / f"table5_{dataset}")
-        tables[dataset] = df.to_markdown(index=False, floatfmt=".2f", missingval="–")
-        log.info("Table 5 shape, dataset %s (%d runs) -> %s", dataset, len(rows), ", ".join(map(str, paths)))
+        for name, (build, variations) in TABLES.items():
+            rows = [m for m in metrics if m["run"]["dataset"] == dataset and has_columns(m, variations)]
+            if not rows:
+                continue
+            df = build(rows)
+            paths = write_table(df, out_dir / f"{name}_{dataset}")
+            tables[f"{name} shape, dataset {dataset}"] = df.to_markdown(index=False, floatfmt=".2f", missingval="–")
+            log.info("%s, dataset %s (%d runs) -> %s", name, dataset, len(rows), ", ".join(map(str, paths)))
     return tables
