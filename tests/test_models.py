@@ -15,20 +15,56 @@ from rrx.models.classifier import Classifier
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
+class FlatBackbone(nn.Module):
+    """forward_features flattens; the head is the identity."""
+
+    def forward_features(self, x):
+        return x.flatten(1)
+
+    def forward_head(self, features, pre_logits=False):
+        return features
+
+
 def test_classifier_normalises_inside():
-    backbone = nn.Flatten()
+    backbone = FlatBackbone()
     model = Classifier(backbone, mean=[0.5, 0.25, 0.0], std=[0.5, 0.25, 2.0])
     x = torch.tensor([1.0, 0.5, 0.2]).view(1, 3, 1, 1)
     assert torch.allclose(model(x), torch.tensor([[1.0, 1.0, 0.1]]))
     assert torch.allclose(model(x + 5), torch.tensor([[1.0, 3.0, 0.5]]))  # clamped to [0, 1] first
 
 
-@pytest.mark.parametrize("name", ["resnet18", "small_cnn"])
-def test_every_model_config_builds(name):
+@pytest.mark.parametrize(
+    "name, grid",
+    [("resnet18", (512, 1, 1)), ("small_cnn", (128, 4, 4)), ("vit_test", (64, 2, 2)), ("mlp", None)],
+)
+def test_every_model_answers_the_adapter_questions(name, grid):
     cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")
-    model = create_model(cfg, num_classes=7, mean=[0.5] * 3, std=[0.25] * 3)
-    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 7)
-    assert name in list_models()
+    if "img_size" in cfg:
+        cfg.img_size = 32
+    model = create_model(cfg, num_classes=7, mean=[0.5] * 3, std=[0.25] * 3).eval()
+    x = torch.rand(2, 3, 32, 32)
+    logits = model(x)
+    assert logits.shape == (2, 7) and cfg.name in list_models()
+    pooled = model.pooled_features(x)
+    head = model.backbone.get_classifier() if hasattr(model.backbone, "get_classifier") else model.backbone.fc
+    assert pooled.ndim == 2 and torch.allclose(head(pooled), logits, atol=1e-5)  # the head reads the pooled features
+    features = model.forward_features(x)
+    if grid is None:
+        with pytest.raises(ValueError, match="no spatial grid"):
+            model.feature_grid(features)
+    else:
+        assert model.feature_grid(features).shape == (2, *grid)
+
+
+def test_vit_grid_is_the_patch_tokens_in_row_major_order():
+    cfg = OmegaConf.load(CONF / "model" / "vit_test.yaml")
+    cfg.img_size = 32
+    model = create_model(cfg, num_classes=3, mean=[0.5] * 3, std=[0.25] * 3)
+    tokens = torch.arange(2 * 5 * 4, dtype=torch.float32).view(2, 5, 4)  # 1 class token + 2x2 patches, 4 channels
+    grid = model.feature_grid(tokens)
+    assert grid.shape == (2, 4, 2, 2)
+    assert grid[1, :, 0, 1].tolist() == tokens[1, 2].tolist()  # patch (0, 1) is token 1 + 1
+    assert grid[0, :, 1, 0].tolist() == tokens[0, 3].tolist()
 
 
 def _resnet_cfg(**kw):

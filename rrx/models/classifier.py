@@ -1,4 +1,4 @@
-"""The wrapper every rrx model shares: [0, 1] images in, logits out."""
+"""The wrapper every rrx model shares: [0, 1] images in, logits out, plus where the features are."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ class Classifier(nn.Module):
     """Clamp to [0, 1], normalise, run the backbone (the IN-9 reference evaluator's wrapper).
 
     Keeping normalisation inside the model lets augmentations, masks and attacks work in
-    pixel units of the [0, 1] image.
+    pixel units of the [0, 1] image. The backbone answers timm's two questions,
+    ``forward_features(x)`` (a feature map (B, C, h, w), tokens (B, N, C) or a vector) and
+    ``forward_head(features, pre_logits=False)``; this wrapper adds the views methods need.
 
     Args:
         backbone (nn.Module): maps normalised (B, 3, H, W) images to (B, K) logits.
@@ -23,5 +25,29 @@ class Classifier(nn.Module):
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_features((x.clamp(0, 1) - self.mean) / self.std)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.backbone.forward_head(features, pre_logits=pre_logits)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone((x.clamp(0, 1) - self.mean) / self.std)
+        return self.forward_head(self.forward_features(x))
+
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D): the representation the classifier head reads."""
+        return self.forward_head(self.forward_features(x), pre_logits=True)
+
+    def feature_grid(self, features: torch.Tensor) -> torch.Tensor:
+        """``forward_features`` output as a spatial map (B, C, h, w).
+
+        A CNN map is returned as is; ViT tokens (B, N, C) lose their prefix (class) tokens and
+        are reshaped to the patch grid (timm's ``patch_embed.grid_size``).
+        """
+        if features.ndim == 4:
+            return features
+        if features.ndim == 3 and hasattr(self.backbone, "patch_embed"):
+            tokens = features[:, getattr(self.backbone, "num_prefix_tokens", 1) :]
+            h, w = self.backbone.patch_embed.grid_size
+            return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
+        raise ValueError(f"{type(self.backbone).__name__} features of shape {tuple(features.shape)} have no spatial grid")

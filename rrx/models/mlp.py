@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from rrx.models import register_model
 
 
+class MLP(nn.Module):
+    """Flatten, Linear-ReLU per hidden width, linear head; the input size is set by the first batch."""
+
+    def __init__(self, hidden: list[int], num_classes: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        for width in hidden:
+            layers += [nn.LazyLinear(width), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.LazyLinear(num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return features if pre_logits else self.fc(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))
+
+
 @register_model("mlp")
 def create_mlp(cfg, num_classes: int) -> nn.Module:
-    """Flatten, then Linear-ReLU per ``cfg.hidden`` width, then a linear head (input size set lazily)."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    for width in cfg.hidden:
-        layers += [nn.LazyLinear(width), nn.ReLU()]
-    layers.append(nn.LazyLinear(num_classes))
-    return nn.Sequential(*layers)
+    return MLP(list(cfg.hidden), num_classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from rrx.models import register_model
@@ -24,13 +25,19 @@ class SmallCNN(nn.Module):
             _block(2 * width, 4 * width),
             nn.MaxPool2d(2),
             _block(4 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
         )
         self.fc = nn.Linear(4 * width, num_classes)
 
-    def forward(self, x):
-        return self.fc(self.features(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 4 width, H/8, W/8)."""
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = features.mean(dim=(2, 3))
+        return pooled if pre_logits else self.fc(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model("small_cnn")
