@@ -1,0 +1,63 @@
+"""ActDiff (Viviano et al. 2021, Eq. 5): features should not change when the context is removed."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rrx.errors import RRXError
+from rrx.methods import register_method
+from rrx.methods.base import Method
+
+LAYERS = ("pre_logits", "feature_map")
+MASKINGS = ("zero", "shuffle")
+
+
+def remove_context(x: torch.Tensor, mask: torch.Tensor, masking: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``zero``: context pixels set to 0 (x * m). ``shuffle``: each image's context pixels permuted
+    among the context positions (the reference code's choice), the object kept."""
+    if masking == "zero":
+        return x * mask
+    out = x.clone()
+    for b in range(x.shape[0]):
+        where = torch.nonzero(mask[b, 0].flatten() == 0).flatten()  # context positions
+        order = where[torch.randperm(len(where), generator=generator).to(where.device)]
+        flat = out[b].flatten(1)  # (C, H*W) view
+        flat[:, where] = x[b].flatten(1)[:, order]
+    return out
+
+
+def layer_output(model, feature_out: torch.Tensor, layer: str) -> torch.Tensor:
+    """(B, D) from a ``forward_features`` output: the pooled pre-logits, or the map flattened."""
+    if layer == "pre_logits":
+        return model.forward_head(feature_out, pre_logits=True)
+    return feature_out.flatten(1)
+
+
+@register_method("actdiff")
+class ActDiff(Method):
+    """Cross-entropy + lam * mean_b ||f_l(x_masked) - f_l(x)||_2 (thesis range of lam: 2^0 .. 2^3).
+
+    ``cfg.layer``: ``pre_logits`` (default; the features the head reads) or ``feature_map``;
+    ``cfg.masking``: ``zero`` (default) or ``shuffle``.
+    """
+
+    display_name = "ActDiff"
+    needs_masks_for_loss = True
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.layer not in LAYERS:
+            raise RRXError(f"method.layer={cfg.layer}; known: {', '.join(LAYERS)}")
+        if cfg.masking not in MASKINGS:
+            raise RRXError(f"method.masking={cfg.masking}; known: {', '.join(MASKINGS)}")
+        self.layer, self.masking = cfg.layer, cfg.masking
+
+    def loss(self, model, x, y, mask):
+        feature_out = model.forward_features(x)
+        logits = model.forward_head(feature_out)
+        masked_out = model.forward_features(remove_context(x, mask, self.masking))
+        f, f_masked = layer_output(model, feature_out, self.layer), layer_output(model, masked_out, self.layer)
+        ce = F.cross_entropy(logits, y)
+        penalty = torch.linalg.vector_norm(f_masked - f, dim=1).mean()
+        return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}
