@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
+from rrx.challenges.adversarial import adversarial_accuracy
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.models import create_model
@@ -60,6 +62,8 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
     model.to(runtime.device)
     log.info("Evaluating %s on %s / %s", file, dataset.name, cfg.challenge.name)
     results = challenge.evaluate(model, dataset, runtime)
+    if cfg.attack.name != "none":
+        results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, create_attack(cfg.attack), runtime)}
     metrics = {"run": {**ckpt["run"], "dataset": dataset.name}, "challenges": results, "checkpoint": str(file.resolve())}
     write_results(out_dir, metrics)
     return metrics

@@ -8,16 +8,18 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rrx.outputs import write_json
-from rrx.report.tables import BACKGROUND_VARIATIONS, edge_grid, has_columns, table5, table8, write_table
+from rrx.report.tables import BACKGROUND_VARIATIONS, edge_grid, has_columns, table5, table8, table9, write_table
 
 log = logging.getLogger(__name__)
 
 
 def run_info(cfg: DictConfig, method) -> dict:
-    """What a table needs to name the run."""
+    """What a table needs to name the run; an attack used in training is part of the method name."""
+    attack = cfg.attack.display_name
     return {
         "architecture": cfg.model.display_name,
-        "method": method.label,
+        "method": f"{method.label} + {attack}" if attack else method.label,
+        "attack": cfg.attack.name,
         "dataset": cfg.dataset.name,
         "model": cfg.model.name,
         "method_name": cfg.method.name,
@@ -36,6 +38,8 @@ def write_results(out_dir: Path, metrics: dict) -> None:
         tables["table5"] = table5([metrics])
     if has_columns(metrics, ("only_fg", "only_bg_t")):
         tables["table8"] = table8([metrics])
+    if "adversarial_accuracy" in metrics["challenges"]:
+        tables["table9"] = table9([metrics])
     if "edge" in metrics["challenges"]:
         tables["edge"] = edge_grid(metrics)
     for name, df in tables.items():

@@ -12,7 +12,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
+from rrx.challenges.adversarial import adversarial_accuracy
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.methods import create_method
@@ -24,19 +26,28 @@ from rrx.runtime import Runtime, seed_everything
 log = logging.getLogger(__name__)
 
 
-def training_step(model, method, batch, runtime: Runtime, generator: torch.Generator):
-    """Loss of one batch: the method's loss, on the batch plus its RRDA images if ``method.rrda``."""
+def training_step(model, method, attack, mix, batch, runtime: Runtime, generator: torch.Generator):
+    """Loss of one batch.
+
+    The batch gets its RRDA images if ``method.rrda``; then ``attack`` perturbs it and the
+    method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2), or, with ``mix`` =
+    alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
+    """
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
     mask = rest[0] if rest else None
     if method.rrda:
         x_new, y_new, mask_new = rrda(x, y, mask, generator)
         x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
+    x_train = attack.perturb(model, x, y)
     with runtime.autocast():
-        loss, logs = method.loss(model, x, y, mask)
+        loss, logs = method.loss(model, x_train, y, mask)
+        if mix is not None:
+            clean_loss, _ = method.loss(model, x, y, mask)
+            loss = mix * clean_loss + (1 - mix) * loss
     return loss, y, logs
 
 
-def train_epoch(model, method, loader, optimizer, scheduler, runtime, generator, epoch: int, step: int) -> dict:
+def train_epoch(model, method, attack, mix, loader, optimizer, scheduler, runtime, generator, epoch: int, step: int) -> dict:
     """One pass over ``loader``; stops with the step number on a NaN or infinite loss."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -44,7 +55,7 @@ def train_epoch(model, method, loader, optimizer, scheduler, runtime, generator,
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not runtime.progress)
     for batch in bar:
         step += 1
-        loss, y, logs = training_step(model, method, batch, runtime, generator)
+        loss, y, logs = training_step(model, method, attack, mix, batch, runtime, generator)
         if not math.isfinite(loss.item()):
             raise RRXError(f"loss is {loss.item()} at epoch {epoch}, step {step}; lower the learning rate or method.lam")
         optimizer.zero_grad(set_to_none=True)
@@ -74,6 +85,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     dataset = create_dataset(cfg.dataset)
     method = create_method(cfg.method)
     challenge = create_challenge(cfg.challenge)
+    attack = create_attack(cfg.attack)
     model = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std).to(runtime.device)
     info = run_info(cfg, method)
     log.info("Training %s / %s on %s (%s) -> %s", info["architecture"], info["method"], dataset.name, runtime.device, out_dir)
@@ -93,7 +105,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     checkpoint = out_dir / "checkpoint.pt"
     history, step, start = [], 0, time.perf_counter()
     for epoch in range(1, epochs + 1):
-        stats = train_epoch(model, method, loader, optimizer, scheduler, runtime, generator, epoch, step)
+        stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, generator, epoch, step)
         step = stats.pop("step")
         history.append(stats)
         log.info("epoch %d/%d  loss %.4f  train acc %.2f%%  %.1f s", epoch, epochs, stats["loss"], 100 * stats["acc"], stats["seconds"])
@@ -101,6 +113,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     train_seconds = time.perf_counter() - start
 
     results = challenge.evaluate(model, dataset, runtime)
+    if cfg.attack.name != "none":
+        results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
     metrics = {
         "run": info,
         "train": {"epochs": history, "seconds": train_seconds, "images": len(train_set), "device": str(runtime.device)},

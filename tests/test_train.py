@@ -57,6 +57,21 @@ def test_nan_loss_stops_with_the_step_number(compose_train, tmp_path, monkeypatc
     assert not (tmp_path / "metrics.json").exists()
 
 
+def test_nan_in_a_later_epoch_keeps_the_last_good_checkpoint(compose_train, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original_loss = Standard.loss
+
+    def nan_from_epoch_two(self, model, x, y, mask):
+        calls["n"] += 1
+        loss, logs = original_loss(self, model, x, y, mask)
+        return (loss * float("nan") if calls["n"] > 5 else loss), logs  # 72 images / 16 = 5 steps per epoch
+
+    monkeypatch.setattr(Standard, "loss", nan_from_epoch_two)
+    with pytest.raises(RRXError, match="loss is nan at epoch 2, step 6"):
+        train(compose_train("trainer.epochs=2"), tmp_path)
+    assert (tmp_path / "checkpoint.pt").is_file()  # epoch 1's
+
+
 def test_unknown_scheduler_is_named(compose_train, tmp_path):
     with pytest.raises(RRXError, match="trainer.scheduler=linear; known: cosine, none"):
         train(compose_train("trainer.scheduler=linear"), tmp_path)

@@ -50,6 +50,34 @@ def table8(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE8_COLUMNS).round(2)
 
 
+# Thesis Table 9: accuracy on the test set and under the run's attack, in percent.
+TABLE9_COLUMNS = ["Model", "Test Accuracy", "Adversarial Accuracy"]
+
+
+def table9(runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for metrics in runs:
+        challenges = metrics["challenges"]
+        rows.append({
+            "Model": f'{metrics["run"]["architecture"]} {metrics["run"]["method"]}',
+            "Test Accuracy": _percent(challenges.get("accuracy", {}), "original"),
+            "Adversarial Accuracy": _percent(challenges.get("adversarial_accuracy", {}), "original"),
+        })
+    return pd.DataFrame(rows, columns=TABLE9_COLUMNS).round(2)
+
+
+# Thesis Table 10: test accuracy per dataset, one row per model (method).
+def table10(runs: list[dict], datasets=("color_mnist", "decoy_mnist")) -> pd.DataFrame:
+    names = {"color_mnist": "ColorMNIST", "decoy_mnist": "DecoyMNIST"}
+    rows: dict[str, dict] = {}
+    for metrics in runs:
+        dataset = metrics["run"]["dataset"]
+        if dataset in datasets:
+            model = f'{metrics["run"]["architecture"]} {metrics["run"]["method"]}'
+            rows.setdefault(model, {"Model": model})[names[dataset]] = _percent(metrics["challenges"].get("accuracy", {}), "original")
+    return pd.DataFrame(list(rows.values()), columns=["Model", *(names[d] for d in datasets)]).round(2)
+
+
 def edge_grid(metrics: dict) -> pd.DataFrame:
     """Edge-removal accuracy in percent: one row per variation, one column per width W (Fig. 17b)."""
     grid = metrics["challenges"]["edge"]

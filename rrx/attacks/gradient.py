@@ -1,0 +1,67 @@
+"""L-inf gradient-sign attacks, FGSM (Goodfellow et al. 2015) and PGD (Madry et al. 2018).
+
+Both work in pixel units of the [0, 1] image (before the model's normalisation), compute the
+attack against the model in eval mode, and leave no gradient in its parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rrx.attacks import register_attack
+
+
+def loss_gradient_sign(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """sign(d CE(model(x), y) / dx), computed with ``torch.autograd.grad`` on the input only."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    return grad.sign()
+
+
+class _EvalMode:
+    """Puts the model in eval mode for the attack and restores its mode afterwards."""
+
+    def __init__(self, model):
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self):
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
+
+
+@register_attack("fgsm")
+class FGSM:
+    """x_adv = clip(x + eps * sign(grad_x CE), 0, 1) (thesis Eq. 2.5's perturbation)."""
+
+    def __init__(self, cfg):
+        self.eps = float(cfg.eps)
+
+    def perturb(self, model, x, y):
+        with _EvalMode(model):
+            return (x.detach() + self.eps * loss_gradient_sign(model, x, y)).clamp(0, 1)
+
+
+@register_attack("pgd")
+class PGD:
+    """``steps`` signed-gradient steps of ``step_size``, projected onto the eps-ball around x and [0, 1].
+
+    ``random_start`` begins from a uniform point in the eps-ball.
+    """
+
+    def __init__(self, cfg):
+        self.eps, self.step_size = float(cfg.eps), float(cfg.step_size)
+        self.steps, self.random_start = int(cfg.steps), bool(cfg.random_start)
+
+    def perturb(self, model, x, y):
+        x = x.detach()
+        x_adv = x
+        if self.random_start:
+            x_adv = (x + torch.empty_like(x).uniform_(-self.eps, self.eps)).clamp(0, 1)
+        with _EvalMode(model):
+            for _ in range(self.steps):
+                x_adv = x_adv + self.step_size * loss_gradient_sign(model, x_adv, y)
+                x_adv = (x + (x_adv - x).clamp(-self.eps, self.eps)).clamp(0, 1)
+        return x_adv.detach()

@@ -1,0 +1,25 @@
+"""Accuracy under attack (thesis Table 9: test accuracy next to adversarial accuracy)."""
+
+from __future__ import annotations
+
+import logging
+
+from tqdm import tqdm
+
+from rrx.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def adversarial_accuracy(model, dataset, attack, runtime: Runtime, variation: str = "original") -> float:
+    """Correct predictions on ``attack.perturb``-ed images of ``variation`` / its size."""
+    loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
+    model.eval()
+    correct = 0
+    for x, y in tqdm(loader, desc=f"attack {variation}", leave=False, disable=not runtime.progress):
+        x, y = x.to(runtime.device), y.to(runtime.device)
+        x_adv = attack.perturb(model, x, y)
+        correct += (model(x_adv).argmax(1) == y).sum().item()
+    acc = correct / len(loader.dataset)
+    log.info("%-10s accuracy under attack %.2f%%", variation, 100 * acc)
+    return acc

@@ -1,0 +1,102 @@
+"""FGSM and PGD on models whose input gradient is known; ARRR in the training step."""
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from rrx.attacks import create_attack, list_attacks
+from rrx.errors import RRXError
+from rrx.methods import create_method
+from rrx.runtime import Runtime
+from rrx.train import training_step
+
+
+class TwoClassLinear(nn.Module):
+    """logits = [w.x, -w.x]: for label 1 the CE gradient w.r.t. x is 2 p_0 w, a positive multiple of w."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        score = x.flatten(1) @ self.w
+        return torch.stack([score, -score], dim=1)
+
+
+def _attack(name, **kw):
+    base = {"fgsm": {"eps": 0.05}, "pgd": {"eps": 0.05, "step_size": 0.02, "steps": 5, "random_start": True}}[name]
+    return create_attack(OmegaConf.create({"name": name, "display_name": name.upper(), "mix": None, **base, **kw}))
+
+
+def test_fgsm_moves_by_eps_sign_w_and_leaks_no_gradient():
+    w = torch.tensor([0.5, -2.0, 0.0, 1.0, -0.1, 3.0])
+    model = TwoClassLinear(w).train()
+    x = torch.full((3, 6), 0.5)
+    y = torch.ones(3, dtype=torch.long)
+    x_adv = _attack("fgsm").perturb(model, x, y)
+    assert torch.allclose(x_adv - x, (0.05 * torch.sign(w)).expand(3, 6), atol=1e-7)
+    assert model.w.grad is None and model.training  # no parameter gradient, mode restored
+
+
+def test_fgsm_clips_to_the_image_range():
+    model = TwoClassLinear(torch.ones(4))
+    x_adv = _attack("fgsm", eps=0.3).perturb(model, torch.full((1, 4), 0.9), torch.ones(1, dtype=torch.long))
+    assert torch.equal(x_adv, torch.ones(1, 4))
+
+
+def test_pgd_stays_in_the_eps_ball_and_goes_along_sign_w():
+    torch.manual_seed(0)
+    w = torch.tensor([1.0, -1.0, 2.0, -0.5])
+    model = TwoClassLinear(w)
+    x = torch.full((8, 4), 0.5)
+    x_adv = _attack("pgd").perturb(model, x, torch.ones(8, dtype=torch.long))
+    delta = x_adv - x
+    assert (delta.abs() <= 0.05 + 1e-7).all()
+    # 5 steps of 0.02 from any start in the ball reach its edge along sign(w)
+    assert torch.allclose(delta, (0.05 * torch.sign(w)).expand(8, 4), atol=1e-6)
+    assert model.w.grad is None
+
+
+def test_pgd_without_random_start_and_one_step_is_fgsm_with_step_size():
+    w = torch.tensor([1.0, -3.0])
+    x = torch.full((2, 2), 0.5)
+    y = torch.ones(2, dtype=torch.long)
+    one = _attack("pgd", steps=1, step_size=0.01, random_start=False).perturb(TwoClassLinear(w), x, y)
+    assert torch.allclose(one, _attack("fgsm", eps=0.01).perturb(TwoClassLinear(w), x, y))
+
+
+def test_unknown_attack_lists_the_known_ones():
+    with pytest.raises(RRXError, match="unknown attack 'cw'; known: fgsm, none, pgd"):
+        create_attack(OmegaConf.create({"name": "cw"}))
+    assert list_attacks() == ["fgsm", "none", "pgd"]
+
+
+class Recorder(nn.Module):
+    """A linear model that records the inputs of its training forward passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Linear(4, 2)
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(x.detach().clone())
+        return self.net(x.flatten(1))
+
+
+@pytest.mark.parametrize("mix", [None, 0.25])
+def test_arrr_trains_the_method_on_the_attacked_batch(mix):
+    torch.manual_seed(0)
+    model = Recorder().train()
+    method = create_method(OmegaConf.create({"name": "standard", "lam": 0.0, "rrda": False}))
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)
+    x, y = torch.full((2, 4), 0.5), torch.tensor([0, 1])
+    attack = _attack("fgsm")
+    loss, _, _ = training_step(model, method, attack, mix, (x, y), runtime, torch.Generator())
+    x_adv = attack.perturb(model, x, y)
+    assert torch.allclose(model.seen[0], x_adv)  # the method's loss saw the adversarial batch
+    ce = nn.functional.cross_entropy
+    expected = ce(model.net(x_adv), y) if mix is None else mix * ce(model.net(x), y) + (1 - mix) * ce(model.net(x_adv), y)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
