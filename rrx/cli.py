@@ -77,7 +77,7 @@ def report_app(cfg: DictConfig):
     from rrx.report.report import report
 
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
-    tables = _run(lambda c, out: report(runs, out), cfg)
+    tables = _run(lambda c, out: report(runs, out, cfg.select_by), cfg)
     for title, table in (tables or {}).items():
         print(f"\n{title}\n{table}")
 

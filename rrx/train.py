@@ -10,11 +10,13 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import random_split
 from tqdm import tqdm
 
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
 from rrx.challenges.adversarial import adversarial_accuracy
+from rrx.challenges.background import accuracy
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.methods import create_method
@@ -87,11 +89,17 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     challenge = create_challenge(cfg.challenge)
     attack = create_attack(cfg.attack)
     model = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std).to(runtime.device)
+    if method.double_backprop and model.use_plain_attention():
+        log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", method.label)
     info = run_info(cfg, method)
     log.info("Training %s / %s on %s (%s) -> %s", info["architecture"], info["method"], dataset.name, runtime.device, out_dir)
 
     train_set = dataset.train_set(masks=method.needs_masks)
     generator = torch.Generator().manual_seed(int(cfg.seed))
+    val_set = None
+    if cfg.trainer.val_fraction:
+        n_val = max(1, round(cfg.trainer.val_fraction * len(train_set)))
+        train_set, val_set = random_split(train_set, [len(train_set) - n_val, n_val], generator=generator)
     loader = runtime.loader(train_set, shuffle=True, generator=generator)
     optimizer = instantiate(cfg.optimizer)(params=model.parameters())
     epochs = int(cfg.trainer.epochs)
@@ -112,12 +120,21 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
         save_checkpoint(checkpoint, model, cfg, info)
     train_seconds = time.perf_counter() - start
 
+    if val_set is not None:
+        history[-1]["val_acc"] = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
+        log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * history[-1]["val_acc"], len(val_set))
     results = challenge.evaluate(model, dataset, runtime)
     if cfg.attack.name != "none":
         results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
     metrics = {
         "run": info,
-        "train": {"epochs": history, "seconds": train_seconds, "images": len(train_set), "device": str(runtime.device)},
+        "train": {
+            "epochs": history,
+            "seconds": train_seconds,
+            "images": len(train_set),
+            "val_accuracy": history[-1].get("val_acc"),
+            "device": str(runtime.device),
+        },
         "challenges": results,
         "checkpoint": checkpoint.name,
     }

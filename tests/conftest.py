@@ -25,10 +25,13 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture
 def compose_train(cache_dir):
-    """compose_train(*overrides) -> the tiny train config with ``overrides`` applied last."""
+    """compose_train(*overrides) -> the tiny train config with ``overrides`` applied last
+    (another ``model=`` drops the tiny model settings)."""
 
     def make(*overrides: str):
+        other_model = any(o.startswith("model=") for o in overrides)
+        tiny = [o for o in TINY if not (other_model and o.startswith("model"))]
         with initialize_config_module("rrx.conf", version_base="1.3"):
-            return compose("train", overrides=[*TINY, f"dataset.cache_dir={cache_dir}", *overrides])
+            return compose("train", overrides=[*tiny, f"dataset.cache_dir={cache_dir}", *overrides])
 
     return make

@@ -161,3 +161,18 @@ def test_every_dataset_trains_and_evaluates_through_the_cli(name, tmp_path):
     assert metrics["run"]["dataset"] == name and "original" in metrics["challenges"]["accuracy"]
     if name == "rival10":
         assert len(metrics["challenges"]["accuracy"]) == 8 and len(metrics["challenges"]["edge"]) == 4
+
+
+def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    rrx("train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}")
+    runs = [json.loads(p.read_text()) for p in sorted(sweep.rglob("metrics.json"))]
+    failed = [p.read_text() for p in sweep.rglob("error.txt")]  # a large lambda may diverge at this lr
+    assert len(runs) + len(failed) == 3 and len(runs) >= 2 and all("loss is nan" in f for f in failed)
+    assert all(r["run"]["method"] == "RRR" and r["train"]["val_accuracy"] is not None for r in runs)
+    rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
+    every = pd.read_csv(tmp_path / "report" / "lambda_sweep_synthetic.csv")
+    best = pd.read_csv(tmp_path / "report" / "best_lambda_synthetic.csv")
+    assert every["lambda"].tolist() == sorted(r["run"]["lam"] for r in runs)
+    top = max(runs, key=lambda r: r["train"]["val_accuracy"])  # first maximum, as pandas' idxmax
+    assert best["lambda"].tolist() == [top["run"]["lam"]]

@@ -75,3 +75,21 @@ def test_nan_in_a_later_epoch_keeps_the_last_good_checkpoint(compose_train, tmp_
 def test_unknown_scheduler_is_named(compose_train, tmp_path):
     with pytest.raises(RRXError, match="trainer.scheduler=linear; known: cosine, none"):
         train(compose_train("trainer.scheduler=linear"), tmp_path)
+
+
+@pytest.mark.parametrize("model", ["small_cnn", "vit_test"])
+@pytest.mark.parametrize("method", ["rrr", "gradmask", "actdiff", "actdiff_rrda"])
+def test_every_method_trains_end_to_end(compose_train, tmp_path, method, model):
+    overrides = [f"method={method}", "challenge=original", "optimizer.lr=0.01"]
+    if model == "vit_test":
+        overrides.append("model=vit_test")
+    metrics = train(compose_train(*overrides), tmp_path)
+    assert metrics["train"]["epochs"][0]["loss"] > 0
+    assert metrics["run"]["method"] == {"rrr": "RRR", "gradmask": "GradMask", "actdiff": "ActDiff", "actdiff_rrda": "ActDiff + RRDA"}[method]
+
+
+def test_arrr_run_reports_adversarial_accuracy(compose_train, tmp_path):
+    metrics = train(compose_train("method=rrr", "attack=fgsm", "challenge=original", "optimizer.lr=0.01"), tmp_path)
+    assert metrics["run"]["method"] == "RRR + FGSM"
+    assert 0 <= metrics["challenges"]["adversarial_accuracy"]["original"] <= 1
+    assert (tmp_path / "table9.csv").is_file()

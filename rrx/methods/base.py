@@ -16,6 +16,7 @@ class Method:
 
     display_name = "Method"
     needs_masks_for_loss = False
+    double_backprop = False  # the loss differentiates an input gradient (create_graph=True)
 
     def __init__(self, cfg):
         self.lam = float(cfg.lam)

@@ -28,6 +28,7 @@ class GradMask(Method):
 
     display_name = "GradMask"
     needs_masks_for_loss = True
+    double_backprop = True
 
     def loss(self, model, x, y, mask):
         x = x.detach().requires_grad_(True)

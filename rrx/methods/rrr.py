@@ -33,6 +33,7 @@ class RRR(Method):
 
     display_name = "RRR"
     needs_masks_for_loss = True
+    double_backprop = True
 
     def loss(self, model, x, y, mask):
         x = x.detach().requires_grad_(True)

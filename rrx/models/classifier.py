@@ -34,6 +34,13 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def use_plain_attention(self) -> int:
+        """Switch timm's fused attention (no double derivative) to its plain form; returns how many modules."""
+        modules = [m for m in self.modules() if hasattr(m, "fused_attn")]
+        for module in modules:
+            module.fused_attn = False
+        return len(modules)
+
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, D): the representation the classifier head reads."""
         return self.forward_head(self.forward_features(x), pre_logits=True)

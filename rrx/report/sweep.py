@@ -1,0 +1,38 @@
+"""Lambda sweeps: every lambda of a method, and the best one by a declared criterion."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rrx.errors import RRXError
+from rrx.report.tables import TABLE5_COLUMNS, table5_row
+
+
+def criterion(metrics: dict, select_by: str) -> float | None:
+    """``val_accuracy`` (held-out training images) or the accuracy on a challenge variation."""
+    if select_by == "val_accuracy":
+        return metrics.get("train", {}).get("val_accuracy")
+    return metrics["challenges"].get("accuracy", {}).get(select_by)
+
+
+def lambda_tables(runs: list[dict], select_by: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(every lambda, best lambda per Architecture and Method) for methods run with several lambdas.
+
+    Values in percent; the criterion column is named after ``select_by``. None when no method
+    was run with more than one lambda.
+    """
+    rows = []
+    for metrics in runs:
+        value = criterion(metrics, select_by)
+        row = table5_row(metrics)
+        row.update({"lambda": metrics["run"]["lam"], select_by: None if value is None else 100 * value})
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["Architecture", "Method", "lambda", select_by, *TABLE5_COLUMNS[2:]])
+    swept = df.groupby(["Architecture", "Method"])["lambda"].transform("nunique") > 1
+    df = df[swept].sort_values(["Architecture", "Method", "lambda"]).reset_index(drop=True)
+    if df.empty:
+        return None
+    if df[select_by].isna().all():
+        raise RRXError(f"report.select_by={select_by}: no run of the sweep has it (val_accuracy needs trainer.val_fraction > 0)")
+    best = df.loc[df.groupby(["Architecture", "Method"])[select_by].idxmax()].reset_index(drop=True)
+    return df.round(4), best.round(4)
