@@ -25,7 +25,7 @@ def lambda_tables(runs: list[dict], select_by: str) -> tuple[pd.DataFrame, pd.Da
     for metrics in runs:
         value = criterion(metrics, select_by)
         row = table5_row(metrics)
-        row.update({"lambda": metrics["run"]["lam"], select_by: None if value is None else 100 * value})
+        row.update({"lambda": metrics["run"].get("lam"), select_by: None if value is None else 100 * value})
         rows.append(row)
     df = pd.DataFrame(rows, columns=["Architecture", "Method", "lambda", select_by, *TABLE5_COLUMNS[2:]])
     swept = df.groupby(["Architecture", "Method"])["lambda"].transform("nunique") > 1
