@@ -114,3 +114,20 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
         report([str(tmp_path / "c")], tmp_path / "out2")
     with pytest.raises(RRXError, match="no such folder"):
         report([str(tmp_path / "missing")], tmp_path / "out3")
+
+
+def test_table9_and_table10_shapes():
+    from rrx.report.tables import table9, table10
+
+    def run(dataset, method, acc, adv=None):
+        challenges = {"accuracy": {"original": acc}}
+        if adv is not None:
+            challenges["adversarial_accuracy"] = {"original": adv}
+        return {"run": {"architecture": "MLP", "method": method, "dataset": dataset}, "challenges": challenges}
+
+    assert table9([run("toy_rules", "Standard + PGD", 0.981, 0.7512)]).to_dict("records") == [
+        {"Model": "MLP Standard + PGD", "Test Accuracy": 98.1, "Adversarial Accuracy": 75.12}
+    ]
+    df = table10([run("color_mnist", "RRR", 0.001), run("decoy_mnist", "RRR", 0.99), run("decoy_mnist", "Standard", 0.5)])
+    assert df.to_dict("records")[0] == {"Model": "MLP RRR", "ColorMNIST": 0.1, "DecoyMNIST": 99.0}
+    assert df.iloc[1]["Model"] == "MLP Standard" and df.iloc[1]["DecoyMNIST"] == 50.0
