@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rrx.outputs import write_json
-from rrx.report.tables import BACKGROUND_VARIATIONS, edge_grid, has_columns, table5, table8, table9, write_table
+from rrx.report.tables import MIXED_VARIATIONS, edge_grid, has_columns, table5, table8, table9, markdown, write_table
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def write_results(out_dir: Path, metrics: dict) -> None:
     and LaTeX in ``out_dir``; the tables are also logged."""
     write_json(out_dir / "metrics.json", metrics)
     tables = {}
-    if has_columns(metrics, BACKGROUND_VARIATIONS):
+    if has_columns(metrics, MIXED_VARIATIONS):
         tables["table5"] = table5([metrics])
     if has_columns(metrics, ("only_fg", "only_bg_t")):
         tables["table8"] = table8([metrics])
@@ -44,5 +44,5 @@ def write_results(out_dir: Path, metrics: dict) -> None:
         tables["edge"] = edge_grid(metrics)
     for name, df in tables.items():
         write_table(df, out_dir / name)
-        log.info("%s\n%s", name, df.to_markdown(index=False, floatfmt=".2f", missingval="–"))
+        log.info("%s\n%s", name, markdown(df))
     log.info("Results in %s", out_dir)

@@ -68,7 +68,9 @@ def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):
     finished = sorted(p.parent.name for p in sweep.rglob("metrics.json"))
     failed = sorted(p.parent.name for p in sweep.rglob("error.txt"))
     assert [name[:2] for name in finished] == ["0_", "2_"] and [name[:2] for name in failed] == ["1_", "3_"]
-    assert "method=rrda" in finished[1] and finished[1].endswith("trainer.scheduler=none")  # readable folder names
+    assert "method-rrda" in finished[1] and finished[1].endswith("trainer.scheduler-none")  # readable folder names
+    job = sweep / finished[1]  # a job folder passes back to evaluate as it is
+    rrx("evaluate", f"checkpoint={job}", "challenge=original", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'e'}")
     assert "trainer.scheduler=linear" in (sweep / failed[0] / "error.txt").read_text()
 
 

@@ -35,4 +35,18 @@ def lambda_tables(runs: list[dict], select_by: str) -> tuple[pd.DataFrame, pd.Da
     if df[select_by].isna().all():
         raise RRXError(f"report.select_by={select_by}: no run of the sweep has it (val_accuracy needs trainer.val_fraction > 0)")
     best = df.loc[df.groupby(["Architecture", "Method"])[select_by].idxmax()].reset_index(drop=True)
-    return df.round(4), best.round(4)
+    return df, best
+
+
+def label_lambdas(runs: list[dict]) -> list[dict]:
+    """Runs with " (lambda=...)" added to the Method of methods run with several lambdas."""
+    lams: dict[tuple, set] = {}
+    for m in runs:
+        lams.setdefault((m["run"]["architecture"], m["run"]["method"]), set()).add(m["run"].get("lam"))
+    labelled = []
+    for m in runs:
+        run = m["run"]
+        if len(lams[(run["architecture"], run["method"])]) > 1:
+            m = {**m, "run": {**run, "method": f'{run["method"]} (lambda={run["lam"]:g})'}}
+        labelled.append(m)
+    return labelled

@@ -10,7 +10,7 @@ from rrx.outputs import write_text
 
 # Thesis Table 5/6: accuracies and BG-Gap in percent.
 TABLE5_COLUMNS = ["Architecture", "Method", "Mixed same", "Mixed rand", "Mixed next", "BG Gap", "Original"]
-BACKGROUND_VARIATIONS = ("original", "mixed_same", "mixed_rand", "mixed_next")
+MIXED_VARIATIONS = ("mixed_same", "mixed_rand", "mixed_next")  # a run with any of these gets a Table 5 row
 _VARIATION_COLUMNS = {"Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next", "Original": "original"}
 
 
@@ -92,10 +92,16 @@ def has_columns(metrics: dict, variations) -> bool:
     return any(v in metrics["challenges"].get("accuracy", {}) for v in variations)
 
 
+def markdown(df: pd.DataFrame) -> str:
+    """Two decimals, except a ``lambda`` column, which is shown as written (1e-05, 0.001)."""
+    return df.to_markdown(index=False, floatfmt=["g" if c == "lambda" else ".2f" for c in df.columns], missingval="–")
+
+
 def write_table(df: pd.DataFrame, stem: Path) -> list[Path]:
     """Write ``stem.csv``, ``stem.md`` and ``stem.tex``; returns the paths written."""
+    formatters = {"lambda": "{:g}".format} if "lambda" in df.columns else None
     return [
         write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
-        write_text(stem.with_suffix(".md"), df.to_markdown(index=False, floatfmt=".2f", missingval="–") + "\n"),
-        write_text(stem.with_suffix(".tex"), df.to_latex(index=False, float_format="%.2f", na_rep="--")),
+        write_text(stem.with_suffix(".md"), markdown(df) + "\n"),
+        write_text(stem.with_suffix(".tex"), df.to_latex(index=False, float_format="%.2f", na_rep="--", formatters=formatters)),
     ]
