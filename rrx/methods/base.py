@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -33,3 +34,20 @@ class Method:
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
         raise NotImplementedError
+
+
+class InputGradientPenalty(Method):
+    """CE + lam * penalty(logits, x, y, mask), where the penalty differentiates an input gradient."""
+
+    needs_masks_for_loss = True
+    double_backprop = True
+
+    def penalty(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, model, x, y, mask):
+        x = x.detach().requires_grad_(True)
+        logits = model(x)
+        ce = F.cross_entropy(logits, y)
+        penalty = self.penalty(logits, x, y, mask)
+        return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}

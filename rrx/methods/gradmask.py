@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from rrx.methods import register_method
-from rrx.methods.base import Method
+from rrx.methods.base import InputGradientPenalty
 
 
 def gradmask_penalty(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -23,16 +23,10 @@ def gradmask_penalty(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mas
 
 
 @register_method("gradmask")
-class GradMask(Method):
+class GradMask(InputGradientPenalty):
     """Cross-entropy + lam * GradMask penalty (thesis range of lam: 1e-5 .. 5e-3, Table 7)."""
 
     display_name = "GradMask"
-    needs_masks_for_loss = True
-    double_backprop = True
 
-    def loss(self, model, x, y, mask):
-        x = x.detach().requires_grad_(True)
-        logits = model(x)
-        ce = F.cross_entropy(logits, y)
-        penalty = gradmask_penalty(logits, x, y, mask)
-        return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}
+    def penalty(self, logits, x, y, mask):
+        return gradmask_penalty(logits, x, y, mask)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from rrx.methods import register_method
-from rrx.methods.base import Method
+from rrx.methods.base import InputGradientPenalty
 
 
 def rrr_penalty(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -28,16 +28,10 @@ def rrr_penalty(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> to
 
 
 @register_method("rrr")
-class RRR(Method):
+class RRR(InputGradientPenalty):
     """Cross-entropy + lam * RRR penalty (thesis range of lam: 1e1 .. 1e3, Table 7)."""
 
     display_name = "RRR"
-    needs_masks_for_loss = True
-    double_backprop = True
 
-    def loss(self, model, x, y, mask):
-        x = x.detach().requires_grad_(True)
-        logits = model(x)
-        ce = F.cross_entropy(logits, y)
-        penalty = rrr_penalty(logits, x, mask)
-        return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}
+    def penalty(self, logits, x, y, mask):
+        return rrr_penalty(logits, x, mask)
