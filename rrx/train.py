@@ -120,9 +120,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
         save_checkpoint(checkpoint, model, cfg, info)
     train_seconds = time.perf_counter() - start
 
+    val_accuracy = None
     if val_set is not None:
-        history[-1]["val_acc"] = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
-        log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * history[-1]["val_acc"], len(val_set))
+        val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
+        log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
     results = challenge.evaluate(model, dataset, runtime)
     if cfg.attack.name != "none":
         results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
@@ -132,7 +133,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
             "epochs": history,
             "seconds": train_seconds,
             "images": len(train_set),
-            "val_accuracy": history[-1].get("val_acc"),
+            "val_accuracy": val_accuracy,
             "device": str(runtime.device),
         },
         "challenges": results,
