@@ -102,10 +102,11 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
         train_set, val_set = random_split(train_set, [len(train_set) - n_val, n_val], generator=generator)
     loader = runtime.loader(train_set, shuffle=True, generator=generator)
     optimizer = instantiate(cfg.optimizer)(params=model.parameters())
-    epochs = int(cfg.trainer.epochs)
+    epochs = method.total_epochs(int(cfg.trainer.epochs))
+    steps = sum(math.ceil(method.data_factor(e) * len(train_set) / runtime.batch_size) for e in range(1, epochs + 1))
     scheduler = None
     if cfg.trainer.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     elif cfg.trainer.scheduler != "none":
         raise RRXError(f"trainer.scheduler={cfg.trainer.scheduler}; known: cosine, none")
 
@@ -113,6 +114,9 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     checkpoint = out_dir / "checkpoint.pt"
     history, step, start = [], 0, time.perf_counter()
     for epoch in range(1, epochs + 1):
+        new_data = method.training_set(epoch, train_set, model, runtime)
+        if new_data is not None:
+            loader = runtime.loader(new_data, shuffle=True, generator=generator)
         stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, generator, epoch, step)
         step = stats.pop("step")
         history.append(stats)

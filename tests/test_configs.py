@@ -94,6 +94,6 @@ def test_other_commands_compose():
 def test_unknown_registry_name_lists_the_known_ones():
     cfg = _compose()
     cfg.method.name = "rrrr"
-    with pytest.raises(RRXError, match="unknown method 'rrrr'; known: actdiff, gradmask, rrr, standard"):
+    with pytest.raises(RRXError, match="unknown method 'rrrr'; known: actdiff, ada, gradmask, rrr, standard"):
         create_method(cfg.method)
-    assert list_methods() == ["actdiff", "gradmask", "rrr", "standard"]
+    assert list_methods() == ["actdiff", "ada", "gradmask", "rrr", "standard"]

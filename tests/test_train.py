@@ -78,14 +78,19 @@ def test_unknown_scheduler_is_named(compose_train, tmp_path):
 
 
 @pytest.mark.parametrize("model", ["small_cnn", "vit_test"])
-@pytest.mark.parametrize("method", ["rrr", "gradmask", "actdiff", "actdiff_rrda"])
+@pytest.mark.parametrize("method", ["rrr", "gradmask", "actdiff", "actdiff_rrda", "ada"])
 def test_every_method_trains_end_to_end(compose_train, tmp_path, method, model):
     overrides = [f"method={method}", "challenge=original", "optimizer.lr=0.01"]
+    if method == "ada":
+        overrides += ["method.standard_epochs=1", "method.ada_epochs=1", "method.window=4"]
     if model == "vit_test":
         overrides.append("model=vit_test")
     metrics = train(compose_train(*overrides), tmp_path)
     assert metrics["train"]["epochs"][0]["loss"] > 0
-    assert metrics["run"]["method"] == {"rrr": "RRR", "gradmask": "GradMask", "actdiff": "ActDiff", "actdiff_rrda": "ActDiff + RRDA"}[method]
+    labels = {"rrr": "RRR", "gradmask": "GradMask", "actdiff": "ActDiff", "actdiff_rrda": "ActDiff + RRDA", "ada": "ADA"}
+    assert metrics["run"]["method"] == labels[method]
+    if method == "ada":  # 1 standard epoch, then 1 cycle of 1 epoch on originals plus ADA images
+        assert len(metrics["train"]["epochs"]) == 2
 
 
 def test_arrr_run_reports_adversarial_accuracy(compose_train, tmp_path):

@@ -35,6 +35,18 @@ class Method:
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
         raise NotImplementedError
 
+    # Schedule hooks: a method that changes the training data over time (ADA) overrides these.
+    def total_epochs(self, epochs: int) -> int:
+        return epochs
+
+    def data_factor(self, epoch: int) -> int:
+        """Size of the training data in ``epoch``, in multiples of the training set."""
+        return 1
+
+    def training_set(self, epoch: int, base, model, runtime):
+        """A new training set from ``epoch`` on, or None to keep the current one."""
+        return None
+
 
 class InputGradientPenalty(Method):
     """CE + lam * penalty(logits, x, y, mask), where the penalty differentiates an input gradient."""

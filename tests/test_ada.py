@@ -1,0 +1,85 @@
+"""ADA's window search against brute force, its erasing, and Grad-CAM against captum on a CNN."""
+
+import pytest
+import torch
+from captum.attr import LayerGradCam
+from omegaconf import OmegaConf
+
+from rrx.methods import create_method
+from rrx.methods.ada import attribution_map, best_context_window, erase_windows, grad_cam, window_sums
+from rrx.models.classifier import Classifier
+from rrx.models.small_cnn import SmallCNN
+
+
+def _brute_force(attribution, mask, z):
+    """The best z x z window without object pixels, by trying every position in Python loops."""
+    corners = []
+    for a, m in zip(attribution, mask[:, 0]):
+        best, corner = None, (-1, -1)
+        for r in range(a.shape[0] - z + 1):
+            for c in range(a.shape[1] - z + 1):
+                if m[r : r + z, c : c + z].any():
+                    continue
+                value = a[r : r + z, c : c + z].sum().item()
+                if best is None or value > best + 1e-9:
+                    best, corner = value, (r, c)
+        corners.append(corner)
+    return corners
+
+
+def test_window_sums_match_brute_force():
+    values = torch.rand(2, 7, 9, dtype=torch.float64)
+    sums = window_sums(values, 3)
+    assert sums.shape == (2, 5, 7)
+    assert sums[1, 2, 4].item() == pytest.approx(values[1, 2:5, 4:7].sum().item())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_context_window_matches_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    attribution = torch.rand(6, 12, 14, generator=g, dtype=torch.float64)
+    mask = (torch.rand(6, 1, 12, 14, generator=g) < 0.08).double()
+    mask[5] = 1  # no window in the context
+    corners = best_context_window(attribution, mask, 3)
+    assert corners.tolist() == [list(c) for c in _brute_force(attribution, mask, 3)]
+    assert corners[5].tolist() == [-1, -1]
+
+
+def test_erase_windows_zeroes_exactly_the_window():
+    x = torch.ones(2, 3, 8, 8)
+    out = erase_windows(x, torch.tensor([[1, 2], [-1, -1]]), 3)
+    assert (out[0, :, 1:4, 2:5] == 0).all() and out[0].sum().item() == 3 * (64 - 9)
+    assert torch.equal(out[1], x[1])
+
+
+def test_grad_cam_equals_captum_on_a_cnn():
+    torch.manual_seed(0)
+    model = Classifier(SmallCNN(4, width=4), mean=[0.5] * 3, std=[0.25] * 3).eval()
+    x, y = torch.rand(3, 3, 32, 32), torch.tensor([0, 3, 1])
+    ours = grad_cam(model, x, y)
+    reference = LayerGradCam(model, model.backbone.features).attribute(x, target=y, relu_attributions=True)
+    reference = torch.nn.functional.interpolate(reference, size=(32, 32), mode="bilinear", align_corners=False)[:, 0]
+    assert torch.allclose(ours, reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam"])
+def test_every_attribution_gives_a_non_negative_map(method):
+    torch.manual_seed(0)
+    model = Classifier(SmallCNN(4, width=4), mean=[0.5] * 3, std=[0.25] * 3).eval()
+    maps = attribution_map(model, torch.rand(2, 3, 16, 16), torch.tensor([1, 2]), method)
+    assert maps.shape == (2, 16, 16) and (maps >= 0).all() and maps.sum() > 0
+
+
+def test_saliency_is_the_absolute_input_gradient():
+    model = Classifier(SmallCNN(4, width=4), mean=[0.5] * 3, std=[0.25] * 3).eval()
+    x, y = 0.1 + 0.8 * torch.rand(2, 3, 16, 16), torch.tensor([1, 2])
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(xg).gather(1, y[:, None]).sum(), xg)
+    assert torch.allclose(attribution_map(model, x, y, "saliency"), grad.abs().sum(1), atol=1e-6)
+
+
+def test_ada_schedule():
+    ada = create_method(OmegaConf.create({"name": "ada", "lam": 0.0, "rrda": False, "standard_epochs": 2, "cycles": 2,
+                                          "ada_epochs": 3, "window": 4, "attribution": "gradcam"}))
+    assert ada.total_epochs(99) == 8
+    assert [ada.data_factor(e) for e in range(1, 9)] == [1, 1, 2, 2, 2, 2, 2, 2]
