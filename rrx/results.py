@@ -30,8 +30,8 @@ def run_info(cfg: DictConfig, method) -> dict:
 
 
 def write_results(out_dir: Path, metrics: dict) -> None:
-    """``metrics.json`` and, for what was evaluated, ``table5``, ``table8`` and ``edge`` as CSV, Markdown
-    and LaTeX in ``out_dir``; the tables are also logged."""
+    """``metrics.json`` and, for what was evaluated, ``table5``, ``table8``, ``table9`` and ``edge`` as CSV,
+    Markdown and LaTeX in ``out_dir``; the tables are also logged."""
     write_json(out_dir / "metrics.json", metrics)
     tables = {}
     if has_columns(metrics, MIXED_VARIATIONS):
