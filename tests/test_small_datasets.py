@@ -39,7 +39,7 @@ def test_decoy_patch_grey_corner_and_mask():
     labels = np.arange(200) % 10
     grey = decoy_grey(labels, train=True, variant="ross", rng=np.random.default_rng(0))
     assert grey.tolist()[:3] == [255, 230, 205]
-    out, masks = add_decoy(images, labels, 4, grey, np.random.default_rng(1))
+    out, masks = add_decoy(images, 4, grey, np.random.default_rng(1))
     corners = set()
     for i in range(200):
         rows, cols = np.nonzero(masks[i] == 0)
@@ -76,7 +76,7 @@ def test_color_mnist_colours_swap_at_test(mnist_root):
     x, y, m = data.train_set(masks=True)[:]
     xt, yt, _ = data.variation_set("original", masks=True)[:]
     assert (m[:, 0, 10:18, 10:18] == 1).all() and m.sum().item() == 20 * 64  # strokes only
-    for images, labels, index in ((x, y, y), (xt, yt, 9 - yt)):
+    for images, index in ((x, y), (xt, 9 - yt)):
         stroke = images[:, :, 12, 12]  # grey 200 in the middle
         assert torch.allclose(stroke, colours[index] * 200 / 255)
 

@@ -78,7 +78,7 @@ def load_digits(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return load_idx(Path(cfg.root)) if cfg.root else load_sklearn_digits(cfg.seed)
 
 
-def add_decoy(images: np.ndarray, labels: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Generator):
+def add_decoy(images: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Generator):
     """Paste a ``side`` x ``side`` patch of grey level ``grey[i]`` into a random corner of each image.
 
     Returns (images with patch (N, 28, 28) uint8, object masks (N, 28, 28): 0 on the patch, 1 elsewhere).
@@ -121,7 +121,7 @@ def decoy_mnist(cfg) -> TensorTask:
     splits = {}
     for split, (images, labels) in load_digits(cfg).items():
         grey = decoy_grey(labels, split == "train", cfg.variant, rng)
-        patched, masks = add_decoy(images, labels, DECOY_VARIANTS[cfg.variant]["side"], grey, rng)
+        patched, masks = add_decoy(images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng)
         splits[split] = _to_task(patched, labels, masks)
     return TensorTask(cfg.name, splits["train"], splits["test"], 10, cfg.mean, cfg.std)
 
