@@ -18,7 +18,7 @@ from rrx.challenges import create_challenge
 from rrx.challenges.adversarial import adversarial_accuracy
 from rrx.challenges.background import accuracy
 from rrx.data import create_dataset
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
@@ -26,6 +26,7 @@ from rrx.results import run_info, write_results
 from rrx.runtime import Runtime, seed_everything
 
 log = logging.getLogger(__name__)
+SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
 
 
 def training_step(model, method, attack, mix, batch, runtime: Runtime, generator: torch.Generator):
@@ -104,11 +105,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     optimizer = instantiate(cfg.optimizer)(params=model.parameters())
     epochs = method.total_epochs(int(cfg.trainer.epochs))
     steps = sum(math.ceil(method.data_factor(e) * len(train_set) / runtime.batch_size) for e in range(1, epochs + 1))
+    check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
     scheduler = None
     if cfg.trainer.scheduler == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    elif cfg.trainer.scheduler != "none":
-        raise RRXError(f"trainer.scheduler={cfg.trainer.scheduler}; known: cosine, none")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = out_dir / "checkpoint.pt"

@@ -7,12 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 from rrx.data import register_dataset
-from rrx.data.in9 import IN9Folder
+from rrx.data.in9 import BAD_SAMPLE_RULES, IN9Folder
 from rrx.data.synthetic import SyntheticSpec, materialise
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
-BAD_SAMPLE_RULES = ("error", "skip")
 TRAIN_SOURCES = ("original", "in9l")
 
 
@@ -34,10 +33,8 @@ class BackgroundDataset:
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         self.mask_threshold = cfg.mask_threshold
         self.val_per_class = cfg.val_per_class
-        if cfg.on_bad_sample not in BAD_SAMPLE_RULES:
-            raise RRXError(f"dataset.on_bad_sample={cfg.on_bad_sample}; known: {', '.join(BAD_SAMPLE_RULES)}")
-        if cfg.train_source not in TRAIN_SOURCES:
-            raise RRXError(f"dataset.train_source={cfg.train_source}; known: {', '.join(TRAIN_SOURCES)}")
+        check_choice("dataset.on_bad_sample", cfg.on_bad_sample, BAD_SAMPLE_RULES)
+        check_choice("dataset.train_source", cfg.train_source, TRAIN_SOURCES)
         self.skip_bad = cfg.on_bad_sample == "skip"
         self.train_source = cfg.train_source
 

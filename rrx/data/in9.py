@@ -27,6 +27,7 @@ from rrx.errors import RRXError
 log = logging.getLogger(__name__)
 
 LAYOUT = "<root>/<variation>/<split>/<class>/<stem>.JPEG (ImageNet-9 bg_challenge layout)"
+BAD_SAMPLE_RULES = ("error", "skip")  # dataset.on_bad_sample: stop naming the file, or check all and drop bad ones
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from rrx.data import register_dataset
 from rrx.data.tensor_task import TensorTask
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,7 @@ def decoy_mnist(cfg) -> TensorTask:
 
     The mask is 0 on the decoy patch (the context) and 1 elsewhere.
     """
-    if cfg.variant not in DECOY_VARIANTS:
-        raise RRXError(f"dataset.variant={cfg.variant}; known: {', '.join(DECOY_VARIANTS)}")
+    check_choice("dataset.variant", cfg.variant, DECOY_VARIANTS)
     rng = np.random.default_rng(cfg.seed)
     splits = {}
     for split, (images, labels) in load_digits(cfg).items():

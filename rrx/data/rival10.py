@@ -24,9 +24,9 @@ import torch
 from torch.utils.data import Dataset
 
 from rrx.data import register_dataset
-from rrx.data.in9 import _resize, keep_readable, load_rgb
+from rrx.data.in9 import BAD_SAMPLE_RULES, _resize, keep_readable, load_rgb
 from rrx.data.variations import FILL_RULES, background, mixed_partners, only_bg_b, only_bg_t, paste
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +129,8 @@ class Rival10:
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         if not cfg.root:
             raise RRXError("dataset=rival10 needs dataset.root=<path to RIVAL10>")
-        if cfg.fill not in FILL_RULES:
-            raise RRXError(f"dataset.fill={cfg.fill}; known: {', '.join(FILL_RULES)}")
-        if cfg.on_bad_sample not in ("error", "skip"):
-            raise RRXError(f"dataset.on_bad_sample={cfg.on_bad_sample}; known: error, skip")
+        check_choice("dataset.fill", cfg.fill, FILL_RULES)
+        check_choice("dataset.on_bad_sample", cfg.on_bad_sample, BAD_SAMPLE_RULES)
         self.root = Path(cfg.root).expanduser()
         if not self.root.is_dir():
             raise RRXError(f"dataset.root={self.root} does not exist")

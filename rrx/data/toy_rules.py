@@ -14,7 +14,7 @@ import torch
 
 from rrx.data import register_dataset
 from rrx.data.tensor_task import TensorTask
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 CORNERS = [(0, 0), (0, 4), (4, 0), (4, 4)]
 TOP_MIDDLE = [(0, 1), (0, 2), (0, 3)]
@@ -73,8 +73,7 @@ def rule_mask(rule: str) -> torch.Tensor:
 def toy_rules(cfg) -> TensorTask:
     if cfg.num_colours < 3:
         raise RRXError(f"dataset.num_colours={cfg.num_colours}: the top-middle rule needs at least 3 colours")
-    if cfg.rule not in RULE_CELLS:
-        raise RRXError(f"dataset.rule={cfg.rule}; known: {', '.join(RULE_CELLS)}")
+    check_choice("dataset.rule", cfg.rule, RULE_CELLS)
     rng = np.random.default_rng(cfg.seed)
     splits = []
     for n in (cfg.train_size, cfg.test_size):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 FILL_RULES = ("tile", "black")
 
@@ -88,11 +88,8 @@ def only_bg_t(x: torch.Tensor, m: torch.Tensor, margin: int = 2) -> torch.Tensor
 
 def background(x: torch.Tensor, m: torch.Tensor, fill: str) -> torch.Tensor:
     """The image without its object: ``tile`` = only_bg_t (as IN-9's mixed backgrounds), ``black`` = object zeroed."""
-    if fill == "tile":
-        return only_bg_t(x, m)
-    if fill == "black":
-        return x * (1 - m)
-    raise RRXError(f"dataset.fill={fill}; known: {', '.join(FILL_RULES)}")
+    check_choice("dataset.fill", fill, FILL_RULES)
+    return only_bg_t(x, m) if fill == "tile" else x * (1 - m)
 
 
 def paste(x: torch.Tensor, m: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rrx.errors import RRXError
+from rrx.errors import check_choice
 from rrx.methods import register_method
 from rrx.methods.base import Method
 
@@ -47,10 +47,8 @@ class ActDiff(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        if cfg.layer not in LAYERS:
-            raise RRXError(f"method.layer={cfg.layer}; known: {', '.join(LAYERS)}")
-        if cfg.masking not in MASKINGS:
-            raise RRXError(f"method.masking={cfg.masking}; known: {', '.join(MASKINGS)}")
+        check_choice("method.layer", cfg.layer, LAYERS)
+        check_choice("method.masking", cfg.masking, MASKINGS)
         self.layer, self.masking = cfg.layer, cfg.masking
 
     def loss(self, model, x, y, mask):

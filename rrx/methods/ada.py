@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
-from rrx.errors import RRXError
+from rrx.errors import check_choice
 from rrx.methods import register_method
 from rrx.methods.standard import Standard
 
@@ -114,8 +114,7 @@ class ADA(Standard):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        if cfg.attribution not in ATTRIBUTIONS:
-            raise RRXError(f"method.attribution={cfg.attribution}; known: {', '.join(ATTRIBUTIONS)}")
+        check_choice("method.attribution", cfg.attribution, ATTRIBUTIONS)
         self.standard_epochs, self.cycles, self.ada_epochs = int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs)
         self.window, self.attribution = int(cfg.window), cfg.attribution
 
