@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
-from rrx.challenges.adversarial import adversarial_accuracy
+from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.models import create_model
@@ -61,9 +61,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
     model.load_state_dict(ckpt["state_dict"])
     model.to(runtime.device)
     log.info("Evaluating %s on %s / %s", file, dataset.name, cfg.challenge.name)
-    results = challenge.evaluate(model, dataset, runtime)
-    if cfg.attack.name != "none":
-        results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, create_attack(cfg.attack), runtime)}
+    results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime)
     metrics = {"run": {**ckpt["run"], "dataset": dataset.name}, "challenges": results, "checkpoint": str(file.resolve())}
     write_results(out_dir, metrics)
     return metrics

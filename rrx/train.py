@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
-from rrx.challenges.adversarial import adversarial_accuracy
+from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.challenges.background import accuracy
 from rrx.data import create_dataset
 from rrx.errors import RRXError, check_choice
@@ -128,9 +128,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     if val_set is not None:
         val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
         log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
-    results = challenge.evaluate(model, dataset, runtime)
-    if cfg.attack.name != "none":
-        results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
+    results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime)
     metrics = {
         "run": info,
         "train": {

@@ -11,6 +11,14 @@ from rrx.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def evaluate_with_attack(challenge, attack_name: str, attack, model, dataset, runtime: Runtime) -> dict:
+    """The challenge's results, plus ``adversarial_accuracy`` on original when an attack is configured."""
+    results = challenge.evaluate(model, dataset, runtime)
+    if attack_name != "none":
+        results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
+    return results
+
+
 def adversarial_accuracy(model, dataset, attack, runtime: Runtime, variation: str = "original") -> float:
     """Correct predictions on ``attack.perturb``-ed images of ``variation`` / its size."""
     loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
