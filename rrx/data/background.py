@@ -37,6 +37,7 @@ class BackgroundDataset:
         check_choice("dataset.train_source", cfg.train_source, TRAIN_SOURCES)
         self.skip_bad = cfg.on_bad_sample == "skip"
         self.train_source = cfg.train_source
+        self._folders: dict[tuple[str, str, bool], IN9Folder] = {}  # listed (and checked) once per run
 
     def train_set(self, masks: bool) -> IN9Folder:
         if masks and self.train_source == "in9l":
@@ -47,6 +48,9 @@ class BackgroundDataset:
         return self._folder(variation, "val", masks)
 
     def _folder(self, variation: str, split: str, masks: bool) -> IN9Folder:
+        key = (variation, split, masks)
+        if key in self._folders:
+            return self._folders[key]
         data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
         if len(data.classes) != self.num_classes:
             raise RRXError(
@@ -59,6 +63,7 @@ class BackgroundDataset:
                  f", {len(data.skipped)} skipped" if data.skipped else "")
         if split == "val" and self.val_per_class and any(n != self.val_per_class for n in per_class):
             log.warning("%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class)
+        self._folders[key] = data
         return data
 
 

@@ -14,6 +14,10 @@ MIXED_VARIATIONS = ("mixed_same", "mixed_rand", "mixed_next")  # a run with any 
 _VARIATION_COLUMNS = {"Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next", "Original": "original"}
 
 
+def _percent(acc: dict, variation: str) -> float:
+    return 100 * acc[variation] if variation in acc else float("nan")
+
+
 def table5_row(metrics: dict) -> dict:
     """One Table 5 row from a run's metrics; challenges that were not run are NaN."""
     acc = metrics["challenges"].get("accuracy", {})
@@ -34,10 +38,6 @@ def table5(runs: list[dict]) -> pd.DataFrame:
 # Thesis Table 8: accuracy with only the object / only the background, in percent.
 TABLE8_COLUMNS = ["Architecture", "Method", "Only FG", "Only BG"]
 _SIGNAL_COLUMNS = {"Only FG": "only_fg", "Only BG": "only_bg_t"}
-
-
-def _percent(acc: dict, variation: str) -> float:
-    return 100 * acc[variation] if variation in acc else float("nan")
 
 
 def table8(runs: list[dict]) -> pd.DataFrame:
