@@ -1,0 +1,106 @@
+"""Signal-to-noise ratio of attributions (thesis 4.2.7, Figs. 18-19).
+
+Per image: a(p) = sum_c |A_c(p)|, the attribution A of the target class summed over channels;
+SNR = mean of a over the object (mask 1) / mean of a over the context (mask 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+
+import torch
+from tqdm import tqdm
+
+from rrx.challenges import register_challenge
+from rrx.errors import RRXError, check_choice
+from rrx.runtime import Runtime
+
+log = logging.getLogger(__name__)
+ATTRIBUTIONS = ("saliency", "integrated_gradients")
+BASELINES = ("black", "mean")  # IG baseline: all-zero image, or the dataset's mean colour
+TARGETS = ("label", "prediction")
+
+
+def signal_to_noise(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-image SNR (B,) from attributions (B, C, H, W) and masks (B, 1, H, W), 1 on the object.
+
+    NaN for an image whose mask has no object or no context pixel, or whose context attribution is 0.
+    """
+    a = attribution.abs().sum(1, keepdim=True)
+    signal, context = mask, 1 - mask
+    n_signal, n_context = signal.sum((1, 2, 3)), context.sum((1, 2, 3))
+    signal_mean = (a * signal).sum((1, 2, 3)) / n_signal
+    context_mean = (a * context).sum((1, 2, 3)) / n_context
+    snr = signal_mean / context_mean
+    undefined = (n_signal == 0) | (n_context == 0) | (context_mean == 0)
+    return torch.where(undefined, torch.full_like(snr, math.nan), snr)
+
+
+class Attributor:
+    """Attribution (B, C, H, W) of ``target`` for a batch, with captum's Saliency or IntegratedGradients."""
+
+    def __init__(self, name: str, steps: int, baseline: str, mean: list[float]):
+        from captum.attr import IntegratedGradients, Saliency
+
+        self.name, self.steps, self.baseline, self.mean = name, steps, baseline, mean
+        self.method = {"saliency": Saliency, "integrated_gradients": IntegratedGradients}[name]
+
+    def __call__(self, model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        explainer = self.method(model)
+        x = x.detach().requires_grad_(True)
+        if self.name == "saliency":
+            return explainer.attribute(x, target=target, abs=True).detach()
+        baseline = torch.zeros_like(x)
+        if self.baseline == "mean":
+            baseline += torch.tensor(self.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
+        return explainer.attribute(x, baselines=baseline, target=target, n_steps=self.steps, internal_batch_size=len(x)).detach()
+
+
+@register_challenge("snr")
+class SNRChallenge:
+    """SNR of every image of ``cfg.snr_variation`` for each attribution in ``cfg.attribution``.
+
+    Results: ``{"snr": {attribution: {"median": float, "per_image": [float], "undefined": int}}}``.
+    Images with an undefined SNR (no object, no context, or zero context attribution) are
+    counted in ``undefined``, left out of ``per_image`` and logged.
+    """
+
+    def __init__(self, cfg):
+        names = cfg.attribution
+        self.attributions = [names] if isinstance(names, str) else list(names)
+        if not self.attributions:
+            raise RRXError("challenge.attribution is empty; give saliency, integrated_gradients or a list of both")
+        for name in self.attributions:
+            check_choice("challenge.attribution", name, ATTRIBUTIONS)
+        check_choice("challenge.ig_baseline", cfg.ig_baseline, BASELINES)
+        check_choice("challenge.target", cfg.target, TARGETS)
+        self.variation = cfg.snr_variation
+        self.steps, self.baseline, self.target = int(cfg.ig_steps), cfg.ig_baseline, cfg.target
+        self.max_images = cfg.get("snr_max_images")
+
+    def evaluate(self, model, dataset, runtime: Runtime) -> dict:
+        model.eval()
+        data = dataset.variation_set(self.variation, masks=True)
+        if self.max_images is not None and self.max_images < len(data):
+            data = torch.utils.data.Subset(data, range(int(self.max_images)))
+        loader = runtime.loader(data, shuffle=False)
+        results = {}
+        for name in self.attributions:
+            attributor = Attributor(name, self.steps, self.baseline, list(dataset.mean))
+            ratios = []
+            for x, y, mask in tqdm(loader, desc=f"snr {name}", leave=False, disable=not runtime.progress):
+                x, y, mask = x.to(runtime.device), y.to(runtime.device), mask.to(runtime.device)
+                if self.target == "prediction":
+                    with torch.no_grad():
+                        y = model(x).argmax(1)
+                ratios += signal_to_noise(attributor(model, x, y).float(), mask.float()).tolist()
+            defined = [r for r in ratios if not math.isnan(r)]
+            if len(defined) < len(ratios):
+                log.warning("snr %s: %d of %d images have no defined SNR (empty object or context, or zero context attribution)",
+                            name, len(ratios) - len(defined), len(ratios))
+            median = statistics.median(defined) if defined else math.nan
+            results[name] = {"median": median, "per_image": defined, "undefined": len(ratios) - len(defined)}
+            log.info("snr %-20s median %.3f over %d images (%s)", name, median, len(defined), self.variation)
+        return {"snr": results}
