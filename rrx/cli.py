@@ -77,7 +77,9 @@ def report_app(cfg: DictConfig):
     from rrx.report.report import report
 
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
-    tables = _run(lambda c, out: report(runs, out, cfg.select_by), cfg)
+    overrides = HydraConfig.get().overrides
+    command = " ".join(["rrx report", *overrides.task, *(o for o in overrides.hydra if o.startswith("hydra.run.dir="))])
+    tables = _run(lambda c, out: report(runs, out, cfg.select_by, command), cfg)
     for title, table in (tables or {}).items():
         print(f"\n{title}\n{table}")
 

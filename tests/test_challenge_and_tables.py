@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from rrx.challenges.background import BackgroundChallenge
+from rrx.report.aggregate import over_seeds
 from rrx.report.tables import TABLE5_COLUMNS, table5, write_table
 from rrx.runtime import Runtime
 
@@ -105,11 +106,19 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
     (tmp_path / "c" / "metrics.json").write_text("{not json")
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "metrics.json").write_text("{}")
+    (tmp_path / "e").mkdir()  # a sweep job that failed
+    (tmp_path / "e" / "error.txt").write_text("Traceback ...\nrrx.errors.RRXError: loss is nan at epoch 1, step 7\n")
+    (tmp_path / "f").mkdir()  # a run stopped before its results
+    (tmp_path / "f" / "checkpoint.pt").write_bytes(b"")
     tables = report([str(tmp_path)], tmp_path / "out")
-    assert sorted(tables) == ["table5 shape, dataset synthetic", "table8 shape, dataset in9"]
+    assert sorted(tables) == ["Background challenge (Table 5/6 shape), synthetic", "Only object / only background (Table 8 shape; Only BG = only_bg_t), in9"]
     assert pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")["Original"].tolist() == [90.0]
     assert pd.read_csv(tmp_path / "out" / "table8_in9.csv")["Only FG"].tolist() == [70.0]
     assert "skipped" in caplog.text and "c/metrics.json" in caplog.text and "no run or challenges" in caplog.text
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Skipped (4)" in text and "failed: rrx.errors.RRXError: loss is nan at epoch 1, step 7" in text
+    assert "/f`: no metrics.json (unfinished or stopped run)" in text
+    assert text.index("## Dataset `in9`") < text.index("## Dataset `synthetic`")
     with pytest.raises(RRXError, match="no finished runs"):
         report([str(tmp_path / "c")], tmp_path / "out2")
     with pytest.raises(RRXError, match="no such folder"):
@@ -128,6 +137,7 @@ def test_table9_and_table10_shapes():
     assert table9([run("toy_rules", "Standard + PGD", 0.981, 0.7512)]).to_dict("records") == [
         {"Model": "MLP Standard + PGD", "Test Accuracy": 98.1, "Adversarial Accuracy": 75.12}
     ]
-    df = table10([run("color_mnist", "RRR", 0.001), run("decoy_mnist", "RRR", 0.99), run("decoy_mnist", "Standard", 0.5)])
-    assert df.to_dict("records")[0] == {"Model": "MLP RRR", "ColorMNIST": 0.1, "DecoyMNIST": 99.0}
-    assert df.iloc[1]["Model"] == "MLP Standard" and df.iloc[1]["DecoyMNIST"] == 50.0
+    runs = [run("color_mnist", "RRR", 0.001), run("decoy_mnist", "RRR", 0.99), run("decoy_mnist", "Standard", 0.5)]
+    mean, _ = over_seeds(table10(runs))
+    assert mean.to_dict("records")[0] == {"Model": "MLP RRR", "ColorMNIST": 0.1, "DecoyMNIST": 99.0, "Seeds": 1}
+    assert mean.iloc[1]["Model"] == "MLP Standard" and mean.iloc[1]["DecoyMNIST"] == 50.0

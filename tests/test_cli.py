@@ -55,11 +55,17 @@ def test_train_evaluate_report(tiny, tmp_path):
     assert evaluated["challenges"]["accuracy"] == {"mixed_rand": trained["challenges"]["accuracy"]["mixed_rand"]}
     assert json.loads((run / "metrics.json").read_text()) == trained  # the training run is untouched
 
+    rrx("evaluate", f"checkpoint={run}", "challenge=signal", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'eval2'}")
+    signal = json.loads((tmp_path / "eval2" / "metrics.json").read_text())["challenges"]["accuracy"]
+
     out = rrx("report", f"runs={tmp_path}", f"hydra.run.dir={tmp_path / 'report'}").stdout
-    table = pd.read_csv(tmp_path / "report" / "table5_synthetic.csv")
-    assert len(table) == 2 and "SmallCNN" in out
-    gap = 100 * trained["challenges"]["bg_gap"]
-    assert table["BG Gap"].dropna().tolist() == [round(gap, 2)]
+    # both evaluations join the training run's row: one run, not three
+    table5 = pd.read_csv(tmp_path / "report" / "table5_synthetic.csv")
+    assert len(table5) == 1 and "SmallCNN" in out
+    assert table5["BG Gap"].tolist() == [round(100 * trained["challenges"]["bg_gap"], 2)]
+    table8 = pd.read_csv(tmp_path / "report" / "table8_synthetic.csv")
+    assert table8["Only FG"].tolist() == [round(100 * signal["only_fg"], 2)]
+    assert f"Produced by `rrx report runs={tmp_path} hydra.run.dir={tmp_path / 'report'}`" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):

@@ -1,10 +1,11 @@
-"""Finding finished runs' ``metrics.json`` files."""
+"""Finding finished runs' ``metrics.json`` files, and the runs that did not finish."""
 
 from __future__ import annotations
 
 import glob
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrx.errors import RRXError
@@ -12,31 +13,88 @@ from rrx.errors import RRXError
 log = logging.getLogger(__name__)
 
 
-def find_metrics(patterns: list[str]) -> list[dict]:
+@dataclass
+class Runs:
+    """Finished runs (their metrics dicts, each with ``path``) and skipped folders/files with the reason."""
+
+    finished: list[dict]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _skip(runs: Runs, path: Path, reason: str) -> None:
+    log.warning("skipped %s: %s", path, reason)
+    runs.skipped.append((str(path), reason))
+
+
+def _checkpoint_of(metrics: dict, folder: Path) -> str | None:
+    """The checkpoint a run wrote (training) or read (evaluation), as an absolute path."""
+    name = metrics.get("checkpoint")
+    return None if name is None else str((folder / name).resolve())
+
+
+def merge_evaluations(runs: list[dict]) -> list[dict]:
+    """Add each ``rrx evaluate`` result to the training run of the same checkpoint and dataset.
+
+    An evaluation's challenges extend (or replace, variation by variation) the training run's;
+    evaluations whose training run is not among ``runs`` stay rows of their own.
+    """
+    trained = {(m["checkpoint_path"], m["run"]["dataset"]): m for m in runs if m.get("train") and m["checkpoint_path"]}
+    kept = []
+    for m in runs:
+        target = None if m.get("train") else trained.get((m["checkpoint_path"], m["run"]["dataset"]))
+        if target is None:
+            kept.append(m)
+            continue
+        for key, value in m["challenges"].items():
+            if isinstance(value, dict) and isinstance(target["challenges"].get(key), dict):
+                target["challenges"][key] = {**target["challenges"][key], **value}
+            else:
+                target["challenges"][key] = value
+        log.info("evaluation %s added to run %s", m["path"], target["path"])
+    return kept
+
+
+def find_metrics(patterns: list[str]) -> Runs:
     """Every readable ``metrics.json`` under the given folders or globs, in path order.
 
-    Files that cannot be read or lack results are logged as skipped with the reason.
+    Files that cannot be read or lack results are skipped with the reason, and so are run
+    folders with a checkpoint or an ``error.txt`` but no ``metrics.json`` (failed or unfinished jobs).
+    Evaluations are merged into their training runs (``merge_evaluations``).
     """
     files: set[Path] = set()
+    orphans: set[Path] = set()
     for pattern in patterns:
         matches = glob.glob(str(Path(pattern).expanduser()))
         if not matches:
             raise RRXError(f"runs={pattern}: no such folder or file")
         for match in map(Path, matches):
-            files.update(match.rglob("metrics.json") if match.is_dir() else [match])
-    runs = []
+            if match.is_dir():
+                files.update(match.rglob("metrics.json"))
+                orphans.update(p.parent for name in ("error.txt", "checkpoint.pt") for p in match.rglob(name))
+            else:
+                files.add(match)
+    runs = Runs([])
+    for folder in sorted(orphans - {f.parent for f in files}):
+        error = folder / "error.txt"
+        if error.is_file():
+            lines = error.read_text().strip().splitlines()
+            _skip(runs, folder, f"failed: {lines[-1] if lines else 'error.txt is empty'}")
+        else:
+            _skip(runs, folder, "no metrics.json (unfinished or stopped run)")
     for file in sorted(files):
         try:
             metrics = json.loads(file.read_text())
         except (OSError, ValueError) as err:
-            log.warning("skipped %s: %s", file, err)
+            _skip(runs, file, str(err))
             continue
         missing = [key for key in ("run", "challenges") if key not in metrics]
         if missing:
-            log.warning("skipped %s: no %s", file, " or ".join(missing))
+            _skip(runs, file, f"no {' or '.join(missing)}")
             continue
         metrics["path"] = str(file.parent)
-        runs.append(metrics)
-    if not runs:
+        metrics["checkpoint_path"] = _checkpoint_of(metrics, file.parent)
+        runs.finished.append(metrics)
+    if not runs.finished:
         raise RRXError(f"runs={','.join(patterns)}: no finished runs (no readable metrics.json) found")
+    runs.finished = merge_evaluations(runs.finished)
     return runs

@@ -1,50 +1,78 @@
-"""``rrx report``: thesis tables from a set of finished runs."""
+"""``rrx report``: thesis tables, figures and a ``report.md`` from a set of finished runs."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 from pathlib import Path
 
+from rrx.outputs import write_text
 from rrx.report.collect import find_metrics
+from rrx.report.figures import figures
 from rrx.report.sweep import label_lambdas, lambda_tables
-from rrx.report.tables import MIXED_VARIATIONS, has_columns, table5, table8, table9, table10, markdown, write_table
+from rrx.report.tables import LOWER_IS_BETTER, MIXED_VARIATIONS, has_columns, markdown, table5, table8, table9, table10, write_table
 
 log = logging.getLogger(__name__)
 
-# table name -> (builder, which runs give a row)
+# table name -> (title, builder, which runs give a row)
 TABLES = {
-    "table5": (table5, lambda m: has_columns(m, MIXED_VARIATIONS)),
-    "table8": (table8, lambda m: has_columns(m, ("only_fg", "only_bg_t"))),
-    "table9": (table9, lambda m: "adversarial_accuracy" in m["challenges"]),
+    "table5": ("Background challenge (Table 5/6 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS)),
+    "table8": ("Only object / only background (Table 8 shape; Only BG = only_bg_t)", table8, lambda m: has_columns(m, ("only_fg", "only_bg_t"))),
+    "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"]),
 }
 
 
-def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy") -> dict[str, str]:
-    """Write Table 5 and Table 8 shapes per dataset into ``out_dir``; returns {title: markdown table}.
+def _section(title: str, df, stem: Path, lines: list[str], tables: dict[str, str]) -> None:
+    paths = write_table(df, stem)
+    text = markdown(df)
+    tables[title] = text
+    lines += [f"### {title}", "", text, "", f"Files: {', '.join(f'`{p.name}`' for p in paths)}", ""]
 
-    Table 9 where runs were evaluated under attack, Table 10 (ColorMNIST, DecoyMNIST side by side)
-    where digit runs exist. Methods run with several lambdas also get ``lambda_sweep_<dataset>`` (every lambda) and
-    ``best_lambda_<dataset>`` (the lambda with the highest ``select_by`` per Architecture and
-    Method). Runs of different datasets never share a table.
+
+def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None) -> dict[str, str]:
+    """Write the tables (CSV, Markdown, LaTeX), figures (PNG) and ``report.md`` into ``out_dir``.
+
+    Per dataset: Table 5/6 and Table 8 shapes, Table 9 where runs were evaluated under attack, and for
+    methods run with several lambdas ``lambda_sweep_<dataset>`` (every lambda) and
+    ``best_lambda_<dataset>`` (highest ``select_by`` averaged over seeds); Table 10 (ColorMNIST and
+    DecoyMNIST side by side) where digit runs exist. Runs of different datasets never share a table
+    or a figure. Returns {title: markdown table}.
     """
-    metrics = find_metrics(runs)
-    tables = {}
+    found = find_metrics(runs)
+    metrics = found.finished
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables: dict[str, str] = {}
+    lines = [
+        "# rrx report",
+        "",
+        f"Produced by `{command or 'rrx report runs=' + ','.join(runs)}` on {datetime.date.today().isoformat()}.",
+        "",
+        f"{len(metrics)} finished runs from {', '.join(f'`{r}`' for r in runs)}. Accuracies in percent; "
+        "BG Gap = Mixed same - Mixed rand. Several runs of one configuration (seeds) are shown as mean ± sample "
+        "standard deviation with their number in the Seeds column. The best value per column is in bold: the highest, "
+        f"except {' and '.join(sorted(LOWER_IS_BETTER))}, where the lowest is best.",
+        "",
+    ]
+    if found.skipped:
+        lines += [f"Skipped ({len(found.skipped)}):", ""] + [f"- `{path}`: {reason}" for path, reason in found.skipped] + [""]
     for dataset in sorted({m["run"]["dataset"] for m in metrics}):
-        for name, (build, selects) in TABLES.items():
-            rows = label_lambdas([m for m in metrics if m["run"]["dataset"] == dataset and selects(m)])
-            if not rows:
-                continue
-            df = build(rows)
-            paths = write_table(df, out_dir / f"{name}_{dataset}")
-            tables[f"{name} shape, dataset {dataset}"] = markdown(df)
-            log.info("%s, dataset %s (%d runs) -> %s", name, dataset, len(rows), ", ".join(map(str, paths)))
-        sweep = lambda_tables([m for m in metrics if m["run"]["dataset"] == dataset], select_by)
-        for name, df in zip(("lambda_sweep", "best_lambda"), sweep or ()):
-            write_table(df, out_dir / f"{name}_{dataset}")
-            tables[f"{name}, dataset {dataset} (by {select_by})"] = markdown(df)
+        runs_of = [m for m in metrics if m["run"]["dataset"] == dataset]
+        lines += [f"## Dataset `{dataset}` ({len(runs_of)} runs)", ""]
+        for name, (title, build, selects) in TABLES.items():
+            rows = label_lambdas([m for m in runs_of if selects(m)])
+            if rows:
+                _section(f"{title}, {dataset}", build(rows), out_dir / f"{name}_{dataset}", lines, tables)
+        sweep = lambda_tables(runs_of, select_by)
+        if sweep is not None:
+            every, best = sweep
+            _section(f"Every lambda, {dataset}", every, out_dir / f"lambda_sweep_{dataset}", lines, tables)
+            _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
+        for caption, path in figures(label_lambdas(runs_of), dataset, out_dir).items():
+            lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
     digits = [m for m in metrics if m["run"]["dataset"] in ("color_mnist", "decoy_mnist") and "original" in m["challenges"].get("accuracy", {})]
     if digits:  # Table 10 puts the two digit datasets side by side
-        df = table10(digits)
-        write_table(df, out_dir / "table10")
-        tables["table10 shape (test accuracy)"] = markdown(df)
+        lines += ["## Digit datasets", ""]
+        _section("Test accuracy (Table 10 shape)", table10(digits), out_dir / "table10", lines, tables)
+    path = write_text(out_dir / "report.md", "\n".join(lines))
+    log.info("Report in %s", path)
     return tables

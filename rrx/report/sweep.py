@@ -18,8 +18,9 @@ def criterion(metrics: dict, select_by: str) -> float | None:
 def lambda_tables(runs: list[dict], select_by: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(every lambda, best lambda per Architecture and Method) for methods run with several lambdas.
 
-    Values in percent; the criterion column is named after ``select_by``. None when no method
-    was run with more than one lambda.
+    One row per run (seeds are averaged when the tables are written); values in percent; the
+    criterion column is named after ``select_by``. The best lambda has the highest criterion
+    averaged over its runs. None when no method was run with more than one lambda.
     """
     rows = []
     for metrics in runs:
@@ -28,14 +29,16 @@ def lambda_tables(runs: list[dict], select_by: str) -> tuple[pd.DataFrame, pd.Da
         row.update({"lambda": metrics["run"].get("lam"), select_by: None if value is None else 100 * value})
         rows.append(row)
     df = pd.DataFrame(rows, columns=["Architecture", "Method", "lambda", select_by, *TABLE5_COLUMNS[2:]])
+    df[select_by] = df[select_by].astype(float)
     swept = df.groupby(["Architecture", "Method"])["lambda"].transform("nunique") > 1
-    df = df[swept].sort_values(["Architecture", "Method", "lambda"]).reset_index(drop=True)
+    df = df[swept].reset_index(drop=True)
     if df.empty:
         return None
     if df[select_by].isna().all():
         raise RRXError(f"report.select_by={select_by}: no run of the sweep has it (val_accuracy needs trainer.val_fraction > 0)")
-    best = df.loc[df.groupby(["Architecture", "Method"])[select_by].idxmax()].reset_index(drop=True)
-    return df, best
+    means = df.groupby(["Architecture", "Method", "lambda"])[select_by].mean().reset_index()
+    best = means.loc[means.groupby(["Architecture", "Method"])[select_by].idxmax(), ["Architecture", "Method", "lambda"]]
+    return df, df.merge(best, on=["Architecture", "Method", "lambda"])
 
 
 def label_lambdas(runs: list[dict]) -> list[dict]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from rrx.outputs import write_text
+from rrx.report.aggregate import SEEDS, key_columns, over_seeds
 
 # Thesis Table 5/6: accuracies and BG-Gap in percent.
 TABLE5_COLUMNS = ["Architecture", "Method", "Mixed same", "Mixed rand", "Mixed next", "BG Gap", "Original"]
@@ -68,14 +69,15 @@ def table9(runs: list[dict]) -> pd.DataFrame:
 
 # Thesis Table 10: test accuracy per dataset, one row per model (method).
 def table10(runs: list[dict], datasets=("color_mnist", "decoy_mnist")) -> pd.DataFrame:
+    """One row per run with its dataset's column filled; rows of one Model are joined when written (``over_seeds``)."""
     names = {"color_mnist": "ColorMNIST", "decoy_mnist": "DecoyMNIST"}
-    rows: dict[str, dict] = {}
+    rows = []
     for metrics in runs:
         dataset = metrics["run"]["dataset"]
         if dataset in datasets:
             model = f'{metrics["run"]["architecture"]} {metrics["run"]["method"]}'
-            rows.setdefault(model, {"Model": model})[names[dataset]] = _percent(metrics["challenges"].get("accuracy", {}), "original")
-    return pd.DataFrame(list(rows.values()), columns=["Model", *(names[d] for d in datasets)]).round(2)
+            rows.append({"Model": model, names[dataset]: _percent(metrics["challenges"].get("accuracy", {}), "original")})
+    return pd.DataFrame(rows, columns=["Model", *(names[d] for d in datasets)]).astype({names[d]: float for d in datasets}).round(2)
 
 
 def edge_grid(metrics: dict) -> pd.DataFrame:
@@ -92,16 +94,85 @@ def has_columns(metrics: dict, variations) -> bool:
     return any(v in metrics["challenges"].get("accuracy", {}) for v in variations)
 
 
-def markdown(df: pd.DataFrame) -> str:
-    """Two decimals, except a ``lambda`` column, which is shown as written (1e-05, 0.001)."""
-    return df.to_markdown(index=False, floatfmt=["g" if c == "lambda" else ".2f" for c in df.columns], missingval="–")
+# The best value per column is marked: the highest, except where lower means less use of the background.
+LOWER_IS_BETTER = {"BG Gap", "Only BG"}
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
 
 
-def write_table(df: pd.DataFrame, stem: Path) -> list[Path]:
-    """Write ``stem.csv``, ``stem.md`` and ``stem.tex``; returns the paths written."""
-    formatters = {"lambda": "{:g}".format} if "lambda" in df.columns else None
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def best_mask(column: pd.Series, name: str) -> pd.Series:
+    """Rows holding the column's best value at two decimals (ties all marked); none for a single row."""
+    values = column.round(2)
+    if values.notna().sum() < 2:
+        return pd.Series(False, index=column.index)
+    best = values.min() if name in LOWER_IS_BETTER else values.max()
+    return values == best
+
+
+def render(df: pd.DataFrame, style: str, mark_best: bool = True) -> pd.DataFrame:
+    """Per-run rows -> one text row per configuration: "mean ± std" over seeds (with a Seeds column) when
+    some configuration has several runs, else the value; two decimals; the best per column in bold.
+
+    ``style``: ``markdown`` or ``latex`` (escaped text, $\\pm$, \\textbf).
+    """
+    mean, std = over_seeds(df)
+    keys = key_columns(df)
+    several = (mean[SEEDS] > 1).any()
+    latex = style == "latex"
+    missing, pm = ("--", r" $\pm$ ") if latex else ("–", " ± ")
+    bold = (lambda t: rf"\textbf{{{t}}}") if latex else (lambda t: f"**{t}**")
+    out = pd.DataFrame(index=mean.index)
+    for column in mean.columns:
+        if column == SEEDS:
+            if several:
+                out[SEEDS] = mean[SEEDS].astype(int).astype(str)
+            continue
+        if column in keys:
+            text = mean[column].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+            out[_latex_escape(column) if latex else column] = text.map(_latex_escape) if latex else text
+            continue
+        marks = best_mask(mean[column], column) if mark_best else pd.Series(False, index=mean.index)
+        cells = []
+        for m, s, n, is_best in zip(mean[column], std[column], mean[SEEDS], marks):
+            if pd.isna(m):
+                cells.append(missing)
+                continue
+            cell = f"{m:.2f}" + (f"{pm}{s:.2f}" if several and n > 1 and pd.notna(s) else "")
+            cells.append(bold(cell) if is_best else cell)
+        out[_latex_escape(column) if latex else column] = cells
+    return out
+
+
+def markdown(df: pd.DataFrame, mark_best: bool = True) -> str:
+    """The table as GitHub Markdown (``render``), text columns left-aligned, values right-aligned."""
+    text = render(df, "markdown", mark_best)
+    keys = set(key_columns(df)) - {"lambda"}
+    align = ["left" if c in keys else "right" for c in text.columns]
+    return text.to_markdown(index=False, colalign=align, disable_numparse=True)
+
+
+def latex(df: pd.DataFrame, mark_best: bool = True) -> str:
+    """The table as a booktabs LaTeX tabular (``render``)."""
+    text = render(df, "latex", mark_best)
+    keys = {_latex_escape(c) for c in key_columns(df)} - {"lambda"}
+    layout = "".join("l" if c in keys else "r" for c in text.columns)
+    return text.to_latex(index=False, escape=False, column_format=layout)
+
+
+def write_table(df: pd.DataFrame, stem: Path, mark_best: bool = True) -> list[Path]:
+    """Write ``stem.csv`` (means, ``<column> std`` and ``Seeds`` when some configuration has several runs),
+    ``stem.md`` and ``stem.tex``; returns the paths written."""
+    mean, std = over_seeds(df)
+    if (mean[SEEDS] > 1).any():
+        values = [c for c in mean.columns if c not in key_columns(df) and c != SEEDS]
+        table = pd.concat([mean, std[values].add_suffix(" std")], axis=1).round(2)
+    else:
+        table = mean.drop(columns=SEEDS).round(2)
     return [
-        write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
-        write_text(stem.with_suffix(".md"), markdown(df) + "\n"),
-        write_text(stem.with_suffix(".tex"), df.to_latex(index=False, float_format="%.2f", na_rep="--", formatters=formatters)),
+        write_text(stem.with_suffix(".csv"), table.to_csv(index=False)),
+        write_text(stem.with_suffix(".md"), markdown(df, mark_best) + "\n"),
+        write_text(stem.with_suffix(".tex"), latex(df, mark_best)),
     ]

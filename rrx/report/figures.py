@@ -1,0 +1,184 @@
+"""The thesis's figures (Figs. 14-19) as PNG files, from the runs of one dataset."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rrx.outputs import new_path  # noqa: E402
+from rrx.report.aggregate import thesis_order  # noqa: E402
+
+log = logging.getLogger(__name__)
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight"})
+
+# column of the per-run frame -> challenge variation
+CHALLENGE_COLUMNS = {
+    "Original": "original", "Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next",
+    "Only FG": "only_fg", "No FG": "no_fg", "Only BG (b)": "only_bg_b", "Only BG (t)": "only_bg_t",
+}
+ORIGINAL_AT_LEAST = 80.0  # Fig. 16 correlates runs with an original accuracy of at least 80 %
+
+
+def run_frame(runs: list[dict]) -> pd.DataFrame:
+    """One row per run: Architecture, Method, RRDA, and each evaluated challenge in percent (NaN where not run)."""
+    rows = []
+    for m in runs:
+        acc = m["challenges"].get("accuracy", {})
+        row = {"Architecture": m["run"]["architecture"], "Method": m["run"]["method"], "RRDA": bool(m["run"].get("rrda"))}
+        row |= {column: 100 * acc[v] if v in acc else np.nan for column, v in CHALLENGE_COLUMNS.items()}
+        gap = m["challenges"].get("bg_gap")
+        row["BG Gap"] = np.nan if gap is None else 100 * gap
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _model(df: pd.DataFrame) -> pd.Series:
+    return df["Architecture"] + "\n" + df["Method"]
+
+
+def _save(fig, path: Path) -> Path:
+    path = new_path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    log.info("figure %s", path)
+    return path
+
+
+def correlation_matrix(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+    """Fig. 14: Pearson correlation between the challenges' accuracies over runs (needs 3 runs)."""
+    columns = [c for c in CHALLENGE_COLUMNS if df[c].notna().sum() >= 3 and df[c].nunique() > 1]
+    if len(df) < 3 or len(columns) < 2:
+        return None
+    corr = df[columns].corr(method="pearson")
+    fig, ax = plt.subplots(figsize=(0.75 * len(columns) + 1.8, 0.65 * len(columns) + 1))
+    image = ax.imshow(corr.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(columns)), columns)
+    for (i, j), value in np.ndenumerate(corr.to_numpy()):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(value) > 0.6 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Pearson r")
+    ax.set_title(f"Correlation between the challenges ({dataset}, {len(df)} runs)")
+    return _save(fig, path)
+
+
+def _box(ax, groups: dict[str, pd.Series], ylabel: str, log_scale: bool = False) -> None:
+    """Box plot of each group with its points jittered on top and the median written above."""
+    names = list(groups)
+    ax.boxplot([groups[n].to_numpy() for n in names], showfliers=False, widths=0.5)
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names, start=1):
+        values = groups[name].to_numpy()
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=6 if len(values) > 50 else 14, alpha=0.5, zorder=3)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.set_ylabel(ylabel)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def bg_gap_distributions(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+    """Fig. 15: BG-Gap distribution a) per architecture, b) with RRDA vs without."""
+    df = df[df["BG Gap"].notna()]
+    if df.empty:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(7, 3), sharey=True)
+    by_arch = {f"{k}\n(median {v.median():.2f})": v for k, v in df.groupby("Architecture", sort=False)["BG Gap"]}
+    _box(a, by_arch, "BG Gap (points)")
+    a.set_title("a) by architecture")
+    by_rrda = {f"{'RRDA' if k else 'Non-RRDA'}\n(median {v.median():.2f})": v for k, v in df.groupby("RRDA")["BG Gap"]}
+    _box(b, by_rrda, "")
+    b.set_title("b) RRDA vs non-RRDA")
+    fig.suptitle(f"BG-Gap distributions ({dataset}, {len(df)} runs)")
+    return _save(fig, path)
+
+
+def bg_gap_vs_original(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+    """Fig. 16: BG-Gap against original accuracy; Spearman correlation over runs with original >= 80 %."""
+    df = df[df["BG Gap"].notna() & df["Original"].notna()]
+    if df.empty:
+        return None
+    kept = df[df["Original"] >= ORIGINAL_AT_LEAST]
+    rho = kept["BG Gap"].corr(kept["Original"], method="spearman") if len(kept) >= 3 else np.nan
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    for (arch, rrda), group in df.groupby(["Architecture", "RRDA"], sort=False):
+        ax.scatter(group["Original"], group["BG Gap"], marker="o" if rrda else "^", label=f"{arch}{' + RRDA' if rrda else ''}", alpha=0.8)
+    ax.axvline(ORIGINAL_AT_LEAST, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("Original accuracy (%)")
+    ax.set_ylabel("BG Gap (points)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"BG-Gap vs original ({dataset}): Spearman ρ = {rho:.2f} (n = {len(kept)}, original ≥ {ORIGINAL_AT_LEAST:.0f} %)")
+    return _save(fig, path)
+
+
+def edge_heatmap(runs: list[dict], dataset: str, path: Path) -> Path | None:
+    """Fig. 17b: accuracy with the edge removed, one panel per variation, models x widths W (mean over seeds)."""
+    rows = []
+    for m in runs:
+        for variation, accs in m["challenges"].get("edge", {}).items():
+            for width, acc in accs.items():
+                rows.append({"Architecture": m["run"]["architecture"], "Method": m["run"]["method"],
+                             "Variation": variation, "W": int(width), "Accuracy": 100 * acc})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    models = thesis_order(df[["Architecture", "Method"]].drop_duplicates())
+    labels = list(models["Architecture"] + " " + models["Method"])
+    df["Model"] = df["Architecture"] + " " + df["Method"]
+    variations = list(dict.fromkeys(df["Variation"]))
+    fig, axes = plt.subplots(1, len(variations), figsize=(2.6 * len(variations) + 1.5, 0.32 * len(labels) + 1.4), sharey=True, squeeze=False)
+    for ax, variation in zip(axes[0], variations):
+        grid = df[df["Variation"] == variation].pivot_table(index="Model", columns="W", values="Accuracy", aggfunc="mean").reindex(labels)
+        image = ax.imshow(grid.to_numpy(), vmin=0, vmax=100, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(grid.columns)), grid.columns, fontsize=7)
+        ax.set_xlabel("edge width W (px)")
+        ax.set_title(variation)
+        for (i, j), value in np.ndenumerate(grid.to_numpy()):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=5.5, color="white" if value < 60 else "black")
+    axes[0][0].set_yticks(range(len(labels)), labels, fontsize=7)
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="accuracy (%)")
+    fig.suptitle(f"Accuracy with the object's edge removed ({dataset})")
+    return _save(fig, path)
+
+
+def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) -> Path | None:
+    """Figs. 18-19: per-image signal-to-noise ratio per model (images of all seeds pooled), log scale."""
+    values: dict[tuple[str, str], list[float]] = {}
+    for m in runs:
+        snr = m["challenges"].get("snr", {}).get(attribution)
+        if snr:
+            values.setdefault((m["run"]["architecture"], m["run"]["method"]), []).extend(snr["per_image"])
+    if not values:
+        return None
+    models = thesis_order(pd.DataFrame(list(values), columns=["Architecture", "Method"]))
+    groups = {f"{a}\n{meth}": pd.Series(values[(a, meth)]) for a, meth in zip(models["Architecture"], models["Method"])}
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.75 * len(groups) + 1), 3.4))
+    _box(ax, groups, "signal-to-noise ratio (log)", log_scale=True)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.tick_params(axis="x", labelsize=6.5, rotation=90)
+    name = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients"}.get(attribution, attribution)
+    ax.set_title(f"Signal-to-noise ratio, {name} ({dataset}); 1 = object and context equally important")
+    return _save(fig, path)
+
+
+def figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
+    """Every figure the runs of ``dataset`` have data for: {caption: PNG path}."""
+    df = run_frame(runs)
+    made = {
+        "Fig. 14: correlation between the challenges": correlation_matrix(df, dataset, out_dir / f"fig14_correlation_{dataset}.png"),
+        "Fig. 15: BG-Gap distributions": bg_gap_distributions(df, dataset, out_dir / f"fig15_bg_gap_{dataset}.png"),
+        "Fig. 16: BG-Gap vs original accuracy": bg_gap_vs_original(df, dataset, out_dir / f"fig16_bg_gap_vs_original_{dataset}.png"),
+        "Fig. 17b: edge removal": edge_heatmap(runs, dataset, out_dir / f"fig17b_edge_{dataset}.png"),
+    }
+    for number, attribution in (("18", "saliency"), ("19", "integrated_gradients")):
+        made[f"Fig. {number}: signal-to-noise ratio, {attribution}"] = snr_boxplot(
+            runs, attribution, dataset, out_dir / f"fig{number}_snr_{attribution}_{dataset}.png")
+    return {caption: path for caption, path in made.items() if path is not None}
