@@ -59,6 +59,10 @@ def _run(task, cfg: DictConfig):
 def train_app(cfg: DictConfig):
     from rrx.train import train
 
+    if cfg.method.lam is None and HydraConfig.get().mode == RunMode.MULTIRUN:
+        # experiment presets sweep lambda_index over lists of different lengths (thesis_grid.yaml)
+        log.info("job %s skipped: no lambda_index=%s in lambda_grid.%s", HydraConfig.get().job.num, cfg.get("lambda_index"), cfg.method.name)
+        return None
     metrics = _run(train, cfg)
     return None if metrics is None else metrics["challenges"]["accuracy"].get("original")
 

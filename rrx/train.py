@@ -83,6 +83,9 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
 
     Returns the metrics dict (also written as ``metrics.json``).
     """
+    if cfg.method.lam is None:
+        raise RRXError(f"method.lam is null: lambda_grid.{cfg.method.name} has no lambda_index={cfg.get('lambda_index')}")
+    started = time.time()
     seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     dataset = create_dataset(cfg.dataset)
@@ -140,6 +143,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
         },
         "challenges": results,
         "checkpoint": checkpoint.name,
+        "started": started,  # Unix time; with "finished", the run's wall time including data and evaluation
+        "finished": time.time(),
     }
     write_results(out_dir, metrics)
     return metrics

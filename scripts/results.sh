@@ -18,7 +18,7 @@ $RRX train -m $syn method=actdiff,actdiff_rrda method.lam=1,4 hydra.sweep.dir="$
 $RRX report runs="$OUT/synthetic" hydra.run.dir="$OUT/synthetic/report"
 
 stamp "Table 10: SmallCNN on Decoy and Color digits, 10 epochs; RRR lambda 10"
-digits="model=small_cnn trainer.epochs=10 trainer.batch_size=64 optimizer.lr=0.01 challenge=original method.lam=10 $quiet"
+digits="model=small_cnn model.width=32 trainer.epochs=10 trainer.batch_size=64 optimizer.lr=0.01 challenge=original method.lam=10 $quiet"
 $RRX train -m $digits dataset=decoy_mnist,color_mnist method=standard,rrr attack=none,fgsm hydra.sweep.dir="$OUT/digits"
 $RRX report runs="$OUT/digits" hydra.run.dir="$OUT/digits/report"
 

@@ -60,7 +60,8 @@ class Attributor:
 
 @register_challenge("snr")
 class SNRChallenge:
-    """SNR of every image of ``cfg.snr_variation`` for each attribution in ``cfg.attribution``.
+    """SNR of the images of ``cfg.snr_variation`` (all, or ``cfg.snr_max_images`` evenly spaced) for each
+    attribution in ``cfg.attribution``.
 
     Results: ``{"snr": {attribution: {"median": float, "per_image": [float], "undefined": int}}}``.
     Images with an undefined SNR (no object, no context, or zero context attribution) are
@@ -83,8 +84,8 @@ class SNRChallenge:
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         model.eval()
         data = dataset.variation_set(self.variation, masks=True)
-        if self.max_images is not None and self.max_images < len(data):
-            data = torch.utils.data.Subset(data, range(int(self.max_images)))
+        if self.max_images is not None and self.max_images < len(data):  # evenly spaced, so every class is in
+            data = torch.utils.data.Subset(data, torch.linspace(0, len(data) - 1, int(self.max_images)).round().long().tolist())
         loader = runtime.loader(data, shuffle=False)
         results = {}
         for name in self.attributions:

@@ -15,7 +15,7 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 class SmallCNN(nn.Module):
     """conv-BN-ReLU blocks with max-pooling, global average pooling and a linear head."""
 
-    def __init__(self, num_classes: int, width: int = 32):
+    def __init__(self, num_classes: int, width: int = 16):
         super().__init__()
         self.features = nn.Sequential(
             _block(3, width),
