@@ -22,13 +22,6 @@ digits="model=small_cnn model.width=32 trainer.epochs=10 trainer.batch_size=64 o
 $RRX train -m $digits dataset=decoy_mnist,color_mnist method=standard,rrr attack=none,fgsm hydra.sweep.dir="$OUT/digits"
 $RRX report runs="$OUT/digits" hydra.run.dir="$OUT/digits/report"
 
-stamp "Table 9: MLP (50, 30) on the toy rules, 30 epochs; evaluated under PGD eps 0.02 (adversarial training collapses to chance at eps >= 0.04)"
-toy="dataset=toy_rules model=mlp trainer.epochs=30 trainer.batch_size=64 optimizer.lr=0.05 challenge=original $quiet"
-pgd="attack.eps=0.02 attack.step_size=0.005"
-$RRX train -m $toy method=standard,rrr method.lam=10 hydra.sweep.dir="$OUT/toy/train/clean"
-$RRX train -m $toy method=standard attack=pgd $pgd hydra.sweep.dir="$OUT/toy/train/pgd"
-for run in "$OUT"/toy/train/*/*/; do
-  $RRX evaluate checkpoint="$run" attack=pgd $pgd challenge=original $quiet hydra.run.dir="$OUT/toy/eval/$(basename "$(dirname "$run")")-$(basename "$run")"
-done
-$RRX report runs="$OUT/toy/eval" hydra.run.dir="$OUT/toy/report"
+stamp "Table 9: MLP (50, 30) on the toy rules, evaluated under PGD"
+OUT="$OUT/toy" bash scripts/thesis_tables.sh table9
 stamp "done: $OUT"

@@ -16,7 +16,7 @@ from rrx.outputs import new_path  # noqa: E402
 from rrx.report.aggregate import thesis_order  # noqa: E402
 
 log = logging.getLogger(__name__)
-plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight"})
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight", "figure.constrained_layout.use": True})
 
 # column of the per-run frame -> challenge variation
 CHALLENGE_COLUMNS = {

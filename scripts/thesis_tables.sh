@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One command per thesis table, each a multirun of an experiment preset followed by `rrx report`.
+# They need the real data and a GPU (except table9 and embedded); RRX=<rrx command> to use another install,
+# OUT=<folder> to choose the output folder.
+#   bash scripts/thesis_tables.sh table5 <IN-9 bg_challenge folder>     Tables 5 and 8, ImageNet-9
+#   bash scripts/thesis_tables.sh table6 <RIVAL10 folder>               Tables 6 and 8, RIVAL10
+#   bash scripts/thesis_tables.sh table10 [MNIST IDX folder]            Table 10 (bundled digits without a folder)
+#   bash scripts/thesis_tables.sh table9                                Table 9, toy rules (CPU, minutes)
+#   bash scripts/thesis_tables.sh embedded                              the CPU showcase (docs/embedded)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RRX=${RRX:-.venv/bin/rrx}
+table=${1:?table5 | table6 | table9 | table10 | embedded}
+out=${OUT:-outputs/thesis/$table/$(date +%Y-%m-%d_%H-%M-%S)}
+quiet="trainer.progress=false"
+case $table in
+  table5) $RRX train -m experiment=thesis_in9 dataset.root="${2:?IN-9 folder}" hydra.sweep.dir="$out" ;;
+  table6) $RRX train -m experiment=thesis_rival10 dataset.root="${2:?RIVAL10 folder}" hydra.sweep.dir="$out" ;;
+  table10) $RRX train -m experiment=thesis_mnist ${2:+dataset.root="$2"} hydra.sweep.dir="$out" ;;
+  table9)  # MLP (50, 30), 30 epochs; every model evaluated under PGD eps 0.02 (adversarial training collapses at eps >= 0.04)
+    toy="dataset=toy_rules model=mlp trainer.epochs=30 trainer.batch_size=64 optimizer.lr=0.05 challenge=original $quiet"
+    pgd="attack.eps=0.02 attack.step_size=0.005"
+    $RRX train -m $toy method=standard,rrr method.lam=10 hydra.sweep.dir="$out/train/clean"
+    $RRX train -m $toy method=standard attack=pgd $pgd hydra.sweep.dir="$out/train/pgd"
+    for run in "$out"/train/*/*/; do
+      $RRX evaluate checkpoint="$run" attack=pgd $pgd challenge=original $quiet hydra.run.dir="$out/eval/$(basename "$(dirname "$run")")-$(basename "$run")"
+    done ;;
+  embedded) exec bash scripts/embedded.sh ;;
+  *) echo "unknown table $table; known: table5 table6 table9 table10 embedded" >&2; exit 2 ;;
+esac
+$RRX report runs="$out" hydra.run.dir="$out/report"

@@ -1,0 +1,120 @@
+"""``rrx report``: seeds as mean ± std, best values marked, thesis row order, lambda choice over seeds, figures."""
+
+import json
+import statistics
+
+import pandas as pd
+import pytest
+
+from rrx.report.aggregate import over_seeds, thesis_order
+from rrx.report.report import report
+from rrx.report.sweep import lambda_tables
+from rrx.report.tables import latex, markdown, table5, write_table
+
+
+def _run(arch, method, same, rand, orig, seed=0, lam=0.0, rrda=False, dataset="synthetic", val=None, **challenges):
+    return {
+        "run": {"architecture": arch, "method": method, "dataset": dataset, "lam": lam, "rrda": rrda, "seed": seed},
+        "train": {"val_accuracy": val},
+        "challenges": {"accuracy": {"mixed_same": same, "mixed_rand": rand, "original": orig}, "bg_gap": same - rand, **challenges},
+    }
+
+
+def test_seeds_become_mean_and_sample_std_with_their_count():
+    runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0), _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1),
+            _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96)]
+    mean, std = over_seeds(table5(runs))
+    standard = mean.iloc[0]
+    assert standard["Seeds"] == 2 and mean.iloc[1]["Seeds"] == 1
+    assert standard["Mixed same"] == pytest.approx(92.0) and standard["BG Gap"] == pytest.approx(17.0)
+    assert std.iloc[0]["BG Gap"] == pytest.approx(statistics.stdev([10.0, 24.0]))  # ddof=1: 9.90
+    text = markdown(table5(runs))
+    assert "| 17.00 ± 9.90 |" in text and "Seeds" in text
+    assert r"17.00 $\pm$ 9.90" in latex(table5(runs))
+
+
+def test_best_value_per_column_is_bold_lower_for_bg_gap():
+    runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95), _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96),
+            _run("ViT", "Standard", 0.93, 0.85, 0.96)]
+    lines = markdown(table5(runs)).splitlines()
+    rrda = next(line for line in lines if "RRDA" in line)
+    assert "**1.00**" in rrda  # lowest BG Gap
+    assert "**96.00**" in rrda and "**96.00**" in lines[-1]  # a tie on Original: both marked
+    assert "**93.00**" in lines[-1]  # highest Mixed same
+    assert r"\textbf{1.00}" in latex(table5(runs)) and r"\toprule" in latex(table5(runs))
+    single = markdown(table5(runs[:1]))
+    assert "**" not in single and "Seeds" not in single and "±" not in single
+
+
+def test_latex_escapes_text_and_headers():
+    df = pd.DataFrame({"Architecture": ["ViT"], "Method": ["A_B & C"], "val_accuracy": [1.0]})
+    text = latex(df)
+    assert r"A\_B \& C" in text and r"val\_accuracy" in text
+
+
+def test_rows_follow_the_thesis_order():
+    df = pd.DataFrame({
+        "Architecture": ["ViT", "ResNet-18", "ResNet-18", "ResNet-18", "ResNet-18", "ResNet-18"],
+        "Method": ["Standard", "Standard + RRDA", "RRR (lambda=10)", "Standard", "ActDiff", "RRR + FGSM"],
+    })
+    assert thesis_order(df).values.tolist() == [
+        ["ResNet-18", "Standard"], ["ResNet-18", "ActDiff"], ["ResNet-18", "RRR (lambda=10)"],
+        ["ResNet-18", "RRR + FGSM"], ["ResNet-18", "Standard + RRDA"], ["ViT", "Standard"],
+    ]
+
+
+def test_best_lambda_is_chosen_on_the_mean_over_seeds():
+    # lambda 1: 0.90 and 0.70 (mean 0.80); lambda 2: 0.85 and 0.85 (mean 0.85): the best single run is lambda 1
+    runs = [_run("ResNet-18", "RRR", 0.9, 0.8, 0.9, seed=s, lam=lam, val=v)
+            for s, lam, v in [(0, 1.0, 0.90), (1, 1.0, 0.70), (0, 2.0, 0.85), (1, 2.0, 0.85)]]
+    every, best = lambda_tables(runs, "val_accuracy")
+    assert len(every) == 4 and set(best["lambda"]) == {2.0} and len(best) == 2
+    mean, _ = over_seeds(best)
+    assert mean.iloc[0]["val_accuracy"] == pytest.approx(85.0) and mean.iloc[0]["Seeds"] == 2
+
+
+def test_csv_keeps_means_stds_and_seed_counts(tmp_path):
+    runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0), _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1)]
+    csv = pd.read_csv(write_table(table5(runs), tmp_path / "t")[0])
+    assert csv.loc[0, "Original"] == 96.0 and csv.loc[0, "Original std"] == pytest.approx(1.41) and csv.loc[0, "Seeds"] == 2
+
+
+def _write(folder, metrics):
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_report_writes_figures_and_report_md(tmp_path):
+    edge = {"edge": {"original": {"5": 0.9, "10": 0.5}, "mixed_rand": {"5": 0.6, "10": 0.3}}}
+    snr = {"snr": {"saliency": {"median": 2.0, "per_image": [1.0, 2.0, 4.0], "undefined": 0}}}
+    runs = [
+        _run("SmallCNN", "Standard", 0.95, 0.80, 0.97, seed=0, **edge, **snr),
+        _run("SmallCNN", "Standard", 0.93, 0.75, 0.96, seed=1, **edge, **snr),
+        _run("SmallCNN", "Standard + RRDA", 0.96, 0.95, 0.97, rrda=True, **edge, **snr),
+        _run("ViT (test)", "Standard", 0.85, 0.40, 0.90, **edge),
+        _run("ViT (test)", "Standard + RRDA", 0.80, 0.78, 0.82, rrda=True),
+        _run("SmallCNN", "Standard", 0.5, 0.5, 0.5, dataset="other"),
+    ]
+    for i, metrics in enumerate(runs):
+        _write(tmp_path / "runs" / str(i), metrics)
+    report([str(tmp_path / "runs")], tmp_path / "out", command="rrx report runs=x")
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    for figure in ("fig14_correlation_synthetic.png", "fig15_bg_gap_synthetic.png", "fig16_bg_gap_vs_original_synthetic.png",
+                   "fig17b_edge_synthetic.png", "fig18_snr_saliency_synthetic.png"):
+        assert figure in names
+        assert (tmp_path / "out" / figure).read_bytes()[:4] == b"\x89PNG"
+    assert "fig19_snr_integrated_gradients_synthetic.png" not in names  # no run has it
+    assert "fig14_correlation_other.png" not in names  # one run: no correlation
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert text.startswith("# rrx report\n\nProduced by `rrx report runs=x`")
+    assert "6 finished runs" in text and "![Fig. 15: BG-Gap distributions](fig15_bg_gap_synthetic.png)" in text
+    assert "## Dataset `other` (1 runs)" in text and "## Dataset `synthetic` (5 runs)" in text
+    assert "| SmallCNN       | Standard        |" in text  # seeds joined in one row
+
+
+def test_report_on_a_folder_without_runs_says_so(tmp_path):
+    from rrx.errors import RRXError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RRXError, match="no finished runs"):
+        report([str(tmp_path / "empty")], tmp_path / "out")
