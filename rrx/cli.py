@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import traceback
@@ -10,11 +11,23 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rrx.errors import RRXError
 
 log = logging.getLogger("rrx")
+FOLDER_NAME_MAX = 200  # sweep job folders: a file name may have 255 bytes
+
+
+def folder_name(overrides: str) -> str:
+    """``overrides`` (a job's override_dirname), cut to FOLDER_NAME_MAX characters with a hash of the whole
+    when longer, so each job keeps a distinct, valid folder name."""
+    if len(overrides) <= FOLDER_NAME_MAX:
+        return overrides
+    return f"{overrides[:FOLDER_NAME_MAX - 9]}_{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"
+
+
+OmegaConf.register_new_resolver("rrx_folder_name", folder_name, replace=True)
 
 USAGE = """usage: rrx <command> [hydra overrides...]
 

@@ -184,3 +184,21 @@ def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
     assert every["lambda"].tolist() == sorted(r["run"]["lam"] for r in runs)
     top = max(runs, key=lambda r: r["train"]["val_accuracy"])  # first maximum, as pandas' idxmax
     assert best["lambda"].tolist() == [top["run"]["lam"]]
+
+
+def test_grid_jobs_past_a_methods_lambda_list_are_skipped(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    rrx("train", "-m", "experiment=thesis_grid", *tiny, "model.pretrained=false", "challenge=background",
+        "method=rrr", "lambda_index=0,3", f"hydra.sweep.dir={sweep}")
+    finished = [json.loads(p.read_text()) for p in sweep.rglob("metrics.json")]
+    assert [m["run"]["lam"] for m in finished] == [10.0]  # RRR's Table 7 list has three lambdas
+    assert not list(sweep.rglob("error.txt"))
+
+
+def test_long_job_folder_names_are_cut_with_a_hash():
+    from rrx.cli import FOLDER_NAME_MAX, folder_name
+
+    short = "method-rrr_seed-1"
+    assert folder_name(short) == short
+    a, b = "x" * 300 + "_seed-0", "x" * 300 + "_seed-1"
+    assert len(folder_name(a)) == FOLDER_NAME_MAX and folder_name(a) != folder_name(b)

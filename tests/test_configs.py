@@ -52,8 +52,11 @@ def test_challenge_choice(choice):
     if choice == "edge":
         assert challenge.variations == BACKGROUND and challenge.widths == list(range(5, 55, 5))
     elif choice == "all":
-        background, edge = challenge.parts
+        background, edge, snr = challenge.parts
         assert background.variations == SUITES["all"] and edge.widths == list(range(5, 55, 5))
+        assert snr.attributions == ["saliency", "integrated_gradients"] and snr.steps == 50
+    elif choice == "snr":
+        assert challenge.attributions == ["saliency", "integrated_gradients"] and challenge.variation == "original"
     else:
         assert challenge.variations == SUITES.get(choice, [choice])
 
@@ -97,3 +100,27 @@ def test_unknown_registry_name_lists_the_known_ones():
     with pytest.raises(RRXError, match="unknown method 'rrrr'; known: actdiff, ada, gradmask, rrr, standard"):
         create_method(cfg.method)
     assert list_methods() == ["actdiff", "ada", "gradmask", "rrr", "standard"]
+
+
+def test_thesis_grid_gives_each_method_its_table7_lambdas():
+    lams = {(m, i): _compose("experiment=thesis_in9", f"method={m}", f"lambda_index={i}").method.lam
+            for m in ("rrr", "gradmask", "actdiff_rrda", "rrda") for i in range(4)}
+    assert [lams[("rrr", i)] for i in range(4)] == [10, 100, 1000, None]
+    assert [lams[("gradmask", i)] for i in range(4)] == [1e-5, 1e-4, 1e-3, 5e-3]
+    assert [lams[("actdiff_rrda", i)] for i in range(4)] == [1, 2, 4, 8]
+    assert [lams[("rrda", i)] for i in range(4)] == [0.0, None, None, None]
+    cfg = _compose("experiment=thesis_rival10")
+    assert (cfg.dataset.name, cfg.trainer.epochs, cfg.trainer.batch_size, cfg.optimizer.lr, cfg.model.pretrained) == ("rival10", 50, 32, 0.001, True)
+
+
+def test_embedded_and_mnist_presets():
+    cfg = _compose("experiment=embedded", "method=rrr")
+    assert (cfg.dataset.name, cfg.model.name, cfg.method.lam, cfg.challenge.name, cfg.model.pretrained) == ("synthetic", "small_cnn", 10, "all", False)
+    cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=rrr", "attack=fgsm")
+    assert (cfg.model.name, cfg.method.lam, cfg.attack.name, cfg.trainer.epochs) == ("small_cnn", 10, "fgsm", 10)
+
+
+def test_a_model_without_weights_refuses_pretrained():
+    cfg = _compose("experiment=thesis_grid", "model=small_cnn")
+    with pytest.raises(RRXError, match="model=small_cnn has no pretrained weights; set model.pretrained=false"):
+        create_model(cfg.model, 9, [0.5] * 3, [0.25] * 3)
