@@ -35,7 +35,7 @@ def test_classifier_normalises_inside():
 
 @pytest.mark.parametrize(
     "name, grid",
-    [("resnet18", (512, 1, 1)), ("small_cnn", (128, 4, 4)), ("vit_test", (64, 2, 2)), ("mlp", None)],
+    [("resnet18", (512, 1, 1)), ("small_cnn", (64, 4, 4)), ("vit_test", (64, 2, 2)), ("mlp", None)],
 )
 def test_every_model_answers_the_adapter_questions(name, grid):
     cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")

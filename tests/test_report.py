@@ -15,7 +15,7 @@ from rrx.report.tables import latex, markdown, table5, write_table
 def _run(arch, method, same, rand, orig, seed=0, lam=0.0, rrda=False, dataset="synthetic", val=None, **challenges):
     return {
         "run": {"architecture": arch, "method": method, "dataset": dataset, "lam": lam, "rrda": rrda, "seed": seed},
-        "train": {"val_accuracy": val},
+        "train": {"val_accuracy": val, "device": "cpu"},
         "challenges": {"accuracy": {"mixed_same": same, "mixed_rand": rand, "original": orig}, "bg_gap": same - rand, **challenges},
     }
 
@@ -96,7 +96,7 @@ def test_report_writes_figures_and_report_md(tmp_path):
         _run("SmallCNN", "Standard", 0.5, 0.5, 0.5, dataset="other"),
     ]
     for i, metrics in enumerate(runs):
-        _write(tmp_path / "runs" / str(i), metrics)
+        _write(tmp_path / "runs" / str(i), metrics | {"started": 100 * i, "finished": 100 * i + 60})
     report([str(tmp_path / "runs")], tmp_path / "out", command="rrx report runs=x")
     names = {p.name for p in (tmp_path / "out").iterdir()}
     for figure in ("fig14_correlation_synthetic.png", "fig15_bg_gap_synthetic.png", "fig16_bg_gap_vs_original_synthetic.png",
@@ -107,6 +107,7 @@ def test_report_writes_figures_and_report_md(tmp_path):
     assert "fig14_correlation_other.png" not in names  # one run: no correlation
     text = (tmp_path / "out" / "report.md").read_text()
     assert text.startswith("# rrx report\n\nProduced by `rrx report runs=x`")
+    assert "Wall time of the 6 training runs (data, training and every challenge): 6.0 min in all, 9.3 min from the first start to the last finish, on cpu." in text
     assert "6 finished runs" in text and "![Fig. 15: BG-Gap distributions](fig15_bg_gap_synthetic.png)" in text
     assert "## Dataset `other` (1 runs)" in text and "## Dataset `synthetic` (5 runs)" in text
     assert "| SmallCNN       | Standard        |" in text  # seeds joined in one row

@@ -53,6 +53,13 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
         f"except {' and '.join(sorted(LOWER_IS_BETTER))}, where the lowest is best.",
         "",
     ]
+    timed = [m for m in metrics if "started" in m and "finished" in m]
+    if timed:
+        busy = sum(m["finished"] - m["started"] for m in timed) / 60
+        span = (max(m["finished"] for m in timed) - min(m["started"] for m in timed)) / 60
+        devices = sorted({m.get("train", {}).get("device", "?") for m in timed})
+        lines += [f"Wall time of the {len(timed)} training runs (data, training and every challenge): {busy:.1f} min in all, "
+                  f"{span:.1f} min from the first start to the last finish, on {', '.join(devices)}.", ""]
     if found.skipped:
         lines += [f"Skipped ({len(found.skipped)}):", ""] + [f"- `{path}`: {reason}" for path, reason in found.skipped] + [""]
     for dataset in sorted({m["run"]["dataset"] for m in metrics}):
