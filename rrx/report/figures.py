@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -150,7 +151,8 @@ def edge_heatmap(runs: list[dict], dataset: str, path: Path) -> Path | None:
 
 
 def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) -> Path | None:
-    """Figs. 18-19: per-image signal-to-noise ratio per model (images of all seeds pooled), log scale."""
+    """Figs. 18-19: per-image signal-to-noise ratio per method, one panel per architecture (images of all
+    seeds pooled), log scale."""
     values: dict[tuple[str, str], list[float]] = {}
     for m in runs:
         snr = m["challenges"].get("snr", {}).get(attribution)
@@ -159,13 +161,22 @@ def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) ->
     if not values:
         return None
     models = thesis_order(pd.DataFrame(list(values), columns=["Architecture", "Method"]))
-    groups = {f"{a}\n{meth}": pd.Series(values[(a, meth)]) for a, meth in zip(models["Architecture"], models["Method"])}
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.75 * len(groups) + 1), 3.4))
-    _box(ax, groups, "signal-to-noise ratio (log)", log_scale=True)
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.tick_params(axis="x", labelsize=6.5, rotation=90)
+    architectures = list(dict.fromkeys(models["Architecture"]))
+    widths = [int((models["Architecture"] == a).sum()) for a in architectures]
+    fig, axes = plt.subplots(1, len(architectures), figsize=(max(4.0, 0.6 * sum(widths) + 1.5), 3.6), sharey=True,
+                             squeeze=False, gridspec_kw={"width_ratios": widths})
+    for ax, arch in zip(axes[0], architectures):
+        methods = models.loc[models["Architecture"] == arch, "Method"]
+        _box(ax, {method: pd.Series(values[(arch, method)]) for method in methods}, "", log_scale=True)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(ax.get_xticks(), ax.get_xticklabels(), rotation=35, ha="right", fontsize=7.5)
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_title(arch)
+    axes[0][0].set_ylabel("signal-to-noise ratio (log scale)")
     name = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients"}.get(attribution, attribution)
-    ax.set_title(f"Signal-to-noise ratio, {name} ({dataset}); 1 = object and context equally important")
+    fig.suptitle(f"Signal-to-noise ratio per image, {name} ({dataset}); dashed: object and context equally important")
     return _save(fig, path)
 
 
