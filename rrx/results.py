@@ -43,6 +43,7 @@ def write_results(out_dir: Path, metrics: dict) -> None:
     if "edge" in metrics["challenges"]:
         tables["edge"] = edge_grid(metrics)
     for name, df in tables.items():
-        write_table(df, out_dir / name)
-        log.info("%s\n%s", name, markdown(df))
+        rank = name != "edge"  # the edge grid's rows are variations of one model: no best to mark
+        write_table(df, out_dir / name, mark_best=rank)
+        log.info("%s\n%s", name, markdown(df, mark_best=rank))
     log.info("Results in %s", out_dir)

@@ -141,3 +141,12 @@ def test_table9_and_table10_shapes():
     mean, _ = over_seeds(table10(runs))
     assert mean.to_dict("records")[0] == {"Model": "MLP RRR", "ColorMNIST": 0.1, "DecoyMNIST": 99.0, "Seeds": 1}
     assert mean.iloc[1]["Model"] == "MLP Standard" and mean.iloc[1]["DecoyMNIST"] == 50.0
+
+
+def test_run_files_mark_no_best_in_the_edge_grid(tmp_path):
+    from rrx.results import write_results
+
+    edge = {"original": {"5": 0.9, "10": 0.5}, "mixed_rand": {"5": 0.25, "10": 0.125}}
+    write_results(tmp_path, {"run": {"architecture": "SmallCNN", "method": "Standard"}, "challenges": {"edge": edge}})
+    text = (tmp_path / "edge.md").read_text()
+    assert "90.00" in text and "**" not in text
