@@ -119,3 +119,25 @@ def test_report_on_a_folder_without_runs_says_so(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RRXError, match="no finished runs"):
         report([str(tmp_path / "empty")], tmp_path / "out")
+
+
+def test_a_model_at_chance_is_not_the_best_bg_gap():
+    runs = [_run("ViT", "ActDiff", 0.1111, 0.1111, 0.1111), _run("ViT", "Standard + RRDA", 0.95, 0.93, 0.96),
+            _run("ViT", "Standard", 0.95, 0.60, 0.97)]
+    lines = markdown(table5(runs)).splitlines()
+    assert "**0.00**" not in lines[2] and "**2.00**" in next(line for line in lines if "RRDA" in line)
+
+
+def test_snr_table_gives_each_runs_median_and_marks_nothing(tmp_path):
+    def snr(s, ig):
+        return {"snr": {"saliency": {"median": s, "per_image": [s]}, "integrated_gradients": {"median": ig, "per_image": [ig]}}}
+
+    runs = [_run("SmallCNN", "RRR", 0.9, 0.2, 0.9, seed=0, **snr(8.0, 4.0)), _run("SmallCNN", "RRR", 0.9, 0.2, 0.9, seed=1, **snr(6.0, 2.0)),
+            _run("SmallCNN", "Standard", 0.9, 0.8, 0.9, **snr(3.0, 3.5))]
+    for i, metrics in enumerate(runs):
+        _write(tmp_path / "runs" / str(i), metrics)
+    report([str(tmp_path / "runs")], tmp_path / "out")
+    csv = pd.read_csv(tmp_path / "out" / "snr_synthetic.csv")
+    assert csv.loc[0, ["Method", "SNR Saliency", "SNR Integrated Gradients", "Seeds"]].tolist() == ["Standard", 3.0, 3.5, 1]
+    assert csv.loc[1, "SNR Saliency"] == 7.0 and csv.loc[1, "SNR Integrated Gradients std"] == pytest.approx(1.41)
+    assert "**" not in (tmp_path / "out" / "snr_synthetic.md").read_text()

@@ -106,7 +106,8 @@ def bg_gap_vs_original(df: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     if df.empty:
         return None
     kept = df[df["Original"] >= ORIGINAL_AT_LEAST]
-    rho = kept["BG Gap"].corr(kept["Original"], method="spearman") if len(kept) >= 3 else np.nan
+    varies = len(kept) >= 3 and kept["BG Gap"].nunique() > 1 and kept["Original"].nunique() > 1
+    rho = kept["BG Gap"].corr(kept["Original"], method="spearman") if varies else np.nan
     fig, ax = plt.subplots(figsize=(4.5, 3.4))
     for (arch, rrda), group in df.groupby(["Architecture", "RRDA"], sort=False):
         ax.scatter(group["Original"], group["BG Gap"], marker="o" if rrda else "^", label=f"{arch}{' + RRDA' if rrda else ''}", alpha=0.8)

@@ -10,21 +10,24 @@ from rrx.outputs import write_text
 from rrx.report.collect import find_metrics
 from rrx.report.figures import figures
 from rrx.report.sweep import label_lambdas, lambda_tables
-from rrx.report.tables import LOWER_IS_BETTER, MIXED_VARIATIONS, has_columns, markdown, table5, table8, table9, table10, write_table
+from rrx.report.tables import LOWER_IS_BETTER, MIXED_VARIATIONS, WORKING_ACCURACY, has_columns, markdown, table5, table8, table9, table10, table_snr, write_table
 
 log = logging.getLogger(__name__)
 
-# table name -> (title, builder, which runs give a row)
+# table name -> (title, builder, which runs give a row, whether a best value is marked)
 TABLES = {
-    "table5": ("Background challenge (Table 5/6 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS)),
-    "table8": ("Only object / only background (Table 8 shape; Only BG = only_bg_t)", table8, lambda m: has_columns(m, ("only_fg", "only_bg_t"))),
-    "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"]),
+    "table5": ("Background challenge (Table 5/6 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS), True),
+    "table8": ("Only object / only background (Table 8 shape; Only BG = only_bg_t)", table8,
+               lambda m: has_columns(m, ("only_fg", "only_bg_t")), True),
+    "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"], True),
+    # a higher SNR is not a better model (thesis 4.2.7), so none is marked
+    "snr": ("Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr, lambda m: "snr" in m["challenges"], False),
 }
 
 
-def _section(title: str, df, stem: Path, lines: list[str], tables: dict[str, str]) -> None:
-    paths = write_table(df, stem)
-    text = markdown(df)
+def _section(title: str, df, stem: Path, lines: list[str], tables: dict[str, str], mark_best: bool = True) -> None:
+    paths = write_table(df, stem, mark_best)
+    text = markdown(df, mark_best)
     tables[title] = text
     lines += [f"### {title}", "", text, "", f"Files: {', '.join(f'`{p.name}`' for p in paths)}", ""]
 
@@ -50,7 +53,8 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
         f"{len(metrics)} finished runs from {', '.join(f'`{r}`' for r in runs)}. Accuracies in percent; "
         "BG Gap = Mixed same - Mixed rand. Several runs of one configuration (seeds) are shown as mean ± sample "
         "standard deviation with their number in the Seeds column. The best value per column is in bold: the highest, "
-        f"except {' and '.join(sorted(LOWER_IS_BETTER))}, where the lowest is best.",
+        f"except {' and '.join(sorted(LOWER_IS_BETTER))}, where the lowest is best among the models that classify "
+        f"(an accuracy of at least {WORKING_ACCURACY:.0f} % in the table; a model at chance has a BG Gap of 0).",
         "",
     ]
     timed = [m for m in metrics if "started" in m and "finished" in m]
@@ -65,10 +69,10 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
     for dataset in sorted({m["run"]["dataset"] for m in metrics}):
         runs_of = [m for m in metrics if m["run"]["dataset"] == dataset]
         lines += [f"## Dataset `{dataset}` ({len(runs_of)} runs)", ""]
-        for name, (title, build, selects) in TABLES.items():
+        for name, (title, build, selects, mark_best) in TABLES.items():
             rows = label_lambdas([m for m in runs_of if selects(m)])
             if rows:
-                _section(f"{title}, {dataset}", build(rows), out_dir / f"{name}_{dataset}", lines, tables)
+                _section(f"{title}, {dataset}", build(rows), out_dir / f"{name}_{dataset}", lines, tables, mark_best)
         sweep = lambda_tables(runs_of, select_by)
         if sweep is not None:
             every, best = sweep
