@@ -193,6 +193,10 @@ def test_grid_jobs_past_a_methods_lambda_list_are_skipped(tiny, tmp_path):
     finished = [json.loads(p.read_text()) for p in sweep.rglob("metrics.json")]
     assert [m["run"]["lam"] for m in finished] == [10.0]  # RRR's Table 7 list has three lambdas
     assert not list(sweep.rglob("error.txt"))
+    rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"    rrx train -m experiment=thesis_grid {' '.join(tiny)} model.pretrained=false" in text  # the sweep's command
+    assert f"lambda_index=0,3 hydra.sweep.dir={sweep}\n" in text
 
 
 def test_long_job_folder_names_are_cut_with_a_hash():

@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,14 @@ class Runs:
 
     finished: list[dict]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    sweeps: list[str] = field(default_factory=list)  # the command of each Hydra multirun found
+
+
+def sweep_command(multirun_yaml: Path) -> str:
+    """``rrx <app> -m <overrides>`` as typed, from the ``multirun.yaml`` Hydra writes into a sweep folder."""
+    hydra = OmegaConf.load(multirun_yaml).hydra
+    own = [o for o in hydra.overrides.hydra if str(o).startswith("hydra.sweep.dir=")]
+    return " ".join(["rrx", str(hydra.job.name), "-m", *map(str, hydra.overrides.task), *map(str, own)])
 
 
 def _skip(runs: Runs, path: Path, reason: str) -> None:
@@ -63,6 +73,7 @@ def find_metrics(patterns: list[str]) -> Runs:
     """
     files: set[Path] = set()
     orphans: set[Path] = set()
+    sweeps: set[Path] = set()
     for pattern in patterns:
         matches = glob.glob(str(Path(pattern).expanduser()))
         if not matches:
@@ -71,9 +82,15 @@ def find_metrics(patterns: list[str]) -> Runs:
             if match.is_dir():
                 files.update(match.rglob("metrics.json"))
                 orphans.update(p.parent for name in ("error.txt", "checkpoint.pt") for p in match.rglob(name))
+                sweeps.update(match.rglob("multirun.yaml"))
             else:
                 files.add(match)
     runs = Runs([])
+    for file in sorted(sweeps):
+        try:
+            runs.sweeps.append(sweep_command(file))
+        except Exception as err:  # an old or edited multirun.yaml only loses the provenance line
+            log.warning("%s: cannot read the sweep's command (%s)", file, err)
     for folder in sorted(orphans - {f.parent for f in files}):
         error = folder / "error.txt"
         if error.is_file():

@@ -57,6 +57,8 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
         f"(an accuracy of at least {WORKING_ACCURACY:.0f} % in the table; a model at chance has a BG Gap of 0).",
         "",
     ]
+    if found.sweeps:
+        lines += ["The runs come from:", ""] + [f"    {command}" for command in found.sweeps] + [""]
     timed = [m for m in metrics if "started" in m and "finished" in m]
     if timed:
         busy = sum(m["finished"] - m["started"] for m in timed) / 60
