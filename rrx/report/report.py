@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from rrx.outputs import write_text
-from rrx.report.collect import find_metrics
+from rrx.report.collect import Runs, find_metrics
 from rrx.report.figures import figures
 from rrx.report.sweep import label_lambdas, lambda_tables
 from rrx.report.tables import LOWER_IS_BETTER, MIXED_VARIATIONS, WORKING_ACCURACY, has_columns, markdown, table5, table8, table9, table10, table_snr, write_table
@@ -32,19 +32,9 @@ def _section(title: str, df, stem: Path, lines: list[str], tables: dict[str, str
     lines += [f"### {title}", "", text, "", f"Files: {', '.join(f'`{p.name}`' for p in paths)}", ""]
 
 
-def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None) -> dict[str, str]:
-    """Write the tables (CSV, Markdown, LaTeX), figures (PNG) and ``report.md`` into ``out_dir``.
-
-    Per dataset: Table 5/6 and Table 8 shapes, Table 9 where runs were evaluated under attack, and for
-    methods run with several lambdas ``lambda_sweep_<dataset>`` (every lambda) and
-    ``best_lambda_<dataset>`` (highest ``select_by`` averaged over seeds); Table 10 (ColorMNIST and
-    DecoyMNIST side by side) where digit runs exist. Runs of different datasets never share a table
-    or a figure. Returns {title: markdown table}.
-    """
-    found = find_metrics(runs)
+def _header(found: Runs, runs: list[str], command: str | None) -> list[str]:
+    """report.md's opening: the command, the conventions, where the runs came from, their wall time, what was skipped."""
     metrics = found.finished
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tables: dict[str, str] = {}
     lines = [
         "# rrx report",
         "",
@@ -58,7 +48,7 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
         "",
     ]
     if found.sweeps:
-        lines += ["The runs come from:", ""] + [f"    {command}" for command in found.sweeps] + [""]
+        lines += ["The runs come from:", ""] + [f"    {sweep}" for sweep in found.sweeps] + [""]
     timed = [m for m in metrics if "started" in m and "finished" in m]
     if timed:
         busy = sum(m["finished"] - m["started"] for m in timed) / 60
@@ -68,6 +58,23 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
                   f"{span:.1f} min from the first start to the last finish, on {', '.join(devices)}.", ""]
     if found.skipped:
         lines += [f"Skipped ({len(found.skipped)}):", ""] + [f"- `{path}`: {reason}" for path, reason in found.skipped] + [""]
+    return lines
+
+
+def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None) -> dict[str, str]:
+    """Write the tables (CSV, Markdown, LaTeX), figures (PNG) and ``report.md`` into ``out_dir``.
+
+    Per dataset: Table 5/6 and Table 8 shapes, Table 9 where runs were evaluated under attack, and for
+    methods run with several lambdas ``lambda_sweep_<dataset>`` (every lambda) and
+    ``best_lambda_<dataset>`` (highest ``select_by`` averaged over seeds); Table 10 (ColorMNIST and
+    DecoyMNIST side by side) where digit runs exist. Runs of different datasets never share a table
+    or a figure. Returns {title: markdown table}.
+    """
+    found = find_metrics(runs)
+    metrics = found.finished
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables: dict[str, str] = {}
+    lines = _header(found, runs, command)
     for dataset in sorted({m["run"]["dataset"] for m in metrics}):
         runs_of = [m for m in metrics if m["run"]["dataset"] == dataset]
         lines += [f"## Dataset `{dataset}` ({len(runs_of)} runs)", ""]
