@@ -141,3 +141,33 @@ def test_snr_table_gives_each_runs_median_and_marks_nothing(tmp_path):
     assert csv.loc[0, ["Method", "SNR Saliency", "SNR Integrated Gradients", "Seeds"]].tolist() == ["Standard", 3.0, 3.5, 1]
     assert csv.loc[1, "SNR Saliency"] == 7.0 and csv.loc[1, "SNR Integrated Gradients std"] == pytest.approx(1.41)
     assert "**" not in (tmp_path / "out" / "snr_synthetic.md").read_text()
+
+
+def test_table8_puts_datasets_side_by_side(tmp_path):
+    def run(dataset, method, fg, bg, seed=0):
+        return {"run": {"architecture": "ResNet-18", "method": method, "dataset": dataset, "seed": seed},
+                "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": 0.95}}}
+
+    runs = [run("in9", "Standard", 0.8, 0.4), run("in9", "Standard", 0.6, 0.2, seed=1), run("in9", "Standard + RRDA", 0.9, 0.25),
+            run("rival10", "Standard", 0.7, 0.5), run("rival10", "Standard + RRDA", 0.85, 0.45)]
+    for i, metrics in enumerate(runs):
+        _write(tmp_path / "runs" / str(i), metrics)
+    report([str(tmp_path / "runs")], tmp_path / "out")
+    csv = pd.read_csv(tmp_path / "out" / "table8.csv")
+    assert list(csv.columns[:6]) == ["Architecture", "Method", "in9 Only FG", "in9 Only BG", "rival10 Only FG", "rival10 Only BG"]
+    assert csv.loc[0, ["in9 Only FG", "in9 Only BG", "rival10 Only FG", "Seeds"]].tolist() == [70.0, 30.0, 70.0, 2]
+    rrda = next(line for line in (tmp_path / "out" / "table8.md").read_text().splitlines() if "RRDA" in line)
+    assert rrda.count("**") == 2 * 4  # highest Only FG and lowest Only BG of both datasets
+    assert "_Original" not in csv.columns
+
+
+def test_table8_marks_the_lowest_only_bg_among_models_that_classify():
+    def run(method, fg, bg, orig):
+        return {"run": {"architecture": "ViT", "method": method}, "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": orig}}}
+
+    from rrx.report.tables import table8
+
+    # a Standard model that classifies (original 99 %) competes although its Only FG is low; one at chance does not
+    text = markdown(table8([run("Standard", 0.3, 0.5, 0.99), run("ActDiff", 0.11, 0.11, 0.11), run("Standard + RRDA", 0.9, 0.2, 0.98)]))
+    lines = text.splitlines()
+    assert "_Original" not in text and "**" not in lines[3] and "**20.00**" in lines[4]

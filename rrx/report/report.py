@@ -10,7 +10,20 @@ from rrx.outputs import write_text
 from rrx.report.collect import Runs, find_metrics
 from rrx.report.figures import figures
 from rrx.report.sweep import label_lambdas, lambda_tables
-from rrx.report.tables import LOWER_IS_BETTER, MIXED_VARIATIONS, WORKING_ACCURACY, has_columns, markdown, table5, table8, table9, table10, table_snr, write_table
+from rrx.report.tables import (
+    LOWER_IS_BETTER,
+    MIXED_VARIATIONS,
+    WORKING_ACCURACY,
+    has_columns,
+    markdown,
+    table5,
+    table8,
+    table8_side_by_side,
+    table9,
+    table10,
+    table_snr,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +102,13 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
             _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
         for caption, path in figures(label_lambdas(runs_of), dataset, out_dir).items():
             lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+    signal = [m for m in metrics if TABLES["table8"][2](m)]
+    if len({m["run"]["dataset"] for m in signal}) > 1:  # the thesis's Table 8: datasets side by side
+        lines += ["## Datasets side by side", ""]
+        labelled = [r for d in sorted({m["run"]["dataset"] for m in signal})
+                    for r in label_lambdas([m for m in signal if m["run"]["dataset"] == d])]
+        _section("Only object / only background (Table 8 as printed in the thesis)", table8_side_by_side(labelled),
+                 out_dir / "table8", lines, tables)
     digits = [m for m in metrics if m["run"]["dataset"] in ("color_mnist", "decoy_mnist") and "original" in m["challenges"].get("accuracy", {})]
     if digits:  # Table 10 puts the two digit datasets side by side
         lines += ["## Digit datasets", ""]
