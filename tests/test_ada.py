@@ -5,8 +5,9 @@ import torch
 from captum.attr import LayerGradCam
 from omegaconf import OmegaConf
 
+from rrx.attributions import attribution_map, grad_cam
 from rrx.methods import create_method
-from rrx.methods.ada import attribution_map, best_context_window, erase_windows, grad_cam, window_sums
+from rrx.methods.ada import best_context_window, erase_windows, window_sums
 from rrx.models.classifier import Classifier
 from rrx.models.small_cnn import SmallCNN
 

@@ -90,16 +90,16 @@ def test_mean_baseline_integrates_from_the_mean_colour():
 
 
 def test_undefined_ratios_are_nan():
-    attribution = torch.ones(3, 2, 4, 4)
+    maps = torch.ones(3, 4, 4)
     mask = torch.zeros(3, 1, 4, 4)
     mask[1] = 1  # all object: no context
     mask[2, :, :2] = 1
-    attribution[2, :, 2:] = 0  # context attribution 0
-    snr = signal_to_noise(attribution, mask)
+    maps[2, 2:] = 0  # context attribution 0
+    snr = signal_to_noise(maps, mask)
     assert math.isnan(snr[0]) and math.isnan(snr[1]) and math.isnan(snr[2])
     mask[2, :, 2:] = 0
-    attribution[2, :, 2:] = 0.5
-    assert signal_to_noise(attribution, mask)[2] == pytest.approx(2.0)
+    maps[2, 2:] = 0.5
+    assert signal_to_noise(maps, mask)[2] == pytest.approx(2.0)
 
 
 def test_unknown_attribution_is_named():

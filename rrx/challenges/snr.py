@@ -13,6 +13,7 @@ import statistics
 import torch
 from tqdm import tqdm
 
+from rrx.attributions import attribution_map
 from rrx.challenges import register_challenge
 from rrx.errors import RRXError, check_choice
 from rrx.runtime import Runtime
@@ -23,39 +24,19 @@ BASELINES = ("black", "mean")  # IG baseline: all-zero image, or the dataset's m
 TARGETS = ("label", "prediction")
 
 
-def signal_to_noise(attribution: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-image SNR (B,) from attributions (B, C, H, W) and masks (B, 1, H, W), 1 on the object.
+def signal_to_noise(maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-image SNR (B,) from attribution maps (B, H, W), |A| summed over channels, and masks (B, 1, H, W),
+    1 on the object.
 
     NaN for an image whose mask has no object or no context pixel, or whose context attribution is 0.
     """
-    a = attribution.abs().sum(1, keepdim=True)
-    signal, context = mask, 1 - mask
-    n_signal, n_context = signal.sum((1, 2, 3)), context.sum((1, 2, 3))
-    signal_mean = (a * signal).sum((1, 2, 3)) / n_signal
-    context_mean = (a * context).sum((1, 2, 3)) / n_context
+    signal, context = mask[:, 0], 1 - mask[:, 0]
+    n_signal, n_context = signal.sum((1, 2)), context.sum((1, 2))
+    signal_mean = (maps * signal).sum((1, 2)) / n_signal
+    context_mean = (maps * context).sum((1, 2)) / n_context
     snr = signal_mean / context_mean
     undefined = (n_signal == 0) | (n_context == 0) | (context_mean == 0)
     return torch.where(undefined, torch.full_like(snr, math.nan), snr)
-
-
-class Attributor:
-    """Attribution (B, C, H, W) of ``target`` for a batch, with captum's Saliency or IntegratedGradients."""
-
-    def __init__(self, name: str, steps: int, baseline: str, mean: list[float]):
-        from captum.attr import IntegratedGradients, Saliency
-
-        self.name, self.steps, self.baseline, self.mean = name, steps, baseline, mean
-        self.method = {"saliency": Saliency, "integrated_gradients": IntegratedGradients}[name]
-
-    def __call__(self, model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        explainer = self.method(model)
-        x = x.detach().requires_grad_(True)
-        if self.name == "saliency":
-            return explainer.attribute(x, target=target, abs=True).detach()
-        baseline = torch.zeros_like(x)
-        if self.baseline == "mean":
-            baseline += torch.tensor(self.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
-        return explainer.attribute(x, baselines=baseline, target=target, n_steps=self.steps, internal_batch_size=len(x)).detach()
 
 
 @register_challenge("snr")
@@ -89,14 +70,17 @@ class SNRChallenge:
         loader = runtime.loader(data, shuffle=False)
         results = {}
         for name in self.attributions:
-            attributor = Attributor(name, self.steps, self.baseline, list(dataset.mean))
             ratios = []
             for x, y, mask in tqdm(loader, desc=f"snr {name}", leave=False, disable=not runtime.progress):
                 x, y, mask = x.to(runtime.device), y.to(runtime.device), mask.to(runtime.device)
                 if self.target == "prediction":
                     with torch.no_grad():
                         y = model(x).argmax(1)
-                ratios += signal_to_noise(attributor(model, x, y).float(), mask.float()).tolist()
+                baseline = None
+                if self.baseline == "mean":
+                    baseline = torch.tensor(list(dataset.mean), device=x.device, dtype=x.dtype)[None, :, None, None].expand_as(x)
+                maps = attribution_map(model, x, y, name, baseline=baseline, steps=self.steps)
+                ratios += signal_to_noise(maps.float(), mask.float()).tolist()
             defined = [r for r in ratios if not math.isnan(r)]
             if len(defined) < len(ratios):
                 log.warning("snr %s: %d of %d images have no defined SNR (empty object or context, or zero context attribution)",

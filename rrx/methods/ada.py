@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
+from rrx.attributions import attribution_map
 from rrx.errors import check_choice
 from rrx.methods import register_method
 from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
-ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam")
+ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam")  # of rrx.attributions
 
 
 def window_sums(values: torch.Tensor, z: int) -> torch.Tensor:
@@ -53,37 +54,6 @@ def erase_windows(x: torch.Tensor, corners: torch.Tensor, z: int) -> torch.Tenso
         if row >= 0:
             keep[b, :, row : row + z, col : col + z] = 0
     return x * keep
-
-
-def grad_cam(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM of the true class at the model's feature grid, upsampled to (B, H, W).
-
-    Uses ``model.feature_grid``, so ViT tokens are reshaped to the patch grid (prefix tokens
-    dropped) instead of being passed to a CNN-only implementation.
-    """
-    features = model.forward_features(x)
-    score = model.forward_head(features).gather(1, y[:, None]).sum()
-    (grads,) = torch.autograd.grad(score, features)
-    grid, grid_grads = model.feature_grid(features), model.feature_grid(grads)
-    cam = F.relu((grid_grads.mean(dim=(2, 3), keepdim=True) * grid).sum(1, keepdim=True))
-    return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
-
-
-def attribution_map(model, x: torch.Tensor, y: torch.Tensor, method: str) -> torch.Tensor:
-    """(B, H, W) non-negative attribution of the true class, summed over channels (captum for the gradient methods)."""
-    from captum.attr import GuidedBackprop, InputXGradient, Saliency
-
-    if method == "gradcam":
-        return grad_cam(model, x, y)
-    x = x.detach().requires_grad_(True)
-    if method == "saliency":
-        maps = Saliency(model).attribute(x, target=y, abs=True)  # |d y_c / dx|, Eq. 3.2
-    elif method == "input_x_gradient":
-        maps = InputXGradient(model).attribute(x, target=y).abs()
-    else:  # guided_backprop, guided_gradcam
-        maps = GuidedBackprop(model).attribute(x, target=y).abs()
-    maps = maps.sum(1).detach()
-    return maps * grad_cam(model, x, y) if method == "guided_gradcam" else maps
 
 
 class Erased(Dataset):

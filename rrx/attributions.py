@@ -1,0 +1,49 @@
+"""Attribution maps of a target class, shared by ADA (thesis Eq. 3.2) and the SNR challenge (thesis 4.2.7).
+
+Every map is (B, H, W) and non-negative: the absolute attribution summed over channels
+(captum for the gradient methods; Grad-CAM on the model's feature grid).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def grad_cam(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM of class ``y`` at the model's feature grid, upsampled to (B, H, W).
+
+    Uses ``model.feature_grid``, so ViT tokens are reshaped to the patch grid (prefix tokens
+    dropped) instead of being passed to a CNN-only implementation.
+    """
+    features = model.forward_features(x)
+    score = model.forward_head(features).gather(1, y[:, None]).sum()
+    (grads,) = torch.autograd.grad(score, features)
+    grid, grid_grads = model.feature_grid(features), model.feature_grid(grads)
+    cam = F.relu((grid_grads.mean(dim=(2, 3), keepdim=True) * grid).sum(1, keepdim=True))
+    return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
+
+
+def attribution_map(model, x: torch.Tensor, y: torch.Tensor, method: str, baseline: torch.Tensor | None = None,
+                    steps: int = 50) -> torch.Tensor:
+    """(B, H, W) non-negative attribution of class ``y``, summed over channels.
+
+    ``method``: saliency, input_x_gradient, guided_backprop, gradcam, guided_gradcam, or
+    integrated_gradients (from ``baseline``, zeros when None, in ``steps`` steps).
+    """
+    from captum.attr import GuidedBackprop, InputXGradient, IntegratedGradients, Saliency
+
+    if method == "gradcam":
+        return grad_cam(model, x, y)
+    x = x.detach().requires_grad_(True)
+    if method == "saliency":
+        maps = Saliency(model).attribute(x, target=y, abs=True)  # |d y_c / dx|, Eq. 3.2
+    elif method == "input_x_gradient":
+        maps = InputXGradient(model).attribute(x, target=y).abs()
+    elif method == "integrated_gradients":
+        baseline = torch.zeros_like(x) if baseline is None else baseline
+        maps = IntegratedGradients(model).attribute(x, baselines=baseline, target=y, n_steps=steps, internal_batch_size=len(x)).abs()
+    else:  # guided_backprop, guided_gradcam
+        maps = GuidedBackprop(model).attribute(x, target=y).abs()
+    maps = maps.sum(1).detach()
+    return maps * grad_cam(model, x, y) if method == "guided_gradcam" else maps
