@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rrx.outputs import write_json
-from rrx.report.tables import MIXED_VARIATIONS, edge_grid, has_columns, table5, table8, table9, markdown, write_table
+from rrx.report.tables import MIXED_VARIATIONS, SIGNAL_VARIATIONS, edge_grid, has_columns, table5, table8, table9, markdown, write_table
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def write_results(out_dir: Path, metrics: dict) -> None:
     tables = {}
     if has_columns(metrics, MIXED_VARIATIONS):
         tables["table5"] = table5([metrics])
-    if has_columns(metrics, ("only_fg", "only_bg_t")):
+    if has_columns(metrics, SIGNAL_VARIATIONS):
         tables["table8"] = table8([metrics])
     if "adversarial_accuracy" in metrics["challenges"]:
         tables["table9"] = table9([metrics])

@@ -15,33 +15,25 @@ import pandas as pd  # noqa: E402
 
 from rrx.outputs import new_path  # noqa: E402
 from rrx.report.aggregate import thesis_order  # noqa: E402
+from rrx.report.tables import percent, table5_row  # noqa: E402
 
 log = logging.getLogger(__name__)
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight", "figure.constrained_layout.use": True})
 
-# column of the per-run frame -> challenge variation
-CHALLENGE_COLUMNS = {
-    "Original": "original", "Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next",
-    "Only FG": "only_fg", "No FG": "no_fg", "Only BG (b)": "only_bg_b", "Only BG (t)": "only_bg_t",
-}
+# the signal variations beside Table 5's columns (table5_row); Fig. 14 correlates all of them
+SIGNAL_COLUMNS = {"Only FG": "only_fg", "No FG": "no_fg", "Only BG (b)": "only_bg_b", "Only BG (t)": "only_bg_t"}
+CHALLENGE_COLUMNS = ["Original", "Mixed same", "Mixed rand", "Mixed next", *SIGNAL_COLUMNS]
 ORIGINAL_AT_LEAST = 80.0  # Fig. 16 correlates runs with an original accuracy of at least 80 %
 
 
 def run_frame(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: Architecture, Method, RRDA, and each evaluated challenge in percent (NaN where not run)."""
+    """One row per run: Table 5's columns, RRDA, and the signal variations in percent (NaN where not run)."""
     rows = []
     for m in runs:
         acc = m["challenges"].get("accuracy", {})
-        row = {"Architecture": m["run"]["architecture"], "Method": m["run"]["method"], "RRDA": bool(m["run"].get("rrda"))}
-        row |= {column: 100 * acc[v] if v in acc else np.nan for column, v in CHALLENGE_COLUMNS.items()}
-        gap = m["challenges"].get("bg_gap")
-        row["BG Gap"] = np.nan if gap is None else 100 * gap
-        rows.append(row)
+        row = table5_row(m) | {"RRDA": bool(m["run"].get("rrda"))}
+        rows.append(row | {column: percent(acc, v) for column, v in SIGNAL_COLUMNS.items()})
     return pd.DataFrame(rows)
-
-
-def _model(df: pd.DataFrame) -> pd.Series:
-    return df["Architecture"] + "\n" + df["Method"]
 
 
 def _save(fig, path: Path) -> Path:

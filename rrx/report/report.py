@@ -13,6 +13,7 @@ from rrx.report.sweep import label_lambdas, lambda_tables
 from rrx.report.tables import (
     LOWER_IS_BETTER,
     MIXED_VARIATIONS,
+    SIGNAL_VARIATIONS,
     WORKING_ACCURACY,
     has_columns,
     markdown,
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 TABLES = {
     "table5": ("Background challenge (Table 5/6 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS), True),
     "table8": ("Only object / only background (Table 8 shape; Only BG = only_bg_t)", table8,
-               lambda m: has_columns(m, ("only_fg", "only_bg_t")), True),
+               lambda m: has_columns(m, SIGNAL_VARIATIONS), True),
     "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"], True),
     # a higher SNR is not a better model (thesis 4.2.7), so none is marked
     "snr": ("Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr, lambda m: "snr" in m["challenges"], False),
@@ -102,7 +103,7 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
             _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
         for caption, path in figures(label_lambdas(runs_of), dataset, out_dir).items():
             lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
-    signal = [m for m in metrics if TABLES["table8"][2](m)]
+    signal = [m for m in metrics if has_columns(m, SIGNAL_VARIATIONS)]
     if len({m["run"]["dataset"] for m in signal}) > 1:  # the thesis's Table 8: datasets side by side
         lines += ["## Datasets side by side", ""]
         labelled = [r for d in sorted({m["run"]["dataset"] for m in signal})

@@ -15,7 +15,8 @@ MIXED_VARIATIONS = ("mixed_same", "mixed_rand", "mixed_next")  # a run with any 
 _VARIATION_COLUMNS = {"Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next", "Original": "original"}
 
 
-def _percent(acc: dict, variation: str) -> float:
+def percent(acc: dict, variation: str) -> float:
+    """Accuracy on ``variation`` in percent; NaN where it was not evaluated."""
     return 100 * acc[variation] if variation in acc else float("nan")
 
 
@@ -24,7 +25,7 @@ def table5_row(metrics: dict) -> dict:
     acc = metrics["challenges"].get("accuracy", {})
     row = {"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"]}
     for column, variation in _VARIATION_COLUMNS.items():
-        row[column] = _percent(acc, variation)
+        row[column] = percent(acc, variation)
     gap = metrics["challenges"].get("bg_gap")
     row["BG Gap"] = 100 * gap if gap is not None else float("nan")
     return row
@@ -39,6 +40,7 @@ def table5(runs: list[dict]) -> pd.DataFrame:
 # Thesis Table 8: accuracy with only the object / only the background, in percent.
 TABLE8_COLUMNS = ["Architecture", "Method", "Only FG", "Only BG"]
 _SIGNAL_COLUMNS = {"Only FG": "only_fg", "Only BG": "only_bg_t"}
+SIGNAL_VARIATIONS = tuple(_SIGNAL_COLUMNS.values())  # a run with any of these gets a Table 8 row
 HIDDEN = "_"  # columns named "_..." are not shown or written; "_Original" decides who may hold a lowest-is-best mark
 
 
@@ -48,8 +50,8 @@ def table8(runs: list[dict]) -> pd.DataFrame:
     for metrics in runs:
         acc = metrics["challenges"].get("accuracy", {})
         row = {"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"]}
-        row |= {column: _percent(acc, variation) for column, variation in _SIGNAL_COLUMNS.items()}
-        rows.append(row | {"_Original": _percent(acc, "original")})
+        row |= {column: percent(acc, variation) for column, variation in _SIGNAL_COLUMNS.items()}
+        rows.append(row | {"_Original": percent(acc, "original")})
     return pd.DataFrame(rows, columns=[*TABLE8_COLUMNS, "_Original"]).round(2)
 
 
@@ -67,6 +69,11 @@ def table8_side_by_side(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Architecture", "Method", *columns, "_Original"]).astype({c: float for c in columns})
 
 
+def model_name(metrics: dict) -> str:
+    """The Model column of Tables 9 and 10: architecture and method, e.g. ``MLP RRR + FGSM``."""
+    return f'{metrics["run"]["architecture"]} {metrics["run"]["method"]}'
+
+
 # Thesis Table 9: accuracy on the test set and under the run's attack, in percent.
 TABLE9_COLUMNS = ["Model", "Test Accuracy", "Adversarial Accuracy"]
 
@@ -76,9 +83,9 @@ def table9(runs: list[dict]) -> pd.DataFrame:
     for metrics in runs:
         challenges = metrics["challenges"]
         rows.append({
-            "Model": f'{metrics["run"]["architecture"]} {metrics["run"]["method"]}',
-            "Test Accuracy": _percent(challenges.get("accuracy", {}), "original"),
-            "Adversarial Accuracy": _percent(challenges.get("adversarial_accuracy", {}), "original"),
+            "Model": model_name(metrics),
+            "Test Accuracy": percent(challenges.get("accuracy", {}), "original"),
+            "Adversarial Accuracy": percent(challenges.get("adversarial_accuracy", {}), "original"),
         })
     return pd.DataFrame(rows, columns=TABLE9_COLUMNS).round(2)
 
@@ -91,8 +98,7 @@ def table10(runs: list[dict], datasets=("color_mnist", "decoy_mnist")) -> pd.Dat
     for metrics in runs:
         dataset = metrics["run"]["dataset"]
         if dataset in datasets:
-            model = f'{metrics["run"]["architecture"]} {metrics["run"]["method"]}'
-            rows.append({"Model": model, names[dataset]: _percent(metrics["challenges"].get("accuracy", {}), "original")})
+            rows.append({"Model": model_name(metrics), names[dataset]: percent(metrics["challenges"].get("accuracy", {}), "original")})
     return pd.DataFrame(rows, columns=["Model", *(names[d] for d in datasets)]).astype({names[d]: float for d in datasets}).round(2)
 
 
