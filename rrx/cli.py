@@ -12,8 +12,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
-from rrx.errors import RRXError
+from rrx.errors import RRXError, Stopped
+from rrx.outputs import ERROR, claim_new_folder, record_hydra_config, write_text
 
 log = logging.getLogger("rrx")
 FOLDER_NAME_MAX = 200  # sweep job folders: a file name may have 255 bytes
@@ -51,20 +53,26 @@ def one_line(err: RRXError) -> str:
 
 
 def _run(task, cfg: DictConfig):
-    """Run ``task(cfg, output_dir)``; bad input ends a single run with one line, a sweep job with a log entry."""
+    """Run ``task(cfg, output_dir)``; bad input ends a single run with one line, a sweep job with a log entry.
+
+    A SIGTERM/SIGINT (``Stopped``) is no job failure: it ends the whole command, single run or sweep.
+    """
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         return task(cfg, out_dir)
     except Exception as err:
+        if isinstance(err, MissingMandatoryValue):
+            key = err.full_key
+            err = RRXError(f"{key} is not set: give {key}=<value> (see rrx {hydra_cfg.job.name} --help)")
         if not multirun:
             if isinstance(err, RRXError):
                 raise SystemExit(f"rrx: error: {one_line(err)}") from None
             raise
         # One failing job of a sweep is recorded and does not stop the others.
         log.error("job %s failed: %s", hydra_cfg.job.num, err)
-        (out_dir / "error.txt").write_text(traceback.format_exc())
+        write_text(out_dir / ERROR, traceback.format_exc())
         return None
 
 
@@ -93,10 +101,16 @@ def evaluate_app(cfg: DictConfig):
 def report_app(cfg: DictConfig):
     from rrx.report.report import report
 
-    runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
     overrides = HydraConfig.get().overrides
     command = " ".join(["rrx report", *overrides.task, *(o for o in overrides.hydra if o.startswith("hydra.run.dir="))])
-    tables = _run(lambda c, out: report(runs, out, cfg.select_by, command), cfg)
+
+    def task(c: DictConfig, out: Path):
+        runs = [c.runs] if isinstance(c.runs, str) else list(c.runs)
+        with claim_new_folder(out, "report"):
+            record_hydra_config(out, c)
+            return report(runs, out, c.select_by, command)
+
+    tables = _run(task, cfg)
     for title, table in (tables or {}).items():
         print(f"\n{title}\n{table}")
 
@@ -113,7 +127,10 @@ def main() -> None:
     if command not in COMMANDS:
         sys.exit(f"rrx: unknown command {command!r}; known: {', '.join(COMMANDS)}\n\n{USAGE}")
     sys.argv = [f"rrx {command}", *args[1:]]
-    COMMANDS[command]()
+    try:
+        COMMANDS[command]()
+    except Stopped as stop:  # the run wrote its reason and stays resumable
+        sys.exit(f"rrx: error: {stop}; the run folder is resumable: run the same command again")
 
 
 if __name__ == "__main__":

@@ -5,56 +5,85 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rrx.attacks import create_attack
-from rrx.challenges import create_challenge
+from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.data import create_dataset
+from rrx.checkpoint import CHECKPOINT, all_finite, describe, read_checkpoint
+from rrx.data import check_classes, create_dataset, data_report
 from rrx.errors import RRXError
 from rrx.models import create_model
+from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
+from rrx.schema import validate
 
 log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str) -> tuple[dict, Path]:
-    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``)."""
+    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``); refuses non-finite parameters."""
     if path in (None, "", "???"):
         raise RRXError("evaluate needs checkpoint=<run folder or .pt file>")
     file = Path(path).expanduser()
     if file.is_dir():
-        file = file / "checkpoint.pt"
+        file = file / CHECKPOINT
     if not file.is_file():
         raise RRXError(f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)")
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for a bad file
-        raise RRXError(f"checkpoint={path}: cannot read {file} ({err})") from err
+    ckpt = read_checkpoint(file)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
         raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
+    bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
+    if bad:
+        raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")
     return ckpt, file
 
 
+def checkpoint_state(ckpt: dict) -> dict:
+    """What ``metrics.json`` says of the checkpoint evaluated: finished or not, and its epochs (None: older rrx)."""
+    return {"finished": ckpt.get("finished"), "epoch": ckpt.get("epoch"), "epochs": ckpt.get("epochs")}
+
+
 def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
-    """Evaluate ``cfg.checkpoint`` on ``cfg.challenge``; results go to ``out_dir``.
+    """Evaluate ``cfg.checkpoint`` on ``cfg.challenge``; results go to ``out_dir`` (a new folder).
 
     The model is rebuilt from the checkpoint's config. The dataset is the one the model was
-    trained on, unless the command line set ``dataset`` or ``dataset.*``.
+    trained on, unless the command line set ``dataset`` or ``dataset.*``; its class names must be
+    the checkpoint's. An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
     """
-    seed_everything(cfg.seed)
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise RRXError("evaluate needs checkpoint=<run folder or .pt file>")
+    validate(cfg)
     ckpt, file = load_checkpoint(cfg.checkpoint)
+    with claim_new_folder(out_dir, "evaluate"):
+        record_hydra_config(out_dir, cfg)
+        return _evaluate(cfg, out_dir, dataset_overridden, ckpt, file)
+
+
+def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: dict, file: Path) -> dict:
+    seed_everything(cfg.seed)
+    state = checkpoint_state(ckpt)
+    if not state["finished"]:
+        log.warning("checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart", file, describe(ckpt))
     trained = OmegaConf.create(ckpt["config"])
     dataset_cfg = cfg.dataset if dataset_overridden else trained.dataset
+    if dataset_cfg.image_size != trained.dataset.image_size:
+        log.warning("evaluating at %d px a model trained at %d px (dataset.image_size)", dataset_cfg.image_size,
+                    trained.dataset.image_size)
     runtime = Runtime.from_config(cfg.trainer, dataset_cfg)
     dataset = create_dataset(dataset_cfg)
     if dataset.num_classes != trained.dataset.num_classes:
         raise RRXError(
             f"checkpoint {file} predicts {trained.dataset.num_classes} classes, dataset {dataset.name} has {dataset.num_classes}"
         )
+    if "classes" in ckpt:
+        if hasattr(dataset, "expect_classes"):  # class folders: each variation is checked as it is listed
+            dataset.expect_classes(ckpt["classes"])
+        else:
+            check_classes(dataset, ckpt["classes"], f"checkpoint {file}")
     challenge = create_challenge(cfg.challenge)
+    check_variations(challenge, dataset, cfg.attack.name)
     # The state dict replaces any pretrained weights, so none are loaded here.
     model_cfg = OmegaConf.merge(trained.model, {"pretrained": False, "weights_path": None})
     model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
@@ -62,6 +91,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
     model.to(runtime.device)
     log.info("Evaluating %s on %s / %s", file, dataset.name, cfg.challenge.name)
     results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime)
-    metrics = {"run": {**ckpt["run"], "dataset": dataset.name}, "challenges": results, "checkpoint": str(file.resolve())}
+    metrics = {"run": {**ckpt["run"], "dataset": dataset.name}, "challenges": results, "checkpoint": str(file.resolve()),
+               "checkpoint_state": state, "data": data_report(dataset)}
     write_results(out_dir, metrics)
     return metrics

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,10 +53,17 @@ class Runtime:
 
     @classmethod
     def from_config(cls, trainer, dataset) -> "Runtime":
+        """Settings from the ``trainer`` and ``dataset`` configs. Loader workers are capped at the CPUs this process
+        may use; progress bars are drawn only on a terminal (a log file gets the per-epoch log lines instead)."""
         device = resolve_device(trainer.device)
         if trainer.amp and device.type != "cuda":
             log.info("trainer.amp=true has no effect on %s; running in float32", device)
-        return cls(device, bool(trainer.amp), int(trainer.batch_size), int(dataset.num_workers), bool(trainer.progress))
+        workers, cpus = int(dataset.num_workers), len(os.sched_getaffinity(0))
+        if workers > cpus:
+            log.info("dataset.num_workers=%d capped at the %d CPUs available", workers, cpus)
+            workers = cpus
+        progress = bool(trainer.progress) and sys.stderr.isatty()
+        return cls(device, bool(trainer.amp), int(trainer.batch_size), workers, progress)
 
     def autocast(self):
         if self.amp and self.device.type == "cuda":

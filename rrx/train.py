@@ -1,4 +1,4 @@
-"""Training: config -> dataset, model, method -> epochs -> checkpoint -> challenge -> metrics."""
+"""Training: config -> dataset, model, method -> epochs (a checkpoint each) -> challenge -> metrics."""
 
 from __future__ import annotations
 
@@ -14,16 +14,20 @@ from torch.utils.data import random_split
 from tqdm import tqdm
 
 from rrx.attacks import create_attack
-from rrx.challenges import create_challenge
+from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.challenges.background import accuracy
-from rrx.data import create_dataset
-from rrx.errors import RRXError, check_choice
+from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, all_finite, open_run, restore_rng_states, rng_states,
+                            save_checkpoint, write_status)
+from rrx.data import create_dataset, data_report
+from rrx.errors import RRXError, Stopped, check_choice, one_line_reason, stop_on_signals
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
+from rrx.outputs import ERROR, record_hydra_config
 from rrx.results import run_info, write_results
 from rrx.runtime import Runtime, seed_everything
+from rrx.schema import validate
 
 log = logging.getLogger(__name__)
 SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
@@ -51,8 +55,10 @@ def training_step(model, method, attack, mix, batch, runtime: Runtime, generator
 
 
 def train_epoch(model, method, attack, mix, loader, optimizer, scheduler, runtime, generator, epoch: int, step: int) -> dict:
-    """One pass over ``loader``; stops with the step number on a NaN or infinite loss."""
+    """One pass over ``loader``. Stops (RRXError with the epoch and step) on a non-finite loss before the
+    backward pass, non-finite gradients before the optimizer step, or non-finite parameters after it."""
     model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not runtime.progress)
@@ -63,7 +69,13 @@ def train_epoch(model, method, attack, mix, loader, optimizer, scheduler, runtim
             raise RRXError(f"loss is {loss.item()} at epoch {epoch}, step {step}; lower the learning rate or method.lam")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if not all_finite(p.grad for p in params if p.grad is not None):
+            raise RRXError(f"gradients are not finite at epoch {epoch}, step {step} (loss {loss.item():.4g}); "
+                           "lower the learning rate or method.lam")
         optimizer.step()
+        if not all_finite(params):
+            raise RRXError(f"parameters are not finite after the optimizer step at epoch {epoch}, step {step}; "
+                           "lower the learning rate or method.lam")
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.item() * len(y)
@@ -73,19 +85,30 @@ def train_epoch(model, method, attack, mix, loader, optimizer, scheduler, runtim
     return {"epoch": epoch, "loss": total_loss / seen, "acc": correct / seen, "seconds": time.perf_counter() - start, "step": step}
 
 
-def save_checkpoint(path: Path, model, cfg: DictConfig, info: dict) -> None:
-    """The model's state dict with the composed config it was trained with."""
-    torch.save({"state_dict": model.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True), "run": info}, path)
-
-
 def train(cfg: DictConfig, out_dir: Path) -> dict:
     """Train one model as ``cfg`` says, evaluate ``cfg.challenge``, write results to ``out_dir``.
 
+    ``out_dir`` belongs to this run: an unfinished run of the same config there is resumed from its last
+    epoch (``trainer.resume=auto``), a finished one returns its metrics, any other run's folder is refused.
     Returns the metrics dict (also written as ``metrics.json``).
     """
     if cfg.method.lam is None:
         raise RRXError(f"method.lam is null: lambda_grid.{cfg.method.name} has no lambda_index={cfg.get('lambda_index')}")
-    started = time.time()
+    validate(cfg)
+    check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
+    check_choice("trainer.resume", cfg.trainer.resume, RESUME_RULES)
+    out_dir = Path(out_dir)
+    run = open_run(out_dir, cfg)
+    with run.folder:
+        if run.metrics is not None:
+            log.info("%s already holds this run, finished: nothing to do", out_dir)
+            return run.metrics
+        (out_dir / ERROR).unlink(missing_ok=True)  # a failed earlier attempt, now retried
+        record_hydra_config(out_dir, cfg)
+        return _train(cfg, out_dir, run.checkpoint)
+
+
+def _train(cfg: DictConfig, out_dir: Path, resume: dict | None) -> dict:
     seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     dataset = create_dataset(cfg.dataset)
@@ -99,6 +122,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     log.info("Training %s / %s on %s (%s) -> %s", info["architecture"], info["method"], dataset.name, runtime.device, out_dir)
 
     train_set = dataset.train_set(masks=method.needs_masks)
+    check_variations(challenge, dataset, cfg.attack.name)  # every folder the evaluation reads, before training
     generator = torch.Generator().manual_seed(int(cfg.seed))
     val_set = None
     if cfg.trainer.val_fraction:
@@ -108,43 +132,77 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     optimizer = instantiate(cfg.optimizer)(params=model.parameters())
     epochs = method.total_epochs(int(cfg.trainer.epochs))
     steps = sum(math.ceil(method.data_factor(e) * len(train_set) / runtime.batch_size) for e in range(1, epochs + 1))
-    check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
     scheduler = None
     if cfg.trainer.scheduler == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = out_dir / "checkpoint.pt"
-    history, step, start = [], 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        new_data = method.training_set(epoch, train_set, model, runtime)
-        if new_data is not None:
-            loader = runtime.loader(new_data, shuffle=True, generator=generator)
-        stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, generator, epoch, step)
-        step = stats.pop("step")
-        history.append(stats)
-        log.info("epoch %d/%d  loss %.4f  train acc %.2f%%  %.1f s", epoch, epochs, stats["loss"], 100 * stats["acc"], stats["seconds"])
-        save_checkpoint(checkpoint, model, cfg, info)
-    train_seconds = time.perf_counter() - start
+    checkpoint = out_dir / CHECKPOINT
+    started, history, step, first_epoch = time.time(), [], 0, 1
+    if resume is not None:
+        model.load_state_dict(resume["state_dict"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        method.load_state_dict(resume["method"])
+        restore_rng_states(resume["rng"], generator)
+        started, history, step, first_epoch = resume["started"], resume["history"], resume["step"], resume["epoch"] + 1
+        loader = runtime.loader(method.current_set(train_set) or train_set, shuffle=True, generator=generator)
+        log.info("Resuming %s after epoch %d of %d (step %d)", out_dir, resume["epoch"], epochs, step)
 
-    val_accuracy = None
-    if val_set is not None:
-        val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
-        log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
-    results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime)
+    def save(epoch: int, finished: bool) -> None:
+        save_checkpoint(checkpoint, {
+            "state_dict": model.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True), "run": info,
+            "classes": list(dataset.classes), "image_size": int(cfg.dataset.image_size),
+            "epoch": epoch, "epochs": epochs, "step": step, "finished": finished, "started": started, "history": history,
+            "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "method": method.state_dict(), "rng": rng_states(generator),
+        })
+
+    saved = first_epoch - 1  # the epoch checkpoint.pt holds
+    write_status(out_dir, "running", saved, epochs)
+    try:
+        with stop_on_signals():
+            for epoch in range(first_epoch, epochs + 1):
+                new_data = method.training_set(epoch, train_set, model, runtime)
+                if new_data is not None:
+                    loader = runtime.loader(new_data, shuffle=True, generator=generator)
+                stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, generator, epoch, step)
+                step = stats.pop("step")
+                history.append(stats)
+                log.info("epoch %d/%d  loss %.4f  train acc %.2f%%  %.1f s", epoch, epochs, stats["loss"], 100 * stats["acc"], stats["seconds"])
+                save(epoch, finished=False)
+                saved = epoch
+                write_status(out_dir, "running", saved, epochs)
+
+            val_accuracy = None
+            if val_set is not None:
+                val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
+                log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
+            results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime)
+    except (Exception, KeyboardInterrupt, Stopped) as err:
+        kept = f"checkpoint.pt keeps epoch {saved} of {epochs}" if saved else "no epoch finished, no checkpoint"
+        resumable = "; run the same command again to resume" if isinstance(err, (KeyboardInterrupt, Stopped)) else ""
+        reason = f"{one_line_reason(err)} ({kept}{resumable})"
+        log.error("run stopped: %s", reason)
+        write_status(out_dir, "stopped", saved, epochs, reason)
+        raise
     metrics = {
         "run": info,
         "train": {
             "epochs": history,
-            "seconds": train_seconds,
+            "seconds": sum(h["seconds"] for h in history),
             "images": len(train_set),
             "val_accuracy": val_accuracy,
             "device": str(runtime.device),
+            "resumed_after_epoch": None if resume is None else resume["epoch"],
         },
         "challenges": results,
+        "data": data_report(dataset),
         "checkpoint": checkpoint.name,
         "started": started,  # Unix time; with "finished", the run's wall time including data and evaluation
         "finished": time.time(),
     }
     write_results(out_dir, metrics)
+    save(epochs, finished=True)
+    write_status(out_dir, "finished", epochs, epochs)
     return metrics

@@ -58,12 +58,11 @@ def test_table5_in_percent_with_thesis_columns():
     assert math.isnan(df.iloc[1]["Original"])
 
 
-def test_table_files_are_never_overwritten(tmp_path):
+def test_table_files_are_written_whole_in_three_formats(tmp_path):
     df = table5([_metrics("Standard", 0.9, 0.8, 0.7, 0.95)])
     first = write_table(df, tmp_path / "table5")
-    second = write_table(df, tmp_path / "table5")
     assert [p.name for p in first] == ["table5.csv", "table5.md", "table5.tex"]
-    assert [p.name for p in second] == ["table5-1.csv", "table5-1.md", "table5-1.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table5.csv", "table5.md", "table5.tex"]  # no temporary left
     assert pd.read_csv(first[0])["BG Gap"].tolist() == [10.0]
     assert "| ResNet-18" in first[1].read_text() and r"\toprule" in first[2].read_text()
 

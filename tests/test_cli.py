@@ -176,7 +176,7 @@ def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
     rrx("train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}")
     runs = [json.loads(p.read_text()) for p in sorted(sweep.rglob("metrics.json"))]
     failed = [p.read_text() for p in sweep.rglob("error.txt")]  # a large lambda may diverge at this lr
-    assert len(runs) + len(failed) == 3 and len(runs) >= 2 and all("loss is nan" in f for f in failed)
+    assert len(runs) + len(failed) == 3 and len(runs) >= 2 and all("loss is nan" in f or "are not finite" in f for f in failed)
     assert all(r["run"]["method"] == "RRR" and r["train"]["val_accuracy"] is not None for r in runs)
     rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
     every = pd.read_csv(tmp_path / "report" / "lambda_sweep_synthetic.csv")

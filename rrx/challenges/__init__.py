@@ -1,6 +1,7 @@
 """Challenges (config group ``challenge``): ``create_challenge(cfg)`` by ``cfg.name``.
 
-Every challenge implements ``evaluate(model, dataset, runtime) -> dict`` of results.
+Every challenge implements ``evaluate(model, dataset, runtime) -> dict`` of results and ``needs()``, the
+(variation, masks) pairs it reads.
 """
 
 from rrx.registry import Registry
@@ -15,4 +16,14 @@ def create_challenge(cfg):
 
 def list_challenges() -> list[str]:
     return CHALLENGES.names()
+
+
+def check_variations(challenge, dataset, attack_name: str = "none") -> None:
+    """List every variation (and mask folder) that ``challenge`` and the accuracy under attack will read, so a
+    missing folder or a class mismatch stops the run before training or evaluating, not halfway through."""
+    needs = list(challenge.needs())
+    if attack_name != "none":
+        needs.append(("original", False))
+    for variation, masks in dict.fromkeys(needs):
+        dataset.variation_set(variation, masks=masks)
 

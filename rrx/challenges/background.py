@@ -37,6 +37,9 @@ class BackgroundChallenge:
     def __init__(self, cfg):
         self.variations = list(cfg.variations)
 
+    def needs(self) -> list[tuple[str, bool]]:
+        return [(v, False) for v in self.variations]
+
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         results = {"accuracy": {}}
         for variation in self.variations:

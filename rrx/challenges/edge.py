@@ -55,6 +55,9 @@ class EdgeChallenge:
         self.variations = list(cfg.edge_variations)
         self.widths = [int(w) for w in cfg.widths]
 
+    def needs(self) -> list[tuple[str, bool]]:
+        return [(v, True) for v in self.variations]
+
     @torch.no_grad()
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         model.eval()

@@ -62,6 +62,9 @@ class SNRChallenge:
         self.steps, self.baseline, self.target = int(cfg.ig_steps), cfg.ig_baseline, cfg.target
         self.max_images = cfg.get("snr_max_images")
 
+    def needs(self) -> list[tuple[str, bool]]:
+        return [(self.variation, True)]
+
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         model.eval()
         data = dataset.variation_set(self.variation, masks=True)

@@ -15,6 +15,9 @@ class AllChallenges:
     def __init__(self, cfg):
         self.parts = [BackgroundChallenge(cfg), EdgeChallenge(cfg), SNRChallenge(cfg)]
 
+    def needs(self) -> list[tuple[str, bool]]:
+        return [need for part in self.parts for need in part.needs()]
+
     def evaluate(self, model, dataset, runtime) -> dict:
         results = {}
         for part in self.parts:

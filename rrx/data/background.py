@@ -38,6 +38,16 @@ class BackgroundDataset:
         self.skip_bad = cfg.on_bad_sample == "skip"
         self.train_source = cfg.train_source
         self._folders: dict[tuple[str, str, bool], IN9Folder] = {}  # listed (and checked) once per run
+        self._classes: list[str] | None = None  # the first folder listed (the training set), or the checkpoint's
+        self.skipped: dict[str, list[str]] = {}  # "<variation>/<split>" -> the bad samples dropped
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self._classes
+
+    def expect_classes(self, names: list[str]) -> None:
+        """Every folder listed from now on must have exactly these class folders (a checkpoint's training classes)."""
+        self._classes = list(names)
 
     def train_set(self, masks: bool) -> IN9Folder:
         if masks and self.train_source == "in9l":
@@ -52,11 +62,19 @@ class BackgroundDataset:
         if key in self._folders:
             return self._folders[key]
         data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
-        if len(data.classes) != self.num_classes:
-            raise RRXError(
-                f"{self.root / variation / split} has {len(data.classes)} class folders, "
-                f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match"
-            )
+        folder = self.root / variation / split
+        if self._classes is None:
+            if len(data.classes) != self.num_classes:
+                raise RRXError(f"{folder} has {len(data.classes)} class folders {data.classes}, "
+                               f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match")
+            self._classes = data.classes
+        elif data.classes != self._classes:
+            missing = sorted(set(self._classes) - set(data.classes))
+            extra = sorted(set(data.classes) - set(self._classes))
+            raise RRXError(f"{folder}: class folders differ from the training classes (missing {missing}, unexpected {extra}); "
+                           "every variation must have the training class folders, or its labels shift")
+        if data.skipped:
+            self.skipped[f"{variation}/{split}"] = data.skipped
         counts = Counter(label for _, label in data.samples)
         per_class = [counts[k] for k in range(self.num_classes)]
         log.info("%s/%s: %d images, per class %s%s", variation, split, len(data), per_class,

@@ -1,7 +1,7 @@
 """ImageNet-9 backgrounds-challenge folders (Xiao et al., ICLR 2021) as torch datasets.
 
 Layout: ``<root>/<variation>/<split>/<class>/<stem>.JPEG``; the label is the class
-folder's index in sorted order. Object masks are ``<root>/fg_mask/<split>/<class>/<stem>.npy``
+folder's index in sorted order. Hidden folders and files (``.ipynb_checkpoints``, ``._x.JPEG``) are ignored. Object masks are ``<root>/fg_mask/<split>/<class>/<stem>.npy``
 (1 on the object); a mixed image ``fg_<stem>_bg_<stem2>.JPEG`` uses its foreground's mask.
 
 Real IN-9 ships no ``fg_mask/train``. There the training mask of ``<stem>`` is derived from
@@ -100,14 +100,14 @@ class IN9Folder(Dataset):
     ):
         root = Path(root)
         folder = split_dir(root, variation, split)
-        self.classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        self.classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not self.classes:
             raise RRXError(f"{folder} holds no class folders (expected {LAYOUT})")
         self.samples = [
             (path, label)
             for label, name in enumerate(self.classes)
             for path in sorted((folder / name).iterdir())
-            if path.suffix.lower() in IMAGE_SUFFIXES
+            if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
         ]
         if not self.samples:
             raise RRXError(f"{folder} holds no images (expected {LAYOUT})")

@@ -126,6 +126,7 @@ class Rival10:
     def __init__(self, cfg):
         self.name = cfg.name
         self.num_classes = cfg.num_classes
+        self.classes = list(CLASSES)
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         if not cfg.root:
             raise RRXError("dataset=rival10 needs dataset.root=<path to RIVAL10>")
@@ -144,6 +145,11 @@ class Rival10:
             self._splits[split] = Rival10Split(self.root, split, self.cfg.image_size, *self.meta,
                                                self.cfg.mask_threshold, self.cfg.on_bad_sample == "skip")
         return self._splits[split]
+
+    @property
+    def skipped(self) -> dict[str, list[str]]:
+        """Split -> the bad samples dropped (``on_bad_sample=skip``)."""
+        return {name: split.skipped for name, split in self._splits.items() if split.skipped}
 
     def train_set(self, masks: bool) -> Rival10Variation:
         return Rival10Variation(self._split("train"), "original", None, self.cfg.fill, masks)

@@ -207,21 +207,53 @@ def generate(spec: SyntheticSpec, root: Path) -> None:
     _write_split(gen, root, "val", spec.val_per_class, rng)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(cache_dir: Path) -> list[Path]:
+    """Delete ``synthetic-*.tmp-<pid>`` folders whose generating process is gone (killed mid-generation)."""
+    removed = []
+    for tmp in cache_dir.glob("synthetic-*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.info("removed %s, left by a generation that did not finish", tmp)
+            removed.append(tmp)
+    return removed
+
+
 def materialise(spec: SyntheticSpec, cache_dir: str | os.PathLike) -> Path:
     """Return the cached ``bg_challenge`` root for ``spec``, generating it once if missing.
 
     Generation goes to a temporary folder renamed into place when complete, so an
-    interrupted run never leaves a half-written dataset behind.
+    interrupted run never leaves a half-written dataset behind: a failed generation removes
+    its folder, and one of a killed process is removed by the next generation.
     """
     final = Path(cache_dir).expanduser() / f"synthetic-{spec.key()}"
     root = final / "bg_challenge"
     if root.is_dir():
         return root
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final.parent)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     log.info("Generating the synthetic benchmark %s into %s", asdict(spec), final)
-    generate(spec, tmp / "bg_challenge")
-    (tmp / "spec.json").write_text(json.dumps({**asdict(spec), "version": GENERATOR_VERSION}, indent=2))
+    try:
+        generate(spec, tmp / "bg_challenge")
+        (tmp / "spec.json").write_text(json.dumps({**asdict(spec), "version": GENERATOR_VERSION}, indent=2))
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RRXError(f"cannot generate the synthetic benchmark into {tmp}: {err.strerror or err}") from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         tmp.rename(final)
     except OSError:  # another process finished first

@@ -22,6 +22,7 @@ class TensorTask:
         self.name = name
         self.train, self.test = train, test
         self.num_classes = num_classes
+        self.classes = [str(k) for k in range(num_classes)]
         self.mean, self.std = list(mean), list(std)
         for split, (x, y, _) in (("train", train), ("test", test)):
             counts = torch.bincount(y, minlength=num_classes).tolist()

@@ -87,6 +87,7 @@ class ADA(Standard):
         check_choice("method.attribution", cfg.attribution, ATTRIBUTIONS)
         self.standard_epochs, self.cycles, self.ada_epochs = int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs)
         self.window, self.attribution = int(cfg.window), cfg.attribution
+        self.corners: torch.Tensor | None = None  # the current cycle's windows, (N, 2)
 
     def total_epochs(self, epochs: int) -> int:
         return self.standard_epochs + self.cycles * self.ada_epochs
@@ -105,8 +106,18 @@ class ADA(Standard):
             x, y = x.to(runtime.device), y.to(runtime.device)
             maps = attribution_map(model, x, y, self.attribution)
             corners.append(best_context_window(maps, m.to(runtime.device), self.window).cpu())
-        corners = torch.cat(corners)
-        log.info("ADA cycle: %d of %d images got a %dx%d window (%s)", int((corners[:, 0] >= 0).sum()), len(corners),
+        self.corners = torch.cat(corners)
+        log.info("ADA cycle: %d of %d images got a %dx%d window (%s)", int((self.corners[:, 0] >= 0).sum()), len(self.corners),
                  self.window, self.window, self.attribution)
         model.train()
-        return ConcatDataset([base, Erased(base, corners, self.window)])
+        return self.current_set(base)
+
+    def state_dict(self) -> dict:
+        return {"corners": self.corners}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.corners = state.get("corners")
+
+    def current_set(self, base: Dataset) -> Dataset | None:
+        """The originals plus the current cycle's ADA images; None before the first cycle."""
+        return None if self.corners is None else ConcatDataset([base, Erased(base, self.corners, self.window)])

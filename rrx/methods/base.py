@@ -47,6 +47,17 @@ class Method:
         """A new training set from ``epoch`` on, or None to keep the current one."""
         return None
 
+    # Resuming: what a checkpoint keeps of the method, and the training set it was on.
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def current_set(self, base):
+        """The training set in use after ``load_state_dict``, or None for ``base``."""
+        return None
+
 
 class InputGradientPenalty(Method):
     """CE + lam * penalty(logits, x, y, mask), where the penalty differentiates an input gradient."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rrx.checkpoint import read_status
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,14 @@ def find_metrics(patterns: list[str]) -> Runs:
     """Every readable ``metrics.json`` under the given folders or globs, in path order.
 
     Files that cannot be read or lack results are skipped with the reason, and so are run
-    folders with a checkpoint or an ``error.txt`` but no ``metrics.json`` (failed or unfinished jobs).
+    folders with a checkpoint or an ``error.txt`` but no ``metrics.json`` (failed or unfinished jobs, with the
+    reason from their ``status.json``), evaluations of unfinished checkpoints, and second ``metrics-N.json`` files.
     Evaluations are merged into their training runs (``merge_evaluations``).
     """
     files: set[Path] = set()
     orphans: set[Path] = set()
     sweeps: set[Path] = set()
+    extra: set[Path] = set()
     for pattern in patterns:
         matches = glob.glob(str(Path(pattern).expanduser()))
         if not matches:
@@ -81,11 +84,15 @@ def find_metrics(patterns: list[str]) -> Runs:
         for match in map(Path, matches):
             if match.is_dir():
                 files.update(match.rglob("metrics.json"))
+                extra.update(p for p in match.rglob("metrics*.json") if p.name != "metrics.json")
                 orphans.update(p.parent for name in ("error.txt", "checkpoint.pt") for p in match.rglob(name))
                 sweeps.update(match.rglob("multirun.yaml"))
             else:
                 files.add(match)
     runs = Runs([])
+    for file in sorted(extra):  # rrx before 0.2 let a second run write metrics-1.json into a run's folder
+        _skip(runs, file, "a second metrics file in one run folder (two runs shared it; its checkpoint and config "
+                          "belong to one of them only): not used")
     for file in sorted(sweeps):
         try:
             runs.sweeps.append(sweep_command(file))
@@ -93,9 +100,15 @@ def find_metrics(patterns: list[str]) -> Runs:
             log.warning("%s: cannot read the sweep's command (%s)", file, err)
     for folder in sorted(orphans - {f.parent for f in files}):
         error = folder / "error.txt"
+        status = read_status(folder)
         if error.is_file():
             lines = error.read_text().strip().splitlines()
             _skip(runs, folder, f"failed: {lines[-1] if lines else 'error.txt is empty'}")
+        elif status is not None and status.get("reason"):
+            _skip(runs, folder, f"unfinished, {status['state']} after epoch {status['epoch']} of {status['epochs']}: {status['reason']}")
+        elif status is not None:
+            _skip(runs, folder, f"unfinished ({status['state']}; epoch {status['epoch']} of {status['epochs']} saved; "
+                                "killed, or still running): resume it with the same command")
         else:
             _skip(runs, folder, "no metrics.json (unfinished or stopped run)")
     for file in sorted(files):
@@ -107,6 +120,11 @@ def find_metrics(patterns: list[str]) -> Runs:
         missing = [key for key in ("run", "challenges") if key not in metrics]
         if missing:
             _skip(runs, file, f"no {' or '.join(missing)}")
+            continue
+        state = metrics.get("checkpoint_state") or {}
+        if state.get("finished") is False:
+            _skip(runs, file, f"evaluation of an unfinished checkpoint (epoch {state['epoch']} of {state['epochs']}): "
+                              "not counted as a finished run")
             continue
         metrics["path"] = str(file.parent)
         metrics["checkpoint_path"] = _checkpoint_of(metrics, file.parent)

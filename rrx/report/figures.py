@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rrx.outputs import new_path  # noqa: E402
+from rrx.outputs import atomic_write  # noqa: E402
 from rrx.report.aggregate import thesis_order  # noqa: E402
 from rrx.report.tables import percent, table5_row  # noqa: E402
 
@@ -37,9 +37,10 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
 
 
 def _save(fig, path: Path) -> Path:
-    path = new_path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
     log.info("figure %s", path)
     return path
 

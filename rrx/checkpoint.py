@@ -1,0 +1,152 @@
+"""Training checkpoints that say what they are, and the run folder they live in.
+
+``checkpoint.pt`` is written atomically after every epoch. It holds the model, optimizer and scheduler
+states, the epoch and step, every random state (torch, CUDA, NumPy, Python, the run's generator that
+shuffles batches and pairs RRDA images), the method's state (ADA's erased windows), the per-epoch history,
+the training class names, and ``finished``: true only once the last epoch and the evaluation are done.
+``status.json`` beside it says in a few bytes what the run is doing (running, stopped and why, finished),
+so ``rrx report`` need not load checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rrx.errors import RRXError
+from rrx.outputs import ERROR, RunFolder, atomic_write, results_in, write_json
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+STATUS = "status.json"
+METRICS = "metrics.json"
+RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
+RESUME_RULES = ("auto", "never")  # trainer.resume
+# Keys that may differ between the attempts of one run: where things are, how they are shown, how fast.
+SAME_RUN_IGNORES = ("trainer.progress", "trainer.resume", "trainer.device", "dataset.root", "dataset.cache_dir",
+                    "dataset.meta_dir", "dataset.num_workers")
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """True when no element of any tensor is NaN or infinite (one device sync)."""
+    flags = [torch.isfinite(t.detach()).all() for t in tensors]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def rng_states(generator: torch.Generator) -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "generator": generator.get_state(),
+    }
+
+
+def restore_rng_states(states: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    generator.set_state(states["generator"])
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Write ``payload`` atomically; refuses non-finite parameters (a checkpoint on disk is always usable)."""
+    if not all_finite(payload["state_dict"].values()):
+        raise RRXError(f"refusing to save {path}: the parameters are not finite")
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_checkpoint(file: Path) -> dict:
+    """The checkpoint dict in ``file``; an unreadable file is an RRXError naming it."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for a bad file
+        raise RRXError(f"cannot read checkpoint {file} ({err})") from err
+
+
+def describe(ckpt: dict) -> str:
+    """``finished``, ``unfinished (epoch 2 of 4)``, or ``from an older rrx (no epoch count)``."""
+    if "finished" not in ckpt:
+        return "from an older rrx (no epoch count)"
+    return "finished" if ckpt["finished"] else f"unfinished (epoch {ckpt['epoch']} of {ckpt['epochs']})"
+
+
+def write_status(folder: Path, state: str, epoch: int, epochs: int, reason: str | None = None) -> None:
+    write_json(Path(folder) / STATUS, {"state": state, "epoch": epoch, "epochs": epochs, "reason": reason, "time": time.time()})
+
+
+def read_status(folder: Path) -> dict | None:
+    try:
+        return json.loads((Path(folder) / STATUS).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _flat(cfg: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
+    """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``."""
+    old, new = _flat(saved), _flat(OmegaConf.to_container(cfg, resolve=True))
+    keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES))
+    return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
+
+
+@dataclass
+class OpenRun:
+    """A locked training folder: ``checkpoint`` to resume from (None for a new run), ``metrics`` when finished."""
+
+    folder: RunFolder
+    checkpoint: dict | None = None
+    metrics: dict | None = None
+
+
+def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
+    """Lock ``out_dir`` for training ``cfg``: a new run, the same run to resume, or the same run already finished.
+
+    Refused (RRXError) when another process holds the folder, when it holds results of another run
+    (a different config, or files without a checkpoint), or when ``trainer.resume=never`` and it holds
+    an unfinished run.
+    """
+    run = OpenRun(RunFolder(out_dir))
+    try:
+        found = results_in(out_dir)
+        file = out_dir / CHECKPOINT
+        if not set(found) - RETRIABLE:
+            return run
+        if not file.is_file():
+            raise RRXError(f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir")
+        ckpt = read_checkpoint(file)
+        differences = config_differences(ckpt.get("config", {}), cfg)
+        if differences:
+            shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+            raise RRXError(f"{out_dir} holds another run (its config differs: {shown}); give a new hydra.run.dir")
+        if ckpt.get("finished") and (out_dir / METRICS).is_file():
+            run.metrics = json.loads((out_dir / METRICS).read_text())
+            return run
+        if "finished" not in ckpt:
+            raise RRXError(f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir")
+        if cfg.trainer.resume == "never":
+            raise RRXError(f"{out_dir} holds an {describe(ckpt)} run; resume it with trainer.resume=auto or give a new hydra.run.dir")
+        run.checkpoint = ckpt
+        return run
+    except BaseException:
+        run.folder.release()
+        raise
