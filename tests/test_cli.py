@@ -16,15 +16,7 @@ from mnist_fixture import write_mnist
 from rival10_fixture import write_rival10
 from rrx.data.synthetic import SyntheticSpec, materialise
 
-REPO = Path(__file__).resolve().parents[1]
-RRX = [sys.executable, "-m", "rrx"]
-
-
-def rrx(*args, cwd=REPO, env=None, check=True):
-    result = subprocess.run([*RRX, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"rrx {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+from runner import REPO, one_line_error, rrx
 
 
 @pytest.fixture
@@ -80,24 +72,15 @@ def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):
     assert "trainer.scheduler=linear" in (sweep / failed[0] / "error.txt").read_text()
 
 
-def _one_line_error(result, *fragments):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("rrx: error:")
-    for fragment in fragments:
-        assert fragment in line
-
-
 def test_missing_checkpoint_is_one_line(tmp_path):
     result = rrx("evaluate", f"checkpoint={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'e'}", check=False)
-    _one_line_error(result, f"checkpoint={tmp_path / 'nope'}", "does not exist")
+    one_line_error(result, f"checkpoint={tmp_path / 'nope'}", "does not exist")
 
 
 def test_wrong_dataset_layout_names_the_missing_folder(tiny, tmp_path):
     (tmp_path / "data" / "original").mkdir(parents=True)
     result = rrx("train", *tiny, f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'r'}", check=False)
-    _one_line_error(result, "does not match the ImageNet-9 layout", str(tmp_path / "data" / "original" / "train"))
+    one_line_error(result, "does not match the ImageNet-9 layout", str(tmp_path / "data" / "original" / "train"))
 
 
 def test_unknown_config_value_lists_the_options(tmp_path):
@@ -130,7 +113,7 @@ def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
     result = rrx(
         "train", *tiny, "method=rrda", f"dataset.root={root}", "dataset.num_workers=1", f"hydra.run.dir={tmp_path / 'r'}", check=False
     )
-    _one_line_error(result, f"mask {bad} has size (5, 5)")
+    one_line_error(result, f"mask {bad} has size (5, 5)")
 
 
 def test_in9_train_rrda_and_evaluate_all(tmp_path):

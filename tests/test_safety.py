@@ -1,0 +1,451 @@
+"""Fault injection: runs that collide, diverge, get killed, read shifted labels, get bad values or a full disk.
+
+Each test reproduces one defect of the "no lost runs, no silent wrong numbers" issue and fails on rrx before
+that change. Subprocess tests run the command as a user types it (and as a cluster kills it).
+"""
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+
+from conftest import TINY
+from runner import REPO, one_line_error, rrx
+from rrx.data.synthetic import SyntheticSpec, materialise
+from rrx.errors import RRXError
+from rrx.methods.standard import Standard
+from rrx.train import train
+
+TINY_SPEC = SyntheticSpec(image_size=32, train_per_class=8, val_per_class=4)
+
+
+@pytest.fixture
+def tiny(cache_dir):
+    return [*TINY, f"dataset.cache_dir={cache_dir}"]
+
+
+@pytest.fixture
+def root_copy(cache_dir, tmp_path):
+    """A private copy of the tiny synthetic bg_challenge root, free to damage."""
+    root = tmp_path / "bg_challenge"
+    shutil.copytree(materialise(TINY_SPEC, cache_dir), root)
+    return root
+
+
+def _load(path):
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# 1. Output folders are overwritten -------------------------------------------------------------------------
+
+def test_a_second_run_in_the_same_folder_is_refused_and_the_first_is_kept(tiny, tmp_path):
+    run = tmp_path / "run"
+    rrx("train", *tiny, "seed=0", f"hydra.run.dir={run}")
+    before = (run / "metrics.json").read_text()
+    result = rrx("train", *tiny, "seed=1", f"hydra.run.dir={run}", check=False)
+    one_line_error(result, str(run), "holds another run", "seed: 0 -> 1")
+    assert _load(run / "checkpoint.pt")["config"]["seed"] == 0
+    assert "seed: 0" in (run / ".hydra" / "config.yaml").read_text()
+    assert (run / "metrics.json").read_text() == before
+    assert sorted(p.name for p in run.glob("metrics*.json")) == ["metrics.json"]
+
+
+def test_the_same_finished_run_again_trains_nothing(tiny, tmp_path):
+    run = tmp_path / "run"
+    rrx("train", *tiny, f"hydra.run.dir={run}")
+    stamp = (run / "checkpoint.pt").stat().st_mtime_ns
+    again = rrx("train", *tiny, f"hydra.run.dir={run}")
+    assert "already holds this run, finished" in again.stderr + again.stdout
+    assert (run / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+
+def test_default_run_folders_differ_for_runs_started_in_the_same_second():
+    import rrx.cli  # noqa: F401  (registers rrx's resolvers, as the command does)
+    from omegaconf import OmegaConf
+
+    for _ in range(5):  # two configs composed within one second, as two processes started together
+        dirs, seconds = [], set()
+        for _ in range(2):
+            with initialize_config_module("rrx.conf", version_base="1.3"):
+                cfg = compose("train", return_hydra_config=True)
+            dirs.append(OmegaConf.select(cfg, "hydra.run.dir"))
+            seconds.add(dirs[-1].split("/")[2][:8])
+        if len(seconds) == 1:
+            break
+    assert len(seconds) == 1 and dirs[0] != dirs[1]
+
+
+def test_a_folder_in_use_by_a_live_process_is_refused(tmp_path):
+    from rrx.outputs import RunFolder
+
+    with RunFolder(tmp_path / "run"):
+        with pytest.raises(RRXError, match="is in use by pid"):
+            RunFolder(tmp_path / "run")
+    RunFolder(tmp_path / "run").release()  # free again once released
+
+
+def test_report_names_the_metrics_files_it_does_not_use(tiny, tmp_path):
+    run = tmp_path / "runs" / "a"
+    rrx("train", *tiny, f"hydra.run.dir={run}")
+    shutil.copy(run / "metrics.json", run / "metrics-1.json")  # what two runs sharing a folder left before
+    rrx("report", f"runs={tmp_path / 'runs'}", f"hydra.run.dir={tmp_path / 'report'}")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "metrics-1.json" in text and "a second metrics file" in text
+
+
+# 2. The NaN guard misses poisoned weights -----------------------------------------------------------------
+
+class NaNGradient(torch.autograd.Function):
+    """Identity forward, NaN backward: a finite loss whose gradients are not."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
+
+
+def test_finite_loss_with_nan_gradients_stops_before_the_step(compose_train, tmp_path, monkeypatch):
+    original_loss = Standard.loss
+
+    def poisoned(self, model, x, y, mask):
+        loss, logs = original_loss(self, model, x, y, mask)
+        return NaNGradient.apply(loss), logs
+
+    monkeypatch.setattr(Standard, "loss", poisoned)
+    with pytest.raises(RRXError, match="gradients are not finite at epoch 1, step 1"):
+        train(compose_train(), tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.json").exists()
+
+
+class PoisonFromStep6(torch.optim.SGD):
+    """SGD that writes inf into the first parameter from its 6th step on (epoch 2 of the tiny config)."""
+
+    steps = 0
+
+    def step(self, closure=None):
+        super().step(closure)
+        PoisonFromStep6.steps += 1
+        if PoisonFromStep6.steps >= 6:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("inf"))
+
+
+def test_non_finite_parameters_stop_the_run_and_the_kept_checkpoint_is_the_last_finite_one(compose_train, tmp_path):
+    PoisonFromStep6.steps = 0
+    cfg = compose_train("trainer.epochs=2", "optimizer._target_=test_safety.PoisonFromStep6")
+    with pytest.raises(RRXError, match="parameters are not finite after the optimizer step at epoch 2, step 6"):
+        train(cfg, tmp_path)
+    kept = _load(tmp_path / "checkpoint.pt")
+    assert kept["epoch"] == 1 and kept["finished"] is False
+    assert all(torch.isfinite(t).all() for t in kept["state_dict"].values())
+    assert json.loads((tmp_path / "status.json").read_text())["state"] == "stopped"
+
+
+def test_evaluate_refuses_a_checkpoint_with_non_finite_parameters(tiny, tmp_path):
+    run = tmp_path / "run"
+    rrx("train", *tiny, f"hydra.run.dir={run}")
+    ckpt = _load(run / "checkpoint.pt")
+    name = next(k for k, t in ckpt["state_dict"].items() if t.is_floating_point())
+    ckpt["state_dict"][name] = torch.full_like(ckpt["state_dict"][name], float("nan"))
+    torch.save(ckpt, tmp_path / "poisoned.pt")
+    result = rrx("evaluate", f"checkpoint={tmp_path / 'poisoned.pt'}", f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    one_line_error(result, "non-finite parameters", name)
+    assert not (tmp_path / "e" / "metrics.json").exists()
+
+
+def test_divergence_is_a_one_line_error_with_its_reason_in_train_log(tiny, tmp_path):
+    """The issue's reproduction: RRR at lambda 1e6 diverged and exited 0 with chance accuracy."""
+    run = tmp_path / "run"
+    result = rrx("train", *tiny, "method=rrr", "method.lam=1e6", f"hydra.run.dir={run}", check=False)
+    line = one_line_error(result, "at epoch 1, step")
+    assert "not finite" in line or "loss is nan" in line
+    assert "run stopped: " in (run / "train.log").read_text()
+    assert not (run / "metrics.json").exists()
+
+
+# 3. A killed run looks finished; there is no way to resume --------------------------------------------------
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import rrx.train
+    calls = {"n": 0}
+    original = rrx.train.train_epoch
+
+    def train_epoch(*args, **kwargs):  # SIGKILL this process as call number KILL_AT begins
+        calls["n"] += 1
+        if calls["n"] == int(os.environ["KILL_AT"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(*args, **kwargs)
+
+    rrx.train.train_epoch = train_epoch
+    from rrx.cli import main
+    sys.argv = ["rrx", *sys.argv[1:]]
+    main()
+""")
+
+
+def _killed(tmp_path, kill_at: int, *args):
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    env = {**os.environ, "KILL_AT": str(kill_at)}
+    result = subprocess.run([sys.executable, str(script), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    return result
+
+
+def test_sigkill_after_epoch_2_resumes_to_the_same_parameters(tiny, tmp_path):
+    args = [*tiny, "trainer.epochs=4", "method=rrda"]
+    rrx("train", *args, f"hydra.run.dir={tmp_path / 'whole'}")
+    run = tmp_path / "killed"
+    _killed(tmp_path, 3, "train", *args, f"hydra.run.dir={run}")
+    partial = _load(run / "checkpoint.pt")
+    assert (partial["epoch"], partial["epochs"], partial["finished"]) == (2, 4, False)
+    assert not (run / "metrics.json").exists()
+
+
+    rrx("train", *args, f"hydra.run.dir={run}")  # the same command again
+    resumed = json.loads((run / "metrics.json").read_text())
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert resumed["train"]["resumed_after_epoch"] == 2
+    assert [e["loss"] for e in resumed["train"]["epochs"]] == [e["loss"] for e in whole["train"]["epochs"]]
+    assert resumed["challenges"] == whole["challenges"]
+    a, b = _load(run / "checkpoint.pt"), _load(tmp_path / "whole" / "checkpoint.pt")
+    assert a["finished"] is True
+    assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
+
+
+def test_report_lists_an_unfinished_run_and_its_evaluation_apart(tiny, tmp_path):
+    runs = tmp_path / "runs"
+    rrx("train", *tiny, f"hydra.run.dir={runs / 'done'}")
+    _killed(tmp_path, 2, "train", *tiny, "trainer.epochs=3", f"hydra.run.dir={runs / 'killed'}")
+    rrx("evaluate", f"checkpoint={runs / 'killed'}", f"hydra.run.dir={runs / 'killed_eval'}")
+    state = json.loads((runs / "killed_eval" / "metrics.json").read_text())["checkpoint_state"]
+    assert state == {"finished": False, "epoch": 1, "epochs": 3}
+    rrx("report", f"runs={runs}", f"hydra.run.dir={tmp_path / 'report'}")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "1 finished runs" in text
+    assert "epoch 1 of 3" in text and "evaluation of an unfinished checkpoint" in text
+
+
+def test_sigterm_leaves_its_reason_and_a_resumable_folder(tiny, tmp_path):
+    run = tmp_path / "run"
+    args = [*tiny, "trainer.epochs=40", f"hydra.run.dir={run}"]
+    proc = subprocess.Popen([sys.executable, "-m", "rrx", "train", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode not in (0, None)
+    assert stderr.strip().splitlines()[-1].startswith("rrx: error: stopped by SIGTERM")
+    assert "stopped by SIGTERM" in (run / "train.log").read_text()
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "stopped" and status["epoch"] >= 1
+    rrx(*["train", *args])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["resumed_after_epoch"] == status["epoch"] and len(metrics["train"]["epochs"]) == 40
+
+
+def test_a_relaunched_sweep_trains_only_its_unfinished_jobs(tiny, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", *tiny, "trainer.epochs=2", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    _killed(tmp_path, 4, "train", *args)  # job 0 ran epochs 1-2 (calls 1-2); job 1 dies as its epoch 2 begins (call 4)
+    (done,) = [p.parent for p in sweep.rglob("metrics.json")]
+    stamp = (done / "checkpoint.pt").stat().st_mtime_ns
+    rrx("train", *args)
+    jobs = sorted(p.parent for p in sweep.rglob("metrics.json"))
+    assert len(jobs) == 2 and (done / "checkpoint.pt").stat().st_mtime_ns == stamp
+    resumed = json.loads((jobs[1] / "metrics.json").read_text())
+    assert resumed["run"]["seed"] == 1 and resumed["train"]["resumed_after_epoch"] == 1
+
+
+# 4. Labels can shift silently -------------------------------------------------------------------------------
+
+def test_a_renamed_class_folder_in_one_variation_stops_the_run_before_training(tiny, root_copy, tmp_path):
+    folder = root_copy / "mixed_rand" / "val"
+    (folder / "03_cross").rename(folder / "03_crosses")
+    result = rrx("train", *tiny, f"dataset.root={root_copy}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    one_line_error(result, str(folder), "missing ['03_cross']", "unexpected ['03_crosses']")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_hidden_folders_are_not_classes(tiny, root_copy, tmp_path):
+    (root_copy / "original" / "val" / ".ipynb_checkpoints").mkdir()
+    (root_copy / "original" / "train" / ".ipynb_checkpoints").mkdir()
+    rrx("train", *tiny, f"dataset.root={root_copy}", f"hydra.run.dir={tmp_path / 'run'}")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["challenges"]["accuracy"]) == 4
+
+
+def test_evaluate_checks_the_class_names_against_the_checkpoint(tiny, root_copy, tmp_path):
+    rrx("train", *tiny, f"hydra.run.dir={tmp_path / 'run'}")
+    for variation in root_copy.iterdir():  # the same 9 folders everywhere, one of them named differently
+        for split in variation.iterdir():
+            if (split / "00_circle").is_dir():
+                (split / "00_circle").rename(split / "00_disc")
+    result = rrx("evaluate", f"checkpoint={tmp_path / 'run'}", f"dataset.root={root_copy}", f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    one_line_error(result, "missing ['00_circle']", "unexpected ['00_disc']")
+
+
+# 5. Invalid values are accepted -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.epochs=-1", "trainer.epochs=-1: must be >= 1"),
+    ("method.lam=-1", "method.lam=-1: must be >= 0"),
+    ("trainer.batch_size=0", "trainer.batch_size=0: must be >= 1"),
+    ("optimizer.lr=-1", "optimizer.lr=-1: must be > 0"),
+    ("trainer.val_fraction=1.5", "trainer.val_fraction=1.5: must be in [0, 1)"),
+    ("trainer.epochs=many", "trainer.epochs=many: must be an integer"),
+])
+def test_invalid_values_are_named_before_anything_is_loaded(compose_train, tmp_path, override, message, monkeypatch):
+    import rrx.train
+
+    monkeypatch.setattr(rrx.train, "create_dataset", lambda cfg: pytest.fail("data loaded before the config was checked"))
+    extra = ["method=rrr"] if override.startswith("method") else []
+    with pytest.raises(RRXError) as err:
+        train(compose_train(*extra, override), tmp_path)
+    assert str(err.value) == message
+    assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("command, key", [("evaluate", "checkpoint="), ("report", "runs=")])
+def test_a_missing_mandatory_value_is_one_line(command, key, tmp_path):
+    result = rrx(command, f"hydra.run.dir={tmp_path / 'out'}", check=False)
+    one_line_error(result, key)
+
+
+# 6. Writes are not atomic -------------------------------------------------------------------------------------
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path):
+    from rrx.outputs import atomic_write, write_json
+
+    path = write_json(tmp_path / "metrics.json", {"a": 1})
+
+    def full_disk(tmp):
+        tmp.write_text('{"a": 2, "trunc')
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(RRXError, match=f"cannot write {path}: No space left on device"):
+        atomic_write(path, full_disk)
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_file_size_limit_is_one_error_naming_the_file_and_leaves_the_old_one(tmp_path):
+    """A real failing write(2): RLIMIT_FSIZE makes the kernel refuse bytes past the limit (EFBIG)."""
+    target = tmp_path / "metrics.json"
+    target.write_text('{"old": true}\n')
+    code = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        from rrx.errors import RRXError
+        from rrx.outputs import write_json
+        try:
+            write_json({str(target)!r}, {{"values": list(range(10000))}})
+        except RRXError as err:
+            sys.exit(f"rrx: error: {{err}}")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    one_line_error(result, f"cannot write {target}")
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_full_disk_while_saving_epoch_2_keeps_epoch_1(compose_train, tmp_path, monkeypatch):
+    save, calls = torch.save, {"n": 0}
+
+    def full_disk_on_second_save(obj, f, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with open(f, "wb") as out:
+                out.write(b"PK\x03\x04 truncated")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk_on_second_save)
+    with pytest.raises(RRXError, match="checkpoint.pt: No space left on device"):
+        train(compose_train("trainer.epochs=2"), tmp_path)
+    monkeypatch.setattr(torch, "save", save)
+    assert _load(tmp_path / "checkpoint.pt")["epoch"] == 1
+    assert not list(tmp_path.glob(".checkpoint.pt*"))
+
+
+def test_generation_leaves_no_temporary_folders(tmp_path, monkeypatch):
+    import rrx.data.synthetic as synthetic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"synthetic-0123456789ab.tmp-{dead.pid}"
+    (stale / "bg_challenge").mkdir(parents=True)
+    spec = SyntheticSpec(image_size=16, train_per_class=2, val_per_class=2)
+
+    def fails(spec, root):
+        (root / "original").mkdir(parents=True)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(synthetic, "generate", fails)
+    with pytest.raises(RRXError, match="No space left on device"):
+        materialise(spec, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # neither the dead process's folder nor our own failed one
+
+
+# 7. Smaller ----------------------------------------------------------------------------------------------------
+
+def test_a_missing_variation_stops_the_run_before_training(tiny, root_copy, tmp_path):
+    shutil.rmtree(root_copy / "mixed_next")
+    result = rrx("train", *tiny, f"dataset.root={root_copy}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    one_line_error(result, str(root_copy / "mixed_next" / "val"))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_skipped_images_are_counted_in_metrics(compose_train, root_copy, tmp_path):
+    bad = sorted((root_copy / "original" / "val").rglob("*.JPEG"))[0]
+    bad.write_bytes(b"not a jpeg")
+    metrics = train(compose_train(f"dataset.root={root_copy}", "dataset.on_bad_sample=skip"), tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["data"]["skipped"] == {"original/val": 1} == metrics["data"]["skipped"]
+    assert str(bad) in saved["data"]["skipped_files"]["original/val"][0]
+
+
+def test_evaluating_at_another_resolution_warns(compose_train, tmp_path, caplog):
+    from rrx.evaluate import evaluate
+
+    trained = compose_train()
+    train(trained, tmp_path / "run")
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"checkpoint={tmp_path / 'run'}", "trainer.progress=false", "challenge=original",
+                                             f"dataset.cache_dir={trained.dataset.cache_dir}", "dataset.image_size=48",
+                                             "dataset.train_per_class=8", "dataset.val_per_class=4"])
+    evaluate(cfg, tmp_path / "eval", dataset_overridden=True)
+    assert "evaluating at 48 px a model trained at 32 px" in caplog.text
+
+
+def test_loader_workers_are_capped_at_the_cpu_count(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from rrx.runtime import Runtime
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    trainer = OmegaConf.create({"device": "cpu", "amp": False, "batch_size": 4, "progress": True})
+    assert Runtime.from_config(trainer, OmegaConf.create({"num_workers": 4})).num_workers == 2
+    assert Runtime.from_config(trainer, OmegaConf.create({"num_workers": 1})).num_workers == 1
+
+
+def test_no_progress_bar_updates_when_the_output_is_not_a_terminal(tiny, tmp_path):
+    args = [a for a in tiny if a != "trainer.progress=false"]
+    result = rrx("train", *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert "it/s" not in result.stderr + result.stdout  # tqdm's rate: no bar was drawn
+    assert "epoch 1/1" in result.stdout  # the log's line per epoch instead
