@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rrx.errors import RRXError
+from rrx.errors import RRXError, Stopped, one_line_reason
 from rrx.outputs import ERROR, RunFolder, atomic_write, results_in, write_json
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,44 @@ def restore_rng_states(states: dict, generator: torch.Generator) -> None:
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
     generator.set_state(states["generator"])
+
+
+@dataclass
+class TrainingParts:
+    """What a checkpoint saves and a resume restores besides the run's identity: the model, optimizer,
+    scheduler (or None), the method's state and every random state including ``generator``'s."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    method: object
+    generator: torch.Generator
+
+    def state_dict(self) -> dict:
+        return {
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "method": self.method.state_dict(),
+            "rng": rng_states(self.generator),
+        }
+
+    def load_state_dict(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.method.load_state_dict(ckpt["method"])
+        restore_rng_states(ckpt["rng"], self.generator)
+
+
+def record_stop(folder: Path, err: BaseException, saved: int, epochs: int) -> None:
+    """Log why a run stopped and put it into ``status.json``, with the epoch the checkpoint keeps."""
+    kept = f"checkpoint.pt keeps epoch {saved} of {epochs}" if saved else "no epoch finished, no checkpoint"
+    resumable = "; run the same command again to resume" if isinstance(err, (KeyboardInterrupt, Stopped)) else ""
+    reason = f"{one_line_reason(err)} ({kept}{resumable})"
+    log.error("run stopped: %s", reason)
+    write_status(folder, "stopped", saved, epochs, reason)
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:

@@ -17,10 +17,10 @@ from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.challenges.background import accuracy
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, all_finite, open_run, restore_rng_states, rng_states,
-                            save_checkpoint, write_status)
+from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, all_finite, open_run, record_stop, save_checkpoint,
+                            write_status)
 from rrx.data import create_dataset, data_report
-from rrx.errors import RRXError, Stopped, check_choice, one_line_reason, stop_on_signals
+from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
@@ -99,7 +99,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     check_choice("trainer.resume", cfg.trainer.resume, RESUME_RULES)
     out_dir = Path(out_dir)
     run = open_run(out_dir, cfg)
-    with run.folder:
+    with run.folder, stop_on_signals():
         if run.metrics is not None:
             log.info("%s already holds this run, finished: nothing to do", out_dir)
             return run.metrics
@@ -137,54 +137,42 @@ def _train(cfg: DictConfig, out_dir: Path, resume: dict | None) -> dict:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
     checkpoint = out_dir / CHECKPOINT
+    parts = TrainingParts(model, optimizer, scheduler, method, generator)
     started, history, step, first_epoch = time.time(), [], 0, 1
     if resume is not None:
-        model.load_state_dict(resume["state_dict"])
-        optimizer.load_state_dict(resume["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(resume["scheduler"])
-        method.load_state_dict(resume["method"])
-        restore_rng_states(resume["rng"], generator)
+        parts.load_state_dict(resume)
         started, history, step, first_epoch = resume["started"], resume["history"], resume["step"], resume["epoch"] + 1
         loader = runtime.loader(method.current_set(train_set) or train_set, shuffle=True, generator=generator)
         log.info("Resuming %s after epoch %d of %d (step %d)", out_dir, resume["epoch"], epochs, step)
 
     def save(epoch: int, finished: bool) -> None:
         save_checkpoint(checkpoint, {
-            "state_dict": model.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True), "run": info,
-            "classes": list(dataset.classes), "image_size": int(cfg.dataset.image_size),
+            **parts.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True), "run": info, "classes": list(dataset.classes),
             "epoch": epoch, "epochs": epochs, "step": step, "finished": finished, "started": started, "history": history,
-            "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "method": method.state_dict(), "rng": rng_states(generator),
         })
 
     saved = first_epoch - 1  # the epoch checkpoint.pt holds
     write_status(out_dir, "running", saved, epochs)
     try:
-        with stop_on_signals():
-            for epoch in range(first_epoch, epochs + 1):
-                new_data = method.training_set(epoch, train_set, model, runtime)
-                if new_data is not None:
-                    loader = runtime.loader(new_data, shuffle=True, generator=generator)
-                stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, generator, epoch, step)
-                step = stats.pop("step")
-                history.append(stats)
-                log.info("epoch %d/%d  loss %.4f  train acc %.2f%%  %.1f s", epoch, epochs, stats["loss"], 100 * stats["acc"], stats["seconds"])
-                save(epoch, finished=False)
-                saved = epoch
-                write_status(out_dir, "running", saved, epochs)
+        for epoch in range(first_epoch, epochs + 1):
+            new_data = method.training_set(epoch, train_set, model, runtime)
+            if new_data is not None:
+                loader = runtime.loader(new_data, shuffle=True, generator=generator)
+            stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, generator, epoch, step)
+            step = stats.pop("step")
+            history.append(stats)
+            log.info("epoch %d/%d  loss %.4f  train acc %.2f%%  %.1f s", epoch, epochs, stats["loss"], 100 * stats["acc"], stats["seconds"])
+            save(epoch, finished=False)
+            saved = epoch
+            write_status(out_dir, "running", saved, epochs)
 
-            val_accuracy = None
-            if val_set is not None:
-                val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
-                log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
-            results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime)
+        val_accuracy = None
+        if val_set is not None:
+            val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
+            log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
+        results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime)
     except (Exception, KeyboardInterrupt, Stopped) as err:
-        kept = f"checkpoint.pt keeps epoch {saved} of {epochs}" if saved else "no epoch finished, no checkpoint"
-        resumable = "; run the same command again to resume" if isinstance(err, (KeyboardInterrupt, Stopped)) else ""
-        reason = f"{one_line_reason(err)} ({kept}{resumable})"
-        log.error("run stopped: %s", reason)
-        write_status(out_dir, "stopped", saved, epochs, reason)
+        record_stop(out_dir, err, saved, epochs)
         raise
     metrics = {
         "run": info,

@@ -449,3 +449,34 @@ def test_no_progress_bar_updates_when_the_output_is_not_a_terminal(tiny, tmp_pat
     result = rrx("train", *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert "it/s" not in result.stderr + result.stdout  # tqdm's rate: no bar was drawn
     assert "epoch 1/1" in result.stdout  # the log's line per epoch instead
+
+
+@pytest.mark.parametrize("method", [
+    ["method=ada", "method.standard_epochs=1", "method.cycles=1", "method.ada_epochs=2", "method.window=4"],  # stop mid-cycle
+    ["method=rrr", "method.lam=0.01", "trainer.val_fraction=0.2"],
+])
+def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_train, tmp_path, monkeypatch, method):
+    """ADA's erased windows (method state) and a validation split survive a stop between epochs 2 and 3."""
+    import rrx.train
+    from rrx.errors import Stopped
+
+    overrides = [*method, "trainer.epochs=3", "optimizer.lr=0.01"]
+    whole = train(compose_train(*overrides), tmp_path / "whole")
+    original = rrx.train.train_epoch
+
+    def stop_at_epoch_3(*args, **kwargs):
+        if args[9] == 3:
+            raise Stopped("stopped by SIGTERM")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(rrx.train, "train_epoch", stop_at_epoch_3)
+    with pytest.raises(Stopped):
+        train(compose_train(*overrides), tmp_path / "run")
+    monkeypatch.setattr(rrx.train, "train_epoch", original)
+    assert "stopped by SIGTERM" in json.loads((tmp_path / "run" / "status.json").read_text())["reason"]
+    resumed = train(compose_train(*overrides), tmp_path / "run")
+    assert resumed["train"]["resumed_after_epoch"] == 2
+    assert [e["loss"] for e in resumed["train"]["epochs"]] == [e["loss"] for e in whole["train"]["epochs"]]
+    assert resumed["challenges"] == whole["challenges"] and resumed["train"]["val_accuracy"] == whole["train"]["val_accuracy"]
+    a, b = _load(tmp_path / "run" / "checkpoint.pt"), _load(tmp_path / "whole" / "checkpoint.pt")
+    assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
