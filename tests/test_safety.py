@@ -480,3 +480,13 @@ def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_tr
     assert resumed["challenges"] == whole["challenges"] and resumed["train"]["val_accuracy"] == whole["train"]["val_accuracy"]
     a, b = _load(tmp_path / "run" / "checkpoint.pt"), _load(tmp_path / "whole" / "checkpoint.pt")
     assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
+
+
+def test_all_finite_against_elementwise_checks():
+    from rrx.checkpoint import all_finite
+
+    assert all_finite([torch.ones(3), torch.zeros(2, 2)]) and all_finite([])
+    assert not all_finite([torch.ones(3), torch.tensor([0.0, float("nan")])])
+    assert not all_finite([torch.tensor([float("inf"), float("-inf")])])  # sums to NaN
+    assert all_finite([torch.full((10,), 3e38)])  # the sum overflows, the values are finite
+    assert all_finite([torch.full((4,), 60000.0, dtype=torch.float16)])  # likewise in half precision
