@@ -28,6 +28,8 @@ LOCK = ".rrx.lock"
 ERROR = "error.txt"  # a failed sweep job's traceback
 # What Hydra and the lock put into any run folder; everything else in a folder is some run's result.
 NOT_RESULTS = {".hydra", LOCK}
+UMASK = os.umask(0o022)  # read once; files get the permissions a plain open() would give, not mkstemp's 0600
+os.umask(UMASK)
 
 
 def unique_suffix() -> str:
@@ -51,6 +53,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     tmp = Path(name)
     try:
+        os.chmod(tmp, 0o666 & ~UMASK)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

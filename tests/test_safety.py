@@ -490,3 +490,11 @@ def test_all_finite_against_elementwise_checks():
     assert not all_finite([torch.tensor([float("inf"), float("-inf")])])  # sums to NaN
     assert all_finite([torch.full((10,), 3e38)])  # the sum overflows, the values are finite
     assert all_finite([torch.full((4,), 60000.0, dtype=torch.float16)])  # likewise in half precision
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    from rrx.outputs import write_text
+
+    path = write_text(tmp_path / "report.md", "x")
+    (tmp_path / "plain.md").write_text("x")
+    assert path.stat().st_mode == (tmp_path / "plain.md").stat().st_mode
