@@ -205,6 +205,7 @@ def _killed(tmp_path, kill_at: int, *args):
     return result
 
 
+@pytest.mark.slow
 def test_sigkill_after_epoch_2_resumes_to_the_same_parameters(tiny, tmp_path):
     args = [*tiny, "trainer.epochs=4", "method=rrda"]
     rrx("train", *args, f"hydra.run.dir={tmp_path / 'whole'}")
@@ -226,6 +227,7 @@ def test_sigkill_after_epoch_2_resumes_to_the_same_parameters(tiny, tmp_path):
     assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
 
 
+@pytest.mark.slow
 def test_report_lists_an_unfinished_run_and_its_evaluation_apart(tiny, tmp_path):
     runs = tmp_path / "runs"
     rrx("train", *tiny, f"hydra.run.dir={runs / 'done'}")
@@ -239,6 +241,7 @@ def test_report_lists_an_unfinished_run_and_its_evaluation_apart(tiny, tmp_path)
     assert "epoch 1 of 3" in text and "evaluation of an unfinished checkpoint" in text
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_its_reason_and_a_resumable_folder(tiny, tmp_path):
     run = tmp_path / "run"
     args = [*tiny, "trainer.epochs=40", f"hydra.run.dir={run}"]
@@ -258,6 +261,7 @@ def test_sigterm_leaves_its_reason_and_a_resumable_folder(tiny, tmp_path):
     assert metrics["train"]["resumed_after_epoch"] == status["epoch"] and len(metrics["train"]["epochs"]) == 40
 
 
+@pytest.mark.slow
 def test_a_relaunched_sweep_trains_only_its_unfinished_jobs(tiny, tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", *tiny, "trainer.epochs=2", "seed=0,1", f"hydra.sweep.dir={sweep}"]

@@ -90,7 +90,7 @@ def find_metrics(patterns: list[str]) -> Runs:
             else:
                 files.add(match)
     runs = Runs([])
-    for file in sorted(extra):  # rrx before 0.2 let a second run write metrics-1.json into a run's folder
+    for file in sorted(extra):  # earlier rrx let a second run write metrics-1.json into a run folder
         _skip(runs, file, "a second metrics file in one run folder (two runs shared it; its checkpoint and config "
                           "belong to one of them only): not used")
     for file in sorted(sweeps):
