@@ -64,8 +64,10 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
 def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: dict, file: Path) -> dict:
     seed_everything(cfg.seed)
     state = checkpoint_state(ckpt)
-    if not state["finished"]:
+    if state["finished"] is False:
         log.warning("checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart", file, describe(ckpt))
+    elif state["finished"] is None:
+        log.warning("checkpoint %s is %s: whether its training finished is unknown", file, describe(ckpt))
     trained = OmegaConf.create(ckpt["config"])
     dataset_cfg = cfg.dataset if dataset_overridden else trained.dataset
     if dataset_cfg.image_size != trained.dataset.image_size:
