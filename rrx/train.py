@@ -43,7 +43,7 @@ def training_step(model, method, attack, mix, batch, runtime: Runtime, generator
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
     mask = rest[0] if rest else None
     if method.rrda:
-        x_new, y_new, mask_new = rrda(x, y, mask, generator)
+        x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
         x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
     x_train = attack.perturb(model, x, y)
     with runtime.autocast():

@@ -44,6 +44,15 @@ def test_rrda_doubles_the_training_batch(compose_train, tmp_path, monkeypatch):
     metrics = train(compose_train("method=rrda"), tmp_path)
     assert metrics["run"]["method"] == "Standard + RRDA"
     assert sizes[0] == (32, 32)  # batch of 16 plus 16 RRDA images, with masks
+    sizes.clear()
+    train(compose_train("method=rrda", "method.pairing=alg3", "method.fill=tile"), tmp_path / "alg3")
+    assert sizes[0] == (48, 48)  # batch of 16 plus Alg. 3's 2 x 16 RRDA images
+
+
+def test_unknown_rrda_pairing_stops_before_training(compose_train, tmp_path):
+    with pytest.raises(RRXError, match="method.pairing=pairs; known: alg3, matching"):
+        train(compose_train("method=rrda", "method.pairing=pairs"), tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_nan_loss_stops_with_the_step_number(compose_train, tmp_path, monkeypatch):

@@ -6,13 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rrx.errors import check_choice
+from rrx.methods.rrda import FILLS, PAIRINGS
+
 
 class Method:
     """Base class of training methods.
 
     Args:
         cfg: the ``method`` config: ``name``, ``lam`` (weight of the method's penalty) and
-            ``rrda`` (train on the batch plus its RRDA images, thesis Alg. 3).
+            ``rrda`` (train on the batch plus its RRDA images, thesis Alg. 3), and for RRDA ``pairing``
+            (``alg3``: 2B images from independent partners; ``matching``: B images from swapped pairs) and
+            ``fill`` (``black`` or ``tile``: what covers the partner's object), see ``rrx.methods.rrda.rrda``.
     """
 
     display_name = "Method"
@@ -22,6 +27,9 @@ class Method:
     def __init__(self, cfg):
         self.lam = float(cfg.lam)
         self.rrda = bool(cfg.rrda)
+        self.pairing, self.fill = cfg.get("pairing", "matching"), cfg.get("fill", "black")
+        check_choice("method.pairing", self.pairing, PAIRINGS)
+        check_choice("method.fill", self.fill, FILLS)
 
     @property
     def needs_masks(self) -> bool:
