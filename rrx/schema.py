@@ -85,6 +85,7 @@ class AttackSchema:
 @dataclass
 class ChallengeSchema:
     widths: Optional[List[int]] = bounds(1)
+    reference_size: Optional[int] = bounds(1)
     snr_max_images: Optional[int] = bounds(1)
     ig_steps: Optional[int] = bounds(1)
 

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.utils.data import TensorDataset
 
 from rrx.challenges.edge import EdgeChallenge, edge_band, remove_edge
@@ -56,5 +57,38 @@ def test_edge_grid_accuracy():
     data = TensorDataset(torch.ones(3, 3, 32, 32), torch.ones(3, dtype=torch.long), _square().expand(3, 1, 32, 32))
     dataset = SimpleNamespace(variation_set=lambda variation, masks: data)
     runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)
-    challenge = EdgeChallenge(SimpleNamespace(edge_variations=["original"], widths=[5, 9, 10, 20]))
-    assert challenge.evaluate(CentreModel(), dataset, runtime) == {"edge": {"original": {"5": 1.0, "9": 1.0, "10": 0.0, "20": 0.0}}}
+    cfg = OmegaConf.create({"edge_variations": ["original"], "widths": [5, 9, 10, 20], "reference_size": None})
+    assert EdgeChallenge(cfg).evaluate(CentreModel(), dataset, runtime) == {
+        "edge": {"original": {"5": 1.0, "9": 1.0, "10": 0.0, "20": 0.0}}, "edge_widths": {"5": 5, "9": 9, "10": 10, "20": 20}}
+
+
+def test_widths_scale_from_the_reference_size():
+    from rrx.challenges.edge import applied_width
+
+    assert [applied_width(w, 64, 224) for w in (5, 10, 15, 50)] == [1, 3, 4, 14]  # round(W * 64 / 224), at least 1
+    assert applied_width(5, 16, 224) == 1
+    assert applied_width(50, 224, 224) == 50 and applied_width(7, 64, None) == 7
+
+
+def test_the_challenge_blacks_out_the_applied_band():
+    """A 16 x 16 object square in a 64 px image: nominal W=28 at reference 224 is an 8 px band of 4 * 16 * 8 pixels."""
+    x = torch.ones(1, 3, 64, 64)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[:, :, 24:40, 24:40] = 1
+    blacked = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, images):
+            blacked.append(int((images[:, 0] == 0).sum()))
+            return torch.zeros(len(images), 2)
+
+    class OneImage:
+        def variation_set(self, variation, masks=False):
+            return TensorDataset(x, torch.tensor([0]), mask)
+
+    cfg = OmegaConf.create({"edge_variations": ["original"], "widths": [28], "reference_size": 224})
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=4, num_workers=0, progress=False)
+    results = EdgeChallenge(cfg).evaluate(Recorder(), OneImage(), runtime)
+    assert results["edge_widths"] == {"28": 8}
+    assert blacked == [4 * 16 * 8]
+    assert results["edge"]["original"]["28"] == 1.0  # label 0, logits all zero: argmax 0

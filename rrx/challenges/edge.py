@@ -44,16 +44,27 @@ def remove_edge(x: torch.Tensor, mask: torch.Tensor, width: int) -> torch.Tensor
     return x * (1 - edge_band(mask, width))
 
 
+def applied_width(width: int, image_size: int, reference_size: int | None) -> int:
+    """The band width in pixels for nominal ``width``: the thesis's W = 5..50 are pixels at 224 px, so
+    W is scaled as max(1, round(W * image_size / reference_size)); ``reference_size=None`` keeps W as is."""
+    if reference_size is None:
+        return width
+    return max(1, round(width * image_size / reference_size))
+
+
 @register_challenge("edge")
 class EdgeChallenge:
-    """Accuracy on each of ``cfg.edge_variations`` with the edge removed, for each W in ``cfg.widths``.
+    """Accuracy on each of ``cfg.edge_variations`` with the edge removed, for each W in ``cfg.widths``,
+    scaled from ``cfg.reference_size`` to the images' size (``applied_width``).
 
-    Results: ``{"edge": {variation: {W: accuracy}}}``; every image is read once per variation.
+    Results: ``{"edge": {variation: {W: accuracy}}, "edge_widths": {W: applied width in pixels}}``, keyed by
+    the nominal W; every image is read once per variation.
     """
 
     def __init__(self, cfg):
         self.variations = list(cfg.edge_variations)
         self.widths = [int(w) for w in cfg.widths]
+        self.reference_size = cfg.get("reference_size")
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(v, True) for v in self.variations]
@@ -61,16 +72,18 @@ class EdgeChallenge:
     @torch.no_grad()
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         model.eval()
-        grid = {}
+        grid, applied = {}, {}
         for variation in self.variations:
             loader = runtime.loader(dataset.variation_set(variation, masks=True), shuffle=False)
             correct = dict.fromkeys(self.widths, 0)
             for x, y, mask in tqdm(loader, desc=f"edge {variation}", leave=False, disable=not runtime.progress):
                 x, mask = x.to(runtime.device), mask.to(runtime.device)
+                applied = {w: applied_width(w, x.shape[-1], self.reference_size) for w in self.widths}
                 for width in self.widths:
                     with runtime.autocast():
-                        logits = model(remove_edge(x, mask, width))
+                        logits = model(remove_edge(x, mask, applied[width]))
                     correct[width] += (logits.argmax(1).cpu() == y).sum().item()
             grid[variation] = {str(w): c / len(loader.dataset) for w, c in correct.items()}
-            log.info("edge %-10s %s", variation, "  ".join(f"W={w}: {100 * a:.1f}%" for w, a in grid[variation].items()))
-        return {"edge": grid}
+            log.info("edge %-10s %s", variation, "  ".join(f"W={w} ({applied[w]} px): {100 * a:.1f}%"
+                                                          for w, a in zip(self.widths, grid[variation].values())))
+        return {"edge": grid, "edge_widths": {str(w): px for w, px in applied.items()}}

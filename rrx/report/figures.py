@@ -133,7 +133,7 @@ def edge_heatmap(runs: list[dict], dataset: str, path: Path) -> Path | None:
         grid = df[df["Variation"] == variation].pivot_table(index="Model", columns="W", values="Accuracy", aggfunc="mean").reindex(labels)
         image = ax.imshow(grid.to_numpy(), vmin=0, vmax=100, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(grid.columns)), grid.columns, fontsize=7)
-        ax.set_xlabel("edge width W (px)")
+        ax.set_xlabel("edge width W (px at challenge.reference_size)")
         ax.set_title(variation)
         for (i, j), value in np.ndenumerate(grid.to_numpy()):
             if not np.isnan(value):

@@ -117,11 +117,13 @@ def table_snr(runs: list[dict]) -> pd.DataFrame:
 
 
 def edge_grid(metrics: dict) -> pd.DataFrame:
-    """Edge-removal accuracy in percent: one row per variation, one column per width W (Fig. 17b)."""
+    """Edge-removal accuracy in percent: one row per variation, one column per nominal width W (Fig. 17b),
+    named ``W=<nominal> (<applied> px)`` where the band was scaled to the image size."""
     grid = metrics["challenges"]["edge"]
+    applied = metrics["challenges"].get("edge_widths", {})
     df = pd.DataFrame({variation: {int(w): 100 * a for w, a in accs.items()} for variation, accs in grid.items()}).T
     df.index.name = "Variation"
-    df.columns = [f"W={w}" for w in df.columns]
+    df.columns = [f"W={w}" if applied.get(str(w), w) == w else f"W={w} ({applied[str(w)]} px)" for w in df.columns]
     return df.round(2).reset_index()
 
 
