@@ -1,9 +1,12 @@
 """Active image Data Augmentation, ADA (thesis ch. 3, Alg. 1, Eq. 3.1-3.4).
 
-Train ``standard_epochs`` on the original data; then, ``cycles`` times: compute an attribution
-map for every training image (Eq. 3.2), find the Z x Z window with the largest attribution
-that lies wholly in the context (Eq. 3.3), zero it (Eq. 3.4), and train ``ada_epochs`` on the
-original images plus these new ones (Alg. 1 lines 4-7; each cycle replaces the previous ADA images).
+Alg. 1 line 1: the conventional data are the originals plus a classically augmented copy (``augment``:
+``classic``, a fixed random flip, rotation, shift and scale per image moving the mask with it; ``none``: the
+originals only). Train ``standard_epochs`` on the conventional data; then, ``cycles`` times: compute an
+attribution map for every original image (Eq. 3.2), find the Z x Z window with the largest attribution
+that lies wholly in the context (Eq. 3.3), zero it (Eq. 3.4), and train ``ada_epochs`` on the conventional
+data plus these new images (Alg. 1 lines 4-7; each cycle replaces the previous ADA images). An image
+without any window in its context gives no ADA image (counted in the log).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map
@@ -22,6 +25,58 @@ from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
 ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam")  # of rrx.attributions
+AUGMENTS = ("classic", "none")  # method.augment
+# Classic augmentation ranges (thesis Table 2's geometric ones): rotation, shift as a fraction of the side, scale.
+MAX_ROTATION_DEG, MAX_SHIFT, SCALE_RANGE = 4.6, 0.03, (0.98, 1.02)
+
+
+def affine_params(n: int, generator: torch.Generator) -> torch.Tensor:
+    """One draw per image: (n, 5) = flip (0/1), rotation (degrees), shift x, shift y (fractions of the side), scale."""
+    u = torch.rand(n, 5, generator=generator)
+    return torch.stack([
+        (u[:, 0] < 0.5).float(),
+        (2 * u[:, 1] - 1) * MAX_ROTATION_DEG,
+        (2 * u[:, 2] - 1) * MAX_SHIFT,
+        (2 * u[:, 3] - 1) * MAX_SHIFT,
+        SCALE_RANGE[0] + u[:, 4] * (SCALE_RANGE[1] - SCALE_RANGE[0]),
+    ], dim=1)
+
+
+def classic_augment(x: torch.Tensor, m: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip, then rotate, shift and scale the images (B, C, H, W) bilinearly and their masks (B, 1, H, W) by
+    nearest neighbour with the same transform, so the mask stays on the object; outside the image is black / context.
+
+    Args:
+        params (Tensor): (B, 5) from ``affine_params``: flip, rotation (deg), shift x, shift y (fractions), scale.
+    """
+    flip = params[:, 0].bool()
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    m = torch.where(flip[:, None, None, None], m.flip(-1), m)
+    angle = torch.deg2rad(params[:, 1])
+    cos, sin, scale = torch.cos(angle) / params[:, 4], torch.sin(angle) / params[:, 4], params[:, 4]
+    # affine_grid maps output to input coordinates in [-1, 1]: the inverse rotation and scale, minus the shift
+    theta = torch.stack([torch.stack([cos, -sin, -2 * params[:, 2] / scale], 1),
+                         torch.stack([sin, cos, -2 * params[:, 3] / scale], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    m = F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return x, m
+
+
+class Augmented(Dataset):
+    """Items (x, y, m) of ``base`` under one fixed classic augmentation per index (drawn from ``seed``)."""
+
+    def __init__(self, base: Dataset, seed: int):
+        self.base = base
+        self.params = affine_params(len(base), torch.Generator().manual_seed(seed))
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        x, y, m = self.base[index]
+        x, m = classic_augment(x[None], m[None], self.params[index : index + 1])
+        return x[0], y, m[0]
 
 
 def window_sums(values: torch.Tensor, z: int) -> torch.Tensor:
@@ -87,17 +142,29 @@ class ADA(Standard):
         check_choice("method.attribution", cfg.attribution, ATTRIBUTIONS)
         self.standard_epochs, self.cycles, self.ada_epochs = int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs)
         self.window, self.attribution = int(cfg.window), cfg.attribution
+        self.augment = cfg.get("augment", "none")
+        check_choice("method.augment", self.augment, AUGMENTS)
+        self.seed = int(cfg.get("augment_seed", 0))
         self.corners: torch.Tensor | None = None  # the current cycle's windows, (N, 2)
 
     def total_epochs(self, epochs: int) -> int:
         return self.standard_epochs + self.cycles * self.ada_epochs
 
     def data_factor(self, epoch: int) -> int:
-        """How many times the original training set the data of ``epoch`` is (1, then 2 during cycles)."""
-        return 1 if epoch <= self.standard_epochs else 2
+        """How many times the original training set the data of ``epoch`` is, at most: the conventional data
+        (1, or 2 with ``augment``), plus up to 1 during cycles."""
+        conventional = 2 if self.augment == "classic" else 1
+        return conventional if epoch <= self.standard_epochs else conventional + 1
+
+    def conventional(self, base: Dataset) -> Dataset:
+        """Alg. 1 line 1: the originals, plus their classic augmentations with ``augment=classic``."""
+        return ConcatDataset([base, Augmented(base, self.seed)]) if self.augment == "classic" else base
 
     def training_set(self, epoch: int, base: Dataset, model, runtime) -> Dataset | None:
-        """At the first epoch of each cycle: the originals plus fresh ADA images; otherwise None."""
+        """The conventional data at epoch 1, the conventional data plus fresh ADA images at the first epoch of
+        each cycle; otherwise None."""
+        if epoch == 1 and self.standard_epochs > 0:
+            return self.current_set(base)
         if epoch <= self.standard_epochs or (epoch - self.standard_epochs - 1) % self.ada_epochs:
             return None
         model.eval()
@@ -107,8 +174,9 @@ class ADA(Standard):
             maps = attribution_map(model, x, y, self.attribution)
             corners.append(best_context_window(maps, m.to(runtime.device), self.window).cpu())
         self.corners = torch.cat(corners)
-        log.info("ADA cycle: %d of %d images got a %dx%d window (%s)", int((self.corners[:, 0] >= 0).sum()), len(self.corners),
-                 self.window, self.window, self.attribution)
+        found = int((self.corners[:, 0] >= 0).sum())
+        log.info("ADA cycle: %d of %d images got a %dx%d window (%s); %d without a window in their context are left out",
+                 found, len(self.corners), self.window, self.window, self.attribution, len(self.corners) - found)
         model.train()
         return self.current_set(base)
 
@@ -119,5 +187,9 @@ class ADA(Standard):
         self.corners = state.get("corners")
 
     def current_set(self, base: Dataset) -> Dataset | None:
-        """The originals plus the current cycle's ADA images; None before the first cycle."""
-        return None if self.corners is None else ConcatDataset([base, Erased(base, self.corners, self.window)])
+        """The conventional data, plus the current cycle's ADA images (only of images that got a window)."""
+        data = self.conventional(base)
+        if self.corners is None:
+            return data
+        kept = torch.nonzero(self.corners[:, 0] >= 0).flatten().tolist()
+        return ConcatDataset([data, Subset(Erased(base, self.corners, self.window), kept)])
