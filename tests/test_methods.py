@@ -132,3 +132,37 @@ def test_shuffle_permutes_only_context_pixels():
             assert sorted(out[b, c][~mask[b, 0].bool()].tolist()) == sorted(x[b, c][~mask[b, 0].bool()].tolist())
     assert not torch.equal(out, x)
     assert torch.equal(remove_context(x, mask, "zero"), x * mask)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("input_space", ["pixels", "normalized"])
+def test_penalty_conventions_by_hand(setup, reduction, input_space):
+    """RRR and GradMask under each convention on logits = W z, z = (x - mean) / std the model's normalised input:
+    gradients w.r.t. z come straight from W; w.r.t. the pixels x they are divided by std (dz/dx = 1 / std)."""
+    model, weight, x, y, mask = setup
+    std = np.array([0.5, 0.25])  # per channel
+    model.mean, model.std = torch.full((1, C, 1, 1), 0.3), torch.tensor(std, dtype=torch.float32).view(1, C, 1, 1)
+    z = ((x - 0.3) / model.std).reshape(4, D).numpy()
+    logits = z @ weight.T
+    factor = 1.0 if input_space == "normalized" else 1.0 / np.repeat(std, H * W)  # (D,), channel-major as flatten
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    rrr = ((_context(mask) * ((1 - K * p) @ weight) * factor) ** 2).sum(1)  # d/dz sum_k log p_k = W^T (1 - K p)
+    gradmask = []
+    for n in range(4):
+        a = int(y[n])
+        b = max((k for k in range(K) if k != a), key=lambda k: logits[n, k])
+        grad = np.sign(logits[n, a] - logits[n, b]) * (weight[a] - weight[b])  # d/dz |z_a - z_b|
+        gradmask.append(np.abs(_context(mask)[n] * grad * factor).sum())
+    reduce = np.sum if reduction == "sum" else np.mean
+    for name, expected in (("rrr", reduce(rrr)), ("gradmask", reduce(gradmask))):
+        _, logs = _method(name, 1.0, reduction=reduction, input_space=input_space).loss(model, x, y, mask)
+        assert logs["penalty"].item() == pytest.approx(expected, rel=1e-5), name
+
+
+def test_unknown_reduction_and_input_space_list_the_choices():
+    from rrx.errors import RRXError
+
+    with pytest.raises(RRXError, match="method.reduction=max; known: mean, sum"):
+        _method("rrr", 1.0, reduction="max")
+    with pytest.raises(RRXError, match="method.input_space=logits; known: pixels, normalized"):
+        _method("gradmask", 1.0, input_space="logits")

@@ -67,18 +67,40 @@ class Method:
         return None
 
 
+REDUCTIONS = ("mean", "sum")  # method.reduction: the penalty over the batch
+INPUT_SPACES = ("pixels", "normalized")  # method.input_space: what the input gradient is taken with respect to
+
+
 class InputGradientPenalty(Method):
-    """CE + lam * penalty(logits, x, y, mask), where the penalty differentiates an input gradient."""
+    """CE (a batch mean) + lam * the per-image penalty reduced over the batch, where the penalty differentiates
+    an input gradient.
+
+    ``cfg.reduction``: ``mean`` (rrx's default) or ``sum`` over the batch (the reference code's, e.g.
+    saliency-red-herring's ``rrr_loss.sum() * lam``); ``cfg.input_space``: ``pixels`` (the [0, 1] image, the
+    default) or ``normalized`` (the model's normalised input, as the reference code). Since d/dz = std * d/dx
+    and a sum is B times a mean, the same training needs lam(mean, pixels) = lam(sum, normalized) * B * std^2
+    for RRR (squared gradients) and * B * std for GradMask (absolute gradients), for a batch of B.
+    """
 
     needs_masks_for_loss = True
     double_backprop = True
 
-    def penalty(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.reduction, self.input_space = cfg.get("reduction", "mean"), cfg.get("input_space", "pixels")
+        check_choice("method.reduction", self.reduction, REDUCTIONS)
+        check_choice("method.input_space", self.input_space, INPUT_SPACES)
+
+    def penalty(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-image penalty (B,); ``scale`` (1, C, 1, 1) turns pixel gradients into normalised-input ones."""
         raise NotImplementedError
 
     def loss(self, model, x, y, mask):
         x = x.detach().requires_grad_(True)
         logits = model(x)
         ce = F.cross_entropy(logits, y)
-        penalty = self.penalty(logits, x, y, mask)
+        scale = model.std if self.input_space == "normalized" else None  # d/dz = std * d/dx, z = (x - mean) / std
+        per_image = self.penalty(logits, x, y, mask, scale)
+        penalty = per_image.sum() if self.reduction == "sum" else per_image.mean()
         return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}

@@ -9,22 +9,25 @@ from rrx.methods import register_method
 from rrx.methods.base import InputGradientPenalty
 
 
-def rrr_penalty(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Eq. 2.7's right-reasons term, averaged over the batch:
+def rrr_penalty(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 2.7's right-reasons term per image:
 
-    mean_n sum_d ((1 - m)_nd * d/dx_nd sum_k log p_k(x_n))^2
+    sum_d ((1 - m)_nd * d/dx_nd sum_k log p_k(x_n))^2   -> (B,)
 
     Args:
         logits (Tensor): (B, K), computed from ``x`` (which requires grad).
         x (Tensor): inputs (B, C, H, W).
         mask (Tensor): (B, 1, H, W), 1 on the object; the context 1 - mask is penalised.
+        scale (Tensor, optional): (1, C, 1, 1) per-channel std: the gradient is then taken with respect to the
+            normalised input z = (x - mean) / std, d/dz = std * d/dx. Default: None (pixels of the [0, 1] image).
 
-    The thesis sums both loss terms over the batch; rrx averages both (cross-entropy is a
-    batch mean), so ``lam`` keeps its meaning. ``create_graph=True`` lets the penalty train.
+    ``create_graph=True`` lets the penalty train.
     """
     log_prob_sum = F.log_softmax(logits, dim=1).sum()
     (grad,) = torch.autograd.grad(log_prob_sum, x, create_graph=True)
-    return ((1 - mask) * grad).pow(2).sum(dim=(1, 2, 3)).mean()
+    if scale is not None:
+        grad = grad * scale
+    return ((1 - mask) * grad).pow(2).sum(dim=(1, 2, 3))
 
 
 @register_method("rrr")
@@ -33,5 +36,5 @@ class RRR(InputGradientPenalty):
 
     display_name = "RRR"
 
-    def penalty(self, logits, x, y, mask):
-        return rrr_penalty(logits, x, mask)
+    def penalty(self, logits, x, y, mask, scale=None):
+        return rrr_penalty(logits, x, mask, scale)
