@@ -52,8 +52,11 @@ def tile_backgrounds(x: torch.Tensor, mask: torch.Tensor, margin: int = 2) -> to
     top, left = _first_true(rows), _first_true(cols)
     bottom, right = h - _first_true(rows.flip(1)), w - _first_true(cols.flip(1))  # exclusive
     has_box = top < h
+
+    def room(gap):  # (B, 4): pixels left of, right of, above and below the box, ``gap`` away from it
+        return torch.stack([left - gap, w - right - gap, top - gap, h - bottom - gap], dim=1)
+
     # the gap: margin where some strip has room at it, else 0 (as only_bg_t tries margin, then 0)
-    room = lambda gap: torch.stack([left - gap, w - right - gap, top - gap, h - bottom - gap], dim=1)  # noqa: E731
     gap = torch.where((room(margin) > 0).any(dim=1), margin, 0)
     r_left, r_right, r_above, r_below = room(gap).unbind(1)
     horizontal = torch.maximum(r_left, r_right) > 0
@@ -61,7 +64,9 @@ def tile_backgrounds(x: torch.Tensor, mask: torch.Tensor, margin: int = 2) -> to
 
     yy = torch.arange(h, device=x.device).view(1, h, 1).expand(b, h, w)
     xx = torch.arange(w, device=x.device).view(1, 1, w).expand(b, h, w)
-    per = lambda t: t.view(b, 1, 1)  # noqa: E731
+
+    def per(t):  # a per-image value (B,) broadcast over the pixels (B, H, W)
+        return t.view(b, 1, 1)
     in_box = per(has_box) & (yy >= per(top)) & (yy < per(bottom)) & (xx >= per(left)) & (xx < per(right))
     # horizontal: the column inside the box maps into the strip right of it (or left of it), repeated
     use_right = r_right >= r_left
