@@ -4,8 +4,8 @@
 states, the epoch and step, every random state (torch, CUDA, NumPy, Python, the run's generator that
 shuffles batches and pairs RRDA images), the method's state (ADA's erased windows), the per-epoch history,
 the training class names, and ``finished``: true only once the last epoch and the evaluation are done.
-``status.json`` beside it says in a few bytes what the run is doing (running, stopped and why, finished),
-so ``rrx report`` need not load checkpoints.
+``status.json`` beside it (``rrx.outputs.write_status``) says in a few bytes what the run is doing
+(running, stopped and why, finished), so ``rrx report`` need not load checkpoints.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -23,11 +22,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rrx.errors import RRXError, Stopped, one_line_reason
-from rrx.outputs import ERROR, RunFolder, atomic_write, results_in, write_json
+from rrx.outputs import ERROR, STATUS, RunFolder, atomic_write, results_in, write_status
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
-STATUS = "status.json"
 METRICS = "metrics.json"
 RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
 RESUME_RULES = ("auto", "never")  # trainer.resume
@@ -126,17 +124,6 @@ def describe(ckpt: dict) -> str:
     if "finished" not in ckpt:
         return "from an older rrx (no epoch count)"
     return "finished" if ckpt["finished"] else f"unfinished (epoch {ckpt['epoch']} of {ckpt['epochs']})"
-
-
-def write_status(folder: Path, state: str, epoch: int, epochs: int, reason: str | None = None) -> None:
-    write_json(Path(folder) / STATUS, {"state": state, "epoch": epoch, "epochs": epochs, "reason": reason, "time": time.time()})
-
-
-def read_status(folder: Path) -> dict | None:
-    try:
-        return json.loads((Path(folder) / STATUS).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _flat(cfg: dict, prefix: str = "") -> dict:

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +27,7 @@ from rrx.errors import RRXError
 log = logging.getLogger(__name__)
 LOCK = ".rrx.lock"
 ERROR = "error.txt"  # a failed sweep job's traceback
+STATUS = "status.json"  # a training run's state: running, stopped (and why), finished
 # What Hydra and the lock put into any run folder; everything else in a folder is some run's result.
 NOT_RESULTS = {".hydra", LOCK}
 UMASK = os.umask(0o022)  # read once; files get the permissions a plain open() would give, not mkstemp's 0600
@@ -74,6 +76,18 @@ def write_text(path: Path, text: str) -> Path:
 
 def write_json(path: Path, data: dict) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_status(folder: Path, state: str, epoch: int, epochs: int, reason: str | None = None) -> None:
+    write_json(Path(folder) / STATUS, {"state": state, "epoch": epoch, "epochs": epochs, "reason": reason, "time": time.time()})
+
+
+def read_status(folder: Path) -> dict | None:
+    """A run folder's ``status.json``, or None when it has none (or an unreadable one)."""
+    try:
+        return json.loads((Path(folder) / STATUS).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def results_in(folder: Path) -> list[str]:

@@ -17,14 +17,13 @@ from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.challenges.background import accuracy
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, all_finite, open_run, record_stop, save_checkpoint,
-                            write_status)
+from rrx.checkpoint import CHECKPOINT, RESUME_RULES, TrainingParts, all_finite, open_run, record_stop, save_checkpoint
 from rrx.data import create_dataset, data_report
 from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
-from rrx.outputs import ERROR, record_hydra_config
+from rrx.outputs import ERROR, record_hydra_config, write_status
 from rrx.results import run_info, write_results
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rrx.checkpoint import read_status
+from rrx.outputs import read_status
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
