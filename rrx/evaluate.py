@@ -83,7 +83,7 @@ def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: di
         if hasattr(dataset, "expect_classes"):  # class folders: each variation is checked as it is listed
             dataset.expect_classes(ckpt["classes"])
         else:
-            check_classes(dataset, ckpt["classes"], f"checkpoint {file}")
+            check_classes(dataset.classes, ckpt["classes"], f"dataset {dataset.name} (checkpoint {file})")
     challenge = create_challenge(cfg.challenge)
     check_variations(challenge, dataset, cfg.attack.name)
     # The state dict replaces any pretrained weights, so none are loaded here.

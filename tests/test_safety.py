@@ -502,3 +502,13 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     path = write_text(tmp_path / "report.md", "x")
     (tmp_path / "plain.md").write_text("x")
     assert path.stat().st_mode == (tmp_path / "plain.md").stat().st_mode
+
+
+def test_class_names_in_another_order_are_named():
+    from rrx.data import check_classes
+
+    check_classes(["a", "b"], ["a", "b"], "x")  # equal: nothing to say
+    with pytest.raises(RRXError, match=r"x: classes differ .*missing \[\], unexpected \[\]; same names in another order: \['b', 'a'\]"):
+        check_classes(["b", "a"], ["a", "b"], "x")
+    with pytest.raises(RRXError, match=r"missing \['b'\], unexpected \['c'\]"):
+        check_classes(["a", "c"], ["a", "b"], "x")

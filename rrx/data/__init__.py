@@ -15,11 +15,16 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-def check_classes(dataset, expected: list[str], source: str) -> None:
-    """Stop unless ``dataset``'s class names equal ``expected`` (same names, same order: the labels)."""
-    if list(dataset.classes) != list(expected):
-        raise RRXError(f"dataset {dataset.name} has classes {list(dataset.classes)}, the {source} has {list(expected)}; "
-                       "labels would not match")
+def check_classes(found: list[str], expected: list[str], where: str) -> None:
+    """Stop unless the class names ``found`` at ``where`` equal the training classes ``expected`` (same names,
+    same order: label k is the k-th name), naming the missing and unexpected ones."""
+    found, expected = list(found), list(expected)
+    if found == expected:
+        return
+    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    order = "" if missing or extra else f"; same names in another order: {found}"
+    raise RRXError(f"{where}: classes differ from the training classes (missing {missing}, unexpected {extra}{order}); "
+                   "every variation must have the training classes, or its labels shift")
 
 
 def data_report(dataset) -> dict:

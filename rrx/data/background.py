@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from rrx.data import register_dataset
+from rrx.data import check_classes, register_dataset
 from rrx.data.in9 import BAD_SAMPLE_RULES, IN9Folder
 from rrx.data.synthetic import SyntheticSpec, materialise
 from rrx.errors import RRXError, check_choice
@@ -68,11 +68,8 @@ class BackgroundDataset:
                 raise RRXError(f"{folder} has {len(data.classes)} class folders {data.classes}, "
                                f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match")
             self._classes = data.classes
-        elif data.classes != self._classes:
-            missing = sorted(set(self._classes) - set(data.classes))
-            extra = sorted(set(data.classes) - set(self._classes))
-            raise RRXError(f"{folder}: class folders differ from the training classes (missing {missing}, unexpected {extra}); "
-                           "every variation must have the training class folders, or its labels shift")
+        else:
+            check_classes(data.classes, self._classes, str(folder))
         if data.skipped:
             self.skipped[f"{variation}/{split}"] = data.skipped
         counts = Counter(label for _, label in data.samples)
