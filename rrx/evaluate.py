@@ -52,8 +52,6 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
     trained on, unless the command line set ``dataset`` or ``dataset.*``; its class names must be
     the checkpoint's. An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
     """
-    if OmegaConf.is_missing(cfg, "checkpoint"):
-        raise RRXError("evaluate needs checkpoint=<run folder or .pt file>")
     validate(cfg)
     ckpt, file = load_checkpoint(cfg.checkpoint)
     with claim_new_folder(out_dir, "evaluate"):
