@@ -144,11 +144,11 @@ def _train(cfg: DictConfig, out_dir: Path, resume: dict | None) -> dict:
         loader = runtime.loader(method.current_set(train_set) or train_set, shuffle=True, generator=generator)
         log.info("Resuming %s after epoch %d of %d (step %d)", out_dir, resume["epoch"], epochs, step)
 
+    identity = {"config": OmegaConf.to_container(cfg, resolve=True), "run": info, "classes": list(dataset.classes), "epochs": epochs}
+
     def save(epoch: int, finished: bool) -> None:
-        save_checkpoint(checkpoint, {
-            **parts.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True), "run": info, "classes": list(dataset.classes),
-            "epoch": epoch, "epochs": epochs, "step": step, "finished": finished, "started": started, "history": history,
-        })
+        save_checkpoint(checkpoint, {**parts.state_dict(), **identity, "epoch": epoch, "step": step, "finished": finished,
+                                     "started": started, "history": history})
 
     saved = first_epoch - 1  # the epoch checkpoint.pt holds
     write_status(out_dir, "running", saved, epochs)
