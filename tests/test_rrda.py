@@ -2,6 +2,7 @@
 
 import torch
 
+from rrx.data.variations import bounding_box, only_bg_b
 from rrx.methods.rrda import rrda, rrda_partners
 
 
@@ -110,9 +111,42 @@ def test_tile_fill_covers_the_partners_object_with_its_background():
     assert black[0, 0, 0].tolist() == [2.0, 0.0, 0.0, 3.0, 4.0, 1.0]
 
 
+def _only_bg_t_by_strips(x, m, margin=2):
+    """The only_bg_t rule as rrx wrote it per image before the batched version: the reference it must equal.
+
+    The box is filled with copies of the wider of the strips left and right of it (same rows),
+    else of the taller of the strips above and below it (same columns); those strips hold no
+    object pixels. Strips start ``margin`` pixels away from the box, where mask edges and
+    resizing blend object into background (closer if the image leaves no room). A box that
+    covers the whole image is left black.
+    """
+    out = only_bg_b(x, m)
+    box = bounding_box(m)
+    if box is None:
+        return out
+    top, bottom, left, right = box
+    height, width = x.shape[1:]
+    for gap in (margin, 0):
+        room_left, room_right = left - gap, width - right - gap
+        room_above, room_below = top - gap, height - bottom - gap
+        if max(room_left, room_right) > 0:
+            if room_right >= room_left:
+                strip = x[:, top:bottom, right + gap :]
+            else:
+                strip = x[:, top:bottom, : left - gap]
+            reps = -(-(right - left) // strip.shape[2])
+            out[:, top:bottom, left:right] = strip.repeat(1, 1, reps)[:, :, : right - left]
+            break
+        if max(room_above, room_below) > 0:
+            strip = x[:, bottom + gap :, left:right] if room_below >= room_above else x[:, : top - gap, left:right]
+            reps = -(-(bottom - top) // strip.shape[1])
+            out[:, top:bottom, left:right] = strip.repeat(1, reps, 1)[:, : bottom - top, :]
+            break
+    return out
+
+
 def test_batched_tiling_equals_the_per_image_only_bg_t_rule():
-    from rrx.data.variations import only_bg_t
-    from rrx.methods.rrda import tile_backgrounds
+    from rrx.data.variations import tile_backgrounds
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(24, 3, 16, 16, generator=g)
@@ -124,7 +158,7 @@ def test_batched_tiling_equals_the_per_image_only_bg_t_rule():
     m[0] = 1
     m[1] = 0
     m[2, :, 1:15, 1:15] = 1  # room only at gap 0
-    expected = torch.stack([only_bg_t(x[i], m[i]) for i in range(24)])
+    expected = torch.stack([_only_bg_t_by_strips(x[i], m[i]) for i in range(24)])
     assert torch.equal(tile_backgrounds(x, m), expected)
 
 
