@@ -100,13 +100,17 @@ def results_in(folder: Path) -> list[str]:
 class RunFolder:
     """The lock on one run folder, held until ``release()`` or the end of the process.
 
-    Raises RRXError when another live process holds it.
+    Raises RRXError when another live process holds it, or when the folder cannot be created or locked
+    (read-only, or a file system without ``flock``).
     """
 
     def __init__(self, folder: Path):
         self.path = Path(folder)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path / LOCK, "a+")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path / LOCK, "a+")
+        except OSError as err:
+            raise RRXError(f"cannot use {self.path} as a run folder: {err.strerror or err}") from None
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -115,7 +119,7 @@ class RunFolder:
             self._file.close()
             if err.errno in (errno.EAGAIN, errno.EACCES):
                 raise RRXError(f"{self.path} is in use by {holder}; give another hydra.run.dir") from None
-            raise
+            raise RRXError(f"cannot lock {self.path / LOCK}: {err.strerror or err} (a file system without flock?)") from None
         self._file.seek(0)
         self._file.truncate()
         self._file.write(f"pid {os.getpid()} on {os.uname().nodename}\n")

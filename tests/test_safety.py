@@ -512,3 +512,20 @@ def test_class_names_in_another_order_are_named():
         check_classes(["b", "a"], ["a", "b"], "x")
     with pytest.raises(RRXError, match=r"missing \['b'\], unexpected \['c'\]"):
         check_classes(["a", "c"], ["a", "b"], "x")
+
+
+def test_an_unusable_run_folder_is_one_error(tmp_path, monkeypatch):
+    import fcntl
+
+    from rrx.outputs import RunFolder
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RRXError, match="cannot use .*file/run as a run folder"):
+        RunFolder(tmp_path / "file" / "run")  # a file where a folder should be
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(RRXError, match="cannot lock .*No locks available"):
+        RunFolder(tmp_path / "run")
