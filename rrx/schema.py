@@ -55,6 +55,8 @@ class MethodSchema:
     cycles: Optional[int] = bounds(0)
     ada_epochs: Optional[int] = bounds(1)
     window: Optional[int] = bounds(1)
+    samples: Optional[int] = bounds(1)  # EG
+    num_pixels: Optional[int] = bounds(1)  # CDEP, EG with regions=pixels
 
 
 @dataclass

@@ -115,6 +115,7 @@ def _train(cfg: DictConfig, out_dir: Path, resume: dict | None) -> dict:
     challenge = create_challenge(cfg.challenge)
     attack = create_attack(cfg.attack)
     model = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std).to(runtime.device)
+    method.check_model(model)
     if method.double_backprop and model.use_plain_attention():
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", method.label)
     info = run_info(cfg, method)

@@ -32,6 +32,7 @@ IDX_FILES = {
 DECOY_VARIANTS = {
     "ross": {"side": 4, "test": "random"},  # test grey 255 - 25 r for a random digit r
     "cdep": {"side": 5, "test": "reversed"},  # test grey 25 y
+    "none": {"side": 0, "test": "none"},  # no patch at all: the no-decoy accuracy the trap is measured against
 }
 
 
@@ -116,6 +117,8 @@ def add_decoy(images: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Ge
     """
     check_choice("dataset.decoy_mask", decoy_mask, DECOY_MASKS)
     out, masks = images.copy(), np.ones_like(images)
+    if side == 0:
+        return out, masks
     size = images.shape[1]
     corners = [(top, left) for top in (0, size - side) for left in (0, size - side)]
     for i in range(len(images)):
@@ -131,6 +134,8 @@ def decoy_grey(labels: np.ndarray, train: bool, variant: str, rng: np.random.Gen
     """Patch grey level: 255 - 25 y at train time; at test time per DECOY_VARIANTS."""
     if train:
         return 255 - 25 * labels
+    if variant == "none":
+        return np.zeros_like(labels)
     if DECOY_VARIANTS[variant]["test"] == "random":
         return 255 - 25 * rng.integers(0, 10, len(labels))
     return 25 * labels

@@ -43,6 +43,9 @@ class Method:
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
         raise NotImplementedError
 
+    def check_model(self, model) -> None:
+        """Raise RRXError before training if the method cannot work on ``model`` (e.g. CDEP on a residual net)."""
+
     # Schedule hooks: a method that changes the training data over time (ADA) overrides these.
     def total_epochs(self, epochs: int) -> int:
         return epochs

@@ -28,6 +28,10 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.body(x))
 
+    def cd_layers(self) -> list[nn.Module]:
+        """The layers in the order ``forward`` applies them (for contextual decomposition)."""
+        return [*self.body, self.fc]
+
 
 @register_model("mlp")
 def create_mlp(cfg, num_classes: int) -> nn.Module:

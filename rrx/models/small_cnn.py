@@ -39,6 +39,10 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def cd_layers(self) -> list[nn.Module]:
+        """The layers in the order ``forward`` applies them (for contextual decomposition)."""
+        return [*self.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(), self.fc]
+
 
 @register_model("small_cnn")
 def create_small_cnn(cfg, num_classes: int) -> nn.Module:
