@@ -90,7 +90,8 @@ def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: di
     model.load_state_dict(ckpt["state_dict"])
     model.to(runtime.device)
     log.info("Evaluating %s on %s / %s", file, dataset.name, cfg.challenge.name)
-    results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime)
+    results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime,
+                                   cfg.attack.get("eval_eps"))
     metrics = {"run": {**ckpt["run"], "dataset": dataset.name}, "challenges": results, "checkpoint": str(file.resolve()),
                "checkpoint_state": state, "data": data_report(dataset)}
     write_results(out_dir, metrics)

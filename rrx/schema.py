@@ -79,6 +79,7 @@ class DatasetSchema:
 @dataclass
 class AttackSchema:
     eps: Optional[float] = bounds(0.0)
+    eval_eps: Optional[List[float]] = bounds(0.0)
     step_size: Optional[float] = bounds(0.0, low_open=True)
     steps: Optional[int] = bounds(1)
     random_start: Optional[bool] = None

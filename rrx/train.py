@@ -170,7 +170,7 @@ def _train(cfg: DictConfig, out_dir: Path, resume: dict | None) -> dict:
         if val_set is not None:
             val_accuracy = accuracy(model, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
             log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
-        results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime)
+        results = evaluate_with_attack(challenge, cfg.attack.name, attack, model, dataset, runtime, cfg.attack.get("eval_eps"))
     except (Exception, KeyboardInterrupt, Stopped) as err:
         record_stop(out_dir, err, saved, epochs)
         raise

@@ -17,14 +17,16 @@ case $table in
   table5) $RRX train -m experiment=thesis_in9 dataset.root="${2:?IN-9 folder}" hydra.sweep.dir="$out" ;;
   table6) $RRX train -m experiment=thesis_rival10 dataset.root="${2:?RIVAL10 folder}" hydra.sweep.dir="$out" ;;
   table10) $RRX train -m experiment=thesis_mnist ${2:+dataset.root="$2"} hydra.sweep.dir="$out" ;;
-  table9)  # MLP (50, 30), 30 epochs; every model evaluated under PGD eps 0.02 (adversarial training collapses at eps >= 0.04)
-    toy="dataset=toy_rules model=mlp trainer.epochs=30 trainer.batch_size=64 optimizer.lr=0.05 challenge=original $quiet"
-    pgd="attack.eps=0.02 attack.step_size=0.005"
-    $RRX train -m $toy method=standard,rrr method.lam=10 hydra.sweep.dir="$out/train/clean"
-    $RRX train -m $toy method=standard attack=pgd $pgd hydra.sweep.dir="$out/train/pgd"
+  table9)  # MLP (50, 30), 30 epochs; adversarial training at PGD eps 0.02 (it collapses at eps >= 0.04); every model
+    # evaluated under PGD at eps 0.1 (where Standard falls) and along a curve of eps, with its gradient map (Fig. 21)
+    toy="dataset=toy_rules model=mlp trainer.epochs=30 trainer.batch_size=64 optimizer.lr=0.05 challenge=gradient_map $quiet"
+    $RRX train -m $toy method=standard,rrr method.lam=10 seed=0,1 hydra.sweep.dir="$out/train/clean"
+    $RRX train -m $toy method=standard attack=pgd attack.eps=0.02 attack.step_size=0.005 seed=0,1 hydra.sweep.dir="$out/train/pgd"
     for run in "$out"/train/*/*/; do
-      $RRX evaluate checkpoint="$run" attack=pgd $pgd challenge=original $quiet hydra.run.dir="$out/eval/$(basename "$(dirname "$run")")-$(basename "$run")"
-    done ;;
+      $RRX evaluate checkpoint="$run" attack=pgd attack.eps=0.1 attack.step_size=0.025 'attack.eval_eps=[0.02,0.05,0.1,0.2,0.3]' \
+        challenge=gradient_map $quiet hydra.run.dir="$out/eval/$(basename "$(dirname "$run")")-$(basename "$run")"
+    done
+    out="$out/eval" ;;
   embedded) exec bash scripts/embedded.sh ;;
   *) echo "unknown table $table; known: table5 table6 table9 table10 embedded" >&2; exit 2 ;;
 esac

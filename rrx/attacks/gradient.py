@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 from rrx.attacks import register_attack
 
@@ -39,6 +40,10 @@ class FGSM:
     def __init__(self, cfg):
         self.eps = float(cfg.eps)
 
+    def at_eps(self, eps: float) -> "FGSM":
+        """The same attack with budget ``eps``."""
+        return FGSM(OmegaConf.create({"eps": eps}))
+
     def perturb(self, model, x, y):
         with _EvalMode(model):
             return (x.detach() + self.eps * loss_gradient_sign(model, x, y)).clamp(0, 1)
@@ -54,6 +59,11 @@ class PGD:
     def __init__(self, cfg):
         self.eps, self.step_size = float(cfg.eps), float(cfg.step_size)
         self.steps, self.random_start = int(cfg.steps), bool(cfg.random_start)
+
+    def at_eps(self, eps: float) -> "PGD":
+        """The same attack with budget ``eps``; the step size keeps its ratio to eps."""
+        return PGD(OmegaConf.create({"eps": eps, "step_size": self.step_size * eps / self.eps if self.eps else eps / 4,
+                    "steps": self.steps, "random_start": self.random_start}))
 
     def perturb(self, model, x, y):
         x = x.detach()

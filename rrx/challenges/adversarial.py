@@ -11,11 +11,16 @@ from rrx.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def evaluate_with_attack(challenge, attack_name: str, attack, model, dataset, runtime: Runtime) -> dict:
-    """The challenge's results, plus ``adversarial_accuracy`` on original when an attack is configured."""
+def evaluate_with_attack(challenge, attack_name: str, attack, model, dataset, runtime: Runtime,
+                         eval_eps=None) -> dict:
+    """The challenge's results, plus ``adversarial_accuracy`` on original when an attack is configured, and with
+    ``eval_eps`` (a list) ``adversarial_curve``: {eps: accuracy under the attack at that eps} (thesis Table 9)."""
     results = challenge.evaluate(model, dataset, runtime)
     if attack_name != "none":
         results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
+        if eval_eps:
+            results["adversarial_curve"] = {f"{float(eps):g}": adversarial_accuracy(model, dataset, attack.at_eps(float(eps)), runtime)
+                                            for eps in eval_eps}
     return results
 
 

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.ticker
 
 matplotlib.use("Agg")
@@ -15,7 +16,7 @@ import pandas as pd  # noqa: E402
 
 from rrx.outputs import atomic_write  # noqa: E402
 from rrx.report.aggregate import thesis_order  # noqa: E402
-from rrx.report.tables import percent, table5_row  # noqa: E402
+from rrx.report.tables import model_name, percent, table5_row  # noqa: E402
 
 log = logging.getLogger(__name__)
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight", "figure.constrained_layout.use": True})
@@ -174,6 +175,30 @@ def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) ->
     return _save(fig, path)
 
 
+def gradient_maps(runs: list[dict], dataset: str, path: Path) -> Path | None:
+    """Fig. 21: each model's mean absolute input-gradient map (mean over seeds), the signal cells outlined."""
+    maps: dict[str, list[np.ndarray]] = {}
+    signal = None
+    for m in runs:
+        found = m["challenges"].get("gradient_map")
+        if found:
+            maps.setdefault(model_name(m), []).append(np.asarray(found["map"]))
+            signal = np.asarray(found["signal"]) > 0.5
+    if not maps:
+        return None
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.2 * len(maps), 2.6), squeeze=False)
+    for ax, (label, found) in zip(axes[0], sorted(maps.items())):
+        mean = np.mean(found, axis=0)
+        ax.imshow(mean / mean.max() if mean.max() > 0 else mean, cmap="magma", vmin=0, vmax=1)
+        for i, j in zip(*np.nonzero(signal)):
+            ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="cyan", lw=1.5))
+        ax.set_title(f"{label}\n(n = {len(found)})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Mean |input gradient| per pixel, scaled to its maximum ({dataset}); outlined: signal cells", fontsize=9)
+    return _save(fig, path)
+
+
 def figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
     """Every figure the runs of ``dataset`` have data for: {caption: PNG path}."""
     df = run_frame(runs)
@@ -182,6 +207,7 @@ def figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
         "Fig. 15: BG-Gap distributions": bg_gap_distributions(df, dataset, out_dir / f"fig15_bg_gap_{dataset}.png"),
         "Fig. 16: BG-Gap vs original accuracy": bg_gap_vs_original(df, dataset, out_dir / f"fig16_bg_gap_vs_original_{dataset}.png"),
         "Fig. 17b: edge removal": edge_heatmap(runs, dataset, out_dir / f"fig17b_edge_{dataset}.png"),
+        "Fig. 21: mean absolute input gradients": gradient_maps(runs, dataset, out_dir / f"fig21_gradients_{dataset}.png"),
     }
     for number, attribution in (("18", "saliency"), ("19", "integrated_gradients")):
         made[f"Fig. {number}: signal-to-noise ratio, {attribution}"] = snr_boxplot(

@@ -22,6 +22,7 @@ from rrx.report.tables import (
     table8_side_by_side,
     table9,
     table10,
+    table11,
     table_snr,
     write_table,
 )
@@ -34,6 +35,8 @@ TABLES = {
     "table8": ("Only object / only background (Table 8 shape; Only BG = only_bg_t)", table8,
                lambda m: has_columns(m, SIGNAL_VARIATIONS), True),
     "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"], True),
+    "table11": ("Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
+                lambda m: "patches" in m["challenges"], True),
     # a higher SNR is not a better model (thesis 4.2.7), so none is marked
     "snr": ("Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr, lambda m: "snr" in m["challenges"], False),
 }

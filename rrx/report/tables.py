@@ -79,15 +79,21 @@ TABLE9_COLUMNS = ["Model", "Test Accuracy", "Adversarial Accuracy"]
 
 
 def table9(runs: list[dict]) -> pd.DataFrame:
-    rows = []
+    """Plus one column ``eps=<e>`` per eps of the runs' ``adversarial_curve`` (``attack.eval_eps``), where any."""
+    rows, curve = [], set()
     for metrics in runs:
         challenges = metrics["challenges"]
-        rows.append({
+        row = {
             "Model": model_name(metrics),
             "Test Accuracy": percent(challenges.get("accuracy", {}), "original"),
             "Adversarial Accuracy": percent(challenges.get("adversarial_accuracy", {}), "original"),
-        })
-    return pd.DataFrame(rows, columns=TABLE9_COLUMNS).round(2)
+        }
+        for eps in challenges.get("adversarial_curve", {}):
+            row[f"eps={eps}"] = percent(challenges["adversarial_curve"], eps)
+            curve.add(eps)
+        rows.append(row)
+    columns = TABLE9_COLUMNS + [f"eps={eps}" for eps in sorted(curve, key=float)]
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[1:]}).round(2)
 
 
 # Thesis Table 10: test accuracy per dataset, one row per model (method).
@@ -100,6 +106,20 @@ def table10(runs: list[dict], datasets=("color_mnist", "decoy_mnist")) -> pd.Dat
         if dataset in datasets:
             rows.append({"Model": model_name(metrics), names[dataset]: percent(metrics["challenges"].get("accuracy", {}), "original")})
     return pd.DataFrame(rows, columns=["Model", *(names[d] for d in datasets)]).astype({names[d]: float for d in datasets}).round(2)
+
+
+# Thesis Table 11: AUC and F1 (class 1, malignant) without and with the patched test images.
+TABLE11_COLUMNS = {"AUC (no patches)": ("no_patch", "auc"), "F1 (no patches)": ("no_patch", "f1"),
+                   "AUC (all)": ("original", "auc"), "F1 (all)": ("original", "f1")}
+
+
+def table11(runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for metrics in runs:
+        found = metrics["challenges"].get("patches", {})
+        row = {"Model": model_name(metrics)}
+        rows.append(row | {c: found.get(v, {}).get(k, float("nan")) for c, (v, k) in TABLE11_COLUMNS.items()})
+    return pd.DataFrame(rows, columns=["Model", *TABLE11_COLUMNS]).astype({c: float for c in TABLE11_COLUMNS}).round(3)
 
 
 # Thesis Figs. 18-19 as numbers: the median signal-to-noise ratio of each run, per attribution method.

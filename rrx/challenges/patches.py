@@ -1,0 +1,56 @@
+"""The patch challenge of the texture-based task (thesis Table 11): AUC and F1 on all test images and on the
+test images without a patch, where a model that learned the patch shortcut loses its easy cases."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from sklearn.metrics import f1_score, roc_auc_score
+from tqdm import tqdm
+
+from rrx.challenges import register_challenge
+from rrx.runtime import Runtime
+
+log = logging.getLogger(__name__)
+SUBSETS = {"original": "all", "no_patch": "no patches"}
+
+
+def scores_and_labels(model, loader, runtime: Runtime, desc: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(probability of class 1, predicted class, label) per image."""
+    model.eval()
+    probs, preds, labels = [], [], []
+    with torch.no_grad():
+        for x, y, *_ in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
+            logits = model(x.to(runtime.device)).float()
+            probs.append(torch.softmax(logits, dim=1)[:, 1].cpu())
+            preds.append(logits.argmax(1).cpu())
+            labels.append(y)
+    return torch.cat(probs), torch.cat(preds), torch.cat(labels)
+
+
+@register_challenge("patches")
+class PatchChallenge:
+    """AUC of the class-1 probability and F1 of class 1 (malignant), with the accuracy, on ``original`` (every
+    test image) and ``no_patch``. Results: ``{"accuracy": {variation: float}, "patches": {variation: {"auc",
+    "f1", "accuracy", "images"}}}``; AUC is NaN where a variation holds a single class."""
+
+    def needs(self) -> list[tuple[str, bool]]:
+        return [(v, False) for v in SUBSETS]
+
+    def __init__(self, cfg):
+        pass
+
+    def evaluate(self, model, dataset, runtime: Runtime) -> dict:
+        accuracy, results = {}, {}
+        for variation in SUBSETS:
+            loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
+            prob, pred, y = scores_and_labels(model, loader, runtime, variation)
+            auc = float(roc_auc_score(y.numpy(), prob.numpy())) if len(y.unique()) == 2 else float("nan")
+            acc = (pred == y).float().mean().item()
+            results[variation] = {"auc": auc, "f1": float(f1_score(y.numpy(), pred.numpy(), zero_division=0)),
+                                  "accuracy": acc, "images": len(y)}
+            accuracy[variation] = acc
+            log.info("patches %-9s AUC %.3f  F1 %.3f  accuracy %.2f%% (%d images)", variation, auc,
+                     results[variation]["f1"], 100 * acc, len(y))
+        return {"accuracy": accuracy, "patches": results}
