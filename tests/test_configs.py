@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
+from isic_fixture import write_isic
 from rival10_fixture import write_rival10
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
@@ -43,6 +44,8 @@ SUITES = {
     "background": BACKGROUND,
     "signal": ["original", "only_fg", "only_bg_t"],
     "all": [*BACKGROUND, "only_fg", "no_fg", "only_bg_b", "only_bg_t"],
+    "patches": ["original", "no_patch"],
+    "gradient_map": ["original"],
 }
 
 
@@ -69,6 +72,8 @@ def test_attack_choice(choice):
 DATASET_OVERRIDES = {
     "synthetic": ["dataset.image_size=32", "dataset.train_per_class=2", "dataset.val_per_class=2"],
     "toy_rules": ["dataset.train_size=10", "dataset.test_size=10"],
+    "textures": ["dataset.train_size=10", "dataset.test_size=10"],
+    "isic": ["dataset.image_size=16", "dataset.num_workers=0"],
 }
 
 
@@ -77,10 +82,11 @@ def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
     if choice == "synthetic":
         overrides.append(f"dataset.cache_dir={tmp_path}")
-    if choice in ("in9", "rival10"):
+    if choice in ("in9", "rival10", "isic"):
         with pytest.raises(RRXError, match=f"dataset={choice} needs dataset.root"):
             create_dataset(_compose(*overrides).dataset)
-        overrides.append(f"dataset.root={write_rival10(tmp_path) if choice == 'rival10' else tmp_path}")
+        roots = {"rival10": lambda: write_rival10(tmp_path), "isic": lambda: write_isic(tmp_path / "ISIC"), "in9": lambda: tmp_path}
+        overrides.append(f"dataset.root={roots[choice]()}")
     cfg = _compose(*overrides).dataset
     dataset = create_dataset(cfg)
     assert dataset.name == choice and dataset.num_classes == cfg.num_classes and len(dataset.mean) == 3
@@ -97,9 +103,9 @@ def test_other_commands_compose():
 def test_unknown_registry_name_lists_the_known_ones():
     cfg = _compose()
     cfg.method.name = "rrrr"
-    with pytest.raises(RRXError, match="unknown method 'rrrr'; known: actdiff, ada, gradmask, rrr, standard"):
+    with pytest.raises(RRXError, match="unknown method 'rrrr'; known: actdiff, ada, cdep, eg, gradmask, rrr, standard"):
         create_method(cfg.method)
-    assert list_methods() == ["actdiff", "ada", "gradmask", "rrr", "standard"]
+    assert list_methods() == ["actdiff", "ada", "cdep", "eg", "gradmask", "rrr", "standard"]
 
 
 def test_thesis_grid_gives_each_method_its_table7_lambdas():

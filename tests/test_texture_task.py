@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from PIL import Image
 from torch import nn
 
 from rrx.attacks import create_attack
@@ -19,7 +18,8 @@ from rrx.report.report import report
 from rrx.report.tables import table9, table11
 from rrx.runtime import Runtime
 
-from tests.runner import one_line_error, rrx
+from isic_fixture import write_isic
+from runner import one_line_error, rrx
 
 
 def _runtime():
@@ -47,21 +47,6 @@ def test_textures_patch_only_class_0_and_masks_mark_the_patch_exactly():
     assert all(mask.min() == 1 for _, _, mask in no_patch)
     with pytest.raises(RRXError, match="original, no_patch"):
         data.variation_set("mixed_rand")
-
-
-def write_isic(root, n_benign=6, n_malignant=4, patched=(0, 1, 2), folders=("benign", "malignant")):
-    """CDEP's layout: processed/<benign>/<id>.jpg, processed/<malignant>/<id>.jpg (299 px), segmentation/<id>.jpg."""
-    rng = np.random.default_rng(0)
-    for folder, n, prefix in ((folders[0], n_benign, "ISIC_00000"), (folders[1], n_malignant, "ISIC_00100")):
-        (root / "processed" / folder).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 255, (299, 299, 3), dtype=np.uint8)).save(root / "processed" / folder / f"{prefix}{i:02d}.jpg")
-    (root / "segmentation").mkdir(parents=True, exist_ok=True)
-    for i in patched:
-        seg = np.zeros((299, 299, 3), dtype=np.uint8)
-        seg[:100, :100] = 255  # the patch: the top left ninth
-        Image.fromarray(seg).save(root / "segmentation" / f"ISIC_00000{i:02d}.jpg")
-    return root
 
 
 @pytest.mark.parametrize("folders", [("benign", "malignant"), ("no_cancer", "cancer")])

@@ -38,6 +38,7 @@ class GradientMapChallenge:
 
     def __init__(self, cfg):
         self.variation = cfg.get("map_variation", "original")
+        self.variations = [self.variation]
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(self.variation, False), (self.variation, True)]

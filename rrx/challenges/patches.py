@@ -35,15 +35,15 @@ class PatchChallenge:
     test image) and ``no_patch``. Results: ``{"accuracy": {variation: float}, "patches": {variation: {"auc",
     "f1", "accuracy", "images"}}}``; AUC is NaN where a variation holds a single class."""
 
-    def needs(self) -> list[tuple[str, bool]]:
-        return [(v, False) for v in SUBSETS]
-
     def __init__(self, cfg):
-        pass
+        self.variations = list(SUBSETS)
+
+    def needs(self) -> list[tuple[str, bool]]:
+        return [(v, False) for v in self.variations]
 
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         accuracy, results = {}, {}
-        for variation in SUBSETS:
+        for variation in self.variations:
             loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
             prob, pred, y = scores_and_labels(model, loader, runtime, variation)
             auc = float(roc_auc_score(y.numpy(), prob.numpy())) if len(y.unique()) == 2 else float("nan")
