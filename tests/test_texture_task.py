@@ -68,6 +68,7 @@ def test_isic_reads_cdeps_layout(tmp_path, folders):
             else:
                 assert m.min() == 1
     assert len(data.variation_set("no_patch")) == len(test) - int(data.test_has_patch.sum())
+    assert len(test[0]) == 3  # asking for a set without masks later leaves this one as it was
 
 
 def test_isic_without_the_layout_names_it(tmp_path):

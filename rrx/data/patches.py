@@ -9,6 +9,7 @@ patch), which ``challenge=patches`` scores with AUC and F1 (Table 11). Class 1 i
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -57,8 +58,10 @@ class PatchTask:
 
 
 def _with_masks(data: Dataset, masks: bool) -> Dataset:
+    """The same images, with or without their masks (a copy: sets handed out earlier keep theirs)."""
     if isinstance(data, TensorDataset):
         return data if masks else TensorDataset(*data.tensors[:2])
+    data = copy.copy(data)
     data.masks = masks
     return data
 
