@@ -100,25 +100,20 @@ def test_parts_sum_to_the_logits_of_rrx_models(name):
     torch.testing.assert_close(rel + irrel, model(x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("importance", ["softmax", "magnitude"])
-def test_cdep_penalty_by_hand(importance):
-    """Per image: mean over classes of softmax([rel, irrel])[0] = 1 / (1 + exp(irrel - rel)) (CDEP), or of
-    |rel| / (|rel| + |irrel|), from NumPy CD."""
+def test_cdep_penalty_by_hand():
+    """Per image: mean over classes of softmax([rel, irrel])[0] = 1 / (1 + exp(irrel - rel)), from NumPy CD."""
     torch.manual_seed(2)
     model = _classifier(nn.Flatten(), nn.Linear(12, 3), mean=(0, 0, 0), std=(1, 1, 1))
     x = torch.rand(2, 3, 2, 2)
     mask = torch.tensor([[1.0, 1.0], [0.0, 1.0]]).expand(2, 1, 2, 2)  # the object; the context is one pixel
-    penalty = cdep_penalty(model, x, penalty_regions(mask, "context"), importance)
+    penalty = cdep_penalty(model, x, penalty_regions(mask, "context"))
 
     w, b = model.backbone.layers[1].weight.detach().numpy(), model.backbone.layers[1].bias.detach().numpy()
     context = np.broadcast_to(1 - mask.numpy(), x.shape)
     r, i = (context * x.numpy()).reshape(2, -1) @ w.T, ((1 - context) * x.numpy()).reshape(2, -1) @ w.T
     share = np.abs(r) / (np.abs(r) + np.abs(i))
     rel, irrel = r + share * b, i + (1 - share) * b
-    if importance == "softmax":
-        expected = (1 / (1 + np.exp(irrel - rel))).mean(axis=1)
-    else:
-        expected = (np.abs(rel) / (np.abs(rel) + np.abs(irrel))).mean(axis=1)
+    expected = (1 / (1 + np.exp(irrel - rel))).mean(axis=1)
     np.testing.assert_allclose(penalty.detach().numpy(), expected, rtol=1e-5)
 
 

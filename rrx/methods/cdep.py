@@ -22,7 +22,6 @@ POOLS = (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)  # linear, no bias: app
 IDENTITIES = (nn.Dropout, nn.Identity)  # CD runs the network in its evaluation form
 COVERED = (*AFFINE, nn.ReLU, nn.MaxPool2d, *POOLS, *IDENTITIES)
 REGIONS = ("context", "pixels")  # method.regions
-IMPORTANCES = ("softmax", "magnitude")  # method.importance: how CDEP scores a region's share of each logit
 
 
 def _affine_parts(layer: nn.Module, part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,23 +139,13 @@ def penalty_regions(mask: torch.Tensor, regions: str, num_pixels: int = 8) -> to
     return pixels.expand(num_pixels, b, 1, h, w)
 
 
-def cdep_penalty(model, x: torch.Tensor, regions: torch.Tensor, importance: str = "softmax") -> torch.Tensor:
-    """Per image: sum over regions of mean_k of the region's importance for logit k -> (B,). All regions run as
-    one batch of R * B images.
-
-    ``softmax``: softmax([rel_k, irrel_k])_0 = sigmoid(rel_k - irrel_k), CDEP's loss (Rieger et al. 2020, Eq. 3
-    with the explanation target 0). It is signed: a model can drive it to 0 by giving the region a large
-    negative part cancelled by a large positive rest, while the region still moves the logits.
-    ``magnitude``: |rel_k| / (|rel_k| + |irrel_k|), the region's share of the logit's magnitude (rrx's variant,
-    which that cancellation does not satisfy)."""
-    check_choice("method.importance", importance, IMPORTANCES)
+def cdep_penalty(model, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """Per image: sum over regions of mean_k softmax([rel_k, irrel_k])_0 -> (B,)  (CDEP's loss; softmax of two
+    values = sigmoid of their difference). All regions run as one batch of R * B images."""
     r, b = regions.shape[:2]
     rel, irrel = contextual_decomposition(model, x.repeat(r, 1, 1, 1), regions.flatten(0, 1))
-    if importance == "softmax":
-        share = torch.sigmoid(rel - irrel)
-    else:
-        share = rel.abs() / (rel.abs() + irrel.abs() + TINY)
-    return share.mean(dim=1).view(r, b).sum(dim=0)
+    share = torch.sigmoid(rel - irrel).mean(dim=1)  # (R * B,)
+    return share.view(r, b).sum(dim=0)
 
 
 @register_method("cdep")
@@ -164,8 +153,7 @@ class CDEP(Method):
     """Cross-entropy + lam * mean over the batch of ``cdep_penalty`` (CDEP's regularizer_rate: 1 .. 1e4).
 
     ``cfg.regions``: ``context`` (the mask's context) or ``pixels`` (``cfg.num_pixels`` single pixels, for
-    Color MNIST, where the shortcut lies on the object's own pixels); ``cfg.importance``: ``softmax`` (CDEP's)
-    or ``magnitude`` (see ``cdep_penalty``).
+    Color MNIST, where the shortcut lies on the object's own pixels).
     """
 
     display_name = "CDEP"
@@ -174,9 +162,7 @@ class CDEP(Method):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.regions, self.num_pixels = cfg.get("regions", "context"), int(cfg.get("num_pixels", 8))
-        self.importance = cfg.get("importance", "softmax")
         check_choice("method.regions", self.regions, REGIONS)
-        check_choice("method.importance", self.importance, IMPORTANCES)
 
     def check_model(self, model) -> None:
         cd_chain(model)
@@ -184,5 +170,5 @@ class CDEP(Method):
     def loss(self, model, x, y, mask):
         logits = model(x)
         ce = F.cross_entropy(logits, y)
-        penalty = cdep_penalty(model, x, penalty_regions(mask, self.regions, self.num_pixels), self.importance).mean()
+        penalty = cdep_penalty(model, x, penalty_regions(mask, self.regions, self.num_pixels)).mean()
         return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}
