@@ -113,6 +113,17 @@ def test_report_writes_figures_and_report_md(tmp_path):
     assert "| SmallCNN       | Standard        |" in text  # seeds joined in one row
 
 
+def test_lambda_curve_only_for_methods_with_several_lambdas(tmp_path):
+    runs = [_run("SmallCNN", "RRR", 0.9, 0.5, 0.9, seed=s, lam=lam, val=0.9) for lam in (0.1, 1.0) for s in (0, 1)]
+    runs.append(_run("SmallCNN", "Standard", 0.95, 0.9, 0.97))
+    for i, metrics in enumerate(runs):
+        _write(tmp_path / "runs" / str(i), metrics)
+    report([str(tmp_path / "runs")], tmp_path / "out")
+    assert (tmp_path / "out" / "lambda_curve_synthetic.png").read_bytes()[:4] == b"\x89PNG"
+    report([str(tmp_path / "runs" / "4")], tmp_path / "out2")  # Standard alone: no lambda to plot against
+    assert not (tmp_path / "out2" / "lambda_curve_synthetic.png").exists()
+
+
 def test_report_on_a_folder_without_runs_says_so(tmp_path):
     from rrx.errors import RRXError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rrx.outputs import write_text
 from rrx.report.collect import Runs, find_metrics
-from rrx.report.figures import figures
+from rrx.report.figures import figures, lambda_curves
 from rrx.report.sweep import label_lambdas, lambda_tables
 from rrx.report.tables import (
     LOWER_IS_BETTER,
@@ -104,7 +104,11 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
             every, best = sweep
             _section(f"Every lambda, {dataset}", every, out_dir / f"lambda_sweep_{dataset}", lines, tables)
             _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
-        for caption, path in figures(label_lambdas(runs_of), dataset, out_dir).items():
+        made = figures(label_lambdas(runs_of), dataset, out_dir)
+        curve = lambda_curves(runs_of, dataset, out_dir / f"lambda_curve_{dataset}.png")
+        if curve is not None:
+            made["BG-Gap and original accuracy against lambda"] = curve
+        for caption, path in made.items():
             lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
     signal = [m for m in metrics if has_columns(m, SIGNAL_VARIATIONS)]
     if len({m["run"]["dataset"] for m in signal}) > 1:  # the thesis's Table 8: datasets side by side
