@@ -92,7 +92,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     Returns the metrics dict (also written as ``metrics.json``).
     """
     if cfg.method.lam is None:
-        raise RRXError(f"method.lam is null: lambda_grid.{cfg.method.name} has no lambda_index={cfg.get('lambda_index')}")
+        raise RRXError(f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
+                       f"at lambda_index={cfg.get('lambda_index')}")
     validate(cfg)
     check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
     check_choice("trainer.resume", cfg.trainer.resume, RESUME_RULES)

@@ -130,3 +130,13 @@ def test_a_model_without_weights_refuses_pretrained():
     cfg = _compose("experiment=thesis_grid", "model=small_cnn")
     with pytest.raises(RRXError, match="model=small_cnn has no pretrained weights; set model.pretrained=false"):
         create_model(cfg.model, 9, [0.5] * 3, [0.25] * 3)
+
+
+def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
+    lams = {(d, m): _compose("experiment=thesis_mnist", f"dataset={d}", f"method={m}").method.lam
+            for d in ("decoy_mnist", "color_mnist") for m in ("standard", "rrr", "cdep", "eg")}
+    assert lams == {("decoy_mnist", "standard"): 0.0, ("decoy_mnist", "rrr"): 10, ("decoy_mnist", "cdep"): 10,
+                    ("decoy_mnist", "eg"): 30, ("color_mnist", "standard"): 0.0, ("color_mnist", "rrr"): 10,
+                    ("color_mnist", "cdep"): 1, ("color_mnist", "eg"): 30}
+    cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=cdep", "attack=fgsm")
+    assert (cfg.model.name, cfg.attack.eps, cfg.method.regions) == ("mlp", 0.1, "pixels")
