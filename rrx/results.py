@@ -21,6 +21,7 @@ def run_info(cfg: DictConfig, method) -> dict:
         "method": f"{method.label} + {attack}" if attack else method.label,
         "attack": cfg.attack.name,
         "dataset": cfg.dataset.name,
+        "variant": cfg.dataset.get("variant"),  # Decoy MNIST: ross, cdep, or none (no decoy)
         "model": cfg.model.name,
         "method_name": cfg.method.name,
         "lam": float(cfg.method.lam),

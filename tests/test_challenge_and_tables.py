@@ -127,11 +127,11 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
 def test_table9_and_table10_shapes():
     from rrx.report.tables import table9, table10
 
-    def run(dataset, method, acc, adv=None):
+    def run(dataset, method, acc, adv=None, variant=None):
         challenges = {"accuracy": {"original": acc}}
         if adv is not None:
             challenges["adversarial_accuracy"] = {"original": adv}
-        return {"run": {"architecture": "MLP", "method": method, "dataset": dataset}, "challenges": challenges}
+        return {"run": {"architecture": "MLP", "method": method, "dataset": dataset, "variant": variant}, "challenges": challenges}
 
     assert table9([run("toy_rules", "Standard + PGD", 0.981, 0.7512)]).to_dict("records") == [
         {"Model": "MLP Standard + PGD", "Test Accuracy": 98.1, "Adversarial Accuracy": 75.12}
@@ -140,6 +140,10 @@ def test_table9_and_table10_shapes():
     mean, _ = over_seeds(table10(runs))
     assert mean.to_dict("records")[0] == {"Model": "MLP RRR", "ColorMNIST": 0.1, "DecoyMNIST": 99.0, "Seeds": 1}
     assert mean.iloc[1]["Model"] == "MLP Standard" and mean.iloc[1]["DecoyMNIST"] == 50.0
+    with_baseline = table10(runs + [run("decoy_mnist", "Standard", 0.92, variant="none")])
+    assert list(with_baseline.columns) == ["Model", "ColorMNIST", "DecoyMNIST", "DecoyMNIST (no decoy)"]
+    mean, _ = over_seeds(with_baseline)
+    assert mean.iloc[1]["DecoyMNIST"] == 50.0 and mean.iloc[1]["DecoyMNIST (no decoy)"] == 92.0
 
 
 def test_run_files_mark_no_best_in_the_edge_grid(tmp_path):

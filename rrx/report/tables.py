@@ -98,14 +98,21 @@ def table9(runs: list[dict]) -> pd.DataFrame:
 
 # Thesis Table 10: test accuracy per dataset, one row per model (method).
 def table10(runs: list[dict], datasets=("color_mnist", "decoy_mnist")) -> pd.DataFrame:
-    """One row per run with its dataset's column filled; rows of one Model are joined when written (``over_seeds``)."""
+    """One row per run with its dataset's column filled; rows of one Model are joined when written (``over_seeds``).
+
+    Decoy MNIST runs without a decoy (``dataset.variant=none``) fill a column of their own, "DecoyMNIST (no
+    decoy)": the accuracy the trap is measured against."""
     names = {"color_mnist": "ColorMNIST", "decoy_mnist": "DecoyMNIST"}
+    columns = [names[d] for d in datasets]
     rows = []
     for metrics in runs:
         dataset = metrics["run"]["dataset"]
         if dataset in datasets:
-            rows.append({"Model": model_name(metrics), names[dataset]: percent(metrics["challenges"].get("accuracy", {}), "original")})
-    return pd.DataFrame(rows, columns=["Model", *(names[d] for d in datasets)]).astype({names[d]: float for d in datasets}).round(2)
+            column = names[dataset] + (" (no decoy)" if metrics["run"].get("variant") == "none" else "")
+            if column not in columns:
+                columns.append(column)
+            rows.append({"Model": model_name(metrics), column: percent(metrics["challenges"].get("accuracy", {}), "original")})
+    return pd.DataFrame(rows, columns=["Model", *columns]).astype({c: float for c in columns}).round(2)
 
 
 # Thesis Table 11: AUC and F1 (class 1, malignant) without and with the patched test images.
