@@ -174,7 +174,7 @@ def test_eg_penalty_is_zero_without_context_and_trains():
 
 
 @pytest.mark.parametrize("args", [
-    ["method=cdep", "model=lenet", "attack=fgsm"],
+    ["method=cdep", "model=mlp", "attack=fgsm"],
     ["method=eg", "model=mlp", "method.rrda=true", "method.pairing=alg3"],
 ])
 def test_cdep_and_eg_compose_with_attack_and_rrda(tmp_path, args):
@@ -185,7 +185,7 @@ def test_cdep_and_eg_compose_with_attack_and_rrda(tmp_path, args):
 
 
 def test_cdep_on_resnet_stops_before_training(tmp_path):
-    result = rrx("train", "method=cdep", "model=resnet18", "dataset=decoy_mnist", "challenge=original",
+    result = rrx("train", "method=cdep", "model=resnet18", "dataset=toy_rules", "challenge=original",
                  f"hydra.run.dir={tmp_path / 'run'}", check=False)
     one_line_error(result, "method=cdep", "layer1.0 (BasicBlock)")
     assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -123,7 +123,7 @@ def test_embedded_and_mnist_presets():
     cfg = _compose("experiment=embedded", "method=rrr")
     assert (cfg.dataset.name, cfg.model.name, cfg.method.lam, cfg.challenge.name, cfg.model.pretrained) == ("synthetic", "small_cnn", 10, "all", False)
     cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=rrr", "attack=fgsm")
-    assert (cfg.model.name, cfg.method.lam, cfg.attack.name, cfg.trainer.epochs) == ("small_cnn", 10, "fgsm", 10)
+    assert (cfg.model.name, cfg.method.lam, cfg.attack.name, cfg.trainer.epochs) == ("mlp", 10, "fgsm", 10)
 
 
 def test_a_model_without_weights_refuses_pretrained():
