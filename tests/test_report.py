@@ -182,3 +182,22 @@ def test_table8_marks_the_lowest_only_bg_among_models_that_classify():
     text = markdown(table8([run("Standard", 0.3, 0.5, 0.99), run("ActDiff", 0.11, 0.11, 0.11), run("Standard + RRDA", 0.9, 0.2, 0.98)]))
     lines = text.splitlines()
     assert "_Original" not in text and "**" not in lines[3] and "**20.00**" in lines[4]
+
+
+def test_runs_of_one_name_but_different_configs_are_not_averaged_as_seeds(tmp_path):
+    """Two RRDA fills, two seeds each: two rows, each a mean over its own seeds; a no-decoy baseline is no difference."""
+    def write(name, fill, seed, acc, variant="cdep"):
+        folder = tmp_path / "runs" / name
+        _write(folder, _run("SmallCNN", "Standard + RRDA", acc, acc - 0.01, acc, seed=seed))
+        (folder / ".hydra").mkdir()
+        (folder / ".hydra" / "config.yaml").write_text(
+            f"seed: {seed}\nmethod:\n  fill: {fill}\n  lam: 0.0\ndataset:\n  variant: {variant}\ntrainer:\n  progress: false\n")
+
+    write("a", "black", 0, 0.90)
+    write("b", "black", 1, 0.92)
+    write("c", "tile", 0, 0.80)
+    write("d", "tile", 1, 0.82, variant="none")
+    report([str(tmp_path / "runs")], tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")
+    assert table["Method"].tolist() == ["Standard + RRDA [method.fill=black]", "Standard + RRDA [method.fill=tile]"]
+    assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [2, 2]

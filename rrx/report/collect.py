@@ -131,5 +131,62 @@ def find_metrics(patterns: list[str]) -> Runs:
         runs.finished.append(metrics)
     if not runs.finished:
         raise RRXError(f"runs={','.join(patterns)}: no finished runs (no readable metrics.json) found")
-    runs.finished = merge_evaluations(runs.finished)
+    runs.finished = label_config_differences(merge_evaluations(runs.finished))
     return runs
+
+
+# Keys that may differ between runs of one row: the seed (rows are means over seeds), lambda (labelled on its own),
+# and what does not change the result (checkpoint.SAME_RUN_IGNORES).
+NOT_A_DIFFERENCE = ("seed", "method.lam", "lambda_index", "lambda_grid", "trainer.progress", "trainer.resume",
+                    "trainer.device", "dataset.root", "dataset.cache_dir", "dataset.meta_dir", "dataset.num_workers")
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat = {}
+    for key, value in node.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def run_config(folder: Path) -> dict | None:
+    """The run's resolved config, flattened (``method.fill``: ``tile``), from its ``.hydra/config.yaml``; None
+    where there is none (an evaluation) or it cannot be resolved."""
+    path = folder / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return _flat(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    except Exception as err:  # an old or edited config only loses the check
+        log.warning("%s: cannot read the run's config (%s); runs are told apart by their names only", path, err)
+        return None
+
+
+def _values(group: list[dict], configs: dict, key: str) -> set[str]:
+    values = {repr(configs[id(m)].get(key)) for m in group}
+    if key == "dataset.variant":  # Decoy MNIST without a decoy has a Table 10 column of its own
+        values.discard(repr("none"))
+    return values
+
+
+def label_config_differences(runs: list[dict]) -> list[dict]:
+    """Runs that share a table row's name (dataset, architecture, method) but not their config, beyond the seed and
+    lambda, get the differing keys added to their Method, e.g. ``Standard + RRDA [method.fill=tile,
+    method.pairing=alg3]``, so that the report never averages different configurations as if they were seeds."""
+    configs = {id(m): run_config(Path(m["path"])) for m in runs}
+    groups: dict[tuple, list[dict]] = {}
+    for m in runs:
+        if configs[id(m)] is not None:
+            groups.setdefault((m["run"].get("dataset"), m["run"].get("architecture"), m["run"].get("method")), []).append(m)
+    labelled = {}
+    for group in groups.values():
+        keys = sorted({k for m in group for k in configs[id(m)]} - set(NOT_A_DIFFERENCE))
+        keys = [k for k in keys if not k.startswith("lambda_grid.") and len(_values(group, configs, k)) > 1]
+        if not keys:
+            continue
+        log.info("runs named %s differ in %s: told apart in the tables", group[0]["run"]["method"], ", ".join(keys))
+        for m in group:
+            suffix = ", ".join(f"{k}={configs[id(m)].get(k)}" for k in keys)
+            labelled[id(m)] = {**m, "run": {**m["run"], "method": f'{m["run"]["method"]} [{suffix}]'}}
+    return [labelled.get(id(m), m) for m in runs]
