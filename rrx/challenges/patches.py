@@ -13,7 +13,7 @@ from rrx.challenges import register_challenge
 from rrx.runtime import Runtime
 
 log = logging.getLogger(__name__)
-SUBSETS = {"original": "all", "no_patch": "no patches"}
+SUBSETS = ("original", "no_patch")  # every test image; those without a patch
 
 
 def scores_and_labels(model, loader, runtime: Runtime, desc: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

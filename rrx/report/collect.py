@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rrx.checkpoint import SAME_RUN_IGNORES
 from rrx.outputs import read_status
 from rrx.errors import RRXError
 
@@ -137,8 +138,7 @@ def find_metrics(patterns: list[str]) -> Runs:
 
 # Keys that may differ between runs of one row: the seed (rows are means over seeds), lambda (labelled on its own),
 # and what does not change the result (checkpoint.SAME_RUN_IGNORES).
-NOT_A_DIFFERENCE = ("seed", "method.lam", "lambda_index", "lambda_grid", "trainer.progress", "trainer.resume",
-                    "trainer.device", "dataset.root", "dataset.cache_dir", "dataset.meta_dir", "dataset.num_workers")
+NOT_A_DIFFERENCE = ("seed", "method.lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES)
 
 
 def _flat(node, prefix: str = "") -> dict:
