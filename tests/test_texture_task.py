@@ -20,11 +20,10 @@ from rrx.runtime import Runtime
 
 from isic_fixture import write_isic
 from runner import one_line_error, rrx
+from test_attacks import TwoClassLinear
 
 
-def _runtime():
-    return Runtime.from_config(OmegaConf.create({"device": "cpu", "amp": False, "batch_size": 16, "progress": False}),
-                               OmegaConf.create({"num_workers": 0}))
+RUNTIME = Runtime(torch.device("cpu"), amp=False, batch_size=16, num_workers=0, progress=False)
 
 
 def _textures(**kw):
@@ -102,7 +101,7 @@ def test_patch_challenge_auc_and_f1_by_hand():
     scores = [0.9, 0.8, 0.3, 0.6, 0.2, 0.1]  # predicted class 1 where the score > 0.5
     labels = [1, 1, 1, 0, 0, 0]
     has_patch = [False, False, False, True, False, True]
-    results = create_challenge(OmegaConf.create({"name": "patches"})).evaluate(FixedScores(), ListTask(scores, labels, has_patch), _runtime())
+    results = create_challenge(OmegaConf.create({"name": "patches"})).evaluate(FixedScores(), ListTask(scores, labels, has_patch), RUNTIME)
     # all: positive-negative pairs ranked right: (0.9, 0.8 above all three) 6, 0.3 above 0.2 and 0.1: 2 -> 8 of 9
     assert results["patches"]["original"]["auc"] == pytest.approx(8 / 9)
     # predictions 1,1,0,1,0,0: TP 2, FP 1, FN 1 -> F1 = 2 TP / (2 TP + FP + FN) = 4 / 6
@@ -111,16 +110,6 @@ def test_patch_challenge_auc_and_f1_by_hand():
     assert results["patches"]["no_patch"]["auc"] == pytest.approx(1.0)
     assert results["patches"]["no_patch"]["f1"] == pytest.approx(4 / 5)
     assert results["accuracy"] == {"original": pytest.approx(4 / 6), "no_patch": pytest.approx(3 / 4)}
-
-
-class Linear2(nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.w = nn.Parameter(w)
-
-    def forward(self, x):
-        score = x.flatten(1) @ self.w
-        return torch.stack([score, -score], dim=1)
 
 
 class OneTask:
@@ -138,7 +127,7 @@ def test_gradient_map_by_hand():
     x, y = torch.rand(5, 3, 2, 2), torch.tensor([0, 1, 0, 1, 1])
     m = torch.zeros(5, 1, 2, 2)
     m[:, :, 0, 0] = 1
-    results = create_challenge(OmegaConf.create({"name": "gradient_map"})).evaluate(Linear2(w), OneTask(x, y, m), _runtime())
+    results = create_challenge(OmegaConf.create({"name": "gradient_map"})).evaluate(TwoClassLinear(w), OneTask(x, y, m), RUNTIME)
     s = x.flatten(1) @ w
     grads = (-2 * torch.tanh(s))[:, None] * w[None]
     expected = grads.abs().view(5, 3, 2, 2).sum(1).mean(0)
@@ -157,7 +146,7 @@ def test_eps_curve_attacks_at_each_eps():
     attack = create_attack(OmegaConf.create({"name": "fgsm", "eps": 0.01, "mix": None}))
     challenge = create_challenge(OmegaConf.create({"name": "background", "variations": ["original"]}))
     eps_list = [0.01, 0.05, 0.2]
-    results = evaluate_with_attack(challenge, "fgsm", attack, Linear2(w), OneTask(x, y, None), _runtime(), eval_eps=eps_list)
+    results = evaluate_with_attack(challenge, "fgsm", attack, TwoClassLinear(w), OneTask(x, y, None), RUNTIME, eval_eps=eps_list)
     for eps in eps_list:
         expected = (s.abs() > eps * w.abs().sum()).float().mean().item()
         assert results["adversarial_curve"][f"{eps:g}"] == pytest.approx(expected)

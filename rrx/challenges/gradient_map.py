@@ -7,25 +7,27 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
-from rrx.challenges.background import accuracy
 from rrx.runtime import Runtime
 
 
-def mean_gradient_map(model, loader, runtime: Runtime, desc: str = "gradient map") -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean over images of |d sum_k log p_k / dx| summed over channels, mean object mask), both (H, W).
+def mean_gradient_map(model, loader, runtime: Runtime, desc: str = "gradient map") -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(mean over images of |d sum_k log p_k / dx| summed over channels, mean object mask), both (H, W), and the
+    accuracy, from one pass over ``loader``.
 
     The gradient is RRR's explanation (thesis Eq. 2.7); the mean mask marks where the signal is (for the toy
     rules, the rule cells)."""
     model.eval()
-    total, masks, seen = None, None, 0
-    for x, _, mask in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
+    total, masks, seen, correct = None, None, 0, 0
+    for x, y, mask in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
         x = x.to(runtime.device).requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.log_softmax(model(x), dim=1).sum(), x)
+        logits = model(x)
+        (grad,) = torch.autograd.grad(F.log_softmax(logits, dim=1).sum(), x)
         batch_map, batch_mask = grad.abs().sum(dim=1).sum(dim=0), mask.float().sum(dim=(0, 1))
         total = batch_map if total is None else total + batch_map
         masks = batch_mask if masks is None else masks + batch_mask
+        correct += (logits.argmax(1).cpu() == y).sum().item()
         seen += len(x)
-    return (total / seen).cpu(), (masks / seen).cpu()
+    return (total / seen).cpu(), (masks / seen).cpu(), correct / seen
 
 
 @register_challenge("gradient_map")
@@ -41,9 +43,9 @@ class GradientMapChallenge:
         self.variations = [self.variation]
 
     def needs(self) -> list[tuple[str, bool]]:
-        return [(self.variation, False), (self.variation, True)]
+        return [(self.variation, True)]
 
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
-        acc = accuracy(model, runtime.loader(dataset.variation_set(self.variation), shuffle=False), runtime, self.variation)
-        grad_map, signal = mean_gradient_map(model, runtime.loader(dataset.variation_set(self.variation, masks=True), shuffle=False), runtime)
+        loader = runtime.loader(dataset.variation_set(self.variation, masks=True), shuffle=False)
+        grad_map, signal, acc = mean_gradient_map(model, loader, runtime)
         return {"accuracy": {self.variation: acc}, "gradient_map": {"map": grad_map.tolist(), "signal": signal.tolist()}}

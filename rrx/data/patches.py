@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from rrx.data import register_dataset
-from rrx.data.in9 import IMAGE_SUFFIXES, load_rgb
+from rrx.data.in9 import IMAGE_SUFFIXES, _resize, load_rgb
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -144,24 +143,18 @@ class ISICImages(Dataset):
     def has_patch(self, index: int) -> bool:
         return (self.segmentation / self.files[index].name).is_file()
 
-    def _resize(self, array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None]
-        return F.interpolate(tensor, size=(self.size, self.size), mode="bilinear", align_corners=False)[0].clamp(0, 1)
-
     def __getitem__(self, index: int):
-        x = self._resize(load_rgb(self.files[index]))
+        x = _resize(torch.from_numpy(load_rgb(self.files[index])).permute(2, 0, 1), self.size, "bilinear")
         y = torch.tensor(self.labels[index])
         if not self.masks:
             return x, y
         seg_path = self.segmentation / self.files[index].name
         mask = torch.ones(1, self.size, self.size)
         if seg_path.is_file():
-            with Image.open(seg_path) as seg:
-                patch = torch.from_numpy((np.asarray(seg.convert("RGB"))[:, :, 0] > 100).astype(np.float32))[None, None]
+            patch = torch.from_numpy((load_rgb(seg_path)[:, :, 0] > 100.5 / 255).astype(np.float32))[None, None]  # > 100 of 255
             if self.dilation:
                 patch = F.max_pool2d(patch, 2 * self.dilation + 1, stride=1, padding=self.dilation)
-            patch = F.interpolate(patch, size=(self.size, self.size), mode="nearest")[0]
-            mask = 1 - patch
+            mask = 1 - _resize(patch[0], self.size, "nearest")
         return x, y, mask
 
 
