@@ -14,6 +14,7 @@ from rrx.checkpoint import CHECKPOINT, all_finite, describe, read_checkpoint
 from rrx.data import check_classes, create_dataset, data_report
 from rrx.errors import RRXError
 from rrx.models import create_model
+from rrx.models.pretrained import method_label, off_the_shelf
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 def load_checkpoint(path: str) -> tuple[dict, Path]:
     """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``); refuses non-finite parameters."""
     if path in (None, "", "???"):
-        raise RRXError("evaluate needs checkpoint=<run folder or .pt file>")
+        raise RRXError("evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
+                       "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)")
     file = Path(path).expanduser()
     if file.is_dir():
         file = file / CHECKPOINT
@@ -46,17 +48,44 @@ def checkpoint_state(ckpt: dict) -> dict:
 
 
 def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
-    """Evaluate ``cfg.checkpoint`` on ``cfg.challenge``; results go to ``out_dir`` (a new folder).
+    """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge``; results go to
+    ``out_dir`` (a new folder).
 
     The model is rebuilt from the checkpoint's config. The dataset is the one the model was
     trained on, unless the command line set ``dataset`` or ``dataset.*``; its class names must be
     the checkpoint's. An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
     """
     validate(cfg)
+    if cfg.get("model") is not None:
+        if cfg.checkpoint:
+            raise RRXError(f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model")
+        with claim_new_folder(out_dir, "evaluate"):
+            record_hydra_config(out_dir, cfg)
+            return _evaluate_off_the_shelf(cfg, out_dir)
     ckpt, file = load_checkpoint(cfg.checkpoint)
     with claim_new_folder(out_dir, "evaluate"):
         record_hydra_config(out_dir, cfg)
         return _evaluate(cfg, out_dir, dataset_overridden, ckpt, file)
+
+
+def _evaluate_off_the_shelf(cfg: DictConfig, out_dir: Path) -> dict:
+    """``model=<name>`` without a checkpoint: its own weights, head and normalisation (``rrx.models.pretrained``)."""
+    seed_everything(cfg.seed)
+    runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
+    dataset = create_dataset(cfg.dataset)
+    challenge = create_challenge(cfg.challenge)
+    check_variations(challenge, dataset, cfg.attack.name)
+    model = off_the_shelf(cfg.model, dataset).to(runtime.device)
+    run = {"architecture": cfg.model.display_name, "method": method_label(cfg.model), "attack": "none", "dataset": dataset.name,
+           "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
+           "rrda": False, "seed": int(cfg.seed)}
+    log.info("Evaluating %s (%s) on %s / %s", run["architecture"], run["method"], dataset.name, cfg.challenge.name)
+    results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime,
+                                   cfg.attack.get("eval_eps"))
+    metrics = {"run": run, "challenges": results, "model_config": OmegaConf.to_container(cfg.model, resolve=True),
+               "data": data_report(dataset)}
+    write_results(out_dir, metrics)
+    return metrics
 
 
 def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: dict, file: Path) -> dict:

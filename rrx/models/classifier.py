@@ -17,19 +17,23 @@ class Classifier(nn.Module):
     Args:
         backbone (nn.Module): maps normalised (B, 3, H, W) images to (B, K) logits.
         mean, std (sequence of 3 floats): per-channel normalisation.
+        label_map (LongTensor (C,), optional): scores a C-class model (ImageNet-1k) on a dataset's K classes:
+            entry i is the dataset class of model class i, -1 for none (``map_logits``).
     """
 
-    def __init__(self, backbone: nn.Module, mean, std):
+    def __init__(self, backbone: nn.Module, mean, std, label_map: torch.Tensor | None = None):
         super().__init__()
         self.backbone = backbone
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("label_map", None if label_map is None else label_map.long(), persistent=False)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.forward_features((x.clamp(0, 1) - self.mean) / self.std)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.backbone.forward_head(features, pre_logits=pre_logits)
+        out = self.backbone.forward_head(features, pre_logits=pre_logits)
+        return out if pre_logits or self.label_map is None else map_logits(out, self.label_map)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -58,3 +62,17 @@ class Classifier(nn.Module):
             h, w = self.backbone.patch_embed.grid_size
             return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
         raise ValueError(f"{type(self.backbone).__name__} features of shape {tuple(features.shape)} have no spatial grid")
+
+
+def map_logits(logits: torch.Tensor, label_map: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits of a C-class model -> (B, K + 1): column k is the largest logit of the model classes mapped to
+    dataset class k, column K the largest of those mapped to none (-1).
+
+    The argmax is then the dataset class of the model's top-1 class, and K ("none of the dataset's classes")
+    is never a label, so such a prediction counts as wrong: the reference evaluator's rule (Xiao et al. 2021,
+    ImageNet-1k models on IN-9). Gradients reach the top model class of each dataset class.
+    """
+    k = int(label_map.max()) + 1
+    index = torch.where(label_map < 0, k, label_map).expand(logits.shape[0], -1)
+    out = logits.new_full((logits.shape[0], k + 1), float("-inf"))
+    return out.scatter_reduce(1, index, logits, reduce="amax", include_self=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from rrx.errors import RRXError
 from rrx.models import register_model
+from rrx.models.weights import IMAGENET_NORMALISATION, torchvision_state
 
 
 class ResNet18(ResNet):
@@ -31,28 +31,21 @@ class ResNet18(ResNet):
 
 
 @register_model("resnet18")
-def create_resnet18(cfg, num_classes: int) -> nn.Module:
+def create_resnet18(cfg, num_classes: int | None) -> nn.Module:
     """torchvision ResNet-18.
 
-    ``cfg.pretrained=true`` loads torchvision's ImageNet weights (from ``$TORCH_HOME`` if
-    cached, else downloaded); ``cfg.weights_path`` loads a local state dict instead. The
-    1000-class head is then replaced by a fresh ``num_classes`` head.
+    ``cfg.weights_path`` loads a local state dict; ``cfg.pretrained=true`` torchvision's ImageNet weights from
+    ``$TORCH_HOME/hub/checkpoints`` (downloaded only with ``cfg.download=true``; see ``rrx.models.weights``).
+    The 1000-class head is then replaced by a fresh ``num_classes`` head; ``num_classes=None`` keeps it.
     """
     model = ResNet18()
-    if cfg.weights_path:
+    state = torchvision_state("resnet18", cfg)
+    if state is not None:
         try:
-            state = torch.load(cfg.weights_path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as err:
-            raise RRXError(f"model.weights_path={cfg.weights_path}: cannot load ({err})") from err
-        model.load_state_dict(state)
-    elif cfg.pretrained:
-        weights = ResNet18_Weights.IMAGENET1K_V1
-        try:
-            model.load_state_dict(weights.get_state_dict(progress=False))
-        except (OSError, RuntimeError) as err:  # URLError is an OSError
-            raise RRXError(
-                f"model.pretrained=true: cannot load {weights} ({err}); without internet, place the file "
-                "in $TORCH_HOME/hub/checkpoints or pass model.weights_path=<state dict .pth>"
-            ) from err
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise RRXError(f"model resnet18: the weights do not fit torchvision's ResNet-18 ({str(err).splitlines()[0]})") from err
+    model.normalisation = IMAGENET_NORMALISATION
+    if num_classes is not None:
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model

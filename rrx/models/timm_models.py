@@ -1,4 +1,4 @@
-"""Any timm model by name (ViT-B/16 for the thesis; ``test_vit``/``test_resnet`` for quick runs)."""
+"""Any timm model by name (ViT-B/16 for the thesis; ``test_vit`` for quick runs; any ImageNet-1k model to evaluate)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,57 @@ from torch import nn
 
 from rrx.errors import RRXError
 from rrx.models import register_model
+from rrx.models.weights import close_matches, hf_cache_dir, hf_hub_file, missing_weights, torch_hub_file
+
+
+def timm_arch(cfg) -> str:
+    """``model.arch``; configs written before it was named so call it ``timm_name`` (older checkpoints)."""
+    return cfg.get("arch") or cfg.get("timm_name")
+
+
+def timm_weights_file(arch: str, cfg) -> str | None:
+    """The local weights file of ``arch``: ``cfg.weights_path``, else with ``cfg.pretrained`` timm's file in the
+    Hugging Face cache or the torch.hub cache; None when timm may download (``cfg.download``) or weights are random."""
+    if cfg.get("weights_path"):
+        return str(cfg.weights_path)
+    if not cfg.get("pretrained") or cfg.get("download"):
+        return None
+    pretrained_cfg = timm.models.get_pretrained_cfg(arch)
+    looked = []
+    if pretrained_cfg is not None and pretrained_cfg.hf_hub_id:
+        found = hf_hub_file(pretrained_cfg.hf_hub_id)
+        if found is not None:
+            return str(found)
+        looked.append(f"{hf_cache_dir()} ({pretrained_cfg.hf_hub_id})")
+    if pretrained_cfg is not None and pretrained_cfg.url:
+        file = torch_hub_file(pretrained_cfg.url)
+        if file.is_file():
+            return str(file)
+        looked.append(str(file))
+    raise missing_weights(arch, looked or ["timm knows no pretrained weights for it"])
 
 
 @register_model("timm")
-def create_timm(cfg, num_classes: int) -> nn.Module:
-    """``timm.create_model(cfg.timm_name)`` with a ``num_classes`` head.
+def create_timm(cfg, num_classes: int | None) -> nn.Module:
+    """``timm.create_model(model.arch)`` with a ``num_classes`` head (``None``: the model's own, e.g. ImageNet-1k).
 
-    ``cfg.pretrained=true`` loads timm's weights (from the Hugging Face cache if present,
-    else downloaded); ``cfg.weights_path`` loads a local file instead. ViTs are built for
-    ``cfg.img_size`` (timm resamples the position embeddings of pretrained weights).
+    Weights: ``model.weights_path``, else with ``model.pretrained=true`` the local caches (``timm_weights_file``);
+    ``model.download=true`` lets timm fetch them. ViTs are built for ``cfg.img_size`` when it is set (timm
+    resamples the position embeddings of pretrained weights).
     """
-    kwargs = {"num_classes": num_classes}
-    if cfg.img_size:
+    arch = timm_arch(cfg)
+    if not timm.is_model(arch):
+        raise RRXError(f"model.arch={arch}: timm has no such model{close_matches(arch, timm.list_models())}")
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    if cfg.get("img_size"):
         kwargs["img_size"] = cfg.img_size
-    pretrained = bool(cfg.pretrained or cfg.weights_path)
-    if cfg.weights_path:
-        kwargs["pretrained_cfg_overlay"] = {"file": str(cfg.weights_path)}
+    file = timm_weights_file(arch, cfg)
+    if file is not None:
+        kwargs["pretrained_cfg_overlay"] = {"file": file}
     try:
-        return timm.create_model(cfg.timm_name, pretrained=pretrained, **kwargs)
-    except RuntimeError as err:
-        if "Unknown model" in str(err):
-            raise RRXError(f"model.timm_name={cfg.timm_name}: {err}") from err
-        raise RRXError(f"model {cfg.timm_name}: cannot load pretrained weights ({err}); pass model.weights_path=<file>") from err
-    except OSError as err:
-        raise RRXError(
-            f"model {cfg.timm_name}: cannot load pretrained weights ({err}); without internet, pass model.weights_path=<file>"
-        ) from err
+        model = timm.create_model(arch, pretrained=bool(cfg.pretrained or file), **kwargs)
+    except (RuntimeError, OSError) as err:
+        raise RRXError(f"model {arch}: cannot load pretrained weights ({str(err).splitlines()[0]}); "
+                       "pass model.weights_path=<file>") from err
+    model.normalisation = (model.pretrained_cfg["mean"], model.pretrained_cfg["std"])
+    return model

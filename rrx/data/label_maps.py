@@ -1,0 +1,76 @@
+"""ImageNet-1k class index -> dataset class, to score an off-the-shelf ImageNet-1k model on IN-9 or RIVAL10.
+
+- IN-9: ``maps/in_to_in9.json``, derived from the WordNet 3.0 hierarchy by ``scripts/make_imagenet_maps.py``: an
+  ImageNet class belongs to the first IN-9 class (in label order: dog, bird, wheeled vehicle, reptile, carnivore,
+  insect, musical instrument, primate, fish) whose synset is among its ancestors, so carnivore holds the
+  carnivores that are not dogs. Counts per class: 118, 59, 44, 36, 40, 27, 26, 20, 16 (386 of 1000 classes;
+  the other 614 map to -1). The reference evaluator's file (MadryLab/backgrounds_challenge ``in_to_in9.json``)
+  was not reachable offline: equality with it is unverified.
+- RIVAL10: from the dataset's own meta files (``wnid_to_class.json``, ``label_mappings.json``), whose
+  ImageNet classes are looked up among the ImageNet-1k synsets in index order (timm's list).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from rrx.errors import RRXError
+
+log = logging.getLogger(__name__)
+
+MAPS = Path(__file__).resolve().parent / "maps"
+IN9_CLASSES = ("dog", "bird", "wheeled vehicle", "reptile", "carnivore", "insect", "musical instrument", "primate", "fish")
+IMAGENET_CLASSES = 1000
+
+
+def imagenet_wnids() -> list[str]:
+    """The 1000 ImageNet-1k synsets in class-index order (sorted wnids, as every ImageNet-1k model is labelled)."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [info.index_to_label_name(i) for i in range(IMAGENET_CLASSES)]
+
+
+def in9_map() -> torch.Tensor:
+    table = json.loads((MAPS / "in_to_in9.json").read_text())
+    return torch.tensor([table[str(i)] for i in range(IMAGENET_CLASSES)])
+
+
+def rival10_map(wnid_to_class: dict, label_mappings: dict) -> torch.Tensor:
+    """Each ImageNet-1k class whose ImageNet name RIVAL10's meta maps to a RIVAL10 label gets that label."""
+    index = {wnid: i for i, wnid in enumerate(imagenet_wnids())}
+    out = torch.full((IMAGENET_CLASSES,), -1)
+    outside = []
+    for wnid, name in wnid_to_class.items():
+        if name not in label_mappings:
+            continue
+        if wnid not in index:
+            outside.append(wnid)
+            continue
+        out[index[wnid]] = int(label_mappings[name][1])
+    if outside:
+        log.warning("RIVAL10 meta: %d wnids are not ImageNet-1k classes and are left out: %s", len(outside), outside[:5])
+    return out
+
+
+def imagenet_label_map(dataset) -> torch.Tensor:
+    """(1000,) dataset label of each ImageNet-1k class, -1 for none; a clear error where no mapping exists."""
+    if dataset.name == "in9":
+        names = [c.split("_", 1)[-1] for c in dataset.classes or []]
+        if names and names != list(IN9_CLASSES):
+            raise RRXError(f"dataset=in9 has classes {dataset.classes}; the ImageNet-1k -> IN-9 mapping is for {list(IN9_CLASSES)}")
+        return in9_map()
+    if dataset.name == "rival10":
+        label_map = rival10_map(*dataset.meta)
+        missing = [c for k, c in enumerate(dataset.classes) if not (label_map == k).any()]
+        if missing:
+            raise RRXError(f"dataset=rival10: no ImageNet-1k class maps to {missing} in the meta files; "
+                           "a 1000-class model cannot be scored on them")
+        return label_map
+    raise RRXError(f"dataset={dataset.name} has no mapping from ImageNet-1k classes to its classes: a 1000-class model "
+                   "cannot be scored on it (mappings exist for in9 and rival10; evaluate a model with this dataset's "
+                   "classes: checkpoint=<run>, or a zero-shot model=clip/align)")

@@ -1,0 +1,58 @@
+"""Off-the-shelf models for ``rrx evaluate model=<name>``: any timm/torchvision ImageNet-1k classifier, or a
+zero-shot vision-language model, scored on a dataset's classes."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_label_map
+from rrx.errors import RRXError
+from rrx.models import create_model
+from rrx.models.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+ZERO_SHOT = ("clip", "align")
+
+
+def is_zero_shot(cfg) -> bool:
+    return cfg.name in ZERO_SHOT
+
+
+def method_label(cfg) -> str:
+    """The Method column of an off-the-shelf model: ``Top-1`` / ``Descriptors`` (zero-shot, thesis Tables 12-13),
+    ``Pretrained``, or ``Random weights``."""
+    if is_zero_shot(cfg):
+        return "Descriptors" if cfg.get("descriptors") else "Top-1"
+    return "Pretrained" if cfg.get("pretrained") or cfg.get("weights_path") else "Random weights"
+
+
+@torch.no_grad()
+def _outputs(model: Classifier, image_size: int) -> int:
+    return model.eval()(torch.zeros(1, 3, image_size, image_size)).shape[1]
+
+
+def off_the_shelf(cfg, dataset) -> Classifier:
+    """``cfg`` (a model config) built with its own head and normalisation and scored on ``dataset``'s classes.
+
+    A zero-shot model embeds the dataset's class names. A classifier with as many outputs as the dataset has
+    classes is used as it is (e.g. the reference's IN-9 ResNet-50 given by ``model.weights_path``); a 1000-class
+    one is read through the ImageNet-1k -> dataset mapping (``rrx.data.label_maps``); any other count is an error.
+    """
+    if is_zero_shot(cfg):
+        return create_model(cfg, None, classes=list(dataset.classes))
+    if not cfg.get("pretrained") and not cfg.get("weights_path"):
+        log.warning("model %s has random weights (model.pretrained=false): its accuracy is chance level", cfg.name)
+    model = create_model(cfg, None)
+    outputs = _outputs(model, dataset.image_size)
+    if outputs == dataset.num_classes:
+        return model
+    if outputs != IMAGENET_CLASSES:
+        raise RRXError(f"model {cfg.name} has {outputs} outputs and dataset {dataset.name} {dataset.num_classes} classes; "
+                       f"rrx maps only ImageNet-1k ({IMAGENET_CLASSES}) outputs to a dataset's classes")
+    model.label_map = imagenet_label_map(dataset)
+    log.info("ImageNet-1k predictions mapped to %s: %d of 1000 classes belong to one of its %d classes", dataset.name,
+             int((model.label_map >= 0).sum()), dataset.num_classes)
+    return model

@@ -1,0 +1,69 @@
+"""Any torchvision classification model by name (``model=torchvision model.arch=resnet50``)."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from rrx.errors import RRXError
+from rrx.models import register_model
+from rrx.models.weights import IMAGENET_NORMALISATION, close_matches, torchvision_state
+
+
+class TorchvisionBackbone(nn.Module):
+    """A torchvision classifier split as timm splits models.
+
+    ResNet-like models (``layer4`` and ``fc``) give their last feature map, so Grad-CAM and the feature-space
+    methods work; for other architectures ``forward_features`` is the logits and ``forward_head`` the identity
+    (accuracy-based challenges work, anything needing a feature map says it has none).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.split = hasattr(model, "layer4") and hasattr(model, "fc")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.split:
+            return self.model(x)
+        m = self.model
+        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        return m.layer4(m.layer3(m.layer2(m.layer1(x))))
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if not self.split:
+            if pre_logits:
+                raise ValueError(f"{type(self.model).__name__}: rrx does not split this torchvision model into features and head")
+            return features
+        pooled = torch.flatten(self.model.avgpool(features), 1)
+        return pooled if pre_logits else self.model.fc(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@register_model("torchvision")
+def create_torchvision(cfg, num_classes: int | None) -> nn.Module:
+    """``torchvision.models.get_model(model.arch)``; weights as ``rrx.models.weights.torchvision_state``.
+
+    ``num_classes=None`` keeps the ImageNet-1k head; another count replaces ``fc`` of a ResNet-like model.
+    """
+    arch = cfg.arch
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        raise RRXError(f"model.arch={arch}: torchvision has no such classification model{close_matches(arch, known)}")
+    model = torchvision.models.get_model(arch, weights=None)
+    state = torchvision_state(arch, cfg)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise RRXError(f"model {arch}: the weights do not fit torchvision's {arch} ({str(err).splitlines()[0]})") from err
+    backbone = TorchvisionBackbone(model)
+    if num_classes is not None:
+        if not backbone.split:
+            raise RRXError(f"model.arch={arch}: rrx replaces the head of ResNet-like torchvision models only; use model=timm")
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    backbone.normalisation = IMAGENET_NORMALISATION
+    return backbone

@@ -1,0 +1,89 @@
+"""Where pretrained weights come from: the local caches only, unless ``model.download=true``.
+
+rrx never downloads in its default configuration (clusters and tests are often offline). A model name the
+library does not know lists close matches; a known name whose weights are not in the cache says where rrx
+looked and that ``model.weights_path`` (a local file or folder) is the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import torch
+
+from rrx.errors import RRXError
+
+IMAGENET_NORMALISATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # (mean, std) of ImageNet-1k models
+
+
+def close_matches(name: str, known: list[str]) -> str:
+    """``"; close matches: a, b"`` (or nothing) for an unknown model name."""
+    matches = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+    return f"; close matches: {', '.join(matches)}" if matches else ""
+
+
+def torch_hub_file(url: str) -> Path:
+    """Where torch.hub (torchvision, timm's URL weights) caches the file of ``url``: $TORCH_HOME/hub/checkpoints."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def hf_hub_file(repo_id: str, filenames=("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")) -> Path | None:
+    """The first of ``filenames`` of ``repo_id`` in the local Hugging Face cache, or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in filenames:
+        found = try_to_load_from_cache(repo_id, filename)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def hf_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def missing_weights(name: str, looked: list[str]) -> RRXError:
+    return RRXError(f"model {name}: no pretrained weights in the local cache (looked in {', '.join(looked)}); "
+                    "pass model.weights_path=<local weights file or folder>, or model.download=true on a machine with internet")
+
+
+def load_state_dict(path: str | Path, name: str) -> dict:
+    """A state dict from a ``.pth``/``.pt``/``.safetensors`` file; an unreadable file is one RRXError naming it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise RRXError(f"model.weights_path={path}: no such file (model {name})")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RRXError(f"model.weights_path={path}: cannot load ({err})") from err
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def torchvision_state(arch: str, cfg) -> dict | None:
+    """The state dict for torchvision model ``arch``: ``cfg.weights_path``, else with ``cfg.pretrained`` the default
+    ImageNet weights from the torch.hub cache ($TORCH_HOME/hub/checkpoints; fetched only with ``cfg.download``);
+    None for random weights."""
+    if cfg.get("weights_path"):
+        return load_state_dict(cfg.weights_path, arch)
+    if not cfg.get("pretrained"):
+        return None
+    from torchvision.models import get_model_weights
+
+    weights = get_model_weights(arch).DEFAULT
+    file = torch_hub_file(weights.url)
+    if file.is_file():
+        return load_state_dict(file, arch)
+    if cfg.get("download"):
+        try:
+            return weights.get_state_dict(progress=False)
+        except OSError as err:  # URLError is an OSError
+            raise RRXError(f"model {arch}: cannot download {weights} ({err}); place {file.name} in {file.parent} "
+                           "or pass model.weights_path=<state dict .pth>") from err
+    raise missing_weights(f"{arch} ({weights})", [str(file)])
