@@ -8,7 +8,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rrx.outputs import write_json
-from rrx.report.tables import MIXED_VARIATIONS, SIGNAL_VARIATIONS, edge_grid, has_columns, table5, table8, table9, markdown, write_table
+from rrx.report.tables import (MIXED_VARIATIONS, SIGNAL_VARIATIONS, edge_grid, has_columns, markdown, table5, table8, table9,
+                               table14, table_adversarial_backgrounds, write_table)
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,12 @@ def write_results(out_dir: Path, metrics: dict) -> None:
         tables["table9"] = table9([metrics])
     if "edge" in metrics["challenges"]:
         tables["edge"] = edge_grid(metrics)
+    if "adversarial_backgrounds" in metrics["challenges"]:
+        tables["adversarial_backgrounds"] = table_adversarial_backgrounds([metrics])
+    if "score_variability" in metrics["challenges"]:
+        tables["table14"] = table14([metrics])
     for name, df in tables.items():
-        rank = name != "edge"  # the edge grid's rows are variations of one model: no best to mark
+        rank = name not in ("edge", "table14", "adversarial_backgrounds")  # one model's rows: no best to mark
         write_table(df, out_dir / name, mark_best=rank)
         log.info("%s\n%s", name, markdown(df, mark_best=rank))
     log.info("Results in %s", out_dir)

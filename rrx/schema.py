@@ -92,6 +92,9 @@ class ChallengeSchema:
     reference_size: Optional[int] = bounds(1)
     snr_max_images: Optional[int] = bounds(1)
     ig_steps: Optional[int] = bounds(1)
+    stats_per_class: Optional[int] = bounds(1)  # adversarial_backgrounds
+    batch_size: Optional[int] = bounds(1)
+    top_k: Optional[int] = bounds(1)
 
 
 @dataclass

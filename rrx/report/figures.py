@@ -238,4 +238,88 @@ def figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
     for number, attribution in (("18", "saliency"), ("19", "integrated_gradients")):
         made[f"Fig. {number}: signal-to-noise ratio, {attribution}"] = snr_boxplot(
             runs, attribution, dataset, out_dir / f"fig{number}_snr_{attribution}_{dataset}.png")
+    made.update(run_figures(runs, dataset, out_dir))
+    return {caption: path for caption, path in made.items() if path is not None}
+
+
+SV_VARIATIONS = ("original", "mixed_same", "mixed_rand", "mixed_next")
+
+
+def similarity_boxplots(metrics: dict, path: Path) -> Path | None:
+    """Fig. 25 shape: per class, the similarity of its images with each of its texts (descriptors), one box per
+    variation (original and the mixed ones), from the box statistics the zero_shot challenge records."""
+    found = metrics["challenges"].get("similarities", {})
+    variations = [v for v in SV_VARIATIONS if v in found]
+    if not variations:
+        return None
+    classes = list(found[variations[0]])
+    cols = min(3, len(classes))
+    rows = -(-len(classes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes.flat, classes):
+        texts = list(found[variations[0]][name])
+        width = 0.8 / len(variations)
+        for j, variation in enumerate(variations):
+            stats = [dict(found[variation].get(name, {}).get(t) or {}, label="") for t in texts]
+            positions = [i + (j - (len(variations) - 1) / 2) * width for i in range(len(texts))]
+            kept = [(p, s) for p, s in zip(positions, stats) if "med" in s]
+            if kept:
+                boxes = ax.bxp([s for _, s in kept], positions=[p for p, _ in kept], widths=width * 0.9, showfliers=False,
+                               patch_artist=True)
+                for box in boxes["boxes"]:
+                    box.set_facecolor(colours[j % len(colours)])
+        ax.set_xticks(range(len(texts)), [t.split(", which", 1)[-1].strip() for t in texts], rotation=40, ha="right", fontsize=6)
+        ax.set_title(name)
+        ax.set_ylabel("similarity")
+    for ax in axes.flat[len(classes):]:
+        ax.axis("off")
+    handles = [matplotlib.patches.Patch(color=colours[j % len(colours)], label=v) for j, v in enumerate(variations)]
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(variations))
+    fig.suptitle(f"Similarity with each class text: {model_name(metrics)} ({metrics['run']['dataset']})")
+    return _save(fig, path)
+
+
+def adversarial_backgrounds_figure(metrics: dict, path: Path) -> Path | None:
+    """The most adversarial backgrounds per class (Xiao et al.): the ``top_k`` only_bg_t images with the highest
+    share of fooled foregrounds of other classes, read from their files; None when the files are not there."""
+    found = metrics["challenges"]["adversarial_backgrounds"]
+    table = pd.DataFrame(found["backgrounds_table"])
+    if table.empty or table["file"].isna().any():
+        return None
+    from PIL import Image
+
+    k = int(found.get("top_k", 5))
+    classes = list(dict.fromkeys(table["class"]))
+    fig, axes = plt.subplots(len(classes), k, figsize=(1.6 * k, 1.7 * len(classes)), squeeze=False)
+    for row, name in zip(axes, classes):
+        top = table[table["class"] == name].sort_values("fool_share", ascending=False, kind="stable").head(k)
+        for ax, (_, bg) in zip(row, top.iterrows()):
+            try:
+                with Image.open(bg["file"]) as img:
+                    ax.imshow(np.asarray(img.convert("RGB")))
+            except OSError as err:
+                log.warning("adversarial backgrounds figure: cannot read %s (%s): no figure", bg["file"], err)
+                plt.close(fig)
+                return None
+            ax.set_title(f"{100 * bg['fool_share']:.0f} % fooled", fontsize=7)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=7)
+    fig.suptitle(f"Most adversarial backgrounds: {model_name(metrics)} ({metrics['run']['dataset']})")
+    return _save(fig, path)
+
+
+def run_figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
+    """The figures drawn per run: Fig. 25 for zero-shot runs, the adversarial backgrounds per class."""
+    made = {}
+    for i, m in enumerate(runs):
+        name = model_name(m)
+        slug = "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+        if "similarities" in m["challenges"]:
+            made[f"Fig. 25: similarity distributions, {name}"] = similarity_boxplots(m, out_dir / f"fig25_{slug}_{dataset}_{i}.png")
+        if "adversarial_backgrounds" in m["challenges"]:
+            made[f"Most adversarial backgrounds, {name}"] = adversarial_backgrounds_figure(
+                m, out_dir / f"adversarial_backgrounds_{slug}_{dataset}_{i}.png")
     return {caption: path for caption, path in made.items() if path is not None}

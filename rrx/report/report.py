@@ -23,6 +23,8 @@ from rrx.report.tables import (
     table9,
     table10,
     table11,
+    table14,
+    table_adversarial_backgrounds,
     table_snr,
     write_table,
 )
@@ -37,6 +39,11 @@ TABLES = {
     "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"], True),
     "table11": ("Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
                 lambda m: "patches" in m["challenges"], True),
+    "adversarial_backgrounds": ("Adversarial backgrounds (Xiao et al.; accuracy = 1 - vulnerable foregrounds)",
+                                table_adversarial_backgrounds, lambda m: "adversarial_backgrounds" in m["challenges"], False),
+    # SV is a description of how scores move, not a score to maximise
+    "table14": ("Score variability of zero-shot models, percent (Table 14 shape)", table14,
+                lambda m: "score_variability" in m["challenges"], False),
     # a higher SNR is not a better model (thesis 4.2.7), so none is marked
     "snr": ("Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr, lambda m: "snr" in m["challenges"], False),
 }

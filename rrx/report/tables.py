@@ -143,6 +143,37 @@ def table_snr(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Architecture", "Method", *SNR_COLUMNS]).astype({c: float for c in SNR_COLUMNS})
 
 
+# Thesis Table 14: score variability (Eq. 6.3) of zero-shot models, per mixed challenge, in percent.
+SV_CHALLENGES = {"mixed_same": "Mixed same", "mixed_rand": "Mixed rand", "mixed_next": "Mixed next"}
+
+
+def table14(runs: list[dict]) -> pd.DataFrame:
+    """One row per challenge, model and metric (SV+: the challenge image scores lower than its original, SV-: higher,
+    as the mean magnitude), with the Target and Pred. (the class predicted on the challenge image) columns."""
+    rows = []
+    for metric, key in (("SV+", "sv_plus"), ("SV-", "sv_minus")):
+        for variation, challenge in SV_CHALLENGES.items():
+            for metrics in runs:
+                sv = metrics["challenges"].get("score_variability", {}).get(variation)
+                if sv is not None:
+                    rows.append({"Challenge": challenge, "Model": model_name(metrics), "Metric": metric,
+                                 "Target": sv["target"][key], "Pred.": sv["pred"][key]})
+    return pd.DataFrame(rows, columns=["Challenge", "Model", "Metric", "Target", "Pred."]).astype({"Target": float, "Pred.": float})
+
+
+# The adversarial-backgrounds challenge (Xiao et al. 2021): challenge accuracy = 1 - vulnerable foregrounds.
+def table_adversarial_backgrounds(runs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for metrics in runs:
+        found = metrics["challenges"]["adversarial_backgrounds"]
+        rows.append({"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"],
+                     "Challenge accuracy": 100 * found["accuracy"], "Vulnerable": 100 * found["vulnerable"] / found["foregrounds"],
+                     "Foregrounds": found["foregrounds"], "Backgrounds": found["backgrounds"],
+                     "Images/s": found["images_per_second"]})
+    columns = ["Architecture", "Method", "Challenge accuracy", "Vulnerable", "Foregrounds", "Backgrounds", "Images/s"]
+    return pd.DataFrame(rows, columns=columns).round({"Challenge accuracy": 2, "Vulnerable": 2, "Images/s": 0})
+
+
 def edge_grid(metrics: dict) -> pd.DataFrame:
     """Edge-removal accuracy in percent: one row per variation, one column per nominal width W (Fig. 17b),
     named ``W=<nominal> (<applied> px)`` where the band was scaled to the image size."""

@@ -1,0 +1,143 @@
+"""The adversarial-backgrounds challenge (Xiao et al. 2021, the backgrounds challenge's leaderboard metric).
+
+Every foreground (an ``original`` image cut by its ``fg_mask``) is pasted on every ``only_bg_t`` background of
+the split: composite = bg * (1 - m) + x * m. A foreground is *vulnerable* when some background makes the
+prediction wrong; challenge accuracy = 1 - the vulnerable share (the reference reports 22.3 % for torchvision's
+ResNet-50 on IN-9, whose predictions are mapped to IN-9 classes). As the reference, a foreground stops at the
+first batch of backgrounds that fools it. The reference's "most adversarial backgrounds" need every pair: they
+are measured on ``stats_per_class`` evenly spaced foregrounds of each class, which meet every background; the
+fool share of a background is the share of those foregrounds of other classes whose prediction it makes wrong.
+Composites are built on the device from the backgrounds held there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rrx.challenges import register_challenge
+from rrx.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def fooling_backgrounds(model, x: torch.Tensor, m: torch.Tensor, y: int, backgrounds: torch.Tensor, batch_size: int,
+                        stop_at_first: bool, runtime: Runtime | None = None) -> tuple[torch.Tensor, int]:
+    """Which backgrounds make the prediction on foreground ``x`` (3, H, W) with mask ``m`` (1, H, W) differ from ``y``.
+
+    Returns (wrong, evaluated): ``wrong`` (N,) bool over ``backgrounds`` (N, 3, H, W), False for those not
+    evaluated; ``evaluated`` the number of composites predicted. With ``stop_at_first`` the backgrounds are
+    taken ``batch_size`` at a time and the search ends after the first batch holding a fooling one.
+    """
+    wrong = torch.zeros(len(backgrounds), dtype=torch.bool, device=backgrounds.device)
+    evaluated = 0
+    for start in range(0, len(backgrounds), batch_size):
+        bg = backgrounds[start : start + batch_size]
+        composite = bg * (1 - m) + x * m
+        if runtime is not None:
+            with runtime.autocast():
+                logits = model(composite)
+        else:
+            logits = model(composite)
+        wrong[start : start + len(bg)] = logits.argmax(1) != y
+        evaluated += len(bg)
+        if stop_at_first and wrong[start : start + len(bg)].any():
+            break
+    return wrong, evaluated
+
+
+def stats_indices(labels: np.ndarray, per_class: int | None) -> set[int]:
+    """``per_class`` evenly spaced indices of each class (every index when None)."""
+    if per_class is None:
+        return set(range(len(labels)))
+    chosen = set()
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        take = np.unique(np.linspace(0, len(members) - 1, min(per_class, len(members))).round().astype(int))
+        chosen.update(members[take].tolist())
+    return chosen
+
+
+def _stack(dataset, runtime: Runtime, desc: str) -> list[torch.Tensor]:
+    """Every item of ``dataset`` as stacked tensors (images on the device)."""
+    parts = None
+    loader = runtime.loader(dataset, shuffle=False)
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
+        parts = [[] for _ in batch] if parts is None else parts
+        for part, value in zip(parts, batch):
+            part.append(value)
+    return [torch.cat(p) for p in parts]
+
+
+@register_challenge("adversarial_backgrounds")
+class AdversarialBackgrounds:
+    """Config: ``stats_per_class`` (foregrounds per class that meet every background, for the per-background
+    fool shares; null: all, which also makes the vulnerable count exhaustive), ``batch_size`` (composites per
+    forward pass; null: ``trainer.batch_size``), ``top_k`` (backgrounds per class in the report's figure).
+
+    Results: ``{"adversarial_backgrounds": {accuracy, vulnerable, foregrounds, backgrounds, per_class,
+    composites, seconds, images_per_second, backgrounds_table}}``; ``backgrounds_table`` lists every
+    background with its file (when it has one), class and fool share.
+    """
+
+    def __init__(self, cfg):
+        self.stats_per_class = cfg.get("stats_per_class")
+        self.batch_size = cfg.get("batch_size")
+        self.top_k = int(cfg.get("top_k", 5))
+
+    def needs(self) -> list[tuple[str, bool]]:
+        return [("original", True), ("only_bg_t", False)]
+
+    def evaluate(self, model, dataset, runtime: Runtime) -> dict:
+        model.eval()
+        fg_set, bg_set = dataset.variation_set("original", masks=True), dataset.variation_set("only_bg_t")
+        backgrounds, bg_labels = _stack(bg_set, runtime, "backgrounds")
+        backgrounds = backgrounds.to(runtime.device)
+        bg_labels = bg_labels.to(runtime.device)
+        labels = np.asarray([int(y) for y in _labels(fg_set)])
+        full = stats_indices(labels, self.stats_per_class)
+        batch_size = int(self.batch_size or runtime.batch_size)
+        fooled_by = torch.zeros(len(backgrounds), device=runtime.device)  # stats foregrounds of other classes fooled
+        met_by = torch.zeros(len(backgrounds), device=runtime.device)  # stats foregrounds of other classes
+        vulnerable = np.zeros(len(labels), bool)
+        composites, started = 0, time.perf_counter()
+        loader = DataLoader(fg_set, batch_size=1, shuffle=False, num_workers=runtime.num_workers)
+        for i, (x, y, m) in enumerate(tqdm(loader, desc="adversarial backgrounds", disable=not runtime.progress)):
+            x, m, y = x[0].to(runtime.device), m[0].to(runtime.device), int(y)
+            wrong, evaluated = fooling_backgrounds(model, x, m, y, backgrounds, batch_size, i not in full, runtime)
+            vulnerable[i] = bool(wrong.any())
+            composites += evaluated
+            if i in full:
+                other = bg_labels != y
+                met_by += other
+                fooled_by += wrong & other
+        if runtime.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        share = (fooled_by / met_by.clamp(min=1)).cpu().tolist()
+        files = [str(path) for path, _ in bg_set.samples] if hasattr(bg_set, "samples") else [None] * len(share)
+        classes = list(dataset.classes)
+        table = [{"file": f, "class": classes[int(c)], "fool_share": s, "foregrounds": int(n)}
+                 for f, c, s, n in zip(files, bg_labels.cpu().tolist(), share, met_by.cpu().tolist())]
+        per_class = {classes[c]: float(1 - vulnerable[labels == c].mean()) for c in np.unique(labels)}
+        result = {"accuracy": float(1 - vulnerable.mean()), "vulnerable": int(vulnerable.sum()), "foregrounds": len(labels),
+                  "backgrounds": len(backgrounds), "per_class": per_class, "composites": composites, "seconds": seconds,
+                  "images_per_second": composites / max(seconds, 1e-9), "stats_foregrounds": len(full),
+                  "stop_at_first": True, "top_k": self.top_k, "backgrounds_table": table}
+        log.info("adversarial backgrounds: %d/%d foregrounds vulnerable, challenge accuracy %.2f%%; %d composites in %.1f s "
+                 "(%.0f images/s)", result["vulnerable"], len(labels), 100 * result["accuracy"], composites, seconds,
+                 result["images_per_second"])
+        return {"adversarial_backgrounds": result}
+
+
+def _labels(data) -> list[int]:
+    """The labels of a variation without reading its images (IN-9 folders list them; RIVAL10 splits hold them)."""
+    if hasattr(data, "samples"):
+        return [label for _, label in data.samples]
+    return [int(y) for y in data.split.labels]
