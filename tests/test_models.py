@@ -95,10 +95,13 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
         create_model(_resnet_cfg(weights_path=str(tmp_path / "missing.pth")), 9, [0.5] * 3, [0.25] * 3)
 
 
-def test_unavailable_pretrained_weights_are_a_clear_error(monkeypatch):
+def test_pretrained_weights_missing_from_the_cache_are_a_clear_error_without_a_download(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(ResNet18_Weights, "get_state_dict", offline)
-    with pytest.raises(RRXError, match="model.pretrained=true: cannot load"):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(ResNet18_Weights, "get_state_dict", offline)  # a download attempt would fail loudly
+    with pytest.raises(RRXError, match=f"no pretrained weights in the local cache .*{tmp_path}.*model.weights_path"):
         create_model(_resnet_cfg(pretrained=True), 9, [0.5] * 3, [0.25] * 3)
+    with pytest.raises(RRXError, match="cannot download .*network unreachable"):
+        create_model(_resnet_cfg(pretrained=True, download=True), 9, [0.5] * 3, [0.25] * 3)

@@ -39,9 +39,13 @@ def write_tiny_vlm(folder: Path, kind: str = "clip", seed: int = 0) -> Path:
                                                image_size=IMAGE_SIZE, patch_size=8))
         model = CLIPModel(config)
     else:
-        config = AlignConfig(text_config=text, projection_dim=16,
+        # ALIGN projects the text only: projection_dim is the width of the pooled image features
+        config = AlignConfig(text_config=text, projection_dim=32,
                              vision_config=dict(image_size=IMAGE_SIZE, width_coefficient=0.1, depth_coefficient=0.1, hidden_dim=64))
         model = AlignModel(config)
+        for module in model.vision_model.modules():  # the std-0.02 init makes the tiny EfficientNet's output vanish
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -126,6 +126,7 @@ class Rival10:
     def __init__(self, cfg):
         self.name = cfg.name
         self.num_classes = cfg.num_classes
+        self.image_size = cfg.image_size
         self.classes = list(CLASSES)
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         if not cfg.root:

@@ -46,7 +46,7 @@ def off_the_shelf(cfg, dataset) -> Classifier:
     if not cfg.get("pretrained") and not cfg.get("weights_path"):
         log.warning("model %s has random weights (model.pretrained=false): its accuracy is chance level", cfg.name)
     model = create_model(cfg, None)
-    outputs = _outputs(model, dataset.image_size)
+    outputs = _outputs(model, getattr(dataset, "image_size", None) or 224)
     if outputs == dataset.num_classes:
         return model
     if outputs != IMAGENET_CLASSES:
