@@ -30,6 +30,10 @@ def _choices(group):
 @pytest.mark.parametrize("choice", _choices("model"))
 def test_model_choice(choice):
     cfg = _compose(f"model={choice}")
+    if choice in ("clip", "align"):  # zero-shot: built for evaluation from its weights, never trained
+        with pytest.raises(RRXError, match="zero-shot model"):
+            create_model(cfg.model, 9, cfg.dataset.mean, cfg.dataset.std)
+        return
     assert create_model(cfg.model, 9, cfg.dataset.mean, cfg.dataset.std) is not None
 
 
@@ -46,6 +50,7 @@ SUITES = {
     "all": [*BACKGROUND, "only_fg", "no_fg", "only_bg_b", "only_bg_t"],
     "patches": ["original", "no_patch"],
     "gradient_map": ["original"],
+    "zero_shot": ["original", "mixed_same", "mixed_rand", "mixed_next", "only_fg", "only_bg_t"],
 }
 
 
@@ -60,6 +65,8 @@ def test_challenge_choice(choice):
         assert snr.attributions == ["saliency", "integrated_gradients"] and snr.steps == 50
     elif choice == "snr":
         assert challenge.attributions == ["saliency", "integrated_gradients"] and challenge.variation == "original"
+    elif choice == "adversarial_backgrounds":
+        assert challenge.needs() == [("original", True), ("only_bg_t", False)] and challenge.stats_per_class == 10
     else:
         assert challenge.variations == SUITES.get(choice, [choice])
 
