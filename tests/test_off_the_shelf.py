@@ -22,7 +22,7 @@ from rrx.challenges.zero_shot import box_stats, score_variability, split_sv
 from rrx.data.label_maps import imagenet_wnids, in9_map, rival10_map
 from rrx.errors import RRXError
 from rrx.models import create_model
-from rrx.models.classifier import Classifier, map_logits
+from rrx.models.classifier import map_logits
 from rrx.models.zero_shot import descriptor_sentence, read_descriptors
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -66,12 +66,21 @@ def test_mapped_prediction_is_the_mapping_of_the_argmax():
     model = create_model(cfg, None, label_map=label_map).eval()
     x = torch.rand(16, 3, 32, 32)
     with torch.no_grad():
-        raw = model.backbone(model_input := (x - model.mean) / model.std)
+        raw = model.backbone((x - model.mean) / model.std)  # the 1000 ImageNet logits
         mapped = model(x)
     expected = label_map[raw.argmax(1)]
     got = mapped.argmax(1)
+    assert raw.shape == (16, 1000) and mapped.shape == (16, 10)
     assert torch.equal(torch.where(got == 9, -1, got), expected)
-    assert mapped.shape == (16, 10) and model_input.shape == x.shape
+
+
+def test_mapped_argmax_over_many_imagenet_classes():
+    """Random logits reach every part of the map (a random network's argmax may sit in a few classes)."""
+    torch.manual_seed(1)
+    label_map, logits = in9_map(), torch.randn(4096, 1000)
+    got = map_logits(logits, label_map).argmax(1)
+    expected = label_map[logits.argmax(1)]
+    assert torch.equal(torch.where(got == 9, -1, got), expected) and set(expected.tolist()) == set(range(-1, 9))
 
 
 def test_map_logits_on_a_hand_made_tensor():
@@ -122,11 +131,6 @@ def test_stats_indices_are_evenly_spaced_per_class():
     labels = np.array([0] * 5 + [1] * 3)
     assert stats_indices(labels, 2) == {0, 4, 5, 7}
     assert stats_indices(labels, None) == set(range(8))
-
-
-def _background_reader_on_fixture(tmp_path):
-    """An IN-9 fixture where background grey levels tell the classes apart, and a checkpoint-free evaluation."""
-    return write_in9(tmp_path, per_class=2, size=32)
 
 
 def test_cli_adversarial_backgrounds_with_an_off_the_shelf_model(tmp_path):
