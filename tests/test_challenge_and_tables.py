@@ -110,7 +110,7 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
     (tmp_path / "f").mkdir()  # a run stopped before its results
     (tmp_path / "f" / "checkpoint.pt").write_bytes(b"")
     tables = report([str(tmp_path)], tmp_path / "out")
-    assert sorted(tables) == ["Background challenge (Table 5/6 shape), synthetic", "Only object / only background (Table 8 shape; Only BG = only_bg_t), in9"]
+    assert sorted(tables) == ["Background challenge (Table 5/6/12 shape), synthetic", "Only object / only background (Table 8/13 shape; Only BG = only_bg_t), in9"]
     assert pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")["Original"].tolist() == [90.0]
     assert pd.read_csv(tmp_path / "out" / "table8_in9.csv")["Only FG"].tolist() == [70.0]
     assert "skipped" in caplog.text and "c/metrics.json" in caplog.text and "no run or challenges" in caplog.text

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 # table name -> (title, builder, which runs give a row, whether a best value is marked)
 TABLES = {
-    "table5": ("Background challenge (Table 5/6 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS), True),
-    "table8": ("Only object / only background (Table 8 shape; Only BG = only_bg_t)", table8,
+    "table5": ("Background challenge (Table 5/6/12 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS), True),
+    "table8": ("Only object / only background (Table 8/13 shape; Only BG = only_bg_t)", table8,
                lambda m: has_columns(m, SIGNAL_VARIATIONS), True),
     "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"], True),
     "table11": ("Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
