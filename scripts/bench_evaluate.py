@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--val-per-class", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--stats-per-class", type=int, default=2, help="adversarial_backgrounds.stats_per_class")
+    parser.add_argument("--snr-max-images", type=int, default=18, help="challenge.snr_max_images of challenge=all")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", default="resnet50,clip_b32")
     args = parser.parse_args()
@@ -65,7 +66,8 @@ def main() -> None:
     device = resolve_device(args.device)
     with initialize_config_module("rrx.conf", version_base="1.3"):
         cfg = compose("evaluate", overrides=[f"dataset.image_size={args.image_size}", f"dataset.val_per_class={args.val_per_class}",
-                                             "dataset.train_per_class=2", "challenge=all", "trainer.progress=false"])
+                                             "dataset.train_per_class=2", "challenge=all", "trainer.progress=false",
+                                             f"challenge.snr_max_images={args.snr_max_images}"])
         all_cfg = cfg.challenge
         adv_cfg = compose("evaluate", overrides=["challenge=adversarial_backgrounds"]).challenge
     adv_cfg.stats_per_class = args.stats_per_class
@@ -94,7 +96,7 @@ def main() -> None:
             print(f"{name:9s} background variations: {len(all_cfg.variations) * n / seconds:8.0f} images/s "
                   f"({len(all_cfg.variations)} x {n} images in {seconds:.1f} s)")
             _, seconds = timed(lambda: challenges["all"].evaluate(model, dataset, runtime), device)
-            print(f"{name:9s} challenge=all (variations, edge grid, SNR): {seconds:.1f} s")
+            print(f"{name:9s} challenge=all (variations, edge grid, SNR on {args.snr_max_images} images): {seconds:.1f} s")
             found = challenges["adversarial_backgrounds"].evaluate(model, dataset, runtime)["adversarial_backgrounds"]
             print(f"{name:9s} adversarial_backgrounds: {found['images_per_second']:8.0f} composites/s "
                   f"({found['composites']} composites, {found['stats_foregrounds']} foregrounds against all "

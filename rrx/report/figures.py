@@ -275,7 +275,7 @@ def similarity_boxplots(metrics: dict, path: Path) -> Path | None:
     for ax in axes.flat[len(classes):]:
         ax.axis("off")
     handles = [matplotlib.patches.Patch(color=colours[j % len(colours)], label=v) for j, v in enumerate(variations)]
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(variations))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(variations))
     fig.suptitle(f"Similarity with each class text: {model_name(metrics)} ({metrics['run']['dataset']})")
     return _save(fig, path)
 
