@@ -281,3 +281,22 @@ def test_rival10_mapping_error_when_no_imagenet_class_maps(tmp_path):
     one_line_error(rrx("evaluate", "model=torchvision", "model.arch=resnet18", "dataset=rival10", f"dataset.root={root}",
                        "dataset.image_size=32", "dataset.num_workers=0", "challenge=original",
                        f"hydra.run.dir={tmp_path / 'a'}", check=False), "dataset=rival10: no ImageNet-1k class maps")
+
+
+def test_timm_weights_are_read_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    """The real pretrained path: a file placed where huggingface_hub caches timm's weights is found and loaded."""
+    import huggingface_hub
+    import timm
+    from safetensors.torch import save_file
+
+    reference = timm.create_model("test_vit", pretrained=False)
+    snapshot = tmp_path / "models--timm--test_vit.r160_in1k" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    save_file(reference.state_dict(), str(snapshot / "model.safetensors"))
+    (tmp_path / "models--timm--test_vit.r160_in1k" / "refs").mkdir()
+    (tmp_path / "models--timm--test_vit.r160_in1k" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    cfg = OmegaConf.create({"name": "timm", "arch": "test_vit", "pretrained": True, "weights_path": None, "download": False})
+    model = create_model(cfg, None)
+    assert torch.equal(model.backbone.patch_embed.proj.weight, reference.patch_embed.proj.weight)
+    assert model.mean.flatten().tolist() == [0.5, 0.5, 0.5]  # timm's own normalisation for this model
