@@ -1,0 +1,71 @@
+"""Does an attribution map fall on the object? Batched metrics of maps against object masks (1 on the object).
+
+Maps are (B, H, W) relevance, masks (B, H, W) or (B, 1, H, W) in {0, 1}. Every metric returns one value per image
+(B,), NaN for an image whose mask holds no object pixel (nothing to localise).
+
+- Pointing game (Zhang et al. 2018): 1 when a pixel of maximal relevance lies on the object (ties: any of them).
+- Relevance mass accuracy (Arras et al. 2022): the share of positive relevance that lies on the object.
+- Relevance rank accuracy (Arras et al. 2022): of the |mask| most relevant pixels, the share on the object.
+- Weighted IoU, ObEy (seed 002, Eq. 1): wIoU(p, q) = sum_j p_j q_j / sum_j max(p_j, q_j), p the saliency map
+  normalised to [0, 1], q the object mask; the unweighted IoU of the paper's appendix thresholds p first.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _flat(maps: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, N) maps, (B, N) boolean masks, and (B,) True where a mask is empty."""
+    a = maps.reshape(maps.shape[0], -1).float()
+    s = masks.reshape(masks.shape[0], -1) > 0.5
+    if a.shape != s.shape:
+        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in size")
+    return a, s, s.sum(1) == 0
+
+
+def _nan_where(values: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+    return torch.where(empty, torch.full_like(values, float("nan")), values)
+
+
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    a, s, empty = _flat(maps, masks)
+    at_max = a == a.max(1, keepdim=True).values
+    return _nan_where((at_max & s).any(1).float(), empty)
+
+
+def relevance_mass(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    a, s, empty = _flat(maps, masks)
+    positive = a.clamp(min=0)
+    return _nan_where((positive * s).sum(1) / positive.sum(1), empty)
+
+
+def relevance_rank(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    a, s, empty = _flat(maps, masks)
+    k = s.sum(1)  # (B,)
+    order = torch.sort(a, dim=1, descending=True, stable=True).indices
+    inside = s.gather(1, order)  # the mask along the relevance ranking
+    top = torch.arange(a.shape[1], device=a.device)[None] < k[:, None]
+    return _nan_where((inside & top).sum(1) / k.clamp(min=1), empty)
+
+
+def normalise_map(maps: torch.Tensor) -> torch.Tensor:
+    """Each map scaled to [0, 1] by its minimum and maximum (a constant map becomes 0)."""
+    flat = maps.reshape(maps.shape[0], -1).float()
+    low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    return ((flat - low) / (high - low).clamp(min=1e-12)).reshape(maps.shape)
+
+
+def weighted_iou(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """ObEy's wIoU between the [0, 1]-normalised maps and the masks."""
+    p = normalise_map(maps).reshape(maps.shape[0], -1)
+    _, s, empty = _flat(maps, masks)
+    q = s.float()
+    return _nan_where((p * q).sum(1) / torch.maximum(p, q).sum(1).clamp(min=1e-12), empty)
+
+
+def iou(maps: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """The unweighted variant: IoU of {normalised map >= threshold} with the mask."""
+    p = normalise_map(maps).reshape(maps.shape[0], -1) >= threshold
+    _, s, empty = _flat(maps, masks)
+    return _nan_where((p & s).sum(1) / (p | s).sum(1).clamp(min=1), empty)
