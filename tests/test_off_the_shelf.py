@@ -165,13 +165,11 @@ def test_score_variability_on_hand_made_scores():
     assert split["sv_minus"] == pytest.approx(50.0) and split["n_minus"] == 1
 
 
-def test_box_stats_match_matplotlib():
-    import matplotlib.cbook
-
-    values = np.array([0.1, 0.2, 0.25, 0.3, 0.32, 0.35, 0.9])
-    ours, theirs = box_stats(values), matplotlib.cbook.boxplot_stats(values)[0]
-    for key in ("q1", "med", "q3", "whislo", "whishi", "mean"):
-        assert ours[key] == pytest.approx(theirs[key])
+def test_box_stats_on_hand_made_values():
+    """[1, 2, 3, 4, 100]: quartiles 2, 3, 4 (linear interpolation), IQR 2, so the whiskers stop at 1 and 4 and 100
+    is an outlier; mean 22."""
+    stats = box_stats(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    assert stats == pytest.approx({"q1": 2.0, "med": 3.0, "q3": 4.0, "whislo": 1.0, "whishi": 4.0, "mean": 22.0})
 
 
 def test_descriptor_sentences_and_files(tmp_path):
@@ -300,3 +298,9 @@ def test_timm_weights_are_read_from_the_hugging_face_cache(tmp_path, monkeypatch
     model = create_model(cfg, None)
     assert torch.equal(model.backbone.patch_embed.proj.weight, reference.patch_embed.proj.weight)
     assert model.mean.flatten().tolist() == [0.5, 0.5, 0.5]  # timm's own normalisation for this model
+
+
+def test_a_vit_at_another_image_size_is_one_error(tmp_path):
+    one_line_error(rrx("evaluate", "model=timm", "model.arch=vit_tiny_patch16_224", "dataset.image_size=32", "dataset.train_per_class=4",
+                       "dataset.val_per_class=2", f"dataset.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'a'}",
+                       check=False), "model vit_tiny_patch16_224 cannot take 32 px images", "model.img_size=32")

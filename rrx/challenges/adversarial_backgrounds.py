@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -40,10 +41,7 @@ def fooling_backgrounds(model, x: torch.Tensor, m: torch.Tensor, y: int, backgro
     for start in range(0, len(backgrounds), batch_size):
         bg = backgrounds[start : start + batch_size]
         composite = bg * (1 - m) + x * m
-        if runtime is not None:
-            with runtime.autocast():
-                logits = model(composite)
-        else:
+        with runtime.autocast() if runtime is not None else nullcontext():
             logits = model(composite)
         wrong[start : start + len(bg)] = logits.argmax(1) != y
         evaluated += len(bg)

@@ -32,12 +32,16 @@ def split_sv(sv: torch.Tensor) -> dict:
             "sv_minus": 100 * minus.mean().item() if len(minus) else float("nan"), "n_minus": len(minus)}
 
 
+BOX_KEYS = ("q1", "med", "q3", "whislo", "whishi", "mean")
+
+
 def box_stats(values: np.ndarray) -> dict:
-    """Matplotlib's box (quartiles, whiskers at the furthest points within 1.5 IQR) and the mean, for ``Axes.bxp``."""
-    q1, med, q3 = np.percentile(values, [25, 50, 75])
-    inside = values[(values >= q1 - 1.5 * (q3 - q1)) & (values <= q3 + 1.5 * (q3 - q1))]
-    return {"q1": float(q1), "med": float(med), "q3": float(q3), "whislo": float(inside.min()), "whishi": float(inside.max()),
-            "mean": float(values.mean())}
+    """Matplotlib's box statistics (quartiles, whiskers at the furthest points within 1.5 IQR, mean), as JSON
+    numbers for ``Axes.bxp``."""
+    from matplotlib.cbook import boxplot_stats
+
+    stats = boxplot_stats(values)[0]
+    return {key: float(stats[key]) for key in BOX_KEYS}
 
 
 def original_index(challenge_set, original_set) -> np.ndarray:

@@ -30,8 +30,13 @@ def method_label(cfg) -> str:
 
 
 @torch.no_grad()
-def _outputs(model: Classifier, image_size: int) -> int:
-    return model.eval()(torch.zeros(1, 3, image_size, image_size)).shape[1]
+def _outputs(model: Classifier, image_size: int, name: str) -> int:
+    """The model's number of outputs, from one forward pass at the dataset's image size."""
+    try:
+        return model.eval()(torch.zeros(1, 3, image_size, image_size)).shape[1]
+    except (AssertionError, RuntimeError, ValueError) as err:  # e.g. a ViT built for another input size
+        raise RRXError(f"model {name} cannot take {image_size} px images ({str(err).splitlines()[0]}); set "
+                       f"model.img_size={image_size} (timm ViTs) or dataset.image_size to the model's input size") from err
 
 
 def off_the_shelf(cfg, dataset) -> Classifier:
@@ -46,7 +51,7 @@ def off_the_shelf(cfg, dataset) -> Classifier:
     if not cfg.get("pretrained") and not cfg.get("weights_path"):
         log.warning("model %s has random weights (model.pretrained=false): its accuracy is chance level", cfg.name)
     model = create_model(cfg, None)
-    outputs = _outputs(model, getattr(dataset, "image_size", None) or 224)
+    outputs = _outputs(model, getattr(dataset, "image_size", None) or 224, cfg.get("arch", cfg.name))
     if outputs == dataset.num_classes:
         return model
     if outputs != IMAGENET_CLASSES:

@@ -11,6 +11,18 @@ from rrx.models import register_model
 from rrx.models.weights import IMAGENET_NORMALISATION, torchvision_state
 
 
+def resnet_features(net: ResNet, x: torch.Tensor) -> torch.Tensor:
+    """A torchvision ResNet's last feature map (B, C, H/32, W/32): the output of layer4."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+
+def resnet_head(net: ResNet, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    """Average pooling (``pre_logits``: the pooled features) and the fully connected head."""
+    pooled = torch.flatten(net.avgpool(features), 1)
+    return pooled if pre_logits else net.fc(pooled)
+
+
 class ResNet18(ResNet):
     """torchvision's ResNet-18 (same parameters and weights) split as timm splits models."""
 
@@ -18,13 +30,10 @@ class ResNet18(ResNet):
         super().__init__(BasicBlock, [2, 2, 2, 2])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 512, H/32, W/32): the output of layer4."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return resnet_features(self, x)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        pooled = torch.flatten(self.avgpool(features), 1)
-        return pooled if pre_logits else self.fc(pooled)
+        return resnet_head(self, features, pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

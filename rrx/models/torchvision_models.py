@@ -8,6 +8,7 @@ from torch import nn
 
 from rrx.errors import RRXError
 from rrx.models import register_model
+from rrx.models.resnet import resnet_features, resnet_head
 from rrx.models.weights import IMAGENET_NORMALISATION, close_matches, torchvision_state
 
 
@@ -25,19 +26,14 @@ class TorchvisionBackbone(nn.Module):
         self.split = hasattr(model, "layer4") and hasattr(model, "fc")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.split:
-            return self.model(x)
-        m = self.model
-        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
-        return m.layer4(m.layer3(m.layer2(m.layer1(x))))
+        return resnet_features(self.model, x) if self.split else self.model(x)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if not self.split:
-            if pre_logits:
-                raise ValueError(f"{type(self.model).__name__}: rrx does not split this torchvision model into features and head")
-            return features
-        pooled = torch.flatten(self.model.avgpool(features), 1)
-        return pooled if pre_logits else self.model.fc(pooled)
+        if self.split:
+            return resnet_head(self.model, features, pre_logits)
+        if pre_logits:
+            raise ValueError(f"{type(self.model).__name__}: rrx does not split this torchvision model into features and head")
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
