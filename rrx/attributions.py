@@ -1,7 +1,8 @@
 """Attribution maps of a target class, shared by ADA (thesis Eq. 3.2) and the SNR challenge (thesis 4.2.7).
 
 Every map is (B, H, W) and non-negative: the absolute attribution summed over channels
-(captum for the gradient methods; Grad-CAM on the model's feature grid).
+(captum for the gradient methods; Grad-CAM on the model's feature grid), or IPHA's binary mask of the
+important pixels (thesis 7.2, ``rrx.analyses.ipha``; the thesis's "methods combination" with ADA, 8.2).
 """
 
 from __future__ import annotations
@@ -25,12 +26,22 @@ def grad_cam(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def attribution_map(model, x: torch.Tensor, y: torch.Tensor, method: str, baseline: torch.Tensor | None = None,
-                    steps: int = 50) -> torch.Tensor:
+                    steps: int = 50, ipha_iterations: int = 50, ipha_neighbours: int = 8, ipha_constant: str = "zero",
+                    generator: torch.Generator | None = None) -> torch.Tensor:
     """(B, H, W) non-negative attribution of class ``y``, summed over channels.
 
-    ``method``: saliency, input_x_gradient, guided_backprop, gradcam, guided_gradcam, or
-    integrated_gradients (from ``baseline``, zeros when None, in ``steps`` steps).
+    ``method``: saliency, input_x_gradient, guided_backprop, gradcam, guided_gradcam,
+    integrated_gradients (from ``baseline``, zeros when None, in ``steps`` steps), or ipha: the hill-climbing
+    mask of important pixels, 1 kept / 0 removed (``ipha_iterations`` x ``ipha_neighbours`` scored candidates
+    per image, C = ``ipha_constant``, the ``mean`` constant read from the model's ``mean``; random draws from
+    the CPU ``generator``).
     """
+    if method == "ipha":
+        from rrx.analyses.ipha import ipha  # imported here so that analyses may import this module
+
+        mask, _, _ = ipha(model, x.detach(), y, ipha_constant, ipha_iterations, ipha_neighbours, generator,
+                          getattr(model, "mean", None))  # (B, 1, H, W)
+        return mask[:, 0]
     from captum.attr import GuidedBackprop, InputXGradient, IntegratedGradients, Saliency
 
     if method == "gradcam":

@@ -1,4 +1,4 @@
-"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, report)."""
+"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, analyze, report)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ USAGE = """usage: rrx <command> [hydra overrides...]
 commands:
   train      train one model (or a sweep with -m) and evaluate it on the configured challenge
   evaluate   evaluate a checkpoint: rrx evaluate checkpoint=<run folder or .pt> challenge=mixed_rand
+  analyze    read a model: rrx analyze analysis=focus checkpoint=<run>   (localisation, obey, focus, u_analysis, ipha)
   report     tables from finished runs: rrx report runs=<folder or glob>
 
 examples:
@@ -44,7 +45,7 @@ examples:
   rrx train --cfg job                 # print the composed config
   rrx train --help                    # config groups and their options
 
-config groups: model, dataset, method, challenge, attack (see `rrx train --help`)."""
+config groups: model, dataset, method, challenge, attack (see `rrx train --help`), analysis (`rrx analyze --help`)."""
 
 
 def one_line(err: RRXError) -> str:
@@ -92,9 +93,19 @@ def train_app(cfg: DictConfig):
 def evaluate_app(cfg: DictConfig):
     from rrx.evaluate import evaluate
 
-    overrides = HydraConfig.get().overrides.task
-    dataset_overridden = any(o.lstrip("+~").startswith("dataset") for o in overrides)
-    return _run(lambda c, out: evaluate(c, out, dataset_overridden), cfg)
+    return _run(lambda c, out: evaluate(c, out, _dataset_overridden()), cfg)
+
+
+def _dataset_overridden() -> bool:
+    """Whether the command line set ``dataset`` or ``dataset.*`` (else a checkpoint's own dataset is used)."""
+    return any(o.lstrip("+~").startswith("dataset") for o in HydraConfig.get().overrides.task)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="analyze")
+def analyze_app(cfg: DictConfig):
+    from rrx.analyze import analyze
+
+    return _run(lambda c, out: analyze(c, out, _dataset_overridden()), cfg)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="report")
@@ -115,7 +126,7 @@ def report_app(cfg: DictConfig):
         print(f"\n{title}\n{table}")
 
 
-COMMANDS = {"train": train_app, "evaluate": evaluate_app, "report": report_app}
+COMMANDS = {"train": train_app, "evaluate": evaluate_app, "analyze": analyze_app, "report": report_app}
 
 
 def main() -> None:

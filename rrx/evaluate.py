@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import torch
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -47,49 +51,51 @@ def checkpoint_state(ckpt: dict) -> dict:
     return {"finished": ckpt.get("finished"), "epoch": ckpt.get("epoch"), "epochs": ckpt.get("epochs")}
 
 
-def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
-    """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge``; results go to
-    ``out_dir`` (a new folder).
+@dataclass
+class Subject:
+    """What ``rrx evaluate`` and ``rrx analyze`` look at: a dataset and the model to build on it.
 
-    The model is rebuilt from the checkpoint's config. The dataset is the one the model was
-    trained on, unless the command line set ``dataset`` or ``dataset.*``; its class names must be
-    the checkpoint's. An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
+    ``run`` names the model in the tables; ``record`` is what ``metrics.json`` adds about where the model came from
+    (its checkpoint and whether that finished, or the off-the-shelf model's config); ``build()`` makes the model on
+    ``runtime.device``.
+    """
+
+    dataset: object
+    runtime: Runtime
+    run: dict
+    record: dict
+    build: Callable[[], torch.nn.Module]
+
+
+def open_subject(cfg: DictConfig, dataset_overridden: bool) -> Subject:
+    """``cfg.checkpoint`` (a trained run) or ``cfg.model`` (off the shelf, no checkpoint) on its dataset.
+
+    A checkpoint is rebuilt from its config, on the dataset it was trained on unless the command line set
+    ``dataset`` or ``dataset.*``; that dataset's class names must be the checkpoint's. An unfinished checkpoint is
+    used and marked so in ``record``.
     """
     validate(cfg)
+    seed_everything(cfg.seed)
     if cfg.get("model") is not None:
         if cfg.checkpoint:
             raise RRXError(f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model")
-        with claim_new_folder(out_dir, "evaluate"):
-            record_hydra_config(out_dir, cfg)
-            return _evaluate_off_the_shelf(cfg, out_dir)
+        return _off_the_shelf_subject(cfg)
     ckpt, file = load_checkpoint(cfg.checkpoint)
-    with claim_new_folder(out_dir, "evaluate"):
-        record_hydra_config(out_dir, cfg)
-        return _evaluate(cfg, out_dir, dataset_overridden, ckpt, file)
+    return _checkpoint_subject(cfg, dataset_overridden, ckpt, file)
 
 
-def _evaluate_off_the_shelf(cfg: DictConfig, out_dir: Path) -> dict:
+def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
     """``model=<name>`` without a checkpoint: its own weights, head and normalisation (``rrx.models.pretrained``)."""
-    seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     dataset = create_dataset(cfg.dataset)
-    challenge = create_challenge(cfg.challenge)
-    check_variations(challenge, dataset, cfg.attack.name)
-    model = off_the_shelf(cfg.model, dataset).to(runtime.device)
     run = {"architecture": cfg.model.display_name, "method": method_label(cfg.model), "attack": "none", "dataset": dataset.name,
            "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
            "rrda": False, "seed": int(cfg.seed)}
-    log.info("Evaluating %s (%s) on %s / %s", run["architecture"], run["method"], dataset.name, cfg.challenge.name)
-    results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime,
-                                   cfg.attack.get("eval_eps"))
-    metrics = {"run": run, "challenges": results, "model_config": OmegaConf.to_container(cfg.model, resolve=True),
-               "data": data_report(dataset)}
-    write_results(out_dir, metrics)
-    return metrics
+    record = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
+    return Subject(dataset, runtime, run, record, lambda: off_the_shelf(cfg.model, dataset).to(runtime.device))
 
 
-def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: dict, file: Path) -> dict:
-    seed_everything(cfg.seed)
+def _checkpoint_subject(cfg: DictConfig, dataset_overridden: bool, ckpt: dict, file: Path) -> Subject:
     state = checkpoint_state(ckpt)
     if state["finished"] is False:
         log.warning("checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart", file, describe(ckpt))
@@ -111,17 +117,31 @@ def _evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool, ckpt: di
             dataset.expect_classes(ckpt["classes"])
         else:
             check_classes(dataset.classes, ckpt["classes"], f"dataset {dataset.name} (checkpoint {file})")
-    challenge = create_challenge(cfg.challenge)
-    check_variations(challenge, dataset, cfg.attack.name)
-    # The state dict replaces any pretrained weights, so none are loaded here.
-    model_cfg = OmegaConf.merge(trained.model, {"pretrained": False, "weights_path": None})
-    model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
-    model.load_state_dict(ckpt["state_dict"])
-    model.to(runtime.device)
-    log.info("Evaluating %s on %s / %s", file, dataset.name, cfg.challenge.name)
-    results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, dataset, runtime,
-                                   cfg.attack.get("eval_eps"))
-    metrics = {"run": {**ckpt["run"], "dataset": dataset.name}, "challenges": results, "checkpoint": str(file.resolve()),
-               "checkpoint_state": state, "data": data_report(dataset)}
-    write_results(out_dir, metrics)
-    return metrics
+
+    def build() -> torch.nn.Module:
+        # The state dict replaces any pretrained weights, so none are loaded here.
+        model_cfg = OmegaConf.merge(trained.model, {"pretrained": False, "weights_path": None})
+        model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
+        model.load_state_dict(ckpt["state_dict"])
+        return model.to(runtime.device)
+
+    record = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
+    return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, record, build)
+
+
+def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
+    """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
+    results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``."""
+    subject = open_subject(cfg, dataset_overridden)
+    with claim_new_folder(out_dir, "evaluate"):
+        record_hydra_config(out_dir, cfg)
+        challenge = create_challenge(cfg.challenge)
+        check_variations(challenge, subject.dataset, cfg.attack.name)
+        model = subject.build()
+        log.info("Evaluating %s (%s) on %s / %s", subject.run["architecture"], subject.run["method"], subject.dataset.name,
+                 cfg.challenge.name)
+        results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, subject.dataset,
+                                       subject.runtime, cfg.attack.get("eval_eps"))
+        metrics = {"run": subject.run, "challenges": results, **subject.record, "data": data_report(subject.dataset)}
+        write_results(out_dir, metrics)
+        return metrics

@@ -1,6 +1,25 @@
-"""Reading models (thesis ch. 7, seeds 002 and 004): the metrics of the interpretability analyses.
+"""Reading models (thesis ch. 7, seeds 002 and 004), config group ``analysis``: ``create_analysis(cfg)`` by ``cfg.name``.
 
-So far the metrics, batched in torch and cross-checked against Quantus in the tests: localisation with object masks
-and ObEy's weighted IoU (``rrx.analyses.localisation``), and Focus on mosaics (``rrx.analyses.focus``). The
-``rrx analyze`` command over them is issue 12's next step.
+Each module holds the science of one analysis as batched torch functions (tested against hand-computed values and
+Quantus) and registers a runner for ``rrx analyze``: ``needs_masks`` (whether it reads object masks) and
+``run(model, data, dataset, runtime, out_dir) -> dict``, its results keyed by the setting that produced them
+(attribution method, order, noise, ...), so results of a sweep over one checkpoint add up in ``rrx report``.
+
+- ``localisation``: pointing game, relevance mass and relevance rank accuracy with object masks; ObEy (``obey``).
+- ``focus``: Focus on 2 x 2 mosaics of test images, with the model-randomisation sanity check.
+- ``u_analysis``: U Analysis (thesis Alg. 4).
+- ``ipha``: Iterative post-hoc attribution (thesis Alg. 5-6) and the Feature Impact Index (Eq. 7.2).
 """
+
+from rrx.registry import Registry
+
+ANALYSES = Registry("analysis", __name__)
+register_analysis = ANALYSES.register
+
+
+def create_analysis(cfg):
+    return ANALYSES.get(cfg.name)(cfg)
+
+
+def list_analyses() -> list[str]:
+    return ANALYSES.names()

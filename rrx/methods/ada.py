@@ -18,13 +18,14 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
+from rrx.analyses.ipha import CONSTANTS
 from rrx.attributions import attribution_map
-from rrx.errors import check_choice
+from rrx.errors import RRXError, check_choice
 from rrx.methods import register_method
 from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
-ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam")  # of rrx.attributions
+ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam", "ipha")  # of rrx.attributions
 AUGMENTS = ("classic", "none")  # method.augment
 # Classic augmentation ranges (thesis Table 2's geometric ones): rotation, shift as a fraction of the side, scale.
 MAX_ROTATION_DEG, MAX_SHIFT, SCALE_RANGE = 4.6, 0.03, (0.98, 1.02)
@@ -130,8 +131,9 @@ class ADA(Standard):
     """Cross-entropy on the original images plus the ADA images of the current cycle.
 
     ``cfg``: ``standard_epochs``, ``cycles``, ``ada_epochs``, ``window`` (Z), ``attribution``
-    (one of ATTRIBUTIONS). Runs ``standard_epochs + cycles * ada_epochs`` epochs (``trainer.epochs``
-    is not used).
+    (one of ATTRIBUTIONS; ``ipha``, the thesis's "methods combination" future work (8.2), also reads
+    ``ipha_iterations``, ``ipha_neighbours``, ``ipha_constant`` and ``ipha_seed``). Runs
+    ``standard_epochs + cycles * ada_epochs`` epochs (``trainer.epochs`` is not used).
     """
 
     display_name = "ADA"
@@ -145,6 +147,13 @@ class ADA(Standard):
         self.augment = cfg.get("augment", "none")
         check_choice("method.augment", self.augment, AUGMENTS)
         self.seed = int(cfg.get("augment_seed", 0))
+        self.ipha = {"ipha_iterations": int(cfg.get("ipha_iterations", 50)),
+                     "ipha_neighbours": int(cfg.get("ipha_neighbours", 8)),
+                     "ipha_constant": cfg.get("ipha_constant", "zero")}
+        self.ipha_seed = int(cfg.get("ipha_seed", 0))
+        check_choice("method.ipha_constant", self.ipha["ipha_constant"], CONSTANTS)
+        if min(self.ipha["ipha_iterations"], self.ipha["ipha_neighbours"]) < 1:
+            raise RRXError("method.ipha_iterations and method.ipha_neighbours must be at least 1")
         self.corners: torch.Tensor | None = None  # the current cycle's windows, (N, 2)
 
     def total_epochs(self, epochs: int) -> int:
@@ -168,10 +177,11 @@ class ADA(Standard):
         if epoch <= self.standard_epochs or (epoch - self.standard_epochs - 1) % self.ada_epochs:
             return None
         model.eval()
+        options = self.attribution_options()
         corners = []
         for x, y, m in tqdm(runtime.loader(base, shuffle=False), desc="ADA windows", leave=False, disable=not runtime.progress):
             x, y = x.to(runtime.device), y.to(runtime.device)
-            maps = attribution_map(model, x, y, self.attribution)
+            maps = attribution_map(model, x, y, self.attribution, **options)
             corners.append(best_context_window(maps, m.to(runtime.device), self.window).cpu())
         self.corners = torch.cat(corners)
         found = int((self.corners[:, 0] >= 0).sum())
@@ -179,6 +189,13 @@ class ADA(Standard):
                  found, len(self.corners), self.window, self.window, self.attribution, len(self.corners) - found)
         model.train()
         return self.current_set(base)
+
+    def attribution_options(self) -> dict:
+        """Keyword arguments of ``attribution_map``: IPHA's settings and a generator seeded afresh each cycle
+        (so a cycle's maps do not depend on a resume); none for the other attributions."""
+        if self.attribution != "ipha":
+            return {}
+        return {**self.ipha, "generator": torch.Generator().manual_seed(self.ipha_seed)}
 
     def state_dict(self) -> dict:
         return {"corners": self.corners}

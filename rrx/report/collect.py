@@ -45,9 +45,10 @@ def _checkpoint_of(metrics: dict, folder: Path) -> str | None:
 
 
 def merge_evaluations(runs: list[dict]) -> list[dict]:
-    """Add each ``rrx evaluate`` result to the training run of the same checkpoint and dataset.
+    """Add each ``rrx evaluate`` and ``rrx analyze`` result to the training run of the same checkpoint and dataset.
 
-    An evaluation's challenges extend (or replace, variation by variation) the training run's;
+    An evaluation's challenges extend (or replace, variation by variation) the training run's, an analysis's
+    settings (``analyses.<name>.<setting>``) likewise;
     evaluations whose training run is not among ``runs`` stay rows of their own.
     """
     trained = {(m["checkpoint_path"], m["run"]["dataset"]): m for m in runs if m.get("train") and m["checkpoint_path"]}
@@ -62,6 +63,8 @@ def merge_evaluations(runs: list[dict]) -> list[dict]:
                 target["challenges"][key] = {**target["challenges"][key], **value}
             else:
                 target["challenges"][key] = value
+        for name, settings in m.get("analyses", {}).items():  # rrx analyze: one entry per setting, a sweep adds up
+            target.setdefault("analyses", {}).setdefault(name, {}).update(settings)
         log.info("evaluation %s added to run %s", m["path"], target["path"])
     return kept
 

@@ -37,7 +37,7 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
@@ -60,7 +60,7 @@ def correlation_matrix(df: pd.DataFrame, dataset: str, path: Path) -> Path | Non
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(value) > 0.6 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Pearson r")
     ax.set_title(f"Correlation between the challenges ({dataset}, {len(df)} runs)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _box(ax, groups: dict[str, pd.Series], ylabel: str, log_scale: bool = False) -> None:
@@ -91,7 +91,7 @@ def bg_gap_distributions(df: pd.DataFrame, dataset: str, path: Path) -> Path | N
     _box(b, by_rrda, "")
     b.set_title("b) RRDA vs non-RRDA")
     fig.suptitle(f"BG-Gap distributions ({dataset}, {len(df)} runs)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bg_gap_vs_original(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
@@ -111,7 +111,7 @@ def bg_gap_vs_original(df: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     ax.set_title(f"BG-Gap vs original ({dataset}): Spearman ρ = {rho:.2f} (n = {len(kept)}, original ≥ {ORIGINAL_AT_LEAST:.0f} %)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def edge_heatmap(runs: list[dict], dataset: str, path: Path) -> Path | None:
@@ -142,7 +142,7 @@ def edge_heatmap(runs: list[dict], dataset: str, path: Path) -> Path | None:
     axes[0][0].set_yticks(range(len(labels)), labels, fontsize=7)
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="accuracy (%)")
     fig.suptitle(f"Accuracy with the object's edge removed ({dataset})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) -> Path | None:
@@ -172,7 +172,7 @@ def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) ->
     axes[0][0].set_ylabel("signal-to-noise ratio (log scale)")
     name = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients"}.get(attribution, attribution)
     fig.suptitle(f"Signal-to-noise ratio per image, {name} ({dataset}); dashed: object and context equally important")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gradient_maps(runs: list[dict], dataset: str, path: Path) -> Path | None:
@@ -196,7 +196,7 @@ def gradient_maps(runs: list[dict], dataset: str, path: Path) -> Path | None:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"Mean |input gradient| per pixel, scaled to its maximum ({dataset}); outlined: signal cells", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def lambda_curves(runs: list[dict], dataset: str, path: Path) -> Path | None:
@@ -222,7 +222,7 @@ def lambda_curves(runs: list[dict], dataset: str, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"BG-Gap and original accuracy against lambda ({dataset}; mean ± std over seeds)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
@@ -277,7 +277,7 @@ def similarity_boxplots(metrics: dict, path: Path) -> Path | None:
     handles = [matplotlib.patches.Patch(color=colours[j % len(colours)], label=v) for j, v in enumerate(variations)]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(variations))
     fig.suptitle(f"Similarity with each class text: {model_name(metrics)} ({metrics['run']['dataset']})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def adversarial_backgrounds_figure(metrics: dict, path: Path) -> Path | None:
@@ -308,7 +308,7 @@ def adversarial_backgrounds_figure(metrics: dict, path: Path) -> Path | None:
             ax.set_yticks([])
         row[0].set_ylabel(name, fontsize=7)
     fig.suptitle(f"Most adversarial backgrounds: {model_name(metrics)} ({metrics['run']['dataset']})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def run_figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
@@ -323,3 +323,15 @@ def run_figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path
             made[f"Most adversarial backgrounds, {name}"] = adversarial_backgrounds_figure(
                 m, out_dir / f"adversarial_backgrounds_{slug}_{dataset}_{i}.png")
     return {caption: path for caption, path in made.items() if path is not None}
+
+
+def image_strip(images: list[np.ndarray], titles: list[str], path: Path, caption: str = "") -> Path:
+    """Images (H, W, 3) in [0, 1] side by side with a title each, e.g. the three images of a U-occurrence."""
+    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.5), squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    if caption:
+        fig.suptitle(caption, fontsize=9)
+    return save_figure(fig, path)

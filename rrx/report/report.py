@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from rrx.outputs import write_text
+from rrx.report.analyses import analysis_figures, analysis_tables
 from rrx.report.collect import Runs, find_metrics
 from rrx.report.figures import figures, lambda_curves
 from rrx.report.sweep import label_lambdas, lambda_tables
@@ -111,7 +112,9 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
             every, best = sweep
             _section(f"Every lambda, {dataset}", every, out_dir / f"lambda_sweep_{dataset}", lines, tables)
             _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
-        made = figures(label_lambdas(runs_of), dataset, out_dir)
+        for name, (title, df) in analysis_tables(label_lambdas(runs_of)).items():
+            _section(f"{title}, {dataset}", df, out_dir / f"{name}_{dataset}", lines, tables, mark_best=False)
+        made = figures(label_lambdas(runs_of), dataset, out_dir) | analysis_figures(label_lambdas(runs_of), dataset, out_dir)
         curve = lambda_curves(runs_of, dataset, out_dir / f"lambda_curve_{dataset}.png")
         if curve is not None:
             made["BG-Gap and original accuracy against lambda"] = curve

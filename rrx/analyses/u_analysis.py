@@ -1,0 +1,295 @@
+"""U Analysis (thesis §7.1, Algorithm 4; parameters §7.4.1): patches that must not coexist for a correct prediction.
+
+An attribution map is summed over W x W patches (Alg. 4 line 1), the patches are sorted by that importance (line 2)
+and removed cumulatively, each replaced by noise (line 3): x_i is x without its first i patches, so with P patches
+the sequence is x_0 = x, x_1, ..., x_P (only noise). All B * (P + 1) images are predicted in batches (lines 4-5).
+A *U-occurrence* is left < middle < right with f(x_left) = y, f(x_middle) != y, f(x_right) = y: the information of
+x_right suffices, yet the patches of x_middle that x_right lacks push the model away from y (lines 6-13).
+
+Parameters of the thesis's experiments (§7.4.1): any attribution method, ``ORDERS`` (increasing: least important
+patch removed first, Fig. 26), ``NOISES``, and a window of 10 % .. 33 % of the image side.
+
+Example (shapes)::
+
+    maps = attribution_map(model, x, y, "saliency")            # (B, H, W)
+    r = u_analysis(model, x, y, maps, window=0.1, order="increasing", noise="zeros",
+                   generator=torch.Generator().manual_seed(0))
+    r.predictions                                              # (B, P + 1), index i predicts x_i
+    r.has_u, r.triples[b]                                      # (B,) bool; [(left, middle, right), ...]
+    sequence_images(x, r.fill, r.order, r.size, b, r.triples[b][0])   # (3, C, H, W), the U's images
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from rrx.analyses import register_analysis
+from rrx.analyses.common import attribution_list, batches, explain
+from rrx.errors import RRXError, check_choice
+from rrx.report.figures import image_strip
+
+log = logging.getLogger(__name__)
+
+NOISES = ("zeros", "ones", "gaussian", "image_mean", "region_mean", "normalisation_mean")
+ORDERS = ("increasing", "decreasing", "random")
+
+
+def window_pixels(window: float, side: int) -> int:
+    """The patch side W in pixels for ``window``, a fraction of the image side ``side``: the nearest integer (halves
+    up), at least 1. RRXError unless 0 < window <= 1 (a window larger than the image has no patches to remove)."""
+    if not 0 < window <= 1:
+        what = "larger than the image" if window > 1 else "empty"
+        raise RRXError(f"U Analysis window={window} is {what}; it is a fraction of the image side, in (0, 1]")
+    return max(1, math.floor(window * side + 0.5))  # <= side since window <= 1
+
+
+def patch_grid(h: int, w: int, size: int, device=None) -> torch.Tensor:
+    """(H, W) long: the patch index of every pixel. Patches of ``size`` x ``size`` start at multiples of ``size``
+    and are numbered row-major, P = ceil(H / size) * ceil(W / size); when ``size`` does not divide a side, the last
+    row (column) of patches is cut by the image border and smaller (as the thesis's code, whose origins are
+    ``range(0, H, size)``)."""
+    rows = torch.arange(h, device=device) // size
+    cols = torch.arange(w, device=device) // size
+    return rows[:, None] * math.ceil(w / size) + cols[None, :]
+
+
+def _patch_sums(t: torch.Tensor, size: int) -> torch.Tensor:
+    """(..., rows, cols) exact sums of ``t`` (..., H, W) over its patches (zero-padded to whole patches)."""
+    h, w = t.shape[-2:]
+    rows, cols = math.ceil(h / size), math.ceil(w / size)
+    t = F.pad(t, (0, cols * size - w, 0, rows * size - h))
+    return t.reshape(*t.shape[:-2], rows, size, cols, size).sum((-3, -1))
+
+
+def patch_scores(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, P) importance of every patch: the sum of the attribution maps (B, H, W) over it (Alg. 4 line 1)."""
+    return _patch_sums(maps, size).flatten(1)
+
+
+def patch_order(scores: torch.Tensor, order: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, P) patch indices in removal order (Alg. 4 line 2) from the scores (B, P).
+
+    ``increasing``: the least important patch first (Fig. 26); ``decreasing``: the most important first (ties keep
+    the row-major patch order in both); ``random``: a permutation per image drawn with ``generator``.
+    """
+    check_choice("analysis.order", order, ORDERS)
+    if order == "random":
+        device = generator.device if generator is not None else scores.device
+        draw = torch.rand(scores.shape, generator=generator, device=device)
+        return draw.argsort(1).to(scores.device)
+    return torch.sort(scores, dim=1, descending=order == "decreasing", stable=True).indices
+
+
+def noise_fill(x: torch.Tensor, size: int, noise: str, generator: torch.Generator | None = None,
+               norm_mean: Sequence[float] | None = None) -> torch.Tensor:
+    """(B, C, H, W) the value every pixel of x (B, C, H, W) takes once its patch is removed. It is drawn once per
+    image, so a removed patch keeps the same noise along the whole sequence.
+
+    - ``zeros`` / ``ones``: black / white.
+    - ``gaussian``: N(0, 1) per pixel and channel in [0, 1] pixel space, not clamped, drawn with ``generator``
+      (the thesis's code: ``np.random.normal(0.0, 1.0)`` on the [0, 1] image before normalisation).
+    - ``image_mean``: the image's mean colour (per channel).
+    - ``region_mean``: the removed patch's own mean colour (per channel).
+    - ``normalisation_mean``: ``norm_mean``, the dataset's mean colour (one value per channel).
+    """
+    check_choice("analysis.noise", noise, NOISES)
+    if noise == "zeros":
+        return torch.zeros_like(x)
+    if noise == "ones":
+        return torch.ones_like(x)
+    if noise == "gaussian":
+        device = generator.device if generator is not None else x.device
+        return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+    if noise == "image_mean":
+        return x.mean((2, 3), keepdim=True).expand_as(x)
+    if noise == "region_mean":
+        h, w = x.shape[-2:]
+        pixels = _patch_sums(torch.ones(h, w, device=x.device, dtype=x.dtype), size)  # (rows, cols), fewer at borders
+        means = (_patch_sums(x, size) / pixels).flatten(2)  # (B, C, P)
+        return means[:, :, patch_grid(h, w, size, x.device)]
+    if norm_mean is None or len(norm_mean) != x.shape[1]:
+        raise RRXError(f"U Analysis noise=normalisation_mean needs the dataset's mean colour with {x.shape[1]} "
+                       f"values; got {norm_mean}")
+    return torch.as_tensor(norm_mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1).expand_as(x)
+
+
+def _ranks(order: torch.Tensor, h: int, w: int, size: int) -> torch.Tensor:
+    """(B, H, W) the removal step of every pixel's patch: pixel is gone from x_i iff its rank < i."""
+    b, p = order.shape
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(p, device=order.device).expand(b, p))  # (B, P)
+    return rank[:, patch_grid(h, w, size, order.device)]
+
+
+def _compose(x: torch.Tensor, fill: torch.Tensor, ranks: torch.Tensor, images: torch.Tensor,
+             steps: torch.Tensor) -> torch.Tensor:
+    """(K, C, H, W) x_steps[k] of image images[k], for index tensors images, steps (K,)."""
+    removed = ranks[images] < steps[:, None, None]  # (K, H, W)
+    return torch.where(removed[:, None], fill[images], x[images])
+
+
+def sequence_images(x: torch.Tensor, fill: torch.Tensor, order: torch.Tensor, size: int, image: int,
+                    steps: Sequence[int]) -> torch.Tensor:
+    """(len(steps), C, H, W) the images x_i (i in ``steps``) of image ``image``'s sequence, e.g. a U's three
+    images, with the ``fill`` and ``order`` of a ``UResult``."""
+    ranks = _ranks(order[image:image + 1], *x.shape[-2:], size)
+    steps = torch.as_tensor(list(steps), device=x.device)
+    return _compose(x[image:image + 1], fill[image:image + 1], ranks, torch.zeros_like(steps), steps)
+
+
+def removal_sequence(x: torch.Tensor, order: torch.Tensor, size: int, noise: str,
+                     generator: torch.Generator | None = None,
+                     norm_mean: Sequence[float] | None = None) -> torch.Tensor:
+    """(B, P + 1, C, H, W) the cumulative removals of Alg. 4 line 3 for images x (B, C, H, W) and patch orders
+    (B, P): index i is x without the patches order[:, :i], replaced by ``noise`` (see ``noise_fill``).
+
+    x_0 = x belongs to the sequence: §7.1 defines x_i as x without its first i patches, and the thesis's code
+    (``noise_*``: ``ans = [img.copy()]``, then one image per removal) predicts the original at index 0, so a U
+    may start at the original image. x_P holds noise only.
+    """
+    b, p = order.shape
+    fill = noise_fill(x, size, noise, generator, norm_mean)
+    images = torch.arange(b, device=x.device).repeat_interleave(p + 1)
+    steps = torch.arange(p + 1, device=x.device).repeat(b)
+    return _compose(x, fill, _ranks(order, *x.shape[-2:], size), images, steps).view(b, p + 1, *x.shape[1:])
+
+
+def u_triples(correct: torch.Tensor, generator: torch.Generator | None = None) -> list[list[tuple[int, int, int]]]:
+    """Alg. 4 lines 6-13 for each row of ``correct`` (B, N) bool (prediction of x_i == target): for consecutive
+    correct positions left < right with right - left > 1, the triple (left, middle, right). Every index between
+    them is wrong by construction. ``choice_between``: with ``generator``, middle is drawn uniformly from the gap
+    (the thesis's code: ``random.choice(range(left + 1, right))``); without, it is the first wrong index, left + 1.
+    """
+    triples = []
+    for row in correct.cpu():
+        positions = torch.nonzero(row).flatten().tolist()
+        found = []
+        for left, right in zip(positions, positions[1:]):
+            if right - left > 1:
+                if generator is None:
+                    middle = left + 1
+                else:
+                    middle = left + 1 + int(torch.randint(right - left - 1, (1,), generator=generator,
+                                                          device=generator.device))
+                found.append((left, middle, right))
+        triples.append(found)
+    return triples
+
+
+def has_u(correct: torch.Tensor) -> torch.Tensor:
+    """(B,) True where ``correct`` (B, N) has a wrong prediction with a correct one before and after it."""
+    c = correct.int()
+    before = c.cumsum(1) > 0
+    after = c.flip(1).cumsum(1).flip(1) > 0
+    return (~correct & before & after).any(1)
+
+
+@dataclass
+class UResult:
+    """What ``u_analysis`` found for a batch of B images with P patches.
+
+    predictions (B, P + 1) long: the predicted class of x_0 = x, ..., x_P. correct (B, P + 1) bool.
+    has_u (B,) bool: at least one U. triples: per image, its (left, middle, right) U's (indices into predictions).
+    size: the patch side in pixels. order (B, P): the removal order. fill (B, C, H, W): the noise of removed pixels
+    (with ``sequence_images`` it rebuilds the exact images the model saw).
+    """
+
+    predictions: torch.Tensor
+    correct: torch.Tensor
+    has_u: torch.Tensor
+    triples: list[list[tuple[int, int, int]]]
+    size: int
+    order: torch.Tensor
+    fill: torch.Tensor
+
+
+def u_analysis(model, x: torch.Tensor, y: torch.Tensor, maps: torch.Tensor, window: float, order: str, noise: str,
+               generator: torch.Generator | None = None, norm_mean: Sequence[float] | None = None,
+               batch_size: int | None = None) -> UResult:
+    """U Analysis (thesis Alg. 4) of images x (B, C, H, W) in [0, 1] with targets y (B,) and attribution maps
+    maps (B, H, W).
+
+    Args:
+        model: maps x to logits (B, K); called under ``torch.no_grad`` (its train/eval mode is left as is).
+        window (float): patch side as a fraction of the shorter image side, in (0, 1] (thesis: 0.1 .. 0.33).
+        order (str): one of ``ORDERS``. noise (str): one of ``NOISES``.
+        generator (torch.Generator, optional): draws the random order, the Gaussian noise and the U's middles.
+            Default: None (torch's global RNG; middles are then the first wrong index).
+        norm_mean (sequence of float, optional): the dataset's mean colour, for ``normalisation_mean``.
+        batch_size (int, optional): images per forward pass. Default: None, all B * (P + 1) in one.
+    """
+    check_choice("analysis.order", order, ORDERS)
+    check_choice("analysis.noise", noise, NOISES)
+    h, w = x.shape[-2:]
+    if maps.shape != (x.shape[0], h, w):
+        raise ValueError(f"maps {tuple(maps.shape)} must be (B, H, W) for images {tuple(x.shape)}")
+    size = window_pixels(window, min(h, w))
+    patches = patch_order(patch_scores(maps, size), order, generator).to(x.device)  # (B, P)
+    fill = noise_fill(x, size, noise, generator, norm_mean)
+    ranks = _ranks(patches, h, w, size)
+    n = patches.shape[1] + 1
+    total = x.shape[0] * n
+    chunk = batch_size or total
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, total, chunk):
+            k = torch.arange(start, min(start + chunk, total), device=x.device)
+            predictions.append(model(_compose(x, fill, ranks, k // n, k % n)).argmax(1))
+    predictions = torch.cat(predictions).view(-1, n)  # (B, P + 1)
+    correct = predictions == y.to(predictions.device)[:, None]
+    return UResult(predictions, correct, has_u(correct), u_triples(correct, generator), size, patches, fill)
+
+
+@register_analysis("u_analysis")
+class UAnalysis:
+    """U Analysis of the test images of ``cfg.variation`` with one setting: ``cfg.attribution`` (of the label),
+    ``cfg.order``, ``cfg.noise`` and ``cfg.window``; sweep them with ``-m`` (thesis Fig. 30 groups the runs).
+
+    Results: ``{"<attribution>, <order>, <noise>, window <w>": {"u_share", "images", "images_with_u", "triples",
+    "correct_original", "patch_size", "patches", "examples", ...}}``; ``cfg.examples`` U's are drawn as PNGs
+    (``u_example_<k>.png``: x_left, x_middle, x_right with their predictions).
+    """
+
+    needs_masks = False
+
+    def __init__(self, cfg):
+        (self.attribution,) = attribution_list("analysis.attribution", [cfg.attribution])
+        check_choice("analysis.order", cfg.order, ORDERS)
+        check_choice("analysis.noise", cfg.noise, NOISES)
+        window_pixels(float(cfg.window), 1)  # checks the range before any work
+        self.order, self.noise, self.window = cfg.order, cfg.noise, float(cfg.window)
+        self.examples, self.seed, self.ig_steps = int(cfg.examples), int(cfg.seed), int(cfg.ig_steps)
+
+    def run(self, model, data, dataset, runtime, out_dir) -> dict:
+        generator = torch.Generator(device=runtime.device).manual_seed(self.seed)
+        images = with_u = correct_original = triples = 0
+        examples = []
+        for x, y, _ in batches(data, runtime, f"u_analysis {self.attribution}"):
+            maps = explain(model, x, y, self.attribution, self.ig_steps)
+            r = u_analysis(model, x, y, maps, self.window, self.order, self.noise, generator, dataset.mean, runtime.batch_size)
+            images += len(x)
+            with_u += int(r.has_u.sum())
+            correct_original += int(r.correct[:, 0].sum())
+            triples += sum(map(len, r.triples))
+            for b in torch.nonzero(r.has_u).flatten().tolist()[: self.examples - len(examples)]:
+                examples.append(self._draw(x, y, r, b, dataset.classes, out_dir / f"u_example_{len(examples)}.png"))
+        setting = f"{self.attribution}, {self.order}, {self.noise}, window {self.window:g}"
+        log.info("U analysis (%s): %d of %d images have a U-occurrence (%.1f %%)", setting, with_u, images, 100 * with_u / images)
+        return {setting: {"attribution": self.attribution, "order": self.order, "noise": self.noise, "window": self.window,
+                          "patch_size": r.size, "patches": r.order.shape[1], "images": images, "images_with_u": with_u,
+                          "u_share": with_u / images, "correct_original": correct_original, "triples": triples,
+                          "examples": examples}}
+
+    @staticmethod
+    def _draw(x, y, r: UResult, b: int, classes, path) -> str:
+        triple = r.triples[b][0]
+        shown = sequence_images(x, r.fill, r.order, r.size, b, triple).permute(0, 2, 3, 1).float().cpu().numpy()
+        names = list(classes) if classes else None
+        titles = [f"x_{i}: {names[p] if names else p}" for i, p in zip(triple, r.predictions[b, list(triple)].tolist())]
+        image_strip(list(shown), titles, path, f"label {names[int(y[b])] if names else int(y[b])}")
+        return path.name

@@ -1,0 +1,53 @@
+"""``rrx analyze``: an interpretability analysis (config group ``analysis``) of a checkpoint or an off-the-shelf model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from rrx.analyses import create_analysis
+from rrx.analyses.common import analysis_images
+from rrx.data import data_report
+from rrx.errors import RRXError
+from rrx.evaluate import open_subject
+from rrx.outputs import claim_new_folder, record_hydra_config, write_json
+from rrx.report.analyses import analysis_tables
+from rrx.report.tables import markdown, write_table
+
+log = logging.getLogger(__name__)
+
+
+def analyze(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
+    """Run ``cfg.analysis`` on the test images of ``cfg.analysis.variation`` (all, or ``cfg.analysis.max_images``
+    evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.evaluate.open_subject``); results go to
+    ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
+    figures. An analysis that needs object masks stops before any work on a dataset without them."""
+    analysis = create_analysis(cfg.analysis)
+    subject = open_subject(cfg, dataset_overridden)
+    dataset = subject.dataset
+    if analysis.needs_masks and not getattr(dataset, "has_masks", True):
+        raise RRXError(f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "
+                       "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)")
+    data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.get("max_images"))
+    with claim_new_folder(out_dir, "analyze"):
+        record_hydra_config(out_dir, cfg)
+        model = subject.build().eval()
+        log.info("Analysis %s of %s (%s) on %d images of %s / %s", cfg.analysis.name, subject.run["architecture"],
+                 subject.run["method"], len(data), dataset.name, cfg.analysis.variation)
+        start = time.perf_counter()
+        results = analysis.run(model, data, dataset, subject.runtime, out_dir)
+        seconds = time.perf_counter() - start
+        timing = {"images": len(data), "seconds": seconds, "images_per_s": len(data) / seconds,
+                  "device": str(subject.runtime.device)}
+        metrics = {"run": subject.run, "challenges": {}, "analyses": {cfg.analysis.name: results},
+                   "analysis": {**OmegaConf.to_container(cfg.analysis, resolve=True), **timing}, **subject.record,
+                   "data": data_report(dataset)}
+        write_json(out_dir / "metrics.json", metrics)
+        for name, (title, df) in analysis_tables([metrics]).items():
+            write_table(df, out_dir / name, mark_best=False)
+            log.info("%s\n%s", title, markdown(df, mark_best=False))
+        log.info("Results in %s (%.1f images/s)", out_dir, timing["images_per_s"])
+        return metrics

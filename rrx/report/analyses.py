@@ -1,0 +1,148 @@
+"""Tables and figures of ``rrx analyze`` results (``metrics["analyses"]``), in percent, one row per model and setting."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from rrx.report.figures import plt, save_figure
+from rrx.report.aggregate import thesis_order
+
+NAN = math.nan
+
+
+def _model(metrics: dict) -> dict:
+    return {"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"]}
+
+
+def _pct(stats: dict | None) -> float:
+    return NAN if stats is None or stats["mean"] is None else 100 * stats["mean"]
+
+
+def _frame(rows: list[dict], keys: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    values = [c for c in df.columns if c not in keys]
+    return df.astype({c: float for c in values})
+
+
+def table_localisation(runs: list[dict]) -> pd.DataFrame:
+    """Pointing game, relevance mass and relevance rank accuracy per attribution, percent."""
+    rows = [_model(m) | {"Attribution": name, "Pointing game": _pct(r["pointing_game"]), "Relevance mass": _pct(r["relevance_mass"]),
+                         "Relevance rank": _pct(r["relevance_rank"]), "Images": r["pointing_game"]["n"]}
+            for m in runs for name, r in m["analyses"]["localisation"].items()]
+    return _frame(rows, ["Architecture", "Method", "Attribution"])
+
+
+def table_obey(runs: list[dict]) -> pd.DataFrame:
+    """ObEy (mean weighted IoU), the thresholded IoU, and ObEy over correct and over wrong predictions, percent."""
+    rows = [_model(m) | {"Attribution": name, "ObEy": _pct(r["wiou"]["all"]), "IoU": _pct(r["iou"]["all"]),
+                         "ObEy correct": _pct(r["wiou"]["correct"]), "ObEy wrong": _pct(r["wiou"]["wrong"]),
+                         "Correct": r["wiou"]["correct"]["n"], "Wrong": r["wiou"]["wrong"]["n"]}
+            for m in runs for name, r in m["analyses"]["obey"].items()]
+    return _frame(rows, ["Architecture", "Method", "Attribution"])
+
+
+def table_focus(runs: list[dict]) -> pd.DataFrame:
+    """Focus of the model and of its randomised copy per attribution, percent (50 is class-agnostic)."""
+    rows = [_model(m) | {"Attribution": name, "Focus": _pct(r["model"]), "Focus std": 100 * r["model"]["std"],
+                         "Randomised": _pct(r.get("randomised")), "Mosaics": r["mosaics"]}
+            for m in runs for name, r in m["analyses"]["focus"].items()]
+    return _frame(rows, ["Architecture", "Method", "Attribution"])
+
+
+U_KEYS = ["Architecture", "Method", "Attribution", "Order", "Noise", "Window"]
+
+
+def table_u(runs: list[dict]) -> pd.DataFrame:
+    """U-occurrence share (images with at least one U), percent, per setting."""
+    rows = [_model(m) | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
+                         "U share": 100 * r["u_share"], "Images": r["images"]}
+            for m in runs for r in m["analyses"]["u_analysis"].values()]
+    return _frame(rows, U_KEYS)
+
+
+def table_ipha(runs: list[dict], part: str) -> pd.DataFrame:
+    """Mean Feature Impact Index (Eq. 7.2) of the ``part`` (important or non_important) pixels that IPHA and the top-k
+    masks of the other attributions select, percent; one row per model and constant (thesis Figs. 32-33)."""
+    rows = [_model(m) | {"Constant": constant, **{method: _pct(stats) for method, stats in r[part].items()}}
+            for m in runs for constant, r in m["analyses"]["ipha"].items()]
+    return _frame(rows, ["Architecture", "Method", "Constant"])
+
+
+# name -> (title, builder); a table is made where some run has the analysis (ipha: two tables)
+TABLES = {
+    "localisation": ("Localisation of attributions with object masks, percent", table_localisation),
+    "obey": ("ObEy: weighted IoU of the prediction's saliency with the object (seed 002), percent", table_obey),
+    "focus": ("Focus on 2 x 2 mosaics (seed 004), percent; about 50 for a class-agnostic explanation", table_focus),
+    "u_analysis": ("U Analysis: share of images with a U-occurrence (thesis 7.4.1), percent", table_u),
+    "ipha_non_important": ("Feature Impact Index of the non-important pixels (thesis Fig. 32 shape; higher: the "
+                           "method found what the prediction rests on), percent", lambda runs: table_ipha(runs, "non_important")),
+    "ipha_important": ("Feature Impact Index of the important pixels (thesis Fig. 33 shape; lower is better), percent",
+                       lambda runs: table_ipha(runs, "important")),
+}
+ANALYSIS_OF = {"ipha_non_important": "ipha", "ipha_important": "ipha"}  # table -> the analysis it reads, where they differ
+
+
+def analysis_tables(runs: list[dict]) -> dict[str, tuple[str, pd.DataFrame]]:
+    """{name: (title, table)} for each analysis some run in ``runs`` holds."""
+    tables = {}
+    for name, (title, build) in TABLES.items():
+        having = [m for m in runs if ANALYSIS_OF.get(name, name) in m.get("analyses", {})]
+        if having:
+            tables[name] = (title, thesis_order(build(having)))
+    return tables
+
+
+def figure_u(runs: list[dict], dataset: str, path: Path) -> Path | None:
+    """Thesis Fig. 30 shape: U-occurrence share grouped by each parameter (attribution, noise, window, order), one
+    line per model (the mean over the runs with that parameter value)."""
+    having = [m for m in runs if "u_analysis" in m.get("analyses", {})]
+    if not having:
+        return None
+    df = table_u(having)
+    df["Model"] = df["Architecture"] + " " + df["Method"]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharey=True)
+    for ax, parameter in zip(axes, ["Attribution", "Noise", "Window", "Order"]):
+        for model, rows in df.groupby("Model", sort=False):
+            means = rows.groupby(parameter, sort=True)["U share"].mean()
+            ax.plot(range(len(means)), means.to_numpy(), marker="o", label=model)
+            ax.set_xticks(range(len(means)), means.index, rotation=30, ha="right")
+        ax.set_title(parameter)
+    axes[0].set_ylabel("U occurrence (%)")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"U Analysis, {dataset}")
+    return save_figure(fig, path)
+
+
+def figure_ipha(runs: list[dict], dataset: str, part: str, path: Path) -> Path | None:
+    """Thesis Figs. 32-33 shape: one panel per constant, the mean FII of each selection method, one bar group per model."""
+    having = [m for m in runs if "ipha" in m.get("analyses", {})]
+    if not having:
+        return None
+    df = table_ipha(having, part)
+    df["Model"] = df["Architecture"] + " " + df["Method"]
+    methods = [c for c in df.columns if c not in ("Architecture", "Method", "Constant", "Model")]
+    constants = list(dict.fromkeys(df["Constant"]))
+    fig, axes = plt.subplots(len(constants), 1, figsize=(7, 1.8 * len(constants)), sharex=True, squeeze=False)
+    for ax, constant in zip(axes[:, 0], constants):
+        means = df[df["Constant"] == constant].groupby("Model", sort=False)[methods].mean()
+        means.T.plot.bar(ax=ax, rot=0, legend=ax is axes[0, 0])
+        ax.set_ylabel(f"FII (%)\n{constant}")
+        ax.set_ylim(0, 100)
+    fig.suptitle(f"IPHA, {part.replace('_', '-')} pixels, {dataset}")
+    return save_figure(fig, path)
+
+
+def analysis_figures(runs: list[dict], dataset: str, out_dir: Path) -> dict[str, Path]:
+    """{caption: path} of the analysis figures for the runs of one dataset."""
+    made = {}
+    u = figure_u(runs, dataset, out_dir / f"u_analysis_{dataset}.png")
+    if u is not None:
+        made["U-occurrence by parameter (thesis Fig. 30 shape)"] = u
+    for part, fig in (("non_important", "32"), ("important", "33")):
+        path = figure_ipha(runs, dataset, part, out_dir / f"ipha_{part}_{dataset}.png")
+        if path is not None:
+            made[f"Feature Impact Index of the {part.replace('_', '-')} pixels (thesis Fig. {fig} shape)"] = path
+    return made
