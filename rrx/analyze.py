@@ -16,6 +16,7 @@ from rrx.evaluate import open_subject
 from rrx.outputs import claim_new_folder, record_hydra_config, write_json
 from rrx.report.analyses import analysis_tables
 from rrx.report.tables import markdown, write_table
+from rrx.schema import validate
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
     evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.evaluate.open_subject``); results go to
     ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
     figures. An analysis that needs object masks stops before any work on a dataset without them."""
+    validate(cfg)
     analysis = create_analysis(cfg.analysis)
     subject = open_subject(cfg, dataset_overridden)
     dataset = subject.dataset

@@ -98,6 +98,21 @@ class ChallengeSchema:
 
 
 @dataclass
+class AnalysisSchema:
+    max_images: Optional[int] = bounds(1)
+    ig_steps: Optional[int] = bounds(1)
+    iou_threshold: Optional[float] = bounds(0.0, 1.0)  # obey
+    per_class: Optional[int] = bounds(1)  # focus
+    mosaic_size: Optional[int] = bounds(1)
+    window: Optional[float] = bounds(0.0, 1.0, low_open=True)  # u_analysis: a fraction of the image side
+    examples: Optional[int] = bounds(0)
+    iterations: Optional[int] = bounds(1)  # ipha
+    neighbours: Optional[int] = bounds(1)
+    block: Optional[int] = bounds(1)
+    seed: Optional[int] = None
+
+
+@dataclass
 class ModelSchema:
     width: Optional[int] = bounds(1)
     hidden: Optional[List[int]] = bounds(1)
@@ -112,6 +127,7 @@ SCHEMAS = {
     "attack": AttackSchema,
     "challenge": ChallengeSchema,
     "model": ModelSchema,
+    "analysis": AnalysisSchema,
 }
 
 

@@ -13,6 +13,7 @@ from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.methods import create_method, list_methods
 from rrx.models import create_model
+from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -81,6 +82,7 @@ DATASET_OVERRIDES = {
     "toy_rules": ["dataset.train_size=10", "dataset.test_size=10"],
     "textures": ["dataset.train_size=10", "dataset.test_size=10"],
     "isic": ["dataset.image_size=16", "dataset.num_workers=0"],
+    "image_folder": ["dataset.num_classes=3", "dataset.image_size=16", "dataset.num_workers=0"],
 }
 
 
@@ -89,10 +91,12 @@ def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
     if choice == "synthetic":
         overrides.append(f"dataset.cache_dir={tmp_path}")
-    if choice in ("in9", "rival10", "isic"):
+    if choice in ("in9", "rival10", "isic", "cifar10", "stl10", "image_folder"):
         with pytest.raises(RRXError, match=f"dataset={choice} needs dataset.root"):
             create_dataset(_compose(*overrides).dataset)
-        roots = {"rival10": lambda: write_rival10(tmp_path), "isic": lambda: write_isic(tmp_path / "ISIC"), "in9": lambda: tmp_path}
+        roots = {"rival10": lambda: write_rival10(tmp_path), "isic": lambda: write_isic(tmp_path / "ISIC"), "in9": lambda: tmp_path,
+                 "cifar10": lambda: write_cifar10(tmp_path)["folder"], "stl10": lambda: write_stl10(tmp_path)["folder"],
+                 "image_folder": lambda: write_image_folder(tmp_path) and tmp_path}
         overrides.append(f"dataset.root={roots[choice]()}")
     cfg = _compose(*overrides).dataset
     dataset = create_dataset(cfg)
@@ -147,3 +151,16 @@ def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
                     ("color_mnist", "cdep"): 1, ("color_mnist", "eg"): 30}
     cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=cdep", "attack=fgsm")
     assert (cfg.model.name, cfg.attack.eps, cfg.method.regions) == ("mlp", 0.1, "pixels")
+
+
+ANALYSIS_NEEDS_MASKS = {"localisation": True, "obey": True, "focus": False, "u_analysis": False, "ipha": False}
+
+
+@pytest.mark.parametrize("choice", _choices("analysis"))
+def test_analysis_choice(choice):
+    from rrx.analyses import create_analysis
+
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        cfg = compose("analyze", overrides=[f"analysis={choice}"])
+    assert create_analysis(cfg.analysis).needs_masks == ANALYSIS_NEEDS_MASKS[choice]
+    assert cfg.analysis.name == choice and cfg.analysis.variation == "original"

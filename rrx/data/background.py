@@ -25,6 +25,8 @@ class BackgroundDataset:
             (``error`` or ``skip``) and ``val_per_class`` (expected images per class in val).
     """
 
+    has_masks = True
+
     def __init__(self, root: Path, cfg):
         self.name = cfg.name
         self.root = Path(root).expanduser()

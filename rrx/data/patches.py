@@ -39,6 +39,7 @@ class PatchTask:
 
     classes = ["benign", "malignant"]
     num_classes = 2
+    has_masks = True
 
     def __init__(self, name: str, train: Dataset, test: Dataset, test_has_patch: torch.Tensor, mean, std):
         self.name, self.train, self.test = name, train, test

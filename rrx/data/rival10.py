@@ -123,6 +123,8 @@ class Rival10Variation(Dataset):
 class Rival10:
     """The RIVAL10 dataset: ``train_set`` from ``train/``, variations of ``test/``."""
 
+    has_masks = True
+
     def __init__(self, cfg):
         self.name = cfg.name
         self.num_classes = cfg.num_classes

@@ -18,6 +18,8 @@ class TensorTask:
     ``variation_set("original")`` is the test split; there are no other variations.
     """
 
+    has_masks = True
+
     def __init__(self, name: str, train: tuple, test: tuple, num_classes: int, mean, std):
         self.name = name
         self.train, self.test = train, test

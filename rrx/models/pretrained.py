@@ -42,7 +42,8 @@ def _outputs(model: Classifier, image_size: int, name: str) -> int:
 def off_the_shelf(cfg, dataset) -> Classifier:
     """``cfg`` (a model config) built with its own head and normalisation and scored on ``dataset``'s classes.
 
-    A zero-shot model embeds the dataset's class names. A classifier with as many outputs as the dataset has
+    A zero-shot model embeds the dataset's class names; one of rrx's small models (no weights of its own) is a random
+    baseline with the dataset's classes. A classifier with as many outputs as the dataset has
     classes is used as it is (e.g. the reference's IN-9 ResNet-50 given by ``model.weights_path``); a 1000-class
     one is read through the ImageNet-1k -> dataset mapping (``rrx.data.label_maps``); any other count is an error.
     """
@@ -50,6 +51,8 @@ def off_the_shelf(cfg, dataset) -> Classifier:
         return create_model(cfg, None, classes=list(dataset.classes))
     if not cfg.get("pretrained") and not cfg.get("weights_path"):
         log.warning("model %s has random weights (model.pretrained=false): its accuracy is chance level", cfg.name)
+    if "weights_path" not in cfg:  # rrx's small models have no weights of their own: random, with the dataset's classes
+        return create_model(cfg, dataset.num_classes, dataset.mean, dataset.std)
     model = create_model(cfg, None)
     outputs = _outputs(model, getattr(dataset, "image_size", None) or 224, cfg.get("arch", cfg.name))
     if outputs == dataset.num_classes:

@@ -1,0 +1,206 @@
+"""rrx analyze: the analysis runners on hand-built models whose results are known by construction, and the command."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch.utils.data import TensorDataset
+
+from conftest import TINY
+from runner import one_line_error, rrx
+from rrx.analyses import create_analysis
+from rrx.analyses.focus import randomised_copy
+from rrx.runtime import Runtime
+from test_u_analysis import MAPS, Quadrants
+
+CPU = Runtime(torch.device("cpu"), amp=False, batch_size=4, num_workers=0, progress=False)
+RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
+
+
+class ColourReader(torch.nn.Module):
+    """Logit k = sum over pixels of channel ``channels[k]``: Input x Gradient of class k is that channel where it is
+    non-zero, nothing elsewhere."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, len(channels), 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            for k, c in enumerate(channels):
+                self.conv.weight[k, c] = 1.0
+
+    def forward(self, x):
+        return self.conv(x).sum((2, 3))
+
+
+def coloured(colours, size=8):
+    return torch.stack([torch.tensor(c)[:, None, None].expand(3, size, size) for c in colours]).clone()
+
+
+def analysis(name, **settings):
+    defaults = OmegaConf.load(f"conf/analysis/{name}.yaml")
+    return create_analysis(OmegaConf.merge(defaults, settings))
+
+
+def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_loses_it(tmp_path):
+    """Class 0 images are red, class 1 green; the model reads red for class 0 and green for class 1, so its Input x
+    Gradient of the target class lies in the target quadrants only: Focus 1 on every mosaic."""
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    data = TensorDataset(coloured([RED] * 4 + [GREEN] * 4), labels)
+    dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["red", "green"])
+    focus = analysis("focus", attribution=["input_x_gradient"], per_class=3, randomise=False)
+    result = focus.run(ColourReader([0, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
+    assert result["mosaics"] == 6 and result["model"]["n"] == 6
+    assert result["model"]["mean"] == pytest.approx(1.0) and result["model"]["std"] == pytest.approx(0.0)
+    # a reader of the blue channel has no relevance on red/green images: every Focus undefined, none averaged
+    blind = focus.run(ColourReader([2, 2]), data, dataset, CPU, tmp_path)["input_x_gradient"]["model"]
+    assert blind["n"] == 0 and blind["undefined"] == 6
+
+
+def test_randomised_copy_reinitialises_every_layer_and_leaves_the_model():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    model(torch.zeros(1, 3, 5, 5))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.123)
+    copy = randomised_copy(model, seed=0)
+    again = randomised_copy(model, seed=0)
+    for (name, p), q, r in zip(model.named_parameters(), copy.parameters(), again.parameters()):
+        assert torch.all(p == 0.123), name
+        assert not torch.all(q == 0.123) or name.startswith("1."), name  # BatchNorm resets to ones and zeros
+        assert torch.equal(q, r), name
+
+
+def test_localisation_and_obey_of_an_object_reader_and_a_background_reader(tmp_path):
+    """Red object (the top half) on a blue background. An object reader's Input x Gradient is the object exactly: every
+    localisation score is 100 % and ObEy's wIoU 1; a background reader's relevance lies off the object: 0 %."""
+    x = coloured([BLUE] * 4)
+    x[:, :, :4] = torch.tensor(RED)[:, None, None]
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[:, :, :4] = 1
+    data = TensorDataset(x, torch.zeros(4, dtype=torch.long), mask)
+    dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["a", "b"])
+    localisation = analysis("localisation", attribution=["input_x_gradient"])
+    obey = analysis("obey", attribution=["input_x_gradient"])
+    on_object = localisation.run(ColourReader([0, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
+    off_object = localisation.run(ColourReader([2, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
+    for metric in ("pointing_game", "relevance_mass", "relevance_rank"):
+        assert on_object[metric]["mean"] == pytest.approx(1.0) and on_object[metric]["n"] == 4
+        assert off_object[metric]["mean"] == pytest.approx(0.0)
+    reader = obey.run(ColourReader([0, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
+    assert reader["wiou"]["all"]["mean"] == pytest.approx(1.0) and reader["iou"]["all"]["mean"] == pytest.approx(1.0)
+    assert reader["wiou"]["correct"]["n"] == 4 and reader["wiou"]["wrong"]["n"] == 0
+    # the background reader predicts class 0 (blue sum 32 > green 0): correct, with wIoU 0 on the object
+    assert obey.run(ColourReader([2, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]["wiou"]["correct"]["mean"] == 0.0
+
+
+def test_u_analysis_runner_counts_the_known_u_and_draws_it(tmp_path, monkeypatch):
+    """test_u_analysis's Quadrants model predicts [1, 0, 1, 0, 1] along the increasing removal order of MAPS: images
+    of label 1 have a U, images of label 0 ((1, 2, 3)) too; a model that always predicts 1 has none for label 1."""
+    import rrx.analyses.u_analysis as ua
+
+    monkeypatch.setattr(ua, "explain", lambda model, x, y, method, steps: MAPS.expand(len(x), 8, 8))
+    data = TensorDataset(torch.ones(3, 3, 8, 8), torch.tensor([1, 1, 0]))
+    dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["zero", "one"])
+    u = analysis("u_analysis", window=0.5, examples=1)
+    (result,) = u.run(Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path).values()
+    assert (result["images"], result["images_with_u"], result["triples"], result["correct_original"]) == (3, 3, 5, 2)
+    assert result["patches"] == 4 and result["patch_size"] == 4 and result["examples"] == ["u_example_0.png"]
+    assert (tmp_path / "u_example_0.png").is_file()
+    (none,) = u.run(Quadrants([0.0, 0.0, 0.0, 0.0], 1.0), data, dataset, CPU, tmp_path).values()
+    assert none["images_with_u"] == 0 and none["correct_original"] == 2
+
+
+@pytest.mark.parametrize("settings, fragments", [
+    ({"order": "sideways"}, ["analysis.order=sideways", "increasing"]),
+    ({"noise": "pink"}, ["analysis.noise=pink", "region_mean"]),
+    ({"window": 1.5}, ["window=1.5", "larger than the image"]),
+    ({"attribution": "lime"}, ["analysis.attribution=lime", "gradcam"]),
+])
+def test_bad_u_settings_stop_before_any_work(settings, fragments):
+    from rrx.errors import RRXError
+
+    with pytest.raises(RRXError) as err:
+        analysis("u_analysis", **settings)
+    assert all(f in str(err.value) for f in fragments)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, request):
+    """A tiny model trained for one epoch on the synthetic benchmark (masks included)."""
+    folder = tmp_path_factory.mktemp("analyze")
+    cache = folder / "cache"
+    rrx("train", *TINY, f"dataset.cache_dir={cache}", "challenge=original", f"hydra.run.dir={folder / 'train'}")
+    return folder, [f"dataset.cache_dir={cache}"]
+
+
+TINY_ANALYSES = {
+    "localisation": ["analysis.attribution=[saliency,gradcam]", "analysis.max_images=9"],
+    "obey": ["analysis.max_images=9"],
+    "focus": ["analysis.attribution=[gradcam]", "analysis.per_class=2", "analysis.max_images=18"],
+    "ipha": ["analysis.constant=[zero,mean]", "analysis.compare=[saliency]", "analysis.iterations=3", "analysis.neighbours=2",
+             "analysis.max_images=4", "analysis.examples=1"],
+}
+
+
+@pytest.mark.slow
+def test_cli_every_analysis_then_report_merges_them_into_the_training_run(checkpoint):
+    folder, data = checkpoint
+    for name, settings in TINY_ANALYSES.items():
+        rrx("analyze", f"analysis={name}", f"checkpoint={folder / 'train'}", *settings, "trainer.device=cpu",
+            f"hydra.run.dir={folder / 'analyses' / name}")
+        metrics = json.loads((folder / "analyses" / name / "metrics.json").read_text())
+        assert list(metrics["analyses"]) == [name] and metrics["analysis"]["images"] > 0
+        assert metrics["checkpoint_state"]["finished"] is True
+    assert (folder / "analyses" / "ipha" / "ipha_zero_0.png").is_file()
+    rrx("analyze", "-m", "analysis=u_analysis", f"checkpoint={folder / 'train'}", "analysis.order=increasing,random",
+        "analysis.max_images=9", "trainer.device=cpu", f"hydra.sweep.dir={folder / 'analyses' / 'u'}")
+    rrx("report", f"runs={folder}", f"hydra.run.dir={folder / 'report'}")
+    u = pd.read_csv(folder / "report" / "u_analysis_synthetic.csv")
+    assert sorted(u["Order"]) == ["increasing", "random"] and set(u["Method"]) == {"Standard"}
+    assert len(pd.read_csv(folder / "report" / "localisation_synthetic.csv")) == 2
+    fii = pd.read_csv(folder / "report" / "ipha_non_important_synthetic.csv")
+    assert list(fii["Constant"]) == ["zero", "mean"] and {"ipha", "saliency"} <= set(fii.columns)
+    text = (folder / "report" / "report.md").read_text()
+    assert "Focus on 2 x 2 mosaics" in text and "ObEy" in text and "u_analysis_synthetic.png" in text
+    assert (folder / "report" / "ipha_important_synthetic.png").is_file()
+
+
+def test_cli_unknown_analysis_lists_the_known_ones(tmp_path):
+    result = rrx("analyze", "analysis=shap", f"hydra.run.dir={tmp_path}", check=False)
+    assert result.returncode != 0
+    assert "Could not find 'analysis/shap'" in result.stderr and "u_analysis" in result.stderr
+
+
+@pytest.mark.parametrize("overrides, fragments", [
+    (["analysis=focus", "analysis.attribution=[lime]"], ["analysis.attribution=lime", "integrated_gradients"]),
+    (["analysis=ipha", "analysis.iterations=0"], ["analysis.iterations=0"]),
+    (["analysis=ipha", "analysis.constant=grey"], ["analysis.constant=grey", "gaussian"]),
+    (["analysis=u_analysis", "analysis.window=2"], ["analysis.window=2"]),
+    (["analysis=focus", "analysis.max_images=1"], ["Focus needs images of at least two classes"]),
+])
+def test_cli_bad_analysis_settings_are_one_line(checkpoint, tmp_path, overrides, fragments):
+    folder, _ = checkpoint
+    result = rrx("analyze", *overrides, f"checkpoint={folder / 'train'}", "trainer.device=cpu",
+                 f"hydra.run.dir={tmp_path / 'a'}", check=False)
+    one_line_error(result, *fragments)
+
+
+def test_cli_on_cifar10_an_analysis_that_needs_masks_stops_and_one_that_does_not_runs(tmp_path):
+    """An off-the-shelf model (no checkpoint) on a dataset without masks: localisation stops before any work and
+    names the dataset; U Analysis needs no masks and runs."""
+    from vision_fixture import write_cifar10
+
+    data = [f"dataset.root={write_cifar10(tmp_path / 'data')['folder']}", "dataset=cifar10", "model=small_cnn",
+            "model.width=4", "trainer.device=cpu"]
+    result = rrx("analyze", "analysis=localisation", *data, f"hydra.run.dir={tmp_path / 'loc'}", check=False)
+    one_line_error(result, "analysis=localisation needs object masks", "dataset cifar10 has none")
+    assert not (tmp_path / "loc" / "metrics.json").exists()
+    rrx("analyze", "analysis=u_analysis", "analysis.window=0.25", *data, f"hydra.run.dir={tmp_path / 'u'}")
+    (result,) = json.loads((tmp_path / "u" / "metrics.json").read_text())["analyses"]["u_analysis"].values()
+    assert result["images"] == 4 and result["patches"] == 16 and result["patch_size"] == 8
