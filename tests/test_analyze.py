@@ -204,3 +204,22 @@ def test_cli_on_cifar10_an_analysis_that_needs_masks_stops_and_one_that_does_not
     rrx("analyze", "analysis=u_analysis", "analysis.window=0.25", *data, f"hydra.run.dir={tmp_path / 'u'}")
     (result,) = json.loads((tmp_path / "u" / "metrics.json").read_text())["analyses"]["u_analysis"].values()
     assert result["images"] == 4 and result["patches"] == 16 and result["patch_size"] == 8
+
+
+def test_focus_on_a_model_with_a_fixed_input_size_names_mosaic_size(tmp_path):
+    """A model that takes only 8 x 8 images: 16 px mosaics are one clear error; analysis.mosaic_size=8 runs."""
+    from rrx.errors import RRXError
+
+    class Fixed(ColourReader):
+        def forward(self, x):
+            if x.shape[-1] != 8:
+                raise RuntimeError(f"Input width ({x.shape[-1]}) doesn't match model (8).")
+            return super().forward(x)
+
+    data = TensorDataset(coloured([RED] * 2 + [GREEN] * 2), torch.tensor([0, 0, 1, 1]))
+    dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["red", "green"])
+    with pytest.raises(RRXError, match="cannot take 16 x 16 px mosaics .*set analysis.mosaic_size"):
+        analysis("focus", attribution=["input_x_gradient"], per_class=1).run(Fixed([0, 1]), data, dataset, CPU, tmp_path)
+    result = analysis("focus", attribution=["input_x_gradient"], per_class=1, mosaic_size=8, randomise=False).run(
+        Fixed([0, 1]), data, dataset, CPU, tmp_path)
+    assert result["input_x_gradient"]["model"]["n"] == 2 and result["input_x_gradient"]["model"]["mean"] == pytest.approx(1.0)

@@ -3,7 +3,8 @@
 A mosaic is a 2 x 2 grid of test images (never training images): two of the target class and two of other
 classes, at random positions (§3.3). Quadrants are numbered 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
 Focus(m) = positive relevance in the target quadrants / all positive relevance of the mosaic (§3.4, Eqs. 1-2).
-A class-agnostic explanation scores about 0.5.
+A class-agnostic explanation scores about 0.5. ``rrx analyze analysis=focus`` runs it (``Focus``), with the sanity
+check on a randomised copy of the model (``randomised_copy``).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class Focus:
         labels = torch.cat([y for _, y, _ in parts])
         members, targets, flags = mosaic_plan(labels.cpu().numpy(), self.per_class, np.random.default_rng(self.seed))
         members, targets, flags = (torch.as_tensor(a, device=runtime.device) for a in (members, targets, flags))
+        self._check_input_size(model, build_mosaics(images, members[:1]))
         models = {"model": model}
         if self.randomise:
             models["randomised"] = randomised_copy(model, self.seed)
@@ -112,9 +114,23 @@ class Focus:
                 for start in trange(0, len(members), runtime.batch_size, desc=f"focus {name} ({which})", leave=False,
                                     disable=not runtime.progress):
                     chunk = slice(start, start + runtime.batch_size)
-                    mosaics = build_mosaics(images, members[chunk])
-                    if self.mosaic_size:
-                        mosaics = F.interpolate(mosaics, size=int(self.mosaic_size), mode="bilinear", antialias=True)
+                    mosaics = self._resize(build_mosaics(images, members[chunk]))
                     scores += focus(explain(m, mosaics, targets[chunk], name, self.ig_steps), flags[chunk]).tolist()
                 results[name][which] = summary(scores)
         return results
+
+    def _resize(self, mosaics: torch.Tensor) -> torch.Tensor:
+        if not self.mosaic_size:
+            return mosaics
+        # area averaging: at a whole-number factor no pixel mixes two quadrants
+        return F.interpolate(mosaics, size=int(self.mosaic_size), mode="area")
+
+    @torch.no_grad()
+    def _check_input_size(self, model, mosaic: torch.Tensor) -> None:
+        """One clear error, before any work, for a model that cannot take the mosaics' size (a ViT built for H x W)."""
+        mosaic = self._resize(mosaic)
+        try:
+            model(mosaic)
+        except (AssertionError, RuntimeError, ValueError) as err:
+            raise RRXError(f"the model cannot take {mosaic.shape[-2]} x {mosaic.shape[-1]} px mosaics "
+                           f"({str(err).strip().splitlines()[0]}); set analysis.mosaic_size to its input size") from err

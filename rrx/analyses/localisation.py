@@ -8,6 +8,9 @@ Maps are (B, H, W) relevance, masks (B, H, W) or (B, 1, H, W) in {0, 1}. Every m
 - Relevance rank accuracy (Arras et al. 2022): of the |mask| most relevant pixels, the share on the object.
 - Weighted IoU, ObEy (seed 002, Eq. 1): wIoU(p, q) = sum_j p_j q_j / sum_j max(p_j, q_j), p the saliency map
   normalised to [0, 1], q the object mask; the unweighted IoU of the paper's appendix thresholds p first.
+
+``rrx analyze analysis=localisation`` and ``analysis=obey`` run them over a model's test images (``Localisation``,
+``ObEy``).
 """
 
 from __future__ import annotations
