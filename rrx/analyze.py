@@ -21,6 +21,19 @@ from rrx.schema import validate
 log = logging.getLogger(__name__)
 
 
+NOT_RESULTS = ("name", "examples")  # analysis settings that change no number
+
+
+def keyed_by_settings(results: dict, analysis_cfg: DictConfig, keyed: tuple[str, ...]) -> dict:
+    """The runner's ``{key: result}`` with every other result-changing setting added to the key (``gradcam
+    [ig_steps=50, max_images=None, target=label, variation=original]``) and to the result (``key``, ``settings``), so
+    that ``rrx report`` keeps analyses of one checkpoint with different settings apart instead of merging them."""
+    settings = {k: v for k, v in sorted(OmegaConf.to_container(analysis_cfg, resolve=True).items())
+                if k not in (*NOT_RESULTS, *keyed)}
+    suffix = ", ".join(f"{k}={v}" for k, v in settings.items())
+    return {f"{key} [{suffix}]": {**value, "key": key, "settings": settings} for key, value in results.items()}
+
+
 def analyze(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
     """Run ``cfg.analysis`` on the test images of ``cfg.analysis.variation`` (all, or ``cfg.analysis.max_images``
     evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.evaluate.open_subject``); results go to
@@ -40,7 +53,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
         log.info("Analysis %s of %s (%s) on %d images of %s / %s", cfg.analysis.name, subject.run["architecture"],
                  subject.run["method"], len(data), dataset.name, cfg.analysis.variation)
         start = time.perf_counter()
-        results = analysis.run(model, data, dataset, subject.runtime, out_dir)
+        results = keyed_by_settings(analysis.run(model, data, dataset, subject.runtime, out_dir), cfg.analysis, analysis.keyed)
         seconds = time.perf_counter() - start
         timing = {"images": len(data), "seconds": seconds, "images_per_s": len(data) / seconds,
                   "device": str(subject.runtime.device)}

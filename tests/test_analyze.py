@@ -57,6 +57,14 @@ def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_lose
     result = focus.run(ColourReader([0, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
     assert result["mosaics"] == 6 and result["model"]["n"] == 6
     assert result["model"]["mean"] == pytest.approx(1.0) and result["model"]["std"] == pytest.approx(0.0)
+    # the randomised copy: its conv weights W are random, so red quadrants carry |W[t, 0]| and green ones |W[t, 1]|
+    # per pixel for target t, whatever the class: Focus = |W[t, own colour]| / (|W[t, 0]| + |W[t, 1]|)
+    randomised = analysis("focus", attribution=["input_x_gradient"], per_class=3).run(ColourReader([0, 1]), data, dataset, CPU,
+                                                                                       tmp_path)["input_x_gradient"]
+    w = randomised_copy(ColourReader([0, 1]), seed=0).conv.weight[:, :2, 0, 0].abs()
+    expected = [(w[0, 0] / w[0].sum()).item()] * 3 + [(w[1, 1] / w[1].sum()).item()] * 3  # 3 mosaics per class
+    assert randomised["randomised"]["mean"] == pytest.approx(sum(expected) / 6)
+    assert randomised["model"]["mean"] == pytest.approx(1.0)
     # a reader of the blue channel has no relevance on red/green images: every Focus undefined, none averaged
     blind = focus.run(ColourReader([2, 2]), data, dataset, CPU, tmp_path)["input_x_gradient"]["model"]
     assert blind["n"] == 0 and blind["undefined"] == 6
@@ -223,3 +231,45 @@ def test_focus_on_a_model_with_a_fixed_input_size_names_mosaic_size(tmp_path):
     result = analysis("focus", attribution=["input_x_gradient"], per_class=1, mosaic_size=8, randomise=False).run(
         Fixed([0, 1]), data, dataset, CPU, tmp_path)
     assert result["input_x_gradient"]["model"]["n"] == 2 and result["input_x_gradient"]["model"]["mean"] == pytest.approx(1.0)
+
+
+def test_evenly_per_class_keeps_every_class_of_a_shuffled_split():
+    from rrx.analyses.common import evenly_per_class
+
+    labels = [2, 0, 1, 2, 2, 0, 1, 1, 2, 0, 2]  # shuffled: 3 of class 0, 3 of class 1, 5 of class 2
+    chosen = evenly_per_class(labels, 6)
+    assert sorted(labels[i] for i in chosen) == [0, 0, 1, 1, 2, 2]
+    assert chosen == [0, 1, 2, 7, 9, 10]  # within a class its first and last image: class 0 at 1, 5, 9; 1 at 2, 6, 7; 2 at 0 .. 10
+    # a small class gives all it has and the rest go to the others
+    small = [0, 1, 1, 1, 1, 1]
+    assert evenly_per_class(small, 4) == [0, 1, 3, 5]
+
+
+def test_ipha_results_of_a_constant_do_not_depend_on_the_other_constants(tmp_path):
+    data = TensorDataset(torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 0]))
+    dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["a", "b"])
+    model = ColourReader([0, 1])
+    settings = {"compare": [], "iterations": 3, "neighbours": 2, "examples": 0}
+    both = analysis("ipha", constant=["zero", "one"], **settings).run(model, data, dataset, CPU, tmp_path)
+    alone = analysis("ipha", constant="one", **settings).run(model, data, dataset, CPU, tmp_path)
+    assert both["one"] == alone["one"] and both["one"]["kept"]["ipha"] < 1
+
+
+def test_report_keeps_analyses_with_different_settings_apart():
+    """Two localisation results of one model that differ only in the explained class (target): two rows, told apart by
+    a Settings column, never merged or averaged."""
+    from rrx.analyze import keyed_by_settings
+    from rrx.report.analyses import table_localisation
+
+    stats = {m: {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0} for m in ("pointing_game", "relevance_mass", "relevance_rank")}
+    runs = []
+    for target, mass in (("label", 0.9), ("prediction", 0.1)):
+        cfg = OmegaConf.merge(OmegaConf.load("conf/analysis/localisation.yaml"), {"target": target})
+        result = keyed_by_settings({"gradcam": {**stats, "relevance_mass": {**stats["relevance_mass"], "mean": mass}}}, cfg,
+                                   ("attribution",))
+        runs.append({"run": {"architecture": "SmallCNN", "method": "Standard"}, "analyses": {"localisation": result}})
+    merged = {**runs[0]["analyses"]["localisation"], **runs[1]["analyses"]["localisation"]}
+    assert len(merged) == 2
+    table = table_localisation([{"run": runs[0]["run"], "analyses": {"localisation": merged}}])
+    assert list(table["Settings"]) == ["target=label", "target=prediction"]
+    assert list(table["Relevance mass"]) == [90.0, 10.0] and list(table["Attribution"]) == ["gradcam", "gradcam"]

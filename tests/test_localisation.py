@@ -38,6 +38,18 @@ def test_an_empty_mask_is_nan_and_a_constant_map_normalises_to_zero():
     assert normalise_map(maps).abs().sum() == 0
 
 
+def test_a_constant_map_points_nowhere():
+    """An all-zero (or any constant) map beside a varying one: undefined for every metric (every pixel is a maximum,
+    the ranking is arbitrary), while the varying map's values stand: its maximum (9) lies on the object."""
+    maps = torch.stack([torch.zeros(3, 3), torch.arange(9.0).reshape(3, 3)])
+    masks = torch.zeros(2, 1, 3, 3)
+    masks[:, :, 2, 2] = 1
+    for metric in (pointing_game, relevance_mass, relevance_rank, weighted_iou, iou):
+        values = metric(maps, masks)
+        assert torch.isnan(values[0]) and not torch.isnan(values[1]), metric.__name__
+    assert pointing_game(maps, masks)[1] == 1 and relevance_mass(maps, masks)[1] == pytest.approx(8 / 36)
+
+
 @pytest.mark.parametrize("name", ["PointingGame", "RelevanceMassAccuracy", "RelevanceRankAccuracy"])
 def test_against_quantus(name):
     quantus = pytest.importorskip("quantus")

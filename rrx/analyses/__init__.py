@@ -1,9 +1,11 @@
 """Reading models (thesis ch. 7, seeds 002 and 004), config group ``analysis``: ``create_analysis(cfg)`` by ``cfg.name``.
 
 Each module holds the science of one analysis as batched torch functions (tested against hand-computed values and
-Quantus) and registers a runner for ``rrx analyze``: ``needs_masks`` (whether it reads object masks) and
-``run(model, data, dataset, runtime, out_dir) -> dict``, its results keyed by the setting that produced them
-(attribution method, order, noise, ...), so results of a sweep over one checkpoint add up in ``rrx report``.
+Quantus) and registers a runner for ``rrx analyze``: ``needs_masks`` (whether it reads object masks),
+``run(model, data, dataset, runtime, out_dir) -> dict`` of results keyed by the settings named in ``keyed``
+(attribution method; U Analysis also order, noise, window; IPHA the constant). ``rrx analyze`` adds every other
+setting to the keys, so the results of a sweep over one checkpoint add up in ``rrx report`` and never replace each
+other.
 
 - ``localisation``: pointing game, relevance mass and relevance rank accuracy with object masks; ObEy (``obey``).
 - ``focus``: Focus on 2 x 2 mosaics of test images, with the model-randomisation sanity check.

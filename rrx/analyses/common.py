@@ -6,7 +6,7 @@ import math
 import statistics
 
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import Subset, TensorDataset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map
@@ -26,15 +26,54 @@ def attribution_list(key: str, value) -> list[str]:
     return names
 
 
+def labels_of(data) -> list[int]:
+    """The label of every item: from the dataset's ``labels`` or ``samples`` [(path, label)] where it lists them, else
+    by reading every item."""
+    if isinstance(data, TensorDataset):
+        return data.tensors[1].tolist()
+    if hasattr(data, "labels"):
+        return [int(v) for v in data.labels]
+    if hasattr(data, "samples"):
+        return [int(label) for _, label in data.samples]
+    return [int(data[i][1]) for i in range(len(data))]
+
+
+def evenly_per_class(labels: list[int], n: int) -> list[int]:
+    """``n`` indices, spread over the classes as evenly as they allow (a class with fewer images gives all it has, the
+    rest go to the others) and evenly spaced within each class, in the data's order."""
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    quota = {c: 0 for c in by_class}
+    left = n
+    while left > 0:  # round-robin over the classes that still have images
+        open_classes = [c for c in sorted(by_class) if quota[c] < len(by_class[c])]
+        for c in open_classes[:left]:
+            quota[c] += 1
+        left -= min(left, len(open_classes))
+    chosen = []
+    for c, members in by_class.items():
+        k = quota[c]
+        chosen += [members[j] for j in torch.linspace(0, len(members) - 1, k).round().long().tolist()] if k else []
+    return sorted(chosen)
+
+
 def analysis_images(dataset, variation: str, masks: bool, max_images: int | None):
-    """The test images of ``variation`` (with masks when ``masks``), all of them or ``max_images`` evenly spaced (the
-    split is listed class by class, so every class stays in)."""
+    """The test images of ``variation`` (with masks when ``masks``): all of them, or ``max_images`` spread evenly over
+    the classes and evenly spaced within each (``evenly_per_class``), so every class is in whatever the split's order."""
     data = dataset.variation_set(variation, masks=masks)
     if len(data) == 0:
         raise RRXError(f"dataset {dataset.name}: variation {variation} has no images to analyse")
     if max_images is not None and max_images < len(data):
-        data = Subset(data, torch.linspace(0, len(data) - 1, int(max_images)).round().long().tolist())
+        data = Subset(data, evenly_per_class(labels_of(data), int(max_images)))
     return data
+
+
+def fill_mean(model, dataset) -> list[float]:
+    """The normalisation mean colour the model itself uses (an off-the-shelf model keeps its own), else the dataset's:
+    the neutral fill of U Analysis's ``normalisation_mean`` noise and IPHA's ``mean`` constant."""
+    mean = getattr(model, "mean", None)
+    return torch.as_tensor(mean).flatten().tolist() if mean is not None else list(dataset.mean)
 
 
 def batches(data, runtime, desc: str):

@@ -83,14 +83,15 @@ class Focus:
     """Focus of each attribution in ``cfg.attribution`` on ``cfg.per_class`` mosaics per class built from the test
     images of ``cfg.variation`` (the test split: never training images), for the model and for its randomised copy.
 
-    The images are held on the device and the mosaics built there, ``trainer.batch_size`` at a time; a mosaic is
-    2H x 2W, or resized to ``cfg.mosaic_size`` for a model with a fixed input size (a ViT). The explained class is
-    the mosaic's target class.
+    The images are held on the CPU; each chunk of ``trainer.batch_size`` mosaics is built on the device from its own
+    quadrant images. A mosaic is 2H x 2W, or resized to ``cfg.mosaic_size`` for a model with a fixed input size (a
+    ViT). The explained class is the mosaic's target class.
 
     Results: ``{attribution: {"model" | "randomised": {"mean", "std", "n", "undefined"}, "mosaics": M}}``.
     """
 
     needs_masks = False
+    keyed = ("attribution",)  # the settings its result keys name
 
     def __init__(self, cfg):
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
@@ -98,12 +99,12 @@ class Focus:
         self.mosaic_size, self.seed, self.ig_steps = cfg.get("mosaic_size"), int(cfg.seed), int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
-        parts = list(batches(data, runtime, "focus: images"))
-        images = torch.cat([x for x, _, _ in parts])  # (N, C, H, W) on the device
-        labels = torch.cat([y for _, y, _ in parts])
-        members, targets, flags = mosaic_plan(labels.cpu().numpy(), self.per_class, np.random.default_rng(self.seed))
-        members, targets, flags = (torch.as_tensor(a, device=runtime.device) for a in (members, targets, flags))
-        self._check_input_size(model, build_mosaics(images, members[:1]))
+        parts = [(x.cpu(), y.cpu()) for x, y, _ in batches(data, runtime, "focus: images")]
+        images = torch.cat([x for x, _ in parts])  # (N, C, H, W), kept on the CPU: only a chunk's quadrants move
+        labels = torch.cat([y for _, y in parts])
+        members, targets, flags = mosaic_plan(labels.numpy(), self.per_class, np.random.default_rng(self.seed))
+        members, targets, flags = torch.as_tensor(members), torch.as_tensor(targets), torch.as_tensor(flags)
+        self._check_input_size(model, self._mosaics(images, members[:1], runtime.device))
         models = {"model": model}
         if self.randomise:
             models["randomised"] = randomised_copy(model, self.seed)
@@ -114,12 +115,16 @@ class Focus:
                 for start in trange(0, len(members), runtime.batch_size, desc=f"focus {name} ({which})", leave=False,
                                     disable=not runtime.progress):
                     chunk = slice(start, start + runtime.batch_size)
-                    mosaics = self._resize(build_mosaics(images, members[chunk]))
-                    scores += focus(explain(m, mosaics, targets[chunk], name, self.ig_steps), flags[chunk]).tolist()
+                    mosaics = self._mosaics(images, members[chunk], runtime.device)
+                    target, flag = targets[chunk].to(runtime.device), flags[chunk].to(runtime.device)
+                    scores += focus(explain(m, mosaics, target, name, self.ig_steps), flag).tolist()
                 results[name][which] = summary(scores)
         return results
 
-    def _resize(self, mosaics: torch.Tensor) -> torch.Tensor:
+    def _mosaics(self, images: torch.Tensor, members: torch.Tensor, device) -> torch.Tensor:
+        """The mosaics of ``members`` (M, 4), built on ``device`` from the quadrant images, resized to ``mosaic_size``."""
+        used = members.unique()  # the chunk's images, sorted
+        mosaics = build_mosaics(images[used].to(device), torch.searchsorted(used, members).to(device))
         if not self.mosaic_size:
             return mosaics
         # area averaging: at a whole-number factor no pixel mixes two quadrants
@@ -128,9 +133,10 @@ class Focus:
     @torch.no_grad()
     def _check_input_size(self, model, mosaic: torch.Tensor) -> None:
         """One clear error, before any work, for a model that cannot take the mosaics' size (a ViT built for H x W)."""
-        mosaic = self._resize(mosaic)
         try:
             model(mosaic)
+        except torch.cuda.OutOfMemoryError:
+            raise
         except (AssertionError, RuntimeError, ValueError) as err:
             raise RRXError(f"the model cannot take {mosaic.shape[-2]} x {mosaic.shape[-1]} px mosaics "
                            f"({str(err).strip().splitlines()[0]}); set analysis.mosaic_size to its input size") from err

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, explain, summary
+from rrx.analyses.common import attribution_list, batches, explain, fill_mean, summary
 from rrx.errors import RRXError, check_choice
 from rrx.report.figures import image_strip
 
@@ -190,9 +190,12 @@ class IPHA:
     """
 
     needs_masks = False
+    keyed = ("constant",)  # the settings its result keys name
 
     def __init__(self, cfg):
         self.constants = [cfg.constant] if isinstance(cfg.constant, str) else list(cfg.constant)
+        if not self.constants:
+            raise RRXError(f"analysis.constant is empty; give one or more of {', '.join(CONSTANTS)}")
         for constant in self.constants:
             check_choice("analysis.constant", constant, CONSTANTS)
         self.compare = attribution_list("analysis.compare", cfg.compare) if cfg.compare else []
@@ -207,12 +210,14 @@ class IPHA:
         fii = {c: {part: {m: [] for m in methods} for part in ("important", "non_important")} for c in self.constants}
         kept = {c: {m: [] for m in methods} for c in self.constants}
         drawn = {c: 0 for c in self.constants}
-        generator = torch.Generator().manual_seed(self.seed)
+        # one generator per constant, so a constant's results do not depend on which others run beside it
+        generators = {c: torch.Generator().manual_seed(self.seed * len(CONSTANTS) + CONSTANTS.index(c)) for c in self.constants}
+        mean = fill_mean(model, dataset)
         for x, y, _ in batches(data, runtime, "ipha"):
             top_k = {m: top_k_mask(explain(model, x, y, m, self.ig_steps)) for m in self.compare}  # (B, 1, H, W)
             for constant in self.constants:
-                c = constant_image(x, constant, generator, dataset.mean)
-                masks = {"ipha": hill_climb(model, x, y, c, self.iterations, self.neighbours, self.block, generator,
+                c = constant_image(x, constant, generators[constant], mean)
+                masks = {"ipha": hill_climb(model, x, y, c, self.iterations, self.neighbours, self.block, generators[constant],
                                             runtime.batch_size), **top_k}
                 for method, mask in masks.items():
                     x_important, x_non_important = apply_mask(x, mask, c), apply_mask(x, 1 - mask, c)

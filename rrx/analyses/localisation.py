@@ -1,7 +1,8 @@
 """Does an attribution map fall on the object? Batched metrics of maps against object masks (1 on the object).
 
 Maps are (B, H, W) relevance, masks (B, H, W) or (B, 1, H, W) in {0, 1}. Every metric returns one value per image
-(B,), NaN for an image whose mask holds no object pixel (nothing to localise).
+(B,), NaN for an image whose mask holds no object pixel (nothing to localise) or whose map is constant, e.g. all zero
+(it points nowhere; Quantus refuses such a map).
 
 - Pointing game (Zhang et al. 2018): 1 when a pixel of maximal relevance lies on the object (ties: any of them).
 - Relevance mass accuracy (Arras et al. 2022): the share of positive relevance that lies on the object.
@@ -23,37 +24,37 @@ from rrx.errors import check_choice
 
 
 def _flat(maps: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(B, N) maps, (B, N) boolean masks, and (B,) True where a mask is empty."""
+    """(B, N) maps, (B, N) boolean masks, and (B,) True where the metric is undefined: an empty mask or a constant map."""
     a = maps.reshape(maps.shape[0], -1).float()
     s = masks.reshape(masks.shape[0], -1) > 0.5
     if a.shape != s.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in size")
-    return a, s, s.sum(1) == 0
+    return a, s, (s.sum(1) == 0) | (a.amax(1) == a.amin(1))
 
 
-def _nan_where(values: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
-    return torch.where(empty, torch.full_like(values, float("nan")), values)
+def _nan_where(values: torch.Tensor, undefined: torch.Tensor) -> torch.Tensor:
+    return torch.where(undefined, torch.full_like(values, float("nan")), values)
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    a, s, empty = _flat(maps, masks)
+    a, s, undefined = _flat(maps, masks)
     at_max = a == a.max(1, keepdim=True).values
-    return _nan_where((at_max & s).any(1).float(), empty)
+    return _nan_where((at_max & s).any(1).float(), undefined)
 
 
 def relevance_mass(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    a, s, empty = _flat(maps, masks)
+    a, s, undefined = _flat(maps, masks)
     positive = a.clamp(min=0)
-    return _nan_where((positive * s).sum(1) / positive.sum(1), empty)
+    return _nan_where((positive * s).sum(1) / positive.sum(1), undefined)
 
 
 def relevance_rank(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    a, s, empty = _flat(maps, masks)
+    a, s, undefined = _flat(maps, masks)
     k = s.sum(1)  # (B,)
     order = torch.sort(a, dim=1, descending=True, stable=True).indices
     inside = s.gather(1, order)  # the mask along the relevance ranking
     top = torch.arange(a.shape[1], device=a.device)[None] < k[:, None]
-    return _nan_where((inside & top).sum(1) / k.clamp(min=1), empty)
+    return _nan_where((inside & top).sum(1) / k.clamp(min=1), undefined)
 
 
 def normalise_map(maps: torch.Tensor) -> torch.Tensor:
@@ -66,16 +67,16 @@ def normalise_map(maps: torch.Tensor) -> torch.Tensor:
 def weighted_iou(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """ObEy's wIoU between the [0, 1]-normalised maps and the masks."""
     p = normalise_map(maps).reshape(maps.shape[0], -1)
-    _, s, empty = _flat(maps, masks)
+    _, s, undefined = _flat(maps, masks)
     q = s.float()
-    return _nan_where((p * q).sum(1) / torch.maximum(p, q).sum(1).clamp(min=1e-12), empty)
+    return _nan_where((p * q).sum(1) / torch.maximum(p, q).sum(1).clamp(min=1e-12), undefined)
 
 
 def iou(maps: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """The unweighted variant: IoU of {normalised map >= threshold} with the mask."""
     p = normalise_map(maps).reshape(maps.shape[0], -1) >= threshold
-    _, s, empty = _flat(maps, masks)
-    return _nan_where((p & s).sum(1) / (p | s).sum(1).clamp(min=1), empty)
+    _, s, undefined = _flat(maps, masks)
+    return _nan_where((p & s).sum(1) / (p | s).sum(1).clamp(min=1), undefined)
 
 
 LOCALISATION = {"pointing_game": pointing_game, "relevance_mass": relevance_mass, "relevance_rank": relevance_rank}
@@ -86,10 +87,11 @@ class Localisation:
     """Pointing game, relevance mass and relevance rank accuracy of each attribution in ``cfg.attribution``, on the test
     images of ``cfg.variation`` with their object masks, explaining ``cfg.target`` (the label or the prediction).
 
-    Results: ``{attribution: {metric: {"mean", "std", "n", "undefined"}}}``; an image without object pixels is undefined.
+    Results: ``{attribution: {metric: {"mean", "std", "n", "undefined"}}}``; an image without object pixels, or whose map is constant, is undefined.
     """
 
     needs_masks = True
+    keyed = ("attribution",)  # the settings its result keys name
 
     def __init__(self, cfg):
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
@@ -118,6 +120,7 @@ class ObEy:
     """
 
     needs_masks = True
+    keyed = ("attribution",)  # the settings its result keys name
 
     def __init__(self, cfg):
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, explain
+from rrx.analyses.common import attribution_list, batches, explain, fill_mean
 from rrx.errors import RRXError, check_choice
 from rrx.report.figures import image_strip
 
@@ -256,6 +256,7 @@ class UAnalysis:
     """
 
     needs_masks = False
+    keyed = ("attribution", "order", "noise", "window")  # the settings its result keys name
 
     def __init__(self, cfg):
         (self.attribution,) = attribution_list("analysis.attribution", [cfg.attribution])
@@ -271,7 +272,8 @@ class UAnalysis:
         examples = []
         for x, y, _ in batches(data, runtime, f"u_analysis {self.attribution}"):
             maps = explain(model, x, y, self.attribution, self.ig_steps)
-            r = u_analysis(model, x, y, maps, self.window, self.order, self.noise, generator, dataset.mean, runtime.batch_size)
+            r = u_analysis(model, x, y, maps, self.window, self.order, self.noise, generator, fill_mean(model, dataset),
+                           runtime.batch_size)
             images += len(x)
             with_u += int(r.has_u.sum())
             correct_original += int(r.correct[:, 0].sum())

@@ -13,62 +13,66 @@ from rrx.report.aggregate import thesis_order
 NAN = math.nan
 
 
-def _model(metrics: dict) -> dict:
-    return {"Architecture": metrics["run"]["architecture"], "Method": metrics["run"]["method"]}
+def _entries(runs: list[dict], analysis: str) -> list[tuple[dict, str, dict]]:
+    """(the row's naming columns, the result's key, the result) for every result of ``analysis`` in ``runs``. The
+    naming columns are Architecture, Method and, where the results differ in a setting outside their key (e.g.
+    ``target``, ``max_images``), a Settings column naming it, so that rows of different settings are never averaged."""
+    found = [(m, key, r) for m in runs for key, r in m["analyses"][analysis].items()]
+    settings = [r.get("settings", {}) for _, _, r in found]
+    differ = sorted(k for k in {k for s in settings for k in s} if len({repr(s.get(k)) for s in settings}) > 1)
+    entries = []
+    for (m, key, r), setting in zip(found, settings):
+        row = {"Architecture": m["run"]["architecture"], "Method": m["run"]["method"]}
+        if differ:
+            row["Settings"] = ", ".join(f"{k}={setting.get(k)}" for k in differ)
+        entries.append((row, r.get("key", key), r))
+    return entries
 
 
 def _pct(stats: dict | None) -> float:
     return NAN if stats is None or stats["mean"] is None else 100 * stats["mean"]
 
 
-def _frame(rows: list[dict], keys: list[str]) -> pd.DataFrame:
+def _frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
-    values = [c for c in df.columns if c not in keys]
-    return df.astype({c: float for c in values})
+    names = {"Architecture", "Method", "Settings", "Attribution", "Order", "Noise", "Window", "Constant"}
+    return df.astype({c: float for c in df.columns if c not in names})
 
 
 def table_localisation(runs: list[dict]) -> pd.DataFrame:
     """Pointing game, relevance mass and relevance rank accuracy per attribution, percent."""
-    rows = [_model(m) | {"Attribution": name, "Pointing game": _pct(r["pointing_game"]), "Relevance mass": _pct(r["relevance_mass"]),
-                         "Relevance rank": _pct(r["relevance_rank"]), "Images": r["pointing_game"]["n"]}
-            for m in runs for name, r in m["analyses"]["localisation"].items()]
-    return _frame(rows, ["Architecture", "Method", "Attribution"])
+    return _frame([row | {"Attribution": key, "Pointing game": _pct(r["pointing_game"]), "Relevance mass": _pct(r["relevance_mass"]),
+                          "Relevance rank": _pct(r["relevance_rank"]), "Images": r["pointing_game"]["n"]}
+                   for row, key, r in _entries(runs, "localisation")])
 
 
 def table_obey(runs: list[dict]) -> pd.DataFrame:
     """ObEy (mean weighted IoU), the thresholded IoU, and ObEy over correct and over wrong predictions, percent."""
-    rows = [_model(m) | {"Attribution": name, "ObEy": _pct(r["wiou"]["all"]), "IoU": _pct(r["iou"]["all"]),
-                         "ObEy correct": _pct(r["wiou"]["correct"]), "ObEy wrong": _pct(r["wiou"]["wrong"]),
-                         "Correct": r["wiou"]["correct"]["n"], "Wrong": r["wiou"]["wrong"]["n"]}
-            for m in runs for name, r in m["analyses"]["obey"].items()]
-    return _frame(rows, ["Architecture", "Method", "Attribution"])
+    return _frame([row | {"Attribution": key, "ObEy": _pct(r["wiou"]["all"]), "IoU": _pct(r["iou"]["all"]),
+                          "ObEy correct": _pct(r["wiou"]["correct"]), "ObEy wrong": _pct(r["wiou"]["wrong"]),
+                          "Correct": r["wiou"]["correct"]["n"], "Wrong": r["wiou"]["wrong"]["n"]}
+                   for row, key, r in _entries(runs, "obey")])
 
 
 def table_focus(runs: list[dict]) -> pd.DataFrame:
     """Focus of the model and of its randomised copy per attribution, percent (50 is class-agnostic)."""
-    rows = [_model(m) | {"Attribution": name, "Focus": _pct(r["model"]), "Focus std": 100 * r["model"]["std"],
-                         "Randomised": _pct(r.get("randomised")), "Mosaics": r["mosaics"]}
-            for m in runs for name, r in m["analyses"]["focus"].items()]
-    return _frame(rows, ["Architecture", "Method", "Attribution"])
-
-
-U_KEYS = ["Architecture", "Method", "Attribution", "Order", "Noise", "Window"]
+    return _frame([row | {"Attribution": key, "Focus": _pct(r["model"]), "Focus std": 100 * r["model"]["std"],
+                          "Randomised": _pct(r.get("randomised")), "Mosaics": r["mosaics"]}
+                   for row, key, r in _entries(runs, "focus")])
 
 
 def table_u(runs: list[dict]) -> pd.DataFrame:
     """U-occurrence share (images with at least one U), percent, per setting."""
-    rows = [_model(m) | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
-                         "U share": 100 * r["u_share"], "Images": r["images"]}
-            for m in runs for r in m["analyses"]["u_analysis"].values()]
-    return _frame(rows, U_KEYS)
+    return _frame([row | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
+                          "U share": 100 * r["u_share"], "Images": r["images"]}
+                   for row, _, r in _entries(runs, "u_analysis")])
 
 
 def table_ipha(runs: list[dict], part: str) -> pd.DataFrame:
     """Mean Feature Impact Index (Eq. 7.2) of the ``part`` (important or non_important) pixels that IPHA and the top-k
     masks of the other attributions select, percent; one row per model and constant (thesis Figs. 32-33)."""
-    rows = [_model(m) | {"Constant": constant, **{method: _pct(stats) for method, stats in r[part].items()}}
-            for m in runs for constant, r in m["analyses"]["ipha"].items()]
-    return _frame(rows, ["Architecture", "Method", "Constant"])
+    return _frame([row | {"Constant": key, **{method: _pct(stats) for method, stats in r[part].items()}}
+                   for row, key, r in _entries(runs, "ipha")])
 
 
 # name -> (title, builder); a table is made where some run has the analysis (ipha: two tables)
@@ -95,6 +99,11 @@ def analysis_tables(runs: list[dict]) -> dict[str, tuple[str, pd.DataFrame]]:
     return tables
 
 
+def _model_label(df: pd.DataFrame) -> pd.Series:
+    label = df["Architecture"] + " " + df["Method"]
+    return label + " [" + df["Settings"] + "]" if "Settings" in df else label
+
+
 def figure_u(runs: list[dict], dataset: str, path: Path) -> Path | None:
     """Thesis Fig. 30 shape: U-occurrence share grouped by each parameter (attribution, noise, window, order), one
     line per model (the mean over the runs with that parameter value)."""
@@ -102,7 +111,7 @@ def figure_u(runs: list[dict], dataset: str, path: Path) -> Path | None:
     if not having:
         return None
     df = table_u(having)
-    df["Model"] = df["Architecture"] + " " + df["Method"]
+    df["Model"] = _model_label(df)
     fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharey=True)
     for ax, parameter in zip(axes, ["Attribution", "Noise", "Window", "Order"]):
         for model, rows in df.groupby("Model", sort=False):
@@ -122,8 +131,8 @@ def figure_ipha(runs: list[dict], dataset: str, part: str, path: Path) -> Path |
     if not having:
         return None
     df = table_ipha(having, part)
-    df["Model"] = df["Architecture"] + " " + df["Method"]
-    methods = [c for c in df.columns if c not in ("Architecture", "Method", "Constant", "Model")]
+    df["Model"] = _model_label(df)
+    methods = [c for c in df.columns if c not in ("Architecture", "Method", "Settings", "Constant", "Model")]
     constants = list(dict.fromkeys(df["Constant"]))
     fig, axes = plt.subplots(len(constants), 1, figsize=(7, 1.8 * len(constants)), sharex=True, squeeze=False)
     for ax, constant in zip(axes[:, 0], constants):

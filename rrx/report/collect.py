@@ -63,8 +63,12 @@ def merge_evaluations(runs: list[dict]) -> list[dict]:
                 target["challenges"][key] = {**target["challenges"][key], **value}
             else:
                 target["challenges"][key] = value
-        for name, settings in m.get("analyses", {}).items():  # rrx analyze: one entry per setting, a sweep adds up
-            target.setdefault("analyses", {}).setdefault(name, {}).update(settings)
+        for name, results in m.get("analyses", {}).items():  # rrx analyze: keyed by all its settings, a sweep adds up
+            known = target.setdefault("analyses", {}).setdefault(name, {})
+            for key in sorted(set(known) & set(results)):
+                log.warning("analysis %s %s of %s: the result in %s replaces an earlier one with the same settings",
+                            name, key, target["path"], m["path"])
+            known.update(results)
         log.info("evaluation %s added to run %s", m["path"], target["path"])
     return kept
 
