@@ -14,11 +14,22 @@ import torch.nn.functional as F
 def grad_cam(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Grad-CAM of class ``y`` at the model's feature grid, upsampled to (B, H, W).
 
-    Uses ``model.feature_grid``, so ViT tokens are reshaped to the patch grid (prefix tokens
-    dropped) instead of being passed to a CNN-only implementation.
+    CNNs: the ``forward_features`` map. ViTs: the tokens of ``model.cam_layer()`` (the last block's first norm, as
+    pytorch-grad-cam's ViT recipe), reshaped to the patch grid by ``model.feature_grid`` (prefix tokens dropped);
+    the final tokens would not do, since a class-token head gives their patch tokens no gradient.
     """
-    features = model.forward_features(x)
-    score = model.forward_head(features).gather(1, y[:, None]).sum()
+    layer = model.cam_layer()
+    if layer is None:
+        features = model.forward_features(x)
+        score = model.forward_head(features).gather(1, y[:, None]).sum()
+    else:
+        seen = []
+        handle = layer.register_forward_hook(lambda module, args, out: seen.append(out))
+        try:
+            score = model(x).gather(1, y[:, None]).sum()
+        finally:
+            handle.remove()
+        features = seen[-1]  # (B, N, C) tokens
     (grads,) = torch.autograd.grad(score, features)
     grid, grid_grads = model.feature_grid(features), model.feature_grid(grads)
     cam = F.relu((grid_grads.mean(dim=(2, 3), keepdim=True) * grid).sum(1, keepdim=True))

@@ -63,6 +63,27 @@ def test_grad_cam_equals_captum_on_a_cnn():
     assert torch.allclose(ours, reference, atol=1e-6)
 
 
+def test_grad_cam_on_a_vit_reads_the_last_blocks_tokens_and_is_not_zero():
+    """A class-token ViT gives its final patch tokens no gradient, so Grad-CAM there is zero everywhere (rrx's before
+    this test). The map at the last block's norm1: captum's layer gradients and activations, Grad-CAM's formula by
+    hand (channel weights = gradient averaged over the patch tokens, ReLU of the weighted sum, bilinear upsampling)."""
+    from captum._utils.gradient import compute_layer_gradients_and_eval
+
+    from rrx.models import create_model
+
+    torch.manual_seed(0)
+    cfg = OmegaConf.merge(OmegaConf.load("conf/model/vit_test.yaml"), {"img_size": 32})
+    model = create_model(cfg, 4, [0.5] * 3, [0.25] * 3).eval()
+    x, y = torch.rand(3, 3, 32, 32), torch.tensor([0, 3, 1])
+    (grads,), (acts,) = compute_layer_gradients_and_eval(model, model.backbone.blocks[-1].norm1, x, target_ind=y)
+    grads, acts = grads[:, 1:], acts[:, 1:]  # (B, 4, C): the 2 x 2 patch tokens, the class token dropped
+    cam = torch.relu((grads.mean(1, keepdim=True) * acts).sum(2)).reshape(3, 1, 2, 2)
+    reference = torch.nn.functional.interpolate(cam, size=(32, 32), mode="bilinear", align_corners=False)[:, 0]
+    ours = grad_cam(model, x, y)
+    assert ours.abs().max() > 0
+    assert torch.allclose(ours, reference, atol=1e-6)
+
+
 @pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam"])
 def test_every_attribution_gives_a_non_negative_map(method):
     torch.manual_seed(0)

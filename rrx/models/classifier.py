@@ -49,6 +49,15 @@ class Classifier(nn.Module):
         """(B, D): the representation the classifier head reads."""
         return self.forward_head(self.forward_features(x), pre_logits=True)
 
+    def cam_layer(self) -> nn.Module | None:
+        """The layer whose output Grad-CAM reads on a ViT: the last block's first norm (its patch tokens still matter
+        to the class token, unlike ``forward_features``'s output, whose patch tokens a class-token head ignores: their
+        gradient is zero). None for CNNs, which use ``forward_features``'s map."""
+        blocks = getattr(self.backbone, "blocks", None)
+        if blocks is None or not hasattr(self.backbone, "patch_embed"):
+            return None
+        return blocks[-1].norm1
+
     def feature_grid(self, features: torch.Tensor) -> torch.Tensor:
         """``forward_features`` output as a spatial map (B, C, h, w).
 
