@@ -29,9 +29,10 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
 RESUME_RULES = ("auto", "never")  # trainer.resume
-# Keys that may differ between the attempts of one run: where things are, how they are shown, how fast.
-SAME_RUN_IGNORES = ("trainer.progress", "trainer.resume", "trainer.device", "dataset.root", "dataset.cache_dir",
-                    "dataset.meta_dir", "dataset.num_workers")
+# Keys that may differ between the attempts of one run: where things are, how they are shown, how fast (the ranks
+# of data-parallel training share each global batch, so a run preempted on 4 GPUs may go on on 2).
+SAME_RUN_IGNORES = ("trainer.progress", "trainer.resume", "trainer.device", "trainer.devices", "trainer.num_nodes",
+                    "trainer.strategy", "dataset.root", "dataset.cache_dir", "dataset.meta_dir", "dataset.num_workers")
 
 
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
@@ -145,7 +146,7 @@ def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
 class OpenRun:
     """A locked training folder: ``checkpoint`` to resume from (None for a new run), ``metrics`` when finished."""
 
-    folder: RunFolder
+    folder: RunFolder | None
     checkpoint: dict | None = None
     metrics: dict | None = None
 
@@ -157,28 +158,37 @@ def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
     (a different config, or files without a checkpoint), or when ``trainer.resume=never`` and it holds
     an unfinished run.
     """
-    run = OpenRun(RunFolder(out_dir))
+    folder = RunFolder(out_dir)
     try:
-        found = results_in(out_dir)
-        file = out_dir / CHECKPOINT
-        if not set(found) - RETRIABLE:
-            return run
-        if not file.is_file():
-            raise RRXError(f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir")
-        ckpt = read_checkpoint(file)
-        differences = config_differences(ckpt.get("config", {}), cfg)
-        if differences:
-            shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
-            raise RRXError(f"{out_dir} holds another run (its config differs: {shown}); give a new hydra.run.dir")
-        if ckpt.get("finished") and (out_dir / METRICS).is_file():
-            run.metrics = json.loads((out_dir / METRICS).read_text())
-            return run
-        if "finished" not in ckpt:
-            raise RRXError(f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir")
-        if cfg.trainer.resume == "never":
-            raise RRXError(f"{out_dir} holds an {describe(ckpt)} run; resume it with trainer.resume=auto or give a new hydra.run.dir")
-        run.checkpoint = ckpt
-        return run
+        run = examine_run(out_dir, cfg)
     except BaseException:
-        run.folder.release()
+        folder.release()
         raise
+    run.folder = folder
+    return run
+
+
+def examine_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
+    """What ``open_run`` finds in ``out_dir``, without the lock (``folder`` None): what a rank other than
+    rank 0 reads of the folder rank 0 holds."""
+    run = OpenRun(None)
+    found = results_in(out_dir)
+    file = out_dir / CHECKPOINT
+    if not set(found) - RETRIABLE:
+        return run
+    if not file.is_file():
+        raise RRXError(f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir")
+    ckpt = read_checkpoint(file)
+    differences = config_differences(ckpt.get("config", {}), cfg)
+    if differences:
+        shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+        raise RRXError(f"{out_dir} holds another run (its config differs: {shown}); give a new hydra.run.dir")
+    if ckpt.get("finished") and (out_dir / METRICS).is_file():
+        run.metrics = json.loads((out_dir / METRICS).read_text())
+        return run
+    if "finished" not in ckpt:
+        raise RRXError(f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir")
+    if cfg.trainer.resume == "never":
+        raise RRXError(f"{out_dir} holds an {describe(ckpt)} run; resume it with trainer.resume=auto or give a new hydra.run.dir")
+    run.checkpoint = ckpt
+    return run

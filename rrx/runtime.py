@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import random
 import sys
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from rrx.errors import RRXError
 
@@ -33,6 +34,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class ShardedSampler(Sampler[int]):
+    """Rank ``rank`` of ``world_size``'s share of the permutation that one process's shuffled loader draws
+    from ``generator``: every ``world_size``-th index from position ``rank``.
+
+    In per-rank batches of b = B / world_size, rank r's k-th batch holds positions kB + r, kB + r + W, ... of
+    the permutation, so the ranks' k-th batches together are one process's k-th batch of B: with every rank's
+    ``generator`` in the same state, N devices train on the same batches as one. (torch's DistributedSampler
+    draws another permutation, from its own seed.) When the data are not a multiple of ``world_size``, the
+    permutation is padded with its first indices, as DistributedSampler does, so every rank takes the same
+    number of steps.
+    """
+
+    def __init__(self, size: int, rank: int, world_size: int, generator: torch.Generator):
+        self.size, self.rank, self.world_size, self.generator = size, rank, world_size, generator
+
+    def __len__(self) -> int:
+        return math.ceil(self.size / self.world_size)
+
+    def __iter__(self):
+        order = list(RandomSampler(range(self.size), generator=self.generator))  # the same draws as one process's
+        order += order[: len(self) * self.world_size - self.size]
+        return iter(order[self.rank :: self.world_size])
+
+
 @dataclass
 class Runtime:
     """Where and how tensors are computed.
@@ -40,9 +65,11 @@ class Runtime:
     Args:
         device (torch.device): compute device.
         amp (bool): bfloat16 autocast; applied on CUDA only.
-        batch_size (int): loader batch size.
+        batch_size (int): loader batch size; for training the global batch, shared by the ranks.
         num_workers (int): loader worker processes.
         progress (bool): show progress bars.
+        rank (int): this process's rank in data-parallel training. Default: 0.
+        world_size (int): number of ranks. Default: 1.
     """
 
     device: torch.device
@@ -50,6 +77,8 @@ class Runtime:
     batch_size: int
     num_workers: int
     progress: bool = True
+    rank: int = 0
+    world_size: int = 1
 
     @classmethod
     def from_config(cls, trainer, dataset) -> "Runtime":
@@ -78,4 +107,18 @@ class Runtime:
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             generator=generator,
+        )
+
+    def train_loader(self, data: Dataset, generator: torch.Generator) -> DataLoader:
+        """The shuffled training loader: one process's, or with ``world_size`` ranks this rank's share of the
+        same permutation (``ShardedSampler``) in batches of ``batch_size / world_size``."""
+        if self.world_size == 1:
+            return self.loader(data, shuffle=True, generator=generator)
+        return DataLoader(
+            data,
+            batch_size=self.batch_size // self.world_size,
+            sampler=ShardedSampler(len(data), self.rank, self.world_size, generator),
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=generator,  # the loader draws its workers' base seed from it, as one process's does
         )

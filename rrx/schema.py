@@ -31,6 +31,9 @@ def bounds(low: float = -INF, high: float = INF, *, low_open: bool = False, high
 @dataclass
 class TrainerSchema:
     device: Optional[str] = None
+    devices: Optional[int] = bounds(1)
+    num_nodes: Optional[int] = bounds(1)
+    strategy: Optional[str] = None
     amp: Optional[bool] = None
     epochs: Optional[int] = bounds(1)
     batch_size: Optional[int] = bounds(1)
