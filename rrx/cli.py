@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import sys
 import traceback
@@ -127,6 +128,15 @@ def report_app(cfg: DictConfig):
 
 
 COMMANDS = {"train": train_app, "evaluate": evaluate_app, "analyze": analyze_app, "report": report_app}
+SUBMITIT_LAUNCHERS = ("slurm", "local_parallel")  # conf/hydra/launcher/, built on hydra-submitit-launcher
+
+
+def check_launcher(args: list[str]) -> None:
+    """Exit with one line when a submitit launcher is asked for and its plugin is not installed
+    (Hydra would only say that the plugin's base config is missing)."""
+    asked = [a for a in args if a in {f"hydra/launcher={name}" for name in SUBMITIT_LAUNCHERS}]
+    if asked and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        sys.exit(f"rrx: error: {asked[0]} needs hydra-submitit-launcher: pip install 'rrx[cluster]'")
 
 
 def main() -> None:
@@ -137,6 +147,7 @@ def main() -> None:
     command = args[0]
     if command not in COMMANDS:
         sys.exit(f"rrx: unknown command {command!r}; known: {', '.join(COMMANDS)}\n\n{USAGE}")
+    check_launcher(args[1:])
     sys.argv = [f"rrx {command}", *args[1:]]
     try:
         COMMANDS[command]()

@@ -29,7 +29,13 @@ def one_line_reason(err: BaseException) -> str:
 
 @contextlib.contextmanager
 def stop_on_signals():
-    """Turn SIGTERM and SIGINT into ``Stopped`` inside the block (main thread only), restoring the handlers after."""
+    """Turn SIGTERM and SIGINT into ``Stopped`` inside the block (main thread only), restoring the handlers after.
+
+    SIGTERM is taken only when nothing else handles it. In a submitit job (``hydra/launcher=slurm`` or
+    ``local_parallel``) submitit ignores SIGTERM, which SLURM sends at a preemption before SIGUSR2, and requeues the
+    job on SIGUSR2; stopping on that SIGTERM would end the job before it is requeued. The requeued job runs the same
+    command in the same folder, and ``trainer.resume=auto`` continues from the last checkpoint.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -37,7 +43,8 @@ def stop_on_signals():
     def stop(signum, frame):
         raise Stopped(f"stopped by {signal.Signals(signum).name}")
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else [])
+    previous = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         yield
     finally:

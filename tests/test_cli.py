@@ -90,7 +90,7 @@ def test_unknown_config_value_lists_the_options(tmp_path):
 
 
 def test_installed_package_finds_its_configs(tmp_path):
-    """A non-editable install (wheel) ships the configs as package data."""
+    """A non-editable install (wheel) ships the configs as package data, the launchers' too."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
         check=True,
@@ -101,6 +101,9 @@ def test_installed_package_finds_its_configs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     result = rrx("train", "method=rrda", "--cfg", "job", cwd=tmp_path, env=env)
     assert "rrda: true" in result.stdout
+    for launcher, target in (("slurm", "SlurmLauncher"), ("local_parallel", "LocalLauncher")):  # conf/hydra/launcher/
+        result = rrx("train", f"hydra/launcher={launcher}", "--cfg", "hydra", cwd=tmp_path, env=env)
+        assert f"submitit_launcher.{target}" in result.stdout and "submitit_folder: ${hydra.sweep.dir}/.submitit/%j" in result.stdout
     where = subprocess.run([sys.executable, "-c", "import rrx.conf; print(rrx.conf.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert where.stdout.startswith(str(tmp_path / "site"))
 
