@@ -63,9 +63,10 @@ def table_focus(runs: list[dict]) -> pd.DataFrame:
 
 def table_u(runs: list[dict]) -> pd.DataFrame:
     """U-occurrence share (images with at least one U), percent, per setting."""
-    return _frame([row | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
-                          "U share": 100 * r["u_share"], "Images": r["images"]}
-                   for row, _, r in _entries(runs, "u_analysis")])
+    df = _frame([row | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
+                        "U share": 100 * r["u_share"], "Images": r["images"]}
+                 for row, _, r in _entries(runs, "u_analysis")])
+    return df.sort_values([c for c in ("Settings", "Attribution", "Order", "Noise", "Window") if c in df], kind="stable")
 
 
 def table_ipha(runs: list[dict], part: str) -> pd.DataFrame:
@@ -137,9 +138,10 @@ def figure_ipha(runs: list[dict], dataset: str, part: str, path: Path) -> Path |
     fig, axes = plt.subplots(len(constants), 1, figsize=(7, 1.8 * len(constants)), sharex=True, squeeze=False)
     for ax, constant in zip(axes[:, 0], constants):
         means = df[df["Constant"] == constant].groupby("Model", sort=False)[methods].mean()
-        means.T.plot.bar(ax=ax, rot=0, legend=ax is axes[0, 0])
+        means.T.plot.bar(ax=ax, rot=15, legend=False)
         ax.set_ylabel(f"FII (%)\n{constant}")
         ax.set_ylim(0, 100)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8)
     fig.suptitle(f"IPHA, {part.replace('_', '-')} pixels, {dataset}")
     return save_figure(fig, path)
 
