@@ -23,6 +23,7 @@ import logging
 import logging.config
 import multiprocessing
 import os
+import signal
 import time
 
 import numpy as np
@@ -71,6 +72,10 @@ def create_fabric(trainer) -> Fabric:
     accelerator = device.type
     if devices * nodes == 1:
         return Fabric(accelerator=accelerator, devices=chosen, strategy="auto", precision="32-true")
+    tasks = os.environ.get("SLURM_NTASKS_PER_NODE", "").split("(")[0]  # e.g. "4" or "4(x2)"
+    if tasks.isdigit() and int(tasks) != devices:
+        raise RRXError(f"trainer.devices={devices} but this SLURM job runs {tasks} task(s) per node; SLURM must start one "
+                       f"task per device: set hydra.launcher.tasks_per_node={devices} (or srun --ntasks-per-node={devices})")
     backend = "nccl" if accelerator == "cuda" else "gloo"
     if not torch.distributed.is_available() or (backend == "nccl" and not torch.distributed.is_nccl_available()):
         raise RRXError(f"trainer.strategy=ddp on {accelerator} needs torch.distributed with {backend}, which this "
@@ -108,30 +113,40 @@ def launch(fabric: Fabric, function, *args):
         logging_config = OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
     try:
         return fabric.launch(_spawned, function, logging_config, *args)
-    except Stopped:
-        _stop_ranks()
-        raise
-    except ProcessRaisedException as err:
+    except ProcessRaisedException as err:  # a rank failed; torch has ended the others
         last = str(err).strip().splitlines()[-1]
         for cls, kind in ((RRXError, RRXError), (_RankStopped, Stopped)):
             prefix = f"{cls.__module__}.{cls.__name__}: "
             if last.startswith(prefix):
                 raise kind(last.removeprefix(prefix)) from None
         raise
+    except BaseException:  # stopped, or submitit's requeue exit: no rank may outlive the folder lock
+        _stop_ranks()
+        raise
 
 
 def _stop_ranks(grace_s: float = 3.0) -> None:
-    """SIGTERM to the spawned ranks still running ``grace_s`` after this process was stopped, and wait for them:
-    a signal sent to the parent alone (``kill <pid>``) would leave them training. Rank 0 records the stop."""
+    """SIGTERM to the spawned ranks still running ``grace_s`` after this process was stopped (rank 0 records the
+    stop), SIGKILL to those still running ``grace_s`` later (ranks of a submitit job ignore SIGTERM), and wait for
+    them: a signal sent to the parent alone (``kill <pid>``, submitit's requeue) would leave them training."""
     deadline = time.monotonic() + grace_s
     for rank in multiprocessing.active_children():
         rank.join(timeout=max(0.0, deadline - time.monotonic()))
         if rank.is_alive():
             rank.terminate()
+            rank.join(timeout=grace_s)
+        if rank.is_alive():
+            rank.kill()
             rank.join()
 
 
 def _spawned(fabric: Fabric, function, logging_config: dict | None, *args):
+    if "SUBMITIT_EXECUTOR" in os.environ:
+        # In a submitit job the parent alone answers SLURM's signals (SIGUSR2: requeue; SIGTERM: ignored, see
+        # rrx.errors.stop_on_signals) and stops the ranks when it exits (launch); a rank that took them would end
+        # the job before it is requeued.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if fabric.global_rank == 0 and logging_config is not None:
         logging.config.dictConfig(logging_config)
     else:

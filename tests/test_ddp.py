@@ -10,6 +10,7 @@ are equal, since no logit margin is that small.
 """
 
 import json
+import os
 
 import pytest
 import torch
@@ -107,6 +108,8 @@ def _trainer(**values):
 
 
 def test_bad_device_settings_are_one_error_naming_the_value(monkeypatch):
+    for name in [k for k in os.environ if k.startswith("SLURM_")]:  # the suite may itself run in a SLURM job
+        monkeypatch.delenv(name)
     with pytest.raises(RRXError, match="trainer.strategy=fsdp; known: auto, ddp"):
         create_fabric(_trainer(strategy="fsdp"))
     with pytest.raises(RRXError, match=r"trainer.devices=4096 CPU processes but this node has \d+ CPU"):
@@ -119,6 +122,10 @@ def test_bad_device_settings_are_one_error_naming_the_value(monkeypatch):
         create_fabric(_trainer(device="cuda", devices=2))
     with pytest.raises(RRXError, match="trainer.device=cuda:0 names one GPU but trainer.devices=2"):
         create_fabric(_trainer(device="cuda:0", devices=2))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "1")  # hydra.launcher.tasks_per_node left at 1 with 2 devices
+    with pytest.raises(RRXError, match="trainer.devices=2 but this SLURM job runs 1 task.*tasks_per_node=2"):
+        create_fabric(_trainer(device="cuda", devices=2))
 
 
 def test_a_global_batch_the_ranks_cannot_share_is_one_line(cache_dir, tmp_path):
