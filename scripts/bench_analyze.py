@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +28,7 @@ from torch.utils.data import Subset, TensorDataset
 from rrx.analyses import create_analysis
 from rrx.models import create_model
 from rrx.runtime import Runtime, resolve_device, seed_everything
+from timing import timed
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CLASSES = 9
@@ -61,16 +61,6 @@ def settings(args) -> dict[str, dict]:
         "u_analysis": {**ig, "examples": 2},
         "ipha": {**ig, "iterations": args.ipha_iterations, "neighbours": args.ipha_neighbours, "examples": 2},
     }
-
-
-def timed(fn, device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
 
 
 def own_unit(name: str, cfg, result: dict, images: int, seconds: float) -> str:

@@ -42,6 +42,7 @@ from rrx.models import create_model
 from rrx.results import run_info
 from rrx.runtime import Runtime, seed_everything
 from rrx.train import FORWARD_METHODS, train_epoch
+from timing import synchronize
 
 METHODS = "standard,rrda,rrr,gradmask,actdiff,actdiff_rrda,ada,standard+fgsm,standard+pgd"
 GRID_ARCHITECTURES = ("resnet18", "vit_b16")
@@ -64,11 +65,6 @@ def endless(loader):
     """The loader's batches, epoch after epoch."""
     while True:
         yield from loader
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def loader_rate(loader, runtime: Runtime, warmup: int, steps: int) -> float:
