@@ -123,7 +123,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
     if fabric.global_rank > 0:  # a rank SLURM or torchrun started: it reads the folder, rank 0 locks and writes it
         run = examine_run(out_dir, cfg)
         with stop_on_signals():
-            return None if run.metrics is not None else launch(fabric, _train, cfg, out_dir, run.checkpoint is not None)
+            return None if run.metrics is not None else launch(fabric, _train, cfg, out_dir, run.file)
     run = open_run(out_dir, cfg)
     with run.folder, stop_on_signals():
         if run.metrics is not None:
@@ -131,18 +131,19 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
             return run.metrics
         (out_dir / ERROR).unlink(missing_ok=True)  # a failed earlier attempt, now retried
         record_hydra_config(out_dir, cfg)
-        return launch(fabric, _train, cfg, out_dir, run.checkpoint is not None)
+        return launch(fabric, _train, cfg, out_dir, run.file)
 
 
-def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume: bool) -> dict | None:
-    """One rank's training (the only one with one device). Every rank builds the same model and data and
-    trains on its share of each batch; rank 0 alone writes the checkpoint, status, evaluation and results."""
+def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | None) -> dict | None:
+    """One rank's training (the only one with one device), resumed from the checkpoint file ``resume_from`` if
+    given. Every rank builds the same model and data and trains on its share of each batch; rank 0 alone
+    writes the checkpoint, status, evaluation and results."""
     rank, world = fabric.global_rank, fabric.world_size
     if rank > 0:
         logging.getLogger("rrx").setLevel(logging.WARNING)
     if world > 1:
         check_same_folder(fabric, out_dir)
-    resume = read_checkpoint(out_dir / CHECKPOINT) if resume else None  # every rank reads rank 0's checkpoint
+    resume = read_checkpoint(resume_from) if resume_from else None  # every rank reads rank 0's checkpoint
     seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     if world > 1:
@@ -151,8 +152,9 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume: bool) -> dict
     method = create_method(cfg.method)
     challenge = create_challenge(cfg.challenge)
     attack = create_attack(cfg.attack)
-    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std).to(runtime.device)
+    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std)
     method.check_model(net)
+    net = runtime.place(net, method.double_backprop)
     if method.double_backprop and net.use_plain_attention():
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", method.label)
     info = run_info(cfg, method)
@@ -222,6 +224,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume: bool) -> dict
         if rank > 0:  # evaluation is rank 0's alone; waiting for it at a barrier would meet the collective timeout
             return None
 
+        net = runtime.place(net)  # channels-last for evaluation where trainer.channels_last says so
         val_accuracy = None
         if val_set is not None:
             val_accuracy = accuracy(net, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
