@@ -23,6 +23,7 @@ from rrx.challenges.background import accuracy
 from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, all_finite, examine_run, open_run, read_checkpoint,
                             record_stop, save_checkpoint)
 from rrx.data import create_dataset, data_report
+from rrx.data.augment import augment
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
 from rrx.methods import create_method
@@ -41,12 +42,14 @@ FORWARD_METHODS = ("forward_features", "forward_head")  # model methods the meth
 def training_step(model, method, attack, mix, batch, runtime: Runtime, generator: torch.Generator):
     """Loss of one batch.
 
-    The batch gets its RRDA images if ``method.rrda``; then ``attack`` perturbs it and the
+    The batch is augmented if ``dataset.augment``, then gets its RRDA images if ``method.rrda``; then ``attack`` perturbs it and the
     method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2), or, with ``mix`` =
     alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
     """
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
     mask = rest[0] if rest else None
+    if runtime.augment is not None:  # dataset.augment: crops and flips that move the masks too
+        x, mask = augment(x, mask, generator, *runtime.augment)
     if method.rrda:
         x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
         x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])

@@ -578,3 +578,23 @@ def test_an_unusable_run_folder_is_one_error(tmp_path, monkeypatch):
     monkeypatch.setattr(fcntl, "flock", no_locks)
     with pytest.raises(RRXError, match="cannot lock .*No locks available"):
         RunFolder(tmp_path / "run")
+
+
+class _Handlers(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return torch.tensor([signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)])
+
+
+def test_loader_workers_ignore_the_signals_that_stop_or_requeue_a_run(compose_train):
+    """SLURM signals every process of a job: a worker that inherited submitit's SIGUSR2 handler would requeue the
+    job itself, and one killed by SIGTERM would turn a clean stop into a loader crash."""
+    from rrx.runtime import Runtime
+
+    cfg = compose_train("dataset.num_workers=1")
+    runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
+    assert runtime.num_workers == 1
+    for loader in (runtime.loader(_Handlers(), shuffle=False), runtime.train_loader(_Handlers(), torch.Generator())):
+        assert next(iter(loader)).all()
