@@ -153,9 +153,10 @@ def _flat(cfg: dict, prefix: str = "") -> dict:
 
 
 def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
-    """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``."""
+    """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``; what names
+    a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order."""
     old, new = _flat(saved), _flat(OmegaConf.to_container(cfg, resolve=True))
-    keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES))
+    keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES), key=lambda k: (not k.endswith(".name"), k))
     return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn.parameter import is_lazy
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from rrx.errors import RRXError, check_choice
@@ -111,7 +112,9 @@ class Runtime:
         channels-last there (ResNet-like SmallCNN: 0.6x), while forward and first-order passes gain 1.6-2x."""
         model = model.to(self.device)
         last = self.channels_last and not (double_backprop and self.device.type == "cpu")
-        return model.to(memory_format=torch.channels_last if last else torch.contiguous_format)
+        if last and not any(is_lazy(p) for p in model.parameters()):  # a lazy layer (model=mlp) has no format yet
+            model = model.to(memory_format=torch.channels_last)
+        return model
 
     def autocast(self):
         if self.amp and self.device.type == "cuda":
