@@ -8,13 +8,14 @@ import socket
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from PIL import Image
 
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
 from rrx.inspector import images, masks, transforms, views
-from rrx.inspector.model import Inspected, class_names
+from rrx.inspector.model import Inspected, class_names, open_inspected, with_checkpoint
 from rrx.inspector.saving import save_view
 from rrx.inspector.server import check_port, is_loopback
 from rrx.models import create_model
@@ -146,7 +147,8 @@ def test_canvas_objects_in_image_pixels():
             "strokeUniform": True, "originX": "left", "originY": "top", "angle": 0, "scaleX": 1, "scaleY": 1}
     assert masks.fabric_shape(rect, 2.0) == masks.Shape("rectangle", ((5.5, 10.5), (25.5, 25.5)))
     # turned about (left, top) by 90 degrees: the box (42 x 32 with the stroke) hangs left of x = 10, below y = 20
-    assert masks.fabric_shape({**rect, "angle": 90}, 1.0) == masks.Shape("rectangle", ((-21.0, 21.0), (9.0, 61.0)))
+    turned = masks.fabric_shape({**rect, "angle": 90}, 1.0)
+    assert turned.kind == "rectangle" and np.allclose(turned.points, [(-21, 21), (9, 61)])
     tilted = masks.fabric_shape({**rect, "angle": 30}, 1.0)  # a polygon centred at (left, top) + R(30) (21, 16)
     cos, sin = math.cos(math.pi / 6), math.sin(math.pi / 6)
     assert tilted.kind == "polygon" and np.allclose(np.mean(tilted.points, 0), (10 + 21 * cos - 16 * sin, 20 + 21 * sin + 16 * cos))
@@ -298,3 +300,13 @@ def test_inspect_command_errors_are_one_line(tmp_path):
     one_line_error(missing, f"checkpoint={tmp_path / 'nope'}", "does not exist")
     port = rrx("inspect", "inspector.port=70000", f"hydra.run.dir={tmp_path / 'j'}", check=False)
     one_line_error(port, "inspector.port=70000", "[1, 65535]")
+
+
+def test_another_checkpoint_replaces_the_model_of_the_command():
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        cfg = compose("inspect", overrides=["model=resnet18", "inspector.port=9000"])
+    other = with_checkpoint(cfg, " /runs/a ")
+    assert other.checkpoint == "/runs/a" and other.get("model") is None and other.inspector.port == 9000
+    assert cfg.model.name == "resnet18" and cfg.checkpoint is None  # the command's config is unchanged
+    with pytest.raises(RRXError, match="checkpoint=/runs/a: /runs/a does not exist"):
+        open_inspected(other, False)

@@ -105,8 +105,9 @@ def parse_shape(kind: str, text: str) -> Shape:
 ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 
 
-def _placement(obj: dict) -> tuple[float, float, float, float, float]:
-    """A Fabric.js object's centre (cx, cy) on the canvas, scales (sx, sy) and rotation (radians).
+def _placement(obj: dict, width: float, height: float) -> tuple[float, float, float, float, float]:
+    """The centre (cx, cy) on the canvas, scales (sx, sy) and rotation (radians) of a Fabric.js object of size
+    ``width`` x ``height`` (unscaled, without its stroke).
 
     Fabric places the ``originX``/``originY`` point of the object's box (its size including the stroke) at
     (``left``, ``top``) and rotates by ``angle`` degrees about that point.
@@ -114,9 +115,9 @@ def _placement(obj: dict) -> tuple[float, float, float, float, float]:
     sx, sy = float(obj.get("scaleX", 1)), float(obj.get("scaleY", 1))
     stroke = float(obj.get("strokeWidth", 0) or 0) if obj.get("stroke") else 0.0
     if obj.get("strokeUniform"):
-        box_w, box_h = float(obj.get("width", 0)) * sx + stroke, float(obj.get("height", 0)) * sy + stroke
+        box_w, box_h = width * sx + stroke, height * sy + stroke
     else:
-        box_w, box_h = (float(obj.get("width", 0)) + stroke) * sx, (float(obj.get("height", 0)) + stroke) * sy
+        box_w, box_h = (width + stroke) * sx, (height + stroke) * sy
     angle = math.radians(float(obj.get("angle", 0)))
     dx = (0.5 - ORIGIN[obj.get("originX", "left")]) * box_w
     dy = (0.5 - ORIGIN[obj.get("originY", "top")]) * box_h
@@ -136,7 +137,10 @@ def fabric_shape(obj: dict, scale: float) -> Shape:
     ``scale`` is canvas pixels per image pixel. A rotated rectangle becomes a polygon; a circle scaled unevenly,
     a 64-gon of its ellipse."""
     kind = str(obj.get("type", "")).lower()
-    cx, cy, sx, sy, angle = _placement(obj)
+    if kind == "circle":
+        cx, cy, sx, sy, angle = _placement(obj, 2 * float(obj["radius"]), 2 * float(obj["radius"]))
+    elif kind in ("rect", "polygon"):
+        cx, cy, sx, sy, angle = _placement(obj, float(obj["width"]), float(obj["height"]))
     if kind == "rect":
         w, h = float(obj["width"]) / 2, float(obj["height"]) / 2
         corners = _to_canvas([(-w, -h), (w, -h), (w, h), (-w, h)], cx, cy, sx, sy, angle)

@@ -9,12 +9,13 @@ only when the command line names one (or the model needs its classes); without o
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass, field
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, open_dict
 
 from rrx.data import create_dataset
 from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_class_names
@@ -90,4 +91,8 @@ def open_inspected(cfg: DictConfig, dataset_overridden: bool) -> Inspected:
 
 def with_checkpoint(cfg: DictConfig, checkpoint: str) -> DictConfig:
     """``cfg`` with another checkpoint (the page's model picker), model and dataset from the checkpoint."""
-    return OmegaConf.merge(cfg, {"checkpoint": checkpoint.strip(), "model": None})
+    other = copy.deepcopy(cfg)
+    with open_dict(other):
+        other.checkpoint = checkpoint.strip()
+        other.pop("model", None)
+    return other
