@@ -96,7 +96,7 @@ def chrome(chromium: str, driver: str):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1800"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,2000"):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(driver), options=options)
 

@@ -310,3 +310,42 @@ def test_another_checkpoint_replaces_the_model_of_the_command():
     assert cfg.model.name == "resnet18" and cfg.checkpoint is None  # the command's config is unchanged
     with pytest.raises(RRXError, match="checkpoint=/runs/a: /runs/a does not exist"):
         open_inspected(other, False)
+
+
+def test_browser_tests_skip_with_the_reason_or_fail_in_ci(monkeypatch):
+    import browser
+
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.delenv("RRX_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="browser tests need chromium, chromedriver.*apt-get install chromium"):
+        browser.require_browser()
+    monkeypatch.setenv("RRX_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="RRX_REQUIRE_BROWSER is set"):
+        browser.require_browser()
+
+
+class Bands(torch.nn.Module):
+    """Class 0 when the mean brightness is above 0.4 or below 0.1, else class 1: removing patches of a grey image
+    one by one (zeros) makes it correct, wrong, then correct again, a U."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.5))
+
+    def forward(self, x):
+        brightness = x.mean((1, 2, 3)) * self.scale
+        zero = (brightness > 0.4) | (brightness < 0.1)
+        return 10 * torch.stack([zero.float(), (~zero).float()], 1)
+
+
+def test_u_view_shows_the_u_images():
+    inspected = Inspected(Bands(), ["a", "b"], 32, None, "bands")
+    x = torch.full((3, 32, 32), 0.5)
+    # 16 patches of 8 px; k removed leave brightness 0.5 (16 - k) / 16: class 0 for k <= 3 and k >= 13
+    u = views.u_view(inspected, x, torch.ones(32, 32), 0, 0.25, "increasing", "zeros", seed=0)
+    assert u.numbers["predictions"] == [0] * 4 + [1] * 9 + [0] * 4
+    [(left, middle, right)] = u.numbers["triples"]
+    assert (left, right) == (3, 13) and 4 <= middle <= 12 and u.numbers["has_u"]
+    titles = [inset.get_title() for ax in u.figure.axes for inset in ax.child_axes]
+    assert titles == ["x_3: a", f"x_{middle}: b", "x_13: a"]

@@ -1,15 +1,15 @@
 """The Model Inspector end to end: ``rrx inspect`` on a tiny trained model, driven in headless Chromium.
 
 Each test opens a fresh browser session, uploads an image and checks the numbers the page shows against the
-library functions (``rrx.inspector``) on the same model and image. Screenshots go to the test's tmp folder (and,
-with ``RRX_INSPECTOR_SCREENSHOTS=<folder>``, are copied there: docs/inspector/ holds the README's).
+library functions (``rrx.inspector``) on the same model and image. Screenshots go to the test's tmp folder; one per
+module is also copied to ``$RRX_INSPECTOR_SCREENSHOTS`` when set (docs/inspector/ holds the README's:
+``RRX_INSPECTOR_SCREENSHOTS=docs/inspector pytest tests/test_inspector_browser.py``).
 """
 
 import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_module
@@ -17,7 +17,7 @@ from PIL import Image
 
 from browser import Server, chrome, read_table, require_browser, wait_for
 from conftest import TINY
-from rrx.inspector.images import load_image
+from rrx.inspector.images import dataset_image, load_image
 from rrx.inspector.model import open_inspected
 from rrx.inspector.views import signal_view, transform_view
 from runner import rrx
@@ -29,9 +29,10 @@ def app(tmp_path_factory):
     chromium, driver = require_browser()
     folder = tmp_path_factory.mktemp("inspect")
     rrx("train", *TINY, f"dataset.cache_dir={folder / 'cache'}", "challenge=original", f"hydra.run.dir={folder / 'train'}")
+    # a test image of the benchmark (an object on a background), enlarged and uploaded as a PNG photo
+    [original] = list((folder / "cache").glob("synthetic-*/bg_challenge/original/val/02_triangle"))
     image = folder / "photo.png"
-    pixels = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(image)
+    Image.open(sorted(original.iterdir())[0]).resize((48, 40)).save(image)
     out = folder / "inspect"
     server = Server([f"checkpoint={folder / 'train'}", f"hydra.run.dir={out}"], folder / "server.log")
     with initialize_config_module("rrx.conf", version_base="1.3"):
@@ -49,10 +50,16 @@ FIND_CANVAS = """for (const e of document.querySelectorAll('*')) {
   const c = e.shadowRoot && e.shadowRoot.querySelector('canvas.upper-canvas'); if (c) return c; } return null;"""
 
 
-def screenshot(browser, tmp_path, name):
+# how many figures the page shows, each loaded
+IMAGES_SHOWN = """const shown = [...document.querySelectorAll('[data-testid=stImage] img')];
+return shown.length == arguments[0] && shown.every(i => i.complete && i.naturalWidth > 0);"""
+
+
+def screenshot(browser, tmp_path, name, module=False):
+    """Save the page as ``<name>.png`` in the test's tmp folder; a module's also in $RRX_INSPECTOR_SCREENSHOTS."""
     path = tmp_path / f"{name}.png"
     browser.save_screenshot(str(path))
-    if os.environ.get("RRX_INSPECTOR_SCREENSHOTS"):
+    if module and os.environ.get("RRX_INSPECTOR_SCREENSHOTS"):
         shutil.copy(path, os.path.join(os.environ["RRX_INSPECTOR_SCREENSHOTS"], path.name))
     return path
 
@@ -79,8 +86,8 @@ def table_with(browser, header: str) -> list[dict]:
 
 def choose(browser, label: str) -> None:
     """Click the sidebar's radio option ``label``."""
-    options = [o for o in by_css(browser, "[data-testid=stSidebar] [role=radiogroup] label") if o.text.strip() == label]
-    options[0].click()
+    wait_for(lambda: [o for o in by_css(browser, "[data-testid=stSidebar] [role=radiogroup] label")
+                      if o.text.strip() == label], what=f"the sidebar's {label}")[0].click()
 
 
 def shown(rows, column: str) -> dict[str, str]:
@@ -113,16 +120,17 @@ def test_noise_slider_changes_the_probabilities_shown(app, tmp_path):
                      shown(rows, "transformed") == expected(view.numbers["transformed"]) and rows,
                      what="the probabilities of sigma 0.5")
     assert shown(after, "original") == expected(view.numbers["original"])
+    wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 1), what="the figure")
+    screenshot(browser, tmp_path, "image_processing", module=True)
 
     [save] = [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Save view"]
     save.click()
     wait_for(lambda: "saved transform-" in browser.find_element("tag name", "body").text, what="the save message")
-    saved = json.loads(max(app["out"].glob("transform-*.json")).read_text())
+    [saved] = [json.loads(p.read_text()) for p in app["out"].glob("transform-*.json")]
     assert saved["value"] == pytest.approx(0.5) and saved["image"] == "photo.png"
     assert [r["index"] for r in saved["transformed"]] == [r["index"] for r in view.numbers["transformed"]]
     assert [r["probability"] for r in saved["transformed"]] == pytest.approx(
         [r["probability"] for r in view.numbers["transformed"]], abs=1e-12)
-    screenshot(browser, tmp_path, "image_processing")
 
 
 @pytest.mark.slow
@@ -138,7 +146,8 @@ def test_interpretability_module_with_u_analysis(app, tmp_path):
     text = wait_for(lambda: (body := browser.find_element("tag name", "body").text) and "U-occurrences" in body and body,
                     what="the U Analysis")
     assert "patches of 3 px" in text  # window 0.1 of 32 px
-    screenshot(browser, tmp_path, "interpretability")
+    wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 2), what="the U Analysis figure")
+    screenshot(browser, tmp_path, "interpretability", module=True)
 
 
 @pytest.mark.slow
@@ -162,7 +171,32 @@ def test_signal_drawn_on_the_canvas(app, tmp_path):
     for column in ("image", "signal", "context"):
         assert shown(rows, column) == expected(view.numbers[column])
     wait_for(lambda: table_with(browser, "p(original class)"), what="the background transforms")
-    screenshot(browser, tmp_path, "signal")
+    screenshot(browser, tmp_path, "signal_drawn")
+
+
+@pytest.mark.slow
+def test_dataset_image_with_its_mask(app, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    browser = app["browser"]
+    browser.get(app["url"])
+    choose(browser, "Dataset")
+    [variation] = wait_for(lambda: [s for s in by_css(browser, "[data-testid=stSelectbox]") if "variation" in s.text])
+    variation.find_element("css selector", "input").send_keys("mixed_rand" + Keys.ENTER)
+    [label] = wait_for(lambda: [s for s in by_css(browser, "[data-testid=stSelectbox]") if "class" in s.text])
+    label.find_element("css selector", "input").send_keys("2: 02_triangle" + Keys.ENTER)
+    wait_for(lambda: table_with(browser, "transformed probability"), what="the dataset image's predictions")
+    choose(browser, "Signal")
+    [mask] = wait_for(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Dataset mask"],
+                      what="the dataset mask choice")
+    mask.click()
+    x, m, _ = dataset_image(app["inspected"].dataset, "mixed_rand", 2, 0)
+    view = signal_view(app["inspected"], x, m)
+    wait_for(lambda: all(shown(table_with(browser, "signal probability"), column) == expected(view.numbers[column])
+                         for column in ("image", "signal", "context")), what="the signal of the object mask")
+    wait_for(lambda: table_with(browser, "p(original class)"), what="the background transforms")
+    wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 3), what="the three figures")
+    screenshot(browser, tmp_path, "signal", module=True)
 
 
 @pytest.mark.slow

@@ -44,6 +44,11 @@ def memo(key: tuple, compute):
     return store[key]
 
 
+def show(figure) -> None:
+    """A view's figure at its own size."""
+    st.pyplot(figure, width="content")
+
+
 def show_error(err: Exception) -> None:
     if isinstance(err, RRXError):
         st.error(str(err), icon="⚠️")
@@ -142,7 +147,7 @@ def image_processing(x: torch.Tensor, digest: str, source: str) -> None:
     seed = int(st.number_input("seed", min_value=0, value=0, step=1, key="seed"))
     view, _ = memo((digest, id(inspected), "transform", name, value, seed),
                    lambda: transform_view(inspected, x, name, value, seed))
-    st.pyplot(view.figure)
+    show(view.figure)
     probability_table({"original": view.numbers["original"], "transformed": view.numbers["transformed"]})
     save_button(view, "transform", source)
 
@@ -154,7 +159,7 @@ def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
     chosen = class_picker("explain_class")
     view, heat = memo((digest, id(inspected), "attribution", method, chosen),
                       lambda: attribution_view(inspected, x, method, chosen))
-    st.pyplot(view.figure)
+    show(view.figure)
     save_button(view, "attribution", source)
 
     st.subheader("U Analysis")
@@ -170,7 +175,7 @@ def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
         st.write(f"{u.numbers['patches']} patches of {u.numbers['patch_size']} px; U-occurrences: "
                  f"{len(u.numbers['triples'])}" + (f", first (left, middle, right) = {tuple(u.numbers['triples'][0])}"
                                                     if u.numbers["triples"] else " (none found)"))
-        st.pyplot(u.figure)
+        show(u.figure)
         save_button(u, "u", source)
 
 
@@ -205,7 +210,7 @@ def signal(x: torch.Tensor, mask, digest: str, source: str) -> None:
         return
     key = (digest, id(inspected), hashlib.sha1(selected.numpy().tobytes()).hexdigest())
     view = memo((*key, "signal"), lambda: signal_view(inspected, x, selected))
-    st.pyplot(view.figure)
+    show(view.figure)
     probability_table({name: view.numbers[name] for name in ("image", "signal", "context")})
     save_button(view, "signal", source)
 
@@ -213,7 +218,7 @@ def signal(x: torch.Tensor, mask, digest: str, source: str) -> None:
     methods = st.multiselect("attributions", ATTRIBUTIONS, default=list(SNR_ATTRIBUTIONS), key="snr_methods")
     chosen = class_picker("snr_class")
     snr = memo((*key, "snr", tuple(methods), chosen), lambda: snr_view(inspected, x, selected, methods, chosen))
-    st.pyplot(snr.figure)
+    show(snr.figure)
     st.table({"attribution": list(snr.numbers["snr"]), "SNR": [f"{v:.4f}" if v is not None else "undefined"
                                                              for v in snr.numbers["snr"].values()]})
     save_button(snr, "snr", source)
@@ -225,7 +230,7 @@ def signal(x: torch.Tensor, mask, digest: str, source: str) -> None:
                + ", ".join(f"{TRANSFORMS[n].label} {v:g}" for n, v in values.items()) + f"; seed {seed}")
     background = memo((*key, "background", tuple(values.items()), seed),
                       lambda: background_view(inspected, x, selected, values, seed))
-    st.pyplot(background.figure)
+    show(background.figure)
     st.table({"transform": [r["transform"] for r in background.numbers["rows"]],
               "top-1 class": [f"{r['top1']}: {r['class']}" for r in background.numbers["rows"]],
               "probability": [f"{r['probability']:.6f}" for r in background.numbers["rows"]],
