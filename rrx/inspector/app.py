@@ -25,8 +25,7 @@ from rrx.inspector.model import open_inspected, with_checkpoint
 from rrx.inspector.saving import save_view
 from rrx.inspector.server import CONTEXT
 from rrx.inspector.transforms import TEXTURES, TRANSFORMS, default_value
-from rrx.inspector.views import (attribution_view, background_view, signal_view, snr_view, target_class,
-                                 transform_view, u_view)
+from rrx.inspector.views import attribution_view, background_view, signal_view, snr_view, transform_view, u_view
 
 log = logging.getLogger("rrx.inspector")
 CANVAS = 384  # side of the drawing canvas in screen pixels

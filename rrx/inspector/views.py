@@ -18,6 +18,7 @@ The model is shared by the browser sessions of one server: every call holds ``in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,10 +219,11 @@ def snr_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, methods:
     ratios = {}
     for method in methods:
         heat = explain_one(inspected, x, target, method)
-        ratios[method] = float(signal_to_noise(heat[None], mask[None, None].float())[0])
+        ratio = float(signal_to_noise(heat[None], mask[None, None].float())[0])
+        ratios[method] = None if math.isnan(ratio) else ratio  # undefined: no attribution on the context
     fig = _figure(5, 2.8)
     ax = fig.subplots()
-    ax.bar(list(ratios), [0 if np.isnan(v) else v for v in ratios.values()], color="tab:purple")
+    ax.bar(list(ratios), [0 if v is None else v for v in ratios.values()], color="tab:purple")
     ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
     ax.set_ylabel("SNR (signal / context)")
     ax.set_title(f"class {target}: {inspected.classes[target]} ({how}); SNR > 1: the signal matters more", fontsize=8)
