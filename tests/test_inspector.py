@@ -302,14 +302,37 @@ def test_inspect_command_errors_are_one_line(tmp_path):
     one_line_error(port, "inspector.port=70000", "[1, 65535]")
 
 
-def test_another_checkpoint_replaces_the_model_of_the_command():
+def inspect_config(*overrides):
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        cfg = compose("inspect", overrides=["model=resnet18", "inspector.port=9000"])
+        return compose("inspect", overrides=list(overrides))
+
+
+def test_another_checkpoint_replaces_the_model_of_the_command(tmp_path):
+    cfg = inspect_config("model=resnet18", "inspector.port=9000")
     other = with_checkpoint(cfg, " /runs/a ")
     assert other.checkpoint == "/runs/a" and other.get("model") is None and other.inspector.port == 9000
     assert cfg.model.name == "resnet18" and cfg.checkpoint is None  # the command's config is unchanged
     with pytest.raises(RRXError, match="checkpoint=/runs/a: /runs/a does not exist"):
         open_inspected(other, False)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(RRXError, match="other.pt is not an rrx checkpoint"):
+        open_inspected(with_checkpoint(cfg, str(tmp_path / "other.pt")), False)
+
+
+def test_off_the_shelf_models_keep_their_head(tmp_path):
+    imagenet = open_inspected(inspect_config("model=timm", "model.arch=test_resnet", "trainer.device=cpu"), False)
+    assert imagenet.dataset is None and imagenet.image_size == 224 and len(imagenet.classes) == 1000
+    assert imagenet.classes[:2] == ["tench", "goldfish"]
+    small = open_inspected(inspect_config("model=small_cnn", "model.width=4", "dataset.image_size=32",
+                                          "dataset.train_per_class=2", "dataset.val_per_class=2",
+                                          f"dataset.cache_dir={tmp_path}", "trainer.device=cpu"), True)
+    assert small.dataset.name == "synthetic" and small.image_size == 32  # random weights: the dataset's classes
+    assert small.classes == images.dataset_classes(small.dataset, "original") and len(small.classes) == 9
+    x, mask, description = images.dataset_image(small.dataset, "mixed_rand", 3, 1)
+    assert x.shape == (3, 32, 32) and mask.shape == (32, 32) and description == "synthetic / mixed_rand / 03_cross #1"
+    assert "mixed_rand" in images.dataset_variations(small.dataset)
+    with pytest.raises(RRXError, match="image index 2 is out of range: class 03_cross has 2 images in original, 0 .. 1"):
+        images.dataset_image(small.dataset, "original", 3, 2)
 
 
 def test_browser_tests_skip_with_the_reason_or_fail_in_ci(monkeypatch):
@@ -349,3 +372,12 @@ def test_u_view_shows_the_u_images():
     assert (left, right) == (3, 13) and 4 <= middle <= 12 and u.numbers["has_u"]
     titles = [inset.get_title() for ax in u.figure.axes for inset in ax.child_axes]
     assert titles == ["x_3: a", f"x_{middle}: b", "x_13: a"]
+
+
+def test_inspect_without_streamlit_names_the_extra(monkeypatch, tmp_path):
+    from rrx.inspector import server
+
+    real = server.importlib.util.find_spec
+    monkeypatch.setattr(server.importlib.util, "find_spec", lambda name: None if name == "streamlit" else real(name))
+    with pytest.raises(RRXError, match=r"rrx inspect needs streamlit: pip install 'rrx\[inspector\]'"):
+        server.inspect(inspect_config(), tmp_path, False)

@@ -92,8 +92,10 @@ def dataset_variations(dataset) -> list[str]:
 
 
 def dataset_classes(dataset, variation: str) -> list[str]:
-    """The class names of ``dataset`` (a background dataset learns them from the first folder it lists)."""
-    dataset.variation_set(variation, masks=getattr(dataset, "has_masks", False))
+    """The class names of ``dataset`` (a background dataset learns them from the first folder it lists, unless a
+    checkpoint gave them)."""
+    if not dataset.classes:
+        dataset.variation_set(variation, masks=getattr(dataset, "has_masks", False))
     return list(dataset.classes)
 
 

@@ -21,6 +21,7 @@ from rrx.data import create_dataset
 from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_class_names
 from rrx.errors import RRXError
 from rrx.evaluate import open_subject
+from rrx.inspector.images import dataset_classes
 from rrx.models import create_model
 from rrx.models.pretrained import is_zero_shot, off_the_shelf
 from rrx.runtime import resolve_device, seed_everything
@@ -50,7 +51,7 @@ class Inspected:
 
 def class_names(outputs: int, dataset) -> list[str]:
     """Names of a model's ``outputs`` classes: the dataset's when they match, ImageNet-1k's for 1000, else indices."""
-    names = list(getattr(dataset, "classes", None) or []) if dataset is not None else []
+    names = dataset_classes(dataset, "original") if dataset is not None else []
     if len(names) == outputs:
         return names
     if outputs == IMAGENET_CLASSES:

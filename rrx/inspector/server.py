@@ -8,6 +8,7 @@ another interface is given) and runs in this process until Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import socket
@@ -68,6 +69,9 @@ def streamlit_options(cfg: DictConfig) -> dict:
 def inspect(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> None:
     """Open the model of ``cfg`` and serve the Inspector on ``cfg.inspector.host``:``port``; views are saved to
     ``out_dir`` (a new folder)."""
+    missing = [name for name in ("streamlit", "streamlit_drawable_canvas") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RRXError(f"rrx inspect needs {' and '.join(missing)}: pip install 'rrx[inspector]'")
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
 
