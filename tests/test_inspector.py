@@ -314,6 +314,8 @@ def test_another_checkpoint_replaces_the_model_of_the_command(tmp_path):
     assert cfg.model.name == "resnet18" and cfg.checkpoint is None  # the command's config is unchanged
     with pytest.raises(RRXError, match="checkpoint=/runs/a: /runs/a does not exist"):
         open_inspected(other, False)
+    with pytest.raises(RRXError, match="rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name>"):
+        open_inspected(with_checkpoint(cfg, "  "), False)
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(RRXError, match="other.pt is not an rrx checkpoint"):
         open_inspected(with_checkpoint(cfg, str(tmp_path / "other.pt")), False)

@@ -72,6 +72,9 @@ def open_inspected(cfg: DictConfig, dataset_overridden: bool) -> Inspected:
     """The model of ``cfg.checkpoint`` or ``cfg.model`` for the Inspector (see the module docstring)."""
     validate(cfg)
     size = cfg.inspector.get("image_size")
+    if cfg.get("model") is None and not cfg.checkpoint:
+        raise RRXError("rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name> for any model rrx can "
+                       "build (e.g. model=resnet18 model.pretrained=true)")
     if cfg.get("model") is None or cfg.checkpoint:
         subject = open_subject(cfg, dataset_overridden)
         dataset, model = subject.dataset, subject.build()
