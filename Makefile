@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all clean
+.PHONY: install browser demo test test-all clean
 
 install: $(STAMP)
 
@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-test: $(STAMP)
+# Chromium for the Model Inspector's browser tests: installed as root, else those tests are skipped with the reason
+browser:
+	bash scripts/install_browser.sh
+
+test: $(STAMP) browser
 	$(PY) -m pytest -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(PY) -m pytest
 
 clean:

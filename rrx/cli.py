@@ -1,4 +1,4 @@
-"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, analyze, report)."""
+"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, analyze, report, inspect)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ commands:
   evaluate   evaluate a checkpoint: rrx evaluate checkpoint=<run folder or .pt> challenge=mixed_rand
   analyze    read a model: rrx analyze analysis=focus checkpoint=<run>   (localisation, obey, focus, u_analysis, ipha)
   report     tables from finished runs: rrx report runs=<folder or glob>
+  inspect    the Model Inspector web app: rrx inspect checkpoint=<run>   (http://127.0.0.1:8501)
 
 examples:
   rrx train method=rrda
@@ -127,7 +128,15 @@ def report_app(cfg: DictConfig):
         print(f"\n{title}\n{table}")
 
 
-COMMANDS = {"train": train_app, "evaluate": evaluate_app, "analyze": analyze_app, "report": report_app}
+@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="inspect")
+def inspect_app(cfg: DictConfig):
+    from rrx.inspector.server import inspect
+
+    return _run(lambda c, out: inspect(c, out, _dataset_overridden()), cfg)
+
+
+COMMANDS = {"train": train_app, "evaluate": evaluate_app, "analyze": analyze_app, "report": report_app,
+            "inspect": inspect_app}
 SUBMITIT_LAUNCHERS = ("slurm", "local_parallel")  # conf/hydra/launcher/, built on hydra-submitit-launcher
 
 

@@ -123,6 +123,14 @@ class ModelSchema:
     pretrained: Optional[bool] = None
 
 
+@dataclass
+class InspectorSchema:
+    host: Optional[str] = None
+    port: Optional[int] = bounds(1, 65535)
+    image_size: Optional[int] = bounds(1)
+    max_upload_mb: Optional[int] = bounds(1)
+
+
 SCHEMAS = {
     "trainer": TrainerSchema,
     "optimizer": OptimizerSchema,
@@ -132,6 +140,7 @@ SCHEMAS = {
     "challenge": ChallengeSchema,
     "model": ModelSchema,
     "analysis": AnalysisSchema,
+    "inspector": InspectorSchema,
 }
 
 

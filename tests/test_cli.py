@@ -26,7 +26,7 @@ def tiny(cache_dir):
 
 def test_help_lists_commands():
     out = rrx("--help").stdout
-    for command in ("train", "evaluate", "report"):
+    for command in ("train", "evaluate", "report", "inspect"):
         assert f"  {command}" in out
     bad = rrx("fly", check=False)
     assert bad.returncode != 0 and "unknown command 'fly'" in bad.stderr

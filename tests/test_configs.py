@@ -107,7 +107,9 @@ def test_other_commands_compose():
     with initialize_config_module("rrx.conf", version_base="1.3"):
         evaluate = compose("evaluate", overrides=["checkpoint=run", "challenge=mixed_next"])
         report = compose("report", overrides=["runs=[a,b]"])
+        inspect = compose("inspect", overrides=["model=resnet18", "inspector.port=9000"])
     assert evaluate.checkpoint == "run" and evaluate.challenge.variations == ["mixed_next"]
+    assert inspect.model.name == "resnet18" and inspect.inspector.host == "127.0.0.1" and inspect.inspector.port == 9000
     assert list(report.runs) == ["a", "b"]
 
 

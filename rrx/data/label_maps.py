@@ -35,6 +35,14 @@ def imagenet_wnids() -> list[str]:
     return [info.index_to_label_name(i) for i in range(IMAGENET_CLASSES)]
 
 
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in class-index order ("tench", "goldfish", ...), as torchvision ships them
+    (offline, with its weights' metadata)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
 def in9_map() -> torch.Tensor:
     table = json.loads((MAPS / "in_to_in9.json").read_text())
     return torch.tensor([table[str(i)] for i in range(IMAGENET_CLASSES)])
