@@ -413,6 +413,15 @@ def test_what_cannot_segment_is_named(tmp_path, overrides, message):
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+def test_the_task_is_checked():
+    from rrx.schema import validate
+
+    cfg = _compose()
+    cfg.task = "detection"
+    with pytest.raises(RRXError, match="task=detection; known: classification, segmentation"):
+        validate(cfg)
+
+
 def test_classification_refuses_segmentation_models_and_data(tmp_path):
     with pytest.raises(RRXError, match="model=unet segments images and cannot classify: use task=segmentation"):
         train(_compose("model=unet"), tmp_path / "a")
