@@ -495,6 +495,13 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
     assert any("Table 3" in title for title in tables)
 
 
+def test_evaluate_refuses_a_segmentation_checkpoint(ada_run):
+    from rrx.evaluate import load_checkpoint
+
+    with pytest.raises(RRXError, match=r"is a task=segmentation run; its validation and robustness results are in its metrics.json"):
+        load_checkpoint(str(ada_run[1]))
+
+
 def test_a_nan_loss_stops_naming_the_epoch(tmp_path, monkeypatch):
     import rrx.segmentation.train as seg_train
 
