@@ -190,13 +190,13 @@ def test_channel_shift_adds_one_value_clipped_to_the_images_range():
 
 def test_draws_cover_table2_ranges():
     g = torch.Generator().manual_seed(1)
-    draws = [augment.draw((50, 100), g) for _ in range(400)]
-    for values, low, high in (([d.angle for d in draws], -4.6, 4.6), ([d.shift[0] for d in draws], -3.0, 3.0),
-                              ([d.shift[1] for d in draws], -1.5, 1.5), ([d.scale for d in draws], 0.98, 1.02),
+    draws = [augment.draw((10, 20), g) for _ in range(400)]  # the shift is 3 % of 20 px along x, of 10 px along y
+    for values, low, high in (([d.angle for d in draws], -4.6, 4.6), ([d.shift[0] for d in draws], -0.6, 0.6),
+                              ([d.shift[1] for d in draws], -0.3, 0.3), ([d.scale for d in draws], 0.98, 1.02),
                               ([d.channel_shift for d in draws], -0.17, 0.17)):
         span = high - low
         assert low <= min(values) < low + 0.05 * span and high - 0.05 * span < max(values) <= high
-    assert draws[0].displacement.shape == (2, 50, 100)
+    assert draws[0].displacement.shape == (2, 10, 20)  # a 10 px side takes at most a 19 px kernel
 
 
 def test_augmented_copies_are_fixed_per_epoch_and_move_the_mask_with_the_image():
@@ -465,6 +465,16 @@ def test_the_protocol_forks_once_and_records_each_fork(ada_run):
     assert table["Model"].tolist()[:2] == ["U-Net", "U-Net + ADA (Vanilla Gradient)"]
     assert table["DSC"].tolist() == pytest.approx([round(f["validation"]["mean"]["DSC"], 2) for f in seg["forks"].values()])
     assert train(cfg, folder) == found  # a finished run is not trained again
+
+
+def test_method_standard_trains_one_unet(tmp_path):
+    found = train(_compose(*TINY, "trainer.epochs=2", "segmentation.augment=none", f"dataset.cache_dir={tmp_path / 'cache'}"),
+                  tmp_path / "run")
+    seg = found["segmentation"]
+    assert found["run"]["method"] == "Standard" and list(seg["forks"]) == ["unet"] and seg["iou"] is None
+    fork = seg["forks"]["unet"]
+    assert [h["epoch"] for h in fork["history"]] == [1, 2] and [h["images"] for h in fork["history"]] == [12, 12]
+    assert fork["label"] == "U-Net" and seg["standard"]["history"] == []
 
 
 def test_forks_start_from_the_same_model(ada_run, tmp_path):

@@ -51,16 +51,18 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand(1, generator=generator))
 
 
-def gaussian_kernel_size(sigma: float) -> int:
-    """torchvision ``ElasticTransform``'s kernel: 8 sigma + 1, made odd."""
+def gaussian_kernel_size(sigma: float, side: int | None = None) -> int:
+    """torchvision ``ElasticTransform``'s kernel: 8 sigma + 1, made odd; at most 2 ``side`` - 1, as the blur pads by
+    reflection, which needs less padding than the image side."""
     size = int(8 * sigma + 1)
-    return size + 1 - size % 2
+    size += 1 - size % 2
+    return size if side is None else min(size, 2 * side - 1)
 
 
 def elastic_field(size: tuple[int, int], alpha: float, sigma: float, generator: torch.Generator) -> torch.Tensor:
     """(2, H, W) displacement in pixels: alpha x Gaussian-smoothed uniform noise in [-1, 1], per axis (Simard)."""
     noise = torch.rand(2, 1, *size, generator=generator) * 2 - 1
-    k = gaussian_kernel_size(sigma)
+    k = gaussian_kernel_size(sigma, min(size))
     return alpha * TF.gaussian_blur(noise, [k, k], [sigma, sigma])[:, 0]
 
 

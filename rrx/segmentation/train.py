@@ -256,8 +256,7 @@ class SegmentationRun:
             self.save()
 
     def run(self) -> dict:
-        saved = self.state["epoch"]
-        write_status(self.out_dir, "running", saved, self.plan.total)
+        write_status(self.out_dir, "running", self.state["epoch"], self.plan.total)
         try:
             for index, (name, fork, epochs) in enumerate(self.phases()):
                 if index < self.state["phase"]:
@@ -265,7 +264,6 @@ class SegmentationRun:
                 if self.state["phase_epoch"] == 0:
                     self.start_phase(name, fork)
                 self.train_phase(name, fork, epochs)
-                saved = self.state["epoch"]
                 if index == 0:
                     self.state["fork"] = {"model": _cpu_copy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict())}
                 self.state["phase"], self.state["phase_epoch"] = index + 1, 0
