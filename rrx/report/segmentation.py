@@ -81,6 +81,10 @@ def write_run_tables(metrics: dict, out_dir: Path) -> None:
         log.info("%s\n%s", title, markdown(df, mark_best=False))
 
 
+def _mean_of(n: int) -> str:
+    return f", mean of {n} runs" if n > 1 else ""
+
+
 def dice_curves(runs: list[dict], dataset: str, path: Path) -> Path:
     """Fig. 8: validation DSC per epoch, the standard epochs and then every fork (mean over the runs)."""
     curves: dict[str, dict[int, list[float]]] = {}
@@ -101,7 +105,7 @@ def dice_curves(runs: list[dict], dataset: str, path: Path) -> Path:
         ax.plot(epochs, [np.mean(points[e]) for e in epochs], marker=".", label=label, **style)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation DSC (%)")
-    ax.set_title(f"Validation Dice per epoch (Fig. 8 shape), {dataset}")
+    ax.set_title(f"Validation Dice per epoch (Fig. 8 shape), {dataset}{_mean_of(len(runs))}")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
@@ -113,8 +117,8 @@ def iou_figure(runs: list[dict], dataset: str, path: Path) -> Path | None:
     if not found:
         return None
     names = found[0]["methods"]
-    matrix = np.nanmean([[[np.nan if v is None else v for v in row] for row in f["matrix"]]
-                         for f in found if f["methods"] == names], axis=0)
+    matrices = [[[np.nan if v is None else v for v in row] for row in f["matrix"]] for f in found if f["methods"] == names]
+    matrix = np.nanmean(matrices, axis=0)
     fig, ax = plt.subplots(figsize=(0.9 * len(names) + 2, 0.75 * len(names) + 1.2))
     image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
@@ -122,7 +126,7 @@ def iou_figure(runs: list[dict], dataset: str, path: Path) -> Path | None:
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="black" if value > 0.5 else "white")
     fig.colorbar(image, ax=ax, label="IoU")
-    ax.set_title(f"IoU of the erased windows, first ADA cycle (Fig. 10 shape), {dataset}")
+    ax.set_title(f"IoU of the erased windows, first ADA cycle (Fig. 10 shape), {dataset}{_mean_of(len(matrices))}")
     return save_figure(fig, path)
 
 
