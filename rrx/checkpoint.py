@@ -1,6 +1,7 @@
 """Training checkpoints that say what they are, and the run folder they live in.
 
-``checkpoint.pt`` is written atomically after every epoch. It holds the model, optimizer and scheduler
+``checkpoint.pt`` is written atomically after every epoch; the one it replaces stays as ``checkpoint.prev.pt``,
+which a resume uses (and logs) when ``checkpoint.pt`` cannot be read. It holds the model, optimizer and scheduler
 states, the epoch and step, every random state (torch, CUDA, NumPy, Python, the run's generator that
 shuffles batches and pairs RRDA images), the method's state (ADA's erased windows), the per-epoch history,
 the training class names, and ``finished``: true only once the last epoch and the evaluation are done.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from rrx.outputs import ERROR, STATUS, RunFolder, atomic_write, results_in, writ
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"  # the epoch before CHECKPOINT's, kept for a CHECKPOINT that cannot be read
 METRICS = "metrics.json"
 RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
 RESUME_RULES = ("auto", "never")  # trainer.resume
@@ -106,9 +109,23 @@ def record_stop(folder: Path, err: BaseException, saved: int, epochs: int) -> No
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write ``payload`` atomically; refuses non-finite parameters (a checkpoint on disk is always usable)."""
+    """Write ``payload`` atomically; refuses non-finite parameters (a checkpoint on disk is always usable).
+
+    The checkpoint it replaces becomes ``checkpoint.prev.pt`` (a hard link, swapped in atomically, so some
+    checkpoint is on disk at every moment); a failed write (a full disk) leaves both as they were.
+    """
     if not all_finite(payload["state_dict"].values()):
         raise RRXError(f"refusing to save {path}: the parameters are not finite")
+    path = Path(path)
+    if path.is_file():
+        previous = path.with_name(PREVIOUS)
+        try:
+            link = previous.with_name(f".{PREVIOUS}.{os.getpid()}.link")
+            link.unlink(missing_ok=True)
+            os.link(path, link)
+            os.replace(link, previous)
+        except OSError:  # a file system without hard links: a copy
+            atomic_write(previous, lambda tmp: tmp.write_bytes(path.read_bytes()))
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -136,19 +153,38 @@ def _flat(cfg: dict, prefix: str = "") -> dict:
 
 
 def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
-    """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``."""
+    """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``; what names
+    a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order."""
     old, new = _flat(saved), _flat(OmegaConf.to_container(cfg, resolve=True))
-    keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES))
+    keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES), key=lambda k: (not k.endswith(".name"), k))
     return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
+
+
+def read_latest(out_dir: Path) -> tuple[dict, Path]:
+    """The newest readable checkpoint of a run folder and its file: ``checkpoint.pt``, or, when that cannot be
+    read (a disk error, a copy cut short), ``checkpoint.prev.pt`` with a warning; neither is an RRXError."""
+    file, previous = out_dir / CHECKPOINT, out_dir / PREVIOUS
+    try:
+        return read_checkpoint(file), file
+    except RRXError as err:
+        if not previous.is_file():
+            raise
+        log.warning("%s; resuming from the previous epoch's %s", err, previous)
+        try:
+            return read_checkpoint(previous), previous
+        except RRXError as err_previous:
+            raise RRXError(f"{err}, and {err_previous}; give a new hydra.run.dir") from err_previous
 
 
 @dataclass
 class OpenRun:
-    """A locked training folder: ``checkpoint`` to resume from (None for a new run), ``metrics`` when finished."""
+    """A locked training folder: ``checkpoint`` to resume from (None for a new run) read from ``file``,
+    ``metrics`` when finished."""
 
     folder: RunFolder | None
     checkpoint: dict | None = None
     metrics: dict | None = None
+    file: Path | None = None
 
 
 def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
@@ -165,6 +201,9 @@ def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
         folder.release()
         raise
     run.folder = folder
+    unreadable = out_dir / CHECKPOINT
+    if run.file is not None and run.file.name == PREVIOUS and unreadable.is_file():  # kept aside, never linked as previous
+        os.replace(unreadable, unreadable.with_name(f"{CHECKPOINT}.unreadable"))
     return run
 
 
@@ -173,12 +212,11 @@ def examine_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
     rank 0 reads of the folder rank 0 holds."""
     run = OpenRun(None)
     found = results_in(out_dir)
-    file = out_dir / CHECKPOINT
     if not set(found) - RETRIABLE:
         return run
-    if not file.is_file():
+    if not (out_dir / CHECKPOINT).is_file() and not (out_dir / PREVIOUS).is_file():
         raise RRXError(f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir")
-    ckpt = read_checkpoint(file)
+    ckpt, file = read_latest(out_dir)
     differences = config_differences(ckpt.get("config", {}), cfg)
     if differences:
         shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
@@ -190,5 +228,5 @@ def examine_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
         raise RRXError(f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir")
     if cfg.trainer.resume == "never":
         raise RRXError(f"{out_dir} holds an {describe(ckpt)} run; resume it with trainer.resume=auto or give a new hydra.run.dir")
-    run.checkpoint = ckpt
+    run.checkpoint, run.file = ckpt, file
     return run

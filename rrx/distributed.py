@@ -126,15 +126,17 @@ def launch(fabric: Fabric, function, *args):
 
 
 def _stop_ranks(grace_s: float = 3.0) -> None:
-    """SIGTERM to the spawned ranks still running ``grace_s`` after this process was stopped (rank 0 records the
-    stop), SIGKILL to those still running ``grace_s`` later (ranks of a submitit job ignore SIGTERM), and wait for
-    them: a signal sent to the parent alone (``kill <pid>``, submitit's requeue) would leave them training."""
-    deadline = time.monotonic() + grace_s
-    for rank in multiprocessing.active_children():
-        rank.join(timeout=max(0.0, deadline - time.monotonic()))
+    """SIGINT to the spawned ranks still running once this process was stopped (each stops at once, as Ctrl-C
+    stops it; rank 0 records the stop), SIGKILL to those still running ``grace_s`` later (a rank waiting in a
+    collective for a rank that is gone), and wait for them: a signal sent to the parent alone (``kill <pid>``,
+    submitit's requeue) would otherwise leave them training."""
+    ranks = multiprocessing.active_children()
+    for rank in ranks:
         if rank.is_alive():
-            rank.terminate()
-            rank.join(timeout=grace_s)
+            os.kill(rank.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    for rank in ranks:
+        rank.join(timeout=max(0.0, deadline - time.monotonic()))
         if rank.is_alive():
             rank.kill()
             rank.join()
@@ -143,8 +145,8 @@ def _stop_ranks(grace_s: float = 3.0) -> None:
 def _spawned(fabric: Fabric, function, logging_config: dict | None, *args):
     if "SUBMITIT_EXECUTOR" in os.environ:
         # In a submitit job the parent alone answers SLURM's signals (SIGUSR2: requeue; SIGTERM: ignored, see
-        # rrx.errors.stop_on_signals) and stops the ranks when it exits (launch); a rank that took them would end
-        # the job before it is requeued.
+        # rrx.errors.stop_on_signals) and stops the ranks with SIGINT when it exits (launch); a rank that took them
+        # would end the job before it is requeued.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if fabric.global_rank == 0 and logging_config is not None:

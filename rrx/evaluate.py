@@ -95,7 +95,7 @@ def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
            "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
            "rrda": False, "seed": int(cfg.seed)}
     record = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
-    return Subject(dataset, runtime, run, record, lambda: off_the_shelf(cfg.model, dataset).to(runtime.device))
+    return Subject(dataset, runtime, run, record, lambda: runtime.place(off_the_shelf(cfg.model, dataset)))
 
 
 def _checkpoint_subject(cfg: DictConfig, dataset_overridden: bool, ckpt: dict, file: Path) -> Subject:
@@ -126,7 +126,7 @@ def _checkpoint_subject(cfg: DictConfig, dataset_overridden: bool, ckpt: dict, f
         model_cfg = OmegaConf.merge(trained.model, {"pretrained": False, "weights_path": None})
         model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
         model.load_state_dict(ckpt["state_dict"])
-        return model.to(runtime.device)
+        return runtime.place(model)
 
     record = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
     return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, record, build)

@@ -67,6 +67,7 @@ class DatasetSchema:
     num_classes: Optional[int] = bounds(2)
     image_size: Optional[int] = bounds(1)
     num_workers: Optional[int] = bounds(0)
+    preload_gb: Optional[float] = bounds(0.0)
     mask_threshold: Optional[float] = bounds(0.0, 1.0)
     train_per_class: Optional[int] = bounds(1)
     val_per_class: Optional[int] = bounds(0)

@@ -23,6 +23,7 @@ from rrx.challenges.background import accuracy
 from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, all_finite, examine_run, open_run, read_checkpoint,
                             record_stop, save_checkpoint)
 from rrx.data import create_dataset, data_report
+from rrx.data.augment import augment
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
 from rrx.methods import create_method
@@ -42,12 +43,14 @@ FORWARD_METHODS = ("forward_features", "forward_head")  # model methods the meth
 def training_step(model, method, attack, mix, batch, runtime: Runtime, generator: torch.Generator):
     """Loss of one batch.
 
-    The batch gets its RRDA images if ``method.rrda``; then ``attack`` perturbs it and the
+    The batch is augmented if ``dataset.augment``, then gets its RRDA images if ``method.rrda``; then ``attack`` perturbs it and the
     method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2), or, with ``mix`` =
     alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
     """
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
     mask = rest[0] if rest else None
+    if runtime.augment is not None:  # dataset.augment: crops and flips that move the masks too
+        x, mask = augment(x, mask, generator, *runtime.augment)
     if method.rrda:
         x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
         x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
@@ -130,7 +133,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
     if fabric.global_rank > 0:  # a rank SLURM or torchrun started: it reads the folder, rank 0 locks and writes it
         run = examine_run(out_dir, cfg)
         with stop_on_signals():
-            return None if run.metrics is not None else launch(fabric, _train, cfg, out_dir, run.checkpoint is not None)
+            return None if run.metrics is not None else launch(fabric, _train, cfg, out_dir, run.file)
     run = open_run(out_dir, cfg)
     with run.folder, stop_on_signals():
         if run.metrics is not None:
@@ -138,18 +141,19 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
             return run.metrics
         (out_dir / ERROR).unlink(missing_ok=True)  # a failed earlier attempt, now retried
         record_hydra_config(out_dir, cfg)
-        return launch(fabric, _train, cfg, out_dir, run.checkpoint is not None)
+        return launch(fabric, _train, cfg, out_dir, run.file)
 
 
-def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume: bool) -> dict | None:
-    """One rank's training (the only one with one device). Every rank builds the same model and data and
-    trains on its share of each batch; rank 0 alone writes the checkpoint, status, evaluation and results."""
+def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | None) -> dict | None:
+    """One rank's training (the only one with one device), resumed from the checkpoint file ``resume_from`` if
+    given. Every rank builds the same model and data and trains on its share of each batch; rank 0 alone
+    writes the checkpoint, status, evaluation and results."""
     rank, world = fabric.global_rank, fabric.world_size
     if rank > 0:
         logging.getLogger("rrx").setLevel(logging.WARNING)
     if world > 1:
         check_same_folder(fabric, out_dir)
-    resume = read_checkpoint(out_dir / CHECKPOINT) if resume else None  # every rank reads rank 0's checkpoint
+    resume = read_checkpoint(resume_from) if resume_from else None  # every rank reads rank 0's checkpoint
     seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     if world > 1:
@@ -158,8 +162,9 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume: bool) -> dict
     method = create_method(cfg.method)
     challenge = create_challenge(cfg.challenge)
     attack = create_attack(cfg.attack)
-    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std).to(runtime.device)
+    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std)
     method.check_model(net)
+    net = runtime.place(net, method.double_backprop)
     if method.double_backprop and net.use_plain_attention():
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", method.label)
     info = run_info(cfg, method)
@@ -229,6 +234,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume: bool) -> dict
         if rank > 0:  # evaluation is rank 0's alone; waiting for it at a barrier would meet the collective timeout
             return None
 
+        net = runtime.place(net)  # channels-last for evaluation where trainer.channels_last says so
         val_accuracy = None
         if val_set is not None:
             val_accuracy = accuracy(net, runtime.loader(val_set, shuffle=False), runtime, desc="validation")

@@ -13,6 +13,9 @@ GradMask with ``reduction=sum`` on the normalised input, SGD), random weights (s
 - model only: ``rrx.train.train_epoch`` over one batch preloaded on the device and reused;
 - end to end: ``rrx.train.train_epoch`` over the real loader (decoding, masks, transfer and step).
 
+The model is placed as ``rrx train`` places it (``--channels-last``: ``trainer.channels_last``); the loader reads the
+files every epoch (``--preload-gb 0``) unless told to decode them once into memory, as a small set would be.
+
 Images/s count the training images the loader delivers (B per step): RRDA's 2B images per step and an attack's extra
 passes show as a lower rate. After ``--warmup`` untimed steps, ``--steps`` steps are timed. Step times are model-only
 and relative to Standard of the same model. The projection: each grid method's runs (its lambda_grid entries) x 50
@@ -52,7 +55,8 @@ TRAINING_IMAGES = {"IN-9": 45_405, "RIVAL10": 21_000}  # the thesis's training s
 def compose_case(model: str, method: str, attack: str, args, batch: int):
     overrides = ["experiment=thesis_grid", f"model={model}", f"method={method}", f"attack={attack}", "model.pretrained=false",
                  f"dataset.image_size={args.image_size}", f"trainer.device={args.device}", f"trainer.amp={args.amp}",
-                 f"trainer.batch_size={batch}", "trainer.progress=false", f"dataset.num_workers={args.workers}"]
+                 f"trainer.batch_size={batch}", "trainer.progress=false", f"dataset.num_workers={args.workers}",
+                 f"trainer.channels_last={args.channels_last}", f"dataset.preload_gb={args.preload_gb}"]
     if args.train_per_class is not None:
         overrides.append(f"dataset.train_per_class={args.train_per_class}")
     if args.cache_dir is not None:
@@ -98,8 +102,9 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     dataset = create_dataset(cfg.dataset)
     method, attack = create_method(cfg.method), create_attack(cfg.attack)
-    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std).to(runtime.device)
+    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std)
     method.check_model(net)
+    net = runtime.place(net, method.double_backprop)  # as rrx train: channels-last where trainer.channels_last says
     if method.double_backprop:
         net.use_plain_attention()
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
@@ -203,6 +208,9 @@ def main() -> None:
     parser.add_argument("--train-per-class", type=int, default=None, help="synthetic training images per class (config: 300)")
     parser.add_argument("--cache-dir", default=None, help="where the synthetic benchmark is generated (config: $RRX_CACHE or ~/.cache/rrx)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--channels-last", default="auto", help="trainer.channels_last: auto (CUDA only) | true | false")
+    parser.add_argument("--preload-gb", type=float, default=0.0,
+                        help="dataset.preload_gb; 0 (default) reads the files every epoch, as IN-9's 9 GB training set is")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -213,10 +221,12 @@ def main() -> None:
         parser.error(f"--batch takes one size or one per model ({len(models)})")
     batches = batches * len(models) if len(batches) == 1 else batches
     probe = compose_case(models[0], "standard", "none", args, batches[0])
-    device = Runtime.from_config(probe.trainer, probe.dataset).device
+    probe_runtime = Runtime.from_config(probe.trainer, probe.dataset)
+    device = probe_runtime.device
     print(f"device {device} ({device_name(device)}), {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
           f"{args.image_size} px, bf16 autocast {'on' if args.amp and device.type == 'cuda' else 'off'}, "
-          f"{args.workers} loader worker(s), warm-up {args.warmup} + {args.steps} timed steps")
+          f"{args.workers} loader worker(s), channels-last {'on' if probe_runtime.channels_last else 'off'}, "
+          f"dataset.preload_gb={args.preload_gb:g}, warm-up {args.warmup} + {args.steps} timed steps")
     rows, loader_cache = [], {}
     for model_name, batch in zip(models, batches):
         print(f"{model_name}: batch {batch}", flush=True)

@@ -160,3 +160,34 @@ def test_bad_samples_are_skipped_counted_and_named(tmp_path, caplog):
 def test_unknown_bad_sample_rule(in9_root):
     with pytest.raises(RRXError, match="dataset.on_bad_sample=ignore; known: error, skip"):
         _in9(in9_root, "dataset.on_bad_sample=ignore")
+
+
+@pytest.mark.parametrize("size", [8, 12])
+def test_preloaded_items_are_the_files_items(root, size):
+    """Decoded once into uint8: at the files' size exactly the loader's floats (k / 255), resized within half a grey
+    level; masks and the attributes the challenges read are the loader's."""
+    from rrx.data.preload import Preloaded, maybe_preload
+
+    files = IN9Folder(root, "mixed_rand", "val", image_size=size, masks=True)
+    held = Preloaded(files, num_workers=0)
+    assert held.images.dtype == torch.uint8 and held.masks.dtype == torch.bool
+    assert held.samples == files.samples and held.classes == CLASSES and len(held) == 6
+    for index in range(6):
+        (x, y, m), (x_file, y_file, m_file) = held[index], files[index]
+        assert y == y_file and torch.equal(m, m_file)
+        if size == 8:
+            assert torch.equal(x, x_file)
+        assert (x - x_file).abs().max().item() <= 0.5 / 255 + 1e-7
+    assert maybe_preload(files, size, True, limit_gb=6 * size * size * 4 / 1e9, num_workers=0, desc="t") is not files
+    assert maybe_preload(files, size, True, limit_gb=(6 * size * size * 4 - 1) / 1e9, num_workers=0, desc="t") is files
+    assert maybe_preload(files, size, True, limit_gb=0, num_workers=0, desc="t") is files
+
+
+def test_preloading_leaves_the_global_random_state_alone(root):
+    from rrx.data.preload import Preloaded
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    Preloaded(IN9Folder(root, "original", "val", image_size=8), num_workers=0)
+    assert torch.equal(torch.rand(3), expected)

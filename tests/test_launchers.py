@@ -55,10 +55,12 @@ def test_local_parallel_runs_the_jobs_at_once_and_report_reads_them(cache_dir, t
 
 
 @pytest.mark.slow
-def test_a_preempted_or_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cache_dir, tmp_path):
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_preempted_or_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cache_dir, tmp_path, ranks):
     """Job 0 gets SIGUSR2 alone (what SLURM sends ``signal_delay_s`` before the time limit), job 1 SIGTERM then
-    SIGUSR2 (a preemption, as submitit's own ``SlurmJob._interrupt`` sends it), each once its first epoch is saved."""
-    args = ["train", "-m", *SWEEP, f"dataset.cache_dir={cache_dir}"]
+    SIGUSR2 (a preemption, as submitit's own ``SlurmJob._interrupt`` sends it), each once its first epoch is saved.
+    With 2 ranks (data-parallel, spawned by the job) every rank resumes from rank 0's checkpoint."""
+    args = ["train", "-m", *SWEEP, f"dataset.cache_dir={cache_dir}", f"trainer.devices={ranks}"]
     rrx(*args, f"hydra.sweep.dir={tmp_path / 'whole'}")
     sweep = tmp_path / "sweep"
     proc = subprocess.Popen([*RRX, *args, f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -83,6 +85,7 @@ def test_a_preempted_or_timed_out_job_is_requeued_and_resumes_to_the_same_metric
         resumed, whole = _metrics(job), _metrics(reference)
         assert 1 <= resumed["train"]["resumed_after_epoch"] < EPOCHS, job
         assert "Resuming" in (job / "train.log").read_text()
+        assert resumed["train"]["devices"] == ranks
         for key in ("loss", "acc"):
             assert [e[key] for e in resumed["train"]["epochs"]] == pytest.approx([e[key] for e in whole["train"]["epochs"]], abs=1e-6)
         assert resumed["challenges"] == whole["challenges"]

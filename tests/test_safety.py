@@ -486,6 +486,55 @@ def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_tr
     assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
 
 
+def test_an_unreadable_checkpoint_resumes_from_the_previous_epoch_to_the_uninterrupted_result(compose_train, tmp_path,
+                                                                                              monkeypatch, caplog):
+    """checkpoint.pt cut short after epoch 2 (a copy or a disk that failed): the resume logs it, starts from
+    checkpoint.prev.pt (epoch 1), keeps the bad file aside and ends where an uninterrupted run ends."""
+    import rrx.train
+    from rrx.errors import Stopped
+
+    overrides = ["trainer.epochs=3", "method=rrda"]
+    whole = train(compose_train(*overrides), tmp_path / "whole")
+    original = rrx.train.train_epoch
+
+    def stop_at_epoch_3(*args, **kwargs):
+        if args[9] == 3:
+            raise Stopped("stopped by SIGTERM")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(rrx.train, "train_epoch", stop_at_epoch_3)
+    run = tmp_path / "run"
+    with pytest.raises(Stopped):
+        train(compose_train(*overrides), run)
+    monkeypatch.setattr(rrx.train, "train_epoch", original)
+    assert (_load(run / "checkpoint.pt")["epoch"], _load(run / "checkpoint.prev.pt")["epoch"]) == (2, 1)
+    good = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(good[: len(good) // 2])
+    with caplog.at_level("WARNING"):
+        resumed = train(compose_train(*overrides), run)
+    assert "resuming from the previous epoch's" in caplog.text and "checkpoint.prev.pt" in caplog.text
+    assert resumed["train"]["resumed_after_epoch"] == 1
+    assert (run / "checkpoint.pt.unreadable").read_bytes() == good[: len(good) // 2]
+    assert [e["loss"] for e in resumed["train"]["epochs"]] == [e["loss"] for e in whole["train"]["epochs"]]
+    assert resumed["challenges"] == whole["challenges"]
+    assert _load(run / "checkpoint.prev.pt")["epoch"] == 3  # readable again (epoch 3 before its evaluation), never the cut file
+
+
+def test_unreadable_checkpoints_without_a_readable_previous_are_one_error_naming_both(compose_train, tmp_path):
+    from rrx.checkpoint import examine_run
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut")
+    (tmp_path / "checkpoint.prev.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RRXError, match=r"cannot read checkpoint .*checkpoint\.pt .*and cannot read checkpoint .*checkpoint\.prev\.pt"):
+        examine_run(tmp_path, compose_train())
+
+
+def test_resuming_another_config_names_both_values(compose_train, tmp_path):
+    train(compose_train("trainer.epochs=1"), tmp_path)
+    with pytest.raises(RRXError, match=r"its config differs: method\.name: standard -> rrr"):
+        train(compose_train("trainer.epochs=1", "method=rrr"), tmp_path)
+
+
 def test_all_finite_against_elementwise_checks():
     from rrx.checkpoint import all_finite
 
@@ -529,3 +578,23 @@ def test_an_unusable_run_folder_is_one_error(tmp_path, monkeypatch):
     monkeypatch.setattr(fcntl, "flock", no_locks)
     with pytest.raises(RRXError, match="cannot lock .*No locks available"):
         RunFolder(tmp_path / "run")
+
+
+class _Handlers(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return torch.tensor([signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)])
+
+
+def test_loader_workers_ignore_the_signals_that_stop_or_requeue_a_run(compose_train):
+    """SLURM signals every process of a job: a worker that inherited submitit's SIGUSR2 handler would requeue the
+    job itself, and one killed by SIGTERM would turn a clean stop into a loader crash."""
+    from rrx.runtime import Runtime
+
+    cfg = compose_train("dataset.num_workers=1")
+    runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
+    assert runtime.num_workers == 1
+    for loader in (runtime.loader(_Handlers(), shuffle=False), runtime.train_loader(_Handlers(), torch.Generator())):
+        assert next(iter(loader)).all()

@@ -107,3 +107,27 @@ def test_arrr_run_reports_adversarial_accuracy(compose_train, tmp_path):
     assert metrics["run"]["method"] == "RRR + FGSM"
     assert 0 <= metrics["challenges"]["adversarial_accuracy"]["original"] <= 1
     assert (tmp_path / "table9.csv").is_file()
+
+
+def test_channels_last_placement_follows_the_setting_and_the_method(compose_train):
+    """trainer.channels_last=true: convolution weights channels-last, except for double backprop on a CPU (slower there);
+    auto is off on a CPU; a lazy model (mlp) is left as it is."""
+    from torch.nn.parameter import is_lazy
+
+    from rrx.models import create_model
+    from rrx.runtime import Runtime
+
+    def conv_weight(setting, double_backprop, model="small_cnn"):
+        cfg = compose_train(f"trainer.channels_last={setting}", f"model={model}")
+        runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
+        net = runtime.place(create_model(cfg.model, 9, [0.5] * 3, [0.25] * 3), double_backprop)
+        weights = [p for p in net.parameters() if not is_lazy(p) and p.dim() == 4]
+        return weights[0] if weights else None
+
+    assert conv_weight("true", False).is_contiguous(memory_format=torch.channels_last)
+    assert not conv_weight("true", False).is_contiguous()
+    assert conv_weight("true", True).is_contiguous()
+    assert conv_weight("auto", False).is_contiguous()
+    assert conv_weight("true", False, model="mlp") is None
+    with pytest.raises(RRXError, match="trainer.channels_last"):
+        conv_weight("sometimes", False)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rrx.data import check_classes, register_dataset
 from rrx.data.in9 import BAD_SAMPLE_RULES, IN9Folder
+from rrx.data.preload import maybe_preload
 from rrx.data.synthetic import SyntheticSpec, materialise
 from rrx.errors import RRXError, check_choice
 
@@ -39,6 +40,7 @@ class BackgroundDataset:
         check_choice("dataset.train_source", cfg.train_source, TRAIN_SOURCES)
         self.skip_bad = cfg.on_bad_sample == "skip"
         self.train_source = cfg.train_source
+        self.preload_gb, self.num_workers = float(cfg.preload_gb), int(cfg.num_workers)
         self._folders: dict[tuple[str, str, bool], IN9Folder] = {}  # listed (and checked) once per run
         self._classes: list[str] | None = None  # the first folder listed (the training set), or the checkpoint's
         self.skipped: dict[str, list[str]] = {}  # "<variation>/<split>" -> the bad samples dropped
@@ -80,6 +82,7 @@ class BackgroundDataset:
                  f", {len(data.skipped)} skipped" if data.skipped else "")
         if split == "val" and self.val_per_class and any(n != self.val_per_class for n in per_class):
             log.warning("%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class)
+        data = maybe_preload(data, self.image_size, masks, self.preload_gb, self.num_workers, f"{variation}/{split}")
         self._folders[key] = data
         return data
 
