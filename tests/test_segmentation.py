@@ -494,12 +494,13 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
     tables = report([str(folder)], tmp_path / "report")
     for name in ("table3_synthetic", "table4_synthetic", "iou_synthetic"):
         assert all((tmp_path / "report" / f"{name}.{ext}").is_file() for ext in ("csv", "md", "tex"))
-    assert (tmp_path / "report" / "fig8_dice_synthetic.png").is_file() and (tmp_path / "report" / "fig10_iou_synthetic.png").is_file()
+    assert all((tmp_path / "report" / f"fig{name}_synthetic.png").is_file() for name in ("8_dice", "10_iou"))
     table4 = pd.read_csv(tmp_path / "report" / "table4_synthetic.csv")
     assert list(table4.columns) == ["Model", "DSC", "HSD", "TPR", "TNR", "PPV"]
     robust = found["segmentation"]["forks"]["gradcam"]["robustness"]["mean"]
     row = table4.set_index("Model").loc["U-Net + ADA (Grad-CAM)"]
-    assert row.tolist() == pytest.approx([round(robust[k], 2) if robust[k] is not None else nan for k in metrics.METRICS], nan_ok=True)
+    expected = [nan if robust[k] is None else round(robust[k], 2) for k in metrics.METRICS]
+    assert row.tolist() == pytest.approx(expected, nan_ok=True)
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Segmentation, dataset `synthetic` (1 runs)" in text and "fig10_iou_synthetic.png" in text
     assert any("Table 3" in title for title in tables)
@@ -508,7 +509,7 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
 def test_evaluate_refuses_a_segmentation_checkpoint(ada_run):
     from rrx.evaluate import load_checkpoint
 
-    with pytest.raises(RRXError, match=r"is a task=segmentation run; its validation and robustness results are in its metrics.json"):
+    with pytest.raises(RRXError, match=r"is a task=segmentation run; its validation and robustness results are in its metrics"):
         load_checkpoint(str(ada_run[1]))
 
 

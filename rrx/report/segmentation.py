@@ -48,7 +48,8 @@ def iou_table(runs: list[dict]) -> pd.DataFrame | None:
         iou = m["segmentation"].get("iou")
         if iou:
             for name, values in zip(iou["methods"], iou["matrix"]):
-                rows.append({"Method": name + _suffix(m)} | {b: np.nan if v is None else v for b, v in zip(iou["methods"], values)})
+                cells = {b: np.nan if v is None else v for b, v in zip(iou["methods"], values)}
+                rows.append({"Method": name + _suffix(m)} | cells)
     if not rows:
         return None
     df = pd.DataFrame(rows)

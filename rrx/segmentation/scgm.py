@@ -109,7 +109,8 @@ def axial_slices(volume: np.ndarray, truth: np.ndarray, spacing, size: int):
 def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """(training, validation) subjects: ``round(val_fraction * n)`` (at least one) drawn with ``seed``."""
     if len(subjects) < 2:
-        raise RRXError(f"dataset=scgm found {len(subjects)} subject ({', '.join(subjects)}); a validation split needs at least 2")
+        raise RRXError(f"dataset=scgm found {len(subjects)} subject ({', '.join(subjects)}); "
+                       "a validation split needs at least 2")
     n_val = min(len(subjects) - 1, max(1, round(val_fraction * len(subjects))))
     order = np.random.default_rng(seed).permutation(len(subjects))
     val = sorted(subjects[i] for i in order[:n_val])

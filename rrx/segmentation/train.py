@@ -249,7 +249,8 @@ class SegmentationRun:
             if fork is not None:
                 best = self.state["best"].get(name)
                 if best is None or val["mean"]["DSC"] > best["validation"]["mean"]["DSC"]:
-                    self.state["best"][name] = {"epoch": path_epoch, "validation": val, "state_dict": _cpu_copy(self.model.state_dict())}
+                    self.state["best"][name] = {"epoch": path_epoch, "validation": val,
+                                                "state_dict": _cpu_copy(self.model.state_dict())}
             self.state["phase_epoch"], self.state["epoch"] = epoch, self.state["epoch"] + 1
             log.info("[%d/%d] %s: loss %.4f  validation DSC %.2f  %.1f s", self.state["epoch"], self.plan.total, where,
                      loss, val["mean"]["DSC"], seconds)
@@ -265,7 +266,8 @@ class SegmentationRun:
                     self.start_phase(name, fork)
                 self.train_phase(name, fork, epochs)
                 if index == 0:
-                    self.state["fork"] = {"model": _cpu_copy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict())}
+                    self.state["fork"] = {"model": _cpu_copy(self.model.state_dict()),
+                                          "optimizer": copy.deepcopy(self.optimizer.state_dict())}
                 self.state["phase"], self.state["phase_epoch"] = index + 1, 0
                 self.save()
             metrics = self.results()
@@ -293,7 +295,8 @@ class SegmentationRun:
                      validation["mean"]["DSC"], robustness["mean"]["DSC"], robustness["images"])
             forks[fork.name] = {"label": fork.label, "attribution": fork.attribution, "best_epoch": best["epoch"],
                                 "validation": validation, "robustness": robustness,
-                                "history": self.state["history"][fork.name], "ada_images": self.state["ada_images"].get(fork.name)}
+                                "history": self.state["history"][fork.name],
+                                "ada_images": self.state["ada_images"].get(fork.name)}
         first = self.state["first_windows"]
         cfg, plan = self.cfg, self.plan
         history = [h for name, _, _ in self.phases() for h in self.state["history"].get(name, [])]
