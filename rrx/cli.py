@@ -88,7 +88,7 @@ def train_app(cfg: DictConfig):
         log.info("job %s skipped: no lambda_index=%s in lambda_grid.%s", HydraConfig.get().job.num, cfg.get("lambda_index"), cfg.method.name)
         return None
     metrics = _run(train, cfg)
-    return None if metrics is None else metrics["challenges"]["accuracy"].get("original")
+    return None if metrics is None else metrics["challenges"].get("accuracy", {}).get("original")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="evaluate")

@@ -40,6 +40,9 @@ def load_checkpoint(path: str) -> tuple[dict, Path]:
     ckpt = read_checkpoint(file)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
         raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
+    if ckpt.get("task") == "segmentation":
+        raise RRXError(f"checkpoint={path}: {file} is a task=segmentation run; its validation and robustness results are "
+                       "in its metrics.json (rrx report runs=<its folder>), and rrx evaluate and analyze score classifiers")
     bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
     if bad:
         raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")

@@ -16,7 +16,7 @@ from typing import Any, List, Optional, get_args, get_origin, get_type_hints
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 INF = math.inf
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -78,6 +78,8 @@ class DatasetSchema:
     test_fraction: Optional[float] = bounds(0.0, 1.0, low_open=True, high_open=True)
     mean: Optional[List[float]] = bounds(0.0, 1.0)
     std: Optional[List[float]] = bounds(0.0, low_open=True)
+    val_fraction: Optional[float] = bounds(0.0, 1.0, low_open=True, high_open=True)  # scgm
+    vote: Optional[float] = bounds(0.0, 1.0, high_open=True)
 
 
 @dataclass
@@ -121,6 +123,16 @@ class ModelSchema:
     width: Optional[int] = bounds(1)
     hidden: Optional[List[int]] = bounds(1)
     pretrained: Optional[bool] = None
+    dropout: Optional[float] = bounds(0.0, 1.0, high_open=True)  # unet
+    bn_momentum: Optional[float] = bounds(0.0, 1.0)
+
+
+@dataclass
+class SegmentationSchema:
+    threshold: Optional[float] = bounds(0.0, 1.0, low_open=True, high_open=True)
+    robustness_window: Optional[int] = bounds(1)
+    augment_seed: Optional[int] = None
+    baseline: Optional[bool] = None
 
 
 @dataclass
@@ -141,7 +153,9 @@ SCHEMAS = {
     "model": ModelSchema,
     "analysis": AnalysisSchema,
     "inspector": InspectorSchema,
+    "segmentation": SegmentationSchema,
 }
+TASKS = ("classification", "segmentation")  # the ``task`` config group (conf/task/)
 
 
 def _allowed(low, high, low_open, high_open) -> str:
@@ -181,10 +195,14 @@ def _type_name(annotation) -> str:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every config group of ``cfg`` that has a schema, and ``seed``; one RRXError on the first bad value."""
+    """Check every config group of ``cfg`` that has a schema, ``task`` and ``seed``; one RRXError on the first bad value."""
     for group, schema in SCHEMAS.items():
         if group in cfg and isinstance(cfg[group], DictConfig):
             check_group(cfg[group], schema, group)
+    if cfg.get("task") is not None:
+        check_choice("task", cfg.task, TASKS)
+    if "segmentation" in cfg and isinstance(cfg.segmentation.get("optimizer"), DictConfig):
+        check_group(cfg.segmentation.optimizer, OptimizerSchema, "segmentation.optimizer")
     seed = cfg.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise RRXError(f"seed={seed}: must be an integer")

@@ -33,6 +33,7 @@ from rrx.outputs import ERROR, record_hydra_config, write_status
 from rrx.results import run_info, write_results
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate
+from rrx.segmentation.task import check_classification
 
 log = logging.getLogger(__name__)
 SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
@@ -110,7 +111,13 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
     With ``trainer.devices`` x ``trainer.num_nodes`` > 1 the ranks train together (``rrx.distributed``); the
     process that owns the folder (the one that spawned the ranks, or rank 0 of ranks SLURM or torchrun
     started) locks it. Returns the metrics dict (also written as ``metrics.json``); None on the other ranks.
+    ``task=segmentation`` runs ``rrx.segmentation.train`` instead.
     """
+    if cfg.get("task") == "segmentation":
+        from rrx.segmentation.train import train_segmentation
+
+        return train_segmentation(cfg, out_dir)
+    check_classification(cfg)
     if cfg.method.lam is None:
         raise RRXError(f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
                        f"at lambda_index={cfg.get('lambda_index')}")

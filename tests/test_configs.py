@@ -13,6 +13,7 @@ from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.methods import create_method, list_methods
 from rrx.models import create_model
+from rrx.segmentation.task import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
 from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -28,7 +29,7 @@ def _choices(group):
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("choice", _choices("model"))
+@pytest.mark.parametrize("choice", [c for c in _choices("model") if c not in SEGMENTATION_MODELS])  # unet: test_segmentation
 def test_model_choice(choice):
     cfg = _compose(f"model={choice}")
     if choice in ("clip", "align"):  # zero-shot: built for evaluation from its weights, never trained
@@ -86,7 +87,7 @@ DATASET_OVERRIDES = {
 }
 
 
-@pytest.mark.parametrize("choice", _choices("dataset"))
+@pytest.mark.parametrize("choice", [c for c in _choices("dataset") if c not in SEGMENTATION_ONLY_DATASETS])  # scgm: likewise
 def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
     if choice == "synthetic":

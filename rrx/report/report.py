@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from rrx.outputs import write_text
+from rrx.report import segmentation
 from rrx.report.analyses import analysis_figures, analysis_tables
 from rrx.report.collect import Runs, find_metrics
 from rrx.report.figures import figures, lambda_curves
@@ -96,7 +97,7 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
     or a figure. Returns {title: markdown table}.
     """
     found = find_metrics(runs)
-    metrics = found.finished
+    metrics = [m for m in found.finished if not segmentation.is_segmentation(m)]
     out_dir.mkdir(parents=True, exist_ok=True)
     tables: dict[str, str] = {}
     lines = _header(found, runs, command)
@@ -131,6 +132,14 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
     if digits:  # Table 10 puts the two digit datasets side by side
         lines += ["## Digit datasets", ""]
         _section("Test accuracy (Table 10 shape)", table10(digits), out_dir / "table10", lines, tables)
+    segmented = [m for m in found.finished if segmentation.is_segmentation(m)]
+    for dataset in sorted({m["run"]["dataset"] for m in segmented}):  # thesis ch. 3: Tables 3-4, Figs. 8 and 10
+        runs_of = [m for m in segmented if m["run"]["dataset"] == dataset]
+        lines += [f"## Segmentation, dataset `{dataset}` ({len(runs_of)} runs)", "", segmentation.note(runs_of), ""]
+        for name, (title, df) in segmentation.tables(runs_of).items():
+            _section(f"{title}, {dataset}", df, out_dir / f"{name}_{dataset}", lines, tables, mark_best=False)
+        for caption, path in segmentation.figures(runs_of, dataset, out_dir).items():
+            lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
     path = write_text(out_dir / "report.md", "\n".join(lines))
     log.info("Report in %s", path)
     return tables

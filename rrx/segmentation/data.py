@@ -1,0 +1,62 @@
+"""The training and validation images of a segmentation run, with their ground-truth masks.
+
+Items are (x, y, m) as everywhere in rrx: x (C, S, S) in [0, 1], a label y the segmentation ignores, and the mask
+m (1, S, S), 1 on the object (the foreground to segment).
+
+- ``dataset=scgm``: the Spinal Cord Grey Matter challenge (``rrx.segmentation.scgm``), 20 % of the training
+  subjects held out for validation as in the thesis (3.2.1).
+- a dataset with object masks from rrx's registry (``synthetic``, the default, ``in9``, ``rival10``,
+  ``image_folder`` with masks): its training set is the training data and its ``original`` evaluation images
+  (the synthetic benchmark's and IN-9's ``val``) the validation data; the object of each image is the foreground.
+  On the synthetic benchmark its exact masks are the ground truth, and the background shortcut of the
+  classification task is there too (a class-typical background around each object).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Dataset
+
+from rrx.data import create_dataset
+
+REGISTRY_DATASETS = ("synthetic", "in9", "rival10", "image_folder")  # datasets whose masks mark an object
+
+
+@dataclass
+class SegmentationData:
+    """What a segmentation run reads.
+
+    Args:
+        name (str): ``dataset.name``.
+        train, val (Dataset): items (x, y, m).
+        mean, std (list[float]): per-channel normalisation (the U-Net normalises inside).
+        val_spacing (Tensor, optional): (N_val, 2) pixel size (row, column) of each validation image, for HSD in
+            physical units (mm for SCGM); None: HSD in pixels.
+        info (dict): what ``metrics.json`` records about the data (counts, subjects, ...).
+    """
+
+    name: str
+    train: Dataset
+    val: Dataset
+    mean: list[float]
+    std: list[float]
+    val_spacing: torch.Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return int(self.train[0][0].shape[0])
+
+
+def create_segmentation_data(cfg) -> SegmentationData:
+    """The data of ``cfg`` (the ``dataset`` config); ``task.check_segmentation`` has checked the name."""
+    if cfg.name == "scgm":
+        from rrx.segmentation.scgm import load_scgm
+
+        return load_scgm(cfg)
+    dataset = create_dataset(cfg)
+    train, val = dataset.train_set(masks=True), dataset.variation_set("original", masks=True)
+    info = {"train_images": len(train), "val_images": len(val), "validation": "the dataset's original evaluation images"}
+    return SegmentationData(cfg.name, train, val, list(dataset.mean), list(dataset.std), None, info)

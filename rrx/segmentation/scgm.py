@@ -1,0 +1,144 @@
+"""The Spinal Cord Grey Matter Segmentation challenge (Prados et al., NeuroImage 2017; thesis 3.2.1), read with nibabel.
+
+Published layout (the training archive, one flat folder; ``dataset.root`` points at it)::
+
+    site<N>-sc<XX>-image.nii.gz        T2* MRI volume of subject XX at site N
+    site<N>-sc<XX>-mask-r<K>.nii.gz    rater K's manual segmentation (K = 1..4): grey matter 1, white matter 2, else 0
+    site<N>-sc<XX>-levels.txt          vertebral levels (not read)
+
+Verified from public code that reads the archive: the file names (medicaltorch's ``SCGMChallenge2D``, Perone et al.;
+the curation script of the BIDS version, ``curate_gmsegchallenge2016.py``), four raters per subject, the label
+values (that script makes grey matter with ``-uthr 1`` and white matter with ``-bin 1``), four sites (site1 UCL,
+site2 Polytechnique Montreal, site3 Zurich, site4 Vanderbilt), 40 training and 40 test subjects, 10 per site each;
+masks only for training. Unverified: that the training subjects are numbered sc01-sc10 at each site (rrx lists
+whatever ``site*-sc*-image.nii.gz`` files exist), and the in-plane sizes and spacings per site (rrx reads them from
+each file).
+
+rrx's choices (the thesis does not state them): each volume is reoriented to the closest canonical (RAS) axes
+(``nibabel.as_closest_canonical``), so its axial slices are ``[:, :, k]``; intensities are scaled per volume to
+[0, 1] by its minimum and maximum; each slice is padded with zeros to a square and resized to
+``dataset.image_size`` (bilinear for the image, nearest for the mask), and its pixel spacing is kept for HSD in mm.
+The ground truth is ``dataset.target`` (``gm``: label 1, ``wm``: label 2, ``sc``: the cord, 1 or 2) marked by
+more than ``dataset.vote`` of the raters in ``dataset.raters`` (0.5 with four raters: at least three, the
+majority). ``dataset.val_fraction`` of the subjects (0.2, as the thesis) are held out for validation, drawn with
+``dataset.split_seed``; whole subjects, so no subject's slices are in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from rrx.data.image_task import NEVER_DOWNLOADS
+from rrx.data.in9 import _resize
+from rrx.errors import RRXError, check_choice
+from rrx.segmentation.data import SegmentationData
+
+log = logging.getLogger(__name__)
+LAYOUT = "<root>/site<N>-sc<XX>-image.nii.gz with site<N>-sc<XX>-mask-r<K>.nii.gz per rater (the SCGM training archive)"
+IMAGE = re.compile(r"^(site\d+-sc\d+)-image\.nii(\.gz)?$")
+TARGETS = {"gm": (1,), "wm": (2,), "sc": (1, 2)}  # mask label values of each target
+
+
+def list_subjects(root: Path) -> dict[str, Path]:
+    """{``site1-sc01``: its image file} for every image in ``root``; an error naming the layout when there are none."""
+    if not root.is_dir():
+        raise RRXError(f"dataset.root={root} does not exist (expected {LAYOUT}); {NEVER_DOWNLOADS}")
+    found = {m.group(1): p for p in sorted(root.iterdir()) if (m := IMAGE.match(p.name))}
+    if not found:
+        raise RRXError(f"dataset.root={root} holds no site<N>-sc<XX>-image.nii.gz (expected {LAYOUT}); {NEVER_DOWNLOADS}")
+    return found
+
+
+def _load(path: Path):
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        shape = img.shape
+        data = nib.as_closest_canonical(img)
+        return shape, data.get_fdata(dtype=np.float32), tuple(float(z) for z in data.header.get_zooms()[:2])
+    except Exception as err:  # nibabel raises several types for a bad file (ImageFileError, EOFError, OSError, ...)
+        raise RRXError(f"cannot read NIfTI file {path}: {err}") from err
+
+
+def load_subject(image_path: Path, subject: str, raters, target: str, vote: float):
+    """(volume (X, Y, Z) in [0, 1], ground truth (X, Y, Z) bool, in-plane spacing (2,)) of one subject.
+
+    A missing rater mask, a volume that is not 3-D, or a mask whose shape differs from the image's stops with the
+    file named.
+    """
+    shape, volume, spacing = _load(image_path)
+    if volume.ndim != 3:
+        raise RRXError(f"{image_path} has shape {shape}: expected a 3-D volume")
+    votes = np.zeros(volume.shape, dtype=np.int32)
+    suffix = image_path.name.removeprefix(f"{subject}-image")  # .nii.gz (or .nii)
+    for rater in raters:
+        path = image_path.with_name(f"{subject}-mask-r{rater}{suffix}")
+        if not path.is_file():
+            raise RRXError(f"missing mask {path} of rater {rater} for {image_path.name} (expected {LAYOUT})")
+        mask_shape, mask, _ = _load(path)
+        if mask_shape != shape:
+            raise RRXError(f"mask {path} has shape {mask_shape}, its image {image_path.name} has shape {shape}")
+        votes += np.isin(np.rint(mask), TARGETS[target])
+    low, high = float(volume.min()), float(volume.max())
+    volume = (volume - low) / (high - low) if high > low else np.zeros_like(volume)
+    return volume, votes > vote * len(raters), spacing
+
+
+def axial_slices(volume: np.ndarray, truth: np.ndarray, spacing, size: int):
+    """Every axial slice padded to a square and resized to ``size``: images (Z, 1, S, S), masks (Z, 1, S, S),
+    pixel spacings (Z, 2)."""
+    x, y, _ = volume.shape
+    side = max(x, y)
+    pad = ((side - x) // 2, side - x - (side - x) // 2), ((side - y) // 2, side - y - (side - y) // 2), (0, 0)
+    volume, truth = np.pad(volume, pad), np.pad(truth, pad)
+    images = torch.from_numpy(np.ascontiguousarray(volume.transpose(2, 0, 1)))[:, None]
+    masks = torch.from_numpy(np.ascontiguousarray(truth.transpose(2, 0, 1))).float()[:, None]
+    images = torch.stack([_resize(im, size, "bilinear") for im in images]).clamp(0, 1)
+    masks = torch.stack([_resize(m, size, "nearest") for m in masks])
+    pixel = torch.tensor(spacing, dtype=torch.float64) * side / size
+    return images, masks, pixel.expand(len(images), 2)
+
+
+def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(training, validation) subjects: ``round(val_fraction * n)`` (at least one) drawn with ``seed``."""
+    if len(subjects) < 2:
+        raise RRXError(f"dataset=scgm found {len(subjects)} subject ({', '.join(subjects)}); "
+                       "a validation split needs at least 2")
+    n_val = min(len(subjects) - 1, max(1, round(val_fraction * len(subjects))))
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    val = sorted(subjects[i] for i in order[:n_val])
+    return [s for s in subjects if s not in val], val
+
+
+def load_scgm(cfg) -> SegmentationData:
+    """The SCGM training archive at ``cfg.root`` as training and validation slices."""
+    if not cfg.root:
+        raise RRXError(f"dataset=scgm needs dataset.root=<the SCGM training folder> (expected {LAYOUT}); {NEVER_DOWNLOADS}")
+    check_choice("dataset.target", cfg.target, TARGETS)
+    raters = [int(r) for r in cfg.raters]
+    if not raters:
+        raise RRXError("dataset.raters is empty: give the raters whose masks vote, e.g. dataset.raters=[1,2,3,4]")
+    subjects = list_subjects(Path(cfg.root).expanduser())
+    train_subjects, val_subjects = split_subjects(list(subjects), float(cfg.val_fraction), int(cfg.split_seed))
+    parts = {}
+    for split, names in (("train", train_subjects), ("val", val_subjects)):
+        images, masks, spacing = [], [], []
+        for name in names:
+            volume, truth, pixel = load_subject(subjects[name], name, raters, cfg.target, float(cfg.vote))
+            i, m, s = axial_slices(volume, truth, pixel, int(cfg.image_size))
+            images.append(i)
+            masks.append(m)
+            spacing.append(s)
+        images, masks = torch.cat(images), torch.cat(masks)
+        parts[split] = (TensorDataset(images, torch.zeros(len(images), dtype=torch.long), masks), torch.cat(spacing))
+        log.info("scgm %s: %d subjects, %d slices", split, len(names), len(images))
+    info = {"train_subjects": train_subjects, "val_subjects": val_subjects, "train_images": len(parts["train"][0]),
+            "val_images": len(parts["val"][0]), "target": cfg.target, "raters": raters, "vote": float(cfg.vote)}
+    return SegmentationData("scgm", parts["train"][0], parts["val"][0], list(cfg.mean), list(cfg.std), parts["val"][1], info)
