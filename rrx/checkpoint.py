@@ -35,7 +35,12 @@ RESUME_RULES = ("auto", "never")  # trainer.resume
 # Keys that may differ between the attempts of one run: where things are, how they are shown, how fast (the ranks
 # of data-parallel training share each global batch, so a run preempted on 4 GPUs may go on on 2).
 SAME_RUN_IGNORES = ("trainer.progress", "trainer.resume", "trainer.device", "trainer.devices", "trainer.num_nodes",
-                    "trainer.strategy", "dataset.root", "dataset.cache_dir", "dataset.meta_dir", "dataset.num_workers")
+                    "trainer.strategy", "trainer.channels_last", "dataset.root", "dataset.cache_dir", "dataset.meta_dir",
+                    "dataset.num_workers", "dataset.preload_gb")
+# Keys a later rrx added, each with the value that means what a run saved before it did: a checkpoint whose config
+# lacks one reads as having this value, so an unfinished run of an older rrx still resumes.
+ADDED_KEYS = {"task": "classification", "dataset.augment": False, "dataset.augment_scale": [0.35, 1.0],
+              "dataset.augment_ratio": [0.75, 1.3333]}
 
 
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
@@ -155,7 +160,8 @@ def _flat(cfg: dict, prefix: str = "") -> dict:
 def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
     """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``; what names
     a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order."""
-    old, new = _flat(saved), _flat(OmegaConf.to_container(cfg, resolve=True))
+    new = _flat(OmegaConf.to_container(cfg, resolve=True))
+    old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **_flat(saved)}
     keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES), key=lambda k: (not k.endswith(".name"), k))
     return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
 

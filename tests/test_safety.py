@@ -598,3 +598,18 @@ def test_loader_workers_ignore_the_signals_that_stop_or_requeue_a_run(compose_tr
     assert runtime.num_workers == 1
     for loader in (runtime.loader(_Handlers(), shuffle=False), runtime.train_loader(_Handlers(), torch.Generator())):
         assert next(iter(loader)).all()
+
+
+def test_an_unfinished_run_of_an_older_rrx_resumes_without_the_keys_added_since(compose_train, tmp_path):
+    """A checkpoint saved before task, dataset.augment* and the speed settings existed is the same run as now."""
+    from omegaconf import OmegaConf
+
+    from rrx.checkpoint import config_differences
+
+    cfg = compose_train()
+    saved = OmegaConf.to_container(cfg, resolve=True)
+    for section, key in [("trainer", "channels_last"), ("dataset", "preload_gb"), ("dataset", "augment")]:
+        del saved[section][key]
+    del saved["task"]
+    assert config_differences(saved, cfg) == []
+    assert config_differences(saved, compose_train("dataset.augment=true")) == ["dataset.augment: False -> True"]
