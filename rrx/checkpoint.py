@@ -168,7 +168,8 @@ def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
 
 def read_latest(out_dir: Path) -> tuple[dict, Path]:
     """The newest readable checkpoint of a run folder and its file: ``checkpoint.pt``, or, when that cannot be
-    read (a disk error, a copy cut short), ``checkpoint.prev.pt`` with a warning; neither is an RRXError."""
+    read (a disk error, a copy cut short), ``checkpoint.prev.pt`` with a warning; when neither can be read, one
+    RRXError naming both."""
     file, previous = out_dir / CHECKPOINT, out_dir / PREVIOUS
     try:
         return read_checkpoint(file), file
@@ -208,7 +209,7 @@ def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
         raise
     run.folder = folder
     unreadable = out_dir / CHECKPOINT
-    if run.file is not None and run.file.name == PREVIOUS and unreadable.is_file():  # kept aside, never linked as previous
+    if run.file is not None and run.file.name == PREVIOUS and unreadable.is_file():  # aside: never linked as previous
         os.replace(unreadable, unreadable.with_name(f"{CHECKPOINT}.unreadable"))
     return run
 

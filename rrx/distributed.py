@@ -132,8 +132,10 @@ def _stop_ranks(grace_s: float = 3.0) -> None:
     submitit's requeue) would otherwise leave them training."""
     ranks = multiprocessing.active_children()
     for rank in ranks:
-        if rank.is_alive():
+        try:
             os.kill(rank.pid, signal.SIGINT)
+        except ProcessLookupError:  # already gone
+            pass
     deadline = time.monotonic() + grace_s
     for rank in ranks:
         rank.join(timeout=max(0.0, deadline - time.monotonic()))

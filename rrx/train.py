@@ -43,9 +43,9 @@ FORWARD_METHODS = ("forward_features", "forward_head")  # model methods the meth
 def training_step(model, method, attack, mix, batch, runtime: Runtime, generator: torch.Generator):
     """Loss of one batch.
 
-    The batch is augmented if ``dataset.augment``, then gets its RRDA images if ``method.rrda``; then ``attack`` perturbs it and the
-    method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2), or, with ``mix`` =
-    alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
+    The batch is augmented if ``dataset.augment`` and gets its RRDA images if ``method.rrda``; then
+    ``attack`` perturbs it and the method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2),
+    or, with ``mix`` = alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
     """
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
     mask = rest[0] if rest else None

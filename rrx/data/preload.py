@@ -57,10 +57,12 @@ def preload_bytes(count: int, image_size: int, masks: bool) -> int:
 
 
 def maybe_preload(data: Dataset, image_size: int, masks: bool, limit_gb: float, num_workers: int, desc: str) -> Dataset:
-    """``Preloaded(data)`` when it takes at most ``limit_gb`` GB of memory (``dataset.preload_gb``; 0 never), else ``data``."""
+    """``Preloaded(data)`` when it takes at most ``limit_gb`` GB of memory (``dataset.preload_gb``; 0: never),
+    else ``data``."""
     size = preload_bytes(len(data), image_size, masks)
     if not limit_gb or size > limit_gb * 1e9:
         if limit_gb:
-            log.info("%s: %.1f GB decoded is over dataset.preload_gb=%g; read from its files every epoch", desc, size / 1e9, limit_gb)
+            log.info("%s: %.1f GB decoded is over dataset.preload_gb=%g; read from its files every epoch",
+                     desc, size / 1e9, limit_gb)
         return data
     return Preloaded(data, num_workers, desc)
