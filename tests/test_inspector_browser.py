@@ -90,6 +90,13 @@ def choose(browser, label: str) -> None:
                       if o.text.strip() == label], what=f"the sidebar's {label}")[0].click()
 
 
+def open_module(app, label: str) -> None:
+    """The page with the test image uploaded, once its first module has answered, switched to module ``label``."""
+    open_with_image(app)
+    wait_for(lambda: table_with(app["browser"], "transformed probability"), what="the first module")
+    choose(app["browser"], label)
+
+
 def shown(rows, column: str) -> dict[str, str]:
     return {row[f"{column} class"]: row[f"{column} probability"] for row in rows}
 
@@ -136,9 +143,7 @@ def test_noise_slider_changes_the_probabilities_shown(app, tmp_path):
 @pytest.mark.slow
 def test_interpretability_module_with_u_analysis(app, tmp_path):
     browser = app["browser"]
-    open_with_image(app)
-    wait_for(lambda: table_with(browser, "transformed probability"), what="the first module")
-    choose(browser, "Interpretability")
+    open_module(app, "Interpretability")
     wait_for(lambda: "U Analysis" in browser.find_element("tag name", "body").text, what="the interpretability module")
     [toggle] = wait_for(lambda: [t for t in by_css(browser, "[data-testid=stCheckbox] label") if "run U Analysis" in t.text],
                         what="the U Analysis switch")
@@ -155,9 +160,7 @@ def test_signal_drawn_on_the_canvas(app, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
 
     browser = app["browser"]
-    open_with_image(app)
-    wait_for(lambda: table_with(browser, "transformed probability"), what="the first module")
-    choose(browser, "Signal")
+    open_module(app, "Signal")
     canvas = wait_for(lambda: browser.execute_script(FIND_CANVAS), what="the drawing canvas")
     assert canvas.size == {"width": 384, "height": 384}
     # drag from (100, 100) to (250, 300) of the 384 px canvas (12 canvas px per image px); the drawn rectangle's

@@ -455,17 +455,11 @@ def test_no_progress_bar_updates_when_the_output_is_not_a_terminal(tiny, tmp_pat
     assert "epoch 1/1" in result.stdout  # the log's line per epoch instead
 
 
-@pytest.mark.parametrize("method", [
-    ["method=ada", "method.standard_epochs=1", "method.cycles=1", "method.ada_epochs=2", "method.window=4"],  # stop mid-cycle
-    ["method=rrr", "method.lam=0.01", "trainer.val_fraction=0.2"],
-])
-def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_train, tmp_path, monkeypatch, method):
-    """ADA's erased windows (method state) and a validation split survive a stop between epochs 2 and 3."""
+def _train_stopped_at_epoch_3(overrides, compose_train, run, monkeypatch):
+    """Train ``overrides`` into ``run`` and stop it (as SIGTERM does) when epoch 3 begins."""
     import rrx.train
     from rrx.errors import Stopped
 
-    overrides = [*method, "trainer.epochs=3", "optimizer.lr=0.01"]
-    whole = train(compose_train(*overrides), tmp_path / "whole")
     original = rrx.train.train_epoch
 
     def stop_at_epoch_3(*args, **kwargs):
@@ -475,8 +469,19 @@ def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_tr
 
     monkeypatch.setattr(rrx.train, "train_epoch", stop_at_epoch_3)
     with pytest.raises(Stopped):
-        train(compose_train(*overrides), tmp_path / "run")
+        train(compose_train(*overrides), run)
     monkeypatch.setattr(rrx.train, "train_epoch", original)
+
+
+@pytest.mark.parametrize("method", [
+    ["method=ada", "method.standard_epochs=1", "method.cycles=1", "method.ada_epochs=2", "method.window=4"],  # stop mid-cycle
+    ["method=rrr", "method.lam=0.01", "trainer.val_fraction=0.2"],
+])
+def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_train, tmp_path, monkeypatch, method):
+    """ADA's erased windows (method state) and a validation split survive a stop between epochs 2 and 3."""
+    overrides = [*method, "trainer.epochs=3", "optimizer.lr=0.01"]
+    whole = train(compose_train(*overrides), tmp_path / "whole")
+    _train_stopped_at_epoch_3(overrides, compose_train, tmp_path / "run", monkeypatch)
     assert "stopped by SIGTERM" in json.loads((tmp_path / "run" / "status.json").read_text())["reason"]
     resumed = train(compose_train(*overrides), tmp_path / "run")
     assert resumed["train"]["resumed_after_epoch"] == 2
@@ -490,23 +495,10 @@ def test_an_unreadable_checkpoint_resumes_from_the_previous_epoch_to_the_uninter
                                                                                               monkeypatch, caplog):
     """checkpoint.pt cut short after epoch 2 (a copy or a disk that failed): the resume logs it, starts from
     checkpoint.prev.pt (epoch 1), keeps the bad file aside and ends where an uninterrupted run ends."""
-    import rrx.train
-    from rrx.errors import Stopped
-
     overrides = ["trainer.epochs=3", "method=rrda"]
     whole = train(compose_train(*overrides), tmp_path / "whole")
-    original = rrx.train.train_epoch
-
-    def stop_at_epoch_3(*args, **kwargs):
-        if args[9] == 3:
-            raise Stopped("stopped by SIGTERM")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(rrx.train, "train_epoch", stop_at_epoch_3)
     run = tmp_path / "run"
-    with pytest.raises(Stopped):
-        train(compose_train(*overrides), run)
-    monkeypatch.setattr(rrx.train, "train_epoch", original)
+    _train_stopped_at_epoch_3(overrides, compose_train, run, monkeypatch)
     assert (_load(run / "checkpoint.pt")["epoch"], _load(run / "checkpoint.prev.pt")["epoch"]) == (2, 1)
     good = (run / "checkpoint.pt").read_bytes()
     (run / "checkpoint.pt").write_bytes(good[: len(good) // 2])
