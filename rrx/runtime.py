@@ -16,6 +16,7 @@ import torch
 from torch.nn.parameter import is_lazy
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
+from rrx.data.byte_items import byte_items, to_float
 from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
@@ -133,11 +134,31 @@ class Runtime:
         return self._loader(data, self.batch_size // self.world_size, generator,
                             sampler=ShardedSampler(len(data), self.rank, self.world_size, generator))
 
-    def _loader(self, data: Dataset, batch_size: int, generator: torch.Generator | None, **order) -> DataLoader:
-        """Pinned batches on CUDA; workers (if any) kept across epochs, 4 batches ahead each, deaf to signals."""
+    def _loader(self, data: Dataset, batch_size: int, generator: torch.Generator | None, **order):
+        """Pinned batches on CUDA; workers (if any) kept across epochs, 4 batches ahead each, deaf to signals. A
+        dataset that gives its items as bytes (``rrx.data.byte_items``) crosses from the workers to the device as
+        uint8 and is made float there (``DeviceBatches``)."""
         workers = {"persistent_workers": True, "prefetch_factor": 4, "worker_init_fn": quiet_worker} if self.num_workers else {}
-        return DataLoader(data, batch_size=batch_size, num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-                          generator=generator, **order, **workers)
+        raw = byte_items(data)
+        loader = DataLoader(data if raw is None else raw, batch_size=batch_size, num_workers=self.num_workers,
+                            pin_memory=self.device.type == "cuda", generator=generator, **order, **workers)
+        return loader if raw is None else DeviceBatches(loader, data, self.device)
+
+
+class DeviceBatches:
+    """``loader``'s batches of ``ByteItems(dataset)`` as ``dataset``'s float items would give them, images and
+    masks on ``device`` (``rrx.data.byte_items.to_float``; labels stay on the CPU, as a plain loader gives them)."""
+
+    def __init__(self, loader: DataLoader, dataset: Dataset, device: torch.device):
+        self.loader, self.dataset, self.device = loader, dataset, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        non_blocking = self.device.type == "cuda"  # from pinned memory
+        for batch in self.loader:
+            yield to_float(batch, self.device, non_blocking)
 
 
 def augment_settings(dataset) -> tuple | None:

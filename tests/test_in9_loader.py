@@ -164,8 +164,8 @@ def test_unknown_bad_sample_rule(in9_root):
 
 @pytest.mark.parametrize("size", [8, 12])
 def test_preloaded_items_are_the_files_items(root, size):
-    """Decoded once into uint8: at the files' size exactly the loader's floats (k / 255), resized within half a grey
-    level; masks and the attributes the challenges read are the loader's."""
+    """Decoded once into uint8: bit for bit the files' items, resized or not; masks and the attributes the challenges
+    read are the loader's."""
     from rrx.data.preload import Preloaded, maybe_preload
 
     files = IN9Folder(root, "mixed_rand", "val", image_size=size, masks=True)
@@ -174,13 +174,67 @@ def test_preloaded_items_are_the_files_items(root, size):
     assert held.samples == files.samples and held.classes == CLASSES and len(held) == 6
     for index in range(6):
         (x, y, m), (x_file, y_file, m_file) = held[index], files[index]
-        assert y == y_file and torch.equal(m, m_file)
-        if size == 8:
-            assert torch.equal(x, x_file)
-        assert (x - x_file).abs().max().item() <= 0.5 / 255 + 1e-7
+        assert y == y_file and torch.equal(m, m_file) and torch.equal(x, x_file)
     assert maybe_preload(files, size, True, limit_gb=6 * size * size * 4 / 1e9, num_workers=0, desc="t") is not files
     assert maybe_preload(files, size, True, limit_gb=(6 * size * size * 4 - 1) / 1e9, num_workers=0, desc="t") is files
     assert maybe_preload(files, size, True, limit_gb=0, num_workers=0, desc="t") is files
+
+
+@pytest.fixture
+def noisy_root(tmp_path):
+    """bg_challenge/original/val: 3 classes x 3 random-noise 10x10 PNGs (lossless), each with a random mask."""
+    rng = np.random.default_rng(0)
+    base = tmp_path / "bg_challenge"
+    for name in CLASSES:
+        for i in range(3):
+            for sub, suffix in [("original", ".png"), ("fg_mask", ".npy")]:
+                (base / sub / "val" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(base / "original" / "val" / name / f"n_{i}.png")
+            np.save(base / "fg_mask" / "val" / name / f"n_{i}.npy", rng.integers(0, 2, (10, 10)).astype(np.uint8))
+    return base
+
+
+def test_byte_items_resized_are_the_rounded_bilinear_resize(noisy_root):
+    """A resized image's bytes: round(255 x) of the antialiased bilinear resize of its pixels (computed here from the
+    PNG); its float item is within half a grey level of resizing the floats k / 255 themselves."""
+    import torch.nn.functional as F
+
+    data = IN9Folder(noisy_root, "original", "val", image_size=7, masks=True)
+    for index in (0, 4, 8):
+        pixels = np.asarray(Image.open(data.samples[index][0]), dtype=np.float64)  # (10, 10, 3)
+        resized = F.interpolate(torch.from_numpy(pixels).permute(2, 0, 1)[None], size=(7, 7), mode="bilinear",
+                                align_corners=False, antialias=True)[0]
+        x, y, m = data.byte_item(index)
+        assert x.dtype == torch.uint8 and m.dtype == torch.bool and y == index // 3
+        assert (x.double() - resized.round()).abs().max().item() <= 1  # float32 vs float64 at a .5 tie
+        assert (x.double() - resized).abs().max().item() <= 0.5 + 1e-3
+        assert torch.equal(data[index][0], x.float() / 255) and torch.equal(data[index][2], m.float())
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_loader_batches_cross_as_bytes_and_are_the_float_items(noisy_root, workers):
+    """Runtime's loader reads an IN9Folder (or a random_split Subset of a Subset of one) as uint8 and bool, and
+    gives bit for bit the batches of its float items: x / 255 and masks as float32, labels int64."""
+    from torch.utils.data import Subset
+    from torch.utils.data.dataloader import default_collate
+
+    from rrx.data.byte_items import ByteItems, byte_items
+    from rrx.runtime import DeviceBatches, Runtime
+
+    data = IN9Folder(noisy_root, "original", "val", image_size=10, masks=True)
+    part = Subset(Subset(data, [8, 7, 6, 5, 4, 0]), [5, 1, 3])  # data's items 0, 7, 5
+    raw = byte_items(part)
+    assert isinstance(raw, ByteItems) and raw.indices == [0, 7, 5] and len(raw) == 3
+    assert byte_items(torch.utils.data.TensorDataset(torch.zeros(2, 3))) is None
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=workers, progress=False)
+    loader = runtime.loader(part, shuffle=False)
+    assert isinstance(loader, DeviceBatches) and loader.dataset is part and len(loader) == 2
+    assert next(iter(loader.loader))[0].dtype == torch.uint8  # what crosses the loader boundary
+    batches = list(loader)
+    expected = [default_collate([data[0], data[7]]), default_collate([data[5]])]
+    for got, want in zip(batches, expected):
+        assert [t.dtype for t in got] == [torch.float32, torch.int64, torch.float32]
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
 
 
 def test_preloading_leaves_the_global_random_state_alone(root):

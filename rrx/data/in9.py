@@ -49,13 +49,18 @@ def foreground_stem(filename: str) -> str:
     return stem
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1]; an unreadable file is an RRXError naming it."""
+def load_rgb_bytes(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8; an unreadable file is an RRXError naming it."""
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+            return np.array(img.convert("RGB"), dtype=np.uint8)
     except OSError as err:
         raise RRXError(f"cannot read image {path}: {err}") from err
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1]; an unreadable file is an RRXError naming it."""
+    return load_rgb_bytes(path).astype(np.float32) / 255.0
 
 
 def keep_readable(samples: list, load) -> tuple[list, list[str]]:
@@ -144,14 +149,26 @@ class IN9Folder(Dataset):
             raise RRXError(f"mask {mask_path} has size {mask.shape}, its image {self.samples[index][0]} has size {shape}")
         return mask
 
-    def __getitem__(self, index: int):
+    def byte_item(self, index: int):
+        """Item ``index`` as bytes (``rrx.data.byte_items``): x uint8 (3, S, S), m bool (1, S, S). A resized image is
+        rounded to the nearest grey level."""
         path, label = self.samples[index]
-        array = load_rgb(path)
-        x = _resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")  # (3, S, S)
+        array = load_rgb_bytes(path)
+        x = torch.from_numpy(array).permute(2, 0, 1)  # (3, H, W)
+        if x.shape[-2:] != (self.image_size, self.image_size):  # (bilinear weights are >= 0: no value leaves [0, 255])
+            x = _resize(x.float(), self.image_size, "bilinear").round_().to(torch.uint8)
         if self.mask_dir is None:
             return x, label
-        m = torch.from_numpy(self.load_mask(index, array.shape[:2]).astype(np.float32))[None]  # (1, H, W)
-        return x, label, _resize(m, self.image_size, "nearest")
+        m = torch.from_numpy(self.load_mask(index, array.shape[:2]))[None]  # (1, H, W) bool
+        if m.shape[-2:] != (self.image_size, self.image_size):
+            m = _resize(m.float(), self.image_size, "nearest").bool()
+        return x, label, m
+
+    def __getitem__(self, index: int):
+        """(x, y) or (x, y, m): x float32 (3, S, S) in [0, 1], the image's grey levels k / 255; m float32 {0, 1}."""
+        x, label, *mask = self.byte_item(index)
+        x = x.float().div_(255)
+        return (x, label) if not mask else (x, label, mask[0].float())
 
 
 def _resize(t: torch.Tensor, size: int, mode: str) -> torch.Tensor:

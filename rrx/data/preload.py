@@ -8,16 +8,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from rrx.data.byte_items import byte_items
+
 log = logging.getLogger(__name__)
 
 
 class Preloaded(Dataset):
     """Every item of ``source`` decoded once: images as uint8 (N, 3, S, S), masks as bool (N, 1, S, S).
 
-    Items are what ``source`` gives, (x, y) or (x, y, m) with x float in [0, 1], rebuilt from the stored bytes:
-    x = round(255 x) / 255, exactly the value ``source`` gives for an image that needs no resizing (its
-    pixels are k / 255), and within 0.5 / 255 of it for a resized one. Attributes other than the items
-    (``samples``, ``classes``, ``skipped``, ...) are ``source``'s.
+    Items are what ``source`` gives, (x, y) or (x, y, m). A source with ``byte_item`` (``IN9Folder``) is stored as
+    it gives its bytes, so the items are bit-identical to its own; any other source's float x in [0, 1] is stored as
+    round(255 x), exact for images whose pixels are k / 255 and within 0.5 / 255 otherwise. ``byte_item`` gives the
+    stored bytes to the loaders (``rrx.data.byte_items``). Attributes other than the items (``samples``,
+    ``classes``, ``skipped``, ...) are ``source``'s.
 
     Args:
         source (Dataset): a dataset of (x, y) or (x, y, m) items, all x of one size.
@@ -29,9 +32,10 @@ class Preloaded(Dataset):
         self.source = source
         images, labels, masks = [], [], []
         # its own generator: preloading draws nothing from the global random state, so runs draw what they drew before
-        loader = DataLoader(source, batch_size=256, num_workers=num_workers, generator=torch.Generator())
+        loader = DataLoader(byte_items(source) or source, batch_size=256, num_workers=num_workers, generator=torch.Generator())
         for batch in tqdm(loader, desc=desc, leave=False, disable=len(source) < 10_000):
-            images.append(batch[0].mul(255).round_().to(torch.uint8))
+            x = batch[0]
+            images.append(x if x.dtype == torch.uint8 else x.mul(255).round_().to(torch.uint8))
             labels.append(batch[1])
             if len(batch) > 2:
                 masks.append(batch[2] > 0.5)
@@ -41,9 +45,14 @@ class Preloaded(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def byte_item(self, index: int):
+        x, y = self.images[index], int(self.labels[index])
+        return (x, y) if self.masks is None else (x, y, self.masks[index])
+
     def __getitem__(self, index: int):
-        x, y = self.images[index].float().div_(255), int(self.labels[index])
-        return (x, y) if self.masks is None else (x, y, self.masks[index].float())
+        x, y, *mask = self.byte_item(index)
+        x = x.float().div_(255)
+        return (x, y) if not mask else (x, y, mask[0].float())
 
     def __getattr__(self, name: str):
         if name == "source":  # not set yet (unpickling): no recursion
