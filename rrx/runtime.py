@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class Runtime:
         channels_last (bool): models in the channels-last memory format (``place``). Default: False.
         augment (tuple | None): ``(scale, ratio)`` of the training augmentations (``rrx.data.augment``), or None.
             Default: None.
+        compile (bool): train through ``torch.compile`` (``compiled``). Default: False.
     """
 
     device: torch.device
@@ -88,6 +90,7 @@ class Runtime:
     world_size: int = 1
     channels_last: bool = False
     augment: tuple | None = None
+    compile: bool = False
 
     @classmethod
     def from_config(cls, trainer, dataset) -> "Runtime":
@@ -105,7 +108,7 @@ class Runtime:
         check_choice("trainer.channels_last", str(channels_last).lower(), CHANNELS_LAST)
         channels_last = channels_last is True or (channels_last == "auto" and device.type == "cuda")
         return cls(device, bool(trainer.amp), int(trainer.batch_size), workers, progress, channels_last=channels_last,
-                   augment=augment_settings(dataset))
+                   augment=augment_settings(dataset), compile=bool(trainer.get("compile", False)))
 
     def place(self, model: torch.nn.Module, double_backprop: bool = False) -> torch.nn.Module:
         """``model`` on the device, channels-last when ``channels_last``. On a CPU, training that differentiates
@@ -116,6 +119,24 @@ class Runtime:
         if last and not any(is_lazy(p) for p in model.parameters()):  # a lazy layer (model=mlp) has no format yet
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def compiled(self, model: torch.nn.Module, double_backprop: bool, label: str) -> torch.nn.Module:
+        """``torch.compile(model)`` for training when ``compile`` (``trainer.compile``), else ``model``. A method
+        that differentiates input gradients (``double_backprop``: RRR, GradMask, ...) trains uncompiled, with a
+        warning: torch.compile's autograd has no double backward. Only ``forward`` is compiled (methods that call
+        ``forward_features`` run those eagerly); evaluation uses the uncompiled model. On a CPU the compiler needs
+        a C++ compiler; without one, an RRXError says so."""
+        if not self.compile:
+            return model
+        if double_backprop:
+            log.warning("trainer.compile=true: %s differentiates input gradients, which torch.compile cannot (no double "
+                        "backward); it trains uncompiled", label)
+            return model
+        compiler = os.environ.get("CXX", "g++")
+        if self.device.type == "cpu" and shutil.which(compiler) is None:
+            raise RRXError(f"trainer.compile=true on a CPU needs a C++ compiler for torch.compile ({compiler} not found): "
+                           "install one (apt-get install g++) or set trainer.compile=false")
+        return torch.compile(model)
 
     def autocast(self):
         if self.amp and self.device.type == "cuda":

@@ -41,6 +41,7 @@ class TrainerSchema:
     val_fraction: Optional[float] = bounds(0.0, 1.0, high_open=True)
     progress: Optional[bool] = None
     resume: Optional[str] = None
+    compile: Optional[bool] = None
 
 
 @dataclass

@@ -197,7 +197,8 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     if world > 1 and any(isinstance(p, UninitializedParameter) for p in net.parameters()):
         with torch.no_grad():  # DDP needs every parameter's shape: one forward sizes lazy layers (model=mlp)
             net.eval()(train_set[0][0][None].to(runtime.device))
-    model, optimizer = fabric.setup(net, optimizer)  # DDP with several ranks; as it was with one device
+    # DDP with several ranks, as it was with one device; compiled if trainer.compile (training only)
+    model, optimizer = fabric.setup(runtime.compiled(net, method.double_backprop, method.label), optimizer)
     for name in FORWARD_METHODS:  # ActDiff calls these instead of forward: through DDP too
         model.mark_forward_method(name)
 

@@ -56,7 +56,8 @@ def compose_case(model: str, method: str, attack: str, args, batch: int):
     overrides = ["experiment=thesis_grid", f"model={model}", f"method={method}", f"attack={attack}", "model.pretrained=false",
                  f"dataset.image_size={args.image_size}", f"trainer.device={args.device}", f"trainer.amp={args.amp}",
                  f"trainer.batch_size={batch}", "trainer.progress=false", f"dataset.num_workers={args.workers}",
-                 f"trainer.channels_last={args.channels_last}", f"dataset.preload_gb={args.preload_gb}"]
+                 f"trainer.channels_last={args.channels_last}", f"dataset.preload_gb={args.preload_gb}",
+                 f"trainer.compile={args.compile}"]
     if args.train_per_class is not None:
         overrides.append(f"dataset.train_per_class={args.train_per_class}")
     if args.cache_dir is not None:
@@ -109,7 +110,7 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
         net.use_plain_attention()
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10 * (args.warmup + args.steps))
-    model, optimizer = fabric.setup(net, optimizer)
+    model, optimizer = fabric.setup(runtime.compiled(net, method.double_backprop, method.label), optimizer)
     for name in FORWARD_METHODS:
         model.mark_forward_method(name)
     generator = torch.Generator().manual_seed(0)
@@ -209,6 +210,8 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None, help="where the synthetic benchmark is generated (config: $RRX_CACHE or ~/.cache/rrx)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--channels-last", default="auto", help="trainer.channels_last: auto (CUDA only) | true | false")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                        help="trainer.compile: torch.compile the training model (not double-backprop methods)")
     parser.add_argument("--preload-gb", type=float, default=0.0,
                         help="dataset.preload_gb; 0 (default) reads the files every epoch, as IN-9's 9 GB training set is")
     args = parser.parse_args()

@@ -145,6 +145,7 @@ def test_slurm_launcher_submits_the_sweep_as_one_job_array(cache_dir, tmp_path):
     assert (flags["#SBATCH --partition"], flags["#SBATCH --account"], flags["#SBATCH --time"]) == ("gpu", "lab", "30")
     assert (flags["#SBATCH --gpus-per-node"], flags["#SBATCH --cpus-per-task"], flags["#SBATCH --mem"]) == ("1", "8", "32GB")
     assert flags["#SBATCH --signal"] == "USR2@120"
+    assert script.index("export SLURM_KILL_BAD_EXIT=1") < script.index("srun")  # a failing rank ends the others
     assert flags["#SBATCH --output"] == f"{sweep}/.submitit/%A_%a/%A_%a_0_log.out"
     assert [_metrics(j)["run"]["seed"] for j in _jobs(sweep)] == [0, 1]
     assert "Job completed successfully" in (sweep / ".submitit" / "42_1" / "42_1_0_log.out").read_text()

@@ -102,6 +102,42 @@ def test_every_method_trains_end_to_end(compose_train, tmp_path, method, model):
         assert len(metrics["train"]["epochs"]) == 2
 
 
+def test_compile_setting_skips_double_backprop_and_needs_a_compiler_on_cpu(compose_train, monkeypatch, caplog):
+    """trainer.compile=false leaves the model alone; true compiles it, except for a double-backprop method (warned);
+    on a CPU without a C++ compiler it stops with the setting named."""
+    import shutil
+
+    from rrx.models import create_model
+    from rrx.runtime import Runtime
+
+    net = create_model(compose_train().model, 9, [0.5] * 3, [0.25] * 3)
+    off = Runtime.from_config(compose_train().trainer, compose_train().dataset)
+    on = Runtime.from_config(compose_train("trainer.compile=true").trainer, compose_train().dataset)
+    assert not off.compile and on.compile
+    assert off.compiled(net, False, "Standard") is net
+    with caplog.at_level("WARNING", logger="rrx.runtime"):
+        assert on.compiled(net, True, "RRR") is net
+    assert "RRR differentiates input gradients" in caplog.text
+    assert isinstance(on.compiled(net, False, "Standard"), torch._dynamo.eval_frame.OptimizedModule)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RRXError, match="trainer.compile=true on a CPU needs a C\\+\\+ compiler"):
+        on.compiled(net, False, "Standard")
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training(compose_train, tmp_path):
+    """trainer.compile=true trains the same model as eager training, up to the compiler's float rounding: the loss
+    of each epoch within 1e-4 and the same accuracies (on the tiny config, 2 epochs); the checkpoint's keys are the
+    eager model's (no ``_orig_mod.`` prefix), so evaluation and resume read it as any other."""
+    eager = train(compose_train("trainer.epochs=2", "challenge=original"), tmp_path / "eager")
+    compiled = train(compose_train("trainer.epochs=2", "challenge=original", "trainer.compile=true"), tmp_path / "compiled")
+    for a, b in zip(eager["train"]["epochs"], compiled["train"]["epochs"]):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+    assert compiled["challenges"]["accuracy"] == pytest.approx(eager["challenges"]["accuracy"], abs=0.02)
+    state = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=False)["state_dict"]
+    assert not any("_orig_mod" in k for k in state)
+
+
 def test_arrr_run_reports_adversarial_accuracy(compose_train, tmp_path):
     metrics = train(compose_train("method=rrr", "attack=fgsm", "challenge=original", "optimizer.lr=0.01"), tmp_path)
     assert metrics["run"]["method"] == "RRR + FGSM"
