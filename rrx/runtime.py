@@ -122,7 +122,7 @@ class Runtime:
 
     def compiled(self, model: torch.nn.Module, double_backprop: bool, label: str) -> torch.nn.Module:
         """``torch.compile(model)`` for training when ``compile`` (``trainer.compile``), else ``model``. A method
-        that differentiates input gradients (``double_backprop``: RRR, GradMask, ...) trains uncompiled, with a
+        that differentiates input gradients (``double_backprop``: RRR, GradMask, EG) trains uncompiled, with a
         warning: torch.compile's autograd has no double backward. Only ``forward`` is compiled (methods that call
         ``forward_features`` run those eagerly); evaluation uses the uncompiled model. On a CPU the compiler needs
         a C++ compiler; without one, an RRXError says so."""

@@ -92,3 +92,22 @@ def test_the_challenge_blacks_out_the_applied_band():
     assert results["edge_widths"] == {"28": 8}
     assert blacked == [4 * 16 * 8]
     assert results["edge"]["original"]["28"] == 1.0  # label 0, logits all zero: argmax 0
+
+
+def test_all_bands_at_once_are_the_square_dilation_bands():
+    """edge_bands (one pass of 3x3 dilations for every width) gives edge_band's band (one square max-pool of each
+    radius) for every width, on random masks whose objects touch the image border, on an empty and a full mask."""
+    from rrx.challenges.edge import dilation_levels, edge_bands
+
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.cat([(torch.rand(3, 1, 20, 17, generator=generator) > p).float() for p in (0.5, 0.9, 0.98)]
+                      + [torch.zeros(1, 1, 20, 17), torch.ones(1, 1, 20, 17)])
+    widths = [1, 2, 3, 4, 7, 10, 13]
+    bands = edge_bands(masks, widths)
+    for width in widths:
+        assert torch.equal(bands[width], edge_band(masks, width)), width
+    point = torch.zeros(1, 1, 7, 7)
+    point[0, 0, 1, 2] = 1  # Chebyshev distance to (1, 2), capped at 3 + 1
+    rows, cols = torch.meshgrid(torch.arange(7), torch.arange(7), indexing="ij")
+    expected = torch.maximum((rows - 1).abs(), (cols - 2).abs()).clamp(max=4).float()
+    assert torch.equal(dilation_levels(point, 3)[0, 0], expected)
