@@ -123,19 +123,19 @@ class Runtime:
     def compiled(self, model: torch.nn.Module, double_backprop: bool, label: str) -> torch.nn.Module:
         """``torch.compile(model)`` for training when ``compile`` (``trainer.compile``), else ``model``. A method
         that differentiates input gradients (``double_backprop``: RRR, GradMask, EG) trains uncompiled, with a
-        warning: torch.compile's autograd has no double backward. Only ``forward`` is compiled (methods that call
-        ``forward_features`` run those eagerly); evaluation uses the uncompiled model. On a CPU the compiler needs
-        a C++ compiler; without one, an RRXError says so."""
+        warning: torch.compile's autograd has no double backward. ``forward_features`` and ``forward_head`` (ActDiff)
+        go through the compiled module too (Fabric's ``mark_forward_method``); evaluation uses the uncompiled model.
+        On a CPU, torch.compile needs a C++ compiler; without one, an RRXError says so."""
         if not self.compile:
             return model
         if double_backprop:
-            log.warning("trainer.compile=true: %s differentiates input gradients, which torch.compile cannot (no double "
-                        "backward); it trains uncompiled", label)
+            log.warning("trainer.compile=true: %s differentiates input gradients, which torch.compile cannot "
+                        "(no double backward); it trains uncompiled", label)
             return model
         compiler = os.environ.get("CXX", "g++")
         if self.device.type == "cpu" and shutil.which(compiler) is None:
-            raise RRXError(f"trainer.compile=true on a CPU needs a C++ compiler for torch.compile ({compiler} not found): "
-                           "install one (apt-get install g++) or set trainer.compile=false")
+            raise RRXError(f"trainer.compile=true on a CPU needs a C++ compiler for torch.compile ({compiler} not "
+                           "found): install one (apt-get install g++) or set trainer.compile=false")
         return torch.compile(model)
 
     def autocast(self):

@@ -189,7 +189,8 @@ def noisy_root(tmp_path):
         for i in range(3):
             for sub, suffix in [("original", ".png"), ("fg_mask", ".npy")]:
                 (base / sub / "val" / name).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(base / "original" / "val" / name / f"n_{i}.png")
+            image = Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8))
+            image.save(base / "original" / "val" / name / f"n_{i}.png")
             np.save(base / "fg_mask" / "val" / name / f"n_{i}.npy", rng.integers(0, 2, (10, 10)).astype(np.uint8))
     return base
 

@@ -600,7 +600,8 @@ def test_an_unfinished_run_of_an_older_rrx_resumes_without_the_keys_added_since(
 
     cfg = compose_train()
     saved = OmegaConf.to_container(cfg, resolve=True)
-    for section, key in [("trainer", "channels_last"), ("trainer", "compile"), ("dataset", "preload_gb"), ("dataset", "augment")]:
+    added = [("trainer", "channels_last"), ("trainer", "compile"), ("dataset", "preload_gb"), ("dataset", "augment")]
+    for section, key in added:
         del saved[section][key]
     del saved["task"]
     assert config_differences(saved, cfg) == []

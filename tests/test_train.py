@@ -129,8 +129,9 @@ def test_compiled_training_matches_eager_training(compose_train, tmp_path):
     """trainer.compile=true trains the same model as eager training, up to the compiler's float rounding: the loss
     of each epoch within 1e-4 and the same accuracies (on the tiny config, 2 epochs); the checkpoint's keys are the
     eager model's (no ``_orig_mod.`` prefix), so evaluation and resume read it as any other."""
-    eager = train(compose_train("trainer.epochs=2", "challenge=original"), tmp_path / "eager")
-    compiled = train(compose_train("trainer.epochs=2", "challenge=original", "trainer.compile=true"), tmp_path / "compiled")
+    settings = ("trainer.epochs=2", "challenge=original")
+    eager = train(compose_train(*settings), tmp_path / "eager")
+    compiled = train(compose_train(*settings, "trainer.compile=true"), tmp_path / "compiled")
     for a, b in zip(eager["train"]["epochs"], compiled["train"]["epochs"]):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
     assert compiled["challenges"]["accuracy"] == pytest.approx(eager["challenges"]["accuracy"], abs=0.02)

@@ -32,7 +32,8 @@ class Preloaded(Dataset):
         self.source = source
         images, labels, masks = [], [], []
         # its own generator: preloading draws nothing from the global random state, so runs draw what they drew before
-        loader = DataLoader(byte_items(source) or source, batch_size=256, num_workers=num_workers, generator=torch.Generator())
+        loader = DataLoader(byte_items(source) or source, batch_size=256, num_workers=num_workers,
+                            generator=torch.Generator())
         for batch in tqdm(loader, desc=desc, leave=False, disable=len(source) < 10_000):
             x = batch[0]
             images.append(x if x.dtype == torch.uint8 else x.mul(255).round_().to(torch.uint8))
