@@ -16,8 +16,9 @@ GradMask with ``reduction=sum`` on the normalised input, SGD), random weights (s
 The model is placed as ``rrx train`` places it (``--channels-last``: ``trainer.channels_last``); the loader reads the
 files every epoch (``--preload-gb 0``) unless told to decode them once into memory, as a small set would be.
 
-Images/s count the training images the loader delivers (B per step): RRDA's 2B images per step and an attack's extra
-passes show as a lower rate. After ``--warmup`` untimed steps, ``--steps`` steps are timed. Step times are model-only
+Images/s count the training images the loader delivers (B per step): RRDA's extra images (2B more per step with
+Alg. 3) and an attack's extra passes show as a lower rate. The RRDA cases also print the RRDA op's own time (on the
+device batch, timed alone) as a share of their step, which already trains on the RRDA images: images per step equal. After ``--warmup`` untimed steps, ``--steps`` steps are timed. Step times are model-only
 and relative to Standard of the same model. The projection: each grid method's runs (its lambda_grid entries) x 50
 epochs (ADA: its own schedule, in epochs of the training set) x the training images (IN-9 45,405 and RIVAL10 21,000,
 less the grid's 10 % validation share), at the measured end-to-end images/s of that model and method; evaluation
@@ -41,6 +42,7 @@ from rrx.attacks import create_attack
 from rrx.data import create_dataset
 from rrx.distributed import create_fabric
 from rrx.methods import create_method
+from rrx.methods.rrda import rrda
 from rrx.models import create_model
 from rrx.results import run_info
 from rrx.runtime import Runtime, seed_everything
@@ -127,14 +129,29 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
         torch.cuda.reset_peak_memory_stats()
     model_only = training_rate(itertools.repeat(one), parts, runtime, args.warmup, args.steps, batch)
     end_to_end = training_rate(endless(loader), parts, runtime, args.warmup, args.steps, batch)
+    rrda_ms = rrda_time(one, method, args.warmup, args.steps) if method.rrda else None
     info = run_info(cfg, method)
     return {
         "architecture": info["architecture"], "method": info["method"],
         "model": model_name, "grid_method": None if attack_name else method_name, "cfg": cfg, "method_obj": method,
         "loader": loader_cache[key], "model_only": model_only, "end_to_end": end_to_end,
-        "ms_per_step": 1000 * batch / model_only,
+        "ms_per_step": 1000 * batch / model_only, "rrda_ms": rrda_ms,
         "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if runtime.device.type == "cuda" else None,
     }
+
+
+def rrda_time(batch: tuple, method, warmup: int, steps: int) -> float:
+    """Milliseconds of the RRDA op alone (``rrx.methods.rrda.rrda`` as ``training_step`` calls it) on a device batch."""
+    x, y, mask = batch[:3]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(warmup):
+        rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
+    synchronize(x.device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
+    synchronize(x.device)
+    return 1000 * (time.perf_counter() - start) / steps
 
 
 def print_throughput(rows: list[dict]) -> None:
@@ -149,6 +166,10 @@ def print_throughput(rows: list[dict]) -> None:
             print(f"{r['architecture']:<11} {r['method']:<18} {r['loader']:>8.0f} {r['model_only']:>11.1f} "
                   f"{r['end_to_end']:>11.1f} {r['end_to_end'] / r['model_only']:>10.2f} {r['ms_per_step']:>9.1f} "
                   f"{r['ms_per_step'] / standard['ms_per_step']:>11.2f} {peak}")
+    for r in rows:
+        if r["rrda_ms"] is not None:  # the step already holds the RRDA images: its images per step are equal
+            print(f"{r['architecture']} {r['method']}: the RRDA op takes {r['rrda_ms']:.2f} ms of the "
+                  f"{r['ms_per_step']:.1f} ms step ({100 * r['rrda_ms'] / r['ms_per_step']:.1f} %)")
 
 
 def print_projection(rows: list[dict], args, device: torch.device) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's showcase (docs/embedded/): the reduced thesis grid on the embedded benchmark, the analyses of its
 # Standard and Standard + RRDA models (scripts/embedded_analyses.sh), then its report.
-#   bash scripts/embedded.sh [report folder]      (49 min on 2 CPU cores shared with other jobs: 52 min of CPU time in all)
+#   bash scripts/embedded.sh [report folder]      (34 min on 2 quiet CPU cores: 31 for the 28 runs, 3 for the analyses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RRX=${RRX:-.venv/bin/rrx}
