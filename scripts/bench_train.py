@@ -18,12 +18,13 @@ files every epoch (``--preload-gb 0``) unless told to decode them once into memo
 
 Images/s count the training images the loader delivers (B per step): RRDA's extra images (2B more per step with
 Alg. 3) and an attack's extra passes show as a lower rate. The RRDA cases also print the RRDA op's own time (on the
-device batch, timed alone) as a share of their step, which already trains on the RRDA images: images per step equal. After ``--warmup`` untimed steps, ``--steps`` steps are timed. Step times are model-only
-and relative to Standard of the same model. The projection: each grid method's runs (its lambda_grid entries) x 50
-epochs (ADA: its own schedule, in epochs of the training set) x the training images (IN-9 45,405 and RIVAL10 21,000,
-less the grid's 10 % validation share), at the measured end-to-end images/s of that model and method; evaluation
-(``challenge=all``) and ADA's window passes are not included. It means the thesis grid only for resnet18 and vit_b16
-at 224 px on a GPU; anything else prints it as a projection for what was measured.
+device batch, timed alone) as a share of their step, which already trains on the RRDA images: images per step equal.
+After ``--warmup`` untimed steps, ``--steps`` steps are timed. Step times are model-only and relative to Standard of
+the same model. The projection: each grid method's runs (its lambda_grid entries) x 50 epochs (ADA: its own schedule,
+in epochs of the training set) x the training images (IN-9 45,405 and RIVAL10 21,000, less the grid's 10 % validation
+share), at the measured end-to-end images/s of that model and method; evaluation (``challenge=all``) and ADA's window
+passes are not included. It means the thesis grid only for resnet18 and vit_b16 at 224 px on a GPU; anything else
+prints it as a projection for what was measured.
 """
 
 from __future__ import annotations
