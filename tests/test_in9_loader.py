@@ -246,3 +246,33 @@ def test_preloading_leaves_the_global_random_state_alone(root):
     torch.manual_seed(0)
     Preloaded(IN9Folder(root, "original", "val", image_size=8), num_workers=0)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_variation_read_with_masks_serves_it_without(in9_root, monkeypatch):
+    """check_variations opens the masked sets first; a variation then asked for without masks is the masked one with
+    its masks dropped (its items and its bytes), not read and preloaded a second time."""
+    from types import SimpleNamespace
+
+    import rrx.data.background as background
+    from rrx.challenges import check_variations
+    from rrx.data.byte_items import byte_items
+
+    dataset = _in9(in9_root, "dataset.image_size=32", "dataset.preload_gb=1")
+    opened, real = [], background.IN9Folder
+
+    def counted(root, variation, split, *rest):
+        opened.append((variation, rest[1]))  # (variation, masks)
+        return real(root, variation, split, *rest)
+
+    monkeypatch.setattr(background, "IN9Folder", counted)
+    challenge = SimpleNamespace(needs=lambda: [("mixed_rand", False), ("original", False), ("mixed_rand", True)])
+    check_variations(challenge, dataset)
+    assert opened == [("mixed_rand", True), ("original", False)]
+    plain = dataset.variation_set("mixed_rand")
+    files = real(in9_root, "mixed_rand", "val", 32)
+    assert len(plain) == len(files) == 18 and plain.samples == files.samples and plain.classes == files.classes
+    for index in (0, 7, 17):
+        (x, y), (x_file, y_file) = plain[index], files[index]
+        assert y == y_file and torch.equal(x, x_file)
+        x_bytes, *rest = byte_items(plain)[index]
+        assert len(rest) == 1 and torch.equal(x_bytes, files.byte_item(index)[0])

@@ -24,6 +24,8 @@ def check_variations(challenge, dataset, attack_name: str = "none") -> None:
     needs = list(challenge.needs())
     if attack_name != "none":
         needs.append(("original", False))
-    for variation, masks in dict.fromkeys(needs):
+    # with masks first: a dataset that keeps what it read (the IN-9 layouts) then serves the same variation without
+    # masks from it, instead of reading (and preloading) it twice
+    for variation, masks in sorted(dict.fromkeys(needs), key=lambda need: not need[1]):
         dataset.variation_set(variation, masks=masks)
 

@@ -6,6 +6,8 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from torch.utils.data import Dataset
+
 from rrx.data import check_classes, register_dataset
 from rrx.data.in9 import BAD_SAMPLE_RULES, IN9Folder
 from rrx.data.preload import maybe_preload
@@ -65,6 +67,9 @@ class BackgroundDataset:
         key = (variation, split, masks)
         if key in self._folders:
             return self._folders[key]
+        if not masks and (variation, split, True) in self._folders:  # read (and preloaded) once, masks dropped
+            self._folders[key] = WithoutMasks(self._folders[variation, split, True])
+            return self._folders[key]
         data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
         folder = self.root / variation / split
         if self._classes is None:
@@ -85,6 +90,29 @@ class BackgroundDataset:
         data = maybe_preload(data, self.image_size, masks, self.preload_gb, self.num_workers, f"{variation}/{split}")
         self._folders[key] = data
         return data
+
+
+class WithoutMasks(Dataset):
+    """A dataset of (x, y, m) items as (x, y): a variation already read with its masks serves the challenges that
+    read it without (``byte_item`` too, so its batches still cross the loader boundary as bytes); its other
+    attributes (``samples``, ``classes``, ...) are ``masked``'s."""
+
+    def __init__(self, masked: Dataset):
+        self.masked = masked
+
+    def __len__(self) -> int:
+        return len(self.masked)
+
+    def __getitem__(self, index: int):
+        return self.masked[index][:2]
+
+    def byte_item(self, index: int):
+        return self.masked.byte_item(index)[:2]
+
+    def __getattr__(self, name: str):
+        if name == "masked":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.masked, name)
 
 
 @register_dataset("synthetic")
