@@ -64,6 +64,17 @@ def wait_for(condition, timeout: float = 60.0, what: str = "the page"):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last})")
 
 
+def click(find, what: str = "the page") -> None:
+    """Click the element ``find()`` returns once it takes the click: Streamlit redraws the page after every input,
+    which can replace an element or leave it not yet interactable for a moment (both retried, as by ``wait_for``)."""
+
+    def attempt():
+        find().click()
+        return True
+
+    wait_for(attempt, what=what)
+
+
 class Server:
     """``rrx inspect <args>`` on a free loopback port, in its own process, stopped with SIGTERM."""
 

@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-from browser import Server, chrome, read_table, require_browser, wait_for
+from browser import Server, chrome, click, read_table, require_browser, wait_for
 from conftest import TINY
 from rrx.inspector.images import dataset_image, load_image
 from rrx.inspector.model import open_inspected
@@ -86,8 +86,8 @@ def table_with(browser, header: str) -> list[dict]:
 
 def choose(browser, label: str) -> None:
     """Click the sidebar's radio option ``label``."""
-    wait_for(lambda: [o for o in by_css(browser, "[data-testid=stSidebar] [role=radiogroup] label")
-                      if o.text.strip() == label], what=f"the sidebar's {label}")[0].click()
+    click(lambda: [o for o in by_css(browser, "[data-testid=stSidebar] [role=radiogroup] label")
+                   if o.text.strip() == label][0], what=f"the sidebar's {label}")
 
 
 def open_module(app, label: str) -> None:
@@ -130,8 +130,8 @@ def test_noise_slider_changes_the_probabilities_shown(app, tmp_path):
     wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 1), what="the figure")
     screenshot(browser, tmp_path, "image_processing", module=True)
 
-    [save] = [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Save view"]
-    save.click()
+    click(lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Save view"][0],
+          what="the Save view button")
     wait_for(lambda: "saved transform-" in browser.find_element("tag name", "body").text, what="the save message")
     [saved] = [json.loads(p.read_text()) for p in app["out"].glob("transform-*.json")]
     assert saved["value"] == pytest.approx(0.5) and saved["image"] == "photo.png"
@@ -145,9 +145,8 @@ def test_interpretability_module_with_u_analysis(app, tmp_path):
     browser = app["browser"]
     open_module(app, "Interpretability")
     wait_for(lambda: "U Analysis" in browser.find_element("tag name", "body").text, what="the interpretability module")
-    [toggle] = wait_for(lambda: [t for t in by_css(browser, "[data-testid=stCheckbox] label") if "run U Analysis" in t.text],
-                        what="the U Analysis switch")
-    toggle.click()
+    click(lambda: [t for t in by_css(browser, "[data-testid=stCheckbox] label") if "run U Analysis" in t.text][0],
+          what="the U Analysis switch")
     text = wait_for(lambda: (body := browser.find_element("tag name", "body").text) and "U-occurrences" in body and body,
                     what="the U Analysis")
     assert "patches of 3 px" in text  # window 0.1 of 32 px
@@ -190,9 +189,8 @@ def test_dataset_image_with_its_mask(app, tmp_path):
     label.find_element("css selector", "input").send_keys("2: 02_triangle" + Keys.ENTER)
     wait_for(lambda: table_with(browser, "transformed probability"), what="the dataset image's predictions")
     choose(browser, "Signal")
-    [mask] = wait_for(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Dataset mask"],
-                      what="the dataset mask choice")
-    mask.click()
+    click(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Dataset mask"][0],
+          what="the dataset mask choice")
     x, m, _ = dataset_image(app["inspected"].dataset, "mixed_rand", 2, 0)
     view = signal_view(app["inspected"], x, m)
     wait_for(lambda: all(shown(table_with(browser, "signal probability"), column) == expected(view.numbers[column])
@@ -216,9 +214,8 @@ def test_bad_input_is_a_message_and_the_page_goes_on(app, tmp_path):
     wait_for(lambda: table_with(browser, "transformed probability"), what="the page working again")
 
     choose(browser, "Signal")
-    [typed] = wait_for(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Type coordinates"],
-                       what="the signal choices")
-    typed.click()
+    click(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Type coordinates"][0],
+          what="the signal choices")
     [shape] = wait_for(lambda: [s for s in by_css(browser, "[data-testid=stSelectbox]") if "shape" in s.text])
     shape.find_element("css selector", "input").send_keys("polygon" + Keys.ENTER)
     field = wait_for(lambda: [f for f in by_css(browser, "[data-testid=stTextInput] input")
@@ -228,13 +225,13 @@ def test_bad_input_is_a_message_and_the_page_goes_on(app, tmp_path):
     field.send_keys(", 3 20" + Keys.ENTER)
     wait_for(lambda: table_with(browser, "signal probability"), what="the signal of a triangle")
 
-    [expander] = [e for e in by_css(browser, "[data-testid=stExpander] summary") if "checkpoint" in e.text.lower()]
-    expander.click()
+    click(lambda: [e for e in by_css(browser, "[data-testid=stExpander] summary") if "checkpoint" in e.text.lower()][0],
+          what="the checkpoint expander")
     path = wait_for(lambda: [f for f in by_css(browser, "[data-testid=stTextInput] input")
                              if "checkpoint" in f.get_attribute("aria-label")])[0]
     path.send_keys(str(tmp_path / "missing_run") + Keys.ENTER)
-    [load] = [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Load"]
-    load.click()
+    click(lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Load"][0],
+          what="the Load button")
     wait_for(lambda: f"checkpoint={tmp_path / 'missing_run'}" in body() and "does not exist" in body(),
              what="the checkpoint message")
     assert table_with(browser, "signal probability")  # the page still shows the current model's views
