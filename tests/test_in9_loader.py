@@ -276,3 +276,13 @@ def test_a_variation_read_with_masks_serves_it_without(in9_root, monkeypatch):
         assert y == y_file and torch.equal(x, x_file)
         x_bytes, *rest = byte_items(plain)[index]
         assert len(rest) == 1 and torch.equal(x_bytes, files.byte_item(index)[0])
+
+
+def test_a_variation_with_images_skipped_for_their_masks_is_read_again_without(tmp_path):
+    """With on_bad_sample=skip, an image whose mask is missing leaves the masked set only: the set without masks is
+    read from the files and keeps it."""
+    root = write_in9(tmp_path, per_class=1, size=64)
+    (root / "fg_mask" / "val" / "01_bird" / "n01_0.npy").unlink()
+    dataset = _in9(root, "dataset.image_size=64", "dataset.on_bad_sample=skip", "dataset.val_per_class=1")
+    assert len(dataset.variation_set("original", masks=True)) == 8
+    assert len(dataset.variation_set("original", masks=False)) == 9

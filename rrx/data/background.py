@@ -67,8 +67,9 @@ class BackgroundDataset:
         key = (variation, split, masks)
         if key in self._folders:
             return self._folders[key]
-        if not masks and (variation, split, True) in self._folders:  # read (and preloaded) once, masks dropped
-            self._folders[key] = WithoutMasks(self._folders[variation, split, True])
+        masked = self._folders.get((variation, split, True))
+        if not masks and masked is not None and not masked.skipped:  # read (and preloaded) once, masks dropped
+            self._folders[key] = WithoutMasks(masked)  # (not when images were skipped for their masks alone)
             return self._folders[key]
         data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
         folder = self.root / variation / split
