@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -54,6 +55,21 @@ def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     if not tensors or bool(torch.stack([t.sum().float() for t in tensors]).isfinite().all()):
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+def guarded_step(loss_value: float, backward: Callable[[], None], optimizer, params: list, where: str,
+                 fix: str) -> None:
+    """One optimizer step, stopped (RRXError naming ``where`` and the ``fix``) on a non-finite loss before the
+    backward pass, non-finite gradients before the step, or non-finite parameters after it (``all_finite``)."""
+    if not math.isfinite(loss_value):
+        raise RRXError(f"loss is {loss_value} at {where}; {fix}")
+    optimizer.zero_grad(set_to_none=True)
+    backward()
+    if not all_finite(p.grad for p in params if p.grad is not None):
+        raise RRXError(f"gradients are not finite at {where} (loss {loss_value:.4g}); {fix}")
+    optimizer.step()
+    if not all_finite(params):
+        raise RRXError(f"parameters are not finite after the optimizer step at {where}; {fix}")
 
 
 def rng_states(generator: torch.Generator) -> dict:

@@ -20,7 +20,7 @@ from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.challenges.background import accuracy
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, all_finite, examine_run, open_run, read_checkpoint,
+from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, examine_run, guarded_step, open_run, read_checkpoint,
                             record_stop, save_checkpoint)
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
@@ -80,17 +80,8 @@ def train_epoch(model, method, attack, mix, loader, optimizer, scheduler, runtim
         step += 1
         loss, y, logs = training_step(model, method, attack, mix, batch, runtime, generator)
         checked = loss if fabric.world_size == 1 else fabric.all_reduce(loss.detach().clone(), reduce_op="sum")
-        if not math.isfinite(checked.item()):
-            raise RRXError(f"loss is {checked.item()} at epoch {epoch}, step {step}; lower the learning rate or method.lam")
-        optimizer.zero_grad(set_to_none=True)
-        fabric.backward(loss)
-        if not all_finite(p.grad for p in params if p.grad is not None):
-            raise RRXError(f"gradients are not finite at epoch {epoch}, step {step} (loss {loss.item():.4g}); "
-                           "lower the learning rate or method.lam")
-        optimizer.step()
-        if not all_finite(params):
-            raise RRXError(f"parameters are not finite after the optimizer step at epoch {epoch}, step {step}; "
-                           "lower the learning rate or method.lam")
+        guarded_step(checked.item(), lambda: fabric.backward(loss), optimizer, params, f"epoch {epoch}, step {step}",
+                     "lower the learning rate or method.lam")
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.item() * len(y)

@@ -36,15 +36,15 @@ def byte_items(data: Dataset) -> ByteItems | None:
     return ByteItems(data, indices) if hasattr(data, "byte_item") else None
 
 
-def to_float(batch, device: torch.device, non_blocking: bool = False) -> list:
-    """A batch of ``ByteItems`` as ``data[index]`` gives it, on ``device``: uint8 images -> float32 / 255 and bool
-    masks -> float32 there (bit for bit the float items: k / 255 is one float32 division either way); labels are
-    left where they are."""
+def to_float(batch, device: torch.device | None = None, non_blocking: bool = False) -> list:
+    """A batch of ``ByteItems`` (or one byte item) as ``data[index]`` gives it, on ``device`` (None: where it is):
+    uint8 images -> float32 / 255 and bool masks -> float32 there (bit for bit the float items: k / 255 is one
+    float32 division either way); labels are left as they are."""
     out = []
     for t in batch:
-        if t.dtype == torch.uint8:
-            t = t.to(device, non_blocking=non_blocking).float().div_(255)
-        elif t.dtype == torch.bool:
-            t = t.to(device, non_blocking=non_blocking).float()
+        if isinstance(t, torch.Tensor) and t.dtype == torch.uint8:
+            t = t.to(device or t.device, non_blocking=non_blocking).float().div_(255)
+        elif isinstance(t, torch.Tensor) and t.dtype == torch.bool:
+            t = t.to(device or t.device, non_blocking=non_blocking).float()
         out.append(t)
     return out

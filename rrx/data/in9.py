@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from rrx.data.byte_items import to_float
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -166,9 +167,7 @@ class IN9Folder(Dataset):
 
     def __getitem__(self, index: int):
         """(x, y) or (x, y, m): x float32 (3, S, S) in [0, 1], the image's grey levels k / 255; m float32 {0, 1}."""
-        x, label, *mask = self.byte_item(index)
-        x = x.float().div_(255)
-        return (x, label) if not mask else (x, label, mask[0].float())
+        return tuple(to_float(self.byte_item(index)))
 
 
 def _resize(t: torch.Tensor, size: int, mode: str) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from rrx.data.byte_items import byte_items
+from rrx.data.byte_items import byte_items, to_float
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,7 @@ class Preloaded(Dataset):
         return (x, y) if self.masks is None else (x, y, self.masks[index])
 
     def __getitem__(self, index: int):
-        x, y, *mask = self.byte_item(index)
-        x = x.float().div_(255)
-        return (x, y) if not mask else (x, y, mask[0].float())
+        return tuple(to_float(self.byte_item(index)))
 
     def __getattr__(self, name: str):
         if name == "source":  # not set yet (unpickling): no recursion

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
 import zlib
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import ConcatDataset, Dataset
 
-from rrx.checkpoint import CHECKPOINT, all_finite, open_run, record_stop, restore_rng_states, rng_states, save_checkpoint
-from rrx.errors import RRXError, Stopped, stop_on_signals
+from rrx.checkpoint import CHECKPOINT, guarded_step, open_run, record_stop, restore_rng_states, rng_states, save_checkpoint
+from rrx.errors import Stopped, stop_on_signals
 from rrx.outputs import ERROR, record_hydra_config, write_json, write_status
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate
@@ -128,7 +127,8 @@ def robustness_batches(data: Dataset, runtime: Runtime, z: int):
 
 
 def train_epoch(model, loader, optimizer, loss_fn, runtime: Runtime, where: str) -> float:
-    """One pass; stops (RRXError naming ``where`` and the step) on a non-finite loss, gradient or parameter."""
+    """One pass; stops (``guarded_step``: RRXError naming ``where`` and the step) on a non-finite loss, gradient or
+    parameter."""
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     total, seen = 0.0, 0
@@ -137,16 +137,8 @@ def train_epoch(model, loader, optimizer, loss_fn, runtime: Runtime, where: str)
         with runtime.autocast():
             probs = model(x)
         loss = loss_fn(probs, m)
-        if not math.isfinite(loss.item()):
-            raise RRXError(f"loss is {loss.item()} at {where}, step {step}; lower segmentation.optimizer.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if not all_finite(p.grad for p in params if p.grad is not None):
-            raise RRXError(f"gradients are not finite at {where}, step {step}; lower segmentation.optimizer.lr")
-        optimizer.step()
-        if not all_finite(params):
-            raise RRXError(f"parameters are not finite after the optimizer step at {where}, step {step}; "
-                           "lower segmentation.optimizer.lr")
+        guarded_step(loss.item(), loss.backward, optimizer, params, f"{where}, step {step}",
+                     "lower segmentation.optimizer.lr")
         total += loss.item() * len(x)
         seen += len(x)
     return total / seen
@@ -282,13 +274,13 @@ class SegmentationRun:
     def results(self) -> dict:
         """Each fork's best epoch on the validation and the robustness set, the IoU matrix, and the run's record."""
         spacing, z = self.data.val_spacing, self.robustness_window
+        positions = len(robustness_corners(*self.data.val[0][0].shape[-2:], z))  # erased copies of each image
+        robust_spacing = None if spacing is None else spacing.repeat_interleave(positions, dim=0)
         forks = {}
         for fork in self.plan.forks:
             best = self.state["best"][fork.name]
             self.model.load_state_dict(best["state_dict"])
             validation = best["validation"]
-            positions = len(robustness_corners(*self.data.val[0][0].shape[-2:], z))
-            robust_spacing = None if spacing is None else spacing.repeat_interleave(positions, dim=0)
             robustness = summarise(evaluate(self.model, robustness_batches(self.data.val, self.runtime, z), self.threshold,
                                             robust_spacing))
             log.info("%s: best epoch %d, validation DSC %.2f, robustness DSC %.2f (%d images)", fork.label, best["epoch"],
