@@ -100,3 +100,67 @@ def test_arrr_trains_the_method_on_the_attacked_batch(mix):
     ce = nn.functional.cross_entropy
     expected = ce(model.net(x_adv), y) if mix is None else mix * ce(model.net(x), y) + (1 - mix) * ce(model.net(x_adv), y)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# ---- input gradients at black and white pixels (the model wrappers' clamp) -------------------------------------
+
+class LinearBackbone(nn.Module):
+    """A backbone answering timm's two questions: flatten and one linear layer (no bias)."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        self.linear.weight.data = weight
+
+    def forward_features(self, x):
+        return self.linear(x.flatten(1))
+
+    def forward_head(self, features, pre_logits=False):
+        return features
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
+def _gradient(f, x):
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x).sum(), x)
+    return grad
+
+
+def test_the_model_clamp_lets_the_input_gradient_through_at_0_and_1():
+    """An rrx model clamps its input to [0, 1] but its input gradient at pixels of exactly 0 and 1 is that of the
+    same network without the clamp (``torch.clamp``'s own gradient is 0 there: [0, 1, 1, 1, 0] at these values)."""
+    from rrx.models.classifier import Classifier
+    from rrx.segmentation.unet import Segmenter, UNet
+
+    torch.manual_seed(0)
+    values = torch.tensor([0.0, 1e-7, 0.5, 1 - 1e-7, 1.0])
+    x = values[torch.arange(3 * 8 * 8) % 5].view(1, 3, 8, 8)  # every value in every channel
+    backbone = LinearBackbone(torch.randn(4, 3 * 8 * 8))
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    model = Classifier(backbone, mean, std)
+    plain = lambda z: backbone((z - model.mean) / model.std)  # noqa: E731 - the network without the clamp
+    expected = _gradient(plain, x)
+    assert (expected != 0).all()
+    assert torch.equal(_gradient(model, x), expected)
+    assert torch.equal(model(x), plain(x.clamp(0, 1)))  # the forward value is still the clamped one
+    net = UNet(in_channels=3, width=4).eval()
+    segmenter = Segmenter(net, mean, std).eval()
+    expected = _gradient(lambda z: net((z - segmenter.mean) / segmenter.std), x)
+    assert torch.allclose(_gradient(segmenter, x), expected) and (expected[x == 0] != 0).any()
+
+
+def test_fgsm_moves_every_pixel_of_a_black_image_by_eps():
+    """A model whose loss grows with every pixel: FGSM brightens an all-black image by exactly eps everywhere (before
+    the fix the clamp's zero gradient at 0 left every pixel where it was)."""
+    from rrx.models.classifier import Classifier
+
+    torch.manual_seed(0)
+    w0 = 0.01 * torch.randn(48)
+    w = torch.stack([w0, w0 + 0.01 * (0.1 + torch.rand(48))])  # w_1 > w_0 in every pixel; small: p_1 is not 0
+    model = Classifier(LinearBackbone(w), [0.5] * 3, [0.25] * 3)
+    x, y = torch.zeros(1, 3, 4, 4), torch.tensor([0])
+    # d CE / dx for label 0 is p_1 (w_1 - w_0) / std > 0 in every pixel
+    x_adv = _attack("fgsm", eps=0.1).perturb(model, x, y)
+    assert torch.allclose(x_adv, torch.full_like(x, 0.1))

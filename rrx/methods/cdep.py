@@ -15,6 +15,7 @@ from torch import nn
 from rrx.errors import RRXError, check_choice
 from rrx.methods import register_method
 from rrx.methods.base import Method
+from rrx.models.classifier import clamp_pixels
 
 TINY = 1e-20  # keeps the bias shares defined where both parts are exactly zero (then each takes half)
 AFFINE = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
@@ -115,7 +116,7 @@ def contextual_decomposition(model, x: torch.Tensor, region: torch.Tensor) -> tu
     Returns:
         (rel, irrel): (B, K) each; rel + irrel = the logits of the model in evaluation mode.
     """
-    z = (x.clamp(0, 1) - model.mean) / model.std
+    z = (clamp_pixels(x) - model.mean) / model.std
     rel, irrel = region * z, (1 - region) * z
     for layer in cd_chain(model):
         rel, irrel = cd_layer(layer, rel, irrel)

@@ -6,8 +6,19 @@ import torch
 from torch import nn
 
 
+def clamp_pixels(x: torch.Tensor) -> torch.Tensor:
+    """``x.clamp(0, 1)`` in the forward pass, the identity in the backward pass (a straight-through clamp).
+
+    The reference evaluator's wrapper clamps its input, so the forward value is kept; but ``clamp``'s gradient is 0
+    at the bounds, which would make every input-gradient method (FGSM/PGD, RRR, GradMask, EG, saliency, SNR, ADA's
+    window search) blind to black and white pixels, the whole context of Decoy/Color MNIST and of RRDA's black holes.
+    """
+    return x + (x.clamp(0, 1) - x).detach()
+
+
 class Classifier(nn.Module):
-    """Clamp to [0, 1], normalise, run the backbone (the IN-9 reference evaluator's wrapper).
+    """Clamp to [0, 1] (straight through, ``clamp_pixels``), normalise, run the backbone (the IN-9 reference
+    evaluator's wrapper).
 
     Keeping normalisation inside the model lets augmentations, masks and attacks work in
     pixel units of the [0, 1] image. The backbone answers timm's two questions,
@@ -29,7 +40,7 @@ class Classifier(nn.Module):
         self.register_buffer("label_map", None if label_map is None else label_map.long(), persistent=False)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.forward_features((x.clamp(0, 1) - self.mean) / self.std)
+        return self.backbone.forward_features((clamp_pixels(x) - self.mean) / self.std)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         out = self.backbone.forward_head(features, pre_logits=pre_logits)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rrx.errors import RRXError
+from rrx.models.classifier import clamp_pixels
 
 POOLINGS = 3  # the image side must be a multiple of 2 ** POOLINGS
 
@@ -65,7 +66,7 @@ class UNet(nn.Module):
 
 
 class Segmenter(nn.Module):
-    """[0, 1] images (B, C, H, W) in, foreground probabilities (B, 1, H, W) out: clamps and normalises inside, as
+    """[0, 1] images (B, C, H, W) in, foreground probabilities (B, 1, H, W) out: clamps (straight through) and normalises inside, as
     ``rrx.models.Classifier`` does, so augmentations, ADA's erasing and the robustness set work in pixel units."""
 
     def __init__(self, net: UNet, mean, std):
@@ -75,7 +76,7 @@ class Segmenter(nn.Module):
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x.clamp(0, 1) - self.mean) / self.std)
+        return self.net((clamp_pixels(x) - self.mean) / self.std)
 
 
 class ForegroundScore(nn.Module):
