@@ -34,10 +34,11 @@ METRICS = "metrics.json"
 RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
 RESUME_RULES = ("auto", "never")  # trainer.resume
 # Keys that may differ between the attempts of one run: where things are, how they are shown, how fast (the ranks
-# of data-parallel training share each global batch, so a run preempted on 4 GPUs may go on on 2).
+# of data-parallel training share each global batch, so a run preempted on 4 GPUs may go on on 2), and how an
+# ImageNet-1k model would be scored (dataset.label_map, not used in training).
 SAME_RUN_IGNORES = ("trainer.progress", "trainer.resume", "trainer.device", "trainer.devices", "trainer.num_nodes",
                     "trainer.strategy", "trainer.channels_last", "trainer.compile", "dataset.root", "dataset.cache_dir",
-                    "dataset.meta_dir", "dataset.num_workers", "dataset.preload_gb")
+                    "dataset.meta_dir", "dataset.num_workers", "dataset.preload_gb", "dataset.label_map")
 # Keys a later rrx added, each with the value that means what a run saved before it did: a checkpoint whose config
 # lacks one reads as having this value, so an unfinished run of an older rrx still resumes.
 ADDED_KEYS = {"task": "classification", "dataset.augment": False, "dataset.augment_scale": [0.35, 1.0],

@@ -95,7 +95,15 @@ def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
            "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
            "rrda": False, "seed": int(cfg.seed)}
     record = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
-    return Subject(dataset, runtime, run, record, lambda: runtime.place(off_the_shelf(cfg.model, dataset)))
+
+    def build() -> torch.nn.Module:
+        model = off_the_shelf(cfg.model, dataset, cfg.dataset.get("label_map", "reference"))
+        if getattr(model, "label_map_name", None):  # a 1000-class model read through a map: the table names it
+            run["label_map"] = record["label_map"] = model.label_map_name
+            run["method"] = f"{run['method']} ({model.label_map_name} map)"
+        return runtime.place(model)
+
+    return Subject(dataset, runtime, run, record, build)
 
 
 def _checkpoint_subject(cfg: DictConfig, dataset_overridden: bool, ckpt: dict, file: Path) -> Subject:

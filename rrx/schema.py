@@ -16,6 +16,7 @@ from typing import Any, List, Optional, get_args, get_origin, get_type_hints
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
+from rrx.data.label_maps import IN9_MAPS
 from rrx.errors import RRXError, check_choice
 
 INF = math.inf
@@ -202,6 +203,8 @@ def validate(cfg: DictConfig) -> None:
             check_group(cfg[group], schema, group)
     if cfg.get("task") is not None:
         check_choice("task", cfg.task, TASKS)
+    if "dataset" in cfg and isinstance(cfg.dataset, DictConfig) and cfg.dataset.get("label_map") is not None:
+        check_choice("dataset.label_map", cfg.dataset.label_map, list(IN9_MAPS))
     if "segmentation" in cfg and isinstance(cfg.segmentation.get("optimizer"), DictConfig):
         check_group(cfg.segmentation.optimizer, OptimizerSchema, "segmentation.optimizer")
     seed = cfg.get("seed")

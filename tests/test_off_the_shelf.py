@@ -30,11 +30,11 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # ---- the ImageNet-1k -> IN-9 mapping ----------------------------------------------------------------------------
 
-def test_in9_map_counts_and_the_contiguous_imagenet_ranges():
+def test_wordnet_in9_map_counts_and_the_contiguous_imagenet_ranges():
     """ImageNet-1k's index ranges of dogs (151-268), primates (365-384), insects (300-326), reptiles (33-68),
     fish (0-6 and 389-397) and birds (7-24, 80-100, 127-146) are public knowledge; the WordNet-derived file must
     agree with them, and non-dog carnivores (wolves 269-..., cats, bears, mustelids, pandas) go to carnivore."""
-    label = in9_map().tolist()
+    label = in9_map("wordnet").tolist()
     members = {k: {i for i, c in enumerate(label) if c == k} for k in range(-1, 9)}
     assert members[0] == set(range(151, 269))
     assert members[1] == set(range(7, 25)) | set(range(80, 101)) | set(range(127, 147))
@@ -47,6 +47,36 @@ def test_in9_map_counts_and_the_contiguous_imagenet_ranges():
     assert {407, 436, 444, 511, 717, 751, 817} <= members[2]  # ambulance, station wagon, tandem, convertible, pickup, racer, sports car
     assert [len(members[k]) for k in range(9)] == [118, 59, 44, 36, 40, 27, 26, 20, 16]
     assert len(members[-1]) == 1000 - 386 and 150 in members[-1]  # a sea lion is a pinniped, not a carnivore in WordNet
+
+
+# The ImageNet-1k classes MadryLab's in_to_in9.json (the reference evaluator's map) sends to none of the 9 where
+# WordNet puts them in one: black grouse, ptarmigan, ruffed grouse, prairie chicken, peacock, quail, partridge;
+# Italian greyhound, whippet; tabby, tiger cat, Persian, Siamese, Egyptian cat; golf cart; mobile home.
+REFERENCE_NONE = {80: 1, 81: 1, 82: 1, 83: 1, 84: 1, 85: 1, 86: 1, 171: 0, 172: 0, 281: 4, 282: 4, 283: 4, 284: 4,
+                  285: 4, 575: 2, 660: 2}  # index -> its WordNet class
+
+
+def test_the_default_in9_map_is_the_reference_evaluators():
+    """The default map differs from the WordNet one in exactly the 16 classes above, which it sends to -1, so its
+    per-class counts are WordNet's minus those (and a published IN-9 number of an ImageNet model is reproduced)."""
+    reference, wordnet = in9_map(), in9_map("wordnet")
+    assert torch.equal(reference, in9_map("reference"))
+    differ = set(torch.nonzero(reference != wordnet).flatten().tolist())
+    assert differ == set(REFERENCE_NONE)
+    assert all(reference[i] == -1 and wordnet[i] == c for i, c in REFERENCE_NONE.items())
+    wordnet_counts = [int((wordnet == k).sum()) for k in range(9)]
+    removed = [sum(1 for c in REFERENCE_NONE.values() if c == k) for k in range(9)]
+    assert [int((reference == k).sum()) for k in range(9)] == [w - r for w, r in zip(wordnet_counts, removed)]
+    assert [int((reference == k).sum()) for k in range(9)] == [116, 52, 42, 36, 35, 27, 26, 20, 16]
+
+
+def test_an_unknown_label_map_is_one_error():
+    from rrx.schema import validate
+
+    with pytest.raises(RRXError, match=r"dataset.label_map=madry; known: reference, wordnet"):
+        in9_map("madry")
+    with pytest.raises(RRXError, match=r"dataset.label_map=madry; known: reference, wordnet"):
+        validate(OmegaConf.create({"dataset": {"name": "in9", "label_map": "madry"}}))
 
 
 def test_rival10_map_from_its_meta():
@@ -146,7 +176,8 @@ def test_cli_adversarial_backgrounds_with_an_off_the_shelf_model(tmp_path):
     assert sum(found["per_class"].values()) / 9 == pytest.approx(found["accuracy"])
     assert found["composites"] >= 9 * 18 and len(found["backgrounds_table"]) == 18
     assert all(row["foregrounds"] == 8 for row in found["backgrounds_table"])  # one stats foreground per other class
-    assert metrics["run"]["method"] == "Random weights" and metrics["run"]["architecture"] == "resnet18"
+    assert metrics["run"]["method"] == "Random weights (reference map)" and metrics["run"]["architecture"] == "resnet18"
+    assert metrics["label_map"] == metrics["run"]["label_map"] == "reference"  # which ImageNet -> IN-9 map was read
     report = tmp_path / "report"
     rrx("report", f"runs={out}", f"hydra.run.dir={report}")
     assert "Adversarial backgrounds" in (report / "report.md").read_text()
@@ -180,7 +211,7 @@ def test_descriptor_sentences_and_files(tmp_path):
     assert set(table) == {"00_dog", "08_fish"} and all(5 <= len(v) <= 8 for v in table.values())
     for name in ("in9", "rival10", "synthetic"):
         shipped = json.loads((Path(__file__).resolve().parents[1] / "rrx" / "data" / "descriptors" / f"{name}.json").read_text())
-        assert all(5 <= len(v) <= 8 for v in shipped.values())
+        assert all(5 <= len(v) <= 8 for k, v in shipped.items() if not k.startswith("_"))
     (tmp_path / "d.json").write_text(json.dumps({"dog": ["four legs"]}))
     with pytest.raises(RRXError, match=r"no descriptors for the classes \['08_fish'\]"):
         read_descriptors(str(tmp_path / "d.json"), ["00_dog", "08_fish"])
@@ -231,8 +262,9 @@ def test_cli_zero_shot_clip_with_descriptors_and_report(tmp_path):
     challenges = metrics["challenges"]
     assert set(challenges["accuracy"]) == {"original", "mixed_same", "mixed_rand", "mixed_next", "only_fg", "only_bg_t"}
     # the fixture's mixed images are copies of their originals: every SV is 0, neither positive nor negative
-    assert challenges["score_variability"]["mixed_rand"]["target"]["n_plus"] == 0
-    assert challenges["score_variability"]["mixed_rand"]["pairs"] == 18
+    sv = challenges["score_variability"]["mixed_rand"]
+    assert sv["all_images"]["target"]["n_plus"] == 0 and sv["all_images"]["pairs"] == 18
+    assert sv["errors"]["pairs"] == round(18 * (1 - challenges["accuracy"]["mixed_rand"]))
     assert len(challenges["similarities"]["original"]["00_dog"]) == 6  # one box per dog descriptor
     report = tmp_path / "report"
     rrx("report", f"runs={out}", f"hydra.run.dir={report}")

@@ -1,11 +1,16 @@
 """ImageNet-1k class index -> dataset class, to score an off-the-shelf ImageNet-1k model on IN-9 or RIVAL10.
 
-- IN-9: ``maps/in_to_in9.json``, derived from the WordNet 3.0 hierarchy by ``scripts/make_imagenet_maps.py``: an
-  ImageNet class belongs to the first IN-9 class (in label order: dog, bird, wheeled vehicle, reptile, carnivore,
-  insect, musical instrument, primate, fish) whose synset is among its ancestors, so carnivore holds the
-  carnivores that are not dogs. Counts per class: 118, 59, 44, 36, 40, 27, 26, 20, 16 (386 of 1000 classes;
-  the other 614 map to -1). The reference evaluator's file (MadryLab/backgrounds_challenge ``in_to_in9.json``)
-  was not reachable offline: equality with it is unverified.
+- IN-9, ``dataset.label_map``:
+  - ``reference`` (default): ``maps/in_to_in9.json``, the reference evaluator's map (MadryLab/backgrounds_challenge
+    ``in_to_in9.json``, which its ``challenge_eval.py`` and ``in9_eval.py`` read), so a published IN-9 number of an
+    ImageNet-1k model is reproduced. Counts per class: 116, 52, 42, 36, 35, 27, 26, 20, 16 (370 of 1000 classes).
+  - ``wordnet``: ``maps/in_to_in9_wordnet.json``, derived from the WordNet 3.0 hierarchy by
+    ``scripts/make_imagenet_maps.py``, not the reference's: an ImageNet class belongs to the first IN-9 class (in
+    label order: dog, bird, wheeled vehicle, reptile, carnivore, insect, musical instrument, primate, fish) whose
+    synset is among its ancestors, so carnivore holds the carnivores that are not dogs. Counts per class: 118, 59,
+    44, 36, 40, 27, 26, 20, 16 (386 classes). It differs from the reference in exactly 16 classes, which the
+    reference sends to none of the 9: 80-86 (grouse, ptarmigan, prairie chicken, peacock, quail, partridge),
+    171-172 (Italian greyhound, whippet), 281-285 (the domestic cats), 575 (golf cart) and 660 (mobile home).
 - RIVAL10: from the dataset's own meta files (``wnid_to_class.json``, ``label_mappings.json``), whose
   ImageNet classes are looked up among the ImageNet-1k synsets in index order (timm's list).
 """
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from rrx.errors import RRXError
+from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,13 @@ def imagenet_class_names() -> list[str]:
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def in9_map() -> torch.Tensor:
-    table = json.loads((MAPS / "in_to_in9.json").read_text())
+IN9_MAPS = {"reference": "in_to_in9.json", "wordnet": "in_to_in9_wordnet.json"}  # dataset.label_map -> file
+
+
+def in9_map(name: str = "reference") -> torch.Tensor:
+    """(1000,) IN-9 class of each ImageNet-1k class, -1 for none, by the map ``name`` (``IN9_MAPS``)."""
+    check_choice("dataset.label_map", name, list(IN9_MAPS))
+    table = json.loads((MAPS / IN9_MAPS[name]).read_text())
     return torch.tensor([table[str(i)] for i in range(IMAGENET_CLASSES)])
 
 
@@ -65,20 +75,21 @@ def rival10_map(wnid_to_class: dict, label_mappings: dict) -> torch.Tensor:
     return out
 
 
-def imagenet_label_map(dataset) -> torch.Tensor:
-    """(1000,) dataset label of each ImageNet-1k class, -1 for none; a clear error where no mapping exists."""
+def imagenet_label_map(dataset, name: str = "reference") -> tuple[torch.Tensor, str]:
+    """(1000,) dataset label of each ImageNet-1k class, -1 for none, and the map's name (recorded with the results:
+    ``reference`` or ``wordnet`` on IN-9 by ``name``, ``rival10 meta``); a clear error where no mapping exists."""
     if dataset.name == "in9":
         names = [c.split("_", 1)[-1] for c in dataset.classes or []]
         if names and names != list(IN9_CLASSES):
             raise RRXError(f"dataset=in9 has classes {dataset.classes}; the ImageNet-1k -> IN-9 mapping is for {list(IN9_CLASSES)}")
-        return in9_map()
+        return in9_map(name), name
     if dataset.name == "rival10":
         label_map = rival10_map(*dataset.meta)
         missing = [c for k, c in enumerate(dataset.classes) if not (label_map == k).any()]
         if missing:
             raise RRXError(f"dataset=rival10: no ImageNet-1k class maps to {missing} in the meta files; "
                            "a 1000-class model cannot be scored on them")
-        return label_map
+        return label_map, "rival10 meta"
     raise RRXError(f"dataset={dataset.name} has no mapping from ImageNet-1k classes to its classes: a 1000-class model "
                    "cannot be scored on it (mappings exist for in9 and rival10; evaluate a model with this dataset's "
                    "classes: checkpoint=<run>, or a zero-shot model=clip/align)")

@@ -39,13 +39,14 @@ def _outputs(model: Classifier, image_size: int, name: str) -> int:
                        f"model.img_size={image_size} (timm ViTs) or dataset.image_size to the model's input size") from err
 
 
-def off_the_shelf(cfg, dataset) -> Classifier:
+def off_the_shelf(cfg, dataset, label_map: str = "reference") -> Classifier:
     """``cfg`` (a model config) built with its own head and normalisation and scored on ``dataset``'s classes.
 
     A zero-shot model embeds the dataset's class names; one of rrx's small models (no weights of its own) is a random
     baseline with the dataset's classes. A classifier with as many outputs as the dataset has
     classes is used as it is (e.g. the reference's IN-9 ResNet-50 given by ``model.weights_path``); a 1000-class
-    one is read through the ImageNet-1k -> dataset mapping (``rrx.data.label_maps``); any other count is an error.
+    one is read through the ImageNet-1k -> dataset mapping (``rrx.data.label_maps``; on IN-9 the map ``label_map``,
+    the name of the map used is then ``model.label_map_name``); any other count is an error.
     """
     if is_zero_shot(cfg):
         return create_model(cfg, None, classes=list(dataset.classes))
@@ -60,7 +61,7 @@ def off_the_shelf(cfg, dataset) -> Classifier:
     if outputs != IMAGENET_CLASSES:
         raise RRXError(f"model {cfg.name} has {outputs} outputs and dataset {dataset.name} {dataset.num_classes} classes; "
                        f"rrx maps only ImageNet-1k ({IMAGENET_CLASSES}) outputs to a dataset's classes")
-    model.label_map = imagenet_label_map(dataset)
-    log.info("ImageNet-1k predictions mapped to %s: %d of 1000 classes belong to one of its %d classes", dataset.name,
-             int((model.label_map >= 0).sum()), dataset.num_classes)
+    model.label_map, model.label_map_name = imagenet_label_map(dataset, label_map)
+    log.info("ImageNet-1k predictions mapped to %s by the %s map: %d of 1000 classes belong to one of its %d classes",
+             dataset.name, model.label_map_name, int((model.label_map >= 0).sum()), dataset.num_classes)
     return model
