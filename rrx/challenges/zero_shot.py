@@ -20,7 +20,10 @@ MIXED = ("mixed_same", "mixed_rand", "mixed_next")
 
 
 def score_variability(s_original: torch.Tensor, s_challenge: torch.Tensor) -> torch.Tensor:
-    """Thesis Eq. 6.3: SV = (s(c, x_original) - s(c, x_challenge)) / s(c, x_original), elementwise."""
+    """Thesis Eq. 6.3, elementwise:
+
+        SV(x_original, x_challenge, c) = (s(c, x_original) - s(c, x_challenge)) / s(c, x_original)
+    """
     return (s_original - s_challenge) / s_original
 
 
@@ -30,6 +33,27 @@ def split_sv(sv: torch.Tensor) -> dict:
     plus, minus = sv[sv > 0], -sv[sv < 0]
     return {"sv_plus": 100 * plus.mean().item() if len(plus) else float("nan"), "n_plus": len(plus),
             "sv_minus": 100 * minus.mean().item() if len(minus) else float("nan"), "n_minus": len(minus)}
+
+
+def sv_of_pairs(s_original: torch.Tensor, s_challenge: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Table 14's score variability of N (original, challenge) image pairs from their class scores (N, K) and
+    labels (N,).
+
+    Thesis 6.2.4 defines SV for the model "when making errors on challenge images", and the Pred. column "if class c
+    is not the target": ``errors`` holds SV+/SV- of the target class (``target``) and of the class predicted on the
+    challenge image (``pred``) over the pairs whose challenge image is misclassified (pred != label), with their
+    number ``pairs``. ``all_images`` is the same over every pair, where on the correctly classified ones pred = target.
+    """
+    pred = s_challenge.argmax(1)
+    rows = torch.arange(len(labels))
+
+    def columns(keep: torch.Tensor) -> dict:
+        r, y, p = rows[keep], labels[keep], pred[keep]
+        return {"target": split_sv(score_variability(s_original[r, y], s_challenge[r, y])),
+                "pred": split_sv(score_variability(s_original[r, p], s_challenge[r, p])),
+                "pairs": int(keep.sum())}
+
+    return {"errors": columns(pred != labels), "all_images": columns(torch.ones_like(labels, dtype=torch.bool))}
 
 
 BOX_KEYS = ("q1", "med", "q3", "whislo", "whishi", "mean")
@@ -80,8 +104,9 @@ def scores(model, data, runtime: Runtime, desc: str) -> tuple[torch.Tensor, torc
 @register_challenge("zero_shot")
 class ZeroShotChallenge:
     """Accuracy on ``cfg.variations`` (with BG-Gap), SV+/SV- of the target and the predicted class on each mixed
-    variation against its original (Table 14), and box statistics of the similarity of each class's images with
-    each text of their class per variation (Fig. 25)."""
+    variation against its original, over the misclassified pairs and over all pairs (Table 14, ``sv_of_pairs``),
+    and box statistics of the similarity of each class's images with each text of their class per variation
+    (Fig. 25)."""
 
     def __init__(self, cfg):
         self.variations = list(dict.fromkeys(["original", *cfg.variations]))
@@ -110,11 +135,7 @@ class ZeroShotChallenge:
                 original = (data, s)
             elif variation in MIXED:
                 s_orig = original[1][original_index(data, original[0])]
-                rows = torch.arange(len(labels))
-                out["score_variability"][variation] = {
-                    "target": split_sv(score_variability(s_orig[rows, labels], s[rows, labels])),
-                    "pred": split_sv(score_variability(s_orig[rows, pred], s[rows, pred])),
-                    "pairs": len(labels)}
+                out["score_variability"][variation] = sv_of_pairs(s_orig, s, labels)
             log.info("%-10s accuracy %.2f%%", variation, 100 * out["accuracy"][variation])
         acc = out["accuracy"]
         if "mixed_same" in acc and "mixed_rand" in acc:

@@ -48,23 +48,35 @@ def descriptor_sentence(name: str, descriptor: str) -> str:
     return f"{name}, {link} {descriptor}"
 
 
-def read_descriptors(source: str, classes: list[str]) -> dict[str, list[str]]:
-    """``{class: [descriptor, ...]}`` for ``classes`` from a JSON file (Menon & Vondrick's format), a path or the
-    name of a file rrx ships (``in9``, ``rival10``, ``synthetic``). Keys are matched on the class words
-    (``class_name``); a class without descriptors is one error naming every such class."""
+def descriptor_file(source: str) -> Path:
+    """The JSON file of ``model.descriptors``: a path, or the name of a file rrx ships (``DESCRIPTOR_DIR``: ``in9``,
+    ``rival10``, ``synthetic`` describe the object only; ``in9_with_context``, ``rival10_with_context`` are rrx's
+    first lists, which also name backgrounds). Any other name is one error listing the shipped names."""
     path = Path(source).expanduser()
     if not path.suffix and not path.exists():
         path = DESCRIPTOR_DIR / f"{source}.json"
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in DESCRIPTOR_DIR.glob("*.json")))
         raise RRXError(f"model.descriptors={source}: no such file (rrx ships: {shipped}; or give a JSON path)")
+    return path
+
+
+def read_descriptors(source: str, classes: list[str]) -> dict[str, list[str]]:
+    """``{class: [descriptor, ...]}`` for ``classes`` from a JSON file (Menon & Vondrick's format; ``descriptor_file``).
+    Keys starting with ``_`` document the file (``_source``: where its lists come from) and are skipped. Keys are
+    matched on the class words (``class_name``); a class without descriptors is one error naming every such class."""
+    path = descriptor_file(source)
     try:
         table = json.loads(path.read_text())
     except ValueError as err:
         raise RRXError(f"model.descriptors={source}: {path} is not JSON ({err})") from err
     if not isinstance(table, dict):
         raise RRXError(f"model.descriptors={source}: {path} must be a JSON object {{class: [descriptor, ...]}}")
-    by_name = {class_name(str(k)).lower(): v for k, v in table.items()}
+    table = {str(k): v for k, v in table.items() if not str(k).startswith("_")}
+    bad = sorted(k for k, v in table.items() if not isinstance(v, list))
+    if bad:
+        raise RRXError(f"model.descriptors={source}: {path}: the entries {bad} are not lists [descriptor, ...]")
+    by_name = {class_name(k).lower(): v for k, v in table.items()}
     missing = [c for c in classes if not by_name.get(class_name(c).lower())]
     if missing:
         raise RRXError(f"model.descriptors={source}: {path} has no descriptors for the classes {missing} "
@@ -170,6 +182,8 @@ def load_hf(cfg):
 def create_zero_shot(cfg, num_classes: int | None) -> nn.Module:
     if num_classes is not None:
         raise RRXError(f"model={cfg.name} is a zero-shot model: it is evaluated (rrx evaluate model={cfg.name}), not trained")
+    if cfg.get("descriptors"):
+        descriptor_file(str(cfg.descriptors))  # a bad name fails before the weights are loaded
     model, tokenizer = load_hf(cfg)
     return ZeroShotClassifier(model, tokenizer, cfg)
 
