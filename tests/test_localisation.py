@@ -1,10 +1,12 @@
-"""Localisation metrics and ObEy's weighted IoU, against hand-computed values and Quantus on the same arrays."""
+"""Localisation metrics, the weighted IoU and ObEy's best over object masks, against hand-computed values and Quantus on
+the same arrays."""
 
 import numpy as np
 import pytest
 import torch
 
-from rrx.analyses.localisation import iou, normalise_map, pointing_game, relevance_mass, relevance_rank, weighted_iou
+from rrx.analyses.localisation import (iou, normalise_map, obey, obey_iou, pointing_game, relevance_mass, relevance_rank,
+                                      stack_masks, weighted_iou)
 
 
 def _hand_made():
@@ -64,3 +66,60 @@ def test_against_quantus(name):
     metric = getattr(quantus, name)(disable_warnings=True, normalise=False, abs=False)
     theirs = metric.evaluate_batch(a_batch=maps, s_batch=masks)
     assert ours.numpy() == pytest.approx(np.asarray(theirs, dtype=np.float64), abs=1e-6)
+
+
+def _hand_wiou(p, a):
+    """Eq. 1 written out: sum p a / sum max(p, a), p already in [0, 1]."""
+    return sum(pj * aj for pj, aj in zip(p, a)) / sum(max(pj, aj) for pj, aj in zip(p, a))
+
+
+def test_obey_is_the_best_wiou_over_the_object_masks():
+    """Two 2 x 2 images, up to three masks each (the second image has two, plus a padding entry that is not valid and
+    would score 1). Maps normalise to p0 = [0, 1, .25, .75], p1 = [1, .5, 0, 0]."""
+    maps = torch.tensor([[[0.0, 4.0], [1.0, 3.0]], [[2.0, 1.0], [0.0, 0.0]]])
+    sets = torch.tensor([[[[0, 1], [0, 1]], [[1, 0], [1, 0]], [[0, 1], [0, 0]]],
+                         [[[0, 0], [1, 1]], [[0, 1], [0, 0]], [[1, 1], [0, 0]]]], dtype=torch.float32)
+    valid = torch.tensor([[True, True, True], [True, True, False]])
+    p0, p1 = [0, 1, 0.25, 0.75], [1, 0.5, 0, 0]
+    by_hand0 = [_hand_wiou(p0, a) for a in ([0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 0])]  # 1.75/2.25, .25/3.75, 1/2
+    by_hand1 = [_hand_wiou(p1, a) for a in ([0, 0, 1, 1], [0, 1, 0, 0])]  # 0, .5/2
+    assert by_hand0 == pytest.approx([1.75 / 2.25, 0.25 / 3.75, 1 / 2]) and by_hand1 == pytest.approx([0, 0.25])
+    assert obey(maps, sets, valid).tolist() == pytest.approx([max(by_hand0), max(by_hand1)])
+    # the padding entry ([1, 1, 0, 0]: wIoU 1.5 / 2) would have won for image 1 if it counted
+    assert obey(maps, sets).tolist() == pytest.approx([max(by_hand0), _hand_wiou(p1, [1, 1, 0, 0])])
+    # unweighted (A.6): {p >= .5} = pixels {1, 3}: IoU 1 with mask 0 of image 0; {0, 1}: 1/2 with mask 1 of image 1
+    assert obey_iou(maps, sets, valid).tolist() == [1.0, 0.5]
+    # {p >= .9} = pixel {1} (image 0: IoU 1/2 with mask 0, 1 with mask 2) and pixel {0} (image 1: 0 with both masks)
+    assert obey_iou(maps, sets, valid, threshold=0.9).tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_obey_of_one_mask_is_the_weighted_iou_and_more_masks_never_lower_it():
+    rng = torch.Generator().manual_seed(0)
+    maps = torch.rand(5, 6, 6, generator=rng)
+    masks = (torch.rand(5, 4, 6, 6, generator=rng) > 0.6).float()
+    assert obey(maps, masks[:, :1]) == pytest.approx(weighted_iou(maps, masks[:, 0]), abs=1e-6)
+    assert obey_iou(maps, masks[:, :1], threshold=0.3) == pytest.approx(iou(maps, masks[:, 0], 0.3), abs=1e-6)
+    assert (obey(maps, masks) >= weighted_iou(maps, masks[:, 0]) - 1e-6).all()
+    per_mask = torch.stack([weighted_iou(maps, masks[:, k]) for k in range(4)], 1)
+    assert obey(maps, masks) == pytest.approx(per_mask.amax(1), abs=1e-6)
+
+
+def test_obey_is_undefined_for_a_constant_map_or_without_a_non_empty_mask():
+    maps = torch.stack([torch.ones(3, 3), torch.arange(9.0).reshape(3, 3), torch.arange(9.0).reshape(3, 3)])
+    masks = torch.zeros(3, 2, 3, 3)
+    masks[:, 0, 2, 2] = 1
+    valid = torch.tensor([[True, True], [True, True], [False, True]])  # image 2: its one non-empty mask is padding
+    for metric in (obey, obey_iou):
+        values = metric(maps, masks, valid)
+        assert torch.isnan(values[0]) and torch.isnan(values[2]) and not torch.isnan(values[1])
+    assert obey(maps, masks, valid)[1].item() == pytest.approx(1 / 4.5)  # p = k / 8: inter 1, union 1 + 4.5 - 1
+    assert torch.isnan(obey(maps, torch.zeros(3, 0, 3, 3))).all()  # no masks at all
+
+
+def test_stack_masks_pads_flags_and_resizes_like_the_loaders():
+    a = np.zeros((2, 4, 4), bool)
+    a[0, :2, :2], a[1, 2:, :] = True, True
+    sets, valid = stack_masks([a, np.zeros((0, 4, 4), bool), a[:1]], (8, 8), "cpu")
+    assert sets.shape == (3, 2, 8, 8) and valid.tolist() == [[True, True], [False, False], [True, False]]
+    assert torch.equal(sets[0], torch.from_numpy(np.kron(a, np.ones((2, 2), bool))))
+    assert not sets[1].any() and not sets[2, 1].any()

@@ -13,6 +13,11 @@ Because the generator knows each image's clean background, ``only_bg_t`` (IN-9 f
 object's box by tiling background) is that clean background here, and the mixed
 variations paste an object onto the clean background of another image, as IN-9 pastes onto
 ``only_bg_t``.
+
+The generator also knows every segment a whole-image segmenter should find in an image: the object and each stripe
+of the background it shows. ``SceneSegments`` replays the draws of ``generate`` (without writing or changing any
+image) and gives them per image: the object masks A_i of ObEy (seed 002, Eq. 2) on this benchmark
+(``analysis.object_masks=synthetic``).
 """
 
 from __future__ import annotations
@@ -100,6 +105,16 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class Stripes:
+    """The geometry of one background: the texture is 0.5 + 0.5 sin(t), t = (x cos angle + y sin angle) 2 pi / period
+    + phase, in pixel-centre coordinates."""
+
+    angle: float
+    period: float
+    phase: float
+
+
 class SyntheticGenerator:
     """Draws objects, masks and backgrounds; every draw comes from one seeded NumPy generator."""
 
@@ -110,17 +125,30 @@ class SyntheticGenerator:
 
     def background(self, family: int, rng: np.random.Generator) -> np.ndarray:
         """Striped texture of one family: (H, W, 3) float in [0, 1]."""
+        return self.draw_background(family, rng)[0]
+
+    def draw_background(self, family: int, rng: np.random.Generator) -> tuple[np.ndarray, Stripes]:
+        """The striped texture of one family, (H, W, 3) float in [0, 1], and its geometry."""
         k = self.spec.num_classes
         angle = np.pi * family / k + rng.normal(0, 0.08)
         period = self.spec.image_size / (2.5 + 1.5 * (family % 3)) * rng.uniform(0.9, 1.1)
         phase = rng.uniform(0, 2 * np.pi)
-        t = (self.xx * np.cos(angle) + self.yy * np.sin(angle)) * 2 * np.pi / period + phase
-        wave = (0.5 + 0.5 * np.sin(t))[..., None]
+        stripes = Stripes(angle, period, phase)
+        wave = (0.5 + 0.5 * np.sin(self.stripe_phase(stripes)))[..., None]
         hue = (family + 0.5) / k
         dark = _hsv(hue + rng.normal(0, 0.02), 0.45, 0.35)
         light = _hsv(hue + 0.15 + rng.normal(0, 0.02), 0.30, 0.80)
         img = dark * (1 - wave) + light * wave
-        return np.clip(img + rng.normal(0, 0.04, img.shape), 0, 1).astype(np.float32)
+        return np.clip(img + rng.normal(0, 0.04, img.shape), 0, 1).astype(np.float32), stripes
+
+    def stripe_phase(self, stripes: Stripes) -> np.ndarray:
+        """(H, W) the texture's phase t at each pixel."""
+        return (self.xx * np.cos(stripes.angle) + self.yy * np.sin(stripes.angle)) * 2 * np.pi / stripes.period + stripes.phase
+
+    def stripe_bands(self, stripes: Stripes) -> np.ndarray:
+        """(H, W) int: the stripe of each pixel, floor(t / pi): stripes run between two crossings of the texture's mid
+        level; an even band is a light stripe (the texture above its mid level), an odd one dark."""
+        return np.floor(self.stripe_phase(stripes) / np.pi).astype(np.int64)
 
     def foreground(self, label: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Object of class ``label``: colour image (H, W, 3) and mask (H, W) in {0, 1}."""
@@ -161,19 +189,34 @@ def _save_jpeg(img: np.ndarray, path: Path) -> None:
     Image.fromarray((img * 255).round().astype(np.uint8)).save(path, quality=95)
 
 
+def _labels_and_stems(spec: SyntheticSpec, per_class: int) -> tuple[np.ndarray, list[str]]:
+    labels = np.repeat(np.arange(spec.num_classes), per_class)
+    return labels, [f"syn{y:02d}_{i:05d}" for i, y in enumerate(labels)]
+
+
+def _draw(gen: SyntheticGenerator, labels: np.ndarray, rng: np.random.Generator):
+    """(object image, mask, background, its stripes) of each image in turn, in the order every draw is made."""
+    for y in labels:
+        fg, mask = gen.foreground(int(y), rng)
+        bg, stripes = gen.draw_background(gen.background_family(int(y), rng), rng)
+        yield fg, mask, bg, stripes
+
+
+def _splits(spec: SyntheticSpec) -> tuple[tuple[str, int], ...]:
+    """The splits in the order ``generate`` draws them from its one generator."""
+    return ("train", spec.train_per_class), ("val", spec.val_per_class)
+
+
 def _write_split(gen: SyntheticGenerator, root: Path, split: str, per_class: int, rng: np.random.Generator) -> None:
     spec = gen.spec
-    labels = np.repeat(np.arange(spec.num_classes), per_class)
-    stems = [f"syn{y:02d}_{i:05d}" for i, y in enumerate(labels)]
+    labels, stems = _labels_and_stems(spec, per_class)
     variations = VARIATIONS if split == "val" else ("original",)
     for variation in (*variations, "fg_mask"):
         for k in range(spec.num_classes):
             (root / variation / split / class_folder(k)).mkdir(parents=True, exist_ok=True)
 
     fgs, masks, bgs = [], [], []
-    for y in labels:
-        fg, mask = gen.foreground(int(y), rng)
-        bg = gen.background(gen.background_family(int(y), rng), rng)
+    for fg, mask, bg, _ in _draw(gen, labels, rng):
         fgs.append(fg)
         masks.append(mask)
         bgs.append(bg)
@@ -203,8 +246,82 @@ def generate(spec: SyntheticSpec, root: Path) -> None:
     """Write the benchmark for ``spec`` into ``root`` (a ``bg_challenge`` folder)."""
     gen = SyntheticGenerator(spec)
     rng = np.random.default_rng(spec.seed)
-    _write_split(gen, root, "train", spec.train_per_class, rng)
-    _write_split(gen, root, "val", spec.val_per_class, rng)
+    for split, per_class in _splits(spec):
+        _write_split(gen, root, split, per_class, rng)
+
+
+class SceneSegments:
+    """The segments of each benchmark image, known from the generator: what ObEy's all-object masks A_i (seed 002,
+    Eq. 2; segment-anything masks in the paper) are on this benchmark.
+
+    The draws of ``generate`` are replayed up to ``split`` (nothing is written; the images stay as generated), keeping
+    each image's object mask and the stripe band of each pixel of its background (``SyntheticGenerator.stripe_bands``).
+    An image's segments are the visible object (or what stands in its place) and every stripe of the background it
+    shows, less the pixels the object covers (a stripe the object cuts in two stays one segment):
+
+    - ``original``, ``no_fg`` (the black hole where the object was), ``mixed_*`` (the object on another image's
+      background): the object mask, and the stripes of the background shown;
+    - ``only_fg``: the object and the black rest; ``only_bg_b``: the black box and the stripes around it;
+      ``only_bg_t``: the stripes alone.
+
+    Args:
+        spec (SyntheticSpec): the benchmark's generator parameters.
+        split (str, optional): ``train`` or ``val``. Default: ``val``.
+
+    Example: ``SceneSegments(spec).masks("mixed_rand", "fg_syn00_00003_bg_syn02_00011.JPEG")`` is an (M, S, S) boolean
+    array, the object first.
+    """
+
+    def __init__(self, spec: SyntheticSpec, split: str = "val"):
+        names = [name for name, _ in _splits(spec)]
+        if split not in names:
+            raise RRXError(f"the synthetic benchmark has no split {split!r}; known: {', '.join(names)}")
+        gen = SyntheticGenerator(spec)
+        rng = np.random.default_rng(spec.seed)
+        for name, per_class in _splits(spec):
+            labels, stems = _labels_and_stems(spec, per_class)
+            parts = [(mask.astype(bool), gen.stripe_bands(stripes)) for _, mask, _, stripes in _draw(gen, labels, rng)]
+            if name == split:
+                break
+        self.split = split
+        self.parts = dict(zip(stems, parts))  # stem -> ((H, W) object mask, (H, W) stripe band of its background)
+
+    def masks(self, variation: str, filename: str) -> np.ndarray:
+        """(M, H, W) boolean: the segments of the image ``filename`` of ``variation`` (mixed images name their object's
+        and their background's images: ``fg_<stem>_bg_<stem>``)."""
+        stem = Path(filename).stem
+        fg, bg = stem[3:].split("_bg_", 1) if stem.startswith("fg_") and "_bg_" in stem else (stem, stem)
+        for part in (fg, bg):
+            if part not in self.parts:
+                raise RRXError(f"{filename}: no image {part} in the {self.split} split of the synthetic benchmark")
+        if variation not in VARIATIONS:
+            raise RRXError(f"synthetic benchmark variation {variation!r}; known: {', '.join(VARIATIONS)}")
+        obj, bands = self.parts[fg][0], self.parts[bg][1]
+        if variation == "only_bg_t":
+            shown, covered = [], np.zeros_like(obj)
+        elif variation == "only_bg_b":
+            ys, xs = np.nonzero(obj)
+            covered = np.zeros_like(obj)
+            covered[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+            shown = [covered]
+        elif variation == "only_fg":
+            shown, covered = [obj, ~obj], np.ones_like(obj)
+        else:
+            shown, covered = [obj], obj
+        stripes = [(bands == band) & ~covered for band in np.unique(bands)]
+        return np.stack([m for m in shown + stripes if m.any()])
+
+
+def generated_spec(root: str | os.PathLike) -> SyntheticSpec | None:
+    """The spec a ``bg_challenge`` folder was generated from (``materialise`` writes ``spec.json`` beside it), or
+    None when it was not generated by this generator version."""
+    path = Path(root).expanduser().parent / "spec.json"
+    if not path.is_file():
+        return None
+    fields = json.loads(path.read_text())
+    if fields.pop("version", None) != GENERATOR_VERSION:
+        return None
+    return SyntheticSpec(**fields)
 
 
 def _alive(pid: int) -> bool:
