@@ -166,3 +166,32 @@ def test_unknown_reduction_and_input_space_list_the_choices():
         _method("rrr", 1.0, reduction="max")
     with pytest.raises(RRXError, match="method.input_space=logits; known: pixels, normalized"):
         _method("gradmask", 1.0, input_space="logits")
+
+
+def test_actdiff_on_a_vit_compares_the_final_normed_class_token():
+    """Issue 23: on timm's test ViT the pre_logits penalty is mean_b ||cls(x * m) - cls(x)||_2 over the class
+    token after the final LayerNorm (norm ~ sqrt(D) whatever the input), the (B, 1, H, W) mask broadcast over the
+    channels; a constant class token (the final norm's gain 0) satisfies it exactly: the collapse the showcase ViT
+    finds at lam=1."""
+    from pathlib import Path
+
+    from rrx.models import create_model
+
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "model" / "vit_test.yaml")
+    cfg.img_size = 32
+    torch.manual_seed(0)
+    model = create_model(cfg, num_classes=3, mean=[0.5] * 3, std=[0.25] * 3).eval()
+    x, y = 0.1 + 0.8 * torch.rand(2, 3, 32, 32), torch.tensor([0, 2])
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 1
+    with torch.no_grad():
+        tokens, tokens_masked = model.forward_features(x), model.forward_features(x * mask.expand(-1, 3, -1, -1))
+        expected = (tokens_masked[:, 0] - tokens[:, 0]).norm(dim=1).mean()
+        _, logs = _method("actdiff", 1.0, layer="pre_logits", masking="zero").loss(model, x, y, mask)
+        assert tokens.shape == (2, 5, 64)  # class token + 2x2 patches, D = 64
+        assert tokens[:, 0].norm(dim=1) == pytest.approx([64 ** 0.5] * 2, rel=1e-3)  # LayerNorm'd, gain 1 at init
+        assert logs["penalty"].item() == pytest.approx(expected.item(), rel=1e-5)
+        assert logs["penalty"].item() > 1.0
+        model.backbone.norm.weight.zero_()  # every image's class token = the norm's bias: a constant feature
+        _, logs = _method("actdiff", 1.0, layer="pre_logits", masking="zero").loss(model, x, y, mask)
+        assert logs["penalty"].item() == 0.0
