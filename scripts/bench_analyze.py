@@ -67,7 +67,10 @@ def own_unit(name: str, cfg, result: dict, images: int, seconds: float) -> str:
     """The analysis's own work per second: mosaic explanations (Focus), model inputs (U Analysis), candidate masks
     scored (IPHA); empty where images/s says it all."""
     if name == "focus":
-        maps = next(iter(result.values()))["mosaics"] * len(cfg.attribution) * (2 if cfg.randomise else 1)
+        setting = next(iter(result.values()))
+        # the model, then its full random copy or each step of the cascade (whose last step is the full copy)
+        copies = 1 + (len(setting["cascading"]) if "cascading" in setting else int("randomised" in setting))
+        maps = setting["mosaics"] * len(cfg.attribution) * copies
         return f"{maps / seconds:.1f} mosaic maps/s"
     if name == "u_analysis":
         (setting,) = result.values()

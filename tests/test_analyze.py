@@ -57,13 +57,15 @@ def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_lose
     result = focus.run(ColourReader([0, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
     assert result["mosaics"] == 6 and result["model"]["n"] == 6
     assert result["model"]["mean"] == pytest.approx(1.0) and result["model"]["std"] == pytest.approx(0.0)
-    # the randomised copy: its conv weights W are random, so red quadrants carry |W[t, 0]| and green ones |W[t, 1]|
-    # per pixel for target t, whatever the class: Focus = |W[t, own colour]| / (|W[t, 0]| + |W[t, 1]|)
+    # the randomised copy: its conv weights W are random, so red quadrants carry W[t, 0] and green ones W[t, 1] per
+    # pixel for target t, whatever the class; Eq. 1 counts their positive part g: Focus = g(W[t, own]) / (g(W[t, 0]) + g(W[t, 1]))
     randomised = analysis("focus", attribution=["input_x_gradient"], per_class=3).run(ColourReader([0, 1]), data, dataset, CPU,
                                                                                        tmp_path)["input_x_gradient"]
-    w = randomised_copy(ColourReader([0, 1]), seed=0).conv.weight[:, :2, 0, 0].abs()
-    expected = [(w[0, 0] / w[0].sum()).item()] * 3 + [(w[1, 1] / w[1].sum()).item()] * 3  # 3 mosaics per class
-    assert randomised["randomised"]["mean"] == pytest.approx(sum(expected) / 6)
+    w = randomised_copy(ColourReader([0, 1]), seed=0).conv.weight[:, :2, 0, 0].clamp(min=0)
+    defined = [t for t in (0, 1) if w[t].sum() > 0]  # a target whose W[t] is all negative has no positive relevance
+    expected = [(w[t, t] / w[t].sum()).item() for t in defined]  # the same for its 3 mosaics
+    assert randomised["randomised"]["n"] == 3 * len(defined) and randomised["randomised"]["undefined"] == 6 - 3 * len(defined)
+    assert randomised["randomised"]["mean"] == pytest.approx(sum(expected) / len(expected))
     assert randomised["model"]["mean"] == pytest.approx(1.0)
     # a reader of the blue channel has no relevance on red/green images: every Focus undefined, none averaged
     blind = focus.run(ColourReader([2, 2]), data, dataset, CPU, tmp_path)["input_x_gradient"]["model"]

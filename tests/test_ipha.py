@@ -3,6 +3,7 @@
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -10,7 +11,9 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from rrx.analyses.ipha import (apply_mask, constant_image, feature_impact_index, hill_climb, ipha, top_k_mask)
+from rrx.analyses import create_analysis
+from rrx.analyses.ipha import (apply_mask, constant_image, feature_impact_index, greedy_top_k, hill_climb, ipha,
+                               search_mask, top_k_mask)
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
 from rrx.methods import create_method
@@ -20,6 +23,7 @@ from rrx.models.small_cnn import SmallCNN
 from rrx.runtime import Runtime
 
 ADA_YAML = Path(__file__).resolve().parents[1] / "conf" / "method" / "ada.yaml"
+IPHA_YAML = Path(__file__).resolve().parents[1] / "conf" / "analysis" / "ipha.yaml"
 REGION = (slice(2, 6), slice(2, 6))  # a 2 x 2-aligned 4 x 4 square of the 8 x 8 images
 
 
@@ -51,7 +55,7 @@ def test_hill_climbing_removes_every_pixel_the_model_reads_against_the_class_and
     x, y = torch.ones(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
     x[1] = 0  # an all-black image equals C whatever the mask: nothing to gain, it keeps its start
     c = torch.zeros_like(x)
-    mask = hill_climb(ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3))
+    mask = hill_climb(ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3)).mask
     start = _start((4, 1, 8, 8), 3)
     region = torch.zeros(1, 1, 8, 8)
     region[..., REGION[0], REGION[1]] = 1
@@ -63,7 +67,7 @@ def test_hill_climbing_removes_every_pixel_the_model_reads_against_the_class_and
     climbed = [0, 2, 3]
     assert (_p0(mask * x)[climbed] > _p0(start * x)[climbed]).all()
     again = hill_climb(ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(mask, again)
+    assert torch.equal(mask, again.mask) and again.converged.all()
 
 
 def test_hill_climbing_moves_only_on_a_strict_improvement():
@@ -71,9 +75,10 @@ def test_hill_climbing_moves_only_on_a_strict_improvement():
     blind = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 2))
     nn.init.zeros_(blind[1].weight)
     x = torch.rand(3, 3, 6, 6)
-    mask = hill_climb(blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 5, 4,
-                      generator=torch.Generator().manual_seed(1))
-    assert torch.equal(mask, _start((3, 1, 6, 6), 1))
+    found = hill_climb(blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 5, 4,
+                       generator=torch.Generator().manual_seed(1))
+    assert torch.equal(found.mask, _start((3, 1, 6, 6), 1))
+    assert found.iterations.tolist() == [5, 5, 5] and not found.converged.any()  # 5 x 4 of the 25 positions scored
 
 
 def test_one_step_zeroes_one_block_and_chunking_changes_nothing():
@@ -83,14 +88,177 @@ def test_one_step_zeroes_one_block_and_chunking_changes_nothing():
         model[1].weight.copy_(torch.stack([-torch.ones(36), torch.zeros(36)]))
         model[1].bias.zero_()
     x, y = torch.ones(5, 1, 6, 6), torch.zeros(5, dtype=torch.long)
-    mask = hill_climb(model, x, y, torch.zeros_like(x), 1, 16, generator=torch.Generator().manual_seed(0))
+    mask = hill_climb(model, x, y, torch.zeros_like(x), 1, 16, generator=torch.Generator().manual_seed(0)).mask
     removed = _start((5, 1, 6, 6), 0) - mask
     assert (removed >= 0).all()
     for r in removed[:, 0]:
         rows, cols = torch.nonzero(r, as_tuple=True)
         assert len(rows) > 0 and rows.max() - rows.min() <= 1 and cols.max() - cols.min() <= 1
     chunked = hill_climb(model, x, y, torch.zeros_like(x), 1, 16, generator=torch.Generator().manual_seed(0), batch_size=7)
-    assert torch.equal(mask, chunked)
+    assert torch.equal(mask, chunked.mask)
+
+
+class ChannelDifference(nn.Module):
+    """Logit 0 = the sum over pixels of channel 0 minus channel 1, logit 1 = 0. With C = 0 and a mask m, p_0 =
+    sigmoid(sum m w) for the per-pixel weights w = x_0 - x_1: a block move scores strictly higher exactly when the
+    weights of the kept pixels it zeroes sum below 0. Weights in sixteenths keep every logit exact in float32."""
+
+    def forward(self, x):
+        z = (x[:, 0] - x[:, 1]).sum((1, 2))
+        return torch.stack([z, torch.zeros_like(z)], dim=1)
+
+
+def _weighted(w):
+    """(B, 3, H, W) images in [0, 1] whose ChannelDifference weights x_0 - x_1 are w (B, H, W), |w| <= 1."""
+    return torch.stack([w.clamp(min=0), (-w).clamp(min=0), torch.zeros_like(w)], dim=1)
+
+
+def _squares(h, w, block=2):
+    """Every block x block square wholly inside an h x w image, as a list of (rows, cols) slices."""
+    return [(slice(r, r + block), slice(c, c + block)) for r in range(h - block + 1) for c in range(w - block + 1)]
+
+
+def test_alg6_runs_to_the_best_mask_a_brute_force_over_every_set_of_block_moves_finds():
+    """4 x 4 images, 9 squares: the masks Alg. 6 can reach from its start are the start minus a union of squares;
+    all 2^9 unions are scored by the weights. Negative weights (at most 4/16) lie in squares of their own, positive
+    ones are 1: the best reachable mask is unique, and a climb that stopped short of it would not be converged."""
+    g = torch.Generator().manual_seed(4)
+    weights = []
+    for _ in range(3):
+        negative = torch.zeros(4, 4, dtype=torch.bool)
+        for r, c in torch.randint(3, (3, 2), generator=g).tolist():
+            negative[r : r + 2, c : c + 2] = True
+        weights.append(torch.where(negative, -torch.randint(1, 5, (4, 4), generator=g) / 16, torch.ones(4, 4)))
+    w = torch.stack(weights)  # (3, 4, 4)
+    x, y = _weighted(w), torch.zeros(3, dtype=torch.long)
+    found = hill_climb(ChannelDifference(), x, y, torch.zeros_like(x), iterations=1000, neighbours=2,
+                       generator=torch.Generator().manual_seed(8))
+    start = _start((3, 1, 4, 4), 8)[:, 0]
+    squares = _squares(4, 4)
+    for b in range(3):
+        reachable = {}
+        for subset in range(2 ** len(squares)):
+            mask = start[b].clone()
+            for i, (rows, cols) in enumerate(squares):
+                if subset >> i & 1:
+                    mask[rows, cols] = 0
+            reachable[tuple(mask.flatten().tolist())] = float((mask * w[b]).sum())
+        top = max(reachable.values())
+        (best,) = [m for m, score in reachable.items() if score == top]  # one best mask
+        assert found.mask[b, 0].flatten().tolist() == list(best)
+    assert found.converged.all() and (found.iterations < 1000).all()
+    assert not torch.equal(found.mask[:, 0], start)  # the climb had somewhere to go
+
+
+def test_a_converged_alg6_mask_has_no_strictly_better_block_move_in_a_full_scan():
+    """Random weights: wherever the climb reports converged, zeroing any square of the returned mask removes kept
+    weights summing to 0 or more (no strictly better neighbour), checked square by square here."""
+    w = (torch.randint(-8, 9, (4, 6, 6), generator=torch.Generator().manual_seed(5)) / 16)
+    x, y = _weighted(w), torch.zeros(4, dtype=torch.long)
+    found = hill_climb(ChannelDifference(), x, y, torch.zeros_like(x), iterations=2000, neighbours=3,
+                       generator=torch.Generator().manual_seed(6), batch_size=5)
+    start = _start((4, 1, 6, 6), 6)[:, 0]
+    assert found.converged.all() and (found.iterations < 2000).all()
+    mask = found.mask[:, 0]
+    assert ((mask <= start).all())  # only ever zeroed
+    for b in range(4):
+        removed = [float((mask[b] * w[b])[rows, cols].sum()) for rows, cols in _squares(6, 6)]
+        assert min(removed) >= 0, f"image {b}: a square of kept weights {min(removed)} would still improve"
+        assert min(float((start[b] * w[b])[rows, cols].sum()) for rows, cols in _squares(6, 6)) < 0  # not already there
+    again = hill_climb(ChannelDifference(), x, y, torch.zeros_like(x), iterations=2000, neighbours=3,
+                       generator=torch.Generator().manual_seed(6))
+    assert torch.equal(found.mask, again.mask) and torch.equal(found.iterations, again.iterations)
+
+
+def test_alg6_stops_once_every_movable_square_was_scored_on_the_current_mask():
+    """A model blind to its input never moves, so the climb converges after scoring each square that holds a kept
+    pixel of the start once: ceil(those squares / neighbours) steps."""
+    blind = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 2))
+    nn.init.zeros_(blind[1].weight)
+    x = torch.rand(3, 3, 6, 6)
+    found = hill_climb(blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 100, 4,
+                       generator=torch.Generator().manual_seed(2))
+    start = _start((3, 1, 6, 6), 2)[:, 0]
+    movable = [sum(int(start[b][rows, cols].any()) for rows, cols in _squares(6, 6)) for b in range(3)]
+    assert found.iterations.tolist() == [math.ceil(m / 4) for m in movable]
+    assert found.converged.all() and torch.equal(found.mask[:, 0], start)
+
+
+def test_greedy_top_k_deletes_down_to_exactly_the_top_k_share_keeping_the_positive_weights():
+    """5 x 5 images, k = 12: weight 1 on the first 12 pixels (row-major), at most -4/16 on the other 13, each of which
+    lies in a square of negatives. A full scan (neighbours >= the 16 squares) always finds a square of kept negatives
+    worth more than any square with a positive pixel, so the deletion ends at exactly the 12 positive pixels."""
+    g = torch.Generator().manual_seed(7)
+    positive = (torch.arange(25) < 12).reshape(5, 5)
+    w = torch.where(positive, torch.ones(2, 5, 5), -torch.randint(1, 5, (2, 5, 5), generator=g) / 16)
+    x, y = _weighted(w), torch.zeros(2, dtype=torch.long)
+    found = search_mask("greedy_top_k", ChannelDifference(), x, y, torch.zeros_like(x), 100, 16, generator=g)
+    assert torch.equal(found.mask[:, 0], positive.float().expand(2, 5, 5))
+    assert found.converged.all() and (found.iterations <= 13).all()
+
+
+@pytest.mark.parametrize("height, width", [(5, 5), (7, 6), (8, 8)])
+def test_greedy_top_k_ends_at_exactly_half_the_pixels_even_when_the_last_square_overshoots(height, width):
+    """A blind model takes the first drawn square each step, so squares often remove more pixels than are left to
+    remove; the mask still keeps exactly H * W // 2 pixels, as the top-k masks do. A short budget is not converged."""
+    blind = nn.Sequential(nn.Flatten(), nn.Linear(3 * height * width, 2))
+    nn.init.zeros_(blind[1].weight)
+    x, y = torch.rand(6, 3, height, width), torch.zeros(6, dtype=torch.long)
+    k = height * width // 2
+    found = greedy_top_k(blind, x, y, torch.zeros_like(x), 1000, 3, generator=torch.Generator().manual_seed(0))
+    assert found.mask.sum((1, 2, 3)).tolist() == [k] * 6 and found.converged.all()
+    assert (found.iterations <= height * width - k).all()
+    assert set(found.mask.unique().tolist()) == {0.0, 1.0}
+    short = greedy_top_k(blind, x, y, torch.zeros_like(x), 2, 3, generator=torch.Generator().manual_seed(0))
+    assert not short.converged.any() and (short.mask.sum((1, 2, 3)) > k).all() and short.iterations.tolist() == [2] * 6
+
+
+def test_a_bad_search_is_one_error_naming_the_value_and_the_choices():
+    x, y = torch.ones(1, 3, 8, 8), torch.zeros(1, dtype=torch.long)
+    with pytest.raises(RRXError, match="^search=annealing; known: alg6, greedy_top_k$"):
+        ipha(ReadsRegion(), x, y, "zero", 1, 1, None, None, search="annealing")
+    with pytest.raises(RRXError, match="^search=annealing; known: alg6, greedy_top_k$"):
+        search_mask("annealing", ReadsRegion(), x, y, torch.zeros_like(x), 1, 1)
+    cfg = OmegaConf.merge(OmegaConf.load(IPHA_YAML), {"search": "annealing"})
+    with pytest.raises(RRXError, match="^analysis.search=annealing; known: alg6, greedy_top_k$"):
+        create_analysis(cfg)
+
+
+@pytest.mark.parametrize("search", ["alg6", "greedy_top_k"])
+def test_the_analysis_records_each_images_search(tmp_path, search):
+    """metrics.json's ``search`` of a constant: the name, the budget, and per image the steps, kept share and
+    convergence of the very search the analysis ran (the same seeded call made here)."""
+    w = torch.randint(-8, 9, (4, 8, 8), generator=torch.Generator().manual_seed(1)) / 16
+    x, y = _weighted(w), torch.zeros(4, dtype=torch.long)
+    cfg = OmegaConf.merge(OmegaConf.load(IPHA_YAML), {"constant": "zero", "search": search, "compare": [],
+                                                      "iterations": 3000, "neighbours": 8, "examples": 0, "seed": 2})
+    runtime = Runtime(torch.device("cpu"), False, 4, 0, False)
+    result = create_analysis(cfg).run(ChannelDifference(), TensorDataset(x, y), SimpleNamespace(mean=(0.5,) * 3),
+                                      runtime, tmp_path)["zero"]
+    g = torch.Generator().manual_seed(2 * 4 + 0)  # the zero constant's generator (seed * 4 + its index)
+    found = search_mask(search, ChannelDifference(), x, y, torch.zeros_like(x), 3000, 8, 2, g, 4)
+    record = result["search"]
+    assert record["name"] == search and record["budget"] == 3000 and record["converged_share"] == 1.0
+    assert record["iterations"] == found.iterations.tolist() and record["converged"] == [True] * 4
+    assert record["kept"] == pytest.approx(found.mask.mean((1, 2, 3)).tolist())
+    assert result["kept"]["ipha"] == pytest.approx(sum(record["kept"]) / 4)
+    if search == "greedy_top_k":
+        assert record["kept"] == [0.5] * 4
+
+
+def test_the_fii_tables_and_figures_name_the_search_of_each_row(tmp_path):
+    from rrx.report.analyses import figure_ipha, table_ipha
+
+    stats = {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0}
+    entry = {"important": {"ipha": stats, "saliency": stats}, "non_important": {"ipha": stats, "saliency": stats},
+             "kept": {"ipha": 0.5, "saliency": 0.5}, "key": "zero"}
+    run = {"run": {"architecture": "SmallCNN", "method": "Standard"}, "analyses": {"ipha": {
+        "zero [search=alg6]": entry | {"settings": {"search": "alg6"}, "search": {"name": "alg6"}},
+        "zero [search=greedy_top_k]": entry | {"settings": {"search": "greedy_top_k"}, "search": {"name": "greedy_top_k"}}}}}
+    before = {"run": {"architecture": "SmallCNN", "method": "RRDA"}, "analyses": {"ipha": {"zero []": entry}}}  # no search
+    df = table_ipha([run, before], "important")
+    assert list(df["Search"]) == ["alg6", "greedy_top_k", "alg6"] and list(df["ipha"]) == [50.0] * 3
+    assert figure_ipha([run, before], "synthetic", "important", tmp_path / "fii.png").is_file()
 
 
 def test_apply_mask_and_the_constants_exactly():

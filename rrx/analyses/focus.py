@@ -2,9 +2,11 @@
 
 A mosaic is a 2 x 2 grid of test images (never training images): two of the target class and two of other
 classes, at random positions (§3.3). Quadrants are numbered 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
-Focus(m) = positive relevance in the target quadrants / all positive relevance of the mosaic (§3.4, Eqs. 1-2).
-A class-agnostic explanation scores about 0.5. ``rrx analyze analysis=focus`` runs it (``Focus``), with the sanity
-check on a randomised copy of the model (``randomised_copy``).
+Focus(m) = positive relevance in the target quadrants / all positive relevance of the mosaic (§3.4, Eqs. 1-2), read
+from the signed attribution (``rrx.attributions.attribution_map(..., signed=True)``): negative relevance is left out,
+not counted as its absolute value. A class-agnostic explanation scores about 0.5. ``rrx analyze analysis=focus`` runs
+it (``Focus``), with the sanity checks of §4 on randomised copies of the model: every layer re-initialised
+(``randomised_copy``) or the layers re-initialised one by one from the output down (``cascading_copies``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import torch.nn.functional as F
 from tqdm import trange
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, explain, summary
-from rrx.errors import RRXError
+from rrx.analyses.common import attribution_list, batches, summary
+from rrx.attributions import attribution_map
+from rrx.errors import RRXError, check_choice
+
+RANDOMISE = ("none", "full", "cascading")  # analysis.randomise: the model-randomisation sanity check (§4)
 
 
 def mosaic_plan(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,11 +57,16 @@ def build_mosaics(images: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
 
 
 def focus(maps: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
-    """(M,) Focus of relevance maps (M, 2H, 2W) (or (M, C, 2H, 2W), summed) given the target quadrants (M, 4);
-    NaN where a map has no positive relevance."""
+    """(M,) Focus of signed relevance maps (M, 2H, 2W) (or (M, C, 2H, 2W), summed over C first) given the target
+    quadrants (M, 4); NaN where a map has no positive relevance.
+
+    Eq. 1: R_m^+ = sum_i g(r_i), g(x) = x if x > 0 else 0; Eq. 2: Focus = (R_m^+(img_1) + R_m^+(img_2)) / R_m^+, with
+    img_1, img_2 the target-class quadrants and R_m^+ the sum over all four ("for XAI methods providing both positive
+    and negative relevance, only the positive relevance is used").
+    """
     if maps.ndim == 4:
         maps = maps.sum(1)
-    positive = maps.float().clamp(min=0)
+    positive = maps.float().clamp(min=0)  # g(r_i) of Eq. 1
     h, w = positive.shape[-2] // 2, positive.shape[-1] // 2
     quadrants = torch.stack([positive[:, :h, :w].sum((1, 2)), positive[:, :h, w:].sum((1, 2)),
                              positive[:, h:, :w].sum((1, 2)), positive[:, h:, w:].sum((1, 2))], dim=1)
@@ -65,29 +75,60 @@ def focus(maps: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, score, torch.full_like(score, float("nan")))
 
 
-def randomised_copy(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """A copy of ``model`` with every layer that can be re-initialised (``reset_parameters``) re-initialised, from the
-    output layer down: the end of the cascading randomisation of Adebayo et al. (2018), the sanity check the Focus
-    paper runs (§4.2). Its explanations should score about 0.5."""
+def randomise_choice(value) -> str:
+    """``analysis.randomise`` as one of ``RANDOMISE``; ``true`` / ``false`` (older configs) are ``full`` / ``none``."""
+    if value is None or isinstance(value, bool):
+        return "full" if value else "none"
+    check_choice("analysis.randomise", value, RANDOMISE)
+    return value
+
+
+def reinitialisable_layers(model: torch.nn.Module) -> list[str]:
+    """The names of the layers a randomisation re-initialises, from the output down: every module other than the model
+    with a ``reset_parameters`` and parameters or buffers of its own, in the reverse of their registration order
+    (rrx's models register their layers in the order ``forward`` uses them)."""
+    return [name for name, module in reversed(list(model.named_modules()))
+            if module is not model and hasattr(module, "reset_parameters")
+            and any(True for _ in (*module.parameters(recurse=False), *module.buffers(recurse=False)))]
+
+
+def randomised_copy(model: torch.nn.Module, seed: int, depth: int | None = None) -> torch.nn.Module:
+    """A copy of ``model`` with its top ``depth`` layers of ``reinitialisable_layers`` re-initialised (every one when
+    None): the cascading randomisation of Adebayo et al. (2018) stopped at ``depth``, or its end, the fully random
+    model the Focus paper checks (§4.2). Seeded with ``seed`` and drawn in the same order at every depth, so a layer
+    gets the same new weights at every depth that reaches it. Its explanations should score about 0.5."""
     copy = deepcopy(model).eval()
+    modules = dict(copy.named_modules())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for module in reversed(list(copy.modules())):
-            if module is not copy and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        for name in reinitialisable_layers(copy)[:depth]:
+            modules[name].reset_parameters()
     return copy
+
+
+def cascading_copies(model: torch.nn.Module, seed: int):
+    """The cascading randomisation (Adebayo et al. 2018; the Focus paper §4.2, "starting with only the top layer, and
+    increasingly randomizing more layers one by one until obtaining a fully randomized model"): (layer, copy) for
+    each layer of ``reinitialisable_layers`` from the output down, the copy with that layer and every one above it
+    re-initialised. One copy at a time; the last is ``randomised_copy(model, seed)``."""
+    for depth, layer in enumerate(reinitialisable_layers(model), start=1):
+        yield layer, randomised_copy(model, seed, depth)
 
 
 @register_analysis("focus")
 class Focus:
     """Focus of each attribution in ``cfg.attribution`` on ``cfg.per_class`` mosaics per class built from the test
-    images of ``cfg.variation`` (the test split: never training images), for the model and for its randomised copy.
+    images of ``cfg.variation`` (the test split: never training images), for the model and, by ``cfg.randomise``,
+    for randomised copies of it: ``full`` every layer re-initialised, ``cascading`` the layers re-initialised one by
+    one from the output down (one Focus per step, the last step the ``full`` copy), ``none`` neither.
 
     The images are held on the CPU; each chunk of ``trainer.batch_size`` mosaics is built on the device from its own
     quadrant images. A mosaic is 2H x 2W, or resized to ``cfg.mosaic_size`` for a model with a fixed input size (a
-    ViT). The explained class is the mosaic's target class.
+    ViT). The explained class is the mosaic's target class; the relevance is the positive part of the signed map.
 
-    Results: ``{attribution: {"model" | "randomised": {"mean", "std", "n", "undefined"}, "mosaics": M}}``.
+    Results: ``{attribution: {"mosaics": M, "model" | "randomised": {"mean", "std", "n", "undefined"}, "cascading":
+    [{"layers": k, "layer": name, "mean", "std", "n", "undefined"}, ...]}}``; ``randomised`` with ``full`` and
+    ``cascading``, ``cascading`` (k = 1, 2, ... layers re-initialised, ``layer`` the last of them) with ``cascading``.
     """
 
     needs_masks = False
@@ -95,7 +136,7 @@ class Focus:
 
     def __init__(self, cfg):
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
-        self.per_class, self.randomise = int(cfg.per_class), bool(cfg.randomise)
+        self.per_class, self.randomise = int(cfg.per_class), randomise_choice(cfg.randomise)
         self.mosaic_size, self.seed, self.ig_steps = cfg.get("mosaic_size"), int(cfg.seed), int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
@@ -105,21 +146,34 @@ class Focus:
         members, targets, flags = mosaic_plan(labels.numpy(), self.per_class, np.random.default_rng(self.seed))
         members, targets, flags = torch.as_tensor(members), torch.as_tensor(targets), torch.as_tensor(flags)
         self._check_input_size(model, self._mosaics(images, members[:1], runtime.device))
-        models = {"model": model}
-        if self.randomise:
-            models["randomised"] = randomised_copy(model, self.seed)
-        results = {name: {"mosaics": len(members)} for name in self.attributions}
-        for name in self.attributions:
-            for which, m in models.items():
-                scores = []
-                for start in trange(0, len(members), runtime.batch_size, desc=f"focus {name} ({which})", leave=False,
-                                    disable=not runtime.progress):
-                    chunk = slice(start, start + runtime.batch_size)
-                    mosaics = self._mosaics(images, members[chunk], runtime.device)
-                    target, flag = targets[chunk].to(runtime.device), flags[chunk].to(runtime.device)
-                    scores += focus(explain(m, mosaics, target, name, self.ig_steps), flag).tolist()
-                results[name][which] = summary(scores)
+        plan = images, members, targets, flags, runtime  # what every Focus of this run reads
+        results = {name: {"mosaics": len(members), "model": self._focus(model, name, "model", *plan)}
+                   for name in self.attributions}
+        if self.randomise == "full":
+            copy = randomised_copy(model, self.seed)
+            for name in self.attributions:
+                results[name]["randomised"] = self._focus(copy, name, "randomised", *plan)
+        elif self.randomise == "cascading":
+            for depth, (layer, copy) in enumerate(cascading_copies(model, self.seed), start=1):
+                for name in self.attributions:
+                    step = {"layers": depth, "layer": layer, **self._focus(copy, name, f"down to {layer}", *plan)}
+                    results[name].setdefault("cascading", []).append(step)
+            for name in self.attributions:  # the last step re-initialised every layer: the full randomisation
+                results[name]["randomised"] = {k: v for k, v in results[name]["cascading"][-1].items()
+                                               if k not in ("layers", "layer")}
         return results
+
+    def _focus(self, model, name: str, which: str, images, members, targets, flags, runtime) -> dict:
+        """The summary of the Focus of attribution ``name`` of ``model`` on every mosaic, chunk by chunk."""
+        scores = []
+        for start in trange(0, len(members), runtime.batch_size, desc=f"focus {name} ({which})", leave=False,
+                            disable=not runtime.progress):
+            chunk = slice(start, start + runtime.batch_size)
+            mosaics = self._mosaics(images, members[chunk], runtime.device)
+            target, flag = targets[chunk].to(runtime.device), flags[chunk].to(runtime.device)
+            maps = attribution_map(model, mosaics, target, name, steps=self.ig_steps, signed=True).float()
+            scores += focus(maps, flag).tolist()
+        return summary(scores)
 
     def _mosaics(self, images: torch.Tensor, members: torch.Tensor, device) -> torch.Tensor:
         """The mosaics of ``members`` (M, 4), built on ``device`` from the quadrant images, resized to ``mosaic_size``."""

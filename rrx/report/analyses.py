@@ -35,7 +35,7 @@ def _pct(stats: dict | None) -> float:
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
-    names = {"Architecture", "Method", "Settings", "Attribution", "Order", "Noise", "Window", "Constant"}
+    names = {"Architecture", "Method", "Settings", "Attribution", "Order", "Noise", "Window", "Constant", "Search"}
     return df.astype({c: float for c in df.columns if c not in names})
 
 
@@ -46,18 +46,34 @@ def table_localisation(runs: list[dict]) -> pd.DataFrame:
                    for row, key, r in _entries(runs, "localisation")])
 
 
+# result keys -> column names: ObEy takes the best over an image's object masks (seed 002, Eq. 2); without them the
+# same weighted IoU with the labelled object alone is not ObEy and keeps its own name
+OBEY_COLUMNS = {("obey", "obey_iou"): ("ObEy", "ObEy IoU"),
+                ("wiou", "iou"): ("wIoU (labelled object)", "IoU (labelled object)")}
+
+
 def table_obey(runs: list[dict]) -> pd.DataFrame:
-    """ObEy (mean weighted IoU), the thresholded IoU, and ObEy over correct and over wrong predictions, percent."""
-    return _frame([row | {"Attribution": key, "ObEy": _pct(r["wiou"]["all"]), "IoU": _pct(r["iou"]["all"]),
-                          "ObEy correct": _pct(r["wiou"]["correct"]), "ObEy wrong": _pct(r["wiou"]["wrong"]),
-                          "Correct": r["wiou"]["correct"]["n"], "Wrong": r["wiou"]["wrong"]["n"]}
-                   for row, key, r in _entries(runs, "obey")])
+    """ObEy (mean of the best weighted IoU over each image's object masks), its thresholded IoU, and ObEy over correct
+    and over wrong predictions, percent; for results without object masks the same of the wIoU with the labelled
+    object, in columns of that name."""
+    rows = []
+    for row, key, r in _entries(runs, "obey"):
+        (weighted, unweighted), (name, iou_name) = next(item for item in OBEY_COLUMNS.items() if item[0][0] in r)
+        rows.append(row | {"Attribution": key, name: _pct(r[weighted]["all"]), iou_name: _pct(r[unweighted]["all"]),
+                           f"{name} correct": _pct(r[weighted]["correct"]), f"{name} wrong": _pct(r[weighted]["wrong"]),
+                           "Correct": r[weighted]["correct"]["n"], "Wrong": r[weighted]["wrong"]["n"]})
+    df = _frame(rows)
+    return df[[c for c in df.columns if c not in ("Correct", "Wrong")] + ["Correct", "Wrong"]]
 
 
 def table_focus(runs: list[dict]) -> pd.DataFrame:
-    """Focus of the model and of its randomised copy per attribution, percent (50 is class-agnostic)."""
+    """Focus of the model and of its randomised copy per attribution, percent (50 is class-agnostic); after a
+    cascading randomisation one column per step, "Cascade to <layer>": the Focus with that layer and every layer
+    above it re-initialised."""
     return _frame([row | {"Attribution": key, "Focus": _pct(r["model"]), "Focus std": 100 * r["model"]["std"],
-                          "Randomised": _pct(r.get("randomised")), "Mosaics": r["mosaics"]}
+                          "Randomised": _pct(r.get("randomised"))}
+                   | {f"Cascade to {step['layer']}": _pct(step) for step in r.get("cascading", [])}
+                   | {"Mosaics": r["mosaics"]}
                    for row, key, r in _entries(runs, "focus")])
 
 
@@ -71,15 +87,19 @@ def table_u(runs: list[dict]) -> pd.DataFrame:
 
 def table_ipha(runs: list[dict], part: str) -> pd.DataFrame:
     """Mean Feature Impact Index (Eq. 7.2) of the ``part`` (important or non_important) pixels that IPHA and the top-k
-    masks of the other attributions select, percent; one row per model and constant (thesis Figs. 32-33)."""
-    return _frame([row | {"Constant": key, **{method: _pct(stats) for method, stats in r[part].items()}}
+    masks of the other attributions select, percent; one row per model, constant and search (thesis Figs. 32-33).
+    Search names the mask search of the ``ipha`` column: ``alg6`` (Alg. 6 as stated; also results written before
+    there was a choice) or ``greedy_top_k`` (beyond the text, at the top-k masks' kept share)."""
+    return _frame([row | {"Constant": key, "Search": r.get("search", {}).get("name", "alg6"),
+                          **{method: _pct(stats) for method, stats in r[part].items()}}
                    for row, key, r in _entries(runs, "ipha")])
 
 
 # name -> (title, builder); a table is made where some run has the analysis (ipha: two tables)
 TABLES = {
     "localisation": ("Localisation of attributions with object masks, percent", table_localisation),
-    "obey": ("ObEy: weighted IoU of the prediction's saliency with the object (seed 002), percent", table_obey),
+    "obey": ("ObEy: the best weighted IoU of the prediction's saliency over the image's object masks (seed 002); "
+             "without object masks, the wIoU with the labelled object, percent", table_obey),
     "focus": ("Focus on 2 x 2 mosaics (seed 004), percent; about 50 for a class-agnostic explanation", table_focus),
     "u_analysis": ("U Analysis: share of images with a U-occurrence (thesis 7.4.1), percent", table_u),
     "ipha_non_important": ("Feature Impact Index of the non-important pixels (thesis Fig. 32 shape; higher: the "
@@ -132,8 +152,8 @@ def figure_ipha(runs: list[dict], dataset: str, part: str, path: Path) -> Path |
     if not having:
         return None
     df = table_ipha(having, part)
-    df["Model"] = _model_label(df)
-    methods = [c for c in df.columns if c not in ("Architecture", "Method", "Settings", "Constant", "Model")]
+    df["Model"] = _model_label(df) + " (" + df["Search"] + ")"  # an alg6 and a greedy_top_k run are two bar groups
+    methods = [c for c in df.columns if c not in ("Architecture", "Method", "Settings", "Constant", "Search", "Model")]
     constants = list(dict.fromkeys(df["Constant"]))
     fig, axes = plt.subplots(len(constants), 1, figsize=(7, 1.8 * len(constants)), sharex=True, squeeze=False)
     for ax, constant in zip(axes[:, 0], constants):
