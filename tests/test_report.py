@@ -184,6 +184,28 @@ def test_table8_marks_the_lowest_only_bg_among_models_that_classify():
     assert "_Original" not in text and "**" not in lines[3] and "**20.00**" in lines[4]
 
 
+def test_evaluations_of_the_seeds_of_one_configuration_share_a_row(tmp_path):
+    """``rrx evaluate checkpoint=<run>`` of two seeds: one row (their checkpoints differ, their training configs only
+    in the seed); evaluations of two RRDA fills: two rows, told apart by the training runs' configs."""
+    def write(name, fill, seed, acc):
+        train = tmp_path / "train" / name
+        (train / ".hydra").mkdir(parents=True)
+        (train / ".hydra" / "config.yaml").write_text(f"seed: {seed}\nmethod:\n  fill: {fill}\n")
+        folder = tmp_path / "runs" / name
+        _write(folder, _run("SmallCNN", "Standard + RRDA", acc, acc - 0.01, acc, seed=seed))
+        (folder / ".hydra").mkdir()
+        (folder / ".hydra" / "config.yaml").write_text(f"seed: 0\ncheckpoint: {train}\nattack:\n  eps: 0.1\n")
+
+    write("a", "black", 0, 0.90)
+    write("b", "black", 1, 0.92)
+    write("c", "tile", 0, 0.80)
+    write("d", "tile", 1, 0.82)
+    report([str(tmp_path / "runs")], tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")
+    assert table["Method"].tolist() == ["Standard + RRDA [train.method.fill=black]", "Standard + RRDA [train.method.fill=tile]"]
+    assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [2, 2]
+
+
 def test_runs_of_one_name_but_different_configs_are_not_averaged_as_seeds(tmp_path):
     """Two RRDA fills, two seeds each: two rows, each a mean over its own seeds; a no-decoy baseline is no difference."""
     def write(name, fill, seed, acc, variant="cdep"):

@@ -145,7 +145,8 @@ def find_metrics(patterns: list[str]) -> Runs:
 
 # Keys that may differ between runs of one row: the seed (rows are means over seeds), lambda (labelled on its own),
 # and what does not change the result (checkpoint.SAME_RUN_IGNORES).
-NOT_A_DIFFERENCE = ("seed", "method.lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES)
+NOT_A_DIFFERENCE = tuple(f"{prefix}{key}" for prefix in ("", "train.")
+                         for key in ("seed", "method.lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES))
 
 
 def _flat(node, prefix: str = "") -> dict:
@@ -157,9 +158,7 @@ def _flat(node, prefix: str = "") -> dict:
     return flat
 
 
-def run_config(folder: Path) -> dict | None:
-    """The run's resolved config, flattened (``method.fill``: ``tile``), from its ``.hydra/config.yaml``; None
-    where there is none (an evaluation) or it cannot be resolved."""
+def _read_config(folder: Path) -> dict | None:
     path = folder / ".hydra" / "config.yaml"
     if not path.is_file():
         return None
@@ -168,6 +167,21 @@ def run_config(folder: Path) -> dict | None:
     except Exception as err:  # an old or edited config only loses the check
         log.warning("%s: cannot read the run's config (%s); runs are told apart by their names only", path, err)
         return None
+
+
+def run_config(folder: Path) -> dict | None:
+    """The run's resolved config, flattened (``method.fill``: ``tile``), from its ``.hydra/config.yaml``; None
+    where there is none or it cannot be resolved.
+
+    An evaluation (``checkpoint=<run>``) is told apart by its training run's config (as ``train.<key>``) and its own
+    settings, not by the checkpoint's path: evaluations of the seeds of one configuration share a row.
+    """
+    config = _read_config(folder)
+    if config is None or not config.get("checkpoint"):
+        return config
+    checkpoint = Path(str(config.pop("checkpoint")))
+    trained = _read_config(checkpoint if checkpoint.is_dir() else checkpoint.parent) or {}
+    return {**{f"train.{k}": v for k, v in trained.items()}, **config}
 
 
 def _values(group: list[dict], configs: dict, key: str) -> set[str]:
@@ -189,7 +203,7 @@ def label_config_differences(runs: list[dict]) -> list[dict]:
     labelled = {}
     for group in groups.values():
         keys = sorted({k for m in group for k in configs[id(m)]} - set(NOT_A_DIFFERENCE))
-        keys = [k for k in keys if not k.startswith("lambda_grid.") and len(_values(group, configs, k)) > 1]
+        keys = [k for k in keys if not k.startswith(("lambda_grid.", "train.lambda_grid.")) and len(_values(group, configs, k)) > 1]
         if not keys:
             continue
         log.info("runs named %s differ in %s: told apart in the tables", group[0]["run"]["method"], ", ".join(keys))
