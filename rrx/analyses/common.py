@@ -83,9 +83,11 @@ def batches(data, runtime, desc: str):
         yield x, y, batch[2].to(runtime.device) if len(batch) > 2 else None
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, method: str, ig_steps: int = 50) -> torch.Tensor:
-    """(B, H, W) attribution of ``target`` in float32 (no autocast: gradients of a bf16 model are too coarse here)."""
-    return attribution_map(model, x, target, method, steps=ig_steps).float()
+def explain(model, x: torch.Tensor, target: torch.Tensor, method: str, ig_steps: int = 50,
+            signed: bool = False) -> torch.Tensor:
+    """(B, H, W) attribution of ``target`` in float32 (no autocast: gradients of a bf16 model are too coarse here);
+    ``signed``: the signed form (``rrx.attributions.attribution_map``)."""
+    return attribution_map(model, x, target, method, steps=ig_steps, signed=signed).float()
 
 
 @torch.no_grad()

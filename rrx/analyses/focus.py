@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from tqdm import trange
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, summary
-from rrx.attributions import attribution_map
+from rrx.analyses.common import attribution_list, batches, explain, summary
 from rrx.errors import RRXError, check_choice
 
 RANDOMISE = ("none", "full", "cascading")  # analysis.randomise: the model-randomisation sanity check (§4)
@@ -171,8 +170,7 @@ class Focus:
             chunk = slice(start, start + runtime.batch_size)
             mosaics = self._mosaics(images, members[chunk], runtime.device)
             target, flag = targets[chunk].to(runtime.device), flags[chunk].to(runtime.device)
-            maps = attribution_map(model, mosaics, target, name, steps=self.ig_steps, signed=True).float()
-            scores += focus(maps, flag).tolist()
+            scores += focus(explain(model, mosaics, target, name, self.ig_steps, signed=True), flag).tolist()
         return summary(scores)
 
     def _mosaics(self, images: torch.Tensor, members: torch.Tensor, device) -> torch.Tensor:

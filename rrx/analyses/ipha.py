@@ -326,7 +326,7 @@ class IPHA:
         methods = ["ipha", *self.compare]
         fii = {c: {part: {m: [] for m in methods} for part in ("important", "non_important")} for c in self.constants}
         kept = {c: {m: [] for m in methods} for c in self.constants}
-        searched = {c: {"iterations": [], "kept": [], "converged": []} for c in self.constants}  # per image
+        searched = {c: {"iterations": [], "converged": []} for c in self.constants}  # per image
         drawn = {c: 0 for c in self.constants}
         # one generator per constant, so a constant's results do not depend on which others run beside it
         generators = {c: torch.Generator().manual_seed(self.seed * len(CONSTANTS) + CONSTANTS.index(c)) for c in self.constants}
@@ -338,7 +338,6 @@ class IPHA:
                 found = search_mask(self.search, model, x, y, c, self.iterations, self.neighbours, self.block,
                                     generators[constant], runtime.batch_size)
                 searched[constant]["iterations"] += found.iterations.tolist()
-                searched[constant]["kept"] += found.mask.mean((1, 2, 3)).tolist()
                 searched[constant]["converged"] += found.converged.tolist()
                 for method, mask in {"ipha": found.mask, **top_k}.items():
                     x_important, x_non_important = apply_mask(x, mask, c), apply_mask(x, 1 - mask, c)
@@ -348,7 +347,8 @@ class IPHA:
                     if method == "ipha":
                         drawn[constant] = self._draw(x, x_important, x_non_important, constant, drawn[constant], out_dir)
         return {c: {part: {m: summary(v) for m, v in per.items()} for part, per in fii[c].items()}
-                | {"kept": {m: sum(v) / len(v) for m, v in kept[c].items()}, "search": self._search_record(searched[c])}
+                | {"kept": {m: sum(v) / len(v) for m, v in kept[c].items()},
+                   "search": self._search_record(searched[c] | {"kept": kept[c]["ipha"]})}
                 for c in self.constants}
 
     def _search_record(self, per_image: dict) -> dict:
