@@ -12,7 +12,7 @@ from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
 from rrx.data import data_report
 from rrx.errors import RRXError
-from rrx.evaluate import open_subject
+from rrx.evaluate import DatasetChoice, open_subject
 from rrx.outputs import claim_new_folder, record_hydra_config, write_json
 from rrx.report.analyses import analysis_tables
 from rrx.report.tables import markdown, write_table
@@ -34,14 +34,14 @@ def keyed_by_settings(results: dict, analysis_cfg: DictConfig, keyed: tuple[str,
     return {f"{key} [{suffix}]": {**value, "key": key, "settings": settings} for key, value in results.items()}
 
 
-def analyze(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
+def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
     """Run ``cfg.analysis`` on the test images of ``cfg.analysis.variation`` (all, or ``cfg.analysis.max_images``
     evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.evaluate.open_subject``); results go to
     ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
     figures. An analysis that needs object masks stops before any work on a dataset without them."""
     validate(cfg)
     analysis = create_analysis(cfg.analysis)
-    subject = open_subject(cfg, dataset_overridden)
+    subject = open_subject(cfg, dataset_choice)
     dataset = subject.dataset
     if analysis.needs_masks and not getattr(dataset, "has_masks", True):
         raise RRXError(f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "

@@ -15,7 +15,9 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -74,10 +76,13 @@ def guarded_step(loss_value: float, backward: Callable[[], None], optimizer, par
 
 
 def rng_states(generator: torch.Generator) -> dict:
+    """Every random state, as tensors and plain values only (a checkpoint loads with ``weights_only=True``):
+    NumPy's MT19937 key is kept as an int64 tensor, Python's state as its tuple of ints."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "numpy": np.random.get_state(),
+        "numpy": (kind, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
         "python": random.getstate(),
         "generator": generator.get_state(),
     }
@@ -87,8 +92,9 @@ def restore_rng_states(states: dict, generator: torch.Generator) -> None:
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
+    kind, key, *rest = states["numpy"]  # key: a tensor, or the ndarray of a checkpoint written before rrx 0.x
+    np.random.set_state((kind, np.asarray(key, dtype=np.uint32), *rest))
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in states["python"]))
     generator.set_state(states["generator"])
 
 
@@ -151,12 +157,48 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def read_checkpoint(file: Path) -> dict:
-    """The checkpoint dict in ``file``; an unreadable file is an RRXError naming it."""
+# What a checkpoint of an rrx before weights-only checkpoints holds besides tensors and plain values: NumPy's random
+# state as an ndarray. Only such a file is read with full unpickling, and only when the caller allows it (the CLI).
+OLDER_RRX_GLOBALS = {"numpy.dtype", "numpy.ndarray", "numpy.core.multiarray._reconstruct",
+                     "numpy._core.multiarray._reconstruct"}
+OLDER_RRX_GLOBALS |= {f"numpy.dtypes.{name}DType" for name in ("UInt32", "Int64", "Float64")}
+
+
+def read_checkpoint(file: Path, unpickle_older: bool = True) -> dict:
+    """The checkpoint dict in ``file``, read with ``torch.load(weights_only=True)``: tensors and plain Python values
+    only, so reading a file never runs code from it.
+
+    A checkpoint written by an rrx before that (its NumPy random state is an ndarray, ``OLDER_RRX_GLOBALS``) is read
+    with full unpickling after a one-line warning naming the file, when ``unpickle_older`` (the command line); the
+    Inspector's page passes False and never does. Anything else is an RRXError naming the file; its message never
+    quotes the file's bytes (the Inspector shows it in the page).
+    """
+    file = Path(file)
+    if not zipfile.is_zipfile(file):  # torch.save has written zip archives since torch 1.6; rrx never wrote another
+        raise RRXError(f"cannot read checkpoint {file}: it is not a PyTorch checkpoint file")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass  # objects other than tensors and plain values: examined below, without unpickling them
+    except Exception as err:  # torch raises several types for a damaged archive
+        raise RRXError(f"cannot read checkpoint {file}: a damaged PyTorch checkpoint ({type(err).__name__})") from None
+    try:
+        found = set(torch.serialization.get_unsafe_globals_in_checkpoint(file))
+    except Exception:  # noqa: BLE001 - a damaged archive
+        found = {"?"}
+    if found - OLDER_RRX_GLOBALS:
+        shown = ", ".join(sorted(found - OLDER_RRX_GLOBALS)[:3])
+        raise RRXError(f"cannot read checkpoint {file}: it holds Python objects ({shown}), not only tensors and plain "
+                       "values, and rrx never unpickles those")
+    if not unpickle_older:
+        raise RRXError(f"cannot read checkpoint {file} here: it was written by an older rrx and needs full unpickling; "
+                       "open it from the command line")
+    log.warning("%s was written by an older rrx: reading it with full unpickling (weights_only=False), which can run "
+                "code; load only files you trust", file)
     try:
         return torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for a bad file
-        raise RRXError(f"cannot read checkpoint {file} ({err})") from err
+    except Exception as err:  # noqa: BLE001
+        raise RRXError(f"cannot read checkpoint {file}: a damaged PyTorch checkpoint ({type(err).__name__})") from None
 
 
 def describe(ckpt: dict) -> str:

@@ -98,9 +98,17 @@ def evaluate_app(cfg: DictConfig):
     return _run(lambda c, out: evaluate(c, out, _dataset_overridden()), cfg)
 
 
-def _dataset_overridden() -> bool:
-    """Whether the command line set ``dataset`` or ``dataset.*`` (else a checkpoint's own dataset is used)."""
-    return any(o.lstrip("+~").startswith("dataset") for o in HydraConfig.get().overrides.task)
+def _dataset_overridden():
+    """What the command line said of the dataset (``rrx.evaluate.DatasetChoice``): ``dataset=<name>`` chooses another
+    dataset; ``dataset.<key>=`` changes that key of a checkpoint's own dataset."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from rrx.evaluate import DatasetChoice
+
+    parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    names = [o.key_or_group for o in parsed]
+    return DatasetChoice(group="dataset" in names,
+                         keys=tuple(dict.fromkeys(n.removeprefix("dataset.") for n in names if n.startswith("dataset."))))
 
 
 @hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="analyze")

@@ -27,8 +27,9 @@ from rrx.schema import validate
 log = logging.getLogger(__name__)
 
 
-def load_checkpoint(path: str) -> tuple[dict, Path]:
-    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``); refuses non-finite parameters."""
+def load_checkpoint(path: str, unpickle_older: bool = True) -> tuple[dict, Path]:
+    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``) with ``read_checkpoint`` (weights only;
+    an older rrx's checkpoint with full unpickling only when ``unpickle_older``); refuses non-finite parameters."""
     if path in (None, "", "???"):
         raise RRXError("evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
                        "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)")
@@ -37,7 +38,7 @@ def load_checkpoint(path: str) -> tuple[dict, Path]:
         file = file / CHECKPOINT
     if not file.is_file():
         raise RRXError(f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)")
-    ckpt = read_checkpoint(file)
+    ckpt = read_checkpoint(file, unpickle_older)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
         raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
     if ckpt.get("task") == "segmentation":
@@ -52,6 +53,42 @@ def load_checkpoint(path: str) -> tuple[dict, Path]:
 def checkpoint_state(ckpt: dict) -> dict:
     """What ``metrics.json`` says of the checkpoint evaluated: finished or not, and its epochs (None: older rrx)."""
     return {"finished": ckpt.get("finished"), "epoch": ckpt.get("epoch"), "epochs": ckpt.get("epochs")}
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    """What a command line said of the dataset: ``group`` when it chose one (``dataset=<name>``), and the keys it set
+    (``dataset.root=...`` sets ``root``). Nothing said: a checkpoint is evaluated on the dataset it was trained on."""
+
+    group: bool = False
+    keys: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        """Whether the command line said anything of the dataset."""
+        return self.group or bool(self.keys)
+
+    @classmethod
+    def of(cls, choice: "DatasetChoice | bool") -> "DatasetChoice":
+        """``choice`` itself, or ``True``/``False`` (the dataset group chosen, or nothing said)."""
+        return choice if isinstance(choice, DatasetChoice) else cls(group=bool(choice))
+
+
+def checkpoint_dataset(cfg: DictConfig, trained: DictConfig, choice: DatasetChoice) -> DictConfig:
+    """The dataset config a checkpoint trained on ``trained`` is evaluated on.
+
+    ``dataset=<name>`` on the command line: the command's dataset, whole. Else the checkpoint's own dataset with the
+    command's ``dataset.<key>`` values (``dataset.root=B`` moves the root and keeps the dataset and its image size)
+    and, always, the command's own ``cache_dir`` (``$RRX_CACHE`` or ``dataset.cache_dir``): a folder stored in a
+    checkpoint, maybe on another machine, never decides where rrx writes.
+    """
+    if choice.group:
+        return cfg.dataset
+    dataset = OmegaConf.create(OmegaConf.to_container(trained, resolve=True))
+    for key in choice.keys:  # ~dataset.<key> reads as None, as dataset.<key>=null
+        OmegaConf.update(dataset, key, OmegaConf.select(cfg.dataset, key), merge=False)
+    if "cache_dir" in dataset and "cache_dir" in cfg.dataset and "cache_dir" not in choice.keys:
+        dataset.cache_dir = cfg.dataset.cache_dir
+    return dataset
 
 
 @dataclass
@@ -70,12 +107,13 @@ class Subject:
     build: Callable[[], torch.nn.Module]
 
 
-def open_subject(cfg: DictConfig, dataset_overridden: bool) -> Subject:
+def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle_older: bool = True) -> Subject:
     """``cfg.checkpoint`` (a trained run) or ``cfg.model`` (off the shelf, no checkpoint) on its dataset.
 
-    A checkpoint is rebuilt from its config, on the dataset it was trained on unless the command line set
-    ``dataset`` or ``dataset.*``; that dataset's class names must be the checkpoint's. An unfinished checkpoint is
-    used and marked so in ``record``.
+    A checkpoint is rebuilt from its config, on the dataset it was trained on with the command line's ``dataset.*``
+    keys, or on another one chosen with ``dataset=<name>`` (``checkpoint_dataset``); that dataset's class names must
+    be the checkpoint's. An unfinished checkpoint is used and marked so in ``record``. ``unpickle_older``: see
+    ``rrx.checkpoint.read_checkpoint``.
     """
     validate(cfg)
     seed_everything(cfg.seed)
@@ -83,8 +121,8 @@ def open_subject(cfg: DictConfig, dataset_overridden: bool) -> Subject:
         if cfg.checkpoint:
             raise RRXError(f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model")
         return _off_the_shelf_subject(cfg)
-    ckpt, file = load_checkpoint(cfg.checkpoint)
-    return _checkpoint_subject(cfg, dataset_overridden, ckpt, file)
+    ckpt, file = load_checkpoint(cfg.checkpoint, unpickle_older)
+    return _checkpoint_subject(cfg, DatasetChoice.of(dataset_choice), ckpt, file)
 
 
 def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
@@ -106,14 +144,14 @@ def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
     return Subject(dataset, runtime, run, record, build)
 
 
-def _checkpoint_subject(cfg: DictConfig, dataset_overridden: bool, ckpt: dict, file: Path) -> Subject:
+def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file: Path) -> Subject:
     state = checkpoint_state(ckpt)
     if state["finished"] is False:
         log.warning("checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart", file, describe(ckpt))
     elif state["finished"] is None:
         log.warning("checkpoint %s is %s: whether its training finished is unknown", file, describe(ckpt))
     trained = OmegaConf.create(ckpt["config"])
-    dataset_cfg = cfg.dataset if dataset_overridden else trained.dataset
+    dataset_cfg = checkpoint_dataset(cfg, trained.dataset, choice)
     if dataset_cfg.image_size != trained.dataset.image_size:
         log.warning("evaluating at %d px a model trained at %d px (dataset.image_size)", dataset_cfg.image_size,
                     trained.dataset.image_size)
@@ -140,10 +178,10 @@ def _checkpoint_subject(cfg: DictConfig, dataset_overridden: bool, ckpt: dict, f
     return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, record, build)
 
 
-def evaluate(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> dict:
+def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
     """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
     results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``."""
-    subject = open_subject(cfg, dataset_overridden)
+    subject = open_subject(cfg, dataset_choice)
     with claim_new_folder(out_dir, "evaluate"):
         record_hydra_config(out_dir, cfg)
         challenge = create_challenge(cfg.challenge)

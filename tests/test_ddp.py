@@ -41,7 +41,7 @@ def _metrics(run):
 
 
 def _max_parameter_difference(a, b):
-    a, b = (torch.load(run / "checkpoint.pt", weights_only=False)["state_dict"] for run in (a, b))
+    a, b = (torch.load(run / "checkpoint.pt", weights_only=True)["state_dict"] for run in (a, b))
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
@@ -62,7 +62,7 @@ def test_two_cpu_ranks_train_as_one_process_and_only_rank_0_writes(one_process, 
     # rank 0 alone wrote: one of each file, one table, one line per epoch in the log
     assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in one_process.iterdir())
     assert sorted(p.name for p in run.glob("**/*")) == sorted(p.name for p in one_process.glob("**/*"))
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["finished"]
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["finished"]
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
     assert (run / "train.log").read_text().count("epoch 2/2") == 1
     assert "2 ranks on cpu" in (run / "train.log").read_text() and "Traceback" not in result.stderr

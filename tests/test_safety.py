@@ -42,7 +42,7 @@ def root_copy(cache_dir, tmp_path):
 
 
 def _load(path):
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 # 1. Output folders are overwritten -------------------------------------------------------------------------

@@ -511,6 +511,8 @@ def test_evaluate_refuses_a_segmentation_checkpoint(ada_run):
 
     with pytest.raises(RRXError, match=r"is a task=segmentation run; its validation and robustness results are in its metrics"):
         load_checkpoint(str(ada_run[1]))
+    # its fork states are tensors and plain values too: it loads without unpickling code
+    assert torch.load(ada_run[1] / "checkpoint.pt", weights_only=True)["task"] == "segmentation"
 
 
 def test_a_nan_loss_stops_naming_the_epoch(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ def test_train_writes_checkpoint_metrics_and_table(compose_train, tmp_path):
     acc = saved["challenges"]["accuracy"]
     assert saved["challenges"]["bg_gap"] == pytest.approx(acc["mixed_same"] - acc["mixed_rand"])
     assert saved["run"]["architecture"] == "SmallCNN" and saved["run"]["method"] == "Standard"
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["config"]["model"]["name"] == "small_cnn" and "backbone.fc.weight" in ckpt["state_dict"]
     assert {p.name for p in tmp_path.glob("table5.*")} == {"table5.csv", "table5.md", "table5.tex"}
 
@@ -138,7 +138,7 @@ def test_compiled_training_matches_eager_training(compose_train, tmp_path, monke
     for a, b in zip(eager["train"]["epochs"], compiled["train"]["epochs"]):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
     assert compiled["challenges"]["accuracy"] == pytest.approx(eager["challenges"]["accuracy"], abs=0.02)
-    state = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=False)["state_dict"]
+    state = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=True)["state_dict"]
     assert not any("_orig_mod" in k for k in state)
 
 

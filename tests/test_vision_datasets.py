@@ -246,7 +246,7 @@ def test_cifar10_trains_through_the_cli(tmp_path):
         f"hydra.run.dir={run}")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["run"]["dataset"] == "cifar10" and set(metrics["challenges"]["accuracy"]) == {"original"}
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["classes"] == CIFAR_NAMES
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["classes"] == CIFAR_NAMES
 
 
 @pytest.mark.slow
