@@ -18,6 +18,7 @@ from torch.nn.parameter import is_lazy
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from rrx.data.byte_items import byte_items, to_float
+from rrx.data.preload import capped_workers
 from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,7 @@ class Runtime:
         device = resolve_device(trainer.device)
         if trainer.amp and device.type != "cuda":
             log.info("trainer.amp=true has no effect on %s; running in float32", device)
-        workers, cpus = int(dataset.num_workers), len(os.sched_getaffinity(0))
-        if workers > cpus:
-            log.info("dataset.num_workers=%d capped at the %d CPUs available", workers, cpus)
-            workers = cpus
+        workers = capped_workers(int(dataset.num_workers))
         progress = bool(trainer.progress) and sys.stderr.isatty()
         channels_last = trainer.get("channels_last", "auto")
         check_choice("trainer.channels_last", str(channels_last).lower(), CHANNELS_LAST)

@@ -140,6 +140,28 @@ def test_bad_u_settings_stop_before_any_work(settings, fragments):
     assert all(f in str(err.value) for f in fragments)
 
 
+def test_an_attribution_named_twice_is_refused():
+    """Named twice, it was scored twice: 18 images reported for 9, and a spread over duplicated samples."""
+    from rrx.errors import RRXError
+
+    for name in ("localisation", "obey", "focus"):
+        with pytest.raises(RRXError, match=r"analysis.attribution=\['saliency', 'gradcam', 'saliency'\] names saliency more"):
+            analysis(name, attribution=["saliency", "gradcam", "saliency"])
+
+
+def test_a_window_under_a_pixel_is_warned_of(tmp_path, monkeypatch, caplog):
+    import rrx.analyses.u_analysis as ua
+
+    monkeypatch.setattr(ua, "explain", lambda model, x, y, method, steps: MAPS.expand(len(x), 8, 8))
+    data = TensorDataset(torch.ones(1, 3, 8, 8), torch.tensor([1]))
+    dataset = type("D", (), {"classes": ["a", "b"], "mean": [0.0] * 3, "std": [1.0] * 3})()
+    analysis("u_analysis", window=0.5, examples=0).run(Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path)
+    assert "predictions per image" not in caplog.text
+    analysis("u_analysis", window=0.01, examples=0).run(Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path)
+    # 0.01 of 8 px is 0.08 px: 1 px patches, 64 of them, 65 predictions per image
+    assert "analysis.window=0.01 is 0.08 px of a 8 px image: 1 px patches, 64 of them, 65 predictions per image" in caplog.text
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, request):
     """A tiny model trained for one epoch on the synthetic benchmark (masks included)."""

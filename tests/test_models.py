@@ -90,6 +90,19 @@ def test_weights_path_loads_a_local_state_dict(tmp_path):
     assert torch.equal(model.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
 
 
+def test_weights_that_do_not_fit_name_their_keys_and_shapes(tmp_path):
+    """torch's message starts with "Error(s) in loading state_dict for ResNet:", which names nothing."""
+    state = resnet18(weights=None).state_dict()
+    state["extra.weight"] = state.pop("layer4.1.conv2.weight")
+    state["fc.weight"] = torch.zeros(10, 512)
+    torch.save(state, tmp_path / "w.pth")
+    with pytest.raises(RRXError) as err:
+        create_model(_resnet_cfg(weights_path=str(tmp_path / "w.pth")), 9, [0.5] * 3, [0.25] * 3)
+    assert str(err.value) == ("the weights do not fit torchvision's ResNet-18 (model resnet18): missing keys: 1 "
+                              "(layer4.1.conv2.weight); unexpected keys: 1 (extra.weight); 1 shape mismatches "
+                              "(first: fc.weight is (10, 512), the model's (1000, 512))")
+
+
 def test_missing_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(RRXError, match="model.weights_path=.*missing.pth"):
         create_model(_resnet_cfg(weights_path=str(tmp_path / "missing.pth")), 9, [0.5] * 3, [0.25] * 3)

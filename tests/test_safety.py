@@ -448,6 +448,18 @@ def test_loader_workers_are_capped_at_the_cpu_count(monkeypatch):
     assert Runtime.from_config(trainer, OmegaConf.create({"num_workers": 1})).num_workers == 1
 
 
+def test_the_preload_loader_takes_the_capped_worker_count(monkeypatch):
+    """It took dataset.num_workers as given: torch warned of 4 workers on 2 CPUs right after rrx logged the cap."""
+    import rrx.data.preload as preload
+    from torch.utils.data import TensorDataset
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    seen = []
+    monkeypatch.setattr(preload, "Preloaded", lambda data, workers, desc: seen.append(workers) or data)
+    preload.maybe_preload(TensorDataset(torch.zeros(2, 3, 4, 4), torch.zeros(2)), 4, False, 1.0, 4, "test")
+    assert seen == [2]
+
+
 def test_no_progress_bar_updates_when_the_output_is_not_a_terminal(tiny, tmp_path):
     args = [a for a in tiny if a != "trainer.progress=false"]
     result = rrx("train", *args, f"hydra.run.dir={tmp_path / 'run'}")

@@ -413,6 +413,26 @@ def test_what_cannot_segment_is_named(tmp_path, overrides, message):
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+def test_a_dataset_without_masks_is_named_for_segmentation(tmp_path):
+    """The classification hint (a method and challenge without masks) does not apply to segmenting."""
+    from vision_fixture import write_image_folder
+
+    write_image_folder(tmp_path / "data", masks=False)
+    tiny = [o for o in TINY if not o.startswith(("dataset.train_per_class", "dataset.val_per_class"))]
+    with pytest.raises(RRXError) as err:
+        train(_compose(*tiny, "dataset=image_folder", f"dataset.root={tmp_path / 'data'}"),
+              tmp_path / "run")
+    assert "task=segmentation needs object masks and dataset image_folder has none" in str(err.value)
+    assert "method=standard" not in str(err.value)
+
+
+def test_ada_without_attributions_warns_that_only_the_plain_fork_trains(caplog):
+    from rrx.segmentation.task import check_segmentation
+
+    check_segmentation(_compose(*TINY, *ADA, "segmentation.attributions=[]"))
+    assert "segmentation.attributions=[]: after the standard epochs only the plain fork" in caplog.text
+
+
 def test_the_task_is_checked():
     from rrx.schema import validate
 

@@ -23,6 +23,9 @@ def attribution_list(key: str, value) -> list[str]:
         raise RRXError(f"{key} is empty; give one or more of {', '.join(ATTRIBUTIONS)}")
     for name in names:
         check_choice(key, name, ATTRIBUTIONS)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # each would be scored twice: twice the images, and a spread over duplicated samples
+        raise RRXError(f"{key}={names} names {', '.join(repeated)} more than once; give each attribution once")
     return names
 
 

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 NOISES = ("zeros", "ones", "gaussian", "image_mean", "region_mean", "normalisation_mean")
 ORDERS = ("increasing", "decreasing", "random")
+MANY_PATCHES = 1024  # more patches than this (a window under 1/32 of the side) is warned of: one prediction each
 
 
 def window_pixels(window: float, side: int) -> int:
@@ -267,6 +268,7 @@ class UAnalysis:
         self.examples, self.seed, self.ig_steps = int(cfg.examples), int(cfg.seed), int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
+        self._warn_of_tiny_patches(*data[0][0].shape[-2:])
         generator = torch.Generator(device=runtime.device).manual_seed(self.seed)
         images = with_u = correct_original = triples = 0
         examples = []
@@ -286,6 +288,15 @@ class UAnalysis:
                           "patch_size": r.size, "patches": r.order.shape[1], "images": images, "images_with_u": with_u,
                           "u_share": with_u / images, "correct_original": correct_original, "triples": triples,
                           "examples": examples}}
+
+    def _warn_of_tiny_patches(self, h: int, w: int) -> None:
+        """A warning when the window is under a pixel or gives over MANY_PATCHES patches (one prediction each)."""
+        size = window_pixels(self.window, min(h, w))
+        patches = math.ceil(h / size) * math.ceil(w / size)
+        if self.window * min(h, w) < 1 or patches > MANY_PATCHES:
+            log.warning("analysis.window=%g is %.3g px of a %d px image: %d px patches, %d of them, %d predictions per "
+                        "image (the thesis's windows are 0.1 .. 0.33 of the side)", self.window, self.window * min(h, w),
+                        min(h, w), size, patches, patches + 1)
 
     @staticmethod
     def _draw(x, y, r: UResult, b: int, classes, path) -> str:

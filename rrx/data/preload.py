@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -59,6 +60,14 @@ class Preloaded(Dataset):
         return getattr(self.source, name)
 
 
+def capped_workers(workers: int) -> int:
+    """``dataset.num_workers``, at most the CPUs this process may use (more only compete for them; torch warns)."""
+    cpus = len(os.sched_getaffinity(0))
+    if workers > cpus:
+        log.info("dataset.num_workers=%d capped at the %d CPUs available", workers, cpus)
+    return min(workers, cpus)
+
+
 def preload_bytes(count: int, image_size: int, masks: bool) -> int:
     """Bytes ``Preloaded`` holds for ``count`` images of side ``image_size``."""
     return count * image_size * image_size * (3 + int(masks))
@@ -73,4 +82,4 @@ def maybe_preload(data: Dataset, image_size: int, masks: bool, limit_gb: float, 
             log.info("%s: %.1f GB decoded is over dataset.preload_gb=%g; read from its files every epoch",
                      desc, size / 1e9, limit_gb)
         return data
-    return Preloaded(data, num_workers, desc)
+    return Preloaded(data, capped_workers(num_workers), desc)

@@ -8,7 +8,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from rrx.errors import RRXError
 from rrx.models import register_model
-from rrx.models.weights import IMAGENET_NORMALISATION, torchvision_state
+from rrx.models.weights import IMAGENET_NORMALISATION, load_weights, torchvision_state
 
 
 def resnet_features(net: ResNet, x: torch.Tensor) -> torch.Tensor:
@@ -50,10 +50,7 @@ def create_resnet18(cfg, num_classes: int | None) -> nn.Module:
     model = ResNet18()
     state = torchvision_state("resnet18", cfg)
     if state is not None:
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as err:
-            raise RRXError(f"model resnet18: the weights do not fit torchvision's ResNet-18 ({str(err).splitlines()[0]})") from err
+        load_weights(model, state, "torchvision's ResNet-18 (model resnet18)")
     model.normalisation = IMAGENET_NORMALISATION
     if num_classes is not None:
         model.fc = nn.Linear(model.fc.in_features, num_classes)

@@ -9,7 +9,7 @@ from torch import nn
 from rrx.errors import RRXError
 from rrx.models import register_model
 from rrx.models.resnet import resnet_features, resnet_head
-from rrx.models.weights import IMAGENET_NORMALISATION, close_matches, torchvision_state
+from rrx.models.weights import IMAGENET_NORMALISATION, close_matches, load_weights, torchvision_state
 
 
 class TorchvisionBackbone(nn.Module):
@@ -52,10 +52,7 @@ def create_torchvision(cfg, num_classes: int | None) -> nn.Module:
     model = torchvision.models.get_model(arch, weights=None)
     state = torchvision_state(arch, cfg)
     if state is not None:
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as err:
-            raise RRXError(f"model {arch}: the weights do not fit torchvision's {arch} ({str(err).splitlines()[0]})") from err
+        load_weights(model, state, f"torchvision's {arch} (model {arch})")
     backbone = TorchvisionBackbone(model)
     if num_classes is not None:
         if not backbone.split:

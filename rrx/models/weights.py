@@ -87,3 +87,20 @@ def torchvision_state(arch: str, cfg) -> dict | None:
             raise RRXError(f"model {arch}: cannot download {weights} ({err}); place {file.name} in {file.parent} "
                            "or pass model.weights_path=<state dict .pth>") from err
     raise missing_weights(f"{arch} ({weights})", [str(file)])
+
+
+def load_weights(model: torch.nn.Module, state: dict, what: str) -> None:
+    """``model.load_state_dict(state)``; weights that do not fit are an RRXError naming ``what`` and the first missing
+    and unexpected keys and the first shape mismatch (torch's own message starts with a line that names none)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} is {tuple(state[k].shape)}, the model's {tuple(t.shape)}" for k, t in own.items()
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(t.shape)]
+    found = [f"{label} {len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+             for label, keys in (("missing keys:", missing), ("unexpected keys:", unexpected)) if keys]
+    if shapes:
+        found.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
+    if found:
+        raise RRXError(f"the weights do not fit {what}: {'; '.join(found)}")
+    model.load_state_dict(state)

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rrx.data import create_dataset
+from rrx.errors import RRXError
 
 REGISTRY_DATASETS = ("synthetic", "in9", "rival10", "image_folder")  # datasets whose masks mark an object
 
@@ -57,6 +58,10 @@ def create_segmentation_data(cfg) -> SegmentationData:
 
         return load_scgm(cfg)
     dataset = create_dataset(cfg)
+    if not getattr(dataset, "has_masks", True):  # the classification hint (a method without masks) does not apply here
+        layout = getattr(dataset, "masks_layout", None)
+        raise RRXError(f"task=segmentation needs object masks and dataset {dataset.name} has none"
+                       f"{f' (expected {layout})' if layout else ''}: give one with masks (e.g. dataset=synthetic)")
     train, val = dataset.train_set(masks=True), dataset.variation_set("original", masks=True)
     info = {"train_images": len(train), "val_images": len(val), "validation": "the dataset's original evaluation images"}
     return SegmentationData(cfg.name, train, val, list(dataset.mean), list(dataset.std), None, info)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from rrx.errors import RRXError, check_choice
 from rrx.segmentation.ada import ATTRIBUTIONS
 from rrx.segmentation.data import REGISTRY_DATASETS
+
+log = logging.getLogger(__name__)
 
 SEGMENTATION_MODELS = ("unet",)
 SEGMENTATION_METHODS = ("standard", "ada")  # plain training, and the thesis's ADA protocol (ch. 3)
@@ -52,6 +56,9 @@ def check_segmentation(cfg) -> None:
         if not seg.attributions and not seg.baseline:
             raise RRXError("method=ada with segmentation.attributions=[] and segmentation.baseline=false has nothing to "
                            "train after the standard epochs: give an attribution method")
+        if not seg.attributions:
+            log.warning("segmentation.attributions=[]: after the standard epochs only the plain fork (no ADA) trains; "
+                        "give attribution methods for ADA's forks")
         if int(cfg.method.cycles) * int(cfg.method.ada_epochs) < 1:
             raise RRXError(f"method.cycles={cfg.method.cycles}: the segmentation protocol picks each fork's best epoch "
                            "among its ADA epochs, so it needs at least one cycle")
