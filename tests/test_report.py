@@ -2,6 +2,7 @@
 
 import json
 import statistics
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -223,3 +224,67 @@ def test_runs_of_one_name_but_different_configs_are_not_averaged_as_seeds(tmp_pa
     table = pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")
     assert table["Method"].tolist() == ["Standard + RRDA [method.fill=black]", "Standard + RRDA [method.fill=tile]"]
     assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [2, 2]
+
+
+def _one_run_report(tmp_path, runs, out="out"):
+    """report.md and the Table 5 CSV of ``rrx report runs=<runs>``."""
+    report(runs, tmp_path / out)
+    return (tmp_path / out / "report.md").read_text(), pd.read_csv(tmp_path / out / "table5_synthetic.csv")
+
+
+def test_a_run_named_twice_is_counted_once_with_one_warning(tmp_path, monkeypatch, caplog):
+    """A relative and an absolute spelling, or a symlink and its folder, are one run: not two seeds with a std of 0."""
+    _write(tmp_path / "mix" / "fin", _run("SmallCNN", "Standard", 0.90, 0.80, 0.95))
+    (tmp_path / "link").symlink_to(tmp_path / "mix" / "fin")
+    monkeypatch.chdir(tmp_path)
+    for out, runs in [("a", ["mix/fin", str(tmp_path / "mix" / "fin")]), ("b", ["link", "mix/fin"]),
+                      ("c", ["mix", str(tmp_path / "link")])]:
+        caplog.clear()
+        text, table = _one_run_report(tmp_path, runs, out)
+        assert "\n1 finished runs from" in text
+        assert len(table) == 1 and "Seeds" not in table.columns and table.loc[0, "Original"] == pytest.approx(95.0)
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "counted once" in warnings[0], warnings
+        first, second = (str(Path(r)) if r != "mix" else "mix/fin" for r in runs)
+        assert f"{second} is the same folder as {first}" in warnings[0]
+
+
+def test_a_run_stopped_before_its_first_checkpoint_and_a_killed_analysis_are_listed(tmp_path):
+    """A run that diverged in epoch 1 has only .hydra/, train.log and status.json; a killed ``rrx analyze`` only
+    .hydra/, analyze.log and some figures. Both are listed as unfinished; a report's own folder is no run."""
+    from rrx.outputs import write_status
+
+    runs = tmp_path / "runs"
+    _write(runs / "fin", _run("SmallCNN", "Standard", 0.90, 0.80, 0.95))
+    diverged = runs / "diverged"
+    (diverged / ".hydra").mkdir(parents=True)
+    (diverged / ".hydra" / "hydra.yaml").write_text("hydra:\n  job:\n    name: train\n")
+    (diverged / "train.log").write_text("run stopped\n")
+    reason = "non-finite loss at epoch 1, step 3 (no epoch finished, no checkpoint)"
+    write_status(diverged, "stopped", 0, 3, reason)
+    killed = runs / "killed"
+    (killed / ".hydra").mkdir(parents=True)
+    (killed / ".hydra" / "hydra.yaml").write_text("hydra:\n  job:\n    name: analyze\n")
+    (killed / "analyze.log").write_text("Analysis localisation of SmallCNN\n")
+    (killed / "localisation_examples.png").write_bytes(b"\x89PNG")
+    earlier = runs / "report"
+    (earlier / ".hydra").mkdir(parents=True)
+    (earlier / ".hydra" / "hydra.yaml").write_text("hydra:\n  job:\n    name: report\n")
+    (earlier / "report.md").write_text("# rrx report\n")
+    text, table = _one_run_report(tmp_path, [str(runs)])
+    assert "\n1 finished runs from" in text and len(table) == 1
+    assert "Skipped (2):" in text
+    assert f"- `{diverged}`: unfinished, stopped after epoch 0 of 3: {reason}" in text
+    assert f"- `{killed}`: unfinished rrx analyze: no metrics.json (killed, failed or still running; see its log)" in text
+    assert f"`{earlier}`" not in text
+
+
+def test_a_folder_named_like_a_pattern_is_that_folder(tmp_path):
+    """``runs=/x/r[ab]`` where ``r[ab]`` exists is that folder, not the glob matching ``ra``."""
+    _write(tmp_path / "r[ab]", _run("SmallCNN", "Standard", 0.90, 0.80, 0.95))
+    _write(tmp_path / "ra", _run("SmallCNN", "Standard", 0.50, 0.40, 0.55))
+    text, table = _one_run_report(tmp_path, [str(tmp_path / "r[ab]")])
+    assert "\n1 finished runs from" in text and table["Original"].tolist() == [pytest.approx(95.0)]
+    _write(tmp_path / "rb", _run("SmallCNN", "Standard", 0.70, 0.60, 0.75))
+    _, table = _one_run_report(tmp_path, [str(tmp_path / "r[a-b]")], "glob")  # no such folder: a glob
+    assert table["Original"].tolist() == [pytest.approx(65.0)] and table["Seeds"].tolist() == [2]

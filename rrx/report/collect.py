@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rrx.checkpoint import SAME_RUN_IGNORES
-from rrx.outputs import read_status
+from rrx.checkpoint import CHECKPOINT, SAME_RUN_IGNORES
+from rrx.outputs import ERROR, STATUS, read_status
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -73,52 +73,129 @@ def merge_evaluations(runs: list[dict]) -> list[dict]:
     return kept
 
 
+# What marks a folder as a run's, with or without results; a folder with only ``.hydra/`` is a run's when the command
+# that wrote it writes a metrics.json (not a report's or an inspector's folder).
+RUN_FILES = ("metrics.json", ERROR, CHECKPOINT, STATUS)
+COMMANDS_WITH_RESULTS = ("train", "evaluate", "analyze")
+
+
+def _matches(pattern: str) -> list[Path]:
+    """What ``runs=<pattern>`` names: the path itself where it exists (a folder may be called ``r[ab]``), else the
+    glob's matches, sorted."""
+    path = Path(pattern).expanduser()
+    if path.exists() or path.is_symlink():
+        return [path]
+    return sorted(map(Path, glob.glob(str(path))))
+
+
+def _run_folders(match: Path) -> dict[Path, tuple[Path, Path | None]]:
+    """The run folders ``match`` names, by resolved path: {folder: (folder as found, the metrics file named)}.
+
+    A file names its folder and itself; a folder names every folder below it (itself included) that holds one of
+    ``RUN_FILES`` or a ``.hydra/hydra.yaml``, with its ``metrics.json`` where it has one.
+    """
+    if not match.is_dir():
+        return {match.parent.resolve(): (match.parent, match)}
+    found = {}
+    for name in (*RUN_FILES, ".hydra/hydra.yaml"):  # metrics.json first
+        for path in match.rglob(name):
+            folder = path.parent.parent if name.startswith(".hydra/") else path.parent
+            found.setdefault(folder.resolve(), (folder, path if name == "metrics.json" else None))
+    return found
+
+
+def _command_of(folder: Path) -> str | None:
+    """The rrx command (Hydra job) that wrote ``folder``, from its ``.hydra/hydra.yaml``; None where unreadable."""
+    try:
+        return str(OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.name)
+    except Exception:  # an old or edited hydra.yaml: the folder is not counted as a run
+        return None
+
+
+def _unfinished_reason(folder: Path) -> str | None:
+    """Why the run folder ``folder``, which has no metrics.json, has no results; None where it is no run's folder."""
+    error = folder / ERROR
+    status = read_status(folder)
+    if error.is_file():
+        lines = error.read_text().strip().splitlines()
+        return f"failed: {lines[-1] if lines else 'error.txt is empty'}"
+    if status is not None and status.get("reason"):
+        return f"unfinished, {status['state']} after epoch {status['epoch']} of {status['epochs']}: {status['reason']}"
+    if status is not None:
+        return (f"unfinished ({status['state']}; epoch {status['epoch']} of {status['epochs']} saved; "
+                "killed, or still running): resume it with the same command")
+    if (folder / CHECKPOINT).is_file():
+        return "no metrics.json (unfinished or stopped run)"
+    command = _command_of(folder)
+    if command in COMMANDS_WITH_RESULTS:
+        return f"unfinished rrx {command}: no metrics.json (killed, failed or still running; see its log)"
+    return None
+
+
+def _warn_named_twice(path: Path, first: Path) -> None:
+    named = f"{path} is named twice" if path == first else f"{path} is the same folder as {first}"
+    log.warning("runs: %s: counted once", named)
+
+
+def _add_once(known: dict[Path, tuple[Path, Path | None]], found: dict[Path, tuple[Path, Path | None]]) -> None:
+    """Add the run folders ``found`` to ``known``; one that is known already (named twice, in the same or another
+    spelling, or through a symlink) is logged and counted once."""
+    for key, (folder, file) in found.items():
+        if key in known:
+            _warn_named_twice(folder, known[key][0])
+        else:
+            known[key] = (folder, file)
+
+
 def find_metrics(patterns: list[str]) -> Runs:
     """Every readable ``metrics.json`` under the given folders or globs, in path order.
 
-    Files that cannot be read or lack results are skipped with the reason, and so are run
-    folders with a checkpoint or an ``error.txt`` but no ``metrics.json`` (failed or unfinished jobs, with the
-    reason from their ``status.json``), evaluations of unfinished checkpoints, and second ``metrics-N.json`` files.
+    A pattern that exists as a path is that path; others are globs. A run folder is known by its resolved path: one
+    named twice (``runs=[a,/abs/a]``, a symlink and its folder, a folder and a folder inside it) counts once, with a
+    warning. Files that cannot be read or lack results are skipped with the reason, and so are run folders without
+    a ``metrics.json``: failed jobs (``error.txt``), unfinished or stopped training runs (the state, epoch and reason
+    from their ``status.json``, or a checkpoint), killed evaluations and analyses (a ``.hydra/`` but no results);
+    also evaluations of unfinished checkpoints and second ``metrics-N.json`` files.
     Evaluations are merged into their training runs (``merge_evaluations``).
     """
-    files: set[Path] = set()
-    orphans: set[Path] = set()
-    sweeps: set[Path] = set()
-    extra: set[Path] = set()
+    named: dict[Path, Path] = {}  # resolved path -> as first named
+    folders: dict[Path, tuple[Path, Path | None]] = {}
+    sweeps: dict[Path, Path] = {}
+    extra: dict[Path, Path] = {}
     for pattern in patterns:
-        matches = glob.glob(str(Path(pattern).expanduser()))
+        matches = _matches(pattern)
         if not matches:
             raise RRXError(f"runs={pattern}: no such folder or file")
-        for match in map(Path, matches):
+        for match in matches:
+            key = match.resolve()
+            if key in named:
+                _warn_named_twice(match, named[key])
+                continue
+            named[key] = match
+            _add_once(folders, _run_folders(match))
             if match.is_dir():
-                files.update(match.rglob("metrics.json"))
-                extra.update(p for p in match.rglob("metrics*.json") if p.name != "metrics.json")
-                orphans.update(p.parent for name in ("error.txt", "checkpoint.pt") for p in match.rglob(name))
-                sweeps.update(match.rglob("multirun.yaml"))
-            else:
-                files.add(match)
+                for path in match.rglob("metrics*.json"):
+                    if path.name != "metrics.json":
+                        extra.setdefault(path.resolve(), path)
+                for path in match.rglob("multirun.yaml"):
+                    sweeps.setdefault(path.resolve(), path)
     runs = Runs([])
-    for file in sorted(extra):  # earlier rrx let a second run write metrics-1.json into a run folder
+    for file in sorted(extra.values()):  # earlier rrx let a second run write metrics-1.json into a run folder
         _skip(runs, file, "a second metrics file in one run folder (two runs shared it; its checkpoint and config "
                           "belong to one of them only): not used")
-    for file in sorted(sweeps):
+    for file in sorted(sweeps.values()):
         try:
             runs.sweeps.append(sweep_command(file))
         except Exception as err:  # an old or edited multirun.yaml only loses the provenance line
             log.warning("%s: cannot read the sweep's command (%s)", file, err)
-    for folder in sorted(orphans - {f.parent for f in files}):
-        error = folder / "error.txt"
-        status = read_status(folder)
-        if error.is_file():
-            lines = error.read_text().strip().splitlines()
-            _skip(runs, folder, f"failed: {lines[-1] if lines else 'error.txt is empty'}")
-        elif status is not None and status.get("reason"):
-            _skip(runs, folder, f"unfinished, {status['state']} after epoch {status['epoch']} of {status['epochs']}: {status['reason']}")
-        elif status is not None:
-            _skip(runs, folder, f"unfinished ({status['state']}; epoch {status['epoch']} of {status['epochs']} saved; "
-                                "killed, or still running): resume it with the same command")
-        else:
-            _skip(runs, folder, "no metrics.json (unfinished or stopped run)")
+    files = []
+    for folder, file in sorted(folders.values(), key=lambda found: found[0]):
+        if file is not None:
+            files.append(file)
+            continue
+        reason = _unfinished_reason(folder)
+        if reason is not None:
+            _skip(runs, folder, reason)
     for file in sorted(files):
         try:
             metrics = json.loads(file.read_text())
