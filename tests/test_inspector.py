@@ -3,6 +3,7 @@
 import io
 import json
 import math
+import os
 import socket
 
 import numpy as np
@@ -15,11 +16,14 @@ from PIL import Image
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
 from rrx.inspector import images, masks, transforms, views
-from rrx.inspector.model import Inspected, class_names, open_inspected, with_checkpoint
+from rrx.inspector.model import (NO_ROOTS, UNLOADABLE, Inspected, checkpoint_roots, class_names, open_inspected,
+                                 open_page_checkpoint, page_checkpoint, with_checkpoint)
 from rrx.inspector.saving import save_view
 from rrx.inspector.server import check_port, is_loopback
 from rrx.models import create_model
+from rrx.train import train
 
+from conftest import TINY
 from runner import one_line_error, rrx
 
 CLASSES = [f"c{k}" for k in range(5)]
@@ -309,13 +313,13 @@ def inspect_config(*overrides):
 
 def test_another_checkpoint_replaces_the_model_of_the_command(tmp_path):
     cfg = inspect_config("model=resnet18", "inspector.port=9000")
-    other = with_checkpoint(cfg, " /runs/a ")
+    other = with_checkpoint(cfg, "/runs/a")
     assert other.checkpoint == "/runs/a" and other.get("model") is None and other.inspector.port == 9000
     assert cfg.model.name == "resnet18" and cfg.checkpoint is None  # the command's config is unchanged
     with pytest.raises(RRXError, match="checkpoint=/runs/a: /runs/a does not exist"):
         open_inspected(other, False)
     with pytest.raises(RRXError, match="rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name>"):
-        open_inspected(with_checkpoint(cfg, "  "), False)
+        open_inspected(with_checkpoint(cfg, ""), False)
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(RRXError, match="other.pt is not an rrx checkpoint"):
         open_inspected(with_checkpoint(cfg, str(tmp_path / "other.pt")), False)
@@ -383,3 +387,111 @@ def test_inspect_without_streamlit_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setattr(server.importlib.util, "find_spec", lambda name: None if name == "streamlit" else real(name))
     with pytest.raises(RRXError, match=r"rrx inspect needs streamlit: pip install 'rrx\[inspector\]'"):
         server.inspect(inspect_config(), tmp_path, False)
+
+
+# --- checkpoints the page loads (issue 24): only from under inspector.checkpoint_roots, never unpickled -----------
+
+class _Marker:
+    """Unpickling it creates ``path``: what a malicious checkpoint would do instead."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_the_page_takes_a_path_only_from_under_its_roots(tmp_path, monkeypatch):
+    tmp_path = tmp_path.resolve()
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for file in (root / "run" / "checkpoint.pt", root / "a.pt", root / "~" / "c.pt", root / "notes.txt",
+                 outside / "b.pt", outside / "checkpoint.pt"):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(b"x")
+    (root / "link.pt").symlink_to(outside / "b.pt")
+    (root / "linked_run").symlink_to(outside)
+    (root / "run_link").symlink_to(root / "run")  # a link that stays under the root is followed
+    roots = [root]
+    assert page_checkpoint("run", roots) == page_checkpoint(f" {root}/run/ ", roots) == root / "run" / "checkpoint.pt"
+    assert page_checkpoint("a.pt", roots) == root / "a.pt" and page_checkpoint("run_link", roots) == root / "run" / "checkpoint.pt"
+    assert page_checkpoint("~/c.pt", roots) == root / "~" / "c.pt"  # ~ is a folder's name, not the home folder
+
+    monkeypatch.setenv("HOME", str(outside))
+    looked_up = []  # every path stat'ed or lstat'ed while checking
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda path, *a, real=real, **k: looked_up.append(str(path)) or real(path, *a, **k))
+    refused = {f"only checkpoints under {root} can be loaded here: a run folder holding checkpoint.pt, or a .pt file"}
+    never_looked_at = [str(outside / "b.pt"), str(outside), "../outside/b.pt", "run/../../outside",
+                       str(tmp_path / "missing.pt"), "/etc/passwd", ""]
+    messages = set()
+    for text in never_looked_at:
+        with pytest.raises(RRXError) as caught:
+            page_checkpoint(text, roots)
+        messages.add(str(caught.value))
+    assert looked_up == []  # refused before anything was looked up
+    for text in ("link.pt", "linked_run", "linked_run/b.pt", "~/b.pt", "~", "missing.pt", "run/missing", "notes.txt",
+                 "a\0.pt", "x" * 5000):
+        with pytest.raises(RRXError) as caught:
+            page_checkpoint(text, roots)
+        messages.add(str(caught.value))
+    assert messages == refused  # outside, escaping, missing: the same words, which do not say what exists
+    with pytest.raises(RRXError, match="this Inspector loads no other checkpoints"):
+        page_checkpoint(str(root / "a.pt"), [])
+
+
+def test_checkpoint_roots_default_to_the_commands_checkpoint_folder(tmp_path):
+    tmp_path = tmp_path.resolve()
+    run = tmp_path / "runs" / "run"
+    run.mkdir(parents=True)
+    (run / "checkpoint.pt").write_bytes(b"x")
+    assert checkpoint_roots(inspect_config(f"checkpoint={run}")) == [run]  # the run folder, not its parent
+    assert checkpoint_roots(inspect_config(f"checkpoint={run / 'checkpoint.pt'}")) == [run]
+    assert checkpoint_roots(inspect_config("model=resnet18")) == []
+    assert checkpoint_roots(inspect_config("model=resnet18", f"inspector.checkpoint_roots=[{tmp_path}/runs,{run}]")) == \
+        [tmp_path / "runs", run]
+    assert checkpoint_roots(inspect_config(f"checkpoint={run}", "inspector.checkpoint_roots=[]")) == []
+    with pytest.raises(RRXError, match=f"inspector.checkpoint_roots: {tmp_path}/nope is not a folder"):
+        checkpoint_roots(inspect_config(f"inspector.checkpoint_roots=[{tmp_path}/nope]"))
+    with pytest.raises(RRXError, match="inspector.checkpoint_roots=3: give a folder or a list of folders"):
+        checkpoint_roots(inspect_config("inspector.checkpoint_roots=3"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished tiny run (SmallCNN, synthetic 32 px) in ``root/run``: (its checkpoint, the root, the command's
+    config for ``rrx inspect checkpoint=<root/run>``)."""
+    base = tmp_path_factory.mktemp("roots").resolve()
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, f"dataset.cache_dir={base / 'cache'}"])
+    train(cfg, base / "root" / "run")
+    command = inspect_config(f"checkpoint={base / 'root' / 'run'}", f"dataset.cache_dir={base / 'cache'}",
+                             "trainer.device=cpu")
+    return torch.load(base / "root" / "run" / "checkpoint.pt", weights_only=True), base / "root", command
+
+
+def test_the_page_never_unpickles_and_quotes_nothing_of_a_file(trained, tmp_path):
+    ckpt, root, cfg = trained
+    marker = tmp_path / "marker"
+    torch.save({**ckpt, "extra": _Marker(marker)}, root / "evil.pt")
+    (root / "notes.pt").write_text("SECRET-TOKEN 1234\n")
+    torch.save({**ckpt, "state_dict": {"SECRET-TOKEN": torch.tensor([math.nan])}}, root / "secret_names.pt")
+    older = {**ckpt, "rng": {**ckpt["rng"], "numpy": np.random.get_state()}}  # what an older rrx wrote
+    torch.save(older, root / "older.pt")
+    for name in ("evil.pt", "notes.pt", "secret_names.pt", "older.pt"):
+        with pytest.raises(RRXError) as caught:
+            open_page_checkpoint(cfg, name, [root], False)
+        assert str(caught.value) == UNLOADABLE
+    assert not marker.exists()
+    assert open_inspected(with_checkpoint(cfg, root / "older.pt"), False).classes  # the command line reads it
+    assert open_page_checkpoint(cfg, "run", [root], False).description.endswith(str(root / "run" / "checkpoint.pt"))
+
+
+def test_an_unfinished_checkpoint_is_noticed(trained, inspected):
+    ckpt, root, cfg = trained
+    torch.save({**ckpt, "finished": False, "epoch": 1, "epochs": 3}, root / "unfinished.pt")
+    torch.save({k: v for k, v in ckpt.items() if k not in ("finished", "epoch", "epochs")}, root / "older_run.pt")
+    notice = open_page_checkpoint(cfg, "unfinished.pt", [root], False).notice
+    assert notice.startswith("this checkpoint is unfinished (epoch 1 of 3)")
+    assert "did not record whether its training finished" in open_page_checkpoint(cfg, "older_run.pt", [root], False).notice
+    assert open_inspected(cfg, False).notice is None and inspected.notice is None  # finished; no checkpoint

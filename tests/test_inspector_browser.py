@@ -25,7 +25,8 @@ from runner import rrx
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """(server, the model and image the page sees, the image file, the run folder receiving saved views)."""
+    """(server, the model and image the page sees, the image file, the run folder receiving saved views, the
+    trained run: the folder the page may load checkpoints from)."""
     chromium, driver = require_browser()
     folder = tmp_path_factory.mktemp("inspect")
     rrx("train", *TINY, f"dataset.cache_dir={folder / 'cache'}", "challenge=original", f"hydra.run.dir={folder / 'train'}")
@@ -34,13 +35,15 @@ def app(tmp_path_factory):
     image = folder / "photo.png"
     Image.open(sorted(original.iterdir())[0]).resize((48, 40)).save(image)
     out = folder / "inspect"
-    server = Server([f"checkpoint={folder / 'train'}", f"hydra.run.dir={out}"], folder / "server.log")
+    command = [f"checkpoint={folder / 'train'}", f"dataset.cache_dir={folder / 'cache'}"]
+    server = Server([*command, f"hydra.run.dir={out}"], folder / "server.log")
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        cfg = compose("inspect", overrides=[f"checkpoint={folder / 'train'}"])
+        cfg = compose("inspect", overrides=command)
     inspected = open_inspected(cfg, False)
     x, _ = load_image(image.read_bytes(), inspected.image_size)
     browser = chrome(chromium, driver)
-    yield {"url": server.url, "inspected": inspected, "x": x, "image": image, "out": out, "browser": browser}
+    yield {"url": server.url, "inspected": inspected, "x": x, "image": image, "out": out, "browser": browser,
+           "run": folder / "train"}
     browser.quit()
     assert server.stop() == 0, (folder / "server.log").read_text()
 
@@ -224,15 +227,53 @@ def test_bad_input_is_a_message_and_the_page_goes_on(app, tmp_path):
     wait_for(lambda: "a polygon needs at least 3 points, got 2" in body(), what="the polygon message")
     field.send_keys(", 3 20" + Keys.ENTER)
     wait_for(lambda: table_with(browser, "signal probability"), what="the signal of a triangle")
+    screenshot(browser, tmp_path, "bad_input")
 
+
+class _Marker:
+    """Unpickling it creates ``path``: what a malicious checkpoint would do instead."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_the_page_loads_checkpoints_only_from_under_its_roots_and_never_unpickles(app, tmp_path):
+    """Issue 24: a path outside the run folder (the default root) and a file in it whose unpickling would run code
+    are each one message; an unfinished checkpoint loads with a warning."""
+    from selenium.webdriver.common.keys import Keys
+
+    browser = app["browser"]
+    ckpt = torch.load(app["run"] / "checkpoint.pt", weights_only=True)
+    marker = tmp_path / "marker"
+    torch.save({**ckpt, "extra": _Marker(marker)}, app["run"] / "evil.pt")
+    torch.save({**ckpt, "finished": False, "epoch": 1, "epochs": 3}, app["run"] / "unfinished.pt")
+    open_with_image(app)
+    wait_for(lambda: table_with(browser, "transformed probability"), what="the first module")
+    body = lambda: browser.find_element("tag name", "body").text  # noqa: E731
     click(lambda: [e for e in by_css(browser, "[data-testid=stExpander] summary") if "checkpoint" in e.text.lower()][0],
           what="the checkpoint expander")
-    path = wait_for(lambda: [f for f in by_css(browser, "[data-testid=stTextInput] input")
-                             if "checkpoint" in f.get_attribute("aria-label")])[0]
-    path.send_keys(str(tmp_path / "missing_run") + Keys.ENTER)
-    click(lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Load"][0],
-          what="the Load button")
-    wait_for(lambda: f"checkpoint={tmp_path / 'missing_run'}" in body() and "does not exist" in body(),
-             what="the checkpoint message")
-    assert table_with(browser, "signal probability")  # the page still shows the current model's views
-    screenshot(browser, tmp_path, "bad_input")
+
+    def load(text: str) -> None:
+        field = wait_for(lambda: [f for f in by_css(browser, "[data-testid=stTextInput] input")
+                                  if "checkpoint" in f.get_attribute("aria-label")])[0]
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(text + Keys.ENTER)
+        click(lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Load"][0],
+              what="the Load button")
+
+    outside, refused, unloadable = tmp_path / "checkpoint.pt", "can be loaded here", "not a checkpoint this page can load"
+    torch.save(ckpt, outside)
+    load(str(outside))
+    wait_for(lambda: f"only checkpoints under {app['run']}" in body(), what="the roots message")
+    load("evil.pt")
+    wait_for(lambda: unloadable in body() and refused not in body(), what="the one message for evil.pt")
+    assert body().count(unloadable) == 1 and "Python objects" not in body() and not marker.exists()
+    assert table_with(browser, "transformed probability")  # the page still shows the current model's views
+    load("unfinished.pt")
+    wait_for(lambda: "this checkpoint is unfinished (epoch 1 of 3)" in body() and unloadable not in body(),
+             what="the unfinished checkpoint's warning")
+    assert str(app["run"] / "unfinished.pt") in body() and not marker.exists()
+    screenshot(browser, tmp_path, "unfinished_checkpoint")

@@ -433,7 +433,7 @@ def test_evaluating_at_another_resolution_warns(compose_train, tmp_path, caplog)
         cfg = compose("evaluate", overrides=[f"checkpoint={tmp_path / 'run'}", "trainer.progress=false", "challenge=original",
                                              f"dataset.cache_dir={trained.dataset.cache_dir}", "dataset.image_size=48",
                                              "dataset.train_per_class=8", "dataset.val_per_class=4"])
-    evaluate(cfg, tmp_path / "eval", dataset_overridden=True)
+    evaluate(cfg, tmp_path / "eval", dataset_choice=True)
     assert "evaluating at 48 px a model trained at 32 px" in caplog.text
 
 

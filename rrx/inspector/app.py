@@ -2,7 +2,7 @@
 
 Started by ``rrx inspect`` (``rrx.inspector.server``), which opened the model and put it in ``CONTEXT``. Every error
 of a library call is shown as a message in the page, which keeps working; text typed in the page is read as a path
-or as numbers, never run as code.
+under ``inspector.checkpoint_roots`` (``rrx.inspector.model.open_page_checkpoint``) or as numbers, never run as code.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rrx.challenges.snr import ATTRIBUTIONS as SNR_ATTRIBUTIONS
 from rrx.errors import RRXError
 from rrx.inspector.images import dataset_classes, dataset_image, dataset_variations, load_image, to_uint8
 from rrx.inspector.masks import SHAPES, canvas_shapes, parse_shape, shape_mask
-from rrx.inspector.model import open_inspected, with_checkpoint
+from rrx.inspector.model import NO_ROOTS, open_page_checkpoint
 from rrx.inspector.saving import save_view
 from rrx.inspector.server import CONTEXT
 from rrx.inspector.transforms import TEXTURES, TRANSFORMS, default_value
@@ -73,11 +73,16 @@ def sidebar_model() -> None:
     st.sidebar.caption(f"**Model**: {inspected.description}; {len(inspected.classes)} classes, "
                        f"{inspected.image_size} px")
     with st.sidebar.expander("Load another checkpoint"):
+        roots = CONTEXT["checkpoint_roots"]
+        if not roots:
+            st.caption(NO_ROOTS)
+            return
+        st.caption("from under " + ", ".join(f"`{root}`" for root in roots))
         path = st.text_input("checkpoint (run folder or .pt file)", key="checkpoint_path")
         if st.button("Load", key="load_checkpoint"):
             try:
-                st.session_state["inspected"] = open_inspected(with_checkpoint(CONTEXT["cfg"], path),
-                                                               CONTEXT["dataset_overridden"])
+                st.session_state["inspected"] = open_page_checkpoint(CONTEXT["cfg"], path, roots,
+                                                                     CONTEXT["dataset_choice"])
                 st.session_state.pop("memo", None)
                 st.rerun()
             except Exception as err:  # noqa: BLE001 - any failure to load is a message; the previous model stays
@@ -242,6 +247,8 @@ def main() -> None:
     st.sidebar.title("rrx Model Inspector")
     try:
         sidebar_model()
+        if model().notice:
+            st.warning(model().notice, icon="⚠️")
         module = st.sidebar.radio("Module", MODULES, key="module")
         chosen = sidebar_image()
     except Exception as err:  # noqa: BLE001 - bad input is a message; the page keeps working

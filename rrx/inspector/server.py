@@ -2,8 +2,9 @@
 
 The model is opened before the server starts, so a bad checkpoint or model on the command line is one
 ``rrx: error:`` line. The command's run folder (``outputs/<date>/<time>-<random>_inspect/``) is locked while the
-server runs and receives the views saved from the page. The server binds ``inspector.host`` (127.0.0.1 unless
-another interface is given) and runs in this process until Ctrl-C or SIGTERM.
+server runs and receives the views saved from the page. The page loads other checkpoints only from under
+``inspector.checkpoint_roots`` (``rrx.inspector.model.checkpoint_roots``). The server binds ``inspector.host``
+(127.0.0.1 unless another interface is given) and runs in this process until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rrx.errors import RRXError
-from rrx.inspector.model import open_inspected
+from rrx.inspector.model import checkpoint_roots, open_inspected
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.schema import validate
 
 log = logging.getLogger(__name__)
 APP = Path(__file__).resolve().parent / "app.py"
-# What the page reads: the command's config, run folder and opened model (one server process, many sessions).
+# What the page reads: the command's config, run folder, dataset choice, opened model and the folders it may load
+# checkpoints from (one server process, many sessions).
 CONTEXT: dict = {}
 
 
@@ -66,9 +68,10 @@ def streamlit_options(cfg: DictConfig) -> dict:
     }
 
 
-def inspect(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> None:
+def inspect(cfg: DictConfig, out_dir: Path, dataset_choice) -> None:
     """Open the model of ``cfg`` and serve the Inspector on ``cfg.inspector.host``:``port``; views are saved to
-    ``out_dir`` (a new folder)."""
+    ``out_dir`` (a new folder). ``dataset_choice``: what the command line said of the dataset
+    (``rrx.evaluate.DatasetChoice``, or a bool)."""
     missing = [name for name in ("streamlit", "streamlit_drawable_canvas") if importlib.util.find_spec(name) is None]
     if missing:
         raise RRXError(f"rrx inspect needs {' and '.join(missing)}: pip install 'rrx[inspector]'")
@@ -78,15 +81,18 @@ def inspect(cfg: DictConfig, out_dir: Path, dataset_overridden: bool) -> None:
     validate(cfg)
     host, port = str(cfg.inspector.host), int(cfg.inspector.port)
     check_port(host, port)
-    inspected = open_inspected(cfg, dataset_overridden)
+    roots = checkpoint_roots(cfg)
+    inspected = open_inspected(cfg, dataset_choice)
     with claim_new_folder(out_dir, "inspect"):
         record_hydra_config(out_dir, cfg)
-        CONTEXT.update(cfg=cfg, out_dir=Path(out_dir), dataset_overridden=dataset_overridden, inspected=inspected)
+        CONTEXT.update(cfg=cfg, out_dir=Path(out_dir), dataset_choice=dataset_choice, inspected=inspected,
+                       checkpoint_roots=roots)
+        loads = f"load checkpoints from under {', '.join(map(str, roots))}" if roots else "load no other checkpoints"
         if not is_loopback(host):
             log.warning("inspector.host=%s: the Inspector is reachable from other machines; anyone who reaches it can "
-                        "run the model and load checkpoints from this machine's files", host)
-        log.info("Model Inspector of %s at http://%s:%d (Ctrl-C stops it); saved views go to %s",
-                 inspected.description, host, port, out_dir)
+                        "run the model on uploaded images, save views into %s and %s", host, out_dir, loads)
+        log.info("Model Inspector of %s at http://%s:%d (Ctrl-C stops it); saved views go to %s; the page can %s",
+                 inspected.description, host, port, out_dir, loads)
         options = streamlit_options(cfg)
         streamlit_config._main_script_path = str(APP)
         bootstrap.load_config_options(flag_options=options)
