@@ -11,6 +11,7 @@ the training class names, and ``finished``: true only once the last epoch and th
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -128,19 +129,25 @@ class TrainingParts:
 
 
 def record_stop(folder: Path, err: BaseException, saved: int, epochs: int) -> None:
-    """Log why a run stopped and put it into ``status.json``, with the epoch the checkpoint keeps."""
+    """Log why a run stopped and put it into ``status.json``, with the epoch the checkpoint keeps; a
+    ``status.json`` that cannot be written (a full disk) is logged and left as it was, so that ``err`` stays
+    the error the run reports."""
     kept = f"checkpoint.pt keeps epoch {saved} of {epochs}" if saved else "no epoch finished, no checkpoint"
     resumable = "; run the same command again to resume" if isinstance(err, (KeyboardInterrupt, Stopped)) else ""
     reason = f"{one_line_reason(err)} ({kept}{resumable})"
     log.error("run stopped: %s", reason)
-    write_status(folder, "stopped", saved, epochs, reason)
+    try:
+        write_status(folder, "stopped", saved, epochs, reason)
+    except RRXError as unwritten:
+        log.error("%s not updated: %s", STATUS, unwritten)
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     """Write ``payload`` atomically; refuses non-finite parameters (a checkpoint on disk is always usable).
 
     The checkpoint it replaces becomes ``checkpoint.prev.pt`` (a hard link, swapped in atomically, so some
-    checkpoint is on disk at every moment); a failed write (a full disk) leaves both as they were.
+    checkpoint is on disk at every moment); a failed write (a full disk) leaves both as they were and is an
+    RRXError naming ``path``, also where torch reports it as a RuntimeError.
     """
     if not all_finite(payload["state_dict"].values()):
         raise RRXError(f"refusing to save {path}: the parameters are not finite")
@@ -154,7 +161,16 @@ def save_checkpoint(path: Path, payload: dict) -> None:
             os.replace(link, previous)
         except OSError:  # a file system without hard links: a copy
             atomic_write(previous, lambda tmp: tmp.write_bytes(path.read_bytes()))
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as err:  # torch's zip writer says only that a write failed; no block left: a full disk
+            if os.statvfs(tmp.parent).f_bavail == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from err
+            raise OSError(f"torch.save failed: {one_line_reason(err)}") from err
+
+    atomic_write(path, write)
 
 
 # What a checkpoint of an rrx before weights-only checkpoints holds besides tensors and plain values: NumPy's random

@@ -9,16 +9,18 @@ previous good file or the new one, never a truncated one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import logging
 import os
 import secrets
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from omegaconf import OmegaConf
 
@@ -34,9 +36,14 @@ UMASK = os.umask(0o022)  # read once; files get the permissions a plain open() w
 os.umask(UMASK)
 
 
+_SUFFIXES: list[str] = []  # the suffixes this process drew: a default run folder named with one is this command's own
+_STARTED: set[Path] = set()  # the run folders this process recorded its config in (record_hydra_config): runs that started
+
+
 def unique_suffix() -> str:
     """Six random hex digits: default run folders are ``<time>-<suffix>``, unique across processes and hosts."""
-    return secrets.token_hex(3)
+    _SUFFIXES.append(secrets.token_hex(3))
+    return _SUFFIXES[-1]
 
 
 # use_cache: one value per process, so a sweep's folder resolves the same for every job (Hydra copies the cache).
@@ -49,23 +56,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     On any failure the temporary file is removed and ``path`` keeps its previous content; an OSError
     (a full disk, a read-only folder) becomes an RRXError naming ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         os.chmod(tmp, 0o666 & ~UMASK)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         reason = os.strerror(err.errno) if err.errno else str(err)
         raise RRXError(f"cannot write {path}: {reason}; the previous file (if any) is unchanged") from err
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -120,10 +129,12 @@ class RunFolder:
             if err.errno in (errno.EAGAIN, errno.EACCES):
                 raise RRXError(f"{self.path} is in use by {holder}; give another hydra.run.dir") from None
             raise RRXError(f"cannot lock {self.path / LOCK}: {err.strerror or err} (a file system without flock?)") from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
-        self._file.flush()
+        try:  # unbuffered: a write that fails (a full disk) leaves nothing to flush at close
+            os.ftruncate(self._file.fileno(), 0)
+            os.write(self._file.fileno(), f"pid {os.getpid()} on {os.uname().nodename}\n".encode())
+        except OSError as err:
+            self.release()
+            raise RRXError(f"cannot write {self.path / LOCK}: {err.strerror or err}") from None
 
     def release(self) -> None:
         if not self._file.closed:
@@ -159,7 +170,119 @@ def record_hydra_config(folder: Path, cfg) -> None:
 
     if not HydraConfig.initialized():
         return
+    _STARTED.add(Path(os.path.abspath(folder)))
     hydra_cfg = HydraConfig.get()
     files = {"config.yaml": cfg, "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}), "overrides.yaml": hydra_cfg.overrides.task}
     for name, node in files.items():
         write_text(Path(folder) / ".hydra" / name, OmegaConf.to_yaml(node))
+
+
+class QuietFileHandler(logging.FileHandler):
+    """A command's log file, Hydra's ``<run folder>/<command>.log`` (``hydra.job_logging.handlers.file`` in
+    conf/*.yaml), opened at its first record: a command that logs nothing leaves no empty file.
+
+    A record it cannot write (a full disk, a read-only folder) turns it off with one line on stderr, where
+    ``logging`` would print a traceback for every record; the console log goes on.
+    """
+
+    def __init__(self, filename: str, mode: str = "a", encoding: str | None = None, errors: str | None = None):
+        super().__init__(filename, mode, encoding, delay=True, errors=errors)
+        self.created = False  # whether this handler created its file (forget_unstarted_runs removes it then)
+        self.failed = False
+
+    def _open(self):
+        self.created = not os.path.lexists(self.baseFilename)
+        return super()._open()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
+        try:
+            super().emit(record)
+        except Exception:  # FileHandler opens the file outside the handling of write errors
+            self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError):  # a record that cannot be formatted: logging's own report
+            return super().handleError(record)
+        self.failed = True
+        sys.stderr.write(f"rrx: warning: cannot write {self.baseFilename}: {err.strerror or err}; "
+                         "logging to the console only\n")
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError):  # closing flushes what could not be written
+                stream.close()
+
+
+def _new_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist, deepest first."""
+    missing, folder = [], folder.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+@contextlib.contextmanager
+def leave_no_trace_if_refused(args: list[str]) -> Iterator[None]:
+    """Run a command so that, refused before its run started (a config value, a folder that holds other
+    results, a missing file; ``record_hydra_config`` marks the start), it leaves nothing behind.
+
+    ``args`` is the command line after the command word. The folder ``hydra.run.dir=<path>`` names is created
+    here, before Hydra does, so that one that cannot be created (a read-only or full disk, a file in its path)
+    is an RRXError naming it. A command that fails before its run started loses the log file it created
+    (``forget_unstarted_runs``), then the folders it created if they are empty: those made here and a default
+    run folder (named with this process's unique suffix). Folders made here that stay empty whatever the
+    outcome (``--cfg job``) are removed too; a folder that existed before never is.
+    """
+    made = []
+    folder = _run_dir_given(args)
+    if folder is not None:
+        made = _new_folders(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RRXError(f"cannot use {folder} as a run folder: {err.strerror or err}") from None
+    try:
+        yield
+    except BaseException:
+        made += forget_unstarted_runs()
+        raise
+    finally:
+        for folder in sorted(set(made), key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):  # only an empty folder is removed
+                folder.rmdir()
+
+
+def forget_unstarted_runs() -> list[Path]:
+    """Close the log files of run folders whose run did not start and remove those the handlers created; returns
+    the default run folders among them that this process named (to remove when empty)."""
+    unstarted = []
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, QuietFileHandler)]:
+        log_file = Path(handler.baseFilename)
+        if log_file.parent in _STARTED:
+            continue
+        root.removeHandler(handler)
+        handler.close()
+        if handler.created:
+            log_file.unlink(missing_ok=True)
+        if any(f"-{suffix}" in log_file.parent.name for suffix in _SUFFIXES):
+            unstarted.append(log_file.parent)
+    return unstarted
+
+
+def _run_dir_given(args: list[str]) -> Path | None:
+    """The folder a single run's command line names with ``hydra.run.dir=<path>``; None for a sweep (``-m``), a
+    folder left to the config, or one given by an interpolation."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    given = [a for a in args if a.lstrip("+").startswith("hydra.run.dir=")]
+    if not given or {"-m", "--multirun"} & set(args):
+        return None
+    try:
+        value = OverridesParser.create().parse_overrides(given[-1:])[0].value()
+    except Exception:  # Hydra reports a malformed override
+        return None
+    return Path(value) if isinstance(value, str) and "${" not in value else None

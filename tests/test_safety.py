@@ -529,7 +529,7 @@ def test_unreadable_checkpoints_without_a_readable_previous_are_one_error_naming
 
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut")
     (tmp_path / "checkpoint.prev.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(RRXError, match=r"cannot read checkpoint .*checkpoint\.pt .*and cannot read checkpoint .*checkpoint\.prev\.pt"):
+    with pytest.raises(RRXError, match=r"cannot read checkpoint .*checkpoint\.pt: .*, and cannot read checkpoint .*checkpoint\.prev\.pt"):
         examine_run(tmp_path, compose_train())
 
 
