@@ -47,7 +47,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
         raise RRXError(f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "
                        "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)")
     data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.get("max_images"))
-    with claim_new_folder(out_dir, "analyze"):
+    with claim_new_folder(out_dir, "analyze", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
         model = subject.build().eval()
         log.info("Analysis %s of %s (%s) on %d images of %s / %s", cfg.analysis.name, subject.run["architecture"],

@@ -182,7 +182,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
     """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
     results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``."""
     subject = open_subject(cfg, dataset_choice)
-    with claim_new_folder(out_dir, "evaluate"):
+    with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
         challenge = create_challenge(cfg.challenge)
         check_variations(challenge, subject.dataset, cfg.attack.name)

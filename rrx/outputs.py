@@ -99,11 +99,34 @@ def read_status(folder: Path) -> dict | None:
         return None
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is one of ``atomic_write``'s temporary files (``.<name>.<random>.tmp``) or
+    ``save_checkpoint``'s links (``.<name>.<pid>.link``), left by a process killed while writing: never a result."""
+    return name.startswith(".") and name.endswith((".tmp", ".link"))
+
+
 def results_in(folder: Path) -> list[str]:
-    """Names of the entries of ``folder`` that are some run's results (not Hydra's config, logs or the lock)."""
+    """Names of the entries of ``folder`` that are some run's results (not Hydra's config, logs, the lock or a
+    temporary file)."""
     if not Path(folder).is_dir():
         return []
-    return sorted(p.name for p in Path(folder).iterdir() if p.name not in NOT_RESULTS and p.suffix != ".log")
+    return sorted(p.name for p in Path(folder).iterdir()
+                  if p.name not in NOT_RESULTS and p.suffix != ".log" and not is_temporary(p.name))
+
+
+def unfinished_run_of(folder: Path, command: str) -> list[Path] | None:
+    """The files of an unfinished ``rrx <command>`` in ``folder`` (killed before its ``metrics.json``: its
+    ``.hydra/hydra.yaml`` names the command and it holds only files), which a rerun may replace (its log stays and
+    goes on); None when the folder holds anything else."""
+    folder = Path(folder)
+    try:
+        job = str(OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.name)
+    except Exception:  # noqa: BLE001 - no hydra.yaml, or not one rrx wrote: not an unfinished run of ours
+        return None
+    entries = [p for p in folder.iterdir() if p.name not in NOT_RESULTS and p.suffix != ".log"]  # its log goes on
+    if job != command or (folder / "metrics.json").exists() or any(p.is_dir() for p in entries):
+        return None
+    return sorted(entries)
 
 
 class RunFolder:
@@ -148,10 +171,18 @@ class RunFolder:
         self.release()
 
 
-def claim_new_folder(folder: Path, command: str) -> RunFolder:
-    """Lock ``folder`` for a run of ``command`` that writes its results fresh (evaluate, report):
-    refused when the folder already holds results."""
+def claim_new_folder(folder: Path, command: str, replace_unfinished: bool = False) -> RunFolder:
+    """Lock ``folder`` for a run of ``command`` that writes its results fresh (evaluate, analyze, report):
+    refused when the folder already holds results. With ``replace_unfinished``, the files of an unfinished run of
+    the same command (``unfinished_run_of``: killed before its ``metrics.json``) are removed first, with a warning,
+    so the same command run again completes it."""
     lock = RunFolder(folder)
+    partial = unfinished_run_of(folder, command) if replace_unfinished else None
+    if partial:
+        log.warning("%s holds an unfinished rrx %s (no metrics.json: killed or failed); replacing its %d files (%s)",
+                    folder, command, len(partial), ", ".join(p.name for p in partial[:5]) + (", ..." if len(partial) > 5 else ""))
+        for path in partial:
+            path.unlink(missing_ok=True)
     found = results_in(folder)
     if found:
         lock.release()

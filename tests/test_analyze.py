@@ -203,6 +203,27 @@ def test_cli_every_analysis_then_report_merges_them_into_the_training_run(checkp
     assert (folder / "report" / "ipha_important_synthetic.png").is_file()
 
 
+def test_cli_a_killed_analysis_is_completed_by_the_same_command(checkpoint, tmp_path):
+    """A killed analyze left a temporary file and a PNG, no metrics.json; the rerun refused the folder "as it holds
+    results". Its partial files are replaced; a temporary file alone is never a result; a training run's folder stays
+    refused."""
+    folder, _ = checkpoint
+    command = ["analyze", "analysis=u_analysis", f"checkpoint={folder / 'train'}", "analysis.max_images=9",
+               "analysis.examples=2", "trainer.device=cpu"]
+    out = tmp_path / "u"
+    rrx(*command, f"hydra.run.dir={out}")
+    (out / "metrics.json").unlink()  # as a kill before the end leaves it
+    (out / ".u_example_1.png.x8k2p1.tmp").write_bytes(b"cut short")
+    again = rrx(*command, f"hydra.run.dir={out}")
+    assert "holds an unfinished rrx analyze (no metrics.json: killed or failed); replacing its" in again.stderr + again.stdout
+    assert (out / "metrics.json").is_file() and not list(out.glob(".*.tmp"))
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / ".metrics.json.a1b2c3.tmp").write_bytes(b"")
+    rrx(*command, f"hydra.run.dir={tmp_path / 't'}")
+    refused = rrx(*command, f"hydra.run.dir={folder / 'train'}", check=False)
+    one_line_error(refused, "already holds results")
+
+
 def test_cli_unknown_analysis_lists_the_known_ones(tmp_path):
     result = rrx("analyze", "analysis=shap", f"hydra.run.dir={tmp_path}", check=False)
     assert result.returncode != 0
