@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -9,14 +10,14 @@ import sys
 import traceback
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from rrx.errors import RRXError, Stopped
-from rrx.outputs import ERROR, claim_new_folder, record_hydra_config, write_text
+from rrx.errors import RRXError, Stopped, one_line_reason
+from rrx.outputs import ERROR, RunFolder, claim_new_folder, record_hydra_config, write_text
+from rrx.sweeps import JobFailed, app
 
 log = logging.getLogger("rrx")
 FOLDER_NAME_MAX = 200  # sweep job folders: a file name may have 255 bytes
@@ -56,7 +57,9 @@ def one_line(err: RRXError) -> str:
 
 
 def _run(task, cfg: DictConfig):
-    """Run ``task(cfg, output_dir)``; bad input ends a single run with one line, a sweep job with a log entry.
+    """Run ``task(cfg, output_dir)``; bad input ends a single run with one line. A sweep job that fails logs
+    why, writes its traceback to ``error.txt`` in its folder and returns ``JobFailed``: the sweep goes on, and
+    names it when it ends (``rrx.sweeps``).
 
     A SIGTERM/SIGINT (``Stopped``) is no job failure: it ends the whole command, single run or sweep.
     """
@@ -74,12 +77,16 @@ def _run(task, cfg: DictConfig):
                 raise SystemExit(f"rrx: error: {one_line(err)}") from None
             raise
         # One failing job of a sweep is recorded and does not stop the others.
-        log.error("job %s failed: %s", hydra_cfg.job.num, err)
-        write_text(out_dir / ERROR, traceback.format_exc())
-        return None
+        reason = one_line(err) if isinstance(err, RRXError) else f"{type(err).__name__}: {one_line_reason(err)}"
+        log.error("job %s failed: %s", hydra_cfg.job.num, reason)
+        # Not into a folder another process holds (a live job that the sweep was relaunched over), nor where it
+        # cannot be written: the sweep names the job and its reason either way.
+        with contextlib.suppress(RRXError), RunFolder(out_dir):
+            write_text(out_dir / ERROR, traceback.format_exc())
+        return JobFailed(reason)
 
 
-@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="train")
+@app("train")
 def train_app(cfg: DictConfig):
     from rrx.train import train
 
@@ -88,17 +95,17 @@ def train_app(cfg: DictConfig):
         log.info("job %s skipped: no lambda_index=%s in lambda_grid.%s", HydraConfig.get().job.num, cfg.get("lambda_index"), cfg.method.name)
         return None
     metrics = _run(train, cfg)
-    return None if metrics is None else metrics["challenges"].get("accuracy", {}).get("original")
+    return metrics if metrics is None or isinstance(metrics, JobFailed) else metrics["challenges"].get("accuracy", {}).get("original")
 
 
-@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="evaluate")
+@app("evaluate")
 def evaluate_app(cfg: DictConfig):
     from rrx.evaluate import evaluate
 
-    return _run(lambda c, out: evaluate(c, out, _dataset_overridden()), cfg)
+    return _run(lambda c, out: evaluate(c, out, _dataset_choice()), cfg)
 
 
-def _dataset_overridden():
+def _dataset_choice():
     """What the command line said of the dataset (``rrx.evaluate.DatasetChoice``): ``dataset=<name>`` chooses another
     dataset; ``dataset.<key>=`` changes that key of a checkpoint's own dataset."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -111,15 +118,16 @@ def _dataset_overridden():
                          keys=tuple(dict.fromkeys(n.removeprefix("dataset.") for n in names if n.startswith("dataset."))))
 
 
-@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="analyze")
+@app("analyze")
 def analyze_app(cfg: DictConfig):
     from rrx.analyze import analyze
 
-    return _run(lambda c, out: analyze(c, out, _dataset_overridden()), cfg)
+    return _run(lambda c, out: analyze(c, out, _dataset_choice()), cfg)
 
 
-@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="report")
+@app("report")
 def report_app(cfg: DictConfig):
+    from rrx.report.collect import check_runs
     from rrx.report.report import report
 
     overrides = HydraConfig.get().overrides
@@ -127,20 +135,23 @@ def report_app(cfg: DictConfig):
 
     def task(c: DictConfig, out: Path):
         runs = [c.runs] if isinstance(c.runs, str) else list(c.runs)
+        check_runs(runs)
         with claim_new_folder(out, "report"):
             record_hydra_config(out, c)
             return report(runs, out, c.select_by, command)
 
     tables = _run(task, cfg)
+    if isinstance(tables, JobFailed):
+        return tables
     for title, table in (tables or {}).items():
         print(f"\n{title}\n{table}")
 
 
-@hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name="inspect")
+@app("inspect")
 def inspect_app(cfg: DictConfig):
     from rrx.inspector.server import inspect
 
-    return _run(lambda c, out: inspect(c, out, _dataset_overridden()), cfg)
+    return _run(lambda c, out: inspect(c, out, _dataset_choice()), cfg)
 
 
 COMMANDS = {"train": train_app, "evaluate": evaluate_app, "analyze": analyze_app, "report": report_app,
@@ -166,10 +177,17 @@ def main() -> None:
         sys.exit(f"rrx: unknown command {command!r}; known: {', '.join(COMMANDS)}\n\n{USAGE}")
     check_launcher(args[1:])
     sys.argv = [f"rrx {command}", *args[1:]]
+    from rrx.outputs import leave_no_trace_if_refused
+
     try:
-        COMMANDS[command]()
+        with leave_no_trace_if_refused(args[1:]):
+            COMMANDS[command]()
+    except RRXError as err:  # the hydra.run.dir given cannot be created
+        sys.exit(f"rrx: error: {err}")
     except Stopped as stop:  # the run wrote its reason and stays resumable
         sys.exit(f"rrx: error: {stop}; the run folder is resumable: run the same command again")
+    except KeyboardInterrupt:  # Ctrl-C outside a training run (evaluate, analyze, report)
+        sys.exit("rrx: error: stopped by SIGINT")
 
 
 if __name__ == "__main__":

@@ -62,9 +62,10 @@ def test_train_evaluate_report(tiny, tmp_path):
 
 def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):
     sweep = tmp_path / "sweep"
-    rrx("train", "-m", *tiny, "method=standard,rrda", "trainer.scheduler=none,linear", f"hydra.sweep.dir={sweep}")
+    result = rrx("train", "-m", *tiny, "method=standard,rrda", "trainer.scheduler=none,linear", f"hydra.sweep.dir={sweep}", check=False)
     finished = sorted(p.parent.name for p in sweep.rglob("metrics.json"))
     failed = sorted(p.parent.name for p in sweep.rglob("error.txt"))
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("rrx: error: 2 of 4 jobs finished; failed: 1_")
     assert [name[:2] for name in finished] == ["0_", "2_"] and [name[:2] for name in failed] == ["1_", "3_"]
     assert "method-rrda" in finished[1] and finished[1].endswith("trainer.scheduler-none")  # readable folder names
     job = sweep / finished[1]  # a job folder passes back to evaluate as it is
@@ -159,9 +160,10 @@ def test_every_dataset_trains_and_evaluates_through_the_cli(name, tmp_path):
 
 def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
     sweep = tmp_path / "sweep"
-    rrx("train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}")
+    result = rrx("train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}", check=False)
     runs = [json.loads(p.read_text()) for p in sorted(sweep.rglob("metrics.json"))]
     failed = [p.read_text() for p in sweep.rglob("error.txt")]  # a large lambda may diverge at this lr
+    assert result.returncode == (1 if failed else 0), result.stderr
     assert len(runs) + len(failed) == 3 and len(runs) >= 2 and all("loss is nan" in f or "are not finite" in f for f in failed)
     assert all(r["run"]["method"] == "RRR" and r["train"]["val_accuracy"] is not None for r in runs)
     rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")

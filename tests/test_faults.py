@@ -179,6 +179,13 @@ def test_a_refused_config_leaves_no_default_run_folder(tiny, tmp_path):
     assert list(tmp_path.glob("outputs/*/*")) == []  # outputs/<date>/ may stay: other runs of the day share it
 
 
+def test_a_report_of_runs_that_do_not_exist_leaves_nothing_behind(tmp_path):
+    """It claimed its folder and wrote .hydra/ (and an empty report.log) before it looked for the runs."""
+    result = rrx("report", f"runs={tmp_path / 'no-such-sweep'}", f"hydra.run.dir={tmp_path / 'report'}", check=False)
+    one_line_error(result, f"runs={tmp_path / 'no-such-sweep'}: no such folder or file")
+    assert not (tmp_path / "report").exists()
+
+
 def test_analyze_refused_in_a_training_folder_leaves_no_log_there(trained):
     before = sorted(p.name for p in trained.iterdir())
     result = rrx("analyze", f"checkpoint={trained}", f"hydra.run.dir={trained}", check=False)

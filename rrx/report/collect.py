@@ -88,6 +88,14 @@ def _matches(pattern: str) -> list[Path]:
     return sorted(map(Path, glob.glob(str(path))))
 
 
+def check_runs(patterns: list[str]) -> None:
+    """RRXError naming the first of ``patterns`` (``runs=``) that names no folder or file: checked before the report
+    claims its own folder, so a mistyped ``runs=`` leaves nothing behind."""
+    for pattern in patterns:
+        if not _matches(pattern):
+            raise RRXError(f"runs={pattern}: no such folder or file")
+
+
 def _run_folders(match: Path) -> dict[Path, tuple[Path, Path | None]]:
     """The run folders ``match`` names, by resolved path: {folder: (folder as found, the metrics file named)}.
 
