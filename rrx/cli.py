@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from rrx.errors import RRXError, Stopped, one_line_reason
-from rrx.outputs import ERROR, RunFolder, claim_new_folder, record_hydra_config, write_text
+from rrx.outputs import ERROR, RunFolder, claim_new_folder, log_to_files, record_hydra_config, write_text
 from rrx.sweeps import JobFailed, app
 
 log = logging.getLogger("rrx")
@@ -74,6 +74,7 @@ def _run(task, cfg: DictConfig):
             err = RRXError(f"{key} is not set: give {key}=<value> (see rrx {hydra_cfg.job.name} --help)")
         if not multirun:
             if isinstance(err, RRXError):
+                log_to_files(f"rrx: error: {one_line(err)}")  # the console gets it as its last line
                 raise SystemExit(f"rrx: error: {one_line(err)}") from None
             raise
         # One failing job of a sweep is recorded and does not stop the others.

@@ -246,6 +246,15 @@ class QuietFileHandler(logging.FileHandler):
                 stream.close()
 
 
+def log_to_files(message: str) -> None:
+    """Put ``message`` (the error that ends a command, which the console gets as its last line) into the command's
+    log file too, so a run folder's log says why the run ended."""
+    record = logging.LogRecord("rrx", logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, QuietFileHandler):
+            handler.handle(record)
+
+
 def _new_folders(folder: Path) -> list[Path]:
     """``folder`` and those of its parents that do not exist, deepest first."""
     missing, folder = [], folder.absolute()

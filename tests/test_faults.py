@@ -186,6 +186,16 @@ def test_a_report_of_runs_that_do_not_exist_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "report").exists()
 
 
+def test_a_command_that_fails_after_it_started_says_why_in_its_log(tiny, tmp_path):
+    """Its log ended with the last INFO line: the reason was on the console only."""
+    (tmp_path / "w.pth").write_text("not weights")
+    data = [o for o in tiny if o.startswith("dataset.")]
+    result = rrx("evaluate", "model=torchvision", "model.arch=resnet18", f"model.weights_path={tmp_path / 'w.pth'}",
+                 "challenge=original", *data, f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    line = one_line_error(result, "model.weights_path=", "cannot load")
+    assert (tmp_path / "e" / "evaluate.log").read_text().strip().splitlines()[-1].endswith(line)
+
+
 def test_analyze_refused_in_a_training_folder_leaves_no_log_there(trained):
     before = sorted(p.name for p in trained.iterdir())
     result = rrx("analyze", f"checkpoint={trained}", f"hydra.run.dir={trained}", check=False)

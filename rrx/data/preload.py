@@ -60,10 +60,14 @@ class Preloaded(Dataset):
         return getattr(self.source, name)
 
 
+_CAPPED: set[tuple[int, int]] = set()  # the caps logged already: once per process
+
+
 def capped_workers(workers: int) -> int:
     """``dataset.num_workers``, at most the CPUs this process may use (more only compete for them; torch warns)."""
     cpus = len(os.sched_getaffinity(0))
-    if workers > cpus:
+    if workers > cpus and (workers, cpus) not in _CAPPED:
+        _CAPPED.add((workers, cpus))
         log.info("dataset.num_workers=%d capped at the %d CPUs available", workers, cpus)
     return min(workers, cpus)
 

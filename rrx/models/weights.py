@@ -8,6 +8,7 @@ looked and that ``model.weights_path`` (a local file or folder) is the fix.
 from __future__ import annotations
 
 import difflib
+import pickle
 from pathlib import Path
 
 import torch
@@ -61,8 +62,11 @@ def load_state_dict(path: str | Path, name: str) -> dict:
 
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's message is a page of advice to unpickle it anyway
+        raise RRXError(f"model.weights_path={path}: cannot load: it holds Python objects besides tensors and plain "
+                       "values, which rrx never unpickles (save the state dict alone)") from err
     except Exception as err:
-        raise RRXError(f"model.weights_path={path}: cannot load ({err})") from err
+        raise RRXError(f"model.weights_path={path}: cannot load ({str(err).strip().splitlines()[0]})") from err
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
