@@ -23,6 +23,16 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("rrx-cache")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_cache_in_home(tmp_path_factory):
+    """$RRX_CACHE for every command the tests run (a checkpoint's stored cache folder is never used: without a
+    dataset.cache_dir= the command's own default, ~/.cache/rrx, would fill up)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RRX_CACHE", str(tmp_path_factory.mktemp("rrx-default-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def compose_train(cache_dir):
     """compose_train(*overrides) -> the tiny train config with ``overrides`` applied last

@@ -207,6 +207,7 @@ def test_analyze_refused_in_a_training_folder_leaves_no_log_there(trained):
 
 CTRL_C_AT_BUILD = textwrap.dedent("""
     import os, signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as under a terminal: pytest may run as a background job
     import rrx.evaluate
     opened = rrx.evaluate.open_subject
 
