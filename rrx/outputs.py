@@ -222,8 +222,10 @@ class QuietFileHandler(logging.FileHandler):
         self.failed = False
 
     def _open(self):
-        self.created = not os.path.lexists(self.baseFilename)
-        return super()._open()
+        existed = os.path.lexists(self.baseFilename)
+        stream = super()._open()
+        self.created = not existed
+        return stream
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.failed:
@@ -250,8 +252,8 @@ def log_to_files(message: str) -> None:
     """Put ``message`` (the error that ends a command, which the console gets as its last line) into the command's
     log file too, so a run folder's log says why the run ended."""
     record = logging.LogRecord("rrx", logging.ERROR, __file__, 0, message, None, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, QuietFileHandler):
+    for handler in logging.getLogger().handlers:  # a run that did not start loses its log anyway
+        if isinstance(handler, QuietFileHandler) and Path(handler.baseFilename).parent in _STARTED:
             handler.handle(record)
 
 
@@ -307,7 +309,8 @@ def forget_unstarted_runs() -> list[Path]:
         root.removeHandler(handler)
         handler.close()
         if handler.created:
-            log_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a folder that became read-only keeps it
+                log_file.unlink(missing_ok=True)
         if any(f"-{suffix}" in log_file.parent.name for suffix in _SUFFIXES):
             unstarted.append(log_file.parent)
     return unstarted
