@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -54,7 +54,13 @@ PARTS = ("train", "evaluate", "decode", "guard", "ddp", "analyze", "train_preloa
 
 def missing_packages() -> list[str]:
     """The distributions of ``NEEDED`` whose module cannot be imported here."""
-    return [dist for module, dist in NEEDED.items() if importlib.util.find_spec(module) is None]
+    missing = []
+    for module, dist in NEEDED.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(dist)
+    return missing
 
 
 def install_wheels(wheels: Path, target: Path, packages: list[str]) -> None:
@@ -63,7 +69,7 @@ def install_wheels(wheels: Path, target: Path, packages: list[str]) -> None:
         raise SystemExit(f"gpu_check: {', '.join(packages)} missing and no wheel folder {wheels} "
                          "(make it with scripts/gpu_wheels.sh)")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-                    "--no-deps", "--find-links", str(wheels), "--target", str(target), *packages], check=True)
+                    "--no-deps", "--upgrade", "--find-links", str(wheels), "--target", str(target), *packages], check=True)
 
 
 def put_on_path(*folders: Path) -> None:
@@ -101,18 +107,19 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[-1] if text else ''}".rstrip(": ")
 
 
-def commit(given: str | None) -> str | None:
-    """``--commit``, else the COMMIT file gpu_wheels.sh writes (beside the wheels or in the checkout), else git."""
+def commit(given: str | None, wheels: Path) -> str | None:
+    """``--commit``, else git's in a checkout with .git, else the COMMIT file gpu_wheels.sh writes beside the wheels
+    (a plain copy of the checkout)."""
     if given:
         return given
-    for path in (ROOT / "gpu_wheels" / "COMMIT", ROOT / "COMMIT"):
-        if path.is_file():
-            return path.read_text().strip()
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    if (ROOT / ".git").exists():
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                                  capture_output=True, text=True, check=True).stdout.strip() or None
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    stamp = wheels / "COMMIT"
+    return stamp.read_text().strip() if stamp.is_file() else None
 
 
 def machine(device, args, installed: list[str]) -> dict:
@@ -125,7 +132,7 @@ def machine(device, args, installed: list[str]) -> dict:
             "cpu": _cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit(args.commit), "quick": args.quick, "deadline_s": args.deadline_s,
+            "commit": commit(args.commit, args.wheels), "quick": args.quick, "deadline_s": args.deadline_s,
             "installed_from_wheels": installed}
 
 
