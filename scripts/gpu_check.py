@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import importlib
 import json
 import os
@@ -413,6 +414,9 @@ def main() -> int:
             entry.update(status="failed", error=one_line(error), traceback=traceback.format_exc())
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            gc.collect()  # the part's models, loaders and their workers, before the next part measures memory
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         entry["seconds"] = time.perf_counter() - start
         print(f"{name}: {entry['status']} in {entry['seconds']:.1f} s"
               + (f" ({entry.get('error') or entry.get('reason')})" if entry["status"] != "ok" else ""), flush=True)
