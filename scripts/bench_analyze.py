@@ -99,8 +99,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args, report=print) -> list[dict]:
-    """One dict per analysis of ``--analyses``: images/s, seconds, its own unit (text), peak MiB on CUDA and the
-    settings it ran with. ``report`` gets the header and each analysis's settings line."""
+    """One dict per analysis of ``--analyses``: images/s, seconds, its own unit (text), peak MiB on CUDA, the
+    settings it ran with and the PNG examples it wrote. ``report`` gets the header and each analysis's settings line."""
     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")  # captum's, once per guided method
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,7 +136,7 @@ def run(args, report=print) -> list[dict]:
                          "images_per_s": len(data) / seconds, "seconds": seconds,
                          "own_unit": own_unit(name, cfg, result, len(data), seconds),
                          "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
-                         "settings": shown})
+                         "settings": shown, "png_examples": len(list(out_dir.rglob("*.png")))})
     return rows
 
 
@@ -148,7 +148,7 @@ def main() -> None:
     for r in rows:
         peak = f"{r['peak_mib']:.0f} MiB" if r["peak_mib"] is not None else ""
         print(f"{r['analysis']:13s} {r['images_per_s']:9.2f} {r['seconds']:8.1f}  {r['own_unit']:45s} {peak}")
-    print("(the PNG examples were written to a temporary folder, now deleted)")
+    print(f"({sum(r['png_examples'] for r in rows)} PNG examples written to a temporary folder, now deleted)")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,16 @@ def test_at_deadline_zero_every_part_is_skipped_and_the_report_written(tmp_path)
     assert "train: skipped (deadline)" in stdout
 
 
+def test_a_failing_part_is_one_line_in_the_report_and_the_next_part_runs(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    report, md, stdout = _check(tmp_path, "--device", "cpu", "--quick", "--parts", "decode,guard", "--cache-dir", str(not_a_folder))
+    decode, guard = report["parts"]["decode"], report["parts"]["guard"]
+    assert decode["status"] == "failed" and "\n" not in decode["error"] and "Traceback" in decode["traceback"]
+    assert guard["status"] == "ok" and guard["result"]["step_ms"] > 0
+    assert f"| decode | failed |" in md and "decode: failed in" in stdout
+
+
 @pytest.mark.slow
 def test_quick_cpu_run_measures_every_part_or_says_why_not(tmp_path):
     report, md, stdout = _check(tmp_path, "--device", "cpu", "--quick", "--deadline-s", "600")
