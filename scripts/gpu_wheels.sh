@@ -17,13 +17,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 folder=${1:-$root/gpu_wheels}
-python=${PYTHON:-python3}          # the Python that runs pip here
-target=${GPU_PYTHON_VERSION:-3.12}  # the GPU machine's Python (the tests use their own, to install the wheels)
+python=${PYTHON:-python3}           # runs pip here; any Python will do, the wheels are for:
+version=${GPU_PYTHON_VERSION:-3.12}  # the GPU machine's Python (the tests ask for their own, to install them)
 pip=("$python" -m pip --disable-pip-version-check)
 mkdir -p "$folder"
 rm -f "$folder"/*.whl
 
-"${pip[@]}" download --quiet --only-binary=:all: --python-version "$target" --implementation cp \
+"${pip[@]}" download --quiet --only-binary=:all: --python-version "$version" --implementation cp \
     --platform manylinux2014_x86_64 --no-deps -d "$folder" \
     "hydra-core>=1.3,<1.4" "omegaconf>=2.3,<2.4" "captum>=0.7" "PyYAML>=5.1"
 "${pip[@]}" wheel --quiet --no-deps -w "$folder" "antlr4-python3-runtime==4.9.3"
