@@ -33,6 +33,7 @@ import argparse
 import datetime
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zipfile
 from pathlib import Path
 
 START = time.monotonic()
@@ -65,12 +67,28 @@ def missing_packages() -> list[str]:
 
 
 def install_wheels(wheels: Path, target: Path, packages: list[str]) -> None:
-    """``pip install --no-index --no-deps`` of ``packages`` from the wheel folder ``wheels`` into ``target``."""
+    """``pip install --no-index --no-deps`` of ``packages`` from the wheel folder ``wheels`` into ``target``; a
+    Python without pip unpacks the wheels there instead."""
     if not wheels.is_dir():
         raise SystemExit(f"gpu_check: {', '.join(packages)} missing and no wheel folder {wheels} "
                          "(make it with scripts/gpu_wheels.sh)")
+    if importlib.util.find_spec("pip") is None:
+        unpack_wheels(wheels, target, packages)
+        return
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
                     "--no-deps", "--upgrade", "--find-links", str(wheels), "--target", str(target), *packages], check=True)
+
+
+def unpack_wheels(wheels: Path, target: Path, packages: list[str]) -> None:
+    """The wheels of ``packages`` in ``wheels`` unpacked into ``target`` (a wheel is a zip of its site-packages
+    files; these need no install-time step)."""
+    wanted = {name.lower().replace("-", "_") for name in packages}
+    found = [w for w in sorted(wheels.glob("*.whl")) if w.name.split("-")[0].lower() in wanted]
+    if len(found) != len(wanted):
+        raise SystemExit(f"gpu_check: {wheels} lacks wheels of {', '.join(sorted(wanted - {w.name.split('-')[0].lower() for w in found}))}")
+    for wheel in found:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(target)
 
 
 def put_on_path(*folders: Path) -> None:

@@ -108,10 +108,13 @@ def test_the_wheels_install_into_a_target_and_rrx_composes_from_it(tmp_path):
         "net = torch.nn.Linear(4, 2)\n"
         "print(cfg.model.name, tuple(Saliency(net).attribute(torch.ones(1, 4), target=0).shape))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe, str(target)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["small_cnn", "(1,", "4)"]
+    unpacked = tmp_path / "unpacked"  # a Python without pip
+    gpu_check.unpack_wheels(wheels, unpacked, list(gpu_check.NEEDED.values()))
+    for site in (target, unpacked):
+        done = subprocess.run([sys.executable, "-c", probe, str(site)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["small_cnn", "(1,", "4)"]
 
     # a machine without them (hidden from this Python's site-packages): gpu_check installs all five and runs
     hide = tmp_path / "hide"
