@@ -388,9 +388,9 @@ def main() -> int:
 
     from rrx.runtime import resolve_device
 
-    device = resolve_device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
         cli.error("--device cuda but no CUDA device is visible (use --device cpu --quick)")
+    device = resolve_device(args.device)
     args.cache_dir = (args.cache_dir or Path(os.environ.get("RRX_CACHE", "~/.cache/rrx"))).expanduser()
     os.environ["RRX_CACHE"] = str(args.cache_dir)  # the parts that compose configs generate there too
     args.out.mkdir(parents=True, exist_ok=True)
@@ -420,15 +420,14 @@ def main() -> int:
         signal.setitimer(signal.ITIMER_REAL, left)
         try:
             result = RUNNERS[name](plan[name], device, save)
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)  # measured in time: no alarm while the result is recorded
             if result.get("status") == "skipped":
                 entry.update(status="skipped", reason=result["reason"])
             else:
                 entry.update(status="ok", result=result)
         except DeadlineReached:
             entry.update(status="deadline", reason="stopped at the deadline; result holds what it had measured")
-        except Exception as error:  # a failing part is recorded and the next one runs
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        except (Exception, SystemExit) as error:  # a failing part (an argparse error too) is recorded; the next one runs
             entry.update(status="failed", error=one_line(error), traceback=traceback.format_exc())
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
