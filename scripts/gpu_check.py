@@ -16,8 +16,8 @@ It runs the benchmark scripts' own measuring functions, one part after another:
   (``dataset.preload_gb``) and through ``trainer.compile`` (CUDA only: inductor's CPU compile alone exceeds the
   quick budget).
 
-``--quick`` shrinks every part (small stand-in models, 32 px, a few steps) so a CPU runs the same code in under two
-minutes. Each part's time is printed; a part that fails is recorded with its one-line error and the next one runs;
+``--quick`` shrinks every part (32 px, a few steps, stand-in models for training and the analyses, the real
+evaluation models) so a CPU runs the same code in under two minutes. Each part's time is printed; a part that fails is recorded with its one-line error and the next one runs;
 at ``--deadline-s`` (seconds from the start) the running part is stopped and the rest recorded as skipped
 ("deadline"). ``<out>/gpu_check.json`` (a ``machine`` block and one entry per part) is rewritten after every part
 and every training case; ``<out>/gpu_check.md`` holds the rows for docs/performance.md.
@@ -176,7 +176,7 @@ def settings(args, device) -> dict:
             "train": train, "train_preloaded": [*train, "--models", "small_cnn", "--methods", "standard,rrr", "--preload-gb", "4"],
             "train_compile": [*train, "--methods", "standard", "--compile", "--warmup", "2"],
             "evaluate": ["--image-size", "32", "--val-per-class", "2", "--batch", "32", "--stats-per-class", "1",
-                         "--no-challenge-all", "--models", "resnet50", "--workers", "0"],
+                         "--no-challenge-all", "--models", "resnet50,clip_b32", "--workers", "0"],
             "analyze": ["--model", "small_cnn", "--image-size", "32", "--images", "18", "--warmup", "9", "--batch", "32",
                         "--ig-steps", "2", "--focus-per-class", "1", "--ipha-iterations", "2", "--ipha-neighbours", "2"],
             "decode": ["--image-size", "32", "--files", "18", "--batch", "9", "--cache-dir", cache],

@@ -64,7 +64,8 @@ def test_quick_cpu_run_measures_every_part_or_says_why_not(tmp_path):
     assert len(train["rows"]) == train["cases"] == 18  # two models x the thesis grid's nine cases
     assert train["projection"]["rows"] and not train["projection"]["thesis_grid"]
     assert {r["analysis"] for r in parts["analyze"]["result"]["rows"]} == {"localisation", "obey", "focus", "u_analysis", "ipha"}
-    assert parts["evaluate"]["result"]["rows"][0]["composites_per_s"] > 0
+    assert [r["model"] for r in parts["evaluate"]["result"]["rows"]] == ["resnet50", "clip_b32"]
+    assert all(r["composites_per_s"] > 0 and r["full_in9_h"] > 0 for r in parts["evaluate"]["result"]["rows"])
     assert parts["decode"]["result"]["nvjpeg"]["status"] == "skipped"
     assert parts["guard"]["result"]["guard_share"] > 0
     assert all(p["seconds"] >= 0 for p in parts.values()) and report["machine"]["wall_s"] > 0
