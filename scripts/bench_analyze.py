@@ -81,7 +81,7 @@ def own_unit(name: str, cfg, result: dict, images: int, seconds: float) -> str:
     return ""
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--model", default="small_cnn", help="an rrx model config, conf/model/<name>.yaml")
@@ -95,8 +95,12 @@ def main() -> None:
     parser.add_argument("--ipha-iterations", type=int, default=10, help="IPHA hill-climbing steps (config: 100)")
     parser.add_argument("--ipha-neighbours", type=int, default=8, help="IPHA candidates per step (config: 16)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    args = parser.parse_args()
+    return parser
 
+
+def run(args, report=print) -> list[dict]:
+    """One dict per analysis of ``--analyses``: images/s, seconds, its own unit (text), peak MiB on CUDA, the
+    settings it ran with and the PNG examples it wrote. ``report`` gets the header and each analysis's settings line."""
     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")  # captum's, once per guided method
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,8 +111,8 @@ def main() -> None:
     dataset = SimpleNamespace(name="bench", mean=MEAN, std=STD, classes=[f"class_{k}" for k in range(CLASSES)], has_masks=True)
     model = create_model(OmegaConf.load(CONF / "model" / f"{args.model}.yaml"), CLASSES, MEAN, STD).to(device).eval()
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device {device} ({where}), torch {torch.__version__}, model {args.model} (random weights), "
-          f"{args.image_size} px, {args.images} images timed after a warm-up run on {args.warmup}, batch {args.batch}, float32")
+    report(f"device {device} ({where}), torch {torch.__version__}, model {args.model} (random weights), "
+           f"{args.image_size} px, {args.images} images timed after a warm-up run on {args.warmup}, batch {args.batch}, float32")
     overrides = settings(args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,15 +130,25 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats()
             result, seconds = timed(lambda: analysis.run(model, data, dataset, runtime, out_dir), device)
             shown = {k: v for k, v in OmegaConf.to_container(cfg).items() if k not in ("name", "variation", "max_images", "seed")}
-            print(f"{name}: " + " ".join(f"{k}={'[' + ','.join(map(str, v)) + ']' if isinstance(v, list) else v}"
-                                        for k, v in shown.items()))
-            peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if device.type == "cuda" else ""
-            rows.append((name, len(data) / seconds, seconds, own_unit(name, cfg, result, len(data), seconds), peak))
-        pngs = len(list(Path(tmp).rglob("*.png")))
-    print(f"\n{'analysis':13s} {'images/s':>9s} {'seconds':>8s}  {'own unit':45s} {'peak memory' if device.type == 'cuda' else ''}")
-    for name, rate, seconds, unit, peak in rows:
-        print(f"{name:13s} {rate:9.2f} {seconds:8.1f}  {unit:45s} {peak}")
-    print(f"({pngs} PNG examples written to a temporary folder, now deleted)")
+            report(f"{name}: " + " ".join(f"{k}={'[' + ','.join(map(str, v)) + ']' if isinstance(v, list) else v}"
+                                         for k, v in shown.items()))
+            rows.append({"analysis": name, "model": args.model, "image_size": args.image_size, "images": len(data),
+                         "images_per_s": len(data) / seconds, "seconds": seconds,
+                         "own_unit": own_unit(name, cfg, result, len(data), seconds),
+                         "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+                         "settings": shown, "png_examples": len(list(out_dir.rglob("*.png")))})
+    return rows
+
+
+def main() -> None:
+    args = parser().parse_args()
+    rows = run(args)
+    cuda = rows and rows[0]["peak_mib"] is not None
+    print(f"\n{'analysis':13s} {'images/s':>9s} {'seconds':>8s}  {'own unit':45s} {'peak memory' if cuda else ''}")
+    for r in rows:
+        peak = f"{r['peak_mib']:.0f} MiB" if r["peak_mib"] is not None else ""
+        print(f"{r['analysis']:13s} {r['images_per_s']:9.2f} {r['seconds']:8.1f}  {r['own_unit']:45s} {peak}")
+    print(f"({sum(r['png_examples'] for r in rows)} PNG examples written to a temporary folder, now deleted)")
 
 
 if __name__ == "__main__":

@@ -36,14 +36,19 @@ def pil(path) -> torch.Tensor:
         return torch.from_numpy(np.asarray(img.convert("RGB"))).permute(2, 0, 1)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=256, help="files per batched GPU decode")
     parser.add_argument("--cache-dir", default="~/.cache/rrx")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    args = parser.parse_args()
+    return parser
+
+
+def run(args) -> list[dict]:
+    """One dict per decoder: images/s, the ratio to PIL's rate and the largest pixel difference from PIL's; the
+    batched CUDA (nvJPEG) row only where a GPU is present."""
     warnings.filterwarnings("ignore", "The image decoding and encoding capabilities of TorchVision are deprecated")
     torch.set_num_threads(args.threads)
     per_class = -(-args.files // 9)
@@ -65,10 +70,16 @@ def main() -> None:
         decoded, seconds = timed(batched, gpu)
         rows.append((f"torchvision decode_jpeg, CUDA, batches of {args.batch} ({torch.cuda.get_device_name()})",
                      len(files) / seconds, max_difference([d.cpu() for d in decoded], reference)))
-    print(f"{len(files)} JPEGs of {args.image_size} px, {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}")
+    return [{"decoder": name, "files": len(files), "image_size": args.image_size, "threads": torch.get_num_threads(),
+             "images_per_s": rate, "vs_pil": rate / rows[0][1], "max_difference": diff} for name, rate, diff in rows]
+
+
+def main() -> None:
+    rows = run(parser().parse_args())
+    print(f"{rows[0]['files']} JPEGs of {rows[0]['image_size']} px, {rows[0]['threads']} CPU thread(s), torch {torch.__version__}")
     print(f"| Decoder | images/s | vs PIL | max abs. difference from PIL (grey levels) |\n|---|---:|---:|---:|")
-    for name, rate, diff in rows:
-        print(f"| {name} | {rate:.0f} | {rate / rows[0][1]:.2f}x | {diff} |")
+    for r in rows:
+        print(f"| {r['decoder']} | {r['images_per_s']:.0f} | {r['vs_pil']:.2f}x | {r['max_difference']} |")
 
 
 def max_difference(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> int:

@@ -41,17 +41,28 @@ def clip_b32(folder: Path) -> Path:
     return folder
 
 
-def main() -> None:
+FULL_IN9 = 4050 * 4050  # IN-9's adversarial-backgrounds challenge: every foreground against every background
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--val-per-class", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--stats-per-class", type=int, default=2, help="adversarial_backgrounds.stats_per_class")
     parser.add_argument("--snr-max-images", type=int, default=18, help="challenge.snr_max_images of challenge=all")
+    parser.add_argument("--challenge-all", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time challenge=all (variations, edge grid, SNR)")
+    parser.add_argument("--workers", type=int, default=None, help="loader workers (default: 4 on CUDA, 0 on a CPU)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", default="resnet50,clip_b32")
-    args = parser.parse_args()
+    return parser
 
+
+def run(args, report=print) -> list[dict]:
+    """One dict per model of ``--models``: background variations' images/s, challenge=all's seconds (None unless
+    ``--challenge-all``), adversarial backgrounds' composites/s and the projected hours of the full IN-9 challenge.
+    ``report`` gets each line as it is measured."""
     seed_everything(0)
     device = resolve_device(args.device)
     with initialize_config_module("rrx.conf", version_base="1.3"):
@@ -61,16 +72,17 @@ def main() -> None:
         all_cfg = cfg.challenge
         adv_cfg = compose("evaluate", overrides=["challenge=adversarial_backgrounds"]).challenge
     adv_cfg.stats_per_class = args.stats_per_class
-    runtime = Runtime(device, amp=device.type == "cuda", batch_size=args.batch, num_workers=4 if device.type == "cuda" else 0,
-                      progress=False)
+    workers = args.workers if args.workers is not None else 4 if device.type == "cuda" else 0
+    runtime = Runtime(device, amp=device.type == "cuda", batch_size=args.batch, num_workers=workers, progress=False)
     dataset = create_dataset(cfg.dataset)
     challenges = {"background": create_challenge(OmegaConf.merge(all_cfg, {"name": "background"})),
                   "all": create_challenge(all_cfg), "adversarial_backgrounds": create_challenge(adv_cfg)}
     for challenge in challenges.values():
         check_variations(challenge, dataset)
     n = len(dataset.variation_set("original"))
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), {args.image_size} px, "
-          f"{n} images per variation, batch {args.batch}")
+    report(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), {args.image_size} px, "
+           f"{n} images per variation, batch {args.batch}")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         builders = {
             "resnet50": lambda: create_model(OmegaConf.create({"name": "timm", "arch": "resnet50", "pretrained": False,
@@ -83,17 +95,31 @@ def main() -> None:
             model = builders[name]().to(device).eval()
             challenges["background"].evaluate(model, dataset, runtime)  # warm-up: decoding caches, cudnn autotune
             _, seconds = timed(lambda: challenges["background"].evaluate(model, dataset, runtime), device)
-            print(f"{name:9s} background variations: {len(all_cfg.variations) * n / seconds:8.0f} images/s "
-                  f"({len(all_cfg.variations)} x {n} images in {seconds:.1f} s)")
-            _, seconds = timed(lambda: challenges["all"].evaluate(model, dataset, runtime), device)
-            print(f"{name:9s} challenge=all (variations, edge grid, SNR on {args.snr_max_images} images): {seconds:.1f} s")
+            row = {"model": name, "image_size": args.image_size, "images_per_variation": n,
+                   "variations": len(all_cfg.variations), "background_images_per_s": len(all_cfg.variations) * n / seconds,
+                   "background_seconds": seconds, "challenge_all_seconds": None}
+            report(f"{name:9s} background variations: {row['background_images_per_s']:8.0f} images/s "
+                   f"({len(all_cfg.variations)} x {n} images in {seconds:.1f} s)")
+            if args.challenge_all:
+                _, row["challenge_all_seconds"] = timed(lambda: challenges["all"].evaluate(model, dataset, runtime), device)
+                report(f"{name:9s} challenge=all (variations, edge grid, SNR on {args.snr_max_images} images): "
+                       f"{row['challenge_all_seconds']:.1f} s")
             found = challenges["adversarial_backgrounds"].evaluate(model, dataset, runtime)["adversarial_backgrounds"]
-            print(f"{name:9s} adversarial_backgrounds: {found['images_per_second']:8.0f} composites/s "
-                  f"({found['composites']} composites, {found['stats_foregrounds']} foregrounds against all "
-                  f"{found['backgrounds']} backgrounds, {found['seconds']:.1f} s)")
-            total = 4050 * 4050
-            print(f"{name:9s} projected full IN-9 (4,050 x 4,050 = {total:,} composites, none stopping early): "
-                  f"{total / found['images_per_second'] / 3600:.2f} h")
+            row.update(composites_per_s=found["images_per_second"], composites=found["composites"],
+                       stats_foregrounds=found["stats_foregrounds"], backgrounds=found["backgrounds"],
+                       adversarial_seconds=found["seconds"], full_in9_composites=FULL_IN9,
+                       full_in9_h=FULL_IN9 / found["images_per_second"] / 3600)
+            report(f"{name:9s} adversarial_backgrounds: {found['images_per_second']:8.0f} composites/s "
+                   f"({found['composites']} composites, {found['stats_foregrounds']} foregrounds against all "
+                   f"{found['backgrounds']} backgrounds, {found['seconds']:.1f} s)")
+            report(f"{name:9s} projected full IN-9 (4,050 x 4,050 = {FULL_IN9:,} composites, none stopping early): "
+                   f"{row['full_in9_h']:.2f} h")
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    run(parser().parse_args())
 
 
 if __name__ == "__main__":

@@ -33,15 +33,18 @@ def timed(fn, steps: int, device: torch.device) -> float:
     return 1000 * (time.perf_counter() - start) / steps
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    return parser
 
+
+def run(args) -> dict:
+    """The training step's and the guard's milliseconds, their ratio and the parameter tensors checked."""
     seed_everything(0)
     device = resolve_device(args.device)
     with initialize_config_module("rrx.conf", version_base="1.3"):
@@ -64,9 +67,16 @@ def main() -> None:
         all_finite(params)
 
     step_ms, guard_ms = timed(step, args.steps, device), timed(guard, args.steps, device)
-    print(f"model={args.model} image={args.image_size} batch={args.batch} device={device} parameters={len(params)} tensors")
-    print(f"training step {step_ms:8.2f} ms")
-    print(f"guard         {guard_ms:8.2f} ms  ({100 * guard_ms / step_ms:.2f} % of a step)")
+    return {"model": args.model, "image_size": args.image_size, "batch": args.batch, "device": str(device),
+            "parameter_tensors": len(params), "step_ms": step_ms, "guard_ms": guard_ms, "guard_share": guard_ms / step_ms}
+
+
+def main() -> None:
+    r = run(parser().parse_args())
+    print(f"model={r['model']} image={r['image_size']} batch={r['batch']} device={r['device']} "
+          f"parameters={r['parameter_tensors']} tensors")
+    print(f"training step {r['step_ms']:8.2f} ms")
+    print(f"guard         {r['guard_ms']:8.2f} ms  ({100 * r['guard_share']:.2f} % of a step)")
 
 
 if __name__ == "__main__":

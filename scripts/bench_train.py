@@ -155,26 +155,41 @@ def rrda_time(batch: tuple, method, warmup: int, steps: int) -> float:
     return 1000 * (time.perf_counter() - start) / steps
 
 
-def print_throughput(rows: list[dict]) -> None:
-    print(f"\n{'model':<11} {'method':<18} {'loader':>8} {'model only':>11} {'end to end':>11} {'e2e/model':>10} "
-          f"{'ms/step':>9} {'x Standard':>11} {'peak MiB':>9}")
-    print(f"{'':<11} {'':<18} {'img/s':>8} {'img/s':>11} {'img/s':>11}")
+def table(rows: list[dict]) -> list[dict]:
+    """The JSON-ready throughput rows: images/s, end to end / model only, ms/step and its ratio to Standard of the
+    same model, peak MiB, the RRDA op's ms and share of the step."""
+    out = []
     for model_name, group in itertools.groupby(rows, key=lambda r: r["model"]):
         group = list(group)
         standard = next((r for r in group if r["method"] == "Standard"), group[0])
         for r in group:
-            peak = f"{r['peak_mib']:9.0f}" if r["peak_mib"] is not None else f"{'-':>9}"
-            print(f"{r['architecture']:<11} {r['method']:<18} {r['loader']:>8.0f} {r['model_only']:>11.1f} "
-                  f"{r['end_to_end']:>11.1f} {r['end_to_end'] / r['model_only']:>10.2f} {r['ms_per_step']:>9.1f} "
-                  f"{r['ms_per_step'] / standard['ms_per_step']:>11.2f} {peak}")
-    for r in rows:
+            out.append({"model": r["model"], "architecture": r["architecture"], "method": r["method"],
+                        "loader_images_per_s": r["loader"], "model_only_images_per_s": r["model_only"],
+                        "end_to_end_images_per_s": r["end_to_end"], "end_to_end_over_model_only": r["end_to_end"] / r["model_only"],
+                        "ms_per_step": r["ms_per_step"], "x_standard": r["ms_per_step"] / standard["ms_per_step"],
+                        "peak_mib": r["peak_mib"], "rrda_ms": r["rrda_ms"],
+                        "rrda_share": None if r["rrda_ms"] is None else r["rrda_ms"] / r["ms_per_step"]})
+    return out
+
+
+def print_throughput(rows: list[dict]) -> None:
+    print(f"\n{'model':<11} {'method':<18} {'loader':>8} {'model only':>11} {'end to end':>11} {'e2e/model':>10} "
+          f"{'ms/step':>9} {'x Standard':>11} {'peak MiB':>9}")
+    print(f"{'':<11} {'':<18} {'img/s':>8} {'img/s':>11} {'img/s':>11}")
+    for r in table(rows):
+        peak = f"{r['peak_mib']:9.0f}" if r["peak_mib"] is not None else f"{'-':>9}"
+        print(f"{r['architecture']:<11} {r['method']:<18} {r['loader_images_per_s']:>8.0f} {r['model_only_images_per_s']:>11.1f} "
+              f"{r['end_to_end_images_per_s']:>11.1f} {r['end_to_end_over_model_only']:>10.2f} {r['ms_per_step']:>9.1f} "
+              f"{r['x_standard']:>11.2f} {peak}")
+    for r in table(rows):
         if r["rrda_ms"] is not None:  # the step already holds the RRDA images: its images per step are equal
             print(f"{r['architecture']} {r['method']}: the RRDA op takes {r['rrda_ms']:.2f} ms of the "
-                  f"{r['ms_per_step']:.1f} ms step ({100 * r['rrda_ms'] / r['ms_per_step']:.1f} %)")
+                  f"{r['ms_per_step']:.1f} ms step ({100 * r['rrda_share']:.1f} %)")
 
 
-def print_projection(rows: list[dict], args, device: torch.device) -> None:
-    """Hours of the thesis grid's training runs (Tables 5, 6, 8) at the measured end-to-end rates."""
+def projection(rows: list[dict], args, device: torch.device) -> dict:
+    """Hours of the thesis grid's training runs (Tables 5, 6, 8) at the measured end-to-end rates: one row per model
+    and grid method measured, each model's total, the grand total and the grid methods not measured."""
     grid = rows[0]["cfg"]
     grid_methods = str(grid.hydra.sweeper.params.method).split(",")
     val_fraction = float(grid.trainer.val_fraction)
@@ -183,17 +198,14 @@ def print_projection(rows: list[dict], args, device: torch.device) -> None:
     real = set(models) == set(GRID_ARCHITECTURES) and args.image_size == 224 and device.type == "cuda"
     where = f"{device.type}, {', '.join(models)} at {args.image_size} px"
     title = "Projected GPU-hours of the thesis grid" if real else f"{device.type.upper()} projection ({where}; not the thesis grid's GPU cost)"
-    print(f"\n{title}: training runs of Tables 5, 6, 8, {int(grid.trainer.epochs)} epochs, "
-          + ", ".join(f"{name} {n:,} training images" for name, n in images.items())
-          + f" ({val_fraction:.0%} held out); evaluation not included")
-    print(f"{'model':<11} {'method':<18} {'runs':>5} {'epochs':>7} " + " ".join(f"{name + ' h':>10}" for name in images) + f" {'total h':>9}")
-    grand, missing = 0.0, []
+    out = {"title": title, "thesis_grid": real, "epochs": int(grid.trainer.epochs), "training_images": images,
+           "val_fraction": val_fraction, "rows": [], "model_total_h": {}, "total_h": 0.0, "missing": []}
     for model_name in models:
         measured = {r["grid_method"]: r for r in rows if r["model"] == model_name and r["grid_method"]}
         total = 0.0
         for name in grid_methods:
             if name not in measured:
-                missing.append(f"{model_name}/{name}")
+                out["missing"].append(f"{model_name}/{name}")
                 continue
             r = measured[name]
             method = r["method_obj"]
@@ -201,11 +213,27 @@ def print_projection(rows: list[dict], args, device: torch.device) -> None:
             epochs = sum(method.data_factor(e) for e in range(1, method.total_epochs(int(grid.trainer.epochs)) + 1))
             hours = {d: runs * epochs * n / r["end_to_end"] / 3600 for d, n in images.items()}
             total += sum(hours.values())
-            print(f"{r['architecture']:<11} {r['method']:<18} {runs:>5} {epochs:>7} "
-                  + " ".join(f"{h:>10.1f}" for h in hours.values()) + f" {sum(hours.values()):>9.1f}")
+            out["rows"].append({"model": model_name, "architecture": r["architecture"], "method": r["method"], "runs": runs,
+                                "epochs": epochs, "hours": hours, "total_h": sum(hours.values())})
+        out["model_total_h"][model_name] = total
+        out["total_h"] += total
+    return out
+
+
+def print_projection(rows: list[dict], args, device: torch.device) -> None:
+    p = projection(rows, args, device)
+    images = p["training_images"]
+    print(f"\n{p['title']}: training runs of Tables 5, 6, 8, {p['epochs']} epochs, "
+          + ", ".join(f"{name} {n:,} training images" for name, n in images.items())
+          + f" ({p['val_fraction']:.0%} held out); evaluation not included")
+    print(f"{'model':<11} {'method':<18} {'runs':>5} {'epochs':>7} " + " ".join(f"{name + ' h':>10}" for name in images) + f" {'total h':>9}")
+    for model_name, total in p["model_total_h"].items():
+        for r in (r for r in p["rows"] if r["model"] == model_name):
+            print(f"{r['architecture']:<11} {r['method']:<18} {r['runs']:>5} {r['epochs']:>7} "
+                  + " ".join(f"{h:>10.1f}" for h in r["hours"].values()) + f" {r['total_h']:>9.1f}")
         print(f"{'':<11} {'all methods':<18} {'':>5} {'':>7} " + " ".join(f"{'':>10}" for _ in images) + f" {total:>9.1f}")
-        grand += total
-    print(f"grid total: {grand:.1f} h" + (f" (not measured, left out: {', '.join(missing)})" if missing else ""))
+    missing = p["missing"]
+    print(f"grid total: {p['total_h']:.1f} h" + (f" (not measured, left out: {', '.join(missing)})" if missing else ""))
 
 
 def device_name(device: torch.device) -> str:
@@ -217,7 +245,7 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or "CPU"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet18,vit_b16", help="comma-separated model configs")
     parser.add_argument("--methods", default=METHODS, help="comma-separated method configs, method+attack for ARRR")
@@ -236,28 +264,50 @@ def main() -> None:
                         help="trainer.compile: torch.compile the training model (not double-backprop methods)")
     parser.add_argument("--preload-gb", type=float, default=0.0,
                         help="dataset.preload_gb; 0 (default) reads the files every epoch, as IN-9's 9 GB training set is")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return parser
 
+
+def cases(args) -> list[tuple[str, int, str]]:
+    """(model, batch, method case) in the order they are measured; raises ValueError for a --batch list that does
+    not fit --models."""
     models, methods = args.models.split(","), args.methods.split(",")
     batches = [int(b) for b in args.batch.split(",")]
     if len(batches) not in (1, len(models)):
-        parser.error(f"--batch takes one size or one per model ({len(models)})")
+        raise ValueError(f"--batch takes one size or one per model ({len(models)})")
     batches = batches * len(models) if len(batches) == 1 else batches
-    probe = compose_case(models[0], "standard", "none", args, batches[0])
-    probe_runtime = Runtime.from_config(probe.trainer, probe.dataset)
-    device = probe_runtime.device
-    print(f"device {device} ({device_name(device)}), {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
-          f"{args.image_size} px, bf16 autocast {'on' if args.amp and device.type == 'cuda' else 'off'}, "
-          f"{args.workers} loader worker(s), channels-last {'on' if probe_runtime.channels_last else 'off'}, "
-          f"dataset.preload_gb={args.preload_gb:g}, warm-up {args.warmup} + {args.steps} timed steps")
+    return [(model_name, batch, case) for model_name, batch in zip(models, batches) for case in methods]
+
+
+def setting(args) -> tuple[torch.device, str]:
+    """The device the cases run on and the one-line description of the run's settings."""
+    model_name, batch, _ = cases(args)[0]
+    probe = compose_case(model_name, "standard", "none", args, batch)
+    runtime = Runtime.from_config(probe.trainer, probe.dataset)
+    device = runtime.device
+    return device, (f"device {device} ({device_name(device)}), {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
+                    f"{args.image_size} px, bf16 autocast {'on' if args.amp and device.type == 'cuda' else 'off'}, "
+                    f"{args.workers} loader worker(s), channels-last {'on' if runtime.channels_last else 'off'}, "
+                    f"dataset.preload_gb={args.preload_gb:g}, compile {'on' if args.compile else 'off'}, "
+                    f"warm-up {args.warmup} + {args.steps} timed steps")
+
+
+def main() -> None:
+    cli = parser()
+    args = cli.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        planned = cases(args)
+    except ValueError as e:
+        cli.error(str(e))
+    device, line = setting(args)
+    print(line)
     rows, loader_cache = [], {}
-    for model_name, batch in zip(models, batches):
-        print(f"{model_name}: batch {batch}", flush=True)
-        for case in methods:
-            rows.append(measure(model_name, case, batch, args, loader_cache))
-            print(f"  {rows[-1]['method']}: {rows[-1]['end_to_end']:.1f} images/s end to end", flush=True)
+    for model_name, batch, case in planned:
+        if not rows or rows[-1]["model"] != model_name:
+            print(f"{model_name}: batch {batch}", flush=True)
+        rows.append(measure(model_name, case, batch, args, loader_cache))
+        print(f"  {rows[-1]['method']}: {rows[-1]['end_to_end']:.1f} images/s end to end", flush=True)
     print_throughput(rows)
     print_projection(rows, args, device)
 
