@@ -114,14 +114,22 @@ def results_in(folder: Path) -> list[str]:
                   if p.name not in NOT_RESULTS and p.suffix != ".log" and not is_temporary(p.name))
 
 
+def command_of(folder: Path) -> str | None:
+    """The rrx command (Hydra job) that wrote ``folder``, from the ``.hydra/hydra.yaml`` that ``record_hydra_config``
+    wrote there; None where there is none or it cannot be read (an old or edited one)."""
+    try:
+        return str(OmegaConf.load(Path(folder) / ".hydra" / "hydra.yaml").hydra.job.name)
+    except Exception:  # noqa: BLE001 - a missing, unreadable or foreign hydra.yaml
+        return None
+
+
 def unfinished_run_of(folder: Path, command: str) -> list[Path] | None:
     """The files of an unfinished ``rrx <command>`` in ``folder`` (killed before its ``metrics.json``: its
     ``.hydra/hydra.yaml`` names the command and it holds only files), which a rerun may replace (its log stays and
     goes on); None when the folder holds anything else."""
     folder = Path(folder)
-    try:
-        job = str(OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.name)
-    except Exception:  # noqa: BLE001 - no hydra.yaml, or not one rrx wrote: not an unfinished run of ours
+    job = command_of(folder)
+    if job is None:
         return None
     entries = [p for p in folder.iterdir() if p.name not in NOT_RESULTS and p.suffix != ".log"]  # its log goes on
     if job != command or (folder / "metrics.json").exists() or any(p.is_dir() for p in entries):

@@ -17,6 +17,16 @@ TINY = [
 ]
 
 
+class Marker:
+    """Unpickling it creates ``path``: what a malicious checkpoint would do instead (tests assert it never does)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     """One synthetic-benchmark cache for the whole session."""

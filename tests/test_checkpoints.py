@@ -13,23 +13,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from conftest import TINY
+from conftest import TINY, Marker
 from in9_fixture import write_in9
 from runner import one_line_error, rrx
 from rrx.checkpoint import read_checkpoint
 from rrx.errors import RRXError
 from rrx.evaluate import DatasetChoice, open_subject
 from rrx.train import train
-
-
-class _Marker:
-    """Unpickling it creates ``path``: what a malicious checkpoint would do instead."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +61,7 @@ def test_the_random_states_round_trip_through_a_weights_only_checkpoint(tmp_path
 def test_a_file_whose_unpickling_runs_code_is_refused_and_never_unpickled(tmp_path, run):
     marker = tmp_path / "marker"
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-    torch.save({**ckpt, "extra": _Marker(marker)}, tmp_path / "evil.pt")
+    torch.save({**ckpt, "extra": Marker(marker)}, tmp_path / "evil.pt")
     result = rrx("evaluate", f"checkpoint={tmp_path / 'evil.pt'}", "challenge=original", f"hydra.run.dir={tmp_path / 'e'}",
                  check=False)
     one_line_error(result, str(tmp_path / "evil.pt"), "never unpickles")

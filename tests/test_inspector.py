@@ -23,7 +23,7 @@ from rrx.inspector.server import check_port, is_loopback
 from rrx.models import create_model
 from rrx.train import train
 
-from conftest import TINY
+from conftest import TINY, Marker
 from runner import one_line_error, rrx
 
 CLASSES = [f"c{k}" for k in range(5)]
@@ -391,16 +391,6 @@ def test_inspect_without_streamlit_names_the_extra(monkeypatch, tmp_path):
 
 # --- checkpoints the page loads (issue 24): only from under inspector.checkpoint_roots, never unpickled -----------
 
-class _Marker:
-    """Unpickling it creates ``path``: what a malicious checkpoint would do instead."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def test_the_page_takes_a_path_only_from_under_its_roots(tmp_path, monkeypatch):
     tmp_path = tmp_path.resolve()
     root, outside = tmp_path / "root", tmp_path / "outside"
@@ -473,7 +463,7 @@ def trained(tmp_path_factory):
 def test_the_page_never_unpickles_and_quotes_nothing_of_a_file(trained, tmp_path):
     ckpt, root, cfg = trained
     marker = tmp_path / "marker"
-    torch.save({**ckpt, "extra": _Marker(marker)}, root / "evil.pt")
+    torch.save({**ckpt, "extra": Marker(marker)}, root / "evil.pt")
     (root / "notes.pt").write_text("SECRET-TOKEN 1234\n")
     torch.save({**ckpt, "state_dict": {"SECRET-TOKEN": torch.tensor([math.nan])}}, root / "secret_names.pt")
     older = {**ckpt, "rng": {**ckpt["rng"], "numpy": np.random.get_state()}}  # what an older rrx wrote

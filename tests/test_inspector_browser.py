@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_module
 from PIL import Image
 
 from browser import Server, chrome, click, read_table, require_browser, wait_for
-from conftest import TINY
+from conftest import TINY, Marker
 from rrx.inspector.images import dataset_image, load_image
 from rrx.inspector.model import open_inspected
 from rrx.inspector.views import signal_view, transform_view
@@ -230,16 +230,6 @@ def test_bad_input_is_a_message_and_the_page_goes_on(app, tmp_path):
     screenshot(browser, tmp_path, "bad_input")
 
 
-class _Marker:
-    """Unpickling it creates ``path``: what a malicious checkpoint would do instead."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def test_the_page_loads_checkpoints_only_from_under_its_roots_and_never_unpickles(app, tmp_path):
     """Issue 24: a path outside the run folder (the default root) and a file in it whose unpickling would run code
     are each one message; an unfinished checkpoint loads with a warning."""
@@ -248,7 +238,7 @@ def test_the_page_loads_checkpoints_only_from_under_its_roots_and_never_unpickle
     browser = app["browser"]
     ckpt = torch.load(app["run"] / "checkpoint.pt", weights_only=True)
     marker = tmp_path / "marker"
-    torch.save({**ckpt, "extra": _Marker(marker)}, app["run"] / "evil.pt")
+    torch.save({**ckpt, "extra": Marker(marker)}, app["run"] / "evil.pt")
     torch.save({**ckpt, "finished": False, "epoch": 1, "epochs": 3}, app["run"] / "unfinished.pt")
     open_with_image(app)
     wait_for(lambda: table_with(browser, "transformed probability"), what="the first module")

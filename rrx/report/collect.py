@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rrx.checkpoint import CHECKPOINT, SAME_RUN_IGNORES
-from rrx.outputs import ERROR, STATUS, read_status
+from rrx.outputs import ERROR, STATUS, command_of, read_status
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,6 @@ def _run_folders(match: Path) -> dict[Path, tuple[Path, Path | None]]:
     return found
 
 
-def _command_of(folder: Path) -> str | None:
-    """The rrx command (Hydra job) that wrote ``folder``, from its ``.hydra/hydra.yaml``; None where unreadable."""
-    try:
-        return str(OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.name)
-    except Exception:  # an old or edited hydra.yaml: the folder is not counted as a run
-        return None
-
-
 def _unfinished_reason(folder: Path) -> str | None:
     """Why the run folder ``folder``, which has no metrics.json, has no results; None where it is no run's folder."""
     error = folder / ERROR
@@ -134,7 +126,7 @@ def _unfinished_reason(folder: Path) -> str | None:
                 "killed, or still running): resume it with the same command")
     if (folder / CHECKPOINT).is_file():
         return "no metrics.json (unfinished or stopped run)"
-    command = _command_of(folder)
+    command = command_of(folder)  # None: not a run's folder
     if command in COMMANDS_WITH_RESULTS:
         return f"unfinished rrx {command}: no metrics.json (killed, failed or still running; see its log)"
     return None
