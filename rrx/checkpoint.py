@@ -232,10 +232,12 @@ def _flat(cfg: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(saved: dict, cfg: DictConfig) -> list[str]:
+def config_differences(saved: dict, cfg: DictConfig, upgrade: Callable[[dict], dict] | None = None) -> list[str]:
     """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``; what names
-    a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order."""
+    a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order. ``upgrade`` (the
+    task's ``upgrade_config``) says first what a config of an older rrx means in today's keys."""
     new = _flat(OmegaConf.to_container(cfg, resolve=True))
+    saved = saved if upgrade is None else upgrade(saved)
     old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **_flat(saved)}
     keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES), key=lambda k: (not k.endswith(".name"), k))
     return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
@@ -269,7 +271,7 @@ class OpenRun:
     file: Path | None = None
 
 
-def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
+def open_run(out_dir: Path, cfg: DictConfig, upgrade: Callable[[dict], dict] | None = None) -> OpenRun:
     """Lock ``out_dir`` for training ``cfg``: a new run, the same run to resume, or the same run already finished.
 
     Refused (RRXError) when another process holds the folder, when it holds results of another run
@@ -278,7 +280,7 @@ def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
     """
     folder = RunFolder(out_dir)
     try:
-        run = examine_run(out_dir, cfg)
+        run = examine_run(out_dir, cfg, upgrade)
     except BaseException:
         folder.release()
         raise
@@ -289,7 +291,7 @@ def open_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
     return run
 
 
-def examine_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
+def examine_run(out_dir: Path, cfg: DictConfig, upgrade: Callable[[dict], dict] | None = None) -> OpenRun:
     """What ``open_run`` finds in ``out_dir``, without the lock (``folder`` None): what a rank other than
     rank 0 reads of the folder rank 0 holds."""
     run = OpenRun(None)
@@ -299,7 +301,7 @@ def examine_run(out_dir: Path, cfg: DictConfig) -> OpenRun:
     if not (out_dir / CHECKPOINT).is_file() and not (out_dir / PREVIOUS).is_file():
         raise RRXError(f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir")
     ckpt, file = read_latest(out_dir)
-    differences = config_differences(ckpt.get("config", {}), cfg)
+    differences = config_differences(ckpt.get("config", {}), cfg, upgrade)
     if differences:
         shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
         raise RRXError(f"{out_dir} holds another run (its config differs: {shown}); give a new hydra.run.dir")

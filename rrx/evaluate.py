@@ -19,17 +19,21 @@ from rrx.data import check_classes, create_dataset, data_report
 from rrx.errors import RRXError
 from rrx.models import create_model
 from rrx.models.pretrained import method_label, off_the_shelf
-from rrx.outputs import claim_new_folder, record_hydra_config
+from rrx.outputs import claim_new_folder, record_hydra_config, write_json
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate
+from rrx.tasks import TASKS
+from rrx.tasks.base import LoopState
 
 log = logging.getLogger(__name__)
 
 
-def load_checkpoint(path: str, unpickle_older: bool = True) -> tuple[dict, Path]:
+def load_checkpoint(path: str, unpickle_older: bool = True, segmentation: bool = False) -> tuple[dict, Path]:
     """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``) with ``read_checkpoint`` (weights only;
-    an older rrx's checkpoint with full unpickling only when ``unpickle_older``); refuses non-finite parameters."""
+    an older rrx's checkpoint with full unpickling only when ``unpickle_older``); refuses non-finite parameters, and
+    a ``task=segmentation`` checkpoint unless ``segmentation`` (``rrx evaluate`` re-scores one; analyze and the
+    Inspector read classifiers)."""
     if path in (None, "", "???"):
         raise RRXError("evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
                        "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)")
@@ -41,9 +45,9 @@ def load_checkpoint(path: str, unpickle_older: bool = True) -> tuple[dict, Path]
     ckpt = read_checkpoint(file, unpickle_older)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
         raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
-    if ckpt.get("task") == "segmentation":
-        raise RRXError(f"checkpoint={path}: {file} is a task=segmentation run; its validation and robustness results are "
-                       "in its metrics.json (rrx report runs=<its folder>), and rrx evaluate and analyze score classifiers")
+    if ckpt.get("task") == "segmentation" and not segmentation:
+        raise RRXError(f"checkpoint={path}: {file} is a task=segmentation run, and this command reads classifiers; "
+                       "score it again with rrx evaluate checkpoint=<its folder>")
     bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
     if bad:
         raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")
@@ -107,13 +111,14 @@ class Subject:
     build: Callable[[], torch.nn.Module]
 
 
-def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle_older: bool = True) -> Subject:
+def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle_older: bool = True,
+                 loaded: tuple[dict, Path] | None = None) -> Subject:
     """``cfg.checkpoint`` (a trained run) or ``cfg.model`` (off the shelf, no checkpoint) on its dataset.
 
     A checkpoint is rebuilt from its config, on the dataset it was trained on with the command line's ``dataset.*``
     keys, or on another one chosen with ``dataset=<name>`` (``checkpoint_dataset``); that dataset's class names must
     be the checkpoint's. An unfinished checkpoint is used and marked so in ``record``. ``unpickle_older``: see
-    ``rrx.checkpoint.read_checkpoint``.
+    ``rrx.checkpoint.read_checkpoint``; ``loaded``: the checkpoint and its file, already read.
     """
     validate(cfg)
     seed_everything(cfg.seed)
@@ -121,7 +126,7 @@ def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle
         if cfg.checkpoint:
             raise RRXError(f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model")
         return _off_the_shelf_subject(cfg)
-    ckpt, file = load_checkpoint(cfg.checkpoint, unpickle_older)
+    ckpt, file = loaded or load_checkpoint(cfg.checkpoint, unpickle_older)
     return _checkpoint_subject(cfg, DatasetChoice.of(dataset_choice), ckpt, file)
 
 
@@ -181,7 +186,12 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
 def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
     """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
     results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``."""
-    subject = open_subject(cfg, dataset_choice)
+    loaded = None
+    if cfg.get("model") is None:
+        loaded = load_checkpoint(cfg.checkpoint, segmentation=True)
+        if loaded[0].get("task") == "segmentation":
+            return evaluate_segmentation(cfg, out_dir, *loaded, DatasetChoice.of(dataset_choice))
+    subject = open_subject(cfg, dataset_choice, loaded=loaded)
     with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
         challenge = create_challenge(cfg.challenge)
@@ -193,4 +203,35 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
                                        subject.runtime, cfg.attack.get("eval_eps"))
         metrics = {"run": subject.run, "challenges": results, **subject.record, "data": data_report(subject.dataset)}
         write_results(out_dir, metrics)
+        return metrics
+
+
+def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path, choice: DatasetChoice) -> dict:
+    """A ``task=segmentation`` checkpoint scored again: each fork's best epoch on the validation set and on the
+    robustness set (Alg. 2) of ``segmentation.robustness_window`` (null: the run's own), on the run's dataset with
+    the command's ``dataset.*`` keys (``checkpoint_dataset``). An unfinished run's trained forks are scored and the
+    record is marked unfinished."""
+    state = checkpoint_state(ckpt)
+    if state["finished"] is False:
+        log.warning("checkpoint %s is %s: its results are marked unfinished", file, describe(ckpt))
+    task_cls = TASKS.get("segmentation")
+    trained = OmegaConf.create(task_cls.upgrade_config(ckpt["config"]))
+    trained.dataset = checkpoint_dataset(cfg, trained.dataset, choice)
+    if cfg.segmentation.robustness_window is not None:
+        trained.segmentation.robustness_window = cfg.segmentation.robustness_window
+    task = task_cls(trained)
+    task.check()
+    seed_everything(cfg.seed)
+    runtime = Runtime.from_config(cfg.trainer, trained.dataset)
+    net = runtime.place(task.setup(runtime, torch.Generator()))
+    task.load_state_dict(ckpt)
+    loop = LoopState(**(ckpt["loop"] if "loop" in ckpt else task.loop_state(ckpt)))
+    with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
+        record_hydra_config(out_dir, cfg)
+        log.info("Scoring %s (%s) again on %s: robustness window %d px", file, task.describe(), trained.dataset.name,
+                 task.robustness_window)
+        metrics = {**task.record(net, loop.best, loop.history, rescore=True), "checkpoint": str(file.resolve()),
+                   "checkpoint_state": state}
+        write_json(out_dir / "metrics.json", metrics)
+        task.write_tables(metrics, out_dir)
         return metrics

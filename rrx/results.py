@@ -32,9 +32,15 @@ def run_info(cfg: DictConfig, method) -> dict:
 
 
 def write_results(out_dir: Path, metrics: dict) -> None:
-    """``metrics.json`` and, for what was evaluated, ``table5``, ``table8``, ``table9`` and ``edge`` as CSV,
-    Markdown and LaTeX in ``out_dir``; the tables are also logged."""
+    """``metrics.json`` and the tables of ``write_tables`` in ``out_dir``."""
     write_json(out_dir / "metrics.json", metrics)
+    write_tables(out_dir, metrics)
+    log.info("Results in %s", out_dir)
+
+
+def write_tables(out_dir: Path, metrics: dict) -> None:
+    """For what was evaluated, ``table5``, ``table8``, ``table9``, ``edge``, ``adversarial_backgrounds`` and
+    ``table14`` as CSV, Markdown and LaTeX in ``out_dir``; the tables are also logged."""
     tables = {}
     if has_columns(metrics, MIXED_VARIATIONS):
         tables["table5"] = table5([metrics])
@@ -52,4 +58,3 @@ def write_results(out_dir: Path, metrics: dict) -> None:
         rank = name not in ("edge", "table14", "adversarial_backgrounds")  # one model's rows: no best to mark
         write_table(df, out_dir / name, mark_best=rank)
         log.info("%s\n%s", name, markdown(df, mark_best=rank))
-    log.info("Results in %s", out_dir)

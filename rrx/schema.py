@@ -205,8 +205,6 @@ def validate(cfg: DictConfig) -> None:
         check_choice("task", cfg.task, TASKS)
     if "dataset" in cfg and isinstance(cfg.dataset, DictConfig) and cfg.dataset.get("label_map") is not None:
         check_choice("dataset.label_map", cfg.dataset.label_map, list(IN9_MAPS))
-    if "segmentation" in cfg and isinstance(cfg.segmentation.get("optimizer"), DictConfig):
-        check_group(cfg.segmentation.optimizer, OptimizerSchema, "segmentation.optimizer")
     seed = cfg.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise RRXError(f"seed={seed}: must be an integer")

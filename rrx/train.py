@@ -1,119 +1,78 @@
-"""Training: config -> dataset, model, method -> epochs (a checkpoint each) -> challenge -> metrics."""
+"""The training loop of every task: config -> task -> phases of epochs (a checkpoint each) -> evaluation -> record.
+
+The loop owns the run: its folder and lock, Lightning Fabric (one device, or data-parallel ranks), the seeds of each
+rank and phase, the non-finite guard (``guarded_step``), the learning-rate scheduler, the checkpoint (one payload for
+every task, with a ``task`` key), resume, ``status.json`` and ``metrics.json``. The task (``rrx.tasks``) supplies the
+science: model and data, phases, the loss of a batch, validation, evaluation and tables.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from lightning_fabric import Fabric
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parameter import UninitializedParameter
-from torch.utils.data import random_split
 from tqdm import tqdm
 
-from rrx.attacks import create_attack
-from rrx.challenges import check_variations, create_challenge
-from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.challenges.background import accuracy
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, examine_run, guarded_step, open_run, read_checkpoint,
-                            record_stop, save_checkpoint)
-from rrx.data import create_dataset, data_report
-from rrx.data.augment import augment
+from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, examine_run, guarded_step, open_run, read_checkpoint, record_stop,
+                            restore_rng_states, rng_states, save_checkpoint)
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
-from rrx.methods import create_method
-from rrx.methods.rrda import rrda
-from rrx.models import create_model
-from rrx.outputs import ERROR, record_hydra_config, write_status
-from rrx.results import run_info, write_results
+from rrx.outputs import ERROR, record_hydra_config, write_json, write_status
 from rrx.runtime import Runtime, seed_everything
-from rrx.schema import validate
-from rrx.segmentation.task import check_classification
+from rrx.tasks import create_task
+from rrx.tasks.base import FORK, LoopState, Phase, Task
 
 log = logging.getLogger(__name__)
-SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
-FORWARD_METHODS = ("forward_features", "forward_head")  # model methods the methods call besides forward
 
 
-def training_step(model, method, attack, mix, batch, runtime: Runtime, generator: torch.Generator):
-    """Loss of one batch.
+def train_epoch(task: Task, model, loader, optimizer, scheduler, params: list, generator: torch.Generator, where: str,
+                loop: LoopState, fabric: Fabric, progress: bool) -> dict:
+    """One pass over ``loader``: the task's loss of each batch, one guarded optimizer step each (an RRXError naming
+    ``where`` and the step on a non-finite loss before the backward pass, non-finite gradients before the step, or
+    non-finite parameters after it), the scheduler stepped per batch. Returns the epoch's mean loss and, for a
+    classifier, its training accuracy.
 
-    The batch is augmented if ``dataset.augment`` and gets its RRDA images if ``method.rrda``; then
-    ``attack`` perturbs it and the method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2),
-    or, with ``mix`` = alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
-    """
-    x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
-    mask = rest[0] if rest else None
-    if runtime.augment is not None:  # dataset.augment: crops and flips that move the masks too
-        x, mask = augment(x, mask, generator, *runtime.augment)
-    if method.rrda:
-        x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
-        x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
-    x_train = attack.perturb(model, x, y)
-    with runtime.autocast():
-        loss, logs = method.loss(model, x_train, y, mask)
-        if mix is not None:
-            clean_loss, _ = method.loss(model, x, y, mask)
-            loss = mix * clean_loss + (1 - mix) * loss
-    return loss, y, logs
-
-
-def train_epoch(model, method, attack, mix, loader, optimizer, scheduler, runtime, generator, epoch: int, step: int,
-                fabric: Fabric) -> dict:
-    """One pass over ``loader``. Stops (RRXError with the epoch and step) on a non-finite loss before the
-    backward pass, non-finite gradients before the optimizer step, or non-finite parameters after it.
-
-    With several ranks, each checks the loss summed over the ranks and the averaged gradients, so all stop
-    together; the returned loss and accuracy are over every rank's images.
+    With several ranks, each checks the loss summed over the ranks and the averaged gradients, so all stop together;
+    the returned loss and accuracy are over every rank's images.
     """
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
     total_loss, correct, seen = 0.0, 0, 0
-    start = time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not runtime.progress)
+    bar = tqdm(loader, desc=where, leave=False, disable=not progress)
     for batch in bar:
-        step += 1
-        loss, y, logs = training_step(model, method, attack, mix, batch, runtime, generator)
+        loop.step += 1
+        loss, logs = task.step(model, batch, generator)
         checked = loss if fabric.world_size == 1 else fabric.all_reduce(loss.detach().clone(), reduce_op="sum")
-        guarded_step(checked.item(), lambda: fabric.backward(loss), optimizer, params, f"epoch {epoch}, step {step}",
-                     "lower the learning rate or method.lam")
+        guarded_step(checked.item(), lambda: fabric.backward(loss), optimizer, params, f"{where}, step {loop.step}", task.fix)
         if scheduler is not None:
             scheduler.step()
-        total_loss += loss.item() * len(y)
-        correct += (logs["logits"].argmax(1) == y).sum().item()
-        seen += len(y)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        total_loss += loss.item() * logs["images"]
+        correct += logs.get("correct", 0)
+        seen += logs["images"]
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", **({"acc": f"{correct / seen:.3f}"} if "correct" in logs else {}))
     if fabric.world_size > 1:  # over every rank's images
         sums = torch.tensor([total_loss, correct, seen], dtype=torch.float64)
         total_loss, correct, seen = fabric.all_reduce(sums, reduce_op="sum").tolist()
-    return {"epoch": epoch, "loss": total_loss / seen, "acc": correct / seen, "seconds": time.perf_counter() - start, "step": step}
+    return {"loss": total_loss / seen, **({"acc": correct / seen} if "correct" in logs else {})}
 
 
 def train(cfg: DictConfig, out_dir: Path) -> dict | None:
-    """Train one model as ``cfg`` says, evaluate ``cfg.challenge``, write results to ``out_dir``.
+    """Train as ``cfg`` says (``cfg.task``: ``classification`` or ``segmentation``), evaluate, write results to ``out_dir``.
 
     ``out_dir`` belongs to this run: an unfinished run of the same config there is resumed from its last
     epoch (``trainer.resume=auto``), a finished one returns its metrics, any other run's folder is refused.
     With ``trainer.devices`` x ``trainer.num_nodes`` > 1 the ranks train together (``rrx.distributed``); the
     process that owns the folder (the one that spawned the ranks, or rank 0 of ranks SLURM or torchrun
     started) locks it. Returns the metrics dict (also written as ``metrics.json``); None on the other ranks.
-    ``task=segmentation`` runs ``rrx.segmentation.train`` instead.
     """
-    if cfg.get("task") == "segmentation":
-        from rrx.segmentation.train import train_segmentation
-
-        return train_segmentation(cfg, out_dir)
-    check_classification(cfg)
-    if cfg.method.lam is None:
-        raise RRXError(f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
-                       f"at lambda_index={cfg.get('lambda_index')}")
-    validate(cfg)
-    check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
+    task = create_task(cfg)
+    task.check()
     check_choice("trainer.resume", cfg.trainer.resume, RESUME_RULES)
     fabric = create_fabric(cfg.trainer)
     batch, world = int(cfg.trainer.batch_size), fabric.world_size
@@ -122,10 +81,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
                        f"trainer.num_nodes): use a multiple of {world}, e.g. trainer.batch_size={world * max(1, batch // world)}")
     out_dir = Path(out_dir)
     if fabric.global_rank > 0:  # a rank SLURM or torchrun started: it reads the folder, rank 0 locks and writes it
-        run = examine_run(out_dir, cfg)
+        run = examine_run(out_dir, cfg, task.upgrade_config)
         with stop_on_signals():
             return None if run.metrics is not None else launch(fabric, _train, cfg, out_dir, run.file)
-    run = open_run(out_dir, cfg)
+    run = open_run(out_dir, cfg, task.upgrade_config)
     with run.folder, stop_on_signals():
         if run.metrics is not None:
             log.info("%s already holds this run, finished: nothing to do", out_dir)
@@ -133,6 +92,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
         (out_dir / ERROR).unlink(missing_ok=True)  # a failed earlier attempt, now retried
         record_hydra_config(out_dir, cfg)
         return launch(fabric, _train, cfg, out_dir, run.file)
+
+
+def _cpu_copy(state: dict) -> dict:
+    return copy.deepcopy({k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in state.items()})
 
 
 def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | None) -> dict | None:
@@ -145,114 +108,134 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     if world > 1:
         check_same_folder(fabric, out_dir)
     resume = read_checkpoint(resume_from) if resume_from else None  # every rank reads rank 0's checkpoint
+    task = create_task(cfg)  # a spawned rank builds its own
     seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     if world > 1:
         runtime = replace(runtime, device=fabric.device, progress=runtime.progress and rank == 0, rank=rank, world_size=world)
-    dataset = create_dataset(cfg.dataset)
-    method = create_method(cfg.method)
-    challenge = create_challenge(cfg.challenge)
-    attack = create_attack(cfg.attack)
-    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std)
-    method.check_model(net)
-    net = runtime.place(net, method.double_backprop)
-    if method.double_backprop and net.use_plain_attention():
-        log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", method.label)
-    info = run_info(cfg, method)
-    where = str(runtime.device) if world == 1 else f"{world} ranks on {runtime.device.type}"
-    log.info("Training %s / %s on %s (%s) -> %s", info["architecture"], info["method"], dataset.name, where, out_dir)
-
-    train_set = dataset.train_set(masks=method.needs_masks)
-    check_variations(challenge, dataset, cfg.attack.name)  # every folder the evaluation reads, before training
     generator = torch.Generator().manual_seed(int(cfg.seed))  # the same on every rank: split and batch order
-    val_set = None
-    if cfg.trainer.val_fraction:
-        n_val = max(1, round(cfg.trainer.val_fraction * len(train_set)))
-        train_set, val_set = random_split(train_set, [len(train_set) - n_val, n_val], generator=generator)
-    loader = runtime.train_loader(train_set, generator)
-    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
-    epochs = method.total_epochs(int(cfg.trainer.epochs))
-    steps = sum(math.ceil(method.data_factor(e) * len(train_set) / runtime.batch_size) for e in range(1, epochs + 1))
-    scheduler = None
-    if cfg.trainer.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    net = runtime.place(task.setup(runtime, generator), task.double_backprop)
+    if task.double_backprop and net.use_plain_attention():
+        log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", task.label)
+    where = str(runtime.device) if world == 1 else f"{world} ranks on {runtime.device.type}"
+    log.info("Training %s (%s) -> %s", task.describe(), where, out_dir)
 
-    checkpoint = out_dir / CHECKPOINT
-    parts = TrainingParts(net, optimizer, scheduler, method, generator)
-    started, history, step, first_epoch = time.time(), [], 0, 1
+    phases = task.phases()
+    epochs = sum(p.epochs for p in phases)
+    optimizer = task.optimizer(net.parameters())
+    scheduler = task.scheduler(optimizer)
+    loop, started, resumed_after = LoopState(), time.time(), None
     if resume is not None:
-        parts.load_state_dict(resume)
-        started, history, step, first_epoch = resume["started"], resume["history"], resume["step"], resume["epoch"] + 1
-        loader = runtime.train_loader(method.current_set(train_set) or train_set, generator)
-        log.info("Resuming %s after epoch %d of %d (step %d)", out_dir, resume["epoch"], epochs, step)
+        net.load_state_dict(resume["state_dict"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        task.load_state_dict(resume)
+        restore_rng_states(resume["rng"], generator)
+        loop = LoopState(**(resume["loop"] if "loop" in resume else task.loop_state(resume)))  # an rrx before the one loop
+        started, resumed_after = resume["started"], resume["epoch"]
+        log.info("Resuming %s after epoch %d of %d (step %d)", out_dir, resume["epoch"], epochs, loop.step)
     if world > 1 and any(isinstance(p, UninitializedParameter) for p in net.parameters()):
         with torch.no_grad():  # DDP needs every parameter's shape: one forward sizes lazy layers (model=mlp)
-            net.eval()(train_set[0][0][None].to(runtime.device))
+            net.eval()(task.resumed_set(phases[0])[0][0][None].to(runtime.device))
     # DDP with several ranks, as it was with one device; compiled if trainer.compile (training only)
-    model, optimizer = fabric.setup(runtime.compiled(net, method.double_backprop, method.label), optimizer)
-    for name in FORWARD_METHODS:  # ActDiff calls these instead of forward: through DDP too
+    model, optimizer = fabric.setup(runtime.compiled(net, task.double_backprop, task.label), optimizer)
+    for name in task.forward_methods:  # e.g. ActDiff calls these instead of forward: through DDP too
         model.mark_forward_method(name)
+    params = [p for p in model.parameters() if p.requires_grad]
+    identity = {"task": task.name, "config": OmegaConf.to_container(cfg, resolve=True), **task.identity(), "epochs": epochs}
 
-    identity = {"config": OmegaConf.to_container(cfg, resolve=True), "run": info, "classes": list(dataset.classes), "epochs": epochs}
-
-    def save(epoch: int, finished: bool) -> None:
+    def save(finished: bool) -> None:
         if rank == 0:
-            save_checkpoint(checkpoint, {**parts.state_dict(), **identity, "epoch": epoch, "step": step, "finished": finished,
-                                         "started": started, "history": history})
-            write_status(out_dir, "finished" if finished else "running", epoch, epochs)
+            save_checkpoint(out_dir / CHECKPOINT, {
+                "state_dict": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": None if scheduler is None else scheduler.state_dict(), "rng": rng_states(generator),
+                **task.state_dict(), **identity, "epoch": loop.epoch, "step": loop.step, "finished": finished,
+                "started": started, "loop": loop.state_dict()})
+            write_status(out_dir, "finished" if finished else "running", loop.epoch, epochs)
 
-    saved = first_epoch - 1  # the epoch checkpoint.pt holds
     if rank == 0:
-        write_status(out_dir, "running", saved, epochs)
+        write_status(out_dir, "running", loop.epoch, epochs)
+    loader = None
     try:
-        for epoch in range(first_epoch, epochs + 1):
-            draws = generator
-            if world > 1:  # each rank its own random draws (RRDA partners, attack starts, ...); batch order stays shared
-                seed = rank_seed(int(cfg.seed), rank, epoch)
-                seed_everything(seed)
-                draws = torch.Generator().manual_seed(seed)
-            new_data = method.training_set(epoch, train_set, net, runtime)
-            if new_data is not None:
-                if world > 1:  # every rank built it from the same model; rank 0's (ADA's windows) is everyone's
-                    method.load_state_dict(fabric.broadcast(method.state_dict()))
-                    new_data = method.current_set(train_set) or train_set
-                loader = runtime.train_loader(new_data, generator)
-            stats = train_epoch(model, method, attack, cfg.attack.mix, loader, optimizer, scheduler, runtime, draws, epoch, step, fabric)
-            step = stats.pop("step")
-            history.append(stats)
-            log.info("epoch %d/%d  loss %.4f  train acc %.2f%%  %.1f s", epoch, epochs, stats["loss"], 100 * stats["acc"], stats["seconds"])
-            save(epoch, finished=False)
-            saved = epoch
+        for index, phase in enumerate(phases):
+            if index < loop.phase:
+                continue
+            if loop.phase_epoch == 0:
+                start_phase(phase, loop, net, optimizer, generator)
+            loader = run_phase(task, phase, loop, net, model, optimizer, scheduler, params, generator, loader, runtime,
+                               fabric, cfg, epochs, save)
+            if any(p.start == FORK and p.fork_of == phase.name for p in phases):
+                loop.forks[phase.name] = {"model": _cpu_copy(net.state_dict()),
+                                          "optimizer": copy.deepcopy(optimizer.state_dict())}
+            loop.phase, loop.phase_epoch = index + 1, 0
+            if index + 1 < len(phases):
+                save(finished=False)
         if rank > 0:  # evaluation is rank 0's alone; waiting for it at a barrier would meet the collective timeout
             return None
-
-        net = runtime.place(net)  # channels-last for evaluation where trainer.channels_last says so
-        val_accuracy = None
-        if val_set is not None:
-            val_accuracy = accuracy(net, runtime.loader(val_set, shuffle=False), runtime, desc="validation")
-            log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(val_set))
-        results = evaluate_with_attack(challenge, cfg.attack.name, attack, net, dataset, runtime, cfg.attack.get("eval_eps"))
+        record = task.finish(net, loop)
     except (Exception, KeyboardInterrupt, Stopped) as err:
         if rank == 0:
-            record_stop(out_dir, err, saved, epochs)
+            record_stop(out_dir, err, loop.epoch, epochs)
         raise
+    history = [h for p in phases for h in loop.history.get(p.name, [])]
+    record["train"] = {**record.get("train", {}), "seconds": sum(h["seconds"] for h in history),
+                       "device": str(runtime.device), "devices": world, "resumed_after_epoch": resumed_after}
     metrics = {
-        "run": info,
-        "train": {
-            "epochs": history,
-            "seconds": sum(h["seconds"] for h in history),
-            "images": len(train_set),
-            "val_accuracy": val_accuracy,
-            "device": str(runtime.device),
-            "devices": world,
-            "resumed_after_epoch": None if resume is None else resume["epoch"],
-        },
-        "challenges": results,
-        "data": data_report(dataset),
-        "checkpoint": checkpoint.name,
+        **record,
+        "checkpoint": CHECKPOINT,
         "started": started,  # Unix time; with "finished", the run's wall time including data and evaluation
         "finished": time.time(),
     }
-    write_results(out_dir, metrics)
-    save(epochs, finished=True)
+    write_json(out_dir / "metrics.json", metrics)
+    task.write_tables(metrics, out_dir)
+    log.info("Results in %s", out_dir)
+    save(finished=True)
     return metrics
+
+
+def start_phase(phase: Phase, loop: LoopState, net, optimizer, generator: torch.Generator) -> None:
+    """A phase's model, optimizer and random state: a fork's saved model and optimizer, and its own seed."""
+    if phase.start == FORK:
+        net.load_state_dict(loop.forks[phase.fork_of]["model"])
+        # a copy: load_state_dict keeps the given tensors, which this fork's steps would then change for the next
+        optimizer.load_state_dict(copy.deepcopy(loop.forks[phase.fork_of]["optimizer"]))
+    if phase.seed is not None:
+        seed_everything(phase.seed)
+        generator.manual_seed(phase.seed)
+
+
+def run_phase(task: Task, phase: Phase, loop: LoopState, net, model, optimizer, scheduler, params, generator, loader,
+              runtime: Runtime, fabric: Fabric, cfg, epochs: int, save):
+    """The remaining epochs of ``phase``: each one's data, training pass, validation, best epoch, history and
+    checkpoint. Returns the last loader (the next phase may go on with its data)."""
+    rank, world = fabric.global_rank, fabric.world_size
+    history = loop.history.setdefault(phase.name, [])
+    for epoch in range(loop.phase_epoch + 1, phase.epochs + 1):
+        path_epoch = phase.first_epoch - 1 + epoch
+        where = f"epoch {path_epoch}" + (f" ({phase.label})" if phase.label else "")
+        start = time.perf_counter()
+        draws = generator
+        if world > 1:  # each rank its own random draws (RRDA partners, attack starts, ...); batch order stays shared
+            seed = rank_seed(int(cfg.seed), rank, loop.epoch + 1)
+            seed_everything(seed)
+            draws = torch.Generator().manual_seed(seed)
+        data = task.training_set(phase, epoch, net)
+        if data is not None and world > 1:  # every rank built it from the same model; rank 0's (ADA's windows) is everyone's
+            task.load_state_dict(fabric.broadcast(task.state_dict()))
+            data = task.resumed_set(phase)
+        if data is not None or loader is None:
+            loader = runtime.train_loader(task.resumed_set(phase) if data is None else data, generator)
+        stats = train_epoch(task, model, loader, optimizer, scheduler, params, draws, where, loop, fabric, runtime.progress)
+        entry = {"epoch": path_epoch, **stats, **(task.validate(phase, epoch, net) or {})}
+        entry["seconds"] = time.perf_counter() - start
+        history.append(entry)
+        if phase.best:
+            best = loop.best.get(phase.name)
+            if best is None or task.score(entry) > task.score(best["record"]):
+                loop.best[phase.name] = {"epoch": path_epoch, "record": entry, "state_dict": _cpu_copy(net.state_dict())}
+        loop.phase_epoch, loop.epoch = epoch, loop.epoch + 1
+        log.info("epoch %d/%d%s  loss %.4f  %s  %.1f s", loop.epoch, epochs, f" ({where})" if phase.label else "",
+                 stats["loss"], task.summary(entry), entry["seconds"])
+        save(finished=False)
+    return loader

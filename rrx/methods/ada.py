@@ -12,6 +12,7 @@ without any window in its context gives no ADA image (counted in the log).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from rrx.analyses.ipha import CONSTANTS
 from rrx.attributions import attribution_map
+from rrx.data.table2 import ROTATION_DEG, SCALE, SHIFT
 from rrx.errors import RRXError, check_choice
 from rrx.methods import register_method
 from rrx.methods.standard import Standard
@@ -27,8 +29,6 @@ from rrx.methods.standard import Standard
 log = logging.getLogger(__name__)
 ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam", "ipha")  # of rrx.attributions
 AUGMENTS = ("classic", "none")  # method.augment
-# Classic augmentation ranges (thesis Table 2's geometric ones): rotation, shift as a fraction of the side, scale.
-MAX_ROTATION_DEG, MAX_SHIFT, SCALE_RANGE = 4.6, 0.03, (0.98, 1.02)
 
 
 def affine_params(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -36,10 +36,10 @@ def affine_params(n: int, generator: torch.Generator) -> torch.Tensor:
     u = torch.rand(n, 5, generator=generator)
     return torch.stack([
         (u[:, 0] < 0.5).float(),
-        (2 * u[:, 1] - 1) * MAX_ROTATION_DEG,
-        (2 * u[:, 2] - 1) * MAX_SHIFT,
-        (2 * u[:, 3] - 1) * MAX_SHIFT,
-        SCALE_RANGE[0] + u[:, 4] * (SCALE_RANGE[1] - SCALE_RANGE[0]),
+        (2 * u[:, 1] - 1) * ROTATION_DEG,
+        (2 * u[:, 2] - 1) * SHIFT,
+        (2 * u[:, 3] - 1) * SHIFT,
+        SCALE[0] + u[:, 4] * (SCALE[1] - SCALE[0]),
     ], dim=1)
 
 
@@ -126,6 +126,28 @@ class Erased(Dataset):
         return erase_windows(x[None], self.corners[index : index + 1], self.z)[0], y, m
 
 
+@dataclass(frozen=True)
+class AdaSchedule:
+    """Alg. 1's epochs: ``standard_epochs`` on the conventional data, then ``cycles`` cycles of ``ada_epochs``, each
+    starting with new ADA images. Epochs are counted from 1 on the model's path (the standard ones first)."""
+
+    standard_epochs: int
+    cycles: int
+    ada_epochs: int
+
+    @property
+    def total(self) -> int:
+        return self.standard_epochs + self.cycles * self.ada_epochs
+
+    def starts_cycle(self, epoch: int) -> bool:
+        """``epoch`` is the first of a cycle (Alg. 1 line 4: new ADA images)."""
+        return epoch > self.standard_epochs and (epoch - self.standard_epochs - 1) % self.ada_epochs == 0
+
+    def cycle(self, epoch: int) -> int:
+        """The cycle (1-based) ``epoch`` belongs to; 0 for a standard epoch."""
+        return 0 if epoch <= self.standard_epochs else (epoch - self.standard_epochs - 1) // self.ada_epochs + 1
+
+
 @register_method("ada")
 class ADA(Standard):
     """Cross-entropy on the original images plus the ADA images of the current cycle.
@@ -142,7 +164,8 @@ class ADA(Standard):
     def __init__(self, cfg):
         super().__init__(cfg)
         check_choice("method.attribution", cfg.attribution, ATTRIBUTIONS)
-        self.standard_epochs, self.cycles, self.ada_epochs = int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs)
+        self.schedule = AdaSchedule(int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs))
+        self.standard_epochs = self.schedule.standard_epochs
         self.window, self.attribution = int(cfg.window), cfg.attribution
         self.augment = cfg.get("augment", "none")
         check_choice("method.augment", self.augment, AUGMENTS)
@@ -157,7 +180,7 @@ class ADA(Standard):
         self.corners: torch.Tensor | None = None  # the current cycle's windows, (N, 2)
 
     def total_epochs(self, epochs: int) -> int:
-        return self.standard_epochs + self.cycles * self.ada_epochs
+        return self.schedule.total
 
     def data_factor(self, epoch: int) -> int:
         """How many times the original training set the data of ``epoch`` is, at most: the conventional data
@@ -174,7 +197,7 @@ class ADA(Standard):
         each cycle; otherwise None."""
         if epoch == 1 and self.standard_epochs > 0:
             return self.current_set(base)
-        if epoch <= self.standard_epochs or (epoch - self.standard_epochs - 1) % self.ada_epochs:
+        if not self.schedule.starts_cycle(epoch):
             return None
         model.eval()
         options = self.attribution_options()

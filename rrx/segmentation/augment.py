@@ -27,12 +27,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-# Thesis Table 2
-ROTATION_DEG = 4.6
-SHIFT = 0.03  # of the side
-SCALE = (0.98, 1.02)
-CHANNEL_SHIFT = 0.17
-ELASTIC_ALPHA, ELASTIC_SIGMA = 30.0, 4.0
+from rrx.data.table2 import CHANNEL_SHIFT, ELASTIC_ALPHA, ELASTIC_SIGMA, ROTATION_DEG, SCALE, SHIFT
+
 
 
 @dataclass

@@ -1,0 +1,167 @@
+"""``task=classification`` (the default): a classifier trained with a method (thesis ch. 4-5), then challenged.
+
+One phase, ``train``, of ``trainer.epochs`` epochs (ADA: ``method.standard_epochs + method.cycles x
+method.ada_epochs``, its data changing at each cycle through the method's schedule). A batch is augmented if
+``dataset.augment``, gets its RRDA images if ``method.rrda``, is perturbed by the training ``attack`` (ARRR, Eq. 5.2;
+with ``attack.mix`` = alpha, Eq. 2.5) and scored by the method's loss. After training: the validation accuracy on
+``trainer.val_fraction`` of the training set, and ``challenge`` (with the attack's adversarial accuracy).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from hydra.utils import instantiate
+from torch.utils.data import random_split
+
+from rrx.attacks import create_attack
+from rrx.challenges import check_variations, create_challenge
+from rrx.challenges.adversarial import evaluate_with_attack
+from rrx.challenges.background import accuracy
+from rrx.data import create_dataset, data_report
+from rrx.data.augment import augment
+from rrx.errors import RRXError, check_choice
+from rrx.methods import create_method
+from rrx.methods.rrda import rrda
+from rrx.models import create_model
+from rrx.results import run_info, write_tables
+from rrx.schema import validate
+from rrx.tasks import register_task
+from rrx.tasks.base import Phase, Task
+
+log = logging.getLogger(__name__)
+SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
+SEGMENTATION_MODELS = ("unet",)
+SEGMENTATION_ONLY_DATASETS = ("scgm",)
+
+
+def training_step(model, method, attack, mix, batch, runtime, generator: torch.Generator):
+    """Loss of one batch, the labels it was taken on, and the method's logs.
+
+    The batch is augmented if ``dataset.augment`` and gets its RRDA images if ``method.rrda``; then
+    ``attack`` perturbs it and the method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2),
+    or, with ``mix`` = alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
+    """
+    x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
+    mask = rest[0] if rest else None
+    if runtime.augment is not None:  # dataset.augment: crops and flips that move the masks too
+        x, mask = augment(x, mask, generator, *runtime.augment)
+    if method.rrda:
+        x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
+        x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
+    x_train = attack.perturb(model, x, y)
+    with runtime.autocast():
+        loss, logs = method.loss(model, x_train, y, mask)
+        if mix is not None:
+            clean_loss, _ = method.loss(model, x, y, mask)
+            loss = mix * clean_loss + (1 - mix) * loss
+    return loss, y, logs
+
+
+@register_task("classification")
+class Classification(Task):
+    name = "classification"
+    fix = "lower the learning rate or method.lam"
+    forward_methods = ("forward_features", "forward_head")  # ActDiff's
+
+    def check(self) -> None:
+        cfg = self.cfg
+        if cfg.model.name in SEGMENTATION_MODELS:
+            raise RRXError(f"model={cfg.model.name} segments images and cannot classify: use task=segmentation, or a "
+                           "classifier (e.g. model=resnet18)")
+        if cfg.dataset.name in SEGMENTATION_ONLY_DATASETS:
+            raise RRXError(f"dataset={cfg.dataset.name} is a segmentation dataset: use task=segmentation")
+        if cfg.method.lam is None:
+            raise RRXError(f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
+                           f"at lambda_index={cfg.get('lambda_index')}")
+        validate(cfg)
+        check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
+
+    def setup(self, runtime, generator) -> torch.nn.Module:
+        cfg = self.cfg
+        self.runtime = runtime
+        self.dataset = create_dataset(cfg.dataset)
+        self.method = create_method(cfg.method)
+        self.challenge = create_challenge(cfg.challenge)
+        self.attack = create_attack(cfg.attack)
+        net = create_model(cfg.model, self.dataset.num_classes, self.dataset.mean, self.dataset.std)
+        self.method.check_model(net)
+        self.info = run_info(cfg, self.method)
+        self.train_set = self.dataset.train_set(masks=self.method.needs_masks)
+        check_variations(self.challenge, self.dataset, cfg.attack.name)  # every folder the evaluation reads, before training
+        self.val_set = None
+        if cfg.trainer.val_fraction:  # split by the generator that then orders the batches
+            n_val = max(1, round(cfg.trainer.val_fraction * len(self.train_set)))
+            self.train_set, self.val_set = random_split(self.train_set, [len(self.train_set) - n_val, n_val],
+                                                        generator=generator)
+        return net
+
+    def describe(self) -> str:
+        return f"{self.info['architecture']} / {self.info['method']} on {self.dataset.name}"
+
+    @property
+    def double_backprop(self) -> bool:
+        return self.method.double_backprop
+
+    @property
+    def label(self) -> str:
+        return self.method.label
+
+    def identity(self) -> dict:
+        return {"run": self.info, "classes": list(self.dataset.classes)}
+
+    def optimizer(self, params):
+        return instantiate(self.cfg.optimizer)(params=params)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("train", self.method.total_epochs(int(self.cfg.trainer.epochs)))]
+
+    def scheduler(self, optimizer):
+        if self.cfg.trainer.scheduler != "cosine":
+            return None
+        epochs, n = self.phases()[0].epochs, len(self.train_set)
+        steps = sum(math.ceil(self.method.data_factor(e) * n / self.runtime.batch_size) for e in range(1, epochs + 1))
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+
+    def training_set(self, phase, epoch, model):
+        return self.method.training_set(epoch, self.train_set, model, self.runtime)
+
+    def resumed_set(self, phase):
+        return self.method.current_set(self.train_set) or self.train_set
+
+    def step(self, model, batch, generator):
+        loss, y, logs = training_step(model, self.method, self.attack, self.cfg.attack.mix, batch, self.runtime, generator)
+        return loss, {"images": len(y), "correct": (logs["logits"].argmax(1) == y).sum().item()}
+
+    def summary(self, record: dict) -> str:
+        return f"train acc {100 * record['acc']:.2f}%"
+
+    def finish(self, model, loop) -> dict:
+        runtime = self.runtime
+        net = runtime.place(model)  # channels-last for evaluation where trainer.channels_last says so
+        val_accuracy = None
+        if self.val_set is not None:
+            val_accuracy = accuracy(net, runtime.loader(self.val_set, shuffle=False), runtime, desc="validation")
+            log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(self.val_set))
+        results = evaluate_with_attack(self.challenge, self.cfg.attack.name, self.attack, net, self.dataset, runtime,
+                                       self.cfg.attack.get("eval_eps"))
+        return {"run": self.info,
+                "train": {"epochs": loop.history["train"], "images": len(self.train_set), "val_accuracy": val_accuracy},
+                "challenges": results, "data": data_report(self.dataset)}
+
+    def write_tables(self, metrics, folder) -> None:
+        write_tables(folder, metrics)
+
+    def state_dict(self) -> dict:
+        return {"method": self.method.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.method.load_state_dict(state["method"])
+
+    @staticmethod
+    def loop_state(ckpt: dict) -> dict:
+        """The loop's state in a checkpoint of an rrx before the one loop (no ``loop`` key): one phase."""
+        return {"phase": 0, "phase_epoch": ckpt["epoch"], "epoch": ckpt["epoch"], "step": ckpt["step"],
+                "history": {"train": ckpt["history"]}}
