@@ -36,9 +36,11 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session", autouse=True)
 def _no_cache_in_home(tmp_path_factory):
     """$RRX_CACHE for every command the tests run (a checkpoint's stored cache folder is never used: without a
-    dataset.cache_dir= the command's own default, ~/.cache/rrx, would fill up)."""
+    dataset.cache_dir= the command's own default, ~/.cache/rrx, would fill up), and $TORCHINDUCTOR_CACHE_DIR."""
     mp = pytest.MonkeyPatch()
     mp.setenv("RRX_CACHE", str(tmp_path_factory.mktemp("rrx-default-cache")))
+    # torch.compile's kernels too: a cache left in /tmp by another checkout's runs (another venv) is never read
+    mp.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("torchinductor")))
     yield
     mp.undo()
 

@@ -13,7 +13,7 @@ from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.methods import create_method, list_methods
 from rrx.models import create_model
-from rrx.segmentation.task import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
+from rrx.tasks.segmentation import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
 from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -382,7 +382,7 @@ ADA = ["method=ada", "method.standard_epochs=1", "method.cycles=2", "method.ada_
 
 def test_segmentation_configs_compose():
     cfg = _compose("task=segmentation")
-    assert (cfg.task, cfg.model.name, cfg.segmentation.optimizer._target_) == ("segmentation", "unet", "torch.optim.Adam")
+    assert (cfg.task, cfg.model.name, cfg.optimizer._target_) == ("segmentation", "unet", "torch.optim.Adam")
     assert _compose().task == "classification" and "segmentation" not in _compose()
     cfg = _compose("experiment=thesis_ada_seg")
     assert (cfg.task, cfg.model.name, cfg.method.name, cfg.dataset.name, cfg.trainer.batch_size) == (
@@ -402,7 +402,7 @@ def test_segmentation_configs_compose():
     ([*ADA, "segmentation.attributions=[gradcam,ipha]"], "segmentation.attributions=ipha; known: saliency, input_x_gradient"),
     ([*ADA, "method.cycles=0"], "method.cycles=0: the segmentation protocol picks"),
     (["model.dropout=1.0"], r"model.dropout=1.0: must be in [0, 1)"),
-    (["segmentation.optimizer.lr=0"], "segmentation.optimizer.lr=0: must be > 0"),
+    (["optimizer.lr=0"], "optimizer.lr=0: must be > 0"),
 ])
 def test_what_cannot_segment_is_named(tmp_path, overrides, message):
     groups = [o.split("=")[0] for o in overrides if "." not in o.split("=")[0]]  # another model= or dataset=
@@ -427,7 +427,7 @@ def test_a_dataset_without_masks_is_named_for_segmentation(tmp_path):
 
 
 def test_ada_without_attributions_warns_that_only_the_plain_fork_trains(caplog):
-    from rrx.segmentation.task import check_segmentation
+    from rrx.tasks.segmentation import check_segmentation
 
     check_segmentation(_compose(*TINY, *ADA, "segmentation.attributions=[]"))
     assert "segmentation.attributions=[]: after the standard epochs only the plain fork" in caplog.text
@@ -526,48 +526,14 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
     assert any("Table 3" in title for title in tables)
 
 
-def test_evaluate_refuses_a_segmentation_checkpoint(ada_run):
+def test_analyze_refuses_a_segmentation_checkpoint_and_it_holds_only_plain_values(ada_run):
     from rrx.evaluate import load_checkpoint
 
-    with pytest.raises(RRXError, match=r"is a task=segmentation run; its validation and robustness results are in its metrics"):
+    with pytest.raises(RRXError, match=r"is a task=segmentation run, and this command reads classifiers; score it again "
+                                       r"with rrx evaluate"):
         load_checkpoint(str(ada_run[1]))
     # its fork states are tensors and plain values too: it loads without unpickling code
     assert torch.load(ada_run[1] / "checkpoint.pt", weights_only=True)["task"] == "segmentation"
-
-
-def test_a_nan_loss_stops_naming_the_epoch(tmp_path, monkeypatch):
-    import rrx.segmentation.train as seg_train
-
-    monkeypatch.setattr(seg_train, "make_loss", lambda name: lambda probs, m: probs.sum() * float("nan"))
-    with pytest.raises(RRXError, match=r"loss is nan at epoch 1, step 1; lower segmentation.optimizer.lr"):
-        train(_compose(*TINY, "trainer.epochs=1", f"dataset.cache_dir={tmp_path / 'cache'}"), tmp_path / "run")
-    status = json.loads((tmp_path / "run" / "status.json").read_text())
-    assert status["state"] == "stopped" and "loss is nan" in status["reason"]
-
-
-def test_a_stopped_protocol_resumes_to_the_uninterrupted_result(ada_run, tmp_path, monkeypatch):
-    """Stopped in the Grad-CAM fork's second epoch (after its ADA windows of cycle 2), resumed in process."""
-    import rrx.segmentation.train as seg_train
-    from rrx.errors import Stopped
-
-    cfg, _, whole = ada_run
-    original, calls = seg_train.train_epoch, []
-
-    def stop_in_gradcam_fork(*args, **kwargs):
-        calls.append(args[-1])
-        if args[-1] == "epoch 3 (U-Net + ADA (Grad-CAM))":
-            raise Stopped("stopped by SIGTERM")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(seg_train, "train_epoch", stop_in_gradcam_fork)
-    with pytest.raises(Stopped):
-        train(cfg, tmp_path / "run")
-    monkeypatch.setattr(seg_train, "train_epoch", original)
-    resumed = train(cfg, tmp_path / "run")
-    assert resumed["train"]["resumed_after_epoch"] == len(calls) - 1
-    assert _without_times(resumed["segmentation"]["forks"]) == _without_times(whole["segmentation"]["forks"])
-    for key in ("iou", "first_cycle_windows"):
-        assert resumed["segmentation"][key] == whole["segmentation"][key]
 
 
 @pytest.mark.slow

@@ -30,11 +30,10 @@ from rrx.results import run_info, write_tables
 from rrx.schema import validate
 from rrx.tasks import register_task
 from rrx.tasks.base import Phase, Task
+from rrx.tasks.segmentation import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
 
 log = logging.getLogger(__name__)
 SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
-SEGMENTATION_MODELS = ("unet",)
-SEGMENTATION_ONLY_DATASETS = ("scgm",)
 
 
 def training_step(model, method, attack, mix, batch, runtime, generator: torch.Generator):

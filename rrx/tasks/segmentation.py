@@ -64,6 +64,11 @@ NOT_FOR_SEGMENTATION = {
 }
 
 
+def _shown(value) -> str:
+    """A value as the command line spells it (``true``, not ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def check_segmentation(cfg) -> None:
     """Everything ``task=segmentation`` needs of the config, before any data is read."""
     if cfg.model.name not in SEGMENTATION_MODELS:
@@ -85,7 +90,8 @@ def check_segmentation(cfg) -> None:
     for key, (value, why) in NOT_FOR_SEGMENTATION.items():
         group, name = key.split(".")
         if cfg[group].get(name, value) != value:
-            raise RRXError(f"{key}={cfg[group][name]} is not used by task=segmentation: {why}; use {key}={value}")
+            raise RRXError(f"{key}={_shown(cfg[group][name])} is not used by task=segmentation: {why}; "
+                           f"use {key}={_shown(value)}")
     seg = cfg.segmentation
     check_choice("segmentation.loss", seg.loss, LOSSES)
     check_choice("segmentation.augment", seg.augment, AUGMENTS)
