@@ -314,9 +314,9 @@ def test_evaluate_checks_the_class_names_against_the_checkpoint(tiny, root_copy,
     ("trainer.epochs=many", "trainer.epochs=many: must be an integer"),
 ])
 def test_invalid_values_are_named_before_anything_is_loaded(compose_train, tmp_path, override, message, monkeypatch):
-    import rrx.train
+    import rrx.tasks.classification
 
-    monkeypatch.setattr(rrx.train, "create_dataset", lambda cfg: pytest.fail("data loaded before the config was checked"))
+    monkeypatch.setattr(rrx.tasks.classification, "create_dataset", lambda cfg: pytest.fail("data loaded before the config was checked"))
     extra = ["method=rrr"] if override.startswith("method") else []
     with pytest.raises(RRXError) as err:
         train(compose_train(*extra, override), tmp_path)
@@ -475,7 +475,7 @@ def _train_stopped_at_epoch_3(overrides, compose_train, run, monkeypatch):
     original = rrx.train.train_epoch
 
     def stop_at_epoch_3(*args, **kwargs):
-        if args[9] == 3:
+        if args[7] == "epoch 3":  # where
             raise Stopped("stopped by SIGTERM")
         return original(*args, **kwargs)
 

@@ -25,6 +25,7 @@ import copy
 import logging
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -173,20 +174,29 @@ class Segmentation(Task):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        seg = cfg.segmentation
-        self.threshold, self.robustness_window = float(seg.threshold), int(seg.robustness_window)
-        m = cfg.method
-        if m.name == "ada":
-            self.schedule = AdaSchedule(int(m.standard_epochs), int(m.cycles), int(m.ada_epochs))
-        else:  # no standard epochs: one plain U-Net of trainer.epochs
-            self.schedule = AdaSchedule(0, 1, int(cfg.trainer.epochs))
-        label = cfg.model.display_name
-        forks = [Fork(BASELINE, None, label)] if m.name == "standard" or seg.baseline else []
-        if m.name == "ada":
-            forks += [Fork(a, a, f"{label} + ADA ({ATTRIBUTIONS[a]})") for a in seg.attributions]
-        self.forks = tuple(forks)
-        self.window = int(m.window) if m.name == "ada" else 0
+        self.threshold = float(cfg.segmentation.threshold)
+        self.robustness_window = int(cfg.segmentation.robustness_window)
+        self.window = int(cfg.method.window) if cfg.method.name == "ada" else 0
         self.state = {"windows": {}, "first_windows": {}, "ada_images": {}}
+
+    @cached_property
+    def schedule(self) -> AdaSchedule:
+        """Alg. 1's epochs; ``method=standard``: no standard epochs, then one plain U-Net of ``trainer.epochs``."""
+        m = self.cfg.method
+        if m.name == "ada":
+            return AdaSchedule(int(m.standard_epochs), int(m.cycles), int(m.ada_epochs))
+        return AdaSchedule(0, 1, int(self.cfg.trainer.epochs))
+
+    @cached_property
+    def forks(self) -> tuple[Fork, ...]:
+        """The plain U-Net (``method=standard``, or ``segmentation.baseline``) and one ADA fork per attribution
+        (read after ``check``)."""
+        cfg, label = self.cfg, self.cfg.model.display_name
+        ada = cfg.method.name == "ada"
+        forks = [Fork(BASELINE, None, label)] if not ada or cfg.segmentation.baseline else []
+        if ada:
+            forks += [Fork(a, a, f"{label} + ADA ({ATTRIBUTIONS[a]})") for a in cfg.segmentation.attributions]
+        return tuple(forks)
 
     def check(self) -> None:
         validate(self.cfg)
