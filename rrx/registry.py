@@ -19,11 +19,14 @@ class Registry:
     Args:
         kind (str): what the entries are, for messages ("method").
         package (str): the package whose modules register the entries ("rrx.methods").
+        ordered (bool, optional): ``names()`` in the order the entries were registered (the order the package's
+            ``__init__`` imports its modules) instead of sorted. Default: False.
     """
 
-    def __init__(self, kind: str, package: str):
+    def __init__(self, kind: str, package: str, ordered: bool = False):
         self.kind = kind
         self.package = package
+        self.ordered = ordered
         self._entries: dict[str, Callable] = {}
         self._loaded = False
 
@@ -44,7 +47,7 @@ class Registry:
 
     def names(self) -> list[str]:
         self._load()
-        return sorted(self._entries)
+        return list(self._entries) if self.ordered else sorted(self._entries)
 
     def _load(self) -> None:
         if self._loaded:

@@ -12,9 +12,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from rrx.analyses import create_analysis
-from rrx.analyses.ipha import (apply_mask, constant_image, feature_impact_index, greedy_top_k, hill_climb, ipha,
-                               search_mask, top_k_mask)
+from rrx.analyses.ipha import feature_impact_index
 from rrx.attributions import attribution_map
+from rrx.attributions.ipha import apply_mask, constant_image, greedy_top_k, hill_climb, ipha, search_mask, top_k_mask
 from rrx.errors import RRXError
 from rrx.methods import create_method
 from rrx.methods.ada import best_context_window

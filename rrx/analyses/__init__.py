@@ -10,7 +10,8 @@ other.
 - ``localisation``: pointing game, relevance mass and relevance rank accuracy with object masks; ObEy (``obey``).
 - ``focus``: Focus on 2 x 2 mosaics of test images, with the model-randomisation sanity check.
 - ``u_analysis``: U Analysis (thesis Alg. 4).
-- ``ipha``: Iterative post-hoc attribution (thesis Alg. 5-6) and the Feature Impact Index (Eq. 7.2).
+- ``ipha``: the Feature Impact Index (Eq. 7.2) of Iterative post-hoc attribution's masks (thesis Alg. 5-6, the
+  attribution ``rrx.attributions.ipha``) and of the top-k masks of other attributions.
 """
 
 from rrx.registry import Registry

@@ -9,20 +9,20 @@ import torch
 from torch.utils.data import Subset, TensorDataset
 from tqdm import tqdm
 
-from rrx.attributions import attribution_map
-from rrx.errors import RRXError, check_choice
+from rrx.attributions import attribution_map, attribution_names, check_attribution
+from rrx.errors import RRXError
 
-ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam", "integrated_gradients")
 TARGETS = ("label", "prediction")  # the class an attribution explains
 
 
-def attribution_list(key: str, value) -> list[str]:
-    """``analysis.attribution`` as a list (one name or several), each a method of ``rrx.attributions``."""
+def attribution_list(key: str, value, accepts=None) -> list[str]:
+    """``analysis.attribution`` as a list (one name or several), each a method of ``rrx.attributions`` (one that
+    ``accepts`` keeps, as in ``rrx.attributions.check_attribution``)."""
     names = [value] if isinstance(value, str) else list(value)
     if not names:
-        raise RRXError(f"{key} is empty; give one or more of {', '.join(ATTRIBUTIONS)}")
+        raise RRXError(f"{key} is empty; give one or more of {', '.join(attribution_names(accepts))}")
     for name in names:
-        check_choice(key, name, ATTRIBUTIONS)
+        check_attribution(key, name, accepts)
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:  # each would be scored twice: twice the images, and a spread over duplicated samples
         raise RRXError(f"{key}={names} names {', '.join(repeated)} more than once; give each attribution once")

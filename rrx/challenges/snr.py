@@ -1,7 +1,9 @@
 """Signal-to-noise ratio of attributions (thesis 4.2.7, Figs. 18-19).
 
 Per image: a(p) = sum_c |A_c(p)|, the attribution A of the target class summed over channels;
-SNR = mean of a over the object (mask 1) / mean of a over the context (mask 0).
+SNR = mean of a over the object (mask 1) / mean of a over the context (mask 0). Every attribution whose map is
+such a channel sum of an input attribution (its ``per_channel``) serves; the thesis reads saliency and Integrated
+Gradients.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import statistics
 import torch
 from tqdm import tqdm
 
-from rrx.attributions import attribution_map
+from rrx.attributions import attribution_map, attribution_names, check_attribution
 from rrx.challenges import register_challenge
 from rrx.errors import RRXError, check_choice
 from rrx.runtime import Runtime
 
 log = logging.getLogger(__name__)
-ATTRIBUTIONS = ("saliency", "integrated_gradients")
 BASELINES = ("black", "mean")  # IG baseline: all-zero image, or the dataset's mean colour
 TARGETS = ("label", "prediction")
+
+
+def per_channel(attribution) -> bool:
+    """Whether the map of ``attribution`` is the a(p) = sum_c |A_c(p)| the SNR is defined on."""
+    return attribution.per_channel
 
 
 def signal_to_noise(maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -53,9 +59,9 @@ class SNRChallenge:
         names = cfg.attribution
         self.attributions = [names] if isinstance(names, str) else list(names)
         if not self.attributions:
-            raise RRXError("challenge.attribution is empty; give saliency, integrated_gradients or a list of both")
+            raise RRXError(f"challenge.attribution is empty; give one or more of {', '.join(attribution_names(per_channel))}")
         for name in self.attributions:
-            check_choice("challenge.attribution", name, ATTRIBUTIONS)
+            check_attribution("challenge.attribution", name, per_channel)
         check_choice("challenge.ig_baseline", cfg.ig_baseline, BASELINES)
         check_choice("challenge.target", cfg.target, TARGETS)
         self.variation = cfg.snr_variation

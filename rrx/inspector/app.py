@@ -15,9 +15,8 @@ import torch
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from rrx.analyses.common import ATTRIBUTIONS
 from rrx.analyses.u_analysis import NOISES, ORDERS
-from rrx.challenges.snr import ATTRIBUTIONS as SNR_ATTRIBUTIONS
+from rrx.attributions import attribution_names
 from rrx.errors import RRXError
 from rrx.inspector.images import dataset_classes, dataset_image, dataset_variations, load_image, to_uint8
 from rrx.inspector.masks import SHAPES, canvas_shapes, parse_shape, shape_mask
@@ -31,6 +30,7 @@ log = logging.getLogger("rrx.inspector")
 CANVAS = 384  # side of the drawing canvas in screen pixels
 DRAWING_MODES = {"rectangle": "rect", "circle": "circle", "polygon": "polygon"}
 MODULES = ("Image processing", "Interpretability", "Signal")
+SNR_DEFAULT = ["saliency", "integrated_gradients"]  # the SNR challenge's (conf/challenge/snr.yaml, thesis Figs. 18-19)
 
 
 def memo(key: tuple, compute):
@@ -159,7 +159,7 @@ def image_processing(x: torch.Tensor, digest: str, source: str) -> None:
 def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
     st.subheader("Interpretability (attributions and U Analysis)")
     inspected = model()
-    method = st.selectbox("attribution", ATTRIBUTIONS, key="attribution")
+    method = st.selectbox("attribution", attribution_names(), key="attribution")
     chosen = class_picker("explain_class")
     view, heat = memo((digest, id(inspected), "attribution", method, chosen),
                       lambda: attribution_view(inspected, x, method, chosen))
@@ -219,7 +219,7 @@ def signal(x: torch.Tensor, mask, digest: str, source: str) -> None:
     save_button(view, "signal", source)
 
     st.markdown("**Signal-to-noise ratio of the attribution**")
-    methods = st.multiselect("attributions", ATTRIBUTIONS, default=list(SNR_ATTRIBUTIONS), key="snr_methods")
+    methods = st.multiselect("attributions", attribution_names(), default=SNR_DEFAULT, key="snr_methods")
     chosen = class_picker("snr_class")
     snr = memo((*key, "snr", tuple(methods), chosen), lambda: snr_view(inspected, x, selected, methods, chosen))
     show(snr.figure)

@@ -26,9 +26,9 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from rrx.analyses.common import ATTRIBUTIONS, fill_mean
+from rrx.analyses.common import fill_mean
 from rrx.analyses.u_analysis import NOISES, ORDERS, sequence_images, u_analysis
-from rrx.attributions import attribution_map
+from rrx.attributions import attribution_map, attribution_names, check_attribution
 from rrx.challenges.snr import signal_to_noise
 from rrx.data.variations import paste
 from rrx.errors import RRXError, check_choice
@@ -115,7 +115,7 @@ def transform_view(inspected: Inspected, x: torch.Tensor, name: str, value: floa
 
 def explain_one(inspected: Inspected, x: torch.Tensor, target: int, method: str) -> torch.Tensor:
     """(H, W) non-negative attribution of class ``target`` for image x (rrx.attributions, float32)."""
-    check_choice("attribution", method, ATTRIBUTIONS)
+    check_attribution("attribution", method)
     check_class(target, inspected.classes)
     with inspected.lock:
         y = torch.tensor([target], device=inspected.device)
@@ -214,7 +214,7 @@ def signal_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, k: in
 def snr_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, methods: list[str], chosen: int | None = None) -> View:
     """Signal (7.3.3): SNR = mean attribution on the signal / mean on the context (thesis 4.2.7) per method."""
     if not methods:
-        raise RRXError(f"choose at least one attribution; known: {', '.join(ATTRIBUTIONS)}")
+        raise RRXError(f"choose at least one attribution; known: {', '.join(attribution_names())}")
     target, how = target_class(inspected, x, chosen)
     ratios = {}
     for method in methods:

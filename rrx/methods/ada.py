@@ -19,15 +19,14 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
-from rrx.analyses.ipha import CONSTANTS
-from rrx.attributions import attribution_map
+from rrx.attributions import attribution_map, check_attribution
+from rrx.attributions.ipha import CONSTANTS
 from rrx.data.table2 import ROTATION_DEG, SCALE, SHIFT
 from rrx.errors import RRXError, check_choice
 from rrx.methods import register_method
 from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
-ATTRIBUTIONS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "guided_gradcam", "ipha")  # of rrx.attributions
 AUGMENTS = ("classic", "none")  # method.augment
 
 
@@ -153,7 +152,7 @@ class ADA(Standard):
     """Cross-entropy on the original images plus the ADA images of the current cycle.
 
     ``cfg``: ``standard_epochs``, ``cycles``, ``ada_epochs``, ``window`` (Z), ``attribution``
-    (one of ATTRIBUTIONS; ``ipha``, the thesis's "methods combination" future work (8.2), also reads
+    (any of ``rrx.attributions``; ``ipha``, the thesis's "methods combination" future work (8.2), also reads
     ``ipha_iterations``, ``ipha_neighbours``, ``ipha_constant`` and ``ipha_seed``). Runs
     ``standard_epochs + cycles * ada_epochs`` epochs (``trainer.epochs`` is not used).
     """
@@ -163,7 +162,7 @@ class ADA(Standard):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        check_choice("method.attribution", cfg.attribution, ATTRIBUTIONS)
+        check_attribution("method.attribution", cfg.attribution)
         self.schedule = AdaSchedule(int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs))
         self.standard_epochs = self.schedule.standard_epochs
         self.window, self.attribution = int(cfg.window), cfg.attribution
@@ -215,9 +214,7 @@ class ADA(Standard):
 
     def attribution_options(self) -> dict:
         """Keyword arguments of ``attribution_map``: IPHA's settings and a generator seeded afresh each cycle
-        (so a cycle's maps do not depend on a resume); none for the other attributions."""
-        if self.attribution != "ipha":
-            return {}
+        (so a cycle's maps do not depend on a resume); the other attributions read none of them."""
         return {**self.ipha, "generator": torch.Generator().manual_seed(self.ipha_seed)}
 
     def state_dict(self) -> dict:

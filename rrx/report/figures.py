@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rrx.attributions import display_name  # noqa: E402
 from rrx.outputs import atomic_write  # noqa: E402
 from rrx.report.aggregate import thesis_order  # noqa: E402
 from rrx.report.tables import model_name, percent, table5_row  # noqa: E402
@@ -170,8 +171,8 @@ def snr_boxplot(runs: list[dict], attribution: str, dataset: str, path: Path) ->
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(arch)
     axes[0][0].set_ylabel("signal-to-noise ratio (log scale)")
-    name = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients"}.get(attribution, attribution)
-    fig.suptitle(f"Signal-to-noise ratio per image, {name} ({dataset}); dashed: object and context equally important")
+    fig.suptitle(f"Signal-to-noise ratio per image, {display_name(attribution)} ({dataset}); dashed: object and context "
+                 f"equally important")
     return save_figure(fig, path)
 
 

@@ -1,7 +1,8 @@
 """ADA for segmentation (thesis ch. 3, Alg. 1, Eq. 3.2-3.4) and the robustness set (Alg. 2).
 
 The attribution (Eq. 3.2) is taken of the summed foreground output y = sum_ij f(x)_ij with respect to the input
-(``ForegroundScore``), by any of the thesis's five methods through ``rrx.attributions.attribution_map``; the
+(``ForegroundScore``), by any attribution of ``rrx.attributions`` that a one-output model can take (the thesis's
+five: saliency, input x gradient, Grad-CAM, guided backprop, guided Grad-CAM) through ``attribution_map``; the
 window erased (Eq. 3.3-3.4) is the Z x Z one with the largest attribution among those without a ground-truth
 foreground pixel, found with the summed-area search of classification ADA (``rrx.methods.ada``).
 """
@@ -11,15 +12,15 @@ from __future__ import annotations
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from rrx.attributions import attribution_map
+from rrx.attributions import attribution_map, attribution_names, display_name
 from rrx.errors import RRXError
 from rrx.methods.ada import Erased, best_context_window, erase_windows
 from rrx.runtime import Runtime
 from rrx.segmentation.unet import ForegroundScore, Segmenter
 
-# The thesis's five attribution methods (3.2), as rrx.attributions names them, with the names the tables use.
-ATTRIBUTIONS = {"saliency": "Vanilla Gradient", "input_x_gradient": "Input × Gradient", "gradcam": "Grad-CAM",
-                "guided_backprop": "Guided Backprop", "guided_gradcam": "Guided Grad-CAM"}
+# name -> display name (the tables') of every registered attribution of a one-output model: not those that score a
+# class among several (IPHA's softmax probability of the only output is always 1)
+ATTRIBUTIONS = {name: display_name(name) for name in attribution_names(lambda a: not a.needs_classes)}
 
 
 def check_window(key: str, z: int, image_size: int) -> None:

@@ -83,8 +83,9 @@ class ForegroundScore(nn.Module):
     """The segmenter seen as a one-output model: the summed foreground probability, y = sum_ij f(x)_ij (B, 1).
 
     ADA's attribution for segmentation is taken of this output (Eq. 3.2 with y_c the summed foreground), so
-    ``rrx.attributions.attribution_map(ForegroundScore(s), x, zeros, method)`` works for every method; Grad-CAM
-    reads the bottleneck, the U-Net's deepest feature map (``cam_layer``, ``feature_grid``).
+    ``rrx.attributions.attribution_map(ForegroundScore(s), x, zeros, method)`` works for every method but those
+    that score a class among several (IPHA); Grad-CAM reads the bottleneck, the U-Net's deepest feature map
+    (``cam_layer``, ``feature_grid``).
     """
 
     def __init__(self, segmenter: Segmenter):
