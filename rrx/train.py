@@ -19,13 +19,14 @@ from tqdm import tqdm
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.challenges.background import accuracy
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, examine_run, guarded_step, open_run, read_checkpoint,
-                            record_stop, save_checkpoint)
+from rrx.challenges.accuracy import accuracy
+from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, TrainingParts, examine_run, open_run, read_checkpoint, record_stop,
+                            save_checkpoint)
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
-from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
+from rrx.errors import RRXError, check_choice
+from rrx.guard import guarded_step
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
@@ -34,6 +35,7 @@ from rrx.results import run_info, write_results
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate
 from rrx.segmentation.task import check_classification
+from rrx.signals import Stopped, stop_on_signals
 
 log = logging.getLogger(__name__)
 SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch

@@ -15,7 +15,7 @@ from rrx.attributions import attribution_map
 from rrx.errors import RRXError
 from rrx.methods.ada import Erased, best_context_window, erase_windows
 from rrx.runtime import Runtime
-from rrx.segmentation.unet import ForegroundScore, Segmenter
+from rrx.models.unet import ForegroundScore, Segmenter
 
 # The thesis's five attribution methods (3.2), as rrx.attributions names them, with the names the tables use.
 ATTRIBUTIONS = {"saliency": "Vanilla Gradient", "input_x_gradient": "Input × Gradient", "gradcam": "Grad-CAM",

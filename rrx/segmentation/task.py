@@ -6,13 +6,13 @@ import logging
 
 from rrx.errors import RRXError, check_choice
 from rrx.segmentation.ada import ATTRIBUTIONS
-from rrx.segmentation.data import REGISTRY_DATASETS
+from rrx.segmentation.data import OBJECT_MASK_DATASETS
 
 log = logging.getLogger(__name__)
 
 SEGMENTATION_MODELS = ("unet",)
 SEGMENTATION_METHODS = ("standard", "ada")  # plain training, and the thesis's ADA protocol (ch. 3)
-SEGMENTATION_DATASETS = (*REGISTRY_DATASETS, "scgm")
+SEGMENTATION_DATASETS = (*OBJECT_MASK_DATASETS, "scgm")
 SEGMENTATION_ONLY_DATASETS = ("scgm",)
 LOSSES = ("dice", "bce")
 AUGMENTS = ("table2", "none")

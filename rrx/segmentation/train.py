@@ -36,8 +36,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import ConcatDataset, Dataset
 
-from rrx.checkpoint import CHECKPOINT, guarded_step, open_run, record_stop, restore_rng_states, rng_states, save_checkpoint
-from rrx.errors import Stopped, stop_on_signals
+from rrx.checkpoint import CHECKPOINT, open_run, record_stop, restore_rng_states, rng_states, save_checkpoint
+from rrx.guard import guarded_step
+from rrx.models.unet import create_unet
 from rrx.outputs import ERROR, record_hydra_config, write_json, write_status
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate
@@ -48,7 +49,7 @@ from rrx.segmentation.augment import Augmented
 from rrx.segmentation.data import SegmentationData, create_segmentation_data
 from rrx.segmentation.metrics import iou_matrix, per_image, soft_dice_loss, summarise
 from rrx.segmentation.task import check_segmentation
-from rrx.segmentation.unet import create_unet
+from rrx.signals import Stopped, stop_on_signals
 
 log = logging.getLogger(__name__)
 BASELINE = "unet"  # the fork that continues without ADA
