@@ -12,11 +12,11 @@ from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
 from rrx.data import data_report
 from rrx.errors import RRXError
-from rrx.evaluate import DatasetChoice, open_subject
 from rrx.outputs import claim_new_folder, record_hydra_config, write_json
 from rrx.report.analyses import analysis_tables
 from rrx.report.tables import markdown, write_table
 from rrx.schema import validate
+from rrx.subject import DatasetChoice, open_subject
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ def keyed_by_settings(results: dict, analysis_cfg: DictConfig, keyed: tuple[str,
 
 def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
     """Run ``cfg.analysis`` on the test images of ``cfg.analysis.variation`` (all, or ``cfg.analysis.max_images``
-    evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.evaluate.open_subject``); results go to
+    evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.subject.open_subject``); results go to
     ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
     figures. An analysis that needs object masks stops before any work on a dataset without them."""
     validate(cfg)
     analysis = create_analysis(cfg.analysis)
     subject = open_subject(cfg, dataset_choice)
     dataset = subject.dataset
-    if analysis.needs_masks and not getattr(dataset, "has_masks", True):
+    if analysis.needs_masks and not dataset.has_masks:
         raise RRXError(f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "
                        "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)")
     data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.get("max_images"))

@@ -15,8 +15,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from rrx.errors import RRXError, Stopped, one_line_reason
+from rrx.errors import RRXError, one_line_reason
 from rrx.outputs import ERROR, RunFolder, claim_new_folder, log_to_files, record_hydra_config, write_text
+from rrx.signals import Stopped
 from rrx.sweeps import JobFailed, app
 
 log = logging.getLogger("rrx")
@@ -107,11 +108,11 @@ def evaluate_app(cfg: DictConfig):
 
 
 def _dataset_choice():
-    """What the command line said of the dataset (``rrx.evaluate.DatasetChoice``): ``dataset=<name>`` chooses another
+    """What the command line said of the dataset (``rrx.subject.DatasetChoice``): ``dataset=<name>`` chooses another
     dataset; ``dataset.<key>=`` changes that key of a checkpoint's own dataset."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from rrx.evaluate import DatasetChoice
+    from rrx.subject import DatasetChoice
 
     parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
     names = [o.key_or_group for o in parsed]

@@ -32,8 +32,9 @@ from lightning_fabric import Fabric
 from omegaconf import OmegaConf
 from torch.multiprocessing import ProcessRaisedException
 
-from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
+from rrx.errors import RRXError, check_choice
 from rrx.runtime import resolve_device
+from rrx.signals import Stopped, stop_on_signals
 
 STRATEGIES = ("auto", "ddp")  # trainer.strategy
 
@@ -147,7 +148,7 @@ def _stop_ranks(grace_s: float = 3.0) -> None:
 def _spawned(fabric: Fabric, function, logging_config: dict | None, *args):
     if "SUBMITIT_EXECUTOR" in os.environ:
         # In a submitit job the parent alone answers SLURM's signals (SIGUSR2: requeue; SIGTERM: ignored, see
-        # rrx.errors.stop_on_signals) and stops the ranks with SIGINT when it exits (launch); a rank that took them
+        # rrx.signals.stop_on_signals) and stops the ranks with SIGINT when it exits (launch); a rank that took them
         # would end the job before it is requeued.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)

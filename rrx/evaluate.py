@@ -1,191 +1,32 @@
-"""Evaluation of a saved checkpoint on a challenge."""
+"""``rrx evaluate``: a saved checkpoint, or an off-the-shelf model, on a challenge."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
-
 from omegaconf import DictConfig, OmegaConf
 
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.checkpoint import CHECKPOINT, all_finite, describe, read_checkpoint
-from rrx.data import check_classes, create_dataset, data_report
-from rrx.errors import RRXError
-from rrx.models import create_model
-from rrx.models.pretrained import method_label, off_the_shelf
+from rrx.data import data_report
+from rrx.checkpoint import describe
 from rrx.outputs import claim_new_folder, record_hydra_config, write_json
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
-from rrx.schema import validate
+from rrx.subject import DatasetChoice, checkpoint_dataset, checkpoint_state, load_checkpoint, open_subject
 from rrx.tasks import TASKS
 from rrx.tasks.base import LoopState
 
 log = logging.getLogger(__name__)
 
 
-def load_checkpoint(path: str, unpickle_older: bool = True, segmentation: bool = False) -> tuple[dict, Path]:
-    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``) with ``read_checkpoint`` (weights only;
-    an older rrx's checkpoint with full unpickling only when ``unpickle_older``); refuses non-finite parameters, and
-    a ``task=segmentation`` checkpoint unless ``segmentation`` (``rrx evaluate`` re-scores one; analyze and the
-    Inspector read classifiers)."""
-    if path in (None, "", "???"):
-        raise RRXError("evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
-                       "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)")
-    file = Path(path).expanduser()
-    if file.is_dir():
-        file = file / CHECKPOINT
-    if not file.is_file():
-        raise RRXError(f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)")
-    ckpt = read_checkpoint(file, unpickle_older)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
-        raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
-    if ckpt.get("task") == "segmentation" and not segmentation:
-        raise RRXError(f"checkpoint={path}: {file} is a task=segmentation run, and this command reads classifiers; "
-                       "score it again with rrx evaluate checkpoint=<its folder>")
-    bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
-    if bad:
-        raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")
-    return ckpt, file
-
-
-def checkpoint_state(ckpt: dict) -> dict:
-    """What ``metrics.json`` says of the checkpoint evaluated: finished or not, and its epochs (None: older rrx)."""
-    return {"finished": ckpt.get("finished"), "epoch": ckpt.get("epoch"), "epochs": ckpt.get("epochs")}
-
-
-@dataclass(frozen=True)
-class DatasetChoice:
-    """What a command line said of the dataset: ``group`` when it chose one (``dataset=<name>``), and the keys it set
-    (``dataset.root=...`` sets ``root``). Nothing said: a checkpoint is evaluated on the dataset it was trained on."""
-
-    group: bool = False
-    keys: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        """Whether the command line said anything of the dataset."""
-        return self.group or bool(self.keys)
-
-    @classmethod
-    def of(cls, choice: "DatasetChoice | bool") -> "DatasetChoice":
-        """``choice`` itself, or ``True``/``False`` (the dataset group chosen, or nothing said)."""
-        return choice if isinstance(choice, DatasetChoice) else cls(group=bool(choice))
-
-
-def checkpoint_dataset(cfg: DictConfig, trained: DictConfig, choice: DatasetChoice) -> DictConfig:
-    """The dataset config a checkpoint trained on ``trained`` is evaluated on.
-
-    ``dataset=<name>`` on the command line: the command's dataset, whole. Else the checkpoint's own dataset with the
-    command's ``dataset.<key>`` values (``dataset.root=B`` moves the root and keeps the dataset and its image size)
-    and, always, the command's own ``cache_dir`` (``$RRX_CACHE`` or ``dataset.cache_dir``): a folder stored in a
-    checkpoint, maybe on another machine, never decides where rrx writes.
-    """
-    if choice.group:
-        return cfg.dataset
-    dataset = OmegaConf.create(OmegaConf.to_container(trained, resolve=True))
-    for key in choice.keys:  # ~dataset.<key> reads as None, as dataset.<key>=null
-        OmegaConf.update(dataset, key, OmegaConf.select(cfg.dataset, key), merge=False)
-    if "cache_dir" in dataset and "cache_dir" in cfg.dataset and "cache_dir" not in choice.keys:
-        dataset.cache_dir = cfg.dataset.cache_dir
-    return dataset
-
-
-@dataclass
-class Subject:
-    """What ``rrx evaluate`` and ``rrx analyze`` look at: a dataset and the model to build on it.
-
-    ``run`` names the model in the tables; ``record`` is what ``metrics.json`` adds about where the model came from
-    (its checkpoint and whether that finished, or the off-the-shelf model's config); ``build()`` makes the model on
-    ``runtime.device``.
-    """
-
-    dataset: object
-    runtime: Runtime
-    run: dict
-    record: dict
-    build: Callable[[], torch.nn.Module]
-
-
-def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle_older: bool = True,
-                 loaded: tuple[dict, Path] | None = None) -> Subject:
-    """``cfg.checkpoint`` (a trained run) or ``cfg.model`` (off the shelf, no checkpoint) on its dataset.
-
-    A checkpoint is rebuilt from its config, on the dataset it was trained on with the command line's ``dataset.*``
-    keys, or on another one chosen with ``dataset=<name>`` (``checkpoint_dataset``); that dataset's class names must
-    be the checkpoint's. An unfinished checkpoint is used and marked so in ``record``. ``unpickle_older``: see
-    ``rrx.checkpoint.read_checkpoint``; ``loaded``: the checkpoint and its file, already read.
-    """
-    validate(cfg)
-    seed_everything(cfg.seed)
-    if cfg.get("model") is not None:
-        if cfg.checkpoint:
-            raise RRXError(f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model")
-        return _off_the_shelf_subject(cfg)
-    ckpt, file = loaded or load_checkpoint(cfg.checkpoint, unpickle_older)
-    return _checkpoint_subject(cfg, DatasetChoice.of(dataset_choice), ckpt, file)
-
-
-def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
-    """``model=<name>`` without a checkpoint: its own weights, head and normalisation (``rrx.models.pretrained``)."""
-    runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
-    dataset = create_dataset(cfg.dataset)
-    run = {"architecture": cfg.model.display_name, "method": method_label(cfg.model), "attack": "none", "dataset": dataset.name,
-           "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
-           "rrda": False, "seed": int(cfg.seed)}
-    record = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
-
-    def build() -> torch.nn.Module:
-        model = off_the_shelf(cfg.model, dataset, cfg.dataset.get("label_map", "reference"))
-        if getattr(model, "label_map_name", None):  # a 1000-class model read through a map: the table names it
-            run["label_map"] = record["label_map"] = model.label_map_name
-            run["method"] = f"{run['method']} ({model.label_map_name} map)"
-        return runtime.place(model)
-
-    return Subject(dataset, runtime, run, record, build)
-
-
-def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file: Path) -> Subject:
-    state = checkpoint_state(ckpt)
-    if state["finished"] is False:
-        log.warning("checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart", file, describe(ckpt))
-    elif state["finished"] is None:
-        log.warning("checkpoint %s is %s: whether its training finished is unknown", file, describe(ckpt))
-    trained = OmegaConf.create(ckpt["config"])
-    dataset_cfg = checkpoint_dataset(cfg, trained.dataset, choice)
-    if dataset_cfg.image_size != trained.dataset.image_size:
-        log.warning("evaluating at %d px a model trained at %d px (dataset.image_size)", dataset_cfg.image_size,
-                    trained.dataset.image_size)
-    runtime = Runtime.from_config(cfg.trainer, dataset_cfg)
-    dataset = create_dataset(dataset_cfg)
-    if dataset.num_classes != trained.dataset.num_classes:
-        raise RRXError(
-            f"checkpoint {file} predicts {trained.dataset.num_classes} classes, dataset {dataset.name} has {dataset.num_classes}"
-        )
-    if "classes" in ckpt:
-        if hasattr(dataset, "expect_classes"):  # class folders: each variation is checked as it is listed
-            dataset.expect_classes(ckpt["classes"])
-        else:
-            check_classes(dataset.classes, ckpt["classes"], f"dataset {dataset.name} (checkpoint {file})")
-
-    def build() -> torch.nn.Module:
-        # The state dict replaces any pretrained weights, so none are loaded here.
-        model_cfg = OmegaConf.merge(trained.model, {"pretrained": False, "weights_path": None})
-        model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
-        model.load_state_dict(ckpt["state_dict"])
-        return runtime.place(model)
-
-    record = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
-    return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, record, build)
-
-
 def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
     """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
-    results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``."""
+    results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
+    A ``task=segmentation`` checkpoint is scored again instead (``evaluate_segmentation``)."""
     loaded = None
     if cfg.get("model") is None:
         loaded = load_checkpoint(cfg.checkpoint, segmentation=True)

@@ -198,7 +198,7 @@ def augment_settings(dataset) -> tuple | None:
 
 def quiet_worker(worker_id: int) -> None:
     """A loader worker ignores SIGINT, SIGTERM and SIGUSR2, which a terminal or SLURM sends to every process of
-    the job: the training process alone stops (``rrx.errors.stop_on_signals``) or is requeued (submitit's
+    the job: the training process alone stops (``rrx.signals.stop_on_signals``) or is requeued (submitit's
     SIGUSR2 handler, which a forked worker would otherwise inherit and run); torch ends the workers after it."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)

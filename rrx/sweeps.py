@@ -35,8 +35,9 @@ import hydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from rrx.errors import one_line_reason, stop_on_signals
+from rrx.errors import one_line_reason
 from rrx.outputs import unique_suffix, write_json
+from rrx.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 OUTCOMES = ".rrx-sweep"  # in the sweep folder: one folder per launch, one <job num>.json per job
@@ -48,7 +49,7 @@ OVERRIDE = f"++hydra.callbacks.rrx_sweep._target_={__name__}.SweepCallback"  # w
 
 def app(config_name: str):
     """``@hydra.main`` for the rrx command of config ``config_name``; as a sweep (``-m``) it runs with
-    ``SweepCallback``, and SIGINT or SIGTERM stop it (``rrx.errors.Stopped``) also between jobs."""
+    ``SweepCallback``, and SIGINT or SIGTERM stop it (``rrx.signals.Stopped``) also between jobs."""
 
     def decorate(task):
         main = hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name=config_name)(task)

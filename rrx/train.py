@@ -20,12 +20,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parameter import UninitializedParameter
 from tqdm import tqdm
 
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, examine_run, guarded_step, open_run, read_checkpoint, record_stop,
+from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, examine_run, open_run, read_checkpoint, record_stop,
                             restore_rng_states, rng_states, save_checkpoint)
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
-from rrx.errors import RRXError, Stopped, check_choice, stop_on_signals
+from rrx.errors import RRXError, check_choice
+from rrx.guard import guarded_step
 from rrx.outputs import ERROR, record_hydra_config, write_json, write_status
 from rrx.runtime import Runtime, seed_everything
+from rrx.signals import Stopped, stop_on_signals
 from rrx.tasks import create_task
 from rrx.tasks.base import FORK, LoopState, Phase, Task
 

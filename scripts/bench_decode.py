@@ -1,4 +1,4 @@
-"""JPEG decoding for the loader: PIL (what ``rrx.data.in9.load_rgb`` uses) against ``torchvision.io.decode_jpeg``.
+"""JPEG decoding for the loader: PIL (what ``rrx.data.image_io.load_rgb`` uses) against ``torchvision.io.decode_jpeg``.
 
     .venv/bin/python scripts/bench_decode.py --image-size 224 --files 2000       # CPU; adds batched GPU decoding on CUDA
 

@@ -14,7 +14,7 @@ import time
 import torch
 from hydra import compose, initialize_config_module
 
-from rrx.checkpoint import all_finite
+from rrx.guard import all_finite
 from rrx.methods import create_method
 from rrx.models import create_model
 from rrx.runtime import resolve_device, seed_everything

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from rrx.data import create_dataset
-from rrx.evaluate import load_checkpoint
+from rrx.subject import load_checkpoint
 from rrx.models import create_model
 
 

@@ -132,7 +132,7 @@ def test_the_model_clamp_lets_the_input_gradient_through_at_0_and_1():
     """An rrx model clamps its input to [0, 1] but its input gradient at pixels of exactly 0 and 1 is that of the
     same network without the clamp (``torch.clamp``'s own gradient is 0 there: [0, 1, 1, 1, 0] at these values)."""
     from rrx.models.classifier import Classifier
-    from rrx.segmentation.unet import Segmenter, UNet
+    from rrx.models.unet import Segmenter, UNet
 
     torch.manual_seed(0)
     values = torch.tensor([0.0, 1e-7, 0.5, 1 - 1e-7, 1.0])

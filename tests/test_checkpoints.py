@@ -18,7 +18,7 @@ from in9_fixture import write_in9
 from runner import one_line_error, rrx
 from rrx.checkpoint import read_checkpoint
 from rrx.errors import RRXError
-from rrx.evaluate import DatasetChoice, open_subject
+from rrx.subject import DatasetChoice, open_subject
 from rrx.train import train
 
 

@@ -21,8 +21,9 @@ import rrx.train as training
 from conftest import TINY
 from runner import one_line_error, rrx
 from rrx.distributed import create_fabric
-from rrx.errors import RRXError, Stopped
+from rrx.errors import RRXError
 from rrx.runtime import ShardedSampler
+from rrx.signals import Stopped
 
 # 72 training images, 2 epochs of batches of 16 (the last one 8: 4 per rank), no BatchNorm
 SAME = [*[o for o in TINY if not o.startswith("model")], "model=mlp", "trainer.epochs=2"]

@@ -209,8 +209,8 @@ def test_analyze_refused_in_a_training_folder_leaves_no_log_there(trained):
 CTRL_C_AT_BUILD = textwrap.dedent("""
     import os, signal, sys
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as under a terminal: pytest may run as a background job
-    import rrx.evaluate
-    opened = rrx.evaluate.open_subject
+    import rrx.subject  # patched before rrx evaluate and rrx analyze import it
+    opened = rrx.subject.open_subject
 
     def open_subject(*args, **kwargs):  # SIGINT to this process as the model is built: the command is at work
         subject = opened(*args, **kwargs)
@@ -223,7 +223,7 @@ CTRL_C_AT_BUILD = textwrap.dedent("""
         subject.build = interrupted
         return subject
 
-    rrx.evaluate.open_subject = open_subject
+    rrx.subject.open_subject = open_subject
     from rrx.cli import main
     sys.argv = ["rrx", *sys.argv[1:]]
     main()

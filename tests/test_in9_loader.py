@@ -253,18 +253,18 @@ def test_a_variation_read_with_masks_serves_it_without(in9_root, monkeypatch):
     its masks dropped (its items and its bytes), not read and preloaded a second time."""
     from types import SimpleNamespace
 
-    import rrx.data.background as background
+    import rrx.data.in9 as in9
     from rrx.challenges import check_variations
     from rrx.data.byte_items import byte_items
 
     dataset = _in9(in9_root, "dataset.image_size=32", "dataset.preload_gb=1")
-    opened, real = [], background.IN9Folder
+    opened, real = [], in9.IN9Folder
 
     def counted(root, variation, split, *rest):
         opened.append((variation, rest[1]))  # (variation, masks)
         return real(root, variation, split, *rest)
 
-    monkeypatch.setattr(background, "IN9Folder", counted)
+    monkeypatch.setattr(in9, "IN9Folder", counted)
     challenge = SimpleNamespace(needs=lambda: [("mixed_rand", False), ("original", False), ("mixed_rand", True)])
     check_variations(challenge, dataset)
     assert opened == [("mixed_rand", True), ("original", False)]

@@ -16,7 +16,7 @@ import pytest
 from conftest import TINY
 from runner import REPO, RRX, rrx
 from rrx import cli
-from rrx.errors import Stopped, stop_on_signals
+from rrx.signals import Stopped, stop_on_signals
 
 # The requeue test's runs: long enough that a signal sent as the first checkpoint appears reaches the job before its
 # last epoch ends (about 1 s an epoch on 2 CPU cores); on the CPU (no GPU given to the jobs), where runs repeat exactly.

@@ -14,8 +14,9 @@ from hydra import compose, initialize_config_module
 
 import rrx.train
 from conftest import TINY as CLASSIFICATION
-from rrx.errors import RRXError, Stopped
+from rrx.errors import RRXError
 from rrx.evaluate import evaluate
+from rrx.signals import Stopped
 from rrx.tasks.classification import Classification
 from rrx.tasks.segmentation import Segmentation
 from rrx.train import train

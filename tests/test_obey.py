@@ -19,7 +19,8 @@ from rrx.analyses.common import analysis_images
 from rrx.analyses.localisation import obey, weighted_iou
 from rrx.data import create_dataset
 from rrx.data.in9 import IN9Folder
-from rrx.data.synthetic import VARIATIONS, SceneSegments, SyntheticSpec, class_folder, materialise
+from rrx.data.synthetic import SceneSegments, SyntheticSpec, class_folder, materialise
+from rrx.data.variations import VARIATIONS
 from rrx.errors import RRXError
 from rrx.report.analyses import table_obey
 from rrx.runtime import Runtime

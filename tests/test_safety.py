@@ -470,7 +470,7 @@ def test_no_progress_bar_updates_when_the_output_is_not_a_terminal(tiny, tmp_pat
 def _train_stopped_at_epoch_3(overrides, compose_train, run, monkeypatch):
     """Train ``overrides`` into ``run`` and stop it (as SIGTERM does) when epoch 3 begins."""
     import rrx.train
-    from rrx.errors import Stopped
+    from rrx.signals import Stopped
 
     original = rrx.train.train_epoch
 
@@ -540,7 +540,7 @@ def test_resuming_another_config_names_both_values(compose_train, tmp_path):
 
 
 def test_all_finite_against_elementwise_checks():
-    from rrx.checkpoint import all_finite
+    from rrx.guard import all_finite
 
     assert all_finite([torch.ones(3), torch.zeros(2, 2)]) and all_finite([])
     assert not all_finite([torch.ones(3), torch.tensor([0.0, float("nan")])])
@@ -558,7 +558,7 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
 
 
 def test_class_names_in_another_order_are_named():
-    from rrx.data import check_classes
+    from rrx.data.base import check_classes
 
     check_classes(["a", "b"], ["a", "b"], "x")  # equal: nothing to say
     with pytest.raises(RRXError, match=r"x: classes differ .*missing \[\], unexpected \[\]; same names in another order: \['b', 'a'\]"):

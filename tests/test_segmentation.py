@@ -21,7 +21,7 @@ from rrx.runtime import Runtime
 from rrx.segmentation import augment, metrics
 from rrx.segmentation.ada import (ada_windows, check_window, foreground_attribution, robustness_batch, robustness_corners,
                                   with_ada_images)
-from rrx.segmentation.unet import ConvBlock, ForegroundScore, Segmenter, UNet, create_unet
+from rrx.models.unet import ConvBlock, ForegroundScore, Segmenter, UNet, create_unet
 from rrx.train import train
 from runner import one_line_error, rrx
 from scgm_fixture import GM_MAJORITY, GM_MINORITY, WHITE, write_scgm
@@ -234,6 +234,19 @@ def test_unet_config_builds_and_refuses_a_side_it_cannot_pool():
         create_unet(cfg, 3, [0.5] * 3, [0.25] * 3, 60)
 
 
+def test_unet_is_a_registered_model():
+    from rrx.models import create_model, list_models
+
+    cfg = OmegaConf.load("conf/model/unet.yaml")
+    assert "unet" in list_models()
+    torch.manual_seed(0)
+    registered = create_model(cfg, None, [0.5], [0.25], channels=1, image_size=64)
+    torch.manual_seed(0)
+    direct = create_unet(cfg, 1, [0.5], [0.25], 64)
+    assert isinstance(registered, Segmenter)
+    assert all(torch.equal(a, b) for a, b in zip(registered.state_dict().values(), direct.state_dict().values()))
+
+
 # --- ADA for segmentation and the robustness set ------------------------------------------------------------------
 
 class WeightedSum(torch.nn.Module):
@@ -316,9 +329,9 @@ def _scgm_cfg(root, **kw):
 
 
 def test_scgm_majority_vote_split_and_orientation(tmp_path):
-    from rrx.segmentation.scgm import load_scgm
+    from rrx.segmentation.data import create_segmentation_data
 
-    data = load_scgm(_scgm_cfg(write_scgm(tmp_path)))
+    data = create_segmentation_data(_scgm_cfg(write_scgm(tmp_path)))  # through the dataset registry
     assert data.info["val_subjects"] == ["site2-sc01"] and len(data.info["train_subjects"]) == 4  # 20 % of 5 subjects
     assert (len(data.train), len(data.val), data.channels) == (12, 3, 1)
     expected = torch.zeros(12, 12)  # the 12 x 10 slice padded by one column each side
@@ -327,14 +340,14 @@ def test_scgm_majority_vote_split_and_orientation(tmp_path):
         assert torch.equal(m[0], expected)  # the flipped subject (site2-sc01) too: canonical axes
         assert x.min() == 0 and x.max() == 1 and torch.equal(x[0] == 1, expected.bool())  # image and mask line up
     assert torch.allclose(data.val_spacing, torch.tensor([[0.5, 0.5]] * 3, dtype=torch.float64))
-    wider = load_scgm(_scgm_cfg(tmp_path, image_size=24))
+    wider = create_segmentation_data(_scgm_cfg(tmp_path, image_size=24))
     assert wider.val_spacing[0].tolist() == [0.25, 0.25]
 
 
 @pytest.mark.parametrize("target, vote, regions", [("sc", 0.5, [GM_MAJORITY, WHITE]), ("wm", 0.5, [WHITE]),
                                                     ("gm", 0.25, [GM_MAJORITY, GM_MINORITY])])
 def test_scgm_targets_and_vote(tmp_path, target, vote, regions):
-    from rrx.segmentation.scgm import load_scgm
+    from rrx.data.scgm import load_scgm
 
     data = load_scgm(_scgm_cfg(write_scgm(tmp_path), target=target, vote=vote))
     expected = torch.zeros(12, 10)
@@ -346,7 +359,7 @@ def test_scgm_targets_and_vote(tmp_path, target, vote, regions):
 def test_scgm_bad_roots_name_the_file(tmp_path):
     import nibabel as nib
 
-    from rrx.segmentation.scgm import load_scgm
+    from rrx.data.scgm import load_scgm
 
     root = write_scgm(tmp_path / "a")
     (root / "site1-sc02-mask-r3.nii.gz").unlink()
@@ -527,7 +540,7 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
 
 
 def test_analyze_refuses_a_segmentation_checkpoint_and_it_holds_only_plain_values(ada_run):
-    from rrx.evaluate import load_checkpoint
+    from rrx.subject import load_checkpoint
 
     with pytest.raises(RRXError, match=r"is a task=segmentation run, and this command reads classifiers; score it again "
                                        r"with rrx evaluate"):

@@ -10,8 +10,8 @@ from hydra import compose, initialize_config_module
 
 from runner import one_line_error, rrx
 from rrx.data import create_dataset
-from rrx.data.background import BackgroundDataset
-from rrx.data.patches import PatchTask
+from rrx.data.in9 import BackgroundDataset
+from rrx.data.patch_task import PatchTask
 from rrx.data.rival10 import Rival10
 from rrx.data.tensor_task import TensorTask
 from rrx.errors import RRXError

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
-
 from rrx.challenges import register_challenge
+from rrx.challenges.accuracy import accuracy
 from rrx.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, loader: DataLoader, runtime: Runtime, desc: str) -> float:
-    """Correct predictions / dataset size."""
-    model.eval()
-    correct = 0
-    for x, y, *_ in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
-        with runtime.autocast():
-            logits = model(x.to(runtime.device))
-        correct += (logits.argmax(1).cpu() == y).sum().item()
-    return correct / len(loader.dataset)
 
 
 @register_challenge("background")

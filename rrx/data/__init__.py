@@ -1,34 +1,25 @@
-"""Datasets (config group ``dataset``): ``create_dataset(cfg)`` builds one by ``cfg.name``."""
+"""Datasets (config group ``dataset``): ``create_dataset(cfg)`` builds one by ``cfg.name``, a ``Benchmark``
+(``rrx.data.base``)."""
 
-from rrx.errors import RRXError
+from rrx.data.base import Benchmark
 from rrx.registry import Registry
 
 DATASETS = Registry("dataset", __name__)
 register_dataset = DATASETS.register
 
 
-def create_dataset(cfg):
-    return DATASETS.get(cfg.name)(cfg)
+def create_dataset(cfg) -> Benchmark:
+    dataset = DATASETS.get(cfg.name)(cfg)
+    if not isinstance(dataset, Benchmark):
+        raise TypeError(f"dataset {cfg.name!r} returned a {type(dataset).__name__}, not a rrx.data.base.Benchmark")
+    return dataset
 
 
 def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-def check_classes(found: list[str], expected: list[str], where: str) -> None:
-    """Stop unless the class names ``found`` at ``where`` equal the training classes ``expected`` (same names,
-    same order: label k is the k-th name), naming the missing and unexpected ones."""
-    found, expected = list(found), list(expected)
-    if found == expected:
-        return
-    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-    order = "" if missing or extra else f"; same names in another order: {found}"
-    raise RRXError(f"{where}: classes differ from the training classes (missing {missing}, unexpected {extra}{order}); "
-                   "every variation must have the training classes, or its labels shift")
-
-
-def data_report(dataset) -> dict:
+def data_report(dataset: Benchmark) -> dict:
     """What ``metrics.json`` records about the data: the samples skipped as unreadable, per folder."""
-    skipped = getattr(dataset, "skipped", {})
+    skipped = dict(dataset.skipped)
     return {"skipped": {folder: len(reasons) for folder, reasons in skipped.items()}, "skipped_files": skipped}
-

@@ -22,9 +22,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from rrx.data import check_classes, register_dataset
+from rrx.data import register_dataset
+from rrx.data.base import check_classes
 from rrx.data.image_task import ImageTask, check_num_classes
-from rrx.data.in9 import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, _resize, keep_readable, load_rgb
+from rrx.data.image_io import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, keep_readable, load_rgb, resize
 from rrx.errors import RRXError, check_choice
 
 LAYOUT = "<root>/<split>/<class>/<name>.{jpg,jpeg,png} with splits dataset.train_split and dataset.test_split"
@@ -102,11 +103,11 @@ class FolderImages(Dataset):
     def __getitem__(self, index: int):
         path, label = self.samples[index]
         array = load_rgb(path)  # (H, W, 3)
-        x = _resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")  # (3, S, S)
+        x = resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")  # (3, S, S)
         if self.mask_dir is None:
             return x, label
         m = torch.from_numpy(self.load_mask(index, array.shape[:2]).astype(np.float32))[None]  # (1, H, W)
-        return x, label, _resize(m, self.image_size, "nearest")
+        return x, label, resize(m, self.image_size, "nearest")
 
 
 @register_dataset("image_folder")

@@ -12,22 +12,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rrx.data.in9 import _resize
+from rrx.data.base import Benchmark
+from rrx.data.image_io import resize
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 NEVER_DOWNLOADS = "rrx never downloads datasets"
 
 
-class ImageTask:
+class ImageTask(Benchmark):
     """The train and test splits of a dataset that has only the ``original`` variation.
 
     Args:
         name (str): ``dataset.name``.
         classes (list[str]): class names; label k is ``classes[k]``.
         load (Callable[[str, bool], Dataset]): ``load(split, masks)`` for split ``train`` or ``test``; called
-            once per (split, masks). The dataset has ``labels``, and may list unreadable samples it dropped
-            in ``skipped``.
+            once per (split, masks). The dataset has ``labels``, and lists the unreadable samples it dropped in
+            ``skipped``.
         mean, std (list[float]): the normalisation.
         image_size (int): the side every image (and mask) is resized to.
         has_masks (bool, optional): whether the dataset has object masks; without them a request for masks is
@@ -66,7 +67,7 @@ class ImageTask:
         key = (split, masks)
         if key not in self._sets:
             data = self._load(split, masks)
-            if getattr(data, "skipped", None):
+            if data.skipped:
                 self.skipped[split] = data.skipped
             counts = torch.as_tensor(data.labels, dtype=torch.long).bincount(minlength=self.num_classes).tolist()
             log.info("%s %s: %d images, per class %s", self.name, split, len(data), counts)
@@ -80,13 +81,14 @@ class ArrayImages(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, image_size: int):
         self.images, self.labels, self.image_size = images, labels, image_size
+        self.skipped: list[str] = []  # none: the arrays are read whole
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int):
         x = self.images[index].float().div(255)  # (3, H, W)
-        return _resize(x, self.image_size, "bilinear"), int(self.labels[index])
+        return resize(x, self.image_size, "bilinear"), int(self.labels[index])
 
 
 def array_task(cfg, classes: list[str], splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> ImageTask:

@@ -1,4 +1,6 @@
-"""ImageNet-9 backgrounds-challenge folders (Xiao et al., ICLR 2021) as torch datasets.
+"""ImageNet-9 backgrounds-challenge folders (Xiao et al., ICLR 2021): each folder as a torch dataset
+(``IN9Folder``), a ``bg_challenge`` root as a benchmark (``BackgroundDataset``, which the synthetic benchmark,
+written in this layout, reads too) and ``dataset=in9``.
 
 Layout: ``<root>/<variation>/<split>/<class>/<stem>.JPEG``; the label is the class
 folder's index in sorted order. Hidden folders and files (``.ipynb_checkpoints``, ``._x.JPEG``) are ignored. Object masks are ``<root>/fg_mask/<split>/<class>/<stem>.npy``
@@ -14,22 +16,26 @@ The synthetic benchmark writes ``fg_mask/train``, which is then used instead.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset
 
+from rrx.data import register_dataset
+from rrx.data.base import Benchmark, check_classes
 from rrx.data.byte_items import to_float
-from rrx.errors import RRXError
+from rrx.data.image_io import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, keep_readable, load_rgb, load_rgb_bytes, resize
+from rrx.data.label_maps import IN9_CLASSES, in9_map
+from rrx.data.preload import maybe_preload
+from rrx.data.variations import VARIATIONS
+from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
 
 LAYOUT = "<root>/<variation>/<split>/<class>/<stem>.JPEG (ImageNet-9 bg_challenge layout)"
-BAD_SAMPLE_RULES = ("error", "skip")  # dataset.on_bad_sample: stop naming the file, or check all and drop bad ones
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+TRAIN_SOURCES = ("original", "in9l")
 
 
 def split_dir(root: Path, variation: str, split: str) -> Path:
@@ -48,34 +54,6 @@ def foreground_stem(filename: str) -> str:
     if stem.startswith("fg_") and "_bg_" in stem:
         return stem[3 : stem.index("_bg_")]
     return stem
-
-
-def load_rgb_bytes(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8; an unreadable file is an RRXError naming it."""
-    try:
-        with Image.open(path) as img:
-            return np.array(img.convert("RGB"), dtype=np.uint8)
-    except OSError as err:
-        raise RRXError(f"cannot read image {path}: {err}") from err
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1]; an unreadable file is an RRXError naming it."""
-    return load_rgb_bytes(path).astype(np.float32) / 255.0
-
-
-def keep_readable(samples: list, load) -> tuple[list, list[str]]:
-    """The samples whose ``load(index)`` succeeds, and the errors of the others (each logged)."""
-    good, skipped = [], []
-    for index, sample in enumerate(samples):
-        try:
-            load(index)
-        except RRXError as err:
-            skipped.append(str(err))
-            log.warning("skipped: %s", err)
-            continue
-        good.append(sample)
-    return good, skipped
 
 
 class IN9Folder(Dataset):
@@ -157,12 +135,12 @@ class IN9Folder(Dataset):
         array = load_rgb_bytes(path)
         x = torch.from_numpy(array).permute(2, 0, 1)  # (3, H, W)
         if x.shape[-2:] != (self.image_size, self.image_size):  # (bilinear weights are >= 0: no value leaves [0, 255])
-            x = _resize(x.float(), self.image_size, "bilinear").round_().to(torch.uint8)
+            x = resize(x.float(), self.image_size, "bilinear").round_().to(torch.uint8)
         if self.mask_dir is None:
             return x, label
         m = torch.from_numpy(self.load_mask(index, array.shape[:2]))[None]  # (1, H, W) bool
         if m.shape[-2:] != (self.image_size, self.image_size):
-            m = _resize(m.float(), self.image_size, "nearest").bool()
+            m = resize(m.float(), self.image_size, "nearest").bool()
         return x, label, m
 
     def __getitem__(self, index: int):
@@ -170,8 +148,123 @@ class IN9Folder(Dataset):
         return tuple(to_float(self.byte_item(index)))
 
 
-def _resize(t: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    if t.shape[-2:] == (size, size):
-        return t
-    kwargs = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
-    return F.interpolate(t[None], size=(size, size), mode=mode, **kwargs)[0]
+class BackgroundDataset(Benchmark):
+    """A ``bg_challenge`` root: the training set and every evaluation variation.
+
+    Args:
+        root (Path): the ``bg_challenge`` folder.
+        cfg: the dataset config: ``name``, ``num_classes``, ``image_size``, ``mean``, ``std``,
+            ``train_source`` (``original`` or ``in9l``), ``mask_threshold``, ``on_bad_sample``
+            (``error`` or ``skip``) and ``val_per_class`` (expected images per class in val).
+    """
+
+    has_masks = True
+
+    def __init__(self, root: Path, cfg):
+        self.name = cfg.name
+        self.root = Path(root).expanduser()
+        self.num_classes = cfg.num_classes
+        self.image_size = cfg.image_size
+        self.mean, self.std = list(cfg.mean), list(cfg.std)
+        self.mask_threshold = cfg.mask_threshold
+        self.val_per_class = cfg.val_per_class
+        check_choice("dataset.on_bad_sample", cfg.on_bad_sample, BAD_SAMPLE_RULES)
+        check_choice("dataset.train_source", cfg.train_source, TRAIN_SOURCES)
+        self.skip_bad = cfg.on_bad_sample == "skip"
+        self.train_source = cfg.train_source
+        self.preload_gb, self.num_workers = float(cfg.preload_gb), int(cfg.num_workers)
+        self._folders: dict[tuple[str, str, bool], IN9Folder] = {}  # listed (and checked) once per run
+        self._classes: list[str] | None = None  # the first folder listed (the training set), or the checkpoint's
+        self.skipped: dict[str, list[str]] = {}  # "<variation>/<split>" -> the bad samples dropped
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self._classes
+
+    def variations(self) -> list[str]:
+        """The IN-9 variations its root holds (``<root>/<variation>/val``), or ``original`` when it holds none."""
+        return [v for v in VARIATIONS if (self.root / v / "val").is_dir()] or ["original"]
+
+    def expect_classes(self, names: list[str], where: str) -> None:
+        """Every folder listed from now on must have exactly these class folders (a checkpoint's training classes);
+        each is checked as it is listed, naming its path."""
+        self._classes = list(names)
+
+    def train_set(self, masks: bool) -> IN9Folder:
+        if masks and self.train_source == "in9l":
+            raise RRXError("dataset.train_source=in9l has no object masks; this method needs them: use train_source=original")
+        return self._folder(self.train_source, "train", masks)
+
+    def variation_set(self, variation: str, masks: bool = False) -> IN9Folder:
+        return self._folder(variation, "val", masks)
+
+    def _folder(self, variation: str, split: str, masks: bool) -> IN9Folder:
+        key = (variation, split, masks)
+        if key in self._folders:
+            return self._folders[key]
+        masked = self._folders.get((variation, split, True))
+        if not masks and masked is not None and not masked.skipped:  # read (and preloaded) once, masks dropped
+            self._folders[key] = WithoutMasks(masked)  # (not when images were skipped for their masks alone)
+            return self._folders[key]
+        data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
+        folder = self.root / variation / split
+        if self._classes is None:
+            if len(data.classes) != self.num_classes:
+                raise RRXError(f"{folder} has {len(data.classes)} class folders {data.classes}, "
+                               f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match")
+            self._classes = data.classes
+        else:
+            check_classes(data.classes, self._classes, str(folder))
+        if data.skipped:
+            self.skipped[f"{variation}/{split}"] = data.skipped
+        counts = Counter(label for _, label in data.samples)
+        per_class = [counts[k] for k in range(self.num_classes)]
+        log.info("%s/%s: %d images, per class %s%s", variation, split, len(data), per_class,
+                 f", {len(data.skipped)} skipped" if data.skipped else "")
+        if split == "val" and self.val_per_class and any(n != self.val_per_class for n in per_class):
+            log.warning("%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class)
+        data = maybe_preload(data, self.image_size, masks, self.preload_gb, self.num_workers, f"{variation}/{split}")
+        self._folders[key] = data
+        return data
+
+
+class WithoutMasks(Dataset):
+    """A dataset of (x, y, m) items as (x, y): a variation already read with its masks serves the challenges that
+    read it without (``byte_item`` too, so its batches still cross the loader boundary as bytes); its other
+    attributes (``samples``, ``classes``, ...) are ``masked``'s."""
+
+    def __init__(self, masked: Dataset):
+        self.masked = masked
+
+    def __len__(self) -> int:
+        return len(self.masked)
+
+    def __getitem__(self, index: int):
+        return self.masked[index][:2]
+
+    def byte_item(self, index: int):
+        return self.masked.byte_item(index)[:2]
+
+    def __getattr__(self, name: str):
+        if name == "masked":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.masked, name)
+
+
+class IN9(BackgroundDataset):
+    """ImageNet-9 itself: a ``bg_challenge`` root whose classes are the nine IN-9 classes, so an ImageNet-1k model is
+    scored on it through the map ``dataset.label_map`` (``rrx.data.label_maps``)."""
+
+    def imagenet_label_map(self, map_name: str = "reference") -> tuple[torch.Tensor, str]:
+        names = [c.split("_", 1)[-1] for c in self.classes or []]
+        if names and names != list(IN9_CLASSES):
+            raise RRXError(f"dataset=in9 has classes {self.classes}; the ImageNet-1k -> IN-9 mapping is for {list(IN9_CLASSES)}")
+        return in9_map(map_name), map_name
+
+
+@register_dataset("in9")
+def in9(cfg) -> IN9:
+    """A real ImageNet-9 ``bg_challenge`` root given by ``dataset.root``."""
+    if not cfg.root:
+        raise RRXError("dataset=in9 needs dataset.root=<path to bg_challenge>")
+    return IN9(Path(cfg.root), cfg)

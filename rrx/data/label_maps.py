@@ -1,4 +1,5 @@
-"""ImageNet-1k class index -> dataset class, to score an off-the-shelf ImageNet-1k model on IN-9 or RIVAL10.
+"""ImageNet-1k class index -> dataset class, to score an off-the-shelf ImageNet-1k model on IN-9 or RIVAL10 (the
+datasets' ``Benchmark.imagenet_label_map`` read them).
 
 - IN-9, ``dataset.label_map``:
   - ``reference`` (default): ``maps/in_to_in9.json``, the reference evaluator's map (MadryLab/backgrounds_challenge
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from rrx.errors import RRXError, check_choice
+from rrx.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +75,3 @@ def rival10_map(wnid_to_class: dict, label_mappings: dict) -> torch.Tensor:
         log.warning("RIVAL10 meta: %d wnids are not ImageNet-1k classes and are left out: %s", len(outside), outside[:5])
     return out
 
-
-def imagenet_label_map(dataset, name: str = "reference") -> tuple[torch.Tensor, str]:
-    """(1000,) dataset label of each ImageNet-1k class, -1 for none, and the map's name (recorded with the results:
-    ``reference`` or ``wordnet`` on IN-9 by ``name``, ``rival10 meta``); a clear error where no mapping exists."""
-    if dataset.name == "in9":
-        names = [c.split("_", 1)[-1] for c in dataset.classes or []]
-        if names and names != list(IN9_CLASSES):
-            raise RRXError(f"dataset=in9 has classes {dataset.classes}; the ImageNet-1k -> IN-9 mapping is for {list(IN9_CLASSES)}")
-        return in9_map(name), name
-    if dataset.name == "rival10":
-        label_map = rival10_map(*dataset.meta)
-        missing = [c for k, c in enumerate(dataset.classes) if not (label_map == k).any()]
-        if missing:
-            raise RRXError(f"dataset=rival10: no ImageNet-1k class maps to {missing} in the meta files; "
-                           "a 1000-class model cannot be scored on them")
-        return label_map, "rival10 meta"
-    raise RRXError(f"dataset={dataset.name} has no mapping from ImageNet-1k classes to its classes: a 1000-class model "
-                   "cannot be scored on it (mappings exist for in9 and rival10; evaluate a model with this dataset's "
-                   "classes: checkpoint=<run>, or a zero-shot model=clip/align)")

@@ -24,14 +24,15 @@ import torch
 from torch.utils.data import Dataset
 
 from rrx.data import register_dataset
-from rrx.data.in9 import BAD_SAMPLE_RULES, _resize, keep_readable, load_rgb
-from rrx.data.variations import FILL_RULES, background, mixed_partners, only_bg_b, only_bg_t, paste
+from rrx.data.base import Benchmark
+from rrx.data.image_io import BAD_SAMPLE_RULES, keep_readable, load_rgb, resize
+from rrx.data.label_maps import rival10_map
+from rrx.data.variations import FILL_RULES, VARIATIONS, background, mixed_partners, only_bg_b, only_bg_t, paste
 from rrx.errors import RRXError, check_choice
 
 log = logging.getLogger(__name__)
 
 CLASSES = ["truck", "car", "plane", "ship", "cat", "dog", "equine", "deer", "frog", "bird"]
-VARIATIONS = ("original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next")
 
 
 def read_meta(meta_dir: Path) -> tuple[dict, dict]:
@@ -89,8 +90,8 @@ class Rival10Split:
         mask = load_rgb(mask_path).mean(axis=2) > self.mask_threshold
         if mask.shape != array.shape[:2]:
             raise RRXError(f"mask {mask_path} has size {mask.shape}, its image {path} has size {array.shape[:2]}")
-        x = _resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")
-        m = _resize(torch.from_numpy(mask.astype(np.float32))[None], self.image_size, "nearest")
+        x = resize(torch.from_numpy(array).permute(2, 0, 1), self.image_size, "bilinear")
+        m = resize(torch.from_numpy(mask.astype(np.float32))[None], self.image_size, "nearest")
         return x, m
 
 
@@ -120,7 +121,7 @@ class Rival10Variation(Dataset):
         return (x, y, m) if self.masks else (x, y)
 
 
-class Rival10:
+class Rival10(Benchmark):
     """The RIVAL10 dataset: ``train_set`` from ``train/``, variations of ``test/``."""
 
     has_masks = True
@@ -153,6 +154,18 @@ class Rival10:
     def skipped(self) -> dict[str, list[str]]:
         """Split -> the bad samples dropped (``on_bad_sample=skip``)."""
         return {name: split.skipped for name, split in self._splits.items() if split.skipped}
+
+    def variations(self) -> list[str]:
+        return list(VARIATIONS)
+
+    def imagenet_label_map(self, map_name: str = "reference") -> tuple[torch.Tensor, str]:
+        """Each ImageNet-1k class its meta files map to a RIVAL10 class (``map_name`` is IN-9's choice, not read)."""
+        label_map = rival10_map(*self.meta)
+        missing = [c for k, c in enumerate(self.classes) if not (label_map == k).any()]
+        if missing:
+            raise RRXError(f"dataset=rival10: no ImageNet-1k class maps to {missing} in the meta files; "
+                           "a 1000-class model cannot be scored on them")
+        return label_map, "rival10 meta"
 
     def train_set(self, masks: bool) -> Rival10Variation:
         return Rival10Variation(self._split("train"), "original", None, self.cfg.fill, masks)

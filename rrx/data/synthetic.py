@@ -34,14 +34,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rrx.data.variations import mixed_partners
+from rrx.data import register_dataset
+from rrx.data.in9 import BackgroundDataset
+from rrx.data.variations import VARIATIONS, mixed_partners
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "star", "diamond", "bar", "hexagon", "half moon")
-VARIATIONS = ("original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next")
 
 
 @dataclass(frozen=True)
@@ -376,3 +377,21 @@ def materialise(spec: SyntheticSpec, cache_dir: str | os.PathLike) -> Path:
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+@register_dataset("synthetic")
+def synthetic(cfg) -> BackgroundDataset:
+    """The embedded benchmark, generated into ``cfg.cache_dir`` unless ``cfg.root`` is given."""
+    if cfg.root:
+        return BackgroundDataset(Path(cfg.root), cfg)
+    spec = SyntheticSpec(
+        num_classes=cfg.num_classes,
+        image_size=cfg.image_size,
+        train_per_class=cfg.train_per_class,
+        val_per_class=cfg.val_per_class,
+        bg_correlation=cfg.bg_correlation,
+        seed=cfg.generator_seed,
+    )
+    root = materialise(spec, cfg.cache_dir)
+    log.info("Synthetic benchmark at %s", root)
+    return BackgroundDataset(root, cfg)

@@ -7,12 +7,13 @@ import logging
 import torch
 from torch.utils.data import TensorDataset
 
+from rrx.data.base import Benchmark
 from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 
 
-class TensorTask:
+class TensorTask(Benchmark):
     """A train and a test split of images x (N, 3, H, W) in [0, 1], labels y (N,) and masks m (N, 1, H, W).
 
     ``variation_set("original")`` is the test split; there are no other variations.

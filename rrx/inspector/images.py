@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import io
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rrx.analyses.common import labels_of
-from rrx.data.synthetic import VARIATIONS
 from rrx.errors import RRXError
 
 MAX_PIXELS = 120_000_000  # a 10,000 x 10,000 photo (100 MP) is read; larger ones are refused before decoding
@@ -83,26 +81,23 @@ def png_bytes(x: torch.Tensor) -> bytes:
 
 
 def dataset_variations(dataset) -> list[str]:
-    """The test variations of ``dataset`` the page offers: the IN-9 variations its root holds (original,
-    mixed_rand, only_fg, ...), or ``original`` for a dataset without variations."""
-    root = getattr(dataset, "root", None)
-    if root is None:
-        return ["original"]
-    return [v for v in VARIATIONS if (Path(root) / v / "val").is_dir()] or ["original"]
+    """The test variations of ``dataset`` the page offers (``Benchmark.variations``: the IN-9 variations a
+    ``bg_challenge`` root holds, RIVAL10's generated ones, ``original`` for a dataset without variations)."""
+    return dataset.variations()
 
 
 def dataset_classes(dataset, variation: str) -> list[str]:
     """The class names of ``dataset`` (a background dataset learns them from the first folder it lists, unless a
     checkpoint gave them)."""
     if not dataset.classes:
-        dataset.variation_set(variation, masks=getattr(dataset, "has_masks", False))
+        dataset.variation_set(variation, masks=dataset.has_masks)
     return list(dataset.classes)
 
 
 def dataset_image(dataset, variation: str, label: int, index: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Test image number ``index`` of class ``label`` in ``variation``: (x (3, S, S), its object mask (S, S) or None
     when the dataset has none, a description). RRXError for a class or index out of range."""
-    data = dataset.variation_set(variation, masks=getattr(dataset, "has_masks", False))
+    data = dataset.variation_set(variation, masks=dataset.has_masks)
     classes = dataset_classes(dataset, variation)
     if not 0 <= label < len(classes):
         raise RRXError(f"class index {label} is out of range: dataset {dataset.name} has {len(classes)} classes")

@@ -1,6 +1,6 @@
 """The model the Inspector questions (thesis 7.3: "load models from PyTorch or timm"), with its class names.
 
-A checkpoint is opened as ``rrx evaluate`` opens it (``rrx.evaluate.open_subject``: its own dataset unless
+A checkpoint is opened as ``rrx evaluate`` opens it (``rrx.subject.open_subject``: its own dataset unless
 ``dataset``/``dataset.*`` is given). ``model=<name>`` keeps the model's own head: a 1000-class model is read with
 the ImageNet-1k class names (not mapped to a dataset's classes: the Inspector shows what the model itself says);
 rrx's small models (random weights) and zero-shot models take the dataset's classes. A dataset is opened for them
@@ -27,11 +27,11 @@ from rrx.checkpoint import CHECKPOINT
 from rrx.data import create_dataset
 from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_class_names
 from rrx.errors import RRXError
-from rrx.evaluate import open_subject
 from rrx.inspector.images import dataset_classes
 from rrx.models import create_model
 from rrx.models.pretrained import is_zero_shot, off_the_shelf
 from rrx.runtime import resolve_device, seed_everything
+from rrx.subject import open_subject
 from rrx.schema import validate
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _outputs(model: torch.nn.Module, size: int) -> int:
 def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True) -> Inspected:
     """The model of ``cfg.checkpoint`` or ``cfg.model`` for the Inspector (see the module docstring).
 
-    ``dataset_choice``: what the command line said of the dataset (``rrx.evaluate.DatasetChoice``, or a bool);
+    ``dataset_choice``: what the command line said of the dataset (``rrx.subject.DatasetChoice``, or a bool);
     ``unpickle_older``: see ``rrx.checkpoint.read_checkpoint`` (True for the command's own checkpoint only).
     """
     validate(cfg)
@@ -118,7 +118,7 @@ def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True)
         description = f"{cfg.model.display_name} ({'pretrained' if cfg.model.get('pretrained') else 'random weights'})"
         state = None
     model.eval()
-    size = int(size or getattr(dataset, "image_size", None) or DEFAULT_SIZE)
+    size = int(size or (dataset.image_size if dataset is not None else None) or DEFAULT_SIZE)
     classes = class_names(_outputs(model, size), dataset)
     log.info("Inspecting %s: %d classes, %d px images", description, len(classes), size)
     return Inspected(model, classes, size, dataset, description, state)

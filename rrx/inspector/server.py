@@ -71,7 +71,7 @@ def streamlit_options(cfg: DictConfig) -> dict:
 def inspect(cfg: DictConfig, out_dir: Path, dataset_choice) -> None:
     """Open the model of ``cfg`` and serve the Inspector on ``cfg.inspector.host``:``port``; views are saved to
     ``out_dir`` (a new folder). ``dataset_choice``: what the command line said of the dataset
-    (``rrx.evaluate.DatasetChoice``, or a bool)."""
+    (``rrx.subject.DatasetChoice``, or a bool)."""
     missing = [name for name in ("streamlit", "streamlit_drawable_canvas") if importlib.util.find_spec(name) is None]
     if missing:
         raise RRXError(f"rrx inspect needs {' and '.join(missing)}: pip install 'rrx[inspector]'")

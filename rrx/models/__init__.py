@@ -1,6 +1,9 @@
-"""Models (config group ``model``): ``create_model(cfg, num_classes, mean, std)`` by ``cfg.name``."""
+"""Models (config group ``model``): ``create_model(cfg, num_classes, mean, std)`` by ``cfg.name``: a classifier, or
+for a model that segments (``model=unet``, registered with ``register_segmenter``) the whole segmenter."""
 
 from __future__ import annotations
+
+from torch import nn
 
 from rrx.errors import RRXError
 from rrx.models.classifier import Classifier
@@ -8,10 +11,21 @@ from rrx.registry import Registry
 
 MODELS = Registry("model", __name__)
 register_model = MODELS.register
+SEGMENTERS: set[str] = set()  # the registered models that segment
 
 
-def create_model(cfg, num_classes: int | None, mean=None, std=None, classes=None, label_map=None) -> Classifier:
-    """Backbone from the registry wrapped so it takes [0, 1] images and normalises inside.
+def register_segmenter(name: str):
+    """Register a model that segments: its factory ``(cfg, in_channels, mean, std, image_size)`` returns the whole
+    model, which takes [0, 1] images and normalises inside (``rrx.models.unet``)."""
+    SEGMENTERS.add(name)
+    return MODELS.register(name)
+
+
+def create_model(cfg, num_classes: int | None, mean=None, std=None, classes=None, label_map=None, channels: int = 3,
+                 image_size: int | None = None) -> nn.Module:
+    """Backbone from the registry wrapped so it takes [0, 1] images and normalises inside (a ``Classifier``); a model
+    that segments is built whole for images of ``channels`` channels and side ``image_size`` (``num_classes``,
+    ``classes`` and ``label_map`` do not apply to it).
 
     ``num_classes=None`` keeps the model's own head (an off-the-shelf ImageNet-1k model, or a zero-shot model,
     whose classes are ``classes``); ``mean=None`` uses the model's own normalisation (``backbone.normalisation``);
@@ -19,7 +33,10 @@ def create_model(cfg, num_classes: int | None, mean=None, std=None, classes=None
     """
     if cfg.get("pretrained") and "weights_path" not in cfg:  # models with weights have a weights_path in their config
         raise RRXError(f"model={cfg.name} has no pretrained weights; set model.pretrained=false")
-    backbone = MODELS.get(cfg.name)(cfg, num_classes)
+    factory = MODELS.get(cfg.name)
+    if cfg.name in SEGMENTERS:
+        return factory(cfg, channels, mean, std, image_size)
+    backbone = factory(cfg, num_classes)
     if hasattr(backbone, "set_classes"):  # zero-shot: the class texts are embedded once
         backbone.set_classes(classes)
     if mean is None:

@@ -7,7 +7,7 @@ import logging
 
 import torch
 
-from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_label_map
+from rrx.data.label_maps import IMAGENET_CLASSES
 from rrx.errors import RRXError
 from rrx.models import create_model
 from rrx.models.classifier import Classifier
@@ -45,8 +45,8 @@ def off_the_shelf(cfg, dataset, label_map: str = "reference") -> Classifier:
     A zero-shot model embeds the dataset's class names; one of rrx's small models (no weights of its own) is a random
     baseline with the dataset's classes. A classifier with as many outputs as the dataset has
     classes is used as it is (e.g. the reference's IN-9 ResNet-50 given by ``model.weights_path``); a 1000-class
-    one is read through the ImageNet-1k -> dataset mapping (``rrx.data.label_maps``; on IN-9 the map ``label_map``,
-    the name of the map used is then ``model.label_map_name``); any other count is an error.
+    one is read through the dataset's map from ImageNet-1k classes (``Benchmark.imagenet_label_map``; on IN-9 the map
+    ``label_map``, the name of the map used is then ``model.label_map_name``); any other count is an error.
     """
     if is_zero_shot(cfg):
         return create_model(cfg, None, classes=list(dataset.classes))
@@ -55,13 +55,13 @@ def off_the_shelf(cfg, dataset, label_map: str = "reference") -> Classifier:
     if "weights_path" not in cfg:  # rrx's small models have no weights of their own: random, with the dataset's classes
         return create_model(cfg, dataset.num_classes, dataset.mean, dataset.std)
     model = create_model(cfg, None)
-    outputs = _outputs(model, getattr(dataset, "image_size", None) or 224, cfg.get("arch", cfg.name))
+    outputs = _outputs(model, dataset.image_size or 224, cfg.get("arch", cfg.name))
     if outputs == dataset.num_classes:
         return model
     if outputs != IMAGENET_CLASSES:
         raise RRXError(f"model {cfg.name} has {outputs} outputs and dataset {dataset.name} {dataset.num_classes} classes; "
                        f"rrx maps only ImageNet-1k ({IMAGENET_CLASSES}) outputs to a dataset's classes")
-    model.label_map, model.label_map_name = imagenet_label_map(dataset, label_map)
+    model.label_map, model.label_map_name = dataset.imagenet_label_map(label_map)
     log.info("ImageNet-1k predictions mapped to %s by the %s map: %d of 1000 classes belong to one of its %d classes",
              dataset.name, model.label_map_name, int((model.label_map >= 0).sum()), dataset.num_classes)
     return model

@@ -16,7 +16,7 @@ from rrx.attributions import attribution_map, attribution_names, display_name
 from rrx.errors import RRXError
 from rrx.methods.ada import Erased, best_context_window, erase_windows
 from rrx.runtime import Runtime
-from rrx.segmentation.unet import ForegroundScore, Segmenter
+from rrx.models.unet import ForegroundScore, Segmenter
 
 # name -> display name (the tables') of every registered attribution of a one-output model: not those that score a
 # class among several (IPHA's softmax probability of the only output is always 1)

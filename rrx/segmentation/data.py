@@ -3,11 +3,14 @@
 Items are (x, y, m) as everywhere in rrx: x (C, S, S) in [0, 1], a label y the segmentation ignores, and the mask
 m (1, S, S), 1 on the object (the foreground to segment).
 
-- ``dataset=scgm``: the Spinal Cord Grey Matter challenge (``rrx.segmentation.scgm``), 20 % of the training
+Every dataset is a ``rrx.data.base.Benchmark`` from rrx's registry: its training set (with masks) is the training
+data and its ``original`` evaluation images the validation data.
+
+- ``dataset=scgm``: the Spinal Cord Grey Matter challenge (``rrx.data.scgm``), 20 % of the training
   subjects held out for validation as in the thesis (3.2.1).
-- a dataset with object masks from rrx's registry (``synthetic``, the default, ``in9``, ``rival10``,
-  ``image_folder`` with masks): its training set is the training data and its ``original`` evaluation images
-  (the synthetic benchmark's and IN-9's ``val``) the validation data; the object of each image is the foreground.
+- a dataset with object masks (``synthetic``, the default, ``in9``, ``rival10``,
+  ``image_folder`` with masks): the ``original`` evaluation images are the synthetic benchmark's and IN-9's ``val``;
+  the object of each image is the foreground.
   On the synthetic benchmark its exact masks are the ground truth, and the background shortcut of the
   classification task is there too (a class-typical background around each object).
 """
@@ -22,7 +25,7 @@ from torch.utils.data import Dataset
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 
-REGISTRY_DATASETS = ("synthetic", "in9", "rival10", "image_folder")  # datasets whose masks mark an object
+OBJECT_MASK_DATASETS = ("synthetic", "in9", "rival10", "image_folder")  # datasets whose masks mark an object
 
 
 @dataclass
@@ -53,15 +56,11 @@ class SegmentationData:
 
 def create_segmentation_data(cfg) -> SegmentationData:
     """The data of ``cfg`` (the ``dataset`` config); ``task.check_segmentation`` has checked the name."""
-    if cfg.name == "scgm":
-        from rrx.segmentation.scgm import load_scgm
-
-        return load_scgm(cfg)
     dataset = create_dataset(cfg)
-    if not getattr(dataset, "has_masks", True):  # the classification hint (a method without masks) does not apply here
-        layout = getattr(dataset, "masks_layout", None)
+    if not dataset.has_masks:  # the classification hint (a method without masks) does not apply here
+        layout = dataset.masks_layout
         raise RRXError(f"task=segmentation needs object masks and dataset {dataset.name} has none"
                        f"{f' (expected {layout})' if layout else ''}: give one with masks (e.g. dataset=synthetic)")
     train, val = dataset.train_set(masks=True), dataset.variation_set("original", masks=True)
-    info = {"train_images": len(train), "val_images": len(val), "validation": "the dataset's original evaluation images"}
-    return SegmentationData(cfg.name, train, val, list(dataset.mean), list(dataset.std), None, info)
+    return SegmentationData(cfg.name, train, val, list(dataset.mean), list(dataset.std), dataset.spacing("original"),
+                            dataset.describe_split(train, val))

@@ -19,7 +19,7 @@ from torch.utils.data import random_split
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.challenges.background import accuracy
+from rrx.challenges.accuracy import accuracy
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
 from rrx.errors import RRXError, check_choice

@@ -35,14 +35,14 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from rrx.errors import RRXError, check_choice
 from rrx.methods.ada import AdaSchedule
+from rrx.models.unet import create_unet
 from rrx.report.segmentation import write_run_tables
 from rrx.schema import validate
 from rrx.segmentation.ada import (ATTRIBUTIONS, ada_windows, check_window, robustness_batch, robustness_corners,
                                   with_ada_images)
 from rrx.segmentation.augment import Augmented
-from rrx.segmentation.data import REGISTRY_DATASETS, SegmentationData, create_segmentation_data
+from rrx.segmentation.data import OBJECT_MASK_DATASETS, SegmentationData, create_segmentation_data
 from rrx.segmentation.metrics import iou_matrix, per_image, soft_dice_loss, summarise
-from rrx.segmentation.unet import create_unet
 from rrx.tasks import register_task
 from rrx.tasks.base import FORK, Phase, Task
 
@@ -51,7 +51,7 @@ BASELINE = "unet"  # the fork that continues without ADA
 SEGMENTATION_MODELS = ("unet",)
 SEGMENTATION_METHODS = ("standard", "ada")  # plain training, and the thesis's ADA protocol (ch. 3)
 SEGMENTATION_ONLY_DATASETS = ("scgm",)
-SEGMENTATION_DATASETS = (*REGISTRY_DATASETS, *SEGMENTATION_ONLY_DATASETS)
+SEGMENTATION_DATASETS = (*OBJECT_MASK_DATASETS, *SEGMENTATION_ONLY_DATASETS)
 LOSSES = ("dice", "bce")
 AUGMENTS = ("table2", "none")
 # Settings of the loop and of classification that the protocol cannot honour, each with the only value it takes and

@@ -1,4 +1,5 @@
-"""The thesis's U-Net (3.2.3, after Ronneberger et al. 2015) and the views of it that attributions need.
+"""The thesis's U-Net (3.2.3, after Ronneberger et al. 2015), ``model=unet`` for ``task=segmentation``, and the views
+of it that attributions need.
 
 Three down-sampling blocks, a bottleneck and three up-sampling blocks; each block is two 3x3 convolutions, each
 followed by ReLU, dropout and then batch normalisation (the thesis: "after each convolutional layer, a dropout
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rrx.errors import RRXError
+from rrx.models import register_segmenter
 from rrx.models.classifier import clamp_pixels
 
 POOLINGS = 3  # the image side must be a multiple of 2 ** POOLINGS
@@ -102,6 +104,7 @@ class ForegroundScore(nn.Module):
         return features
 
 
+@register_segmenter("unet")
 def create_unet(cfg, in_channels: int, mean, std, image_size: int) -> Segmenter:
     """The ``model=unet`` config's U-Net for ``in_channels`` images of side ``image_size`` (a multiple of 8)."""
     if image_size % 2**POOLINGS:

@@ -1,4 +1,5 @@
-"""The Spinal Cord Grey Matter Segmentation challenge (Prados et al., NeuroImage 2017; thesis 3.2.1), read with nibabel.
+"""The Spinal Cord Grey Matter Segmentation challenge (Prados et al., NeuroImage 2017; thesis 3.2.1), read with nibabel:
+``dataset=scgm``, a segmentation dataset (``task=segmentation``).
 
 Published layout (the training archive, one flat folder; ``dataset.root`` points at it)::
 
@@ -34,10 +35,11 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from rrx.data import register_dataset
+from rrx.data.base import Benchmark
+from rrx.data.image_io import resize
 from rrx.data.image_task import NEVER_DOWNLOADS
-from rrx.data.in9 import _resize
 from rrx.errors import RRXError, check_choice
-from rrx.segmentation.data import SegmentationData
 
 log = logging.getLogger(__name__)
 LAYOUT = "<root>/site<N>-sc<XX>-image.nii.gz with site<N>-sc<XX>-mask-r<K>.nii.gz per rater (the SCGM training archive)"
@@ -100,8 +102,8 @@ def axial_slices(volume: np.ndarray, truth: np.ndarray, spacing, size: int):
     volume, truth = np.pad(volume, pad), np.pad(truth, pad)
     images = torch.from_numpy(np.ascontiguousarray(volume.transpose(2, 0, 1)))[:, None]
     masks = torch.from_numpy(np.ascontiguousarray(truth.transpose(2, 0, 1))).float()[:, None]
-    images = torch.stack([_resize(im, size, "bilinear") for im in images]).clamp(0, 1)
-    masks = torch.stack([_resize(m, size, "nearest") for m in masks])
+    images = torch.stack([resize(im, size, "bilinear") for im in images]).clamp(0, 1)
+    masks = torch.stack([resize(m, size, "nearest") for m in masks])
     pixel = torch.tensor(spacing, dtype=torch.float64) * side / size
     return images, masks, pixel.expand(len(images), 2)
 
@@ -117,7 +119,41 @@ def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> tuple
     return [s for s in subjects if s not in val], val
 
 
-def load_scgm(cfg) -> SegmentationData:
+class SCGM(Benchmark):
+    """The training and validation slices of the SCGM training archive (``load_scgm``).
+
+    Items are (x (1, S, S) in [0, 1], 0, m (1, S, S) in {0, 1}): one channel, the label 0 for every slice (its one
+    "class" is the target, which the segmentation ignores), the raters' majority mask. ``variation_set("original")``
+    is the validation split; ``spacing("original")`` its pixel sizes in mm.
+    """
+
+    has_masks = True
+
+    def __init__(self, cfg, root: Path, train: TensorDataset, val: TensorDataset, val_spacing: torch.Tensor, info: dict):
+        self.name, self.root = cfg.name, root
+        self.classes, self.num_classes = [cfg.target], 1
+        self.image_size = int(cfg.image_size)
+        self.mean, self.std = list(cfg.mean), list(cfg.std)
+        self.train, self.val, self.val_spacing, self.info = train, val, val_spacing, info
+
+    def train_set(self, masks: bool) -> TensorDataset:
+        return self.train if masks else TensorDataset(*self.train.tensors[:2])
+
+    def variation_set(self, variation: str, masks: bool = False) -> TensorDataset:
+        if variation != "original":
+            raise RRXError(f"dataset {self.name} has only the 'original' variation (its validation subjects), not {variation!r}")
+        return self.val if masks else TensorDataset(*self.val.tensors[:2])
+
+    def spacing(self, variation: str) -> torch.Tensor:
+        self.variation_set(variation)
+        return self.val_spacing
+
+    def describe_split(self, train: TensorDataset, val: TensorDataset) -> dict:
+        return self.info
+
+
+@register_dataset("scgm")
+def load_scgm(cfg) -> SCGM:
     """The SCGM training archive at ``cfg.root`` as training and validation slices."""
     if not cfg.root:
         raise RRXError(f"dataset=scgm needs dataset.root=<the SCGM training folder> (expected {LAYOUT}); {NEVER_DOWNLOADS}")
@@ -125,7 +161,8 @@ def load_scgm(cfg) -> SegmentationData:
     raters = [int(r) for r in cfg.raters]
     if not raters:
         raise RRXError("dataset.raters is empty: give the raters whose masks vote, e.g. dataset.raters=[1,2,3,4]")
-    subjects = list_subjects(Path(cfg.root).expanduser())
+    root = Path(cfg.root).expanduser()
+    subjects = list_subjects(root)
     train_subjects, val_subjects = split_subjects(list(subjects), float(cfg.val_fraction), int(cfg.split_seed))
     parts = {}
     for split, names in (("train", train_subjects), ("val", val_subjects)):
@@ -141,4 +178,4 @@ def load_scgm(cfg) -> SegmentationData:
         log.info("scgm %s: %d subjects, %d slices", split, len(names), len(images))
     info = {"train_subjects": train_subjects, "val_subjects": val_subjects, "train_images": len(parts["train"][0]),
             "val_images": len(parts["val"][0]), "target": cfg.target, "raters": raters, "vote": float(cfg.vote)}
-    return SegmentationData("scgm", parts["train"][0], parts["val"][0], list(cfg.mean), list(cfg.std), parts["val"][1], info)
+    return SCGM(cfg, root, parts["train"][0], parts["val"][0], parts["val"][1], info)

@@ -1,0 +1,101 @@
+"""The one contract of a dataset: what every entry of the dataset registry returns (``create_dataset(cfg)``).
+
+Training, the challenges, the analyses, segmentation and the Model Inspector read a dataset only through
+``Benchmark``; none of them asks which dataset it is or probes it for attributes. A member a dataset lacks has its
+meaning on the base class (no masks, no variations besides ``original``, no map from ImageNet-1k classes).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import torch
+from torch.utils.data import Dataset
+
+from rrx.errors import RRXError
+
+
+def check_classes(found: list[str], expected: list[str], where: str) -> None:
+    """Stop unless the class names ``found`` at ``where`` equal the training classes ``expected`` (same names,
+    same order: label k is the k-th name), naming the missing and unexpected ones."""
+    found, expected = list(found), list(expected)
+    if found == expected:
+        return
+    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    order = "" if missing or extra else f"; same names in another order: {found}"
+    raise RRXError(f"{where}: classes differ from the training classes (missing {missing}, unexpected {extra}{order}); "
+                   "every variation must have the training classes, or its labels shift")
+
+
+class Benchmark(ABC):
+    """A dataset: its training set and its evaluation variations, with what a model and a report need to know.
+
+    Every registered dataset subclasses it (``rrx.data.register_dataset``) and sets the attributes in its
+    ``__init__``; the class attributes below are the defaults of a dataset that does not have the thing.
+
+    Attributes:
+        name (str): ``dataset.name``.
+        classes (list[str] | None): class names, label k is ``classes[k]``; None while a folder dataset has not
+            listed its first folder yet (the IN-9 layout learns them from it, unless ``expect_classes`` gave them).
+        num_classes (int): the number of classes.
+        mean, std (list[float]): the per-channel normalisation of its images.
+        image_size (int | None): the side a model is built and inspected at where the dataset fixes one (the
+            ``dataset.image_size`` its folders are resized to); None: the model's own (the tensor datasets, the
+            patch task). Default: None.
+        has_masks (bool): whether it has object masks (``train_set(masks=True)`` gives them). Default: False.
+        masks_layout (str | None): where masks would be, for the error of a dataset without them. Default: None.
+        root (Path | None): the folder its files are read from; None when it is held in memory. Default: None.
+        skipped (Mapping[str, list[str]]): per split or folder, the unreadable samples dropped
+            (``dataset.on_bad_sample=skip``). Default: none.
+
+    Example: ``dataset.train_set(masks=True)[0]`` is (x (3, S, S) in [0, 1], label, m (1, S, S) in {0, 1}).
+    """
+
+    name: str
+    classes: list[str] | None
+    num_classes: int
+    mean: list[float]
+    std: list[float]
+    image_size: int | None = None
+    has_masks: bool = False
+    masks_layout: str | None = None
+    root: Path | None = None
+    skipped: Mapping[str, list[str]] = MappingProxyType({})
+
+    @abstractmethod
+    def train_set(self, masks: bool) -> Dataset:
+        """The training images: items (x, y), or (x, y, m) with ``masks``."""
+
+    @abstractmethod
+    def variation_set(self, variation: str, masks: bool = False) -> Dataset:
+        """The evaluation images of ``variation`` (one of ``variations()``): items (x, y), or (x, y, m) with ``masks``;
+        an RRXError naming the known variations for another."""
+
+    def variations(self) -> list[str]:
+        """The evaluation variations it has. Default: ``original`` (its test split) alone."""
+        return ["original"]
+
+    def expect_classes(self, names: list[str], where: str) -> None:
+        """Stop (RRXError naming ``where``) unless its classes are ``names``, a checkpoint's training classes. A
+        dataset whose class folders are listed as they are read checks each one then."""
+        check_classes(self.classes, names, where)
+
+    def imagenet_label_map(self, map_name: str = "reference") -> tuple[torch.Tensor, str]:
+        """(1000,) its label of each ImageNet-1k class (-1 for none) and the map's name, to score an ImageNet-1k
+        model on it (``rrx.data.label_maps``; ``map_name`` is ``dataset.label_map``). Default: no map, an RRXError."""
+        raise RRXError(f"dataset={self.name} has no mapping from ImageNet-1k classes to its classes: a 1000-class model "
+                       "cannot be scored on it (mappings exist for in9 and rival10; evaluate a model with this dataset's "
+                       "classes: checkpoint=<run>, or a zero-shot model=clip/align)")
+
+    def spacing(self, variation: str) -> torch.Tensor | None:
+        """(N, 2) physical size (row, column) of a pixel of each image of ``variation``, for distances in those units
+        (the Hausdorff distance of a segmentation); None: distances in pixels. Default: None."""
+        return None
+
+    def describe_split(self, train: Dataset, val: Dataset) -> dict:
+        """What ``metrics.json`` of a segmentation run records about its training images ``train`` and validation
+        images ``val`` (``train_set`` and the ``original`` variation, with masks)."""
+        return {"train_images": len(train), "val_images": len(val), "validation": "the dataset's original evaluation images"}
