@@ -17,7 +17,7 @@ from rrx.attacks import create_attack
 from rrx.methods import create_method
 from rrx.models import create_model
 from rrx.runtime import Runtime, resolve_device, seed_everything
-from rrx.train import training_step
+from rrx.tasks.classification import training_step
 
 CASES = [  # (label, method config, attack config)
     ("Standard", "standard", "none"),

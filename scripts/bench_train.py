@@ -37,17 +37,13 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 
-from rrx.attacks import create_attack
-from rrx.data import create_dataset
 from rrx.distributed import create_fabric
-from rrx.methods import create_method
 from rrx.methods.rrda import rrda
-from rrx.models import create_model
-from rrx.results import run_info
 from rrx.runtime import Runtime, seed_everything
-from rrx.train import FORWARD_METHODS, train_epoch
+from rrx.tasks import create_task
+from rrx.tasks.base import LoopState
+from rrx.train import train_epoch
 from timing import synchronize
 
 METHODS = "standard,rrda,rrr,gradmask,actdiff,actdiff_rrda,ada,standard+fgsm,standard+pgd"
@@ -60,7 +56,7 @@ def compose_case(model: str, method: str, attack: str, args, batch: int):
                  f"dataset.image_size={args.image_size}", f"trainer.device={args.device}", f"trainer.amp={args.amp}",
                  f"trainer.batch_size={batch}", "trainer.progress=false", f"dataset.num_workers={args.workers}",
                  f"trainer.channels_last={args.channels_last}", f"dataset.preload_gb={args.preload_gb}",
-                 f"trainer.compile={args.compile}"]
+                 f"trainer.compile={args.compile}", "challenge=original"]  # training is measured: no variations read
     if args.train_per_class is not None:
         overrides.append(f"dataset.train_per_class={args.train_per_class}")
     if args.cache_dir is not None:
@@ -89,10 +85,10 @@ def loader_rate(loader, runtime: Runtime, warmup: int, steps: int) -> float:
 def training_rate(batches, parts: dict, runtime: Runtime, warmup: int, steps: int, images_per_step: int) -> float:
     """Images/s of ``train_epoch`` over ``batches`` (an iterator): ``warmup`` steps, then ``steps`` timed ones."""
     if warmup:
-        train_epoch(loader=itertools.islice(batches, warmup), runtime=runtime, epoch=0, step=0, **parts)
+        train_epoch(loader=itertools.islice(batches, warmup), where="warmup", loop=LoopState(), **parts)
     synchronize(runtime.device)
     start = time.perf_counter()
-    train_epoch(loader=itertools.islice(batches, steps), runtime=runtime, epoch=1, step=warmup, **parts)
+    train_epoch(loader=itertools.islice(batches, steps), where="epoch 1", loop=LoopState(), **parts)
     synchronize(runtime.device)
     return steps * images_per_step / (time.perf_counter() - start)
 
@@ -104,23 +100,23 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
     seed_everything(0)
     fabric = create_fabric(cfg.trainer)  # one device: the single-device path of rrx train
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
-    dataset = create_dataset(cfg.dataset)
-    method, attack = create_method(cfg.method), create_attack(cfg.attack)
-    net = create_model(cfg.model, dataset.num_classes, dataset.mean, dataset.std)
-    method.check_model(net)
-    net = runtime.place(net, method.double_backprop)  # as rrx train: channels-last where trainer.channels_last says
+    task = create_task(cfg)  # the classification task as rrx train builds it: data, method, attack, model
+    task.check()
+    generator = torch.Generator().manual_seed(0)
+    net = runtime.place(task.setup(runtime, generator), task.double_backprop)  # channels-last as trainer.channels_last says
+    method = task.method
     if method.double_backprop:
         net.use_plain_attention()
-    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    optimizer = task.optimizer(net.parameters())
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10 * (args.warmup + args.steps))
     model, optimizer = fabric.setup(runtime.compiled(net, method.double_backprop, method.label), optimizer)
-    for name in FORWARD_METHODS:
+    for name in task.forward_methods:
         model.mark_forward_method(name)
-    generator = torch.Generator().manual_seed(0)
-    parts = {"model": model, "method": method, "attack": attack, "mix": cfg.attack.mix, "optimizer": optimizer,
-             "scheduler": scheduler, "generator": generator, "fabric": fabric}
+    params = [p for p in model.parameters() if p.requires_grad]
+    parts = {"task": task, "model": model, "optimizer": optimizer, "scheduler": scheduler, "params": params,
+             "generator": generator, "fabric": fabric, "progress": False}
 
-    train_set = dataset.train_set(masks=method.needs_masks)
+    train_set = task.train_set
     key = (batch, method.needs_masks)
     if key not in loader_cache:
         loader_cache[key] = loader_rate(runtime.loader(train_set, shuffle=True), runtime, args.warmup, args.steps)
@@ -131,7 +127,7 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
     model_only = training_rate(itertools.repeat(one), parts, runtime, args.warmup, args.steps, batch)
     end_to_end = training_rate(endless(loader), parts, runtime, args.warmup, args.steps, batch)
     rrda_ms = rrda_time(one, method, args.warmup, args.steps) if method.rrda else None
-    info = run_info(cfg, method)
+    info = task.info
     return {
         "architecture": info["architecture"], "method": info["method"],
         "model": model_name, "grid_method": None if attack_name else method_name, "cfg": cfg, "method_obj": method,

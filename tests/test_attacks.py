@@ -9,7 +9,7 @@ from rrx.attacks import create_attack, list_attacks
 from rrx.errors import RRXError
 from rrx.methods import create_method
 from rrx.runtime import Runtime
-from rrx.train import training_step
+from rrx.tasks.classification import training_step
 
 
 class TwoClassLinear(nn.Module):
