@@ -72,7 +72,11 @@ def install_wheels(wheels: Path, target: Path, packages: list[str]) -> None:
     if not wheels.is_dir():
         raise SystemExit(f"gpu_check: {', '.join(packages)} missing and no wheel folder {wheels} "
                          "(make it with scripts/gpu_wheels.sh)")
-    if importlib.util.find_spec("pip") is None:
+    # asked of a child Python: importlib.util.find_spec("pip") here would trigger setuptools' distutils hook
+    # (_distutils_hack's spec_for_pip), which leaves this process unable to import setuptools, and so torch.compile's
+    # C++ builder (torch.utils.cpp_extension), for the rest of its life
+    has_pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0
+    if not has_pip:
         unpack_wheels(wheels, target, packages)
         return
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",

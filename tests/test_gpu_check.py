@@ -52,6 +52,19 @@ def test_a_failing_part_is_one_line_in_the_report_and_the_next_part_runs(tmp_pat
     assert f"| decode | failed |" in md and "decode: failed in" in stdout
 
 
+def test_installing_wheels_leaves_this_python_able_to_import_setuptools(tmp_path, monkeypatch):
+    """``importlib.util.find_spec("pip")`` in this process switched setuptools' distutils hook off for good (its
+    ``spec_for_pip``), after which torch.compile's C++ builder could not import setuptools: the CI failure of
+    2026-12-02, in a test_train run after this file's. Whether there is a pip is asked of a child Python."""
+    hook = pytest.importorskip("_distutils_hack")
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(list(args)) or subprocess.CompletedProcess(args, 0))
+    (tmp_path / "wheels").mkdir()
+    _gpu_check_module().install_wheels(tmp_path / "wheels", tmp_path / "site", ["PyYAML"])
+    assert "spec_for_distutils" not in vars(hook.DISTUTILS_FINDER)  # the hook still hands out setuptools' distutils
+    assert [c[1:4] for c in calls] == [["-m", "pip", "--version"], ["-m", "pip", "install"]]
+
+
 @pytest.mark.slow
 def test_quick_cpu_run_measures_every_part_or_says_why_not(tmp_path):
     report, md, stdout = _check(tmp_path, "--device", "cpu", "--quick", "--deadline-s", "600")
