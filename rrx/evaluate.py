@@ -66,7 +66,7 @@ def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path
     runtime = Runtime.from_config(cfg.trainer, trained.dataset)
     net = runtime.place(task.setup(runtime, torch.Generator()))
     task.load_state_dict(ckpt)
-    loop = LoopState(**(ckpt["loop"] if "loop" in ckpt else task.loop_state(ckpt)))
+    loop = LoopState.of(ckpt, task)
     with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
         log.info("Scoring %s (%s) again on %s: robustness window %d px", file, task.describe(), trained.dataset.name,

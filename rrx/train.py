@@ -134,7 +134,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
             scheduler.load_state_dict(resume["scheduler"])
         task.load_state_dict(resume)
         restore_rng_states(resume["rng"], generator)
-        loop = LoopState(**(resume["loop"] if "loop" in resume else task.loop_state(resume)))  # an rrx before the one loop
+        loop = LoopState.of(resume, task)
         started, resumed_after = resume["started"], resume["epoch"]
         log.info("Resuming %s after epoch %d of %d (step %d)", out_dir, resume["epoch"], epochs, loop.step)
     if world > 1 and any(isinstance(p, UninitializedParameter) for p in net.parameters()):

@@ -192,6 +192,12 @@ class LoopState:
         self.best = {} if self.best is None else self.best
         self.forks = {} if self.forks is None else self.forks
 
+    @classmethod
+    def of(cls, ckpt: dict, task: Task) -> "LoopState":
+        """The loop's state a checkpoint holds; one written before the one loop (no ``loop`` key) through the task's
+        ``loop_state``."""
+        return cls(**(ckpt["loop"] if "loop" in ckpt else task.loop_state(ckpt)))
+
     def state_dict(self) -> dict:
         return {"phase": self.phase, "phase_epoch": self.phase_epoch, "epoch": self.epoch, "step": self.step,
                 "history": self.history, "best": self.best, "forks": self.forks}
