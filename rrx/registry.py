@@ -29,6 +29,7 @@ class Registry:
         self.ordered = ordered
         self._entries: dict[str, Callable] = {}
         self._loaded = False
+        self._modules: list = []
 
     def register(self, name: str) -> Callable[[Callable], Callable]:
         def add(factory: Callable) -> Callable:
@@ -49,10 +50,15 @@ class Registry:
         self._load()
         return list(self._entries) if self.ordered else sorted(self._entries)
 
+    def declared(self, name: str) -> list:
+        """The items of the module-level lists ``name`` (``TABLES``, ``FIGURES``) of the package's modules, in module
+        order: what the entries' modules declare besides their entries."""
+        self._load()
+        return [item for module in self._modules for item in getattr(module, name, ())]
+
     def _load(self) -> None:
         if self._loaded:
             return
         self._loaded = True
         path = importlib.import_module(self.package).__path__
-        for module in pkgutil.iter_modules(path):
-            importlib.import_module(f"{self.package}.{module.name}")
+        self._modules = [importlib.import_module(f"{self.package}.{module.name}") for module in pkgutil.iter_modules(path)]

@@ -1,7 +1,8 @@
 """What a task tells the training loop (``rrx.train``): the contract ``classification`` and ``segmentation`` implement.
 
 A task knows its science: which settings it takes, its model and data, its phases, the loss of a batch, how it
-validates and evaluates, and its tables. The loop knows the run: the folder and its lock, Fabric, seeds, the
+validates and evaluates, and (module-level ``TABLES`` and ``FIGURES``, ``rrx.tables``) the tables of its own
+record sections. The loop knows the run: the folder and its lock, Fabric, seeds, the
 non-finite guard, the scheduler, the checkpoint, resume, ``status.json`` and the record. So a capability of the loop
 (data-parallel ranks, ``torch.compile``, channels-last, resume) reaches both tasks at once, or a task refuses it in
 ``check`` with one ``rrx: error:`` line; it is never silently ignored.
@@ -15,17 +16,18 @@ One call order, for every task (``rrx.train._train``)::
     for each phase: the loop seeds it (Phase.seed), starts it from the run's state or a fork (Phase.start), then
         each epoch: training_set(phase, epoch, model) -> new data or None; step(model, batch, generator) per batch;
         validate(phase, epoch, model) -> the epoch's validation (or None); the best epoch kept (Phase.best)
-    finish(model, loop) -> the task's part of the record; write_tables(metrics, folder)
+    finish(model, loop) -> the run's ``Record`` (``rrx.record``), which the loop completes with its timing and writes
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
+
+from rrx.record import Record
 
 CONTINUE, FORK = "continue", "fork"  # Phase.start
 
@@ -133,13 +135,18 @@ class Task:
         raise NotImplementedError
 
     # --- after training ------------------------------------------------------------------------------------------
-    def finish(self, model: torch.nn.Module, loop: "LoopState") -> dict:
-        """Evaluate and return the task's sections of the record (``run``, ``challenges``, ``data``, ...) and its
-        entries of the record's ``train`` section."""
+    def finish(self, model: torch.nn.Module, loop: "LoopState") -> Record:
+        """Evaluate and return the run's record (``command="train"``): ``run``, ``challenges``, ``data``, the task's
+        ``sections`` and its entries of the ``train`` section; the loop adds its timing and the checkpoint."""
         raise NotImplementedError
 
-    def write_tables(self, metrics: dict, folder: Path) -> None:
-        """The task's tables of one run into its folder."""
+    # --- in rrx report -------------------------------------------------------------------------------------------
+    report_heading = "Dataset"  # report.md's section of one dataset's runs: "## <heading> `<dataset>` (<n> runs)"
+
+    @staticmethod
+    def report_note(records: list[Record]) -> str | None:
+        """What the task's numbers are, under its report heading (units, what a row is); None: nothing to add."""
+        return None
 
     # --- what a checkpoint keeps of the task ---------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -1,0 +1,51 @@
+"""Figures as PNG files: matplotlib set up once (headless, the report's style), ``save_figure`` and ``image_strip``.
+
+matplotlib is imported on the first figure (``pyplot()``), so that training, which declares figures through its
+challenges but draws none, does not load it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from rrx.outputs import atomic_write
+
+log = logging.getLogger(__name__)
+STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight", "figure.constrained_layout.use": True}
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend, in the report's style."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(STYLE)
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (atomically) and close it."""
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        pyplot().close(fig)
+    log.info("figure %s", path)
+    return path
+
+
+def image_strip(images: list[np.ndarray], titles: list[str], path: Path, caption: str = "") -> Path:
+    """Images (H, W, 3) in [0, 1] side by side with a title each, e.g. the three images of a U-occurrence."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.5), squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    if caption:
+        fig.suptitle(caption, fontsize=9)
+    return save_figure(fig, path)
