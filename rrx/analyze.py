@@ -10,11 +10,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
-from rrx.data import data_report
 from rrx.errors import RRXError
-from rrx.outputs import claim_new_folder, record_hydra_config, write_json
-from rrx.report.analyses import analysis_tables
-from rrx.report.tables import markdown, write_table
+from rrx.outputs import claim_new_folder, record_hydra_config
+from rrx.record import Record
+from rrx.results import write_run_tables
 from rrx.schema import validate
 from rrx.subject import DatasetChoice, open_subject
 
@@ -34,7 +33,7 @@ def keyed_by_settings(results: dict, analysis_cfg: DictConfig, keyed: tuple[str,
     return {f"{key} [{suffix}]": {**value, "key": key, "settings": settings} for key, value in results.items()}
 
 
-def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
+def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> Record:
     """Run ``cfg.analysis`` on the test images of ``cfg.analysis.variation`` (all, or ``cfg.analysis.max_images``
     evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.subject.open_subject``); results go to
     ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
@@ -57,12 +56,9 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
         seconds = time.perf_counter() - start
         timing = {"images": len(data), "seconds": seconds, "images_per_s": len(data) / seconds,
                   "device": str(subject.runtime.device)}
-        metrics = {"run": subject.run, "challenges": {}, "analyses": {cfg.analysis.name: results},
-                   "analysis": {**OmegaConf.to_container(cfg.analysis, resolve=True), **timing}, **subject.record,
-                   "data": data_report(dataset)}
-        write_json(out_dir / "metrics.json", metrics)
-        for name, (title, df) in analysis_tables([metrics]).items():
-            write_table(df, out_dir / name, mark_best=False)
-            log.info("%s\n%s", title, markdown(df, mark_best=False))
+        record = subject.record("analyze", analyses={cfg.analysis.name: results},
+                                analysis={**OmegaConf.to_container(cfg.analysis, resolve=True), **timing})
+        record.write(out_dir)
+        write_run_tables(record, out_dir)
         log.info("Results in %s (%.1f images/s)", out_dir, timing["images_per_s"])
-        return metrics
+        return record

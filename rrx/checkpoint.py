@@ -12,7 +12,6 @@ the training class names, and ``finished``: true only once the last epoch and th
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import pickle
@@ -20,6 +19,7 @@ import random
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -28,12 +28,13 @@ from omegaconf import DictConfig, OmegaConf
 from rrx.errors import RRXError, one_line_reason
 from rrx.guard import all_finite
 from rrx.outputs import ERROR, STATUS, RunFolder, atomic_write, results_in, write_status
+from rrx.record import FILE as METRICS
+from rrx.record import Record
 from rrx.signals import Stopped
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"  # the epoch before CHECKPOINT's, kept for a CHECKPOINT that cannot be read
-METRICS = "metrics.json"
 RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
 RESUME_RULES = ("auto", "never")  # trainer.resume
 # Keys that may differ between the attempts of one run: where things are, how they are shown, how fast (the ranks
@@ -235,11 +236,11 @@ def read_latest(out_dir: Path) -> tuple[dict, Path]:
 @dataclass
 class OpenRun:
     """A locked training folder: ``checkpoint`` to resume from (None for a new run) read from ``file``,
-    ``metrics`` when finished."""
+    ``metrics``, its record, when finished."""
 
     folder: RunFolder | None
     checkpoint: dict | None = None
-    metrics: dict | None = None
+    metrics: Record | None = None
     file: Path | None = None
 
 
@@ -278,7 +279,7 @@ def examine_run(out_dir: Path, cfg: DictConfig, upgrade: Callable[[dict], dict] 
         shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
         raise RRXError(f"{out_dir} holds another run (its config differs: {shown}); give a new hydra.run.dir")
     if ckpt.get("finished") and (out_dir / METRICS).is_file():
-        run.metrics = json.loads((out_dir / METRICS).read_text())
+        run.metrics = Record.read(out_dir / METRICS)
         return run
     if "finished" not in ckpt:
         raise RRXError(f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir")

@@ -97,7 +97,7 @@ def train_app(cfg: DictConfig):
         log.info("job %s skipped: no lambda_index=%s in lambda_grid.%s", HydraConfig.get().job.num, cfg.get("lambda_index"), cfg.method.name)
         return None
     metrics = _run(train, cfg)
-    return metrics if metrics is None or isinstance(metrics, JobFailed) else metrics["challenges"].get("accuracy", {}).get("original")
+    return metrics if metrics is None or isinstance(metrics, JobFailed) else metrics.challenges.get("accuracy", {}).get("original")
 
 
 @app("evaluate")

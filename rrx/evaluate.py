@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -11,9 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.data import data_report
 from rrx.checkpoint import describe
-from rrx.outputs import claim_new_folder, record_hydra_config, write_json
+from rrx.outputs import claim_new_folder, record_hydra_config
+from rrx.record import Record
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
 from rrx.subject import DatasetChoice, checkpoint_dataset, checkpoint_state, load_checkpoint, open_subject
@@ -23,7 +24,7 @@ from rrx.tasks.base import LoopState
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> dict:
+def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool = False) -> Record:
     """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
     results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
     A ``task=segmentation`` checkpoint is scored again instead (``evaluate_segmentation``)."""
@@ -42,12 +43,12 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
                  cfg.challenge.name)
         results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, subject.dataset,
                                        subject.runtime, cfg.attack.get("eval_eps"))
-        metrics = {"run": subject.run, "challenges": results, **subject.record, "data": data_report(subject.dataset)}
-        write_results(out_dir, metrics)
-        return metrics
+        record = subject.record("evaluate", challenges=results)
+        write_results(out_dir, record)
+        return record
 
 
-def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path, choice: DatasetChoice) -> dict:
+def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path, choice: DatasetChoice) -> Record:
     """A ``task=segmentation`` checkpoint scored again: each fork's best epoch on the validation set and on the
     robustness set (Alg. 2) of ``segmentation.robustness_window`` (null: the run's own), on the run's dataset with
     the command's ``dataset.*`` keys (``checkpoint_dataset``). An unfinished run's trained forks are scored and the
@@ -71,8 +72,7 @@ def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path
         record_hydra_config(out_dir, cfg)
         log.info("Scoring %s (%s) again on %s: robustness window %d px", file, task.describe(), trained.dataset.name,
                  task.robustness_window)
-        metrics = {**task.record(net, loop.best, loop.history, rescore=True), "checkpoint": str(file.resolve()),
-                   "checkpoint_state": state}
-        write_json(out_dir / "metrics.json", metrics)
-        task.write_tables(metrics, out_dir)
-        return metrics
+        record = replace(task.record(net, loop.best, loop.history, rescore=True), command="evaluate",
+                         checkpoint=str(file.resolve()), checkpoint_state=state)
+        write_results(out_dir, record)
+        return record

@@ -49,3 +49,18 @@ def image_strip(images: list[np.ndarray], titles: list[str], path: Path, caption
     if caption:
         fig.suptitle(caption, fontsize=9)
     return save_figure(fig, path)
+
+
+def box_plot(ax, groups: dict, ylabel: str, log_scale: bool = False) -> None:
+    """Box plot of each group with its points jittered on top and the median written above."""
+    names = list(groups)
+    ax.boxplot([groups[n].to_numpy() for n in names], showfliers=False, widths=0.5)
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names, start=1):
+        values = groups[name].to_numpy()
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=6 if len(values) > 50 else 14, alpha=0.5, zorder=3)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.set_ylabel(ylabel)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)

@@ -77,6 +77,17 @@ class Record:
         out["data"] = self.data
         return out | self.sections
 
+    # the metrics.json view, read-only, for code (and tests) written against the file: record["challenges"] is
+    # record.to_dict()["challenges"]; rrx itself reads the attributes
+    def __getitem__(self, key: str):
+        return self.to_dict()[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.to_dict()
+
+    def get(self, key: str, default=None):
+        return self.to_dict().get(key, default)
+
     @classmethod
     def from_dict(cls, data: dict) -> Record:
         """A record from its ``metrics.json`` form, of this version or an older one (``UPGRADES``)."""

@@ -1,60 +1,60 @@
-"""A run's identity and its result files: ``metrics.json`` plus the Table 5 row."""
+"""A run's result files: the record (``metrics.json``) and the tables of what it holds.
+
+The tables and figures come from the components that made the numbers: the module-level ``TABLES`` and ``FIGURES``
+(``rrx.tables``) of every challenge, analysis and task module, collected through their registries. A new challenge
+declares its tables in its own module; nothing here changes.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from rrx.outputs import write_json
-from rrx.report.tables import (MIXED_VARIATIONS, SIGNAL_VARIATIONS, edge_grid, has_columns, markdown, table5, table8, table9,
-                               table14, table_adversarial_backgrounds, write_table)
+from rrx.analyses import ANALYSES
+from rrx.challenges import CHALLENGES
+from rrx.record import Record
+from rrx.tables import Figure, Table, markdown, write_table
+from rrx.tasks import TASKS
 
 log = logging.getLogger(__name__)
+REGISTRIES = (CHALLENGES, ANALYSES, TASKS)  # whose modules declare TABLES and FIGURES
 
 
-def run_info(cfg: DictConfig, method) -> dict:
-    """What a table needs to name the run; an attack used in training is part of the method name."""
-    attack = cfg.attack.display_name
-    return {
-        "architecture": cfg.model.display_name,
-        "method": f"{method.label} + {attack}" if attack else method.label,
-        "attack": cfg.attack.name,
-        "dataset": cfg.dataset.name,
-        "variant": cfg.dataset.get("variant"),  # Decoy MNIST: ross, cdep, or none (no decoy)
-        "model": cfg.model.name,
-        "method_name": cfg.method.name,
-        "lam": float(cfg.method.lam),
-        "rrda": bool(cfg.method.rrda),
-        "seed": int(cfg.seed),
-    }
+def _declared(name: str) -> list:
+    found: dict[str, Table | Figure] = {}
+    for registry in REGISTRIES:
+        for spec in registry.declared(name):
+            if spec.name in found and found[spec.name] is not spec:
+                raise ValueError(f"{name} {spec.name!r} is declared twice")
+            found[spec.name] = spec
+    return sorted(found.values(), key=lambda spec: spec.order)
 
 
-def write_results(out_dir: Path, metrics: dict) -> None:
-    """``metrics.json`` and the tables of ``write_tables`` in ``out_dir``."""
-    write_json(out_dir / "metrics.json", metrics)
-    write_tables(out_dir, metrics)
+def table_specs() -> list[Table]:
+    """Every component's tables, in their ``order``."""
+    return _declared("TABLES")
+
+
+def figure_specs() -> list[Figure]:
+    """Every component's figures, in their ``order``."""
+    return _declared("FIGURES")
+
+
+def write_results(out_dir: Path, record: Record) -> None:
+    """``metrics.json`` and the run's tables (``write_run_tables``) in ``out_dir``."""
+    record.write(out_dir)
+    write_run_tables(record, out_dir)
     log.info("Results in %s", out_dir)
 
 
-def write_tables(out_dir: Path, metrics: dict) -> None:
-    """For what was evaluated, ``table5``, ``table8``, ``table9``, ``edge``, ``adversarial_backgrounds`` and
-    ``table14`` as CSV, Markdown and LaTeX in ``out_dir``; the tables are also logged."""
-    tables = {}
-    if has_columns(metrics, MIXED_VARIATIONS):
-        tables["table5"] = table5([metrics])
-    if has_columns(metrics, SIGNAL_VARIATIONS):
-        tables["table8"] = table8([metrics])
-    if "adversarial_accuracy" in metrics["challenges"]:
-        tables["table9"] = table9([metrics])
-    if "edge" in metrics["challenges"]:
-        tables["edge"] = edge_grid(metrics)
-    if "adversarial_backgrounds" in metrics["challenges"]:
-        tables["adversarial_backgrounds"] = table_adversarial_backgrounds([metrics])
-    if "score_variability" in metrics["challenges"]:
-        tables["table14"] = table14([metrics])
-    for name, df in tables.items():
-        rank = name not in ("edge", "table14", "adversarial_backgrounds")  # one model's rows: no best to mark
-        write_table(df, out_dir / name, mark_best=rank)
-        log.info("%s\n%s", name, markdown(df, mark_best=rank))
+def write_run_tables(record: Record, out_dir: Path) -> list[str]:
+    """Each table (``in_run``) whose numbers ``record`` holds, as CSV, Markdown and LaTeX in ``out_dir``; the tables
+    are also logged. Returns the names written."""
+    written = []
+    for spec in table_specs():
+        if spec.in_run and spec.holds(record):
+            df = spec.build([record])
+            write_table(df, out_dir / spec.name, mark_best=spec.mark_best)
+            log.info("%s\n%s", spec.title, markdown(df, mark_best=spec.mark_best))
+            written.append(spec.name)
+    return written

@@ -12,12 +12,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rrx.checkpoint import CHECKPOINT, describe, read_checkpoint
-from rrx.data import create_dataset
+from rrx.data import create_dataset, data_report
 from rrx.data.base import Benchmark
 from rrx.errors import RRXError
 from rrx.guard import all_finite
 from rrx.models import create_model
 from rrx.models.pretrained import method_label, off_the_shelf
+from rrx.record import Record
 from rrx.runtime import Runtime, seed_everything
 from rrx.schema import validate
 
@@ -94,16 +95,24 @@ def checkpoint_dataset(cfg: DictConfig, trained: DictConfig, choice: DatasetChoi
 class Subject:
     """What ``rrx evaluate`` and ``rrx analyze`` look at: a dataset and the model to build on it.
 
-    ``run`` names the model in the tables; ``record`` is what ``metrics.json`` adds about where the model came from
-    (its checkpoint and whether that finished, or the off-the-shelf model's config); ``build()`` makes the model on
-    ``runtime.device``.
+    ``run`` names the model in the tables; ``origin`` is where the model came from (its checkpoint and whether that
+    finished, or the off-the-shelf model's config), which ``record`` puts into the results' record; ``build()`` makes
+    the model on ``runtime.device``.
     """
 
     dataset: Benchmark
     runtime: Runtime
     run: dict
-    record: dict
+    origin: dict
     build: Callable[[], torch.nn.Module]
+
+    def record(self, command: str, **sections) -> Record:
+        """The record of results on this subject: its ``run``, the data report, its origin, and ``sections``
+        (``challenges``, ``analyses`` or a command's own blocks)."""
+        origin = dict(self.origin)
+        fields = {name: origin.pop(name) for name in ("checkpoint", "checkpoint_state") if name in origin}
+        known = {name: sections.pop(name) for name in ("challenges", "analyses") if name in sections}
+        return Record(command, self.run, data=data_report(self.dataset), **fields, **known, sections={**origin, **sections})
 
 
 def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle_older: bool = True,
@@ -112,7 +121,7 @@ def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle
 
     A checkpoint is rebuilt from its config, on the dataset it was trained on with the command line's ``dataset.*``
     keys, or on another one chosen with ``dataset=<name>`` (``checkpoint_dataset``); that dataset's class names must
-    be the checkpoint's. An unfinished checkpoint is used and marked so in ``record``. ``unpickle_older``: see
+    be the checkpoint's. An unfinished checkpoint is used and marked so in ``origin``. ``unpickle_older``: see
     ``rrx.checkpoint.read_checkpoint``; ``loaded``: the checkpoint and its file, already read.
     """
     validate(cfg)
@@ -132,16 +141,16 @@ def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
     run = {"architecture": cfg.model.display_name, "method": method_label(cfg.model), "attack": "none", "dataset": dataset.name,
            "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
            "rrda": False, "seed": int(cfg.seed)}
-    record = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
+    origin = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
 
     def build() -> torch.nn.Module:
         model = off_the_shelf(cfg.model, dataset, cfg.dataset.get("label_map", "reference"))
         if getattr(model, "label_map_name", None):  # a 1000-class model read through a map: the table names it
-            run["label_map"] = record["label_map"] = model.label_map_name
+            run["label_map"] = origin["label_map"] = model.label_map_name
             run["method"] = f"{run['method']} ({model.label_map_name} map)"
         return runtime.place(model)
 
-    return Subject(dataset, runtime, run, record, build)
+    return Subject(dataset, runtime, run, origin, build)
 
 
 def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file: Path) -> Subject:
@@ -171,5 +180,5 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
         model.load_state_dict(ckpt["state_dict"])
         return runtime.place(model)
 
-    record = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
-    return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, record, build)
+    origin = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
+    return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, origin, build)

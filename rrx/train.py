@@ -25,7 +25,7 @@ from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, examine_run, open_run, rea
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError, check_choice
 from rrx.guard import guarded_step
-from rrx.outputs import ERROR, record_hydra_config, write_json, write_status
+from rrx.outputs import ERROR, record_hydra_config, write_status
 from rrx.runtime import Runtime, seed_everything
 from rrx.signals import Stopped, stop_on_signals
 from rrx.tasks import create_task
@@ -68,10 +68,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
     """Train as ``cfg`` says (``cfg.task``: ``classification`` or ``segmentation``), evaluate, write results to ``out_dir``.
 
     ``out_dir`` belongs to this run: an unfinished run of the same config there is resumed from its last
-    epoch (``trainer.resume=auto``), a finished one returns its metrics, any other run's folder is refused.
+    epoch (``trainer.resume=auto``), a finished one returns its record, any other run's folder is refused.
     With ``trainer.devices`` x ``trainer.num_nodes`` > 1 the ranks train together (``rrx.distributed``); the
     process that owns the folder (the one that spawned the ranks, or rank 0 of ranks SLURM or torchrun
-    started) locks it. Returns the metrics dict (also written as ``metrics.json``); None on the other ranks.
+    started) locks it. Returns the run's ``Record`` (also written as ``metrics.json``); None on the other ranks.
     """
     task = create_task(cfg)
     task.check()
@@ -181,19 +181,14 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
             record_stop(out_dir, err, loop.epoch, epochs)
         raise
     history = [h for p in phases for h in loop.history.get(p.name, [])]
-    record["train"] = {**record.get("train", {}), "seconds": sum(h["seconds"] for h in history),
-                       "device": str(runtime.device), "devices": world, "resumed_after_epoch": resumed_after}
-    metrics = {
-        **record,
-        "checkpoint": CHECKPOINT,
-        "started": started,  # Unix time; with "finished", the run's wall time including data and evaluation
-        "finished": time.time(),
-    }
-    write_json(out_dir / "metrics.json", metrics)
-    task.write_tables(metrics, out_dir)
-    log.info("Results in %s", out_dir)
+    record.train = {**(record.train or {}), "seconds": sum(h["seconds"] for h in history), "device": str(runtime.device),
+                    "devices": world, "resumed_after_epoch": resumed_after}
+    record.checkpoint, record.started, record.finished = CHECKPOINT, started, time.time()
+    from rrx.results import write_results  # the tables (pandas, every component's module): only once there are results
+
+    write_results(out_dir, record)
     save(finished=True)
-    return metrics
+    return record
 
 
 def start_phase(phase: Phase, loop: LoopState, net, optimizer, generator: torch.Generator) -> None:

@@ -304,7 +304,8 @@ def test_report_keeps_analyses_with_different_settings_apart():
     """Two localisation results of one model that differ only in the explained class (target): two rows, told apart by
     a Settings column, never merged or averaged."""
     from rrx.analyze import keyed_by_settings
-    from rrx.report.analyses import table_localisation
+    from rrx.analyses.localisation import table_localisation
+    from rrx.record import Record
 
     stats = {m: {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0} for m in ("pointing_game", "relevance_mass", "relevance_rank")}
     runs = []
@@ -312,9 +313,32 @@ def test_report_keeps_analyses_with_different_settings_apart():
         cfg = OmegaConf.merge(OmegaConf.load("conf/analysis/localisation.yaml"), {"target": target})
         result = keyed_by_settings({"gradcam": {**stats, "relevance_mass": {**stats["relevance_mass"], "mean": mass}}}, cfg,
                                    ("attribution",))
-        runs.append({"run": {"architecture": "SmallCNN", "method": "Standard"}, "analyses": {"localisation": result}})
-    merged = {**runs[0]["analyses"]["localisation"], **runs[1]["analyses"]["localisation"]}
+        runs.append(Record.from_dict({"run": {"architecture": "SmallCNN", "method": "Standard"}, "challenges": {},
+                                      "analyses": {"localisation": result}}))
+    merged = {**runs[0].analyses["localisation"], **runs[1].analyses["localisation"]}
     assert len(merged) == 2
-    table = table_localisation([{"run": runs[0]["run"], "analyses": {"localisation": merged}}])
+    table = table_localisation([Record(command="analyze", run=runs[0].run, analyses={"localisation": merged})])
     assert list(table["Settings"]) == ["target=label", "target=prediction"]
     assert list(table["Relevance mass"]) == [90.0, 10.0] and list(table["Attribution"]) == ["gradcam", "gradcam"]
+
+
+def test_declared_analysis_tables_come_after_the_challenges_in_todays_order():
+    """The analyses' modules declare their tables (and figures) as specs; each holds the records with its analysis."""
+    from rrx.analyses import ANALYSES
+    from rrx.record import Record
+
+    analysis_of = {"localisation": "localisation", "obey": "obey", "focus": "focus", "u_analysis": "u_analysis",
+                   "ipha_non_important": "ipha", "ipha_important": "ipha"}
+    tables = sorted(ANALYSES.declared("TABLES"), key=lambda t: t.order)
+    assert [t.name for t in tables] == list(analysis_of) and [t.order for t in tables] == [100, 101, 102, 103, 104, 105]
+    assert all(not t.mark_best and t.in_run and t.in_report for t in tables)
+    figures = sorted(ANALYSES.declared("FIGURES"), key=lambda f: f.order)
+    assert [(f.name, f.order, f.per_run) for f in figures] == [("u_analysis", 130, False), ("ipha_non_important", 132, False),
+                                                               ("ipha_important", 133, False)]
+    bare = Record(command="evaluate", run={"architecture": "SmallCNN", "method": "Standard", "dataset": "synthetic"})
+    for spec in tables + figures:
+        analysis = analysis_of[spec.name]
+        having = Record(command="analyze", run=bare.run, analyses={analysis: {}})
+        assert not spec.holds(bare) and spec.holds(having), spec.name
+        others = Record(command="analyze", run=bare.run, analyses={a: {} for a in set(analysis_of.values()) - {analysis}})
+        assert not spec.holds(others), spec.name

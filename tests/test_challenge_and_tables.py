@@ -9,8 +9,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from rrx.challenges.background import BackgroundChallenge
-from rrx.report.aggregate import over_seeds
-from rrx.report.tables import TABLE5_COLUMNS, table5, write_table
+from rrx.challenges.background import TABLE5_COLUMNS, table5
+from rrx.record import Record
+from rrx.tables import over_seeds, write_table
 from rrx.runtime import Runtime
 
 # Each "image" is a one-hot logit vector, so the identity model predicts its index.
@@ -46,7 +47,7 @@ def test_no_bg_gap_without_both_mixed_variations():
 def _metrics(method, same, rand, nxt=None, orig=None):
     acc = {"mixed_same": same, "mixed_rand": rand}
     acc.update({k: v for k, v in {"mixed_next": nxt, "original": orig}.items() if v is not None})
-    return {"run": {"architecture": "ResNet-18", "method": method}, "challenges": {"accuracy": acc, "bg_gap": same - rand}}
+    return Record("train", {"architecture": "ResNet-18", "method": method}, challenges={"accuracy": acc, "bg_gap": same - rand})
 
 
 def test_table5_in_percent_with_thesis_columns():
@@ -68,7 +69,8 @@ def test_table_files_are_written_whole_in_three_formats(tmp_path):
 
 
 def test_table8_and_edge_grid_in_percent():
-    from rrx.report.tables import edge_grid, table8
+    from rrx.challenges.background import table8
+    from rrx.challenges.edge import edge_grid
 
     metrics = {
         "run": {"architecture": "ResNet-18", "method": "Standard"},
@@ -77,6 +79,7 @@ def test_table8_and_edge_grid_in_percent():
             "edge": {"original": {"5": 0.9, "10": 0.5}, "mixed_rand": {"5": 0.25, "10": 0.125}},
         },
     }
+    metrics = Record.from_dict(metrics)
     assert table8([metrics]).drop(columns="_Original").to_dict("records") == [
         {"Architecture": "ResNet-18", "Method": "Standard", "Only FG": 85.01, "Only BG": 32.52}
     ]
@@ -125,13 +128,14 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
 
 
 def test_table9_and_table10_shapes():
-    from rrx.report.tables import table9, table10
+    from rrx.challenges.adversarial import table9
+    from rrx.report.tables import table10
 
     def run(dataset, method, acc, adv=None, variant=None):
         challenges = {"accuracy": {"original": acc}}
         if adv is not None:
             challenges["adversarial_accuracy"] = {"original": adv}
-        return {"run": {"architecture": "MLP", "method": method, "dataset": dataset, "variant": variant}, "challenges": challenges}
+        return Record("evaluate", {"architecture": "MLP", "method": method, "dataset": dataset, "variant": variant}, challenges=challenges)
 
     assert table9([run("toy_rules", "Standard + PGD", 0.981, 0.7512)]).to_dict("records") == [
         {"Model": "MLP Standard + PGD", "Test Accuracy": 98.1, "Adversarial Accuracy": 75.12}
@@ -150,6 +154,6 @@ def test_run_files_mark_no_best_in_the_edge_grid(tmp_path):
     from rrx.results import write_results
 
     edge = {"original": {"5": 0.9, "10": 0.5}, "mixed_rand": {"5": 0.25, "10": 0.125}}
-    write_results(tmp_path, {"run": {"architecture": "SmallCNN", "method": "Standard"}, "challenges": {"edge": edge}})
+    write_results(tmp_path, Record("evaluate", {"architecture": "SmallCNN", "method": "Standard"}, challenges={"edge": edge}))
     text = (tmp_path / "edge.md").read_text()
     assert "90.00" in text and "**" not in text

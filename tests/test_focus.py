@@ -11,10 +11,11 @@ from torch.utils.data import TensorDataset
 
 from runner import one_line_error, rrx
 from rrx.analyses import create_analysis
-from rrx.analyses.focus import build_mosaics, cascading_copies, focus, mosaic_plan, randomised_copy, reinitialisable_layers
+from rrx.analyses.focus import (build_mosaics, cascading_copies, focus, mosaic_plan, randomised_copy,
+                                reinitialisable_layers, table_focus)
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
-from rrx.report.analyses import table_focus
+from rrx.record import Record
 from rrx.runtime import Runtime
 
 CPU = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progress=False)
@@ -185,7 +186,8 @@ def test_focus_runner_with_cascading_randomisation_and_its_table(tmp_path):
     step = {k: v for k, v in cascading["cascading"][0].items() if k not in ("layers", "layer")}
     assert cascading["randomised"] == step == full["randomised"] and "cascading" not in full
     assert cascading["model"]["mean"] == pytest.approx(1.0)
-    run = {"run": {"architecture": "reader", "method": "standard"}, "analyses": {"focus": {"input_x_gradient": cascading}}}
+    run = Record(command="analyze", run={"architecture": "reader", "method": "standard"},
+                 analyses={"focus": {"input_x_gradient": cascading}})
     table = table_focus([run])
     assert list(table.columns) == ["Architecture", "Method", "Attribution", "Focus", "Focus std", "Randomised",
                                    "Cascade to conv", "Mosaics"]

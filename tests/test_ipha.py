@@ -247,15 +247,17 @@ def test_the_analysis_records_each_images_search(tmp_path, search):
 
 
 def test_the_fii_tables_and_figures_name_the_search_of_each_row(tmp_path):
-    from rrx.report.analyses import figure_ipha, table_ipha
+    from rrx.analyses.ipha import figure_ipha, table_ipha
+    from rrx.record import Record
 
     stats = {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0}
     entry = {"important": {"ipha": stats, "saliency": stats}, "non_important": {"ipha": stats, "saliency": stats},
              "kept": {"ipha": 0.5, "saliency": 0.5}, "key": "zero"}
-    run = {"run": {"architecture": "SmallCNN", "method": "Standard"}, "analyses": {"ipha": {
+    run = Record(command="analyze", run={"architecture": "SmallCNN", "method": "Standard"}, analyses={"ipha": {
         "zero [search=alg6]": entry | {"settings": {"search": "alg6"}, "search": {"name": "alg6"}},
-        "zero [search=greedy_top_k]": entry | {"settings": {"search": "greedy_top_k"}, "search": {"name": "greedy_top_k"}}}}}
-    before = {"run": {"architecture": "SmallCNN", "method": "RRDA"}, "analyses": {"ipha": {"zero []": entry}}}  # no search
+        "zero [search=greedy_top_k]": entry | {"settings": {"search": "greedy_top_k"}, "search": {"name": "greedy_top_k"}}}})
+    before = Record(command="analyze", run={"architecture": "SmallCNN", "method": "RRDA"},
+                    analyses={"ipha": {"zero []": entry}})  # no search
     df = table_ipha([run, before], "important")
     assert list(df["Search"]) == ["alg6", "greedy_top_k", "alg6"] and list(df["ipha"]) == [50.0] * 3
     assert figure_ipha([run, before], "synthetic", "important", tmp_path / "fii.png").is_file()

@@ -16,13 +16,13 @@ from PIL import Image
 from runner import one_line_error, rrx
 from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
-from rrx.analyses.localisation import obey, weighted_iou
+from rrx.analyses.localisation import obey, table_obey, weighted_iou
 from rrx.data import create_dataset
 from rrx.data.in9 import IN9Folder
 from rrx.data.synthetic import SceneSegments, SyntheticSpec, class_folder, materialise
 from rrx.data.variations import VARIATIONS
 from rrx.errors import RRXError
-from rrx.report.analyses import table_obey
+from rrx.record import Record
 from rrx.runtime import Runtime
 
 CPU = Runtime(torch.device("cpu"), amp=False, batch_size=4, num_workers=0, progress=False)
@@ -246,13 +246,13 @@ def test_synthetic_object_masks_on_the_benchmark(root, tmp_path):
     assert result["obey"]["all"]["mean"] > plain["wiou"]["all"]["mean"]  # the object is one of the segments
 
 
-def _obey_metrics(kind: str, method: str) -> dict:
+def _obey_metrics(kind: str, method: str) -> Record:
     stats = {"mean": 0.5, "std": 0.1, "n": 3, "undefined": 0}
     names = ("obey", "obey_iou") if kind == "obey" else ("wiou", "iou")
     result = {name: {"all": stats, "correct": stats, "wrong": stats | {"n": 0}} for name in names}
-    return {"run": {"architecture": "SmallCNN", "method": method},
-            "analyses": {"obey": {f"saliency [object_masks={kind}]": result | {"key": "saliency",
-                                                                                 "settings": {"object_masks": kind}}}}}
+    return Record(command="analyze", run={"architecture": "SmallCNN", "method": method},
+                  analyses={"obey": {f"saliency [object_masks={kind}]": result | {"key": "saliency",
+                                                                                  "settings": {"object_masks": kind}}}})
 
 
 def test_the_report_calls_it_obey_only_with_object_masks():

@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rrx.report.aggregate import over_seeds, thesis_order
+from rrx.challenges.background import table5, table8
+from rrx.record import Record
 from rrx.report.report import report
 from rrx.report.sweep import lambda_tables
-from rrx.report.tables import latex, markdown, table5, write_table
+from rrx.tables import latex, markdown, over_seeds, thesis_order, write_table
 
 
 def _run(arch, method, same, rand, orig, seed=0, lam=0.0, rrda=False, dataset="synthetic", val=None, **challenges):
@@ -21,29 +22,34 @@ def _run(arch, method, same, rand, orig, seed=0, lam=0.0, rrda=False, dataset="s
     }
 
 
+def records(runs: list[dict]) -> list[Record]:
+    """The records of ``metrics.json`` dicts (``_run``'s form, which the report tests also write as files)."""
+    return [Record.from_dict(r) for r in runs]
+
+
 def test_seeds_become_mean_and_sample_std_with_their_count():
     runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0), _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1),
             _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96)]
-    mean, std = over_seeds(table5(runs))
+    mean, std = over_seeds(table5(records(runs)))
     standard = mean.iloc[0]
     assert standard["Seeds"] == 2 and mean.iloc[1]["Seeds"] == 1
     assert standard["Mixed same"] == pytest.approx(92.0) and standard["BG Gap"] == pytest.approx(17.0)
     assert std.iloc[0]["BG Gap"] == pytest.approx(statistics.stdev([10.0, 24.0]))  # ddof=1: 9.90
-    text = markdown(table5(runs))
+    text = markdown(table5(records(runs)))
     assert "| 17.00 ± 9.90 |" in text and "Seeds" in text
-    assert r"17.00 $\pm$ 9.90" in latex(table5(runs))
+    assert r"17.00 $\pm$ 9.90" in latex(table5(records(runs)))
 
 
 def test_best_value_per_column_is_bold_lower_for_bg_gap():
     runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95), _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96),
             _run("ViT", "Standard", 0.93, 0.85, 0.96)]
-    lines = markdown(table5(runs)).splitlines()
+    lines = markdown(table5(records(runs))).splitlines()
     rrda = next(line for line in lines if "RRDA" in line)
     assert "**1.00**" in rrda  # lowest BG Gap
     assert "**96.00**" in rrda and "**96.00**" in lines[-1]  # a tie on Original: both marked
     assert "**93.00**" in lines[-1]  # highest Mixed same
-    assert r"\textbf{1.00}" in latex(table5(runs)) and r"\toprule" in latex(table5(runs))
-    single = markdown(table5(runs[:1]))
+    assert r"\textbf{1.00}" in latex(table5(records(runs))) and r"\toprule" in latex(table5(records(runs)))
+    single = markdown(table5(records(runs[:1])))
     assert "**" not in single and "Seeds" not in single and "±" not in single
 
 
@@ -68,7 +74,7 @@ def test_best_lambda_is_chosen_on_the_mean_over_seeds():
     # lambda 1: 0.90 and 0.70 (mean 0.80); lambda 2: 0.85 and 0.85 (mean 0.85): the best single run is lambda 1
     runs = [_run("ResNet-18", "RRR", 0.9, 0.8, 0.9, seed=s, lam=lam, val=v)
             for s, lam, v in [(0, 1.0, 0.90), (1, 1.0, 0.70), (0, 2.0, 0.85), (1, 2.0, 0.85)]]
-    every, best = lambda_tables(runs, "val_accuracy")
+    every, best = lambda_tables(records(runs), "val_accuracy")
     assert len(every) == 4 and set(best["lambda"]) == {2.0} and len(best) == 2
     mean, _ = over_seeds(best)
     assert mean.iloc[0]["val_accuracy"] == pytest.approx(85.0) and mean.iloc[0]["Seeds"] == 2
@@ -76,7 +82,7 @@ def test_best_lambda_is_chosen_on_the_mean_over_seeds():
 
 def test_csv_keeps_means_stds_and_seed_counts(tmp_path):
     runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0), _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1)]
-    csv = pd.read_csv(write_table(table5(runs), tmp_path / "t")[0])
+    csv = pd.read_csv(write_table(table5(records(runs)), tmp_path / "t")[0])
     assert csv.loc[0, "Original"] == 96.0 and csv.loc[0, "Original std"] == pytest.approx(1.41) and csv.loc[0, "Seeds"] == 2
 
 
@@ -136,7 +142,7 @@ def test_report_on_a_folder_without_runs_says_so(tmp_path):
 def test_a_model_at_chance_is_not_the_best_bg_gap():
     runs = [_run("ViT", "ActDiff", 0.1111, 0.1111, 0.1111), _run("ViT", "Standard + RRDA", 0.95, 0.93, 0.96),
             _run("ViT", "Standard", 0.95, 0.60, 0.97)]
-    lines = markdown(table5(runs)).splitlines()
+    lines = markdown(table5(records(runs))).splitlines()
     assert "**0.00**" not in lines[2] and "**2.00**" in next(line for line in lines if "RRDA" in line)
 
 
@@ -177,10 +183,9 @@ def test_table8_marks_the_lowest_only_bg_among_models_that_classify():
     def run(method, fg, bg, orig):
         return {"run": {"architecture": "ViT", "method": method}, "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": orig}}}
 
-    from rrx.report.tables import table8
 
     # a Standard model that classifies (original 99 %) competes although its Only FG is low; one at chance does not
-    text = markdown(table8([run("Standard", 0.3, 0.5, 0.99), run("ActDiff", 0.11, 0.11, 0.11), run("Standard + RRDA", 0.9, 0.2, 0.98)]))
+    text = markdown(table8(records([run("Standard", 0.3, 0.5, 0.99), run("ActDiff", 0.11, 0.11, 0.11), run("Standard + RRDA", 0.9, 0.2, 0.98)])))
     lines = text.splitlines()
     assert "_Original" not in text and "**" not in lines[3] and "**20.00**" in lines[4]
 

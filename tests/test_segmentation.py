@@ -530,7 +530,7 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
     assert all((tmp_path / "report" / f"fig{name}_synthetic.png").is_file() for name in ("8_dice", "10_iou"))
     table4 = pd.read_csv(tmp_path / "report" / "table4_synthetic.csv")
     assert list(table4.columns) == ["Model", "DSC", "HSD", "TPR", "TNR", "PPV"]
-    robust = found["segmentation"]["forks"]["gradcam"]["robustness"]["mean"]
+    robust = found.sections["segmentation"]["forks"]["gradcam"]["robustness"]["mean"]
     row = table4.set_index("Model").loc["U-Net + ADA (Grad-CAM)"]
     expected = [nan if robust[k] is None else round(robust[k], 2) for k in metrics.METRICS]
     assert row.tolist() == pytest.approx(expected, nan_ok=True)

@@ -15,7 +15,9 @@ from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.report.report import report
-from rrx.report.tables import table9, table11
+from rrx.challenges.adversarial import table9
+from rrx.challenges.patches import table11
+from rrx.record import Record
 from rrx.runtime import Runtime
 
 from isic_fixture import write_isic
@@ -168,10 +170,10 @@ def test_tables_9_and_11_and_fig21_in_the_report(tmp_path):
                      adversarial_curve=curve, gradient_map=grad_map) for s in (0, 1)]
     runs.append(_metrics("Standard", dataset="textures", accuracy={"original": 0.9, "no_patch": 0.8},
                          patches={"original": {"auc": 0.95, "f1": 0.9}, "no_patch": {"auc": 0.85, "f1": 0.7}}))
-    t9 = table9(runs[:1])
+    t9 = table9([Record.from_dict(r) for r in runs[:1]])
     assert list(t9.columns) == ["Model", "Test Accuracy", "Adversarial Accuracy", "eps=0.02", "eps=0.1"]
     assert t9.iloc[0].tolist()[1:] == [99.0, 40.0, 97.0, 40.0]
-    t11 = table11(runs[2:])
+    t11 = table11([Record.from_dict(r) for r in runs[2:]])
     assert t11.iloc[0].tolist() == ["MLP Standard", 0.85, 0.7, 0.95, 0.9]
     for i, metrics in enumerate(runs):
         (tmp_path / "runs" / str(i)).mkdir(parents=True)

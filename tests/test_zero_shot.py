@@ -19,7 +19,8 @@ from runner import one_line_error, rrx
 from rrx.challenges.zero_shot import ZeroShotChallenge, sv_of_pairs
 from rrx.errors import RRXError
 from rrx.models.zero_shot import DESCRIPTOR_DIR, read_descriptors
-from rrx.report.tables import table14
+from rrx.challenges.zero_shot import table14
+from rrx.record import Record
 from rrx.runtime import Runtime
 
 IN9 = ["00_dog", "01_bird", "02_wheeled vehicle", "03_reptile", "04_carnivore", "05_insect", "06_musical instrument",
@@ -92,7 +93,7 @@ def test_the_zero_shot_challenge_reports_sv_over_the_misclassified_pairs():
     runtime = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progress=False)
     out = ZeroShotChallenge(OmegaConf.create({"variations": ["mixed_rand"]})).evaluate(model, HandMadeDataset(), runtime)
     assert out["accuracy"]["mixed_rand"] == 0.5
-    run = {"run": {"architecture": "CLIP", "method": "Descriptors"}, "challenges": out}
+    run = Record("evaluate", {"architecture": "CLIP", "method": "Descriptors"}, challenges=out)
     table = table14([run]).set_index("Metric")
     assert table.loc["SV+", "Target"] == pytest.approx(37.5) and math.isnan(table.loc["SV+", "Pred."])  # all pairs: 31.67, 20
     assert math.isnan(table.loc["SV-", "Target"]) and table.loc["SV-", "Pred."] == pytest.approx(50.0)
@@ -105,7 +106,7 @@ def test_the_zero_shot_challenge_reports_sv_over_the_misclassified_pairs():
 def test_table14_reads_a_metrics_file_written_before_the_misclassified_pairs():
     """The old flat entry held SV over every pair: it fills the (all) columns, Target and Pred. stay empty."""
     old = {"target": ALL_IMAGES["target"], "pred": ALL_IMAGES["pred"], "pairs": 4}
-    run = {"run": {"architecture": "ALIGN", "method": "Top-1"}, "challenges": {"score_variability": {"mixed_same": old}}}
+    run = Record("evaluate", {"architecture": "ALIGN", "method": "Top-1"}, challenges={"score_variability": {"mixed_same": old}})
     table = table14([run]).set_index("Metric")
     assert table["Target"].isna().all() and table["Pred."].isna().all() and table["Errors"].isna().all()
     assert table.loc["SV-", "Target (all)"] == pytest.approx(25.0) and (table["Pairs"] == 4).all()

@@ -1,16 +1,20 @@
-"""What the analysis runners share: the attribution methods, the test images, the target class, summaries."""
+"""What the analysis runners share: the attribution methods, the test images, the target class, summaries; and what
+their tables read from the records (``entries``, ``pct``, ``frame``, ``model_label``, ``holding``)."""
 
 from __future__ import annotations
 
 import math
 import statistics
+from typing import Callable
 
+import pandas as pd
 import torch
 from torch.utils.data import Subset, TensorDataset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map, attribution_names, check_attribution
 from rrx.errors import RRXError
+from rrx.record import Record
 
 TARGETS = ("label", "prediction")  # the class an attribution explains
 
@@ -104,3 +108,51 @@ def summary(values: list[float]) -> dict:
     mean = statistics.fmean(defined) if defined else math.nan
     std = statistics.stdev(defined) if len(defined) > 1 else math.nan
     return {"mean": mean, "std": std, "n": len(defined), "undefined": len(values) - len(defined)}
+
+
+# --- what the analyses' tables and figures share (rrx report, and the run's folder) ---------------------------------
+NAN = math.nan
+# the columns of the analyses' tables that name a row; every other one is a number
+NAMING = {"Architecture", "Method", "Settings", "Attribution", "Order", "Noise", "Window", "Constant", "Search"}
+
+
+def holding(analysis: str) -> Callable[[Record], bool]:
+    """A ``Table.holds`` / ``Figure.holds``: whether a record holds results of ``analysis``."""
+    def holds(record: Record) -> bool:
+        return analysis in record.analyses
+
+    return holds
+
+
+def entries(runs: list[Record], analysis: str) -> list[tuple[dict, str, dict]]:
+    """(the row's naming columns, the result's key, the result) for every result of ``analysis`` in ``runs`` (a record
+    without it gives none). The naming columns are Architecture, Method and, where the results differ in a setting
+    outside their key (e.g. ``target``, ``max_images``), a Settings column naming it, so that rows of different
+    settings are never averaged."""
+    found = [(m, key, r) for m in runs for key, r in m.analyses.get(analysis, {}).items()]
+    settings = [r.get("settings", {}) for _, _, r in found]
+    differ = sorted(k for k in {k for s in settings for k in s} if len({repr(s.get(k)) for s in settings}) > 1)
+    rows = []
+    for (m, key, r), setting in zip(found, settings):
+        row = {"Architecture": m.run["architecture"], "Method": m.run["method"]}
+        if differ:
+            row["Settings"] = ", ".join(f"{k}={setting.get(k)}" for k in differ)
+        rows.append((row, r.get("key", key), r))
+    return rows
+
+
+def pct(stats: dict | None) -> float:
+    """A ``summary``'s mean in percent; NaN where there is none."""
+    return NAN if stats is None or stats["mean"] is None else 100 * stats["mean"]
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """The rows as a DataFrame, every column but the naming ones (``NAMING``) as float."""
+    df = pd.DataFrame(rows)
+    return df.astype({c: float for c in df.columns if c not in NAMING})
+
+
+def model_label(df: pd.DataFrame) -> pd.Series:
+    """A figure's name of each row's model: architecture and method, and its settings where the rows differ in them."""
+    label = df["Architecture"] + " " + df["Method"]
+    return label + " [" + df["Settings"] + "]" if "Settings" in df else label

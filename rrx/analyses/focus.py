@@ -14,13 +14,16 @@ from __future__ import annotations
 from copy import deepcopy
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import trange
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, explain, summary
+from rrx.analyses.common import attribution_list, batches, entries, explain, frame, holding, pct, summary
 from rrx.errors import RRXError, check_choice
+from rrx.record import Record
+from rrx.tables import Table, thesis_order
 
 RANDOMISE = ("none", "full", "cascading")  # analysis.randomise: the model-randomisation sanity check (§4)
 
@@ -192,3 +195,19 @@ class Focus:
         except (AssertionError, RuntimeError, ValueError) as err:
             raise RRXError(f"the model cannot take {mosaic.shape[-2]} x {mosaic.shape[-1]} px mosaics "
                            f"({str(err).strip().splitlines()[0]}); set analysis.mosaic_size to its input size") from err
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+def table_focus(runs: list[Record]) -> pd.DataFrame:
+    """Focus of the model and of its randomised copy per attribution, percent (50 is class-agnostic); after a
+    cascading randomisation one column per step, "Cascade to <layer>": the Focus with that layer and every layer
+    above it re-initialised."""
+    return frame([row | {"Attribution": key, "Focus": pct(r["model"]), "Focus std": 100 * r["model"]["std"],
+                         "Randomised": pct(r.get("randomised"))}
+                  | {f"Cascade to {step['layer']}": pct(step) for step in r.get("cascading", [])}
+                  | {"Mosaics": r["mosaics"]}
+                  for row, key, r in entries(runs, "focus")])
+
+
+TABLES = [Table("focus", "Focus on 2 x 2 mosaics (seed 004), percent; about 50 for a class-agnostic explanation",
+                lambda runs: thesis_order(table_focus(runs)), holding("focus"), 102, mark_best=False)]

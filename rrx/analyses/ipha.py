@@ -13,14 +13,20 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import torch
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, explain, fill_mean, summary
+from rrx.analyses.common import (attribution_list, batches, entries, explain, fill_mean, frame, holding, model_label, pct,
+                                 summary)
 from rrx.attributions.ipha import (CONSTANTS, SEARCHES, apply_mask, class_probability, constant_image, search_mask,
                                    top_k_mask)
 from rrx.errors import RRXError, check_choice
-from rrx.report.figures import image_strip
+from rrx.plots import image_strip, pyplot, save_figure
+from rrx.record import Record
+from rrx.tables import Figure, Table, thesis_order
 
 
 def feature_impact_index(model, x: torch.Tensor, x_selected: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -107,3 +113,58 @@ class IPHA:
             image_strip(list(shown), ["x", "x_important", "x_non_important"], out_dir / f"ipha_{constant}_{done + b}.png",
                         f"IPHA, constant {constant}")
         return max(done, min(self.examples, done + len(x)))
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+def table_ipha(runs: list[Record], part: str) -> pd.DataFrame:
+    """Mean Feature Impact Index (Eq. 7.2) of the ``part`` (important or non_important) pixels that IPHA and the top-k
+    masks of the other attributions select, percent; one row per model, constant and search (thesis Figs. 32-33).
+    Search names the mask search of the ``ipha`` column: ``alg6`` (Alg. 6 as stated; also results written before
+    there was a choice) or ``greedy_top_k`` (beyond the text, at the top-k masks' kept share)."""
+    return frame([row | {"Constant": key, "Search": r.get("search", {}).get("name", "alg6"),
+                         **{method: pct(stats) for method, stats in r[part].items()}}
+                  for row, key, r in entries(runs, "ipha")])
+
+
+def figure_ipha(runs: list[Record], dataset: str, part: str, path: Path) -> Path | None:
+    """Thesis Figs. 32-33 shape: one panel per constant, the mean FII of each selection method, one bar group per model."""
+    having = [m for m in runs if "ipha" in m.analyses]
+    if not having:
+        return None
+    plt = pyplot()
+    df = table_ipha(having, part)
+    df["Model"] = model_label(df) + " (" + df["Search"] + ")"  # an alg6 and a greedy_top_k run are two bar groups
+    methods = [c for c in df.columns if c not in ("Architecture", "Method", "Settings", "Constant", "Search", "Model")]
+    constants = list(dict.fromkeys(df["Constant"]))
+    fig, axes = plt.subplots(len(constants), 1, figsize=(7, 1.8 * len(constants)), sharex=True, squeeze=False)
+    for ax, constant in zip(axes[:, 0], constants):
+        means = df[df["Constant"] == constant].groupby("Model", sort=False)[methods].mean()
+        means.T.plot.bar(ax=ax, rot=15, legend=False)
+        ax.set_ylabel(f"FII (%)\n{constant}")
+        ax.set_ylim(0, 100)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8)
+    fig.suptitle(f"IPHA, {part.replace('_', '-')} pixels, {dataset}")
+    return save_figure(fig, path)
+
+
+def _table(part: str):
+    return lambda runs: thesis_order(table_ipha(runs, part))
+
+
+def _figure(part: str):
+    return lambda runs, dataset, path: figure_ipha(runs, dataset, part, path)
+
+
+TABLES = [
+    Table("ipha_non_important", "Feature Impact Index of the non-important pixels (thesis Fig. 32 shape; higher: the "
+                                "method found what the prediction rests on), percent",
+          _table("non_important"), holding("ipha"), 104, mark_best=False),
+    Table("ipha_important", "Feature Impact Index of the important pixels (thesis Fig. 33 shape; lower is better), percent",
+          _table("important"), holding("ipha"), 105, mark_best=False),
+]
+FIGURES = [
+    Figure("ipha_non_important", "Feature Impact Index of the non-important pixels (thesis Fig. 32 shape)",
+           _figure("non_important"), holding("ipha"), 132),
+    Figure("ipha_important", "Feature Impact Index of the important pixels (thesis Fig. 33 shape)",
+           _figure("important"), holding("ipha"), 133),
+]

@@ -41,15 +41,19 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Subset
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import TARGETS, attribution_list, batches, explain, predict, summary
+from rrx.analyses.common import (TARGETS, attribution_list, batches, entries, explain, frame, holding, pct, predict,
+                                 summary)
 from rrx.data.synthetic import SceneSegments, generated_spec
 from rrx.errors import RRXError, check_choice
+from rrx.record import Record
+from rrx.tables import Table, thesis_order
 
 log = logging.getLogger(__name__)
 
@@ -367,3 +371,40 @@ class ObEy:
         split = {"all": [True] * len(correct), "correct": correct, "wrong": [not c for c in correct]}
         return {name: {metric: {part: summary([v for v, keep in zip(values, chosen) if keep]) for part, chosen in split.items()}
                        for metric, values in per.items()} for name, per in scores.items()}
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+def table_localisation(runs: list[Record]) -> pd.DataFrame:
+    """Pointing game, relevance mass and relevance rank accuracy per attribution, percent."""
+    return frame([row | {"Attribution": key, "Pointing game": pct(r["pointing_game"]), "Relevance mass": pct(r["relevance_mass"]),
+                         "Relevance rank": pct(r["relevance_rank"]), "Images": r["pointing_game"]["n"]}
+                  for row, key, r in entries(runs, "localisation")])
+
+
+# result keys -> column names: ObEy takes the best over an image's object masks (seed 002, Eq. 2); without them the
+# same weighted IoU with the labelled object alone is not ObEy and keeps its own name
+OBEY_COLUMNS = {("obey", "obey_iou"): ("ObEy", "ObEy IoU"),
+                ("wiou", "iou"): ("wIoU (labelled object)", "IoU (labelled object)")}
+
+
+def table_obey(runs: list[Record]) -> pd.DataFrame:
+    """ObEy (mean of the best weighted IoU over each image's object masks), its thresholded IoU, and ObEy over correct
+    and over wrong predictions, percent; for results without object masks the same of the wIoU with the labelled
+    object, in columns of that name."""
+    rows = []
+    for row, key, r in entries(runs, "obey"):
+        (weighted, unweighted), (name, iou_name) = next(item for item in OBEY_COLUMNS.items() if item[0][0] in r)
+        rows.append(row | {"Attribution": key, name: pct(r[weighted]["all"]), iou_name: pct(r[unweighted]["all"]),
+                           f"{name} correct": pct(r[weighted]["correct"]), f"{name} wrong": pct(r[weighted]["wrong"]),
+                           "Correct": r[weighted]["correct"]["n"], "Wrong": r[weighted]["wrong"]["n"]})
+    df = frame(rows)
+    return df[[c for c in df.columns if c not in ("Correct", "Wrong")] + ["Correct", "Wrong"]]
+
+
+TABLES = [
+    Table("localisation", "Localisation of attributions with object masks, percent",
+          lambda runs: thesis_order(table_localisation(runs)), holding("localisation"), 100, mark_best=False),
+    Table("obey", "ObEy: the best weighted IoU of the prediction's saliency over the image's object masks (seed 002); "
+                  "without object masks, the wIoU with the labelled object, percent",
+          lambda runs: thesis_order(table_obey(runs)), holding("obey"), 101, mark_best=False),
+]

@@ -25,14 +25,18 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, explain, fill_mean
+from rrx.analyses.common import attribution_list, batches, entries, explain, fill_mean, frame, holding, model_label
 from rrx.errors import RRXError, check_choice
-from rrx.report.figures import image_strip
+from rrx.plots import image_strip, pyplot, save_figure
+from rrx.record import Record
+from rrx.tables import Figure, Table, thesis_order
 
 log = logging.getLogger(__name__)
 
@@ -306,3 +310,39 @@ class UAnalysis:
         titles = [f"x_{i}: {names[p] if names else p}" for i, p in zip(triple, r.predictions[b, list(triple)].tolist())]
         image_strip(list(shown), titles, path, f"label {names[int(y[b])] if names else int(y[b])}")
         return path.name
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+def table_u(runs: list[Record]) -> pd.DataFrame:
+    """U-occurrence share (images with at least one U), percent, per setting."""
+    df = frame([row | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
+                       "U share": 100 * r["u_share"], "Images": r["images"]}
+                for row, _, r in entries(runs, "u_analysis")])
+    return df.sort_values([c for c in ("Settings", "Attribution", "Order", "Noise", "Window") if c in df], kind="stable")
+
+
+def figure_u(runs: list[Record], dataset: str, path: Path) -> Path | None:
+    """Thesis Fig. 30 shape: U-occurrence share grouped by each parameter (attribution, noise, window, order), one
+    line per model (the mean over the runs with that parameter value)."""
+    having = [m for m in runs if "u_analysis" in m.analyses]
+    if not having:
+        return None
+    plt = pyplot()
+    df = table_u(having)
+    df["Model"] = model_label(df)
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharey=True)
+    for ax, parameter in zip(axes, ["Attribution", "Noise", "Window", "Order"]):
+        for model, rows in df.groupby("Model", sort=False):
+            means = rows.groupby(parameter, sort=True)["U share"].mean()
+            ax.plot(range(len(means)), means.to_numpy(), marker="o", label=model)
+            ax.set_xticks(range(len(means)), means.index, rotation=30, ha="right")
+        ax.set_title(parameter)
+    axes[0].set_ylabel("U occurrence (%)")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"U Analysis, {dataset}")
+    return save_figure(fig, path)
+
+
+TABLES = [Table("u_analysis", "U Analysis: share of images with a U-occurrence (thesis 7.4.1), percent",
+                lambda runs: thesis_order(table_u(runs)), holding("u_analysis"), 103, mark_best=False)]
+FIGURES = [Figure("u_analysis", "U-occurrence by parameter (thesis Fig. 30 shape)", figure_u, holding("u_analysis"), 130)]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
+
 from tqdm import tqdm
 
+from rrx.record import Record
 from rrx.runtime import Runtime
+from rrx.tables import Table, model_name, percent
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +40,30 @@ def adversarial_accuracy(model, dataset, attack, runtime: Runtime, variation: st
     acc = correct / len(loader.dataset)
     log.info("%-10s accuracy under attack %.2f%%", variation, 100 * acc)
     return acc
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+# Thesis Table 9: accuracy on the test set and under the run's attack, in percent.
+TABLE9_COLUMNS = ["Model", "Test Accuracy", "Adversarial Accuracy"]
+
+
+def table9(runs: list[Record]) -> pd.DataFrame:
+    """Plus one column ``eps=<e>`` per eps of the runs' ``adversarial_curve`` (``attack.eval_eps``), where any."""
+    rows, curve = [], set()
+    for metrics in runs:
+        challenges = metrics.challenges
+        row = {
+            "Model": model_name(metrics),
+            "Test Accuracy": percent(challenges.get("accuracy", {}), "original"),
+            "Adversarial Accuracy": percent(challenges.get("adversarial_accuracy", {}), "original"),
+        }
+        for eps in challenges.get("adversarial_curve", {}):
+            row[f"eps={eps}"] = percent(challenges["adversarial_curve"], eps)
+            curve.add(eps)
+        rows.append(row)
+    columns = TABLE9_COLUMNS + [f"eps={eps}" for eps in sorted(curve, key=float)]
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[1:]}).round(2)
+
+
+
+TABLES = [Table("table9", "Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m.challenges, 9)]

@@ -16,13 +16,19 @@ import logging
 import time
 from contextlib import nullcontext
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.plots import pyplot, save_figure
+from rrx.record import Record
 from rrx.runtime import Runtime
+from rrx.tables import Figure, Table, model_name
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +145,60 @@ def _labels(data) -> list[int]:
     if hasattr(data, "samples"):
         return [label for _, label in data.samples]
     return [int(y) for y in data.split.labels]
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+# The adversarial-backgrounds challenge (Xiao et al. 2021): challenge accuracy = 1 - vulnerable foregrounds.
+def table_adversarial_backgrounds(runs: list[Record]) -> pd.DataFrame:
+    rows = []
+    for metrics in runs:
+        found = metrics.challenges["adversarial_backgrounds"]
+        rows.append({"Architecture": metrics.run["architecture"], "Method": metrics.run["method"],
+                     "Challenge accuracy": 100 * found["accuracy"], "Vulnerable": 100 * found["vulnerable"] / found["foregrounds"],
+                     "Foregrounds": found["foregrounds"], "Backgrounds": found["backgrounds"],
+                     "Images/s": found["images_per_second"]})
+    columns = ["Architecture", "Method", "Challenge accuracy", "Vulnerable", "Foregrounds", "Backgrounds", "Images/s"]
+    return pd.DataFrame(rows, columns=columns).round({"Challenge accuracy": 2, "Vulnerable": 2, "Images/s": 0})
+
+
+def adversarial_backgrounds_figure(metrics: Record, path: Path) -> Path | None:
+    """The most adversarial backgrounds per class (Xiao et al.): the ``top_k`` only_bg_t images with the highest
+    share of fooled foregrounds of other classes, read from their files; None when the files are not there."""
+    plt = pyplot()
+    found = metrics.challenges["adversarial_backgrounds"]
+    table = pd.DataFrame(found["backgrounds_table"])
+    if table.empty or table["file"].isna().any():
+        return None
+    from PIL import Image
+
+    k = int(found.get("top_k", 5))
+    classes = list(dict.fromkeys(table["class"]))
+    fig, axes = plt.subplots(len(classes), k, figsize=(1.6 * k, 1.7 * len(classes)), squeeze=False)
+    for row, name in zip(axes, classes):
+        top = table[table["class"] == name].sort_values("fool_share", ascending=False, kind="stable").head(k)
+        for ax, (_, bg) in zip(row, top.iterrows()):
+            try:
+                with Image.open(bg["file"]) as img:
+                    ax.imshow(np.asarray(img.convert("RGB")))
+            except OSError as err:
+                log.warning("adversarial backgrounds figure: cannot read %s (%s): no figure", bg["file"], err)
+                plt.close(fig)
+                return None
+            ax.set_title(f"{100 * bg['fool_share']:.0f} % fooled", fontsize=7)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=7)
+    fig.suptitle(f"Most adversarial backgrounds: {model_name(metrics)} ({metrics.run['dataset']})")
+    return save_figure(fig, path)
+
+
+
+def _holds(m: Record) -> bool:
+    return "adversarial_backgrounds" in m.challenges
+
+
+TABLES = [Table("adversarial_backgrounds", "Adversarial backgrounds (Xiao et al.; accuracy = 1 - vulnerable foregrounds)",
+                table_adversarial_backgrounds, _holds, 12, mark_best=False)]
+FIGURES = [Figure("adversarial_backgrounds", "Most adversarial backgrounds", adversarial_backgrounds_figure, _holds, 26,
+                  per_run=True)]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.plots import pyplot, save_figure
+from rrx.record import Record
 from rrx.runtime import Runtime
+from rrx.tables import Figure, model_name
 
 
 def mean_gradient_map(model, loader, runtime: Runtime, desc: str = "gradient map") -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -49,3 +55,36 @@ class GradientMapChallenge:
         loader = runtime.loader(dataset.variation_set(self.variation, masks=True), shuffle=False)
         grad_map, signal, acc = mean_gradient_map(model, loader, runtime)
         return {"accuracy": {self.variation: acc}, "gradient_map": {"map": grad_map.tolist(), "signal": signal.tolist()}}
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+def gradient_maps(runs: list[Record], dataset: str, path: Path) -> Path | None:
+    """Fig. 21: each model's mean absolute input-gradient map (mean over seeds), the signal cells outlined."""
+    plt = pyplot()
+    import matplotlib.patches
+
+    maps: dict[str, list[np.ndarray]] = {}
+    signal = None
+    for m in runs:
+        found = m.challenges.get("gradient_map")
+        if found:
+            maps.setdefault(model_name(m), []).append(np.asarray(found["map"]))
+            signal = np.asarray(found["signal"]) > 0.5
+    if not maps:
+        return None
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.2 * len(maps), 2.6), squeeze=False)
+    for ax, (label, found) in zip(axes[0], sorted(maps.items())):
+        mean = np.mean(found, axis=0)
+        ax.imshow(mean / mean.max() if mean.max() > 0 else mean, cmap="magma", vmin=0, vmax=1)
+        for i, j in zip(*np.nonzero(signal)):
+            ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="cyan", lw=1.5))
+        ax.set_title(f"{label}\n(n = {len(found)})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Mean |input gradient| per pixel, scaled to its maximum ({dataset}); outlined: signal cells", fontsize=9)
+    return save_figure(fig, path)
+
+
+
+FIGURES = [Figure("fig21_gradients", "Fig. 21: mean absolute input gradients", gradient_maps,
+                  lambda m: bool(m.challenges.get("gradient_map")), 21)]

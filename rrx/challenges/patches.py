@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.record import Record
 from rrx.runtime import Runtime
+from rrx.tables import Table, model_name
 
 log = logging.getLogger(__name__)
 SUBSETS = ("original", "no_patch")  # every test image; those without a patch
@@ -54,3 +57,23 @@ class PatchChallenge:
             log.info("patches %-9s AUC %.3f  F1 %.3f  accuracy %.2f%% (%d images)", variation, auc,
                      results[variation]["f1"], 100 * acc, len(y))
         return {"accuracy": accuracy, "patches": results}
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+# Thesis Table 11: AUC and F1 (class 1, malignant) without and with the patched test images.
+TABLE11_COLUMNS = {"AUC (no patches)": ("no_patch", "auc"), "F1 (no patches)": ("no_patch", "f1"),
+                   "AUC (all)": ("original", "auc"), "F1 (all)": ("original", "f1")}
+
+
+def table11(runs: list[Record]) -> pd.DataFrame:
+    rows = []
+    for metrics in runs:
+        found = metrics.challenges.get("patches", {})
+        row = {"Model": model_name(metrics)}
+        rows.append(row | {c: found.get(v, {}).get(k, float("nan")) for c, (v, k) in TABLE11_COLUMNS.items()})
+    return pd.DataFrame(rows, columns=["Model", *TABLE11_COLUMNS]).astype({c: float for c in TABLE11_COLUMNS}).round(3)
+
+
+
+TABLES = [Table("table11", "Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
+                lambda m: "patches" in m.challenges, 11, in_run=False)]

@@ -12,13 +12,19 @@ import logging
 import math
 import statistics
 
+from pathlib import Path
+
+import pandas as pd
 import torch
 from tqdm import tqdm
 
-from rrx.attributions import attribution_map, attribution_names, check_attribution
+from rrx.attributions import attribution_map, attribution_names, check_attribution, display_name
 from rrx.challenges import register_challenge
 from rrx.errors import RRXError, check_choice
+from rrx.plots import box_plot, pyplot, save_figure
+from rrx.record import Record
 from rrx.runtime import Runtime
+from rrx.tables import Figure, Table, thesis_order
 
 log = logging.getLogger(__name__)
 BASELINES = ("black", "mean")  # IG baseline: all-zero image, or the dataset's mean colour
@@ -98,3 +104,64 @@ class SNRChallenge:
             results[name] = {"median": median, "per_image": defined, "undefined": len(ratios) - len(defined)}
             log.info("snr %-20s median %.3f over %d images (%s)", name, median, len(defined), self.variation)
         return {"snr": results}
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+# Thesis Figs. 18-19 as numbers: the median signal-to-noise ratio of each run, per attribution method.
+SNR_COLUMNS = {"SNR Saliency": "saliency", "SNR Integrated Gradients": "integrated_gradients"}
+
+
+def table_snr(runs: list[Record]) -> pd.DataFrame:
+    """One row per run: Architecture, Method and the run's median SNR per attribution (NaN where not run)."""
+    rows = []
+    for metrics in runs:
+        snr = metrics.challenges.get("snr", {})
+        row = {"Architecture": metrics.run["architecture"], "Method": metrics.run["method"]}
+        rows.append(row | {column: snr.get(name, {}).get("median", float("nan")) for column, name in SNR_COLUMNS.items()})
+    return pd.DataFrame(rows, columns=["Architecture", "Method", *SNR_COLUMNS]).astype({c: float for c in SNR_COLUMNS})
+
+
+def snr_boxplot(runs: list[Record], attribution: str, dataset: str, path: Path) -> Path | None:
+    """Figs. 18-19: per-image signal-to-noise ratio per method, one panel per architecture (images of all
+    seeds pooled), log scale."""
+    plt = pyplot()
+    import matplotlib.ticker
+
+    values: dict[tuple[str, str], list[float]] = {}
+    for m in runs:
+        snr = m.challenges.get("snr", {}).get(attribution)
+        if snr:
+            values.setdefault((m.run["architecture"], m.run["method"]), []).extend(snr["per_image"])
+    if not values:
+        return None
+    models = thesis_order(pd.DataFrame(list(values), columns=["Architecture", "Method"]))
+    architectures = list(dict.fromkeys(models["Architecture"]))
+    widths = [int((models["Architecture"] == a).sum()) for a in architectures]
+    fig, axes = plt.subplots(1, len(architectures), figsize=(max(4.0, 0.6 * sum(widths) + 1.5), 3.6), sharey=True,
+                             squeeze=False, gridspec_kw={"width_ratios": widths})
+    for ax, arch in zip(axes[0], architectures):
+        methods = models.loc[models["Architecture"] == arch, "Method"]
+        box_plot(ax, {method: pd.Series(values[(arch, method)]) for method in methods}, "", log_scale=True)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(ax.get_xticks(), ax.get_xticklabels(), rotation=35, ha="right", fontsize=7.5)
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_title(arch)
+    axes[0][0].set_ylabel("signal-to-noise ratio (log scale)")
+    fig.suptitle(f"Signal-to-noise ratio per image, {display_name(attribution)} ({dataset}); dashed: object and context "
+                 f"equally important")
+    return save_figure(fig, path)
+
+
+
+def _snr_figure(attribution: str):
+    return lambda runs, dataset, path: snr_boxplot(runs, attribution, dataset, path)
+
+
+# a higher SNR is not a better model (thesis 4.2.7), so none is marked
+TABLES = [Table("snr", "Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr,
+                lambda m: "snr" in m.challenges, 15, mark_best=False, in_run=False)]
+FIGURES = [Figure(f"fig{number}_snr_{attribution}", f"Fig. {number}: signal-to-noise ratio, {attribution}",
+                  _snr_figure(attribution), lambda m, a=attribution: bool(m.challenges.get("snr", {}).get(a)), int(number))
+           for number, attribution in (("18", "saliency"), ("19", "integrated_gradients"))]

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import logging
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
 from rrx.data.in9 import foreground_stem
 from rrx.errors import RRXError
+from rrx.plots import pyplot, save_figure
+from rrx.record import Record
 from rrx.runtime import Runtime
+from rrx.tables import Figure, Table, model_name
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +147,87 @@ class ZeroShotChallenge:
         if "mixed_same" in acc and "mixed_rand" in acc:
             out["bg_gap"] = acc["mixed_same"] - acc["mixed_rand"]
         return out
+
+
+# --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
+# Thesis Table 14: score variability (Eq. 6.3) of zero-shot models, per mixed challenge, in percent.
+SV_CHALLENGES = {"mixed_same": "Mixed same", "mixed_rand": "Mixed rand", "mixed_next": "Mixed next"}
+TABLE14_VALUES = ["Target", "Pred.", "Errors", "Target (all)", "Pred. (all)", "Pairs"]
+
+
+def _sv_parts(sv: dict) -> tuple[dict, dict]:
+    """(misclassified pairs, all pairs) of a ``score_variability`` entry; a metrics.json written before the
+    misclassified pairs were kept has only the all-pairs numbers at the top level."""
+    if "all_images" in sv:
+        return sv["errors"], sv["all_images"]
+    return {"target": {}, "pred": {}, "pairs": float("nan")}, sv
+
+
+def table14(runs: list[Record]) -> pd.DataFrame:
+    """One row per challenge, model and metric (SV+: the challenge image scores lower than its original, SV-: higher,
+    as the mean magnitude). As in the thesis (6.2.4, "when making errors"), Target and Pred. (the class predicted on
+    the challenge image) are taken over the pairs whose challenge image is misclassified, ``Errors`` of them;
+    Target (all) and Pred. (all) over all ``Pairs``, where Pred. mostly repeats Target (pred = target when correct)."""
+    rows = []
+    for metric, key in (("SV+", "sv_plus"), ("SV-", "sv_minus")):
+        for variation, challenge in SV_CHALLENGES.items():
+            for metrics in runs:
+                sv = metrics.challenges.get("score_variability", {}).get(variation)
+                if sv is None:
+                    continue
+                errors, every = _sv_parts(sv)
+                rows.append({"Challenge": challenge, "Model": model_name(metrics), "Metric": metric,
+                             "Target": errors["target"].get(key, float("nan")), "Pred.": errors["pred"].get(key, float("nan")),
+                             "Errors": errors["pairs"], "Target (all)": every["target"][key],
+                             "Pred. (all)": every["pred"][key], "Pairs": every["pairs"]})
+    columns = ["Challenge", "Model", "Metric", *TABLE14_VALUES]
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in TABLE14_VALUES})
+
+
+SV_VARIATIONS = ("original", "mixed_same", "mixed_rand", "mixed_next")
+
+
+def similarity_boxplots(metrics: Record, path: Path) -> Path | None:
+    """Fig. 25 shape: per class, the similarity of its images with each of its texts (descriptors), one box per
+    variation (original and the mixed ones), from the box statistics the zero_shot challenge records."""
+    plt = pyplot()
+    import matplotlib.patches
+
+    found = metrics.challenges.get("similarities", {})
+    variations = [v for v in SV_VARIATIONS if v in found]
+    if not variations:
+        return None
+    classes = list(found[variations[0]])
+    cols = min(3, len(classes))
+    rows = -(-len(classes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes.flat, classes):
+        texts = list(found[variations[0]][name])
+        width = 0.8 / len(variations)
+        for j, variation in enumerate(variations):
+            stats = [dict(found[variation].get(name, {}).get(t) or {}, label="") for t in texts]
+            positions = [i + (j - (len(variations) - 1) / 2) * width for i in range(len(texts))]
+            kept = [(p, s) for p, s in zip(positions, stats) if "med" in s]
+            if kept:
+                boxes = ax.bxp([s for _, s in kept], positions=[p for p, _ in kept], widths=width * 0.9, showfliers=False,
+                               patch_artist=True)
+                for box in boxes["boxes"]:
+                    box.set_facecolor(colours[j % len(colours)])
+        ax.set_xticks(range(len(texts)), [t.split(", which", 1)[-1].strip() for t in texts], rotation=40, ha="right", fontsize=6)
+        ax.set_title(name)
+        ax.set_ylabel("similarity")
+    for ax in axes.flat[len(classes):]:
+        ax.axis("off")
+    handles = [matplotlib.patches.Patch(color=colours[j % len(colours)], label=v) for j, v in enumerate(variations)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(variations))
+    fig.suptitle(f"Similarity with each class text: {model_name(metrics)} ({metrics.run['dataset']})")
+    return save_figure(fig, path)
+
+
+
+# SV is a description of how scores move, not a score to maximise
+TABLES = [Table("table14", "Score variability of zero-shot models, percent (Table 14 shape)", table14,
+                lambda m: "score_variability" in m.challenges, 14, mark_best=False)]
+FIGURES = [Figure("fig25", "Fig. 25: similarity distributions", similarity_boxplots, lambda m: "similarities" in m.challenges,
+                  25, per_run=True)]

@@ -107,8 +107,8 @@ def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True)
     if cfg.get("model") is None or cfg.checkpoint:
         subject = open_subject(cfg, dataset_choice, unpickle_older)
         dataset, model = subject.dataset, subject.build()
-        description = f"{subject.run['architecture']} ({subject.run['method']}) from {subject.record['checkpoint']}"
-        state = subject.record["checkpoint_state"]
+        description = f"{subject.run['architecture']} ({subject.run['method']}) from {subject.origin['checkpoint']}"
+        state = subject.origin["checkpoint_state"]
     else:
         seed_everything(cfg.seed)
         needs_classes = is_zero_shot(cfg.model) or "weights_path" not in cfg.model  # rrx's small models: random

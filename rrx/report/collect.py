@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import glob
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -13,15 +12,16 @@ from omegaconf import OmegaConf
 from rrx.checkpoint import CHECKPOINT, SAME_RUN_IGNORES
 from rrx.outputs import ERROR, STATUS, command_of, read_status
 from rrx.errors import RRXError
+from rrx.record import Record
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Runs:
-    """Finished runs (their metrics dicts, each with ``path``) and skipped folders/files with the reason."""
+    """Finished runs (their records, each with its ``source`` folder) and skipped folders/files with the reason."""
 
-    finished: list[dict]
+    finished: list[Record]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     sweeps: list[str] = field(default_factory=list)  # the command of each Hydra multirun found
 
@@ -38,38 +38,38 @@ def _skip(runs: Runs, path: Path, reason: str) -> None:
     runs.skipped.append((str(path), reason))
 
 
-def _checkpoint_of(metrics: dict, folder: Path) -> str | None:
+def _checkpoint_of(record: Record, folder: Path) -> str | None:
     """The checkpoint a run wrote (training) or read (evaluation), as an absolute path."""
-    name = metrics.get("checkpoint")
+    name = record.checkpoint
     return None if name is None else str((folder / name).resolve())
 
 
-def merge_evaluations(runs: list[dict]) -> list[dict]:
+def merge_evaluations(runs: list[Record]) -> list[Record]:
     """Add each ``rrx evaluate`` and ``rrx analyze`` result to the training run of the same checkpoint and dataset.
 
     An evaluation's challenges extend (or replace, variation by variation) the training run's, an analysis's
     settings (``analyses.<name>.<setting>``) likewise;
     evaluations whose training run is not among ``runs`` stay rows of their own.
     """
-    trained = {(m["checkpoint_path"], m["run"]["dataset"]): m for m in runs if m.get("train") and m["checkpoint_path"]}
+    trained = {(m.checkpoint_path, m.dataset): m for m in runs if m.command == "train" and m.checkpoint_path}
     kept = []
     for m in runs:
-        target = None if m.get("train") else trained.get((m["checkpoint_path"], m["run"]["dataset"]))
+        target = None if m.command == "train" else trained.get((m.checkpoint_path, m.dataset))
         if target is None:
             kept.append(m)
             continue
-        for key, value in m["challenges"].items():
-            if isinstance(value, dict) and isinstance(target["challenges"].get(key), dict):
+        for key, value in m.challenges.items():
+            if isinstance(value, dict) and isinstance(target.challenges.get(key), dict):
                 target["challenges"][key] = {**target["challenges"][key], **value}
             else:
                 target["challenges"][key] = value
-        for name, results in m.get("analyses", {}).items():  # rrx analyze: keyed by all its settings, a sweep adds up
-            known = target.setdefault("analyses", {}).setdefault(name, {})
+        for name, results in m.analyses.items():  # rrx analyze: keyed by all its settings, a sweep adds up
+            known = target.analyses.setdefault(name, {})
             for key in sorted(set(known) & set(results)):
                 log.warning("analysis %s %s of %s: the result in %s replaces an earlier one with the same settings",
-                            name, key, target["path"], m["path"])
+                            name, key, target.source, m.source)
             known.update(results)
-        log.info("evaluation %s added to run %s", m["path"], target["path"])
+        log.info("evaluation %s added to run %s", m.source, target.source)
     return kept
 
 
@@ -198,22 +198,18 @@ def find_metrics(patterns: list[str]) -> Runs:
             _skip(runs, folder, reason)
     for file in sorted(files):
         try:
-            metrics = json.loads(file.read_text())
-        except (OSError, ValueError) as err:
-            _skip(runs, file, str(err))
+            record = Record.read(file)
+        except RRXError as err:
+            _skip(runs, file, str(err).removeprefix(f"{file}: "))
             continue
-        missing = [key for key in ("run", "challenges") if key not in metrics]
-        if missing:
-            _skip(runs, file, f"no {' or '.join(missing)}")
-            continue
-        state = metrics.get("checkpoint_state") or {}
-        if state.get("finished") is False:
+        state = record.checkpoint_state or {}
+        if record.evaluated_unfinished:
             _skip(runs, file, f"evaluation of an unfinished checkpoint (epoch {state['epoch']} of {state['epochs']}): "
                               "not counted as a finished run")
             continue
-        metrics["path"] = str(file.parent)
-        metrics["checkpoint_path"] = _checkpoint_of(metrics, file.parent)
-        runs.finished.append(metrics)
+        record.source = str(file.parent)
+        record.checkpoint_path = _checkpoint_of(record, file.parent)
+        runs.finished.append(record)
     if not runs.finished:
         raise RRXError(f"runs={','.join(patterns)}: no finished runs (no readable metrics.json) found")
     runs.finished = label_config_differences(merge_evaluations(runs.finished))
@@ -261,30 +257,30 @@ def run_config(folder: Path) -> dict | None:
     return {**{f"train.{k}": v for k, v in trained.items()}, **config}
 
 
-def _values(group: list[dict], configs: dict, key: str) -> set[str]:
+def _values(group: list[Record], configs: dict, key: str) -> set[str]:
     values = {repr(configs[id(m)].get(key)) for m in group}
     if key == "dataset.variant":  # Decoy MNIST without a decoy has a Table 10 column of its own
         values.discard(repr("none"))
     return values
 
 
-def label_config_differences(runs: list[dict]) -> list[dict]:
+def label_config_differences(runs: list[Record]) -> list[Record]:
     """Runs that share a table row's name (dataset, architecture, method) but not their config, beyond the seed and
     lambda, get the differing keys added to their Method, e.g. ``Standard + RRDA [method.fill=tile,
     method.pairing=alg3]``, so that the report never averages different configurations as if they were seeds."""
-    configs = {id(m): run_config(Path(m["path"])) for m in runs}
-    groups: dict[tuple, list[dict]] = {}
+    configs = {id(m): run_config(Path(m.source)) for m in runs}
+    groups: dict[tuple, list[Record]] = {}
     for m in runs:
         if configs[id(m)] is not None:
-            groups.setdefault((m["run"].get("dataset"), m["run"].get("architecture"), m["run"].get("method")), []).append(m)
+            groups.setdefault((m.run.get("dataset"), m.run.get("architecture"), m.run.get("method")), []).append(m)
     labelled = {}
     for group in groups.values():
         keys = sorted({k for m in group for k in configs[id(m)]} - set(NOT_A_DIFFERENCE))
         keys = [k for k in keys if not k.startswith(("lambda_grid.", "train.lambda_grid.")) and len(_values(group, configs, k)) > 1]
         if not keys:
             continue
-        log.info("runs named %s differ in %s: told apart in the tables", group[0]["run"]["method"], ", ".join(keys))
+        log.info("runs named %s differ in %s: told apart in the tables", group[0].run["method"], ", ".join(keys))
         for m in group:
             suffix = ", ".join(f"{k}={configs[id(m)].get(k)}" for k in keys)
-            labelled[id(m)] = {**m, "run": {**m["run"], "method": f'{m["run"]["method"]} [{suffix}]'}}
+            labelled[id(m)] = replace(m, run={**m.run, "method": f'{m.run["method"]} [{suffix}]'})
     return [labelled.get(id(m), m) for m in runs]

@@ -1,4 +1,9 @@
-"""``rrx report``: thesis tables, figures and a ``report.md`` from a set of finished runs."""
+"""``rrx report``: thesis tables, figures and a ``report.md`` from a set of finished runs.
+
+The tables and figures are the components' (``rrx.results.table_specs``, ``figure_specs``): per task and dataset,
+each one whose numbers some run holds, in their ``order``. The report adds what spans components or datasets: the
+lambda sweeps, the lambda curves, Table 8 with the datasets side by side and Table 10.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +11,19 @@ import datetime
 import logging
 from pathlib import Path
 
+from rrx.challenges.background import SIGNAL_VARIATIONS, has_columns
 from rrx.outputs import write_text
-from rrx.report import segmentation
-from rrx.report.analyses import analysis_figures, analysis_tables
+from rrx.record import Record
 from rrx.report.collect import Runs, find_metrics
-from rrx.report.figures import figures, lambda_curves
+from rrx.report.figures import lambda_curves
 from rrx.report.sweep import label_lambdas, lambda_tables
-from rrx.report.tables import (
-    LOWER_IS_BETTER,
-    MIXED_VARIATIONS,
-    SIGNAL_VARIATIONS,
-    WORKING_ACCURACY,
-    has_columns,
-    markdown,
-    table5,
-    table8,
-    table8_side_by_side,
-    table9,
-    table10,
-    table11,
-    table14,
-    table_adversarial_backgrounds,
-    table_snr,
-    write_table,
-)
+from rrx.report.tables import table8_side_by_side, table10
+from rrx.results import figure_specs, table_specs
+from rrx.tables import LOWER_IS_BETTER, WORKING_ACCURACY, markdown, model_name, write_table
+from rrx.tasks import TASKS
 
 log = logging.getLogger(__name__)
-
-# table name -> (title, builder, which runs give a row, whether a best value is marked)
-TABLES = {
-    "table5": ("Background challenge (Table 5/6/12 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS), True),
-    "table8": ("Only object / only background (Table 8/13 shape; Only BG = only_bg_t)", table8,
-               lambda m: has_columns(m, SIGNAL_VARIATIONS), True),
-    "table9": ("Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m["challenges"], True),
-    "table11": ("Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
-                lambda m: "patches" in m["challenges"], True),
-    "adversarial_backgrounds": ("Adversarial backgrounds (Xiao et al.; accuracy = 1 - vulnerable foregrounds)",
-                                table_adversarial_backgrounds, lambda m: "adversarial_backgrounds" in m["challenges"], False),
-    # SV is a description of how scores move, not a score to maximise
-    "table14": ("Score variability of zero-shot models, percent (Table 14 shape)", table14,
-                lambda m: "score_variability" in m["challenges"], False),
-    # a higher SNR is not a better model (thesis 4.2.7), so none is marked
-    "snr": ("Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr, lambda m: "snr" in m["challenges"], False),
-}
+SWEEP_ORDER = 50  # the lambda sweeps come after the challenges' tables (orders below) and before the analyses'
 
 
 def _section(title: str, df, stem: Path, lines: list[str], tables: dict[str, str], mark_best: bool = True) -> None:
@@ -75,11 +50,11 @@ def _header(found: Runs, runs: list[str], command: str | None) -> list[str]:
     ]
     if found.sweeps:
         lines += ["The runs come from:", ""] + [f"    {sweep}" for sweep in found.sweeps] + [""]
-    timed = [m for m in metrics if "started" in m and "finished" in m]
+    timed = [m for m in metrics if m.started is not None and m.finished is not None]
     if timed:
-        busy = sum(m["finished"] - m["started"] for m in timed) / 60
-        span = (max(m["finished"] for m in timed) - min(m["started"] for m in timed)) / 60
-        devices = sorted({m.get("train", {}).get("device", "?") for m in timed})
+        busy = sum(m.finished - m.started for m in timed) / 60
+        span = (max(m.finished for m in timed) - min(m.started for m in timed)) / 60
+        devices = sorted({(m.train or {}).get("device", "?") for m in timed})
         lines += [f"Wall time of the {len(timed)} training runs (data, training and every challenge): {busy:.1f} min in all, "
                   f"{span:.1f} min from the first start to the last finish, on {', '.join(devices)}.", ""]
     if found.skipped:
@@ -87,59 +62,90 @@ def _header(found: Runs, runs: list[str], command: str | None) -> list[str]:
     return lines
 
 
-def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None) -> dict[str, str]:
-    """Write the tables (CSV, Markdown, LaTeX), figures (PNG) and ``report.md`` into ``out_dir``.
+def _figures(runs: list[Record], dataset: str, out_dir: Path) -> dict[str, Path]:
+    """Every component figure some run of ``dataset`` has data for: {caption: PNG path}. A figure is drawn from all
+    of the dataset's runs (those without its data add nothing); a per-run figure once per run that has it."""
+    made = {}
+    for spec in figure_specs():
+        if spec.per_run:
+            for i, m in enumerate(runs):
+                if spec.holds(m):
+                    slug = "".join(c if c.isalnum() else "_" for c in model_name(m)).strip("_").lower()
+                    made[f"{spec.caption}, {model_name(m)}"] = spec.draw(m, out_dir / f"{spec.name}_{slug}_{dataset}_{i}.png")
+        elif any(spec.holds(m) for m in runs):
+            made[spec.caption] = spec.draw(runs, dataset, out_dir / f"{spec.name}_{dataset}.png")
+    return {caption: path for caption, path in made.items() if path is not None}
 
-    Per dataset: Table 5/6 and Table 8 shapes, Table 9 where runs were evaluated under attack, and for
-    methods run with several lambdas ``lambda_sweep_<dataset>`` (every lambda) and
-    ``best_lambda_<dataset>`` (highest ``select_by`` averaged over seeds); Table 10 (ColorMNIST and
-    DecoyMNIST side by side) where digit runs exist. Runs of different datasets never share a table
-    or a figure. Returns {title: markdown table}.
-    """
-    found = find_metrics(runs)
-    metrics = [m for m in found.finished if not segmentation.is_segmentation(m)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tables: dict[str, str] = {}
-    lines = _header(found, runs, command)
-    for dataset in sorted({m["run"]["dataset"] for m in metrics}):
-        runs_of = [m for m in metrics if m["run"]["dataset"] == dataset]
-        lines += [f"## Dataset `{dataset}` ({len(runs_of)} runs)", ""]
-        for name, (title, build, selects, mark_best) in TABLES.items():
-            rows = label_lambdas([m for m in runs_of if selects(m)])
-            if rows:
-                _section(f"{title}, {dataset}", build(rows), out_dir / f"{name}_{dataset}", lines, tables, mark_best)
-        sweep = lambda_tables(runs_of, select_by)
-        if sweep is not None:
-            every, best = sweep
-            _section(f"Every lambda, {dataset}", every, out_dir / f"lambda_sweep_{dataset}", lines, tables)
-            _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
-        for name, (title, df) in analysis_tables(label_lambdas(runs_of)).items():
-            _section(f"{title}, {dataset}", df, out_dir / f"{name}_{dataset}", lines, tables, mark_best=False)
-        made = figures(label_lambdas(runs_of), dataset, out_dir) | analysis_figures(label_lambdas(runs_of), dataset, out_dir)
-        curve = lambda_curves(runs_of, dataset, out_dir / f"lambda_curve_{dataset}.png")
-        if curve is not None:
-            made["BG-Gap and original accuracy against lambda"] = curve
-        for caption, path in made.items():
-            lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+
+def _sweeps(runs: list[Record], dataset: str, select_by: str, out_dir: Path, lines: list[str], tables: dict[str, str]) -> None:
+    sweep = lambda_tables(runs, select_by)
+    if sweep is not None:
+        every, best = sweep
+        _section(f"Every lambda, {dataset}", every, out_dir / f"lambda_sweep_{dataset}", lines, tables)
+        _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
+
+
+def _dataset_sections(task, runs: list[Record], dataset: str, select_by: str, out_dir: Path, lines: list[str],
+                      tables: dict[str, str]) -> None:
+    """One dataset's runs of one task: its heading and note, the tables, the sweeps, the figures."""
+    lines += [f"## {task.report_heading} `{dataset}` ({len(runs)} runs)", ""]
+    note = task.report_note(runs)
+    if note:
+        lines += [note, ""]
+    labelled = label_lambdas(runs)
+    swept = False
+    for spec in table_specs():
+        if not swept and spec.order >= SWEEP_ORDER:
+            _sweeps(runs, dataset, select_by, out_dir, lines, tables)
+            swept = True
+        rows = [m for m in labelled if spec.holds(m)]
+        if spec.in_report and rows:
+            _section(f"{spec.title}, {dataset}", spec.build(rows), out_dir / f"{spec.name}_{dataset}", lines, tables,
+                     spec.mark_best)
+    if not swept:
+        _sweeps(runs, dataset, select_by, out_dir, lines, tables)
+    made = _figures(labelled, dataset, out_dir)
+    curve = lambda_curves(runs, dataset, out_dir / f"lambda_curve_{dataset}.png")
+    if curve is not None:
+        made["BG-Gap and original accuracy against lambda"] = curve
+    for caption, path in made.items():
+        lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+
+
+def _across_datasets(metrics: list[Record], out_dir: Path, lines: list[str], tables: dict[str, str]) -> None:
+    """Table 8 with the datasets side by side, and Table 10 (the two digit datasets)."""
     signal = [m for m in metrics if has_columns(m, SIGNAL_VARIATIONS)]
-    if len({m["run"]["dataset"] for m in signal}) > 1:  # the thesis's Table 8: datasets side by side
+    if len({m.dataset for m in signal}) > 1:  # the thesis's Table 8: datasets side by side
         lines += ["## Datasets side by side", ""]
-        labelled = [r for d in sorted({m["run"]["dataset"] for m in signal})
-                    for r in label_lambdas([m for m in signal if m["run"]["dataset"] == d])]
+        labelled = [r for d in sorted({m.dataset for m in signal}) for r in label_lambdas([m for m in signal if m.dataset == d])]
         _section("Only object / only background (Table 8 as printed in the thesis)", table8_side_by_side(labelled),
                  out_dir / "table8", lines, tables)
-    digits = [m for m in metrics if m["run"]["dataset"] in ("color_mnist", "decoy_mnist") and "original" in m["challenges"].get("accuracy", {})]
+    digits = [m for m in metrics if m.dataset in ("color_mnist", "decoy_mnist") and "original" in m.challenges.get("accuracy", {})]
     if digits:  # Table 10 puts the two digit datasets side by side
         lines += ["## Digit datasets", ""]
         _section("Test accuracy (Table 10 shape)", table10(digits), out_dir / "table10", lines, tables)
-    segmented = [m for m in found.finished if segmentation.is_segmentation(m)]
-    for dataset in sorted({m["run"]["dataset"] for m in segmented}):  # thesis ch. 3: Tables 3-4, Figs. 8 and 10
-        runs_of = [m for m in segmented if m["run"]["dataset"] == dataset]
-        lines += [f"## Segmentation, dataset `{dataset}` ({len(runs_of)} runs)", "", segmentation.note(runs_of), ""]
-        for name, (title, df) in segmentation.tables(runs_of).items():
-            _section(f"{title}, {dataset}", df, out_dir / f"{name}_{dataset}", lines, tables, mark_best=False)
-        for caption, path in segmentation.figures(runs_of, dataset, out_dir).items():
-            lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+
+
+def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None) -> dict[str, str]:
+    """Write the tables (CSV, Markdown, LaTeX), figures (PNG) and ``report.md`` into ``out_dir``.
+
+    Per task and dataset, every component table and figure some run has numbers for (Table 5/6 and Table 8 shapes,
+    Table 9 where runs were evaluated under attack, the analyses' tables, segmentation's Tables 3-4, ...), and for
+    methods run with several lambdas ``lambda_sweep_<dataset>`` (every lambda) and ``best_lambda_<dataset>``
+    (highest ``select_by`` averaged over seeds); then Table 8 side by side and Table 10 (ColorMNIST and DecoyMNIST)
+    where several datasets have them. Runs of different datasets never share a table or a figure. Returns {title:
+    markdown table}.
+    """
+    found = find_metrics(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables: dict[str, str] = {}
+    lines = _header(found, runs, command)
+    for name in TASKS.names():
+        task = TASKS.get(name)
+        of_task = [m for m in found.finished if m.task == name]
+        for dataset in sorted({m.dataset for m in of_task}):
+            _dataset_sections(task, [m for m in of_task if m.dataset == dataset], dataset, select_by, out_dir, lines, tables)
+    _across_datasets([m for m in found.finished if m.task == "classification"], out_dir, lines, tables)
     path = write_text(out_dir / "report.md", "\n".join(lines))
     log.info("Report in %s", path)
     return tables

@@ -14,6 +14,7 @@ import math
 
 import torch
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch.utils.data import random_split
 
 from rrx.attacks import create_attack
@@ -26,7 +27,7 @@ from rrx.errors import RRXError, check_choice
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
-from rrx.results import run_info, write_tables
+from rrx.record import Record
 from rrx.schema import validate
 from rrx.tasks import register_task
 from rrx.tasks.base import Phase, Task
@@ -57,6 +58,24 @@ def training_step(model, method, attack, mix, batch, runtime, generator: torch.G
             clean_loss, _ = method.loss(model, x, y, mask)
             loss = mix * clean_loss + (1 - mix) * loss
     return loss, y, logs
+
+
+def run_info(cfg: DictConfig, method) -> dict:
+    """What a table needs to name the run; an attack used in training is part of the method name."""
+    attack = cfg.attack.display_name
+    return {
+        "architecture": cfg.model.display_name,
+        "method": f"{method.label} + {attack}" if attack else method.label,
+        "attack": cfg.attack.name,
+        "dataset": cfg.dataset.name,
+        "variant": cfg.dataset.get("variant"),  # Decoy MNIST: ross, cdep, or none (no decoy)
+        "model": cfg.model.name,
+        "method_name": cfg.method.name,
+        "lam": float(cfg.method.lam),
+        "rrda": bool(cfg.method.rrda),
+        "seed": int(cfg.seed),
+    }
+
 
 
 @register_task("classification")
@@ -137,7 +156,7 @@ class Classification(Task):
     def summary(self, record: dict) -> str:
         return f"train acc {100 * record['acc']:.2f}%"
 
-    def finish(self, model, loop) -> dict:
+    def finish(self, model, loop) -> Record:
         runtime = self.runtime
         net = runtime.place(model)  # channels-last for evaluation where trainer.channels_last says so
         val_accuracy = None
@@ -146,12 +165,8 @@ class Classification(Task):
             log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(self.val_set))
         results = evaluate_with_attack(self.challenge, self.cfg.attack.name, self.attack, net, self.dataset, runtime,
                                        self.cfg.attack.get("eval_eps"))
-        return {"run": self.info,
-                "train": {"epochs": loop.history["train"], "images": len(self.train_set), "val_accuracy": val_accuracy},
-                "challenges": results, "data": data_report(self.dataset)}
-
-    def write_tables(self, metrics, folder) -> None:
-        write_tables(folder, metrics)
+        return Record("train", self.info, challenges=results, data=data_report(self.dataset),
+                      train={"epochs": loop.history["train"], "images": len(self.train_set), "val_accuracy": val_accuracy})
 
     def state_dict(self) -> dict:
         return {"method": self.method.state_dict()}

@@ -17,6 +17,9 @@ robustness-set metrics (Alg. 2) its Table 4 row. The windows each method erases 
 on the forked model, give the IoU matrix of Fig. 10.
 
 Adam (``optimizer=adam``, thesis: lr 0.001) at a constant learning rate; ``trainer.batch_size`` images a batch.
+
+The run's record holds the forks' results in its ``segmentation`` section (``Segmentation.section``); ``TABLES``
+(Tables 3 and 4, the IoU matrix) and ``FIGURES`` (Figs. 8 and 10) read them (``rrx.segmentation.report``).
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ from torch.utils.data import ConcatDataset, Dataset
 from rrx.errors import RRXError, check_choice
 from rrx.methods.ada import AdaSchedule
 from rrx.models.unet import create_unet
-from rrx.report.segmentation import write_run_tables
+from rrx.record import Record
 from rrx.schema import validate
 from rrx.segmentation.ada import (ATTRIBUTIONS, ada_windows, check_window, robustness_batch, robustness_corners,
                                   with_ada_images)
 from rrx.segmentation.augment import Augmented
 from rrx.segmentation.data import OBJECT_MASK_DATASETS, SegmentationData, create_segmentation_data
 from rrx.segmentation.metrics import iou_matrix, per_image, soft_dice_loss, summarise
+from rrx.segmentation.report import (dice_curves, has_iou, iou_figure, iou_table, is_segmentation, note,
+                                     robustness_table, validation_table)
+from rrx.tables import Figure, Table
 from rrx.tasks import register_task
 from rrx.tasks.base import FORK, Phase, Task
 
@@ -171,6 +177,8 @@ def robustness(model, data: SegmentationData, runtime, threshold: float, z: int)
 class Segmentation(Task):
     name = "segmentation"
     fix = "lower optimizer.lr"
+    report_heading = "Segmentation, dataset"
+    report_note = staticmethod(note)
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -274,15 +282,16 @@ class Segmentation(Task):
     def summary(self, record: dict) -> str:
         return f"validation DSC {record['validation']['mean']['DSC']:.2f}"
 
-    def finish(self, model, loop) -> dict:
+    def finish(self, model, loop) -> Record:
         """Each fork's best epoch on the validation and the robustness set, the IoU matrix, and the run's record.
         ``model`` is left holding the last fork's best epoch."""
         return self.record(model, loop.best, loop.history, rescore=False)
 
-    def record(self, model, best: dict, history: dict, rescore: bool) -> dict:
-        """The record of the forks ``best`` holds (their best epochs' ``epoch``, ``record`` and ``state_dict``):
-        validation metrics as recorded in training, or scored again with ``rescore`` (``rrx evaluate``), and the
-        robustness set of ``segmentation.robustness_window``."""
+    def record(self, model, best: dict, history: dict, rescore: bool) -> Record:
+        """The record (``command="train"``; ``rrx evaluate`` replaces it) of the forks ``best`` holds (their best
+        epochs' ``epoch``, ``record`` and ``state_dict``): validation metrics as recorded in training, or scored again
+        with ``rescore`` (``rrx evaluate``), and the robustness set of ``segmentation.robustness_window``; the
+        task's numbers are its ``segmentation`` section (``section``)."""
         forks = {}
         for fork in self.forks:
             if fork.name not in best:  # an unfinished run: this fork has not trained yet
@@ -299,9 +308,9 @@ class Segmentation(Task):
             forks[fork.name] = {"label": fork.label, "attribution": fork.attribution, "best_epoch": kept["epoch"],
                                 "validation": validation, "robustness": robust, "history": history[fork.name],
                                 "ada_images": self.state["ada_images"].get(fork.name)}
-        return {"run": self.run_info(), "challenges": {},
-                "segmentation": self.section(forks, history.get("standard", [])),
-                "train": {"images": len(self.data.train), "val_images": len(self.data.val)}, "data": self.data.info}
+        return Record("train", self.run_info(), task=self.name, challenges={}, data=self.data.info,
+                      train={"images": len(self.data.train), "val_images": len(self.data.val)},
+                      sections={"segmentation": self.section(forks, history.get("standard", []))})
 
     def run_info(self) -> dict:
         cfg = self.cfg
@@ -324,9 +333,6 @@ class Segmentation(Task):
             "iou": iou_matrix({ATTRIBUTIONS[a]: w for a, w in first.items()}, self.window) if len(first) > 1 else None,
             "first_cycle_windows": {a: w.tolist() for a, w in first.items()},
         }
-
-    def write_tables(self, metrics, folder) -> None:
-        write_run_tables(metrics, folder)
 
     def state_dict(self) -> dict:
         return {"protocol": self.state}
@@ -356,3 +362,18 @@ class Segmentation(Task):
                 for name, b in p["best"].items()}
         return {"phase": p["phase"], "phase_epoch": p["phase_epoch"], "epoch": p["epoch"], "step": 0,
                 "history": p["history"], "best": best, "forks": {"standard": p["fork"]} if p["fork"] else {}}
+
+
+# Thesis ch. 3, from each record's ``segmentation`` section (``rrx.segmentation.report``): written into each run's
+# folder and, per dataset, under the report's "Segmentation, dataset" heading.
+TABLES = [
+    Table("table3", "Validation set (Table 3 shape)", validation_table, is_segmentation, 3, mark_best=False),
+    Table("table4", "Robustness set, Alg. 2 (Table 4 shape)", robustness_table, is_segmentation, 4, mark_best=False),
+    Table("iou", "IoU between the windows each method erases in the first ADA cycle (Fig. 10 as numbers)", iou_table,
+          has_iou, 10.5, mark_best=False),
+]
+FIGURES = [
+    Figure("fig8_dice", "Validation Dice per epoch (Fig. 8 shape)", dice_curves, is_segmentation, 8),
+    Figure("fig10_iou", "IoU between the erased windows of the attribution methods (Fig. 10 shape)", iou_figure,
+           has_iou, 10),
+]
