@@ -293,3 +293,32 @@ def test_a_folder_named_like_a_pattern_is_that_folder(tmp_path):
     _write(tmp_path / "rb", _run("SmallCNN", "Standard", 0.70, 0.60, 0.75))
     _, table = _one_run_report(tmp_path, [str(tmp_path / "r[a-b]")], "glob")  # no such folder: a glob
     assert table["Original"].tolist() == [pytest.approx(65.0)] and table["Seeds"].tolist() == [2]
+
+
+BEFORE_ONE_RECORD = Path(__file__).parent / "data" / "before_one_record"
+
+
+def test_records_written_before_the_one_record_give_the_report_they_gave(tmp_path, monkeypatch):
+    """``metrics.json`` files of every command and both tasks, written by rrx before the typed record (two seeds with
+    every challenge, a lambda sweep, an evaluation and two analyses merged into their runs, an ADA segmentation run)
+    and the report that rrx made of them: today's ``rrx report`` reads them and writes the same tables, byte for
+    byte, and the same report.md."""
+    import shutil
+
+    copy = tmp_path / "fx"
+    shutil.copytree(BEFORE_ONE_RECORD / "runs", copy / "runs")
+    for path in copy.rglob("*"):  # the runs were made in /tmp/fx: their configs and evaluations name it
+        if path.is_file():
+            path.write_text(path.read_text().replace("/tmp/fx", str(copy)))
+    monkeypatch.chdir(copy)  # the evaluations' configs name their checkpoints relative to it
+    report(["runs"], copy / "out", command="rrx report runs=runs hydra.run.dir=report_old")
+    expected = sorted(p.name for p in (BEFORE_ONE_RECORD / "report").iterdir())
+    assert sorted(p.name for p in (copy / "out").iterdir() if p.suffix in (".md", ".csv", ".tex")) == expected
+    for name in expected:
+        made, before = (copy / "out" / name).read_text(), (BEFORE_ONE_RECORD / "report" / name).read_text()
+        if name == "report.md":  # its third line names the date it was made on
+            made, before = (text.split("\n", 3)[3] for text in (made, before))
+        assert made == before, name
+    assert Record.read(copy / "runs" / "an_loc").command == "analyze"
+    assert Record.read(copy / "runs" / "seg_ada").task == "segmentation"
+    assert Record.read(copy / "runs" / "eval_grad").command == "evaluate"
