@@ -60,9 +60,9 @@ def merge_evaluations(runs: list[Record]) -> list[Record]:
             continue
         for key, value in m.challenges.items():
             if isinstance(value, dict) and isinstance(target.challenges.get(key), dict):
-                target["challenges"][key] = {**target["challenges"][key], **value}
+                target.challenges[key] = {**target.challenges[key], **value}
             else:
-                target["challenges"][key] = value
+                target.challenges[key] = value
         for name, results in m.analyses.items():  # rrx analyze: keyed by all its settings, a sweep adds up
             known = target.analyses.setdefault(name, {})
             for key in sorted(set(known) & set(results)):
