@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-
 from tqdm import tqdm
 
 from rrx.record import Record
@@ -63,7 +62,6 @@ def table9(runs: list[Record]) -> pd.DataFrame:
         rows.append(row)
     columns = TABLE9_COLUMNS + [f"eps={eps}" for eps in sorted(curve, key=float)]
     return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[1:]}).round(2)
-
 
 
 TABLES = [Table("table9", "Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m.challenges, 9)]

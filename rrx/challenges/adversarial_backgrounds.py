@@ -193,7 +193,6 @@ def adversarial_backgrounds_figure(metrics: Record, path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-
 def _holds(m: Record) -> bool:
     return "adversarial_backgrounds" in m.challenges
 

@@ -164,7 +164,6 @@ def bg_gap_vs_original(df: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     return save_figure(fig, path)
 
 
-
 def _frame_figure(draw):
     """A Fig. 14-16 function of the runs' ``run_frame`` as a ``Figure.draw`` of records."""
     return lambda runs, dataset, path: draw(run_frame(runs), dataset, path)

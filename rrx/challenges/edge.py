@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +162,6 @@ def edge_heatmap(runs: list[Record], dataset: str, path: Path) -> Path | None:
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="accuracy (%)")
     fig.suptitle(f"Accuracy with the object's edge removed ({dataset})")
     return save_figure(fig, path)
-
 
 
 def _holds(m: Record) -> bool:

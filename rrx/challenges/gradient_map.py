@@ -85,7 +85,6 @@ def gradient_maps(runs: list[Record], dataset: str, path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-
 # placed after Fig. 17b and before Figs. 18-19, where rrx's report has always shown it
 FIGURES = [Figure("fig21_gradients", "Fig. 21: mean absolute input gradients", gradient_maps,
                   lambda m: bool(m.challenges.get("gradient_map")), 17.5)]

@@ -74,6 +74,5 @@ def table11(runs: list[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Model", *TABLE11_COLUMNS]).astype({c: float for c in TABLE11_COLUMNS}).round(3)
 
 
-
 TABLES = [Table("table11", "Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
                 lambda m: "patches" in m.challenges, 11, in_run=False)]

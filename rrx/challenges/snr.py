@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-
 from pathlib import Path
 
 import pandas as pd
@@ -152,7 +151,6 @@ def snr_boxplot(runs: list[Record], attribution: str, dataset: str, path: Path) 
     fig.suptitle(f"Signal-to-noise ratio per image, {display_name(attribution)} ({dataset}); dashed: object and context "
                  f"equally important")
     return save_figure(fig, path)
-
 
 
 def _snr_figure(attribution: str):

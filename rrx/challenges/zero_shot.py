@@ -4,7 +4,6 @@ similarity distributions of the class texts (Fig. 25), for a zero-shot model (``
 from __future__ import annotations
 
 import logging
-
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +222,6 @@ def similarity_boxplots(metrics: Record, path: Path) -> Path | None:
     fig.legend(handles=handles, loc="outside lower center", ncols=len(variations))
     fig.suptitle(f"Similarity with each class text: {model_name(metrics)} ({metrics.run['dataset']})")
     return save_figure(fig, path)
-
 
 
 # SV is a description of how scores move, not a score to maximise
