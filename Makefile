@@ -20,11 +20,25 @@ demo: $(STAMP)
 browser:
 	bash scripts/install_browser.sh
 
-test: $(STAMP) browser
-	$(PY) -m pytest -m "not slow"
+# the tests a developer runs after each change, on every core (pytest-xdist); the slow and the browser tests are
+# in test-all, which CI runs
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser" -n auto
 
 test-all: $(STAMP) browser
 	$(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	rm -rf site
+
+# The documentation site (docs/, mkdocs.yml) into site/; strict: a broken link, anchor or nav page fails the build
+DOCS_STAMP := $(VENV)/.docs-installed
+.PHONY: docs
+
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site

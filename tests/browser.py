@@ -23,7 +23,7 @@ import pytest
 
 from runner import REPO
 
-INSTALL = "apt-get install chromium chromium-driver (as root; `make test` does it when run as root)"
+INSTALL = "apt-get install chromium chromium-driver (as root; `make test-all` does it when run as root)"
 
 
 def require_browser() -> tuple[str, str]:

@@ -203,6 +203,7 @@ def test_cli_every_analysis_then_report_merges_them_into_the_training_run(checkp
     assert (folder / "report" / "ipha_important_synthetic.png").is_file()
 
 
+@pytest.mark.slow
 def test_cli_a_killed_analysis_is_completed_by_the_same_command(checkpoint, tmp_path):
     """A killed analyze left a temporary file and a PNG, no metrics.json; the rerun refused the folder "as it holds
     results". Its partial files are replaced; a temporary file alone is never a result; a training run's folder stays

@@ -60,6 +60,7 @@ def test_train_evaluate_report(tiny, tmp_path):
     assert f"Produced by `rrx report runs={tmp_path} hydra.run.dir={tmp_path / 'report'}`" in (tmp_path / "report" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):
     sweep = tmp_path / "sweep"
     result = rrx("train", "-m", *tiny, "method=standard,rrda", "trainer.scheduler=none,linear", f"hydra.sweep.dir={sweep}", check=False)
@@ -120,6 +121,7 @@ def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
     one_line_error(result, f"mask {bad} has size (5, 5)")
 
 
+@pytest.mark.slow
 def test_in9_train_rrda_and_evaluate_all(tmp_path):
     """Real-layout IN-9: RRDA training on masks derived from only_fg/train, then challenge=all."""
     root = write_in9(tmp_path)
@@ -158,6 +160,7 @@ def test_every_dataset_trains_and_evaluates_through_the_cli(name, tmp_path):
         assert len(metrics["challenges"]["accuracy"]) == 8 and len(metrics["challenges"]["edge"]) == 4
 
 
+@pytest.mark.slow
 def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
     sweep = tmp_path / "sweep"
     result = rrx("train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}", check=False)
@@ -174,6 +177,7 @@ def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
     assert best["lambda"].tolist() == [top["run"]["lam"]]
 
 
+@pytest.mark.slow
 def test_grid_jobs_past_a_methods_lambda_list_are_skipped(tiny, tmp_path):
     sweep = tmp_path / "sweep"
     rrx("train", "-m", "experiment=thesis_grid", *tiny, "model.pretrained=false", "challenge=background",

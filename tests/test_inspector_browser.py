@@ -22,6 +22,8 @@ from rrx.inspector.model import open_inspected
 from rrx.inspector.views import signal_view, transform_view
 from runner import rrx
 
+pytestmark = pytest.mark.browser  # in `make test-all` (CI), not in `make test`
+
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):

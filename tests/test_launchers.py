@@ -41,6 +41,7 @@ def _submitit_span(log: str) -> tuple[datetime, datetime]:
     return tuple(datetime.strptime(stamps[event], "%Y-%m-%d %H:%M:%S,%f") for event in ("Starting", "Job completed"))
 
 
+@pytest.mark.slow
 def test_local_parallel_runs_the_jobs_at_once_and_report_reads_them(cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
     rrx("train", "-m", *TINY, f"dataset.cache_dir={cache_dir}", "seed=0,1", "hydra/launcher=local_parallel", f"hydra.sweep.dir={sweep}")
@@ -126,6 +127,7 @@ sys.exit(subprocess.call(args, stdout=files["--output"], stderr=files["--error"]
 FAKE_SACCT = "#!/bin/sh\necho 'JobID|State|NodeList'\n"  # no state known: submitit waits for the result files
 
 
+@pytest.mark.slow
 def test_slurm_launcher_submits_the_sweep_as_one_job_array(cache_dir, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

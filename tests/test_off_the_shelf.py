@@ -163,6 +163,7 @@ def test_stats_indices_are_evenly_spaced_per_class():
     assert stats_indices(labels, None) == set(range(8))
 
 
+@pytest.mark.slow
 def test_cli_adversarial_backgrounds_with_an_off_the_shelf_model(tmp_path):
     root = write_in9(tmp_path, per_class=2, size=32)
     out = tmp_path / "run"
@@ -250,6 +251,7 @@ def test_class_score_is_the_mean_of_its_descriptor_similarities(tmp_path, kind):
     assert torch.equal(logits.argmax(1), expected.argmax(1)) and logits.shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_cli_zero_shot_clip_with_descriptors_and_report(tmp_path):
     root = write_in9(tmp_path, per_class=2, size=32)
     folder = write_tiny_vlm(tmp_path / "clip", "clip")
@@ -274,6 +276,7 @@ def test_cli_zero_shot_clip_with_descriptors_and_report(tmp_path):
 
 # ---- bad input -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_unknown_model_names_list_close_matches(tmp_path):
     line = one_line_error(rrx("evaluate", "model=timm", "model.arch=resnet5", f"hydra.run.dir={tmp_path / 'a'}", check=False),
                           "model.arch=resnet5", "close matches", "resnet50")
@@ -282,6 +285,7 @@ def test_unknown_model_names_list_close_matches(tmp_path):
                    "torchvision has no such", "resnet50")
 
 
+@pytest.mark.slow
 def test_missing_weights_name_the_cache_and_the_fix(tmp_path):
     env = {**__import__("os").environ, "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch"),
            "HF_HUB_OFFLINE": "1"}

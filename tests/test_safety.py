@@ -59,6 +59,7 @@ def test_a_second_run_in_the_same_folder_is_refused_and_the_first_is_kept(tiny, 
     assert sorted(p.name for p in run.glob("metrics*.json")) == ["metrics.json"]
 
 
+@pytest.mark.slow
 def test_the_same_finished_run_again_trains_nothing(tiny, tmp_path):
     run = tmp_path / "run"
     rrx("train", *tiny, f"hydra.run.dir={run}")
@@ -93,6 +94,7 @@ def test_a_folder_in_use_by_a_live_process_is_refused(tmp_path):
     RunFolder(tmp_path / "run").release()  # free again once released
 
 
+@pytest.mark.slow
 def test_report_names_the_metrics_files_it_does_not_use(tiny, tmp_path):
     run = tmp_path / "runs" / "a"
     rrx("train", *tiny, f"hydra.run.dir={run}")

@@ -37,6 +37,7 @@ def _assert_failed(result, sweep, reasons: dict[int, str]):
     assert lines[-1] == f"rrx: error: {len(jobs) - len(reasons)} of {len(jobs)} jobs finished; failed: {names} (in {sweep})"
 
 
+@pytest.mark.slow
 def test_failed_jobs_of_train_and_analyze_sweeps_are_named_and_fail_the_command(cache_dir, tmp_path):
     sweep = tmp_path / "train"
     result = rrx("train", "-m", *TINY, f"dataset.cache_dir={cache_dir}", "trainer.scheduler=none,linear",
@@ -94,6 +95,7 @@ def _seconds_until_free(jobs, limit: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_jobs_end_with_their_killed_launcher_and_a_relaunch_over_live_jobs_fails(cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
     proc, jobs = _start_training(cache_dir, sweep)
@@ -116,6 +118,7 @@ def test_jobs_end_with_their_killed_launcher_and_a_relaunch_over_live_jobs_fails
     assert not any((job / "error.txt").exists() for job in jobs)  # nothing written into the folders others hold
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_local_parallel_sweep_at_once_with_one_line(cache_dir, tmp_path):
     proc, jobs = _start_training(cache_dir, tmp_path / "sweep")
     start = time.monotonic()
