@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-all clean
+.PHONY: install browser demo test test-all lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 
 test-all: $(STAMP) browser
 	$(PY) -m pytest
+
+# ruff's formatter (check only) and linter over the code, as CI and the pre-commit hooks run them
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check rrx tests scripts
+	$(VENV)/bin/ruff check rrx tests scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,4 +1,5 @@
-"""``rrx analyze``: an interpretability analysis (config group ``analysis``) of a checkpoint or an off-the-shelf model."""
+"""``rrx analyze``: an interpretability analysis (config group ``analysis``) of a checkpoint or
+an off-the-shelf model."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def keyed_by_settings(results: dict, analysis_cfg: DictConfig, keyed: tuple[str,
     """The runner's ``{key: result}`` with every other result-changing setting added to the key (``gradcam
     [ig_steps=50, max_images=None, target=label, variation=original]``) and to the result (``key``, ``settings``), so
     that ``rrx report`` keeps analyses of one checkpoint with different settings apart instead of merging them."""
-    settings = {k: v for k, v in sorted(OmegaConf.to_container(analysis_cfg, resolve=True).items())
-                if k not in (*NOT_RESULTS, *keyed)}
+    settings = {
+        k: v
+        for k, v in sorted(OmegaConf.to_container(analysis_cfg, resolve=True).items())
+        if k not in (*NOT_RESULTS, *keyed)
+    }
     suffix = ", ".join(f"{k}={v}" for k, v in settings.items())
     return {f"{key} [{suffix}]": {**value, "key": key, "settings": settings} for key, value in results.items()}
 
@@ -43,21 +47,39 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
     subject = open_subject(cfg, dataset_choice)
     dataset = subject.dataset
     if analysis.needs_masks and not dataset.has_masks:
-        raise RRXError(f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "
-                       "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)")
+        raise RRXError(
+            f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "
+            "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)"
+        )
     data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.get("max_images"))
     with claim_new_folder(out_dir, "analyze", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
         model = subject.build().eval()
-        log.info("Analysis %s of %s (%s) on %d images of %s / %s", cfg.analysis.name, subject.run["architecture"],
-                 subject.run["method"], len(data), dataset.name, cfg.analysis.variation)
+        log.info(
+            "Analysis %s of %s (%s) on %d images of %s / %s",
+            cfg.analysis.name,
+            subject.run["architecture"],
+            subject.run["method"],
+            len(data),
+            dataset.name,
+            cfg.analysis.variation,
+        )
         start = time.perf_counter()
-        results = keyed_by_settings(analysis.run(model, data, dataset, subject.runtime, out_dir), cfg.analysis, analysis.keyed)
+        results = keyed_by_settings(
+            analysis.run(model, data, dataset, subject.runtime, out_dir), cfg.analysis, analysis.keyed
+        )
         seconds = time.perf_counter() - start
-        timing = {"images": len(data), "seconds": seconds, "images_per_s": len(data) / seconds,
-                  "device": str(subject.runtime.device)}
-        record = subject.record("analyze", analyses={cfg.analysis.name: results},
-                                analysis={**OmegaConf.to_container(cfg.analysis, resolve=True), **timing})
+        timing = {
+            "images": len(data),
+            "seconds": seconds,
+            "images_per_s": len(data) / seconds,
+            "device": str(subject.runtime.device),
+        }
+        record = subject.record(
+            "analyze",
+            analyses={cfg.analysis.name: results},
+            analysis={**OmegaConf.to_container(cfg.analysis, resolve=True), **timing},
+        )
         record.write(out_dir)
         write_run_tables(record, out_dir)
         log.info("Results in %s (%.1f images/s)", out_dir, timing["images_per_s"])

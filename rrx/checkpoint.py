@@ -35,18 +35,38 @@ from rrx.signals import Stopped
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"  # the epoch before CHECKPOINT's, kept for a CHECKPOINT that cannot be read
-RETRIABLE = {STATUS, ERROR}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
+RETRIABLE = {
+    STATUS,
+    ERROR,
+}  # a folder holding only these (a run that failed or died before its first epoch) starts afresh
 RESUME_RULES = ("auto", "never")  # trainer.resume
 # Keys that may differ between the attempts of one run: where things are, how they are shown, how fast (the ranks
 # of data-parallel training share each global batch, so a run preempted on 4 GPUs may go on on 2), and how an
 # ImageNet-1k model would be scored (dataset.label_map, not used in training).
-SAME_RUN_IGNORES = ("trainer.progress", "trainer.resume", "trainer.device", "trainer.devices", "trainer.num_nodes",
-                    "trainer.strategy", "trainer.channels_last", "trainer.compile", "dataset.root", "dataset.cache_dir",
-                    "dataset.meta_dir", "dataset.num_workers", "dataset.preload_gb", "dataset.label_map")
+SAME_RUN_IGNORES = (
+    "trainer.progress",
+    "trainer.resume",
+    "trainer.device",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.channels_last",
+    "trainer.compile",
+    "dataset.root",
+    "dataset.cache_dir",
+    "dataset.meta_dir",
+    "dataset.num_workers",
+    "dataset.preload_gb",
+    "dataset.label_map",
+)
 # Keys a later rrx added, each with the value that means what a run saved before it did: a checkpoint whose config
 # lacks one reads as having this value, so an unfinished run of an older rrx still resumes.
-ADDED_KEYS = {"task": "classification", "dataset.augment": False, "dataset.augment_scale": [0.35, 1.0],
-              "dataset.augment_ratio": [0.75, 1.3333]}
+ADDED_KEYS = {
+    "task": "classification",
+    "dataset.augment": False,
+    "dataset.augment_scale": [0.35, 1.0],
+    "dataset.augment_ratio": [0.75, 1.3333],
+}
 
 
 def rng_states(generator: torch.Generator) -> dict:
@@ -148,8 +168,12 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 # What a checkpoint of an rrx before weights-only checkpoints holds besides tensors and plain values: NumPy's random
 # state as an ndarray. Only such a file is read with full unpickling, and only when the caller allows it (the CLI).
-OLDER_RRX_GLOBALS = {"numpy.dtype", "numpy.ndarray", "numpy.core.multiarray._reconstruct",
-                     "numpy._core.multiarray._reconstruct"}
+OLDER_RRX_GLOBALS = {
+    "numpy.dtype",
+    "numpy.ndarray",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+}
 OLDER_RRX_GLOBALS |= {f"numpy.dtypes.{name}DType" for name in ("UInt32", "Int64", "Float64")}
 
 
@@ -177,13 +201,20 @@ def read_checkpoint(file: Path, unpickle_older: bool = True) -> dict:
         found = {"?"}
     if found - OLDER_RRX_GLOBALS:
         shown = ", ".join(sorted(found - OLDER_RRX_GLOBALS)[:3])
-        raise RRXError(f"cannot read checkpoint {file}: it holds Python objects ({shown}), not only tensors and plain "
-                       "values, and rrx never unpickles those")
+        raise RRXError(
+            f"cannot read checkpoint {file}: it holds Python objects ({shown}), not only tensors and plain "
+            "values, and rrx never unpickles those"
+        )
     if not unpickle_older:
-        raise RRXError(f"cannot read checkpoint {file} here: it was written by an older rrx and needs full unpickling; "
-                       "open it from the command line")
-    log.warning("%s was written by an older rrx: reading it with full unpickling (weights_only=False), which can run "
-                "code; load only files you trust", file)
+        raise RRXError(
+            f"cannot read checkpoint {file} here: it was written by an older rrx and needs full unpickling; "
+            "open it from the command line"
+        )
+    log.warning(
+        "%s was written by an older rrx: reading it with full unpickling (weights_only=False), which can run "
+        "code; load only files you trust",
+        file,
+    )
     try:
         return torch.load(file, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001
@@ -272,7 +303,9 @@ def examine_run(out_dir: Path, cfg: DictConfig, upgrade: Callable[[dict], dict] 
     if not set(found) - RETRIABLE:
         return run
     if not (out_dir / CHECKPOINT).is_file() and not (out_dir / PREVIOUS).is_file():
-        raise RRXError(f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir")
+        raise RRXError(
+            f"{out_dir} already holds results of another run ({', '.join(found[:5])}); give a new hydra.run.dir"
+        )
     ckpt, file = read_latest(out_dir)
     differences = config_differences(ckpt.get("config", {}), cfg, upgrade)
     if differences:
@@ -282,8 +315,12 @@ def examine_run(out_dir: Path, cfg: DictConfig, upgrade: Callable[[dict], dict] 
         run.metrics = Record.read(out_dir / METRICS)
         return run
     if "finished" not in ckpt:
-        raise RRXError(f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir")
+        raise RRXError(
+            f"{out_dir} holds a checkpoint {describe(ckpt)} that cannot be resumed; give a new hydra.run.dir"
+        )
     if cfg.trainer.resume == "never":
-        raise RRXError(f"{out_dir} holds an {describe(ckpt)} run; resume it with trainer.resume=auto or give a new hydra.run.dir")
+        raise RRXError(
+            f"{out_dir} holds an {describe(ckpt)} run; resume it with trainer.resume=auto or give a new hydra.run.dir"
+        )
     run.checkpoint, run.file = ckpt, file
     return run

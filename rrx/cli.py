@@ -29,7 +29,7 @@ def folder_name(overrides: str) -> str:
     when longer, so each job keeps a distinct, valid folder name."""
     if len(overrides) <= FOLDER_NAME_MAX:
         return overrides
-    return f"{overrides[:FOLDER_NAME_MAX - 9]}_{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"
+    return f"{overrides[: FOLDER_NAME_MAX - 9]}_{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"
 
 
 OmegaConf.register_new_resolver("rrx_folder_name", folder_name, replace=True)
@@ -94,10 +94,19 @@ def train_app(cfg: DictConfig):
 
     if cfg.method.lam is None and HydraConfig.get().mode == RunMode.MULTIRUN:
         # experiment presets sweep lambda_index over lists of different lengths (thesis_grid.yaml)
-        log.info("job %s skipped: no lambda_index=%s in lambda_grid.%s", HydraConfig.get().job.num, cfg.get("lambda_index"), cfg.method.name)
+        log.info(
+            "job %s skipped: no lambda_index=%s in lambda_grid.%s",
+            HydraConfig.get().job.num,
+            cfg.get("lambda_index"),
+            cfg.method.name,
+        )
         return None
     metrics = _run(train, cfg)
-    return metrics if metrics is None or isinstance(metrics, JobFailed) else metrics.challenges.get("accuracy", {}).get("original")
+    return (
+        metrics
+        if metrics is None or isinstance(metrics, JobFailed)
+        else metrics.challenges.get("accuracy", {}).get("original")
+    )
 
 
 @app("evaluate")
@@ -116,8 +125,10 @@ def _dataset_choice():
 
     parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
     names = [o.key_or_group for o in parsed]
-    return DatasetChoice(group="dataset" in names,
-                         keys=tuple(dict.fromkeys(n.removeprefix("dataset.") for n in names if n.startswith("dataset."))))
+    return DatasetChoice(
+        group="dataset" in names,
+        keys=tuple(dict.fromkeys(n.removeprefix("dataset.") for n in names if n.startswith("dataset."))),
+    )
 
 
 @app("analyze")
@@ -156,8 +167,13 @@ def inspect_app(cfg: DictConfig):
     return _run(lambda c, out: inspect(c, out, _dataset_choice()), cfg)
 
 
-COMMANDS = {"train": train_app, "evaluate": evaluate_app, "analyze": analyze_app, "report": report_app,
-            "inspect": inspect_app}
+COMMANDS = {
+    "train": train_app,
+    "evaluate": evaluate_app,
+    "analyze": analyze_app,
+    "report": report_app,
+    "inspect": inspect_app,
+}
 SUBMITIT_LAUNCHERS = ("slurm", "local_parallel")  # conf/hydra/launcher/, built on hydra-submitit-launcher
 
 

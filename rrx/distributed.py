@@ -53,21 +53,29 @@ def create_fabric(trainer) -> Fabric:
     if device.type == "cuda":
         visible = torch.cuda.device_count()
         if device.index is not None and devices > 1:
-            raise RRXError(f"trainer.device={trainer.device} names one GPU but trainer.devices={devices}; use "
-                           "trainer.device=cuda (the ranks take GPUs 0..N-1; choose them with CUDA_VISIBLE_DEVICES)")
+            raise RRXError(
+                f"trainer.device={trainer.device} names one GPU but trainer.devices={devices}; use "
+                "trainer.device=cuda (the ranks take GPUs 0..N-1; choose them with CUDA_VISIBLE_DEVICES)"
+            )
         if devices > visible:
-            raise RRXError(f"trainer.devices={devices} but this node has {visible} GPU(s) visible; "
-                           f"use trainer.devices={visible} or fewer (GPUs per node)")
+            raise RRXError(
+                f"trainer.devices={devices} but this node has {visible} GPU(s) visible; "
+                f"use trainer.devices={visible} or fewer (GPUs per node)"
+            )
         chosen = [device.index] if device.index is not None else devices
     elif device.type == "cpu":
         cpus = len(os.sched_getaffinity(0))
         if devices > cpus:
-            raise RRXError(f"trainer.devices={devices} CPU processes but this node has {cpus} CPU(s) available; "
-                           f"use trainer.devices={cpus} or fewer, or trainer.device=cuda")
+            raise RRXError(
+                f"trainer.devices={devices} CPU processes but this node has {cpus} CPU(s) available; "
+                f"use trainer.devices={cpus} or fewer, or trainer.device=cuda"
+            )
         chosen = devices
     elif devices * nodes > 1:
-        raise RRXError(f"trainer.devices={devices} trainer.num_nodes={nodes} on {device.type}: "
-                       "data-parallel training runs on cpu or cuda only")
+        raise RRXError(
+            f"trainer.devices={devices} trainer.num_nodes={nodes} on {device.type}: "
+            "data-parallel training runs on cpu or cuda only"
+        )
     else:
         chosen = 1
     accelerator = device.type
@@ -75,18 +83,24 @@ def create_fabric(trainer) -> Fabric:
         return Fabric(accelerator=accelerator, devices=chosen, strategy="auto", precision="32-true")
     tasks = os.environ.get("SLURM_NTASKS_PER_NODE", "").split("(")[0]  # e.g. "4" or "4(x2)"
     if tasks.isdigit() and int(tasks) != devices:
-        raise RRXError(f"trainer.devices={devices} but this SLURM job runs {tasks} task(s) per node; SLURM must start one "
-                       f"task per device: set hydra.launcher.tasks_per_node={devices} (or srun --ntasks-per-node={devices})")
+        raise RRXError(
+            f"trainer.devices={devices} but this SLURM job runs {tasks} task(s) per node; SLURM must start one "
+            f"task per device: set hydra.launcher.tasks_per_node={devices} (or srun --ntasks-per-node={devices})"
+        )
     backend = "nccl" if accelerator == "cuda" else "gloo"
     if not torch.distributed.is_available() or (backend == "nccl" and not torch.distributed.is_nccl_available()):
-        raise RRXError(f"trainer.strategy=ddp on {accelerator} needs torch.distributed with {backend}, which this "
-                       "torch build lacks; use trainer.devices=1 or a torch build with it")
+        raise RRXError(
+            f"trainer.strategy=ddp on {accelerator} needs torch.distributed with {backend}, which this "
+            "torch build lacks; use trainer.devices=1 or a torch build with it"
+        )
     fabric = Fabric(accelerator=accelerator, devices=chosen, num_nodes=nodes, strategy="ddp", precision="32-true")
     if fabric.strategy.cluster_environment.creates_processes_externally:  # SLURM tasks, torchrun
         return fabric
     if nodes > 1:
-        raise RRXError(f"trainer.num_nodes={nodes} needs one process per device started on every node by SLURM "
-                       f"(srun with --ntasks-per-node={devices}) or torchrun (--nnodes={nodes} --nproc-per-node={devices})")
+        raise RRXError(
+            f"trainer.num_nodes={nodes} needs one process per device started on every node by SLURM "
+            f"(srun with --ntasks-per-node={devices}) or torchrun (--nnodes={nodes} --nproc-per-node={devices})"
+        )
     return Fabric(accelerator=accelerator, devices=chosen, strategy="ddp_spawn", precision="32-true")
 
 
@@ -168,11 +182,15 @@ def check_same_folder(fabric: Fabric, out_dir) -> None:
     own, equal only when ``hydra.run.dir`` (or the sweep's) is given. Raises RRXError on every rank if not."""
     same = fabric.broadcast(str(out_dir)) == str(out_dir)
     if fabric.all_reduce(float(same), reduce_op="sum").item() < fabric.world_size:
-        raise RRXError(f"the ranks resolved different run folders (rank {fabric.global_rank}: {out_dir}); give every rank "
-                       "the same hydra.run.dir=<folder> (hydra.sweep.dir for a sweep)")
+        raise RRXError(
+            f"the ranks resolved different run folders (rank {fabric.global_rank}: {out_dir}); give every rank "
+            "the same hydra.run.dir=<folder> (hydra.sweep.dir for a sweep)"
+        )
 
 
 def rank_seed(seed: int, rank: int, epoch: int) -> int:
     """A seed for rank ``rank``'s random draws in ``epoch``: distinct per rank and epoch, so ranks draw
     different RRDA partners, attack starts and penalty samples, and a resumed run draws as an uninterrupted one."""
-    return int(np.random.SeedSequence(seed % 2**63, spawn_key=(rank, epoch)).generate_state(1)[0])  # < 2**32, as NumPy needs
+    return int(
+        np.random.SeedSequence(seed % 2**63, spawn_key=(rank, epoch)).generate_state(1)[0]
+    )  # < 2**32, as NumPy needs

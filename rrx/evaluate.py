@@ -39,10 +39,22 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
         challenge = create_challenge(cfg.challenge)
         check_variations(challenge, subject.dataset, cfg.attack.name)
         model = subject.build()
-        log.info("Evaluating %s (%s) on %s / %s", subject.run["architecture"], subject.run["method"], subject.dataset.name,
-                 cfg.challenge.name)
-        results = evaluate_with_attack(challenge, cfg.attack.name, create_attack(cfg.attack), model, subject.dataset,
-                                       subject.runtime, cfg.attack.get("eval_eps"))
+        log.info(
+            "Evaluating %s (%s) on %s / %s",
+            subject.run["architecture"],
+            subject.run["method"],
+            subject.dataset.name,
+            cfg.challenge.name,
+        )
+        results = evaluate_with_attack(
+            challenge,
+            cfg.attack.name,
+            create_attack(cfg.attack),
+            model,
+            subject.dataset,
+            subject.runtime,
+            cfg.attack.get("eval_eps"),
+        )
         record = subject.record("evaluate", challenges=results)
         write_results(out_dir, record)
         return record
@@ -70,9 +82,18 @@ def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path
     loop = LoopState.of(ckpt, task)
     with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
-        log.info("Scoring %s (%s) again on %s: robustness window %d px", file, task.describe(), trained.dataset.name,
-                 task.robustness_window)
-        record = replace(task.record(net, loop.best, loop.history, rescore=True), command="evaluate",
-                         checkpoint=str(file.resolve()), checkpoint_state=state)
+        log.info(
+            "Scoring %s (%s) again on %s: robustness window %d px",
+            file,
+            task.describe(),
+            trained.dataset.name,
+            task.robustness_window,
+        )
+        record = replace(
+            task.record(net, loop.best, loop.history, rescore=True),
+            command="evaluate",
+            checkpoint=str(file.resolve()),
+            checkpoint_state=state,
+        )
         write_results(out_dir, record)
         return record

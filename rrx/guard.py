@@ -24,8 +24,9 @@ def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
-def guarded_step(loss_value: float, backward: Callable[[], None], optimizer, params: list, where: str,
-                 fix: str) -> None:
+def guarded_step(
+    loss_value: float, backward: Callable[[], None], optimizer, params: list, where: str, fix: str
+) -> None:
     """One optimizer step, stopped (RRXError naming ``where`` and the ``fix``) on a non-finite loss before the
     backward pass, non-finite gradients before the step, or non-finite parameters after it (``all_finite``)."""
     if not math.isfinite(loss_value):

@@ -37,7 +37,9 @@ os.umask(UMASK)
 
 
 _SUFFIXES: list[str] = []  # the suffixes this process drew: a default run folder named with one is this command's own
-_STARTED: set[Path] = set()  # the run folders this process recorded its config in (record_hydra_config): runs that started
+_STARTED: set[Path] = (
+    set()
+)  # the run folders this process recorded its config in (record_hydra_config): runs that started
 
 
 def unique_suffix() -> str:
@@ -88,7 +90,9 @@ def write_json(path: Path, data: dict) -> Path:
 
 
 def write_status(folder: Path, state: str, epoch: int, epochs: int, reason: str | None = None) -> None:
-    write_json(Path(folder) / STATUS, {"state": state, "epoch": epoch, "epochs": epochs, "reason": reason, "time": time.time()})
+    write_json(
+        Path(folder) / STATUS, {"state": state, "epoch": epoch, "epochs": epochs, "reason": reason, "time": time.time()}
+    )
 
 
 def read_status(folder: Path) -> dict | None:
@@ -110,8 +114,11 @@ def results_in(folder: Path) -> list[str]:
     temporary file)."""
     if not Path(folder).is_dir():
         return []
-    return sorted(p.name for p in Path(folder).iterdir()
-                  if p.name not in NOT_RESULTS and p.suffix != ".log" and not is_temporary(p.name))
+    return sorted(
+        p.name
+        for p in Path(folder).iterdir()
+        if p.name not in NOT_RESULTS and p.suffix != ".log" and not is_temporary(p.name)
+    )
 
 
 def command_of(folder: Path) -> str | None:
@@ -159,7 +166,9 @@ class RunFolder:
             self._file.close()
             if err.errno in (errno.EAGAIN, errno.EACCES):
                 raise RRXError(f"{self.path} is in use by {holder}; give another hydra.run.dir") from None
-            raise RRXError(f"cannot lock {self.path / LOCK}: {err.strerror or err} (a file system without flock?)") from None
+            raise RRXError(
+                f"cannot lock {self.path / LOCK}: {err.strerror or err} (a file system without flock?)"
+            ) from None
         try:  # unbuffered: a write that fails (a full disk) leaves nothing to flush at close
             os.ftruncate(self._file.fileno(), 0)
             os.write(self._file.fileno(), f"pid {os.getpid()} on {os.uname().nodename}\n".encode())
@@ -187,15 +196,22 @@ def claim_new_folder(folder: Path, command: str, replace_unfinished: bool = Fals
     lock = RunFolder(folder)
     partial = unfinished_run_of(folder, command) if replace_unfinished else None
     if partial:
-        log.warning("%s holds an unfinished rrx %s (no metrics.json: killed or failed); replacing its %d files (%s)",
-                    folder, command, len(partial), ", ".join(p.name for p in partial[:5]) + (", ..." if len(partial) > 5 else ""))
+        log.warning(
+            "%s holds an unfinished rrx %s (no metrics.json: killed or failed); replacing its %d files (%s)",
+            folder,
+            command,
+            len(partial),
+            ", ".join(p.name for p in partial[:5]) + (", ..." if len(partial) > 5 else ""),
+        )
         for path in partial:
             path.unlink(missing_ok=True)
     found = results_in(folder)
     if found:
         lock.release()
         shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
-        raise RRXError(f"{folder} already holds results ({shown}); rrx {command} never writes over them: give a new hydra.run.dir")
+        raise RRXError(
+            f"{folder} already holds results ({shown}); rrx {command} never writes over them: give a new hydra.run.dir"
+        )
     return lock
 
 
@@ -211,7 +227,11 @@ def record_hydra_config(folder: Path, cfg) -> None:
         return
     _STARTED.add(Path(os.path.abspath(folder)))
     hydra_cfg = HydraConfig.get()
-    files = {"config.yaml": cfg, "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}), "overrides.yaml": hydra_cfg.overrides.task}
+    files = {
+        "config.yaml": cfg,
+        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+        "overrides.yaml": hydra_cfg.overrides.task,
+    }
     for name, node in files.items():
         write_text(Path(folder) / ".hydra" / name, OmegaConf.to_yaml(node))
 
@@ -248,8 +268,9 @@ class QuietFileHandler(logging.FileHandler):
         if not isinstance(err, OSError):  # a record that cannot be formatted: logging's own report
             return super().handleError(record)
         self.failed = True
-        sys.stderr.write(f"rrx: warning: cannot write {self.baseFilename}: {err.strerror or err}; "
-                         "logging to the console only\n")
+        sys.stderr.write(
+            f"rrx: warning: cannot write {self.baseFilename}: {err.strerror or err}; logging to the console only\n"
+        )
         stream, self.stream = self.stream, None
         if stream is not None:
             with contextlib.suppress(OSError):  # closing flushes what could not be written

@@ -14,7 +14,13 @@ import numpy as np
 from rrx.outputs import atomic_write
 
 log = logging.getLogger(__name__)
-STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.dpi": 200, "savefig.bbox": "tight", "figure.constrained_layout.use": True}
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "figure.dpi": 200,
+    "savefig.bbox": "tight",
+    "figure.constrained_layout.use": True,
+}
 
 
 def pyplot():
@@ -58,7 +64,9 @@ def box_plot(ax, groups: dict, ylabel: str, log_scale: bool = False) -> None:
     rng = np.random.default_rng(0)
     for i, name in enumerate(names, start=1):
         values = groups[name].to_numpy()
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=6 if len(values) > 50 else 14, alpha=0.5, zorder=3)
+        ax.scatter(
+            i + rng.uniform(-0.12, 0.12, len(values)), values, s=6 if len(values) > 50 else 14, alpha=0.5, zorder=3
+        )
     ax.set_xticks(range(1, len(names) + 1), names)
     ax.set_ylabel(ylabel)
     if log_scale:

@@ -67,8 +67,13 @@ class Record:
 
     def to_dict(self) -> dict:
         """The ``metrics.json`` form: the sections at the top level, empty optional ones left out."""
-        out = {"version": self.version, "command": self.command, "task": self.task, "run": self.run,
-               "challenges": self.challenges}
+        out = {
+            "version": self.version,
+            "command": self.command,
+            "task": self.task,
+            "run": self.run,
+            "challenges": self.challenges,
+        }
         if self.analyses:
             out["analyses"] = self.analyses
         for name in ("train", "checkpoint", "checkpoint_state", "started", "finished"):
@@ -93,8 +98,10 @@ class Record:
         """A record from its ``metrics.json`` form, of this version or an older one (``UPGRADES``)."""
         version = data.get("version", 1)
         if not isinstance(version, int) or version > RECORD_VERSION:
-            raise RRXError(f"a record of version {version!r}: written by a newer rrx (this one reads up to "
-                           f"{RECORD_VERSION}); upgrade rrx")
+            raise RRXError(
+                f"a record of version {version!r}: written by a newer rrx (this one reads up to "
+                f"{RECORD_VERSION}); upgrade rrx"
+            )
         missing = [key for key in ("run", "challenges") if key not in data]
         if missing:
             raise RRXError(f"no {' or '.join(missing)}")
@@ -102,8 +109,13 @@ class Record:
         values = {k: v for k, v in data.items() if k in known}
         sections = {k: v for k, v in data.items() if k not in known}
         if version == 1:  # no command or task: what the sections say
-            values["command"] = ("analyze" if "analyses" in data else
-                                 "train" if "train" in data and "checkpoint_state" not in data else "evaluate")
+            values["command"] = (
+                "analyze"
+                if "analyses" in data
+                else "train"
+                if "train" in data and "checkpoint_state" not in data
+                else "evaluate"
+            )
             values["task"] = data["run"].get("task", "classification")
             values["version"] = RECORD_VERSION
         return cls(**values, sections=sections)

@@ -61,4 +61,6 @@ class Registry:
             return
         self._loaded = True
         path = importlib.import_module(self.package).__path__
-        self._modules = [importlib.import_module(f"{self.package}.{module.name}") for module in pkgutil.iter_modules(path)]
+        self._modules = [
+            importlib.import_module(f"{self.package}.{module.name}") for module in pkgutil.iter_modules(path)
+        ]

@@ -105,8 +105,16 @@ class Runtime:
         channels_last = trainer.get("channels_last", "auto")
         check_choice("trainer.channels_last", str(channels_last).lower(), CHANNELS_LAST)
         channels_last = channels_last is True or (channels_last == "auto" and device.type == "cuda")
-        return cls(device, bool(trainer.amp), int(trainer.batch_size), workers, progress, channels_last=channels_last,
-                   augment=augment_settings(dataset), compile=bool(trainer.get("compile", False)))
+        return cls(
+            device,
+            bool(trainer.amp),
+            int(trainer.batch_size),
+            workers,
+            progress,
+            channels_last=channels_last,
+            augment=augment_settings(dataset),
+            compile=bool(trainer.get("compile", False)),
+        )
 
     def place(self, model: torch.nn.Module, double_backprop: bool = False) -> torch.nn.Module:
         """``model`` on the device, channels-last when ``channels_last``. On a CPU, training that differentiates
@@ -127,13 +135,18 @@ class Runtime:
         if not self.compile:
             return model
         if double_backprop:
-            log.warning("trainer.compile=true: %s differentiates input gradients, which torch.compile cannot "
-                        "(no double backward); it trains uncompiled", label)
+            log.warning(
+                "trainer.compile=true: %s differentiates input gradients, which torch.compile cannot "
+                "(no double backward); it trains uncompiled",
+                label,
+            )
             return model
         compiler = os.environ.get("CXX", "g++")
         if self.device.type == "cpu" and shutil.which(compiler) is None:
-            raise RRXError(f"trainer.compile=true on a CPU needs a C++ compiler for torch.compile ({compiler} not "
-                           "found): install one (apt-get install g++) or set trainer.compile=false")
+            raise RRXError(
+                f"trainer.compile=true on a CPU needs a C++ compiler for torch.compile ({compiler} not "
+                "found): install one (apt-get install g++) or set trainer.compile=false"
+            )
         return torch.compile(model)
 
     def autocast(self):
@@ -150,17 +163,32 @@ class Runtime:
         if self.world_size == 1:
             return self.loader(data, shuffle=True, generator=generator)
         # the loader draws its workers' base seed from ``generator``, as one process's does
-        return self._loader(data, self.batch_size // self.world_size, generator,
-                            sampler=ShardedSampler(len(data), self.rank, self.world_size, generator))
+        return self._loader(
+            data,
+            self.batch_size // self.world_size,
+            generator,
+            sampler=ShardedSampler(len(data), self.rank, self.world_size, generator),
+        )
 
     def _loader(self, data: Dataset, batch_size: int, generator: torch.Generator | None, **order):
         """Pinned batches on CUDA; workers (if any) kept across epochs, 4 batches ahead each, deaf to signals. A
         dataset that gives its items as bytes (``rrx.data.byte_items``) crosses from the workers to the device as
         uint8 and is made float there (``DeviceBatches``)."""
-        workers = {"persistent_workers": True, "prefetch_factor": 4, "worker_init_fn": quiet_worker} if self.num_workers else {}
+        workers = (
+            {"persistent_workers": True, "prefetch_factor": 4, "worker_init_fn": quiet_worker}
+            if self.num_workers
+            else {}
+        )
         raw = byte_items(data)
-        loader = DataLoader(data if raw is None else raw, batch_size=batch_size, num_workers=self.num_workers,
-                            pin_memory=self.device.type == "cuda", generator=generator, **order, **workers)
+        loader = DataLoader(
+            data if raw is None else raw,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=generator,
+            **order,
+            **workers,
+        )
         return loader if raw is None else DeviceBatches(loader, data, self.device)
 
 
@@ -190,8 +218,10 @@ def augment_settings(dataset) -> tuple | None:
         value = dataset.get(key)
         pair = [float(v) for v in value] if value is not None and len(value) == 2 else None
         if pair is None or not low < pair[0] <= pair[1] <= high:
-            raise RRXError(f"dataset.{key}={value}: give [low, high] with {low} < low <= high <= {high}, e.g. "
-                           f"dataset.{key}={'[0.35,1.0]' if key == 'augment_scale' else '[0.75,1.333]'}")
+            raise RRXError(
+                f"dataset.{key}={value}: give [low, high] with {low} < low <= high <= {high}, e.g. "
+                f"dataset.{key}={'[0.35,1.0]' if key == 'augment_scale' else '[0.75,1.333]'}"
+            )
         pairs[key] = tuple(pair)
     return pairs["augment_scale"], pairs["augment_ratio"]
 

@@ -24,7 +24,9 @@ TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: 
 LIST_NAMES = {int: "integers", float: "numbers"}
 
 
-def bounds(low: float = -INF, high: float = INF, *, low_open: bool = False, high_open: bool = False, default: Any = None):
+def bounds(
+    low: float = -INF, high: float = INF, *, low_open: bool = False, high_open: bool = False, default: Any = None
+):
     """A field allowed in [low, high] (an end excluded where ``*_open``); for a list, every element."""
     return field(default=default, metadata={"bounds": (low, high, low_open, high_open)})
 
@@ -197,7 +199,8 @@ def _type_name(annotation) -> str:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every config group of ``cfg`` that has a schema, ``task`` and ``seed``; one RRXError on the first bad value."""
+    """Check every config group of ``cfg`` that has a schema, ``task`` and ``seed``;
+    one RRXError on the first bad value."""
     for group, schema in SCHEMAS.items():
         if group in cfg and isinstance(cfg[group], DictConfig):
             check_group(cfg[group], schema, group)

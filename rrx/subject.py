@@ -1,4 +1,5 @@
-"""What ``rrx evaluate``, ``rrx analyze`` and the Model Inspector look at: a trained checkpoint or an off-the-shelf model
+"""What ``rrx evaluate``, ``rrx analyze`` and the Model Inspector look at:
+a trained checkpoint or an off-the-shelf model
 on its dataset (``open_subject``), and the checkpoint reader they share (``load_checkpoint``)."""
 
 from __future__ import annotations
@@ -31,19 +32,25 @@ def load_checkpoint(path: str, unpickle_older: bool = True, segmentation: bool =
     a ``task=segmentation`` checkpoint unless ``segmentation`` (``rrx evaluate`` re-scores one; analyze and the
     Inspector read classifiers)."""
     if path in (None, "", "???"):
-        raise RRXError("evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
-                       "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)")
+        raise RRXError(
+            "evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
+            "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)"
+        )
     file = Path(path).expanduser()
     if file.is_dir():
         file = file / CHECKPOINT
     if not file.is_file():
-        raise RRXError(f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)")
+        raise RRXError(
+            f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)"
+        )
     ckpt = read_checkpoint(file, unpickle_older)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
         raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
     if ckpt.get("task") == "segmentation" and not segmentation:
-        raise RRXError(f"checkpoint={path}: {file} is a task=segmentation run, and this command reads classifiers; "
-                       "score it again with rrx evaluate checkpoint=<its folder>")
+        raise RRXError(
+            f"checkpoint={path}: {file} is a task=segmentation run, and this command reads classifiers; "
+            "score it again with rrx evaluate checkpoint=<its folder>"
+        )
     bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
     if bad:
         raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")
@@ -112,11 +119,17 @@ class Subject:
         origin = dict(self.origin)
         fields = {name: origin.pop(name) for name in ("checkpoint", "checkpoint_state") if name in origin}
         known = {name: sections.pop(name) for name in ("challenges", "analyses") if name in sections}
-        return Record(command, self.run, data=data_report(self.dataset), **fields, **known, sections={**origin, **sections})
+        return Record(
+            command, self.run, data=data_report(self.dataset), **fields, **known, sections={**origin, **sections}
+        )
 
 
-def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle_older: bool = True,
-                 loaded: tuple[dict, Path] | None = None) -> Subject:
+def open_subject(
+    cfg: DictConfig,
+    dataset_choice: DatasetChoice | bool,
+    unpickle_older: bool = True,
+    loaded: tuple[dict, Path] | None = None,
+) -> Subject:
     """``cfg.checkpoint`` (a trained run) or ``cfg.model`` (off the shelf, no checkpoint) on its dataset.
 
     A checkpoint is rebuilt from its config, on the dataset it was trained on with the command line's ``dataset.*``
@@ -128,7 +141,9 @@ def open_subject(cfg: DictConfig, dataset_choice: DatasetChoice | bool, unpickle
     seed_everything(cfg.seed)
     if cfg.get("model") is not None:
         if cfg.checkpoint:
-            raise RRXError(f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model")
+            raise RRXError(
+                f"give checkpoint={cfg.checkpoint} or model={cfg.model.name}, not both: a checkpoint brings its model"
+            )
         return _off_the_shelf_subject(cfg)
     ckpt, file = loaded or load_checkpoint(cfg.checkpoint, unpickle_older)
     return _checkpoint_subject(cfg, DatasetChoice.of(dataset_choice), ckpt, file)
@@ -138,9 +153,18 @@ def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
     """``model=<name>`` without a checkpoint: its own weights, head and normalisation (``rrx.models.pretrained``)."""
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     dataset = create_dataset(cfg.dataset)
-    run = {"architecture": cfg.model.display_name, "method": method_label(cfg.model), "attack": "none", "dataset": dataset.name,
-           "variant": cfg.dataset.get("variant"), "model": cfg.model.name, "method_name": "off_the_shelf", "lam": None,
-           "rrda": False, "seed": int(cfg.seed)}
+    run = {
+        "architecture": cfg.model.display_name,
+        "method": method_label(cfg.model),
+        "attack": "none",
+        "dataset": dataset.name,
+        "variant": cfg.dataset.get("variant"),
+        "model": cfg.model.name,
+        "method_name": "off_the_shelf",
+        "lam": None,
+        "rrda": False,
+        "seed": int(cfg.seed),
+    }
     origin = {"model_config": OmegaConf.to_container(cfg.model, resolve=True)}
 
     def build() -> torch.nn.Module:
@@ -156,19 +180,27 @@ def _off_the_shelf_subject(cfg: DictConfig) -> Subject:
 def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file: Path) -> Subject:
     state = checkpoint_state(ckpt)
     if state["finished"] is False:
-        log.warning("checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart", file, describe(ckpt))
+        log.warning(
+            "checkpoint %s is %s: its results are marked unfinished and rrx report lists them apart",
+            file,
+            describe(ckpt),
+        )
     elif state["finished"] is None:
         log.warning("checkpoint %s is %s: whether its training finished is unknown", file, describe(ckpt))
     trained = OmegaConf.create(ckpt["config"])
     dataset_cfg = checkpoint_dataset(cfg, trained.dataset, choice)
     if dataset_cfg.image_size != trained.dataset.image_size:
-        log.warning("evaluating at %d px a model trained at %d px (dataset.image_size)", dataset_cfg.image_size,
-                    trained.dataset.image_size)
+        log.warning(
+            "evaluating at %d px a model trained at %d px (dataset.image_size)",
+            dataset_cfg.image_size,
+            trained.dataset.image_size,
+        )
     runtime = Runtime.from_config(cfg.trainer, dataset_cfg)
     dataset = create_dataset(dataset_cfg)
     if dataset.num_classes != trained.dataset.num_classes:
         raise RRXError(
-            f"checkpoint {file} predicts {trained.dataset.num_classes} classes, dataset {dataset.name} has {dataset.num_classes}"
+            f"checkpoint {file} predicts {trained.dataset.num_classes} classes, "
+            f"dataset {dataset.name} has {dataset.num_classes}"
         )
     if "classes" in ckpt:
         dataset.expect_classes(ckpt["classes"], f"dataset {dataset.name} (checkpoint {file})")

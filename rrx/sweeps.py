@@ -41,7 +41,9 @@ from rrx.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 OUTCOMES = ".rrx-sweep"  # in the sweep folder: one folder per launch, one <job num>.json per job
-LOCAL_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"  # hydra/launcher=local_parallel
+LOCAL_LAUNCHER = (
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"  # hydra/launcher=local_parallel
+)
 STOP_GRACE_S = 1.0  # a job waits this long after its launcher ended before it stops (on Ctrl-C it stops by itself)
 KILL_AFTER_S = 30.0  # and is killed if it is still running this long after it was told to stop
 OVERRIDE = f"++hydra.callbacks.rrx_sweep._target_={__name__}.SweepCallback"  # what rrx.cli adds to a sweep's command
@@ -104,13 +106,20 @@ class SweepCallback(Callback):
         self.launcher_pid = os.getpid()
         self.outcomes = Path(str(config.hydra.sweep.dir)).absolute() / OUTCOMES / f"{os.getpid()}-{unique_suffix()}"
         self.outcomes.mkdir(parents=True)
-        if config.hydra.launcher.get("_target_") == LOCAL_LAUNCHER and threading.current_thread() is threading.main_thread():
+        if (
+            config.hydra.launcher.get("_target_") == LOCAL_LAUNCHER
+            and threading.current_thread() is threading.main_thread()
+        ):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             threading.Thread(target=_forward_sigint, name="rrx-sigint", daemon=True).start()
             self.blocked_sigint = True
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        if self.launcher_pid is None or os.getpid() == self.launcher_pid or os.environ.get("SUBMITIT_EXECUTOR") != "local":
+        if (
+            self.launcher_pid is None
+            or os.getpid() == self.launcher_pid
+            or os.environ.get("SUBMITIT_EXECUTOR") != "local"
+        ):
             return  # a job of Hydra's basic launcher, or a SLURM job (which outlives its launcher by design)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         end_with(self.launcher_pid)
@@ -124,7 +133,10 @@ class SweepCallback(Callback):
         except Exception as err:  # an exception that escaped rrx.cli._run
             failed = f"{type(err).__name__}: {one_line_reason(err)}"
         num = int(config.hydra.job.num)
-        write_json(self.outcomes / f"{num}.json", {"num": num, "folder": Path(str(config.hydra.runtime.output_dir)).name, "failed": failed})
+        write_json(
+            self.outcomes / f"{num}.json",
+            {"num": num, "folder": Path(str(config.hydra.runtime.output_dir)).name, "failed": failed},
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.blocked_sigint:
@@ -153,7 +165,9 @@ def summarise(outcomes: list[dict], sweep_dir: Path) -> str | None:
     for outcome in failed:
         print(f"rrx: job {outcome['folder']} failed: {outcome['failed']}", file=sys.stderr)
     names = ", ".join(o["folder"] for o in failed)
-    return f"rrx: error: {len(outcomes) - len(failed)} of {len(outcomes)} jobs finished; failed: {names} (in {sweep_dir})"
+    return (
+        f"rrx: error: {len(outcomes) - len(failed)} of {len(outcomes)} jobs finished; failed: {names} (in {sweep_dir})"
+    )
 
 
 def _forward_sigint() -> None:

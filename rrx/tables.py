@@ -15,6 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from rrx.outputs import write_text
+from rrx.record import Record
 
 # The thesis orders rows by architecture, then method (Tables 5, 6 and 8); several runs of one configuration (seeds)
 # are one row: mean, standard deviation, count.
@@ -46,7 +47,9 @@ def thesis_order(df: pd.DataFrame) -> pd.DataFrame:
         "Architecture": lambda s: s.map(lambda v: _rank(v, ARCHITECTURE_ORDER)),
         "Method": lambda s: s.map(lambda v: _rank(v, METHOD_ORDER)),
     }
-    return df.sort_values(sort, key=lambda s: keys[s.name](s) if s.name in keys else s, kind="stable").reset_index(drop=True)
+    return df.sort_values(sort, key=lambda s: keys[s.name](s) if s.name in keys else s, kind="stable").reset_index(
+        drop=True
+    )
 
 
 def over_seeds(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -81,8 +84,8 @@ class Table:
 
     name: str
     title: str
-    build: Callable[[list], pd.DataFrame]
-    holds: Callable[[object], bool]
+    build: Callable[[list[Record]], pd.DataFrame]
+    holds: Callable[[Record], bool]
     order: float
     mark_best: bool = True
     in_run: bool = True
@@ -106,7 +109,7 @@ class Figure:
     name: str
     caption: str
     draw: Callable
-    holds: Callable[[object], bool]
+    holds: Callable[[Record], bool]
     order: float
     per_run: bool = False
 
@@ -116,9 +119,9 @@ def percent(acc: dict, variation: str) -> float:
     return 100 * acc[variation] if variation in acc else float("nan")
 
 
-def model_name(record) -> str:
+def model_name(record: Record) -> str:
     """The Model column of Tables 9, 10 and 11: architecture and method, e.g. ``MLP RRR + FGSM``."""
-    return f'{record.run["architecture"]} {record.run["method"]}'
+    return f"{record.run['architecture']} {record.run['method']}"
 
 
 HIDDEN = "_"  # columns named "_..." are not shown or written; "_Original" decides who may hold a lowest-is-best mark
@@ -130,7 +133,11 @@ HIDDEN = "_"  # columns named "_..." are not shown or written; "_Original" decid
 # WORKING_ACCURACY (the threshold of Fig. 16).
 LOWER_IS_BETTER = {"BG Gap", "Only BG"}
 WORKING_ACCURACY = 80.0
-_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def _latex_escape(text: str) -> str:

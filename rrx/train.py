@@ -20,8 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parameter import UninitializedParameter
 from tqdm import tqdm
 
-from rrx.checkpoint import (CHECKPOINT, RESUME_RULES, examine_run, open_run, read_checkpoint, record_stop,
-                            restore_rng_states, rng_states, save_checkpoint)
+from rrx.checkpoint import (
+    CHECKPOINT,
+    RESUME_RULES,
+    examine_run,
+    open_run,
+    read_checkpoint,
+    record_stop,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError, check_choice
 from rrx.guard import guarded_step
@@ -34,8 +43,19 @@ from rrx.tasks.base import FORK, LoopState, Phase, Task
 log = logging.getLogger(__name__)
 
 
-def train_epoch(task: Task, model, loader, optimizer, scheduler, params: list, generator: torch.Generator, where: str,
-                loop: LoopState, fabric: Fabric, progress: bool) -> dict:
+def train_epoch(
+    task: Task,
+    model,
+    loader,
+    optimizer,
+    scheduler,
+    params: list,
+    generator: torch.Generator,
+    where: str,
+    loop: LoopState,
+    fabric: Fabric,
+    progress: bool,
+) -> dict:
     """One pass over ``loader``: the task's loss of each batch, one guarded optimizer step each (an RRXError naming
     ``where`` and the step on a non-finite loss before the backward pass, non-finite gradients before the step, or
     non-finite parameters after it), the scheduler stepped per batch. Returns the epoch's mean loss and, for a
@@ -51,13 +71,17 @@ def train_epoch(task: Task, model, loader, optimizer, scheduler, params: list, g
         loop.step += 1
         loss, logs = task.step(model, batch, generator)
         checked = loss if fabric.world_size == 1 else fabric.all_reduce(loss.detach().clone(), reduce_op="sum")
-        guarded_step(checked.item(), lambda: fabric.backward(loss), optimizer, params, f"{where}, step {loop.step}", task.fix)
+        guarded_step(
+            checked.item(), lambda: fabric.backward(loss), optimizer, params, f"{where}, step {loop.step}", task.fix
+        )
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.item() * logs["images"]
         correct += logs.get("correct", 0)
         seen += logs["images"]
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", **({"acc": f"{correct / seen:.3f}"} if "correct" in logs else {}))
+        bar.set_postfix(
+            loss=f"{total_loss / seen:.3f}", **({"acc": f"{correct / seen:.3f}"} if "correct" in logs else {})
+        )
     if fabric.world_size > 1:  # over every rank's images
         sums = torch.tensor([total_loss, correct, seen], dtype=torch.float64)
         total_loss, correct, seen = fabric.all_reduce(sums, reduce_op="sum").tolist()
@@ -65,7 +89,8 @@ def train_epoch(task: Task, model, loader, optimizer, scheduler, params: list, g
 
 
 def train(cfg: DictConfig, out_dir: Path) -> dict | None:
-    """Train as ``cfg`` says (``cfg.task``: ``classification`` or ``segmentation``), evaluate, write results to ``out_dir``.
+    """Train as ``cfg`` says (``cfg.task``: ``classification`` or ``segmentation``), evaluate,
+    write results to ``out_dir``.
 
     ``out_dir`` belongs to this run: an unfinished run of the same config there is resumed from its last
     epoch (``trainer.resume=auto``), a finished one returns its record, any other run's folder is refused.
@@ -79,8 +104,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
     fabric = create_fabric(cfg.trainer)
     batch, world = int(cfg.trainer.batch_size), fabric.world_size
     if batch % world:
-        raise RRXError(f"trainer.batch_size={batch} is the global batch, shared by {world} ranks (trainer.devices x "
-                       f"trainer.num_nodes): use a multiple of {world}, e.g. trainer.batch_size={world * max(1, batch // world)}")
+        raise RRXError(
+            f"trainer.batch_size={batch} is the global batch, shared by {world} ranks (trainer.devices x "
+            f"trainer.num_nodes): use a multiple of {world}, e.g. trainer.batch_size={world * max(1, batch // world)}"
+        )
     out_dir = Path(out_dir)
     if fabric.global_rank > 0:  # a rank SLURM or torchrun started: it reads the folder, rank 0 locks and writes it
         run = examine_run(out_dir, cfg, task.upgrade_config)
@@ -114,7 +141,9 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     seed_everything(cfg.seed)
     runtime = Runtime.from_config(cfg.trainer, cfg.dataset)
     if world > 1:
-        runtime = replace(runtime, device=fabric.device, progress=runtime.progress and rank == 0, rank=rank, world_size=world)
+        runtime = replace(
+            runtime, device=fabric.device, progress=runtime.progress and rank == 0, rank=rank, world_size=world
+        )
     generator = torch.Generator().manual_seed(int(cfg.seed))  # the same on every rank: split and batch order
     net = runtime.place(task.setup(runtime, generator), task.double_backprop)
     if task.double_backprop and net.use_plain_attention():
@@ -145,15 +174,31 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     for name in task.forward_methods:  # e.g. ActDiff calls these instead of forward: through DDP too
         model.mark_forward_method(name)
     params = [p for p in model.parameters() if p.requires_grad]
-    identity = {"task": task.name, "config": OmegaConf.to_container(cfg, resolve=True), **task.identity(), "epochs": epochs}
+    identity = {
+        "task": task.name,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        **task.identity(),
+        "epochs": epochs,
+    }
 
     def save(finished: bool) -> None:
         if rank == 0:
-            save_checkpoint(out_dir / CHECKPOINT, {
-                "state_dict": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": None if scheduler is None else scheduler.state_dict(), "rng": rng_states(generator),
-                **task.state_dict(), **identity, "epoch": loop.epoch, "step": loop.step, "finished": finished,
-                "started": started, "loop": loop.state_dict()})
+            save_checkpoint(
+                out_dir / CHECKPOINT,
+                {
+                    "state_dict": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": None if scheduler is None else scheduler.state_dict(),
+                    "rng": rng_states(generator),
+                    **task.state_dict(),
+                    **identity,
+                    "epoch": loop.epoch,
+                    "step": loop.step,
+                    "finished": finished,
+                    "started": started,
+                    "loop": loop.state_dict(),
+                },
+            )
             write_status(out_dir, "finished" if finished else "running", loop.epoch, epochs)
 
     if rank == 0:
@@ -165,11 +210,28 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
                 continue
             if loop.phase_epoch == 0:
                 start_phase(phase, loop, net, optimizer, generator)
-            loader = run_phase(task, phase, loop, net, model, optimizer, scheduler, params, generator, loader, runtime,
-                               fabric, cfg, epochs, save)
+            loader = run_phase(
+                task,
+                phase,
+                loop,
+                net,
+                model,
+                optimizer,
+                scheduler,
+                params,
+                generator,
+                loader,
+                runtime,
+                fabric,
+                cfg,
+                epochs,
+                save,
+            )
             if any(p.start == FORK and p.fork_of == phase.name for p in phases):
-                loop.forks[phase.name] = {"model": _cpu_copy(net.state_dict()),
-                                          "optimizer": copy.deepcopy(optimizer.state_dict())}
+                loop.forks[phase.name] = {
+                    "model": _cpu_copy(net.state_dict()),
+                    "optimizer": copy.deepcopy(optimizer.state_dict()),
+                }
             loop.phase, loop.phase_epoch = index + 1, 0
             if index + 1 < len(phases):
                 save(finished=False)
@@ -181,8 +243,13 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
             record_stop(out_dir, err, loop.epoch, epochs)
         raise
     history = [h for p in phases for h in loop.history.get(p.name, [])]
-    record.train = {**(record.train or {}), "seconds": sum(h["seconds"] for h in history), "device": str(runtime.device),
-                    "devices": world, "resumed_after_epoch": resumed_after}
+    record.train = {
+        **(record.train or {}),
+        "seconds": sum(h["seconds"] for h in history),
+        "device": str(runtime.device),
+        "devices": world,
+        "resumed_after_epoch": resumed_after,
+    }
     record.checkpoint, record.started, record.finished = CHECKPOINT, started, time.time()
     from rrx.results import write_results  # the tables (pandas, every component's module): only once there are results
 
@@ -202,8 +269,23 @@ def start_phase(phase: Phase, loop: LoopState, net, optimizer, generator: torch.
         generator.manual_seed(phase.seed)
 
 
-def run_phase(task: Task, phase: Phase, loop: LoopState, net, model, optimizer, scheduler, params, generator, loader,
-              runtime: Runtime, fabric: Fabric, cfg, epochs: int, save):
+def run_phase(
+    task: Task,
+    phase: Phase,
+    loop: LoopState,
+    net,
+    model,
+    optimizer,
+    scheduler,
+    params,
+    generator,
+    loader,
+    runtime: Runtime,
+    fabric: Fabric,
+    cfg,
+    epochs: int,
+    save,
+):
     """The remaining epochs of ``phase``: each one's data, training pass, validation, best epoch, history and
     checkpoint. Returns the last loader (the next phase may go on with its data)."""
     rank, world = fabric.global_rank, fabric.world_size
@@ -218,21 +300,36 @@ def run_phase(task: Task, phase: Phase, loop: LoopState, net, model, optimizer, 
             seed_everything(seed)
             draws = torch.Generator().manual_seed(seed)
         data = task.training_set(phase, epoch, net)
-        if data is not None and world > 1:  # every rank built it from the same model; rank 0's (ADA's windows) is everyone's
+        if (
+            data is not None and world > 1
+        ):  # every rank built it from the same model; rank 0's (ADA's windows) is everyone's
             task.load_state_dict(fabric.broadcast(task.state_dict()))
             data = task.resumed_set(phase)
         if data is not None or loader is None:
             loader = runtime.train_loader(task.resumed_set(phase) if data is None else data, generator)
-        stats = train_epoch(task, model, loader, optimizer, scheduler, params, draws, where, loop, fabric, runtime.progress)
+        stats = train_epoch(
+            task, model, loader, optimizer, scheduler, params, draws, where, loop, fabric, runtime.progress
+        )
         entry = {"epoch": path_epoch, **stats, **(task.validate(phase, epoch, net) or {})}
         entry["seconds"] = time.perf_counter() - start
         history.append(entry)
         if phase.best:
             best = loop.best.get(phase.name)
             if best is None or task.score(entry) > task.score(best["record"]):
-                loop.best[phase.name] = {"epoch": path_epoch, "record": entry, "state_dict": _cpu_copy(net.state_dict())}
+                loop.best[phase.name] = {
+                    "epoch": path_epoch,
+                    "record": entry,
+                    "state_dict": _cpu_copy(net.state_dict()),
+                }
         loop.phase_epoch, loop.epoch = epoch, loop.epoch + 1
-        log.info("epoch %d/%d%s  loss %.4f  %s  %.1f s", loop.epoch, epochs, f" ({where})" if phase.label else "",
-                 stats["loss"], task.summary(entry), entry["seconds"])
+        log.info(
+            "epoch %d/%d%s  loss %.4f  %s  %.1f s",
+            loop.epoch,
+            epochs,
+            f" ({where})" if phase.label else "",
+            stats["loss"],
+            task.summary(entry),
+            entry["seconds"],
+        )
         save(finished=False)
     return loader

@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_analyze.py --threads 1                     # CPU, small_cnn, 64 px
     OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_analyze.py --threads 1 --model resnet18
     python scripts/bench_analyze.py --device cuda --model resnet18 --image-size 224 --images 360 --batch 64 \\
-        --ipha-iterations 100 --ipha-neighbours 16 --focus-per-class 10                               # the configs' own settings
+        --ipha-iterations 100 --ipha-neighbours 16 --focus-per-class 10  # the configs' own settings
 
 Each runner of ``rrx.analyses`` (``conf/analysis/<name>.yaml``, shrunk by the options below so a CPU run stays short)
 runs once untimed on ``--warmup`` images (Focus: 18 images, one mosaic per class) for cudnn autotuning, the allocator
@@ -23,12 +23,12 @@ from types import SimpleNamespace
 
 import torch
 from omegaconf import OmegaConf
+from timing import timed
 from torch.utils.data import Subset, TensorDataset
 
 from rrx.analyses import create_analysis
 from rrx.models import create_model
 from rrx.runtime import Runtime, resolve_device, seed_everything
-from timing import timed
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CLASSES = 9
@@ -47,7 +47,11 @@ def synthetic(n: int, size: int, seed: int = 0) -> TensorDataset:
     mask = torch.zeros(n, 1, size, size)
     for i, (r, c) in enumerate(corners.tolist()):
         mask[i, :, r : r + side, c : c + side] = 1
-    x = torch.where(mask.bool(), colours[y][:, :, None, None].expand(n, 3, size, size), torch.rand(n, 3, size, size, generator=g) * 0.5)
+    x = torch.where(
+        mask.bool(),
+        colours[y][:, :, None, None].expand(n, 3, size, size),
+        torch.rand(n, 3, size, size, generator=g) * 0.5,
+    )
     return TensorDataset(x, y, mask)
 
 
@@ -74,7 +78,9 @@ def own_unit(name: str, cfg, result: dict, images: int, seconds: float) -> str:
         return f"{maps / seconds:.1f} mosaic maps/s"
     if name == "u_analysis":
         (setting,) = result.values()
-        return f"{images * (setting['patches'] + 1) / seconds:.0f} inputs/s ({setting['patches']} patches + 1 per image)"
+        return (
+            f"{images * (setting['patches'] + 1) / seconds:.0f} inputs/s ({setting['patches']} patches + 1 per image)"
+        )
     if name == "ipha":
         constants = [cfg.constant] if isinstance(cfg.constant, str) else list(cfg.constant)
         return f"{images * len(constants) * cfg.iterations * cfg.neighbours / seconds:.0f} candidates/s"
@@ -87,7 +93,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="small_cnn", help="an rrx model config, conf/model/<name>.yaml")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--images", type=int, default=36, help="images timed (9 classes, evenly spread)")
-    parser.add_argument("--warmup", type=int, default=9, help="images of the untimed first run (Focus: 18, 1 mosaic per class)")
+    parser.add_argument(
+        "--warmup", type=int, default=9, help="images of the untimed first run (Focus: 18, 1 mosaic per class)"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--analyses", default=",".join(ANALYSES))
     parser.add_argument("--ig-steps", type=int, default=50, help="Integrated Gradients steps, every analysis")
@@ -108,11 +116,16 @@ def run(args, report=print) -> list[dict]:
     device = resolve_device(args.device)
     runtime = Runtime(device, amp=False, batch_size=args.batch, num_workers=0, progress=False)
     data = synthetic(args.images, args.image_size)
-    dataset = SimpleNamespace(name="bench", mean=MEAN, std=STD, classes=[f"class_{k}" for k in range(CLASSES)], has_masks=True)
+    dataset = SimpleNamespace(
+        name="bench", mean=MEAN, std=STD, classes=[f"class_{k}" for k in range(CLASSES)], has_masks=True
+    )
     model = create_model(OmegaConf.load(CONF / "model" / f"{args.model}.yaml"), CLASSES, MEAN, STD).to(device).eval()
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    report(f"device {device} ({where}), torch {torch.__version__}, model {args.model} (random weights), "
-           f"{args.image_size} px, {args.images} images timed after a warm-up run on {args.warmup}, batch {args.batch}, float32")
+    report(
+        f"device {device} ({where}), torch {torch.__version__}, model {args.model} (random weights), "
+        f"{args.image_size} px, {args.images} images timed after a warm-up run on {args.warmup}, "
+        f"batch {args.batch}, float32"
+    )
     overrides = settings(args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,21 +135,41 @@ def run(args, report=print) -> list[dict]:
             out_dir = Path(tmp) / name
             out_dir.mkdir()
             if name == "focus":  # a mosaic needs two images of its class and two of others
-                warm, warm_images = create_analysis(OmegaConf.merge(cfg, {"per_class": 1})), Subset(data, range(2 * CLASSES))
+                warm, warm_images = (
+                    create_analysis(OmegaConf.merge(cfg, {"per_class": 1})),
+                    Subset(data, range(2 * CLASSES)),
+                )
             else:
                 warm, warm_images = analysis, Subset(data, range(min(args.warmup, args.images)))
             warm.run(model, warm_images, dataset, runtime, out_dir)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             result, seconds = timed(lambda: analysis.run(model, data, dataset, runtime, out_dir), device)
-            shown = {k: v for k, v in OmegaConf.to_container(cfg).items() if k not in ("name", "variation", "max_images", "seed")}
-            report(f"{name}: " + " ".join(f"{k}={'[' + ','.join(map(str, v)) + ']' if isinstance(v, list) else v}"
-                                         for k, v in shown.items()))
-            rows.append({"analysis": name, "model": args.model, "image_size": args.image_size, "images": len(data),
-                         "images_per_s": len(data) / seconds, "seconds": seconds,
-                         "own_unit": own_unit(name, cfg, result, len(data), seconds),
-                         "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
-                         "settings": shown, "png_examples": len(list(out_dir.rglob("*.png")))})
+            shown = {
+                k: v
+                for k, v in OmegaConf.to_container(cfg).items()
+                if k not in ("name", "variation", "max_images", "seed")
+            }
+            report(
+                f"{name}: "
+                + " ".join(
+                    f"{k}={'[' + ','.join(map(str, v)) + ']' if isinstance(v, list) else v}" for k, v in shown.items()
+                )
+            )
+            rows.append(
+                {
+                    "analysis": name,
+                    "model": args.model,
+                    "image_size": args.image_size,
+                    "images": len(data),
+                    "images_per_s": len(data) / seconds,
+                    "seconds": seconds,
+                    "own_unit": own_unit(name, cfg, result, len(data), seconds),
+                    "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+                    "settings": shown,
+                    "png_examples": len(list(out_dir.rglob("*.png"))),
+                }
+            )
     return rows
 
 

@@ -1,6 +1,6 @@
 """JPEG decoding for the loader: PIL (what ``rrx.data.image_io.load_rgb`` uses) against ``torchvision.io.decode_jpeg``.
 
-    .venv/bin/python scripts/bench_decode.py --image-size 224 --files 2000       # CPU; adds batched GPU decoding on CUDA
+    .venv/bin/python scripts/bench_decode.py --image-size 224 --files 2000  # CPU; adds batched GPU decoding on CUDA
 
 Decodes the first ``--files`` training JPEGs of the synthetic benchmark (generated once into the rrx cache at
 ``--image-size``; an IN-9-layout tree) into uint8 (3, H, W) tensors, in one process, after one untimed pass that
@@ -25,10 +25,10 @@ import warnings
 import numpy as np
 import torch
 from PIL import Image
+from timing import timed
 from torchvision.io import decode_jpeg, read_file
 
 from rrx.data.synthetic import SyntheticSpec, materialise
-from timing import timed
 
 
 def pil(path) -> torch.Tensor:
@@ -65,19 +65,41 @@ def run(args) -> list[dict]:
         decode_jpeg(data[: args.batch], device="cuda")  # warm-up: CUDA context and nvJPEG handles
 
         def batched():
-            return [img for i in range(0, len(data), args.batch) for img in decode_jpeg(data[i : i + args.batch], device="cuda")]
+            return [
+                img
+                for i in range(0, len(data), args.batch)
+                for img in decode_jpeg(data[i : i + args.batch], device="cuda")
+            ]
 
         decoded, seconds = timed(batched, gpu)
-        rows.append((f"torchvision decode_jpeg, CUDA, batches of {args.batch} ({torch.cuda.get_device_name()})",
-                     len(files) / seconds, max_difference([d.cpu() for d in decoded], reference)))
-    return [{"decoder": name, "files": len(files), "image_size": args.image_size, "threads": torch.get_num_threads(),
-             "images_per_s": rate, "vs_pil": rate / rows[0][1], "max_difference": diff} for name, rate, diff in rows]
+        rows.append(
+            (
+                f"torchvision decode_jpeg, CUDA, batches of {args.batch} ({torch.cuda.get_device_name()})",
+                len(files) / seconds,
+                max_difference([d.cpu() for d in decoded], reference),
+            )
+        )
+    return [
+        {
+            "decoder": name,
+            "files": len(files),
+            "image_size": args.image_size,
+            "threads": torch.get_num_threads(),
+            "images_per_s": rate,
+            "vs_pil": rate / rows[0][1],
+            "max_difference": diff,
+        }
+        for name, rate, diff in rows
+    ]
 
 
 def main() -> None:
     rows = run(parser().parse_args())
-    print(f"{rows[0]['files']} JPEGs of {rows[0]['image_size']} px, {rows[0]['threads']} CPU thread(s), torch {torch.__version__}")
-    print(f"| Decoder | images/s | vs PIL | max abs. difference from PIL (grey levels) |\n|---|---:|---:|---:|")
+    print(
+        f"{rows[0]['files']} JPEGs of {rows[0]['image_size']} px, {rows[0]['threads']} CPU thread(s), "
+        f"torch {torch.__version__}"
+    )
+    print("| Decoder | images/s | vs PIL | max abs. difference from PIL (grey levels) |\n|---|---:|---:|---:|")
     for r in rows:
         print(f"| {r['decoder']} | {r['images_per_s']:.0f} | {r['vs_pil']:.2f}x | {r['max_difference']} |")
 

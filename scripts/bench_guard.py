@@ -67,14 +67,24 @@ def run(args) -> dict:
         all_finite(params)
 
     step_ms, guard_ms = timed(step, args.steps, device), timed(guard, args.steps, device)
-    return {"model": args.model, "image_size": args.image_size, "batch": args.batch, "device": str(device),
-            "parameter_tensors": len(params), "step_ms": step_ms, "guard_ms": guard_ms, "guard_share": guard_ms / step_ms}
+    return {
+        "model": args.model,
+        "image_size": args.image_size,
+        "batch": args.batch,
+        "device": str(device),
+        "parameter_tensors": len(params),
+        "step_ms": step_ms,
+        "guard_ms": guard_ms,
+        "guard_share": guard_ms / step_ms,
+    }
 
 
 def main() -> None:
     r = run(parser().parse_args())
-    print(f"model={r['model']} image={r['image_size']} batch={r['batch']} device={r['device']} "
-          f"parameters={r['parameter_tensors']} tensors")
+    print(
+        f"model={r['model']} image={r['image_size']} batch={r['batch']} device={r['device']} "
+        f"parameters={r['parameter_tensors']} tensors"
+    )
     print(f"training step {r['step_ms']:8.2f} ms")
     print(f"guard         {r['guard_ms']:8.2f} ms  ({100 * r['guard_share']:.2f} % of a step)")
 

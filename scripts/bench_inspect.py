@@ -19,15 +19,22 @@ import time
 
 import torch
 from omegaconf import OmegaConf
+from timing import timed
 
 from rrx.data.label_maps import imagenet_class_names
 from rrx.inspector.model import Inspected
 from rrx.inspector.transforms import TRANSFORMS, apply_transform, default_value
-from rrx.inspector.views import (attribution_view, background_view, probabilities, signal_view, snr_view,
-                                 transform_view, u_view)
+from rrx.inspector.views import (
+    attribution_view,
+    background_view,
+    probabilities,
+    signal_view,
+    snr_view,
+    transform_view,
+    u_view,
+)
 from rrx.models import create_model
 from rrx.runtime import resolve_device
-from timing import timed
 
 
 def median_ms(fn, device, repeats: int) -> float:
@@ -68,8 +75,10 @@ def main() -> None:
     model = create_model(OmegaConf.create({"name": "resnet18", "pretrained": False, "weights_path": None}), None)
     inspected = Inspected(model.to(device).eval(), imagenet_class_names(), args.image_size, None, "ResNet-18")
     x = torch.rand(3, args.image_size, args.image_size, generator=torch.Generator().manual_seed(0))
-    print(f"ResNet-18 (random weights), {args.image_size} px, {device}, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats}")
+    print(
+        f"ResNet-18 (random weights), {args.image_size} px, {device}, {torch.get_num_threads()} threads, "
+        f"median of {args.repeats}"
+    )
     print(f"{'transform':<20} {'transform':>10} {'+ prediction':>13} {'(CPU time)':>11} {'whole view':>11}   (ms)")
     for name in TRANSFORMS:
         value = default_value(name, args.image_size)
@@ -91,7 +100,9 @@ def main() -> None:
         "attribution integrated_gradients": lambda: attribution_view(inspected, x, "integrated_gradients")[0],
         "U Analysis (window 0.1)": lambda: u_view(inspected, x, heat, target, 0.1, "increasing", "zeros", 0),
         "signal / context": lambda: signal_view(inspected, x, mask),
-        "SNR (saliency, integrated_gradients)": lambda: snr_view(inspected, x, mask, ["saliency", "integrated_gradients"]),
+        "SNR (saliency, integrated_gradients)": lambda: snr_view(
+            inspected, x, mask, ["saliency", "integrated_gradients"]
+        ),
         "background textures": lambda: background_view(inspected, x, mask, values, 0),
     }
     print(f"\n{'view (figure rendered)':<38} {'ms':>8}")

@@ -56,8 +56,15 @@ def main() -> None:
     baseline = None
     for label, method_name, attack_name in CASES:
         with initialize_config_module("rrx.conf", version_base="1.3"):
-            cfg = compose("train", overrides=[f"model={args.model}", f"method={method_name}", f"attack={attack_name}",
-                                              f"dataset.image_size={args.image_size}"])
+            cfg = compose(
+                "train",
+                overrides=[
+                    f"model={args.model}",
+                    f"method={method_name}",
+                    f"attack={attack_name}",
+                    f"dataset.image_size={args.image_size}",
+                ],
+            )
         model = create_model(cfg.model, 9, cfg.dataset.mean, cfg.dataset.std).to(device).train()
         method, attack = create_method(cfg.method), create_attack(cfg.attack)
         if method.double_backprop:

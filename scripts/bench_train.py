@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
+from timing import synchronize
 
 from rrx.distributed import create_fabric
 from rrx.methods.rrda import rrda
@@ -44,7 +45,6 @@ from rrx.runtime import Runtime, seed_everything
 from rrx.tasks import create_task
 from rrx.tasks.base import LoopState
 from rrx.train import train_epoch
-from timing import synchronize
 
 METHODS = "standard,rrda,rrr,gradmask,actdiff,actdiff_rrda,ada,standard+fgsm,standard+pgd"
 GRID_ARCHITECTURES = ("resnet18", "vit_b16")
@@ -52,11 +52,23 @@ TRAINING_IMAGES = {"IN-9": 45_405, "RIVAL10": 21_000}  # the thesis's training s
 
 
 def compose_case(model: str, method: str, attack: str, args, batch: int):
-    overrides = ["experiment=thesis_grid", f"model={model}", f"method={method}", f"attack={attack}", "model.pretrained=false",
-                 f"dataset.image_size={args.image_size}", f"trainer.device={args.device}", f"trainer.amp={args.amp}",
-                 f"trainer.batch_size={batch}", "trainer.progress=false", f"dataset.num_workers={args.workers}",
-                 f"trainer.channels_last={args.channels_last}", f"dataset.preload_gb={args.preload_gb}",
-                 f"trainer.compile={args.compile}", "challenge=original"]  # training is measured: no variations read
+    overrides = [
+        "experiment=thesis_grid",
+        f"model={model}",
+        f"method={method}",
+        f"attack={attack}",
+        "model.pretrained=false",
+        f"dataset.image_size={args.image_size}",
+        f"trainer.device={args.device}",
+        f"trainer.amp={args.amp}",
+        f"trainer.batch_size={batch}",
+        "trainer.progress=false",
+        f"dataset.num_workers={args.workers}",
+        f"trainer.channels_last={args.channels_last}",
+        f"dataset.preload_gb={args.preload_gb}",
+        f"trainer.compile={args.compile}",
+        "challenge=original",
+    ]  # training is measured: no variations read
     if args.train_per_class is not None:
         overrides.append(f"dataset.train_per_class={args.train_per_class}")
     if args.cache_dir is not None:
@@ -103,7 +115,9 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
     task = create_task(cfg)  # the classification task as rrx train builds it: data, method, attack, model
     task.check()
     generator = torch.Generator().manual_seed(0)
-    net = runtime.place(task.setup(runtime, generator), task.double_backprop)  # channels-last as trainer.channels_last says
+    net = runtime.place(
+        task.setup(runtime, generator), task.double_backprop
+    )  # channels-last as trainer.channels_last says
     method = task.method
     if method.double_backprop:
         net.use_plain_attention()
@@ -113,8 +127,16 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
     for name in task.forward_methods:
         model.mark_forward_method(name)
     params = [p for p in model.parameters() if p.requires_grad]
-    parts = {"task": task, "model": model, "optimizer": optimizer, "scheduler": scheduler, "params": params,
-             "generator": generator, "fabric": fabric, "progress": False}
+    parts = {
+        "task": task,
+        "model": model,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "params": params,
+        "generator": generator,
+        "fabric": fabric,
+        "progress": False,
+    }
 
     train_set = task.train_set
     key = (batch, method.needs_masks)
@@ -129,10 +151,17 @@ def measure(model_name: str, case: str, batch: int, args, loader_cache: dict) ->
     rrda_ms = rrda_time(one, method, args.warmup, args.steps) if method.rrda else None
     info = task.info
     return {
-        "architecture": info["architecture"], "method": info["method"],
-        "model": model_name, "grid_method": None if attack_name else method_name, "cfg": cfg, "method_obj": method,
-        "loader": loader_cache[key], "model_only": model_only, "end_to_end": end_to_end,
-        "ms_per_step": 1000 * batch / model_only, "rrda_ms": rrda_ms,
+        "architecture": info["architecture"],
+        "method": info["method"],
+        "model": model_name,
+        "grid_method": None if attack_name else method_name,
+        "cfg": cfg,
+        "method_obj": method,
+        "loader": loader_cache[key],
+        "model_only": model_only,
+        "end_to_end": end_to_end,
+        "ms_per_step": 1000 * batch / model_only,
+        "rrda_ms": rrda_ms,
         "peak_mib": torch.cuda.max_memory_allocated() / 2**20 if runtime.device.type == "cuda" else None,
     }
 
@@ -159,28 +188,45 @@ def table(rows: list[dict]) -> list[dict]:
         group = list(group)
         standard = next((r for r in group if r["method"] == "Standard"), group[0])
         for r in group:
-            out.append({"model": r["model"], "architecture": r["architecture"], "method": r["method"],
-                        "loader_images_per_s": r["loader"], "model_only_images_per_s": r["model_only"],
-                        "end_to_end_images_per_s": r["end_to_end"], "end_to_end_over_model_only": r["end_to_end"] / r["model_only"],
-                        "ms_per_step": r["ms_per_step"], "x_standard": r["ms_per_step"] / standard["ms_per_step"],
-                        "peak_mib": r["peak_mib"], "rrda_ms": r["rrda_ms"],
-                        "rrda_share": None if r["rrda_ms"] is None else r["rrda_ms"] / r["ms_per_step"]})
+            out.append(
+                {
+                    "model": r["model"],
+                    "architecture": r["architecture"],
+                    "method": r["method"],
+                    "loader_images_per_s": r["loader"],
+                    "model_only_images_per_s": r["model_only"],
+                    "end_to_end_images_per_s": r["end_to_end"],
+                    "end_to_end_over_model_only": r["end_to_end"] / r["model_only"],
+                    "ms_per_step": r["ms_per_step"],
+                    "x_standard": r["ms_per_step"] / standard["ms_per_step"],
+                    "peak_mib": r["peak_mib"],
+                    "rrda_ms": r["rrda_ms"],
+                    "rrda_share": None if r["rrda_ms"] is None else r["rrda_ms"] / r["ms_per_step"],
+                }
+            )
     return out
 
 
 def print_throughput(rows: list[dict]) -> None:
-    print(f"\n{'model':<11} {'method':<18} {'loader':>8} {'model only':>11} {'end to end':>11} {'e2e/model':>10} "
-          f"{'ms/step':>9} {'x Standard':>11} {'peak MiB':>9}")
+    print(
+        f"\n{'model':<11} {'method':<18} {'loader':>8} {'model only':>11} {'end to end':>11} {'e2e/model':>10} "
+        f"{'ms/step':>9} {'x Standard':>11} {'peak MiB':>9}"
+    )
     print(f"{'':<11} {'':<18} {'img/s':>8} {'img/s':>11} {'img/s':>11}")
     for r in table(rows):
         peak = f"{r['peak_mib']:9.0f}" if r["peak_mib"] is not None else f"{'-':>9}"
-        print(f"{r['architecture']:<11} {r['method']:<18} {r['loader_images_per_s']:>8.0f} {r['model_only_images_per_s']:>11.1f} "
-              f"{r['end_to_end_images_per_s']:>11.1f} {r['end_to_end_over_model_only']:>10.2f} {r['ms_per_step']:>9.1f} "
-              f"{r['x_standard']:>11.2f} {peak}")
+        print(
+            f"{r['architecture']:<11} {r['method']:<18} {r['loader_images_per_s']:>8.0f} "
+            f"{r['model_only_images_per_s']:>11.1f} "
+            f"{r['end_to_end_images_per_s']:>11.1f} {r['end_to_end_over_model_only']:>10.2f} {r['ms_per_step']:>9.1f} "
+            f"{r['x_standard']:>11.2f} {peak}"
+        )
     for r in table(rows):
         if r["rrda_ms"] is not None:  # the step already holds the RRDA images: its images per step are equal
-            print(f"{r['architecture']} {r['method']}: the RRDA op takes {r['rrda_ms']:.2f} ms of the "
-                  f"{r['ms_per_step']:.1f} ms step ({100 * r['rrda_share']:.1f} %)")
+            print(
+                f"{r['architecture']} {r['method']}: the RRDA op takes {r['rrda_ms']:.2f} ms of the "
+                f"{r['ms_per_step']:.1f} ms step ({100 * r['rrda_share']:.1f} %)"
+            )
 
 
 def projection(rows: list[dict], args, device: torch.device) -> dict:
@@ -193,9 +239,22 @@ def projection(rows: list[dict], args, device: torch.device) -> dict:
     models = list(dict.fromkeys(r["model"] for r in rows))
     real = set(models) == set(GRID_ARCHITECTURES) and args.image_size == 224 and device.type == "cuda"
     where = f"{device.type}, {', '.join(models)} at {args.image_size} px"
-    title = "Projected GPU-hours of the thesis grid" if real else f"{device.type.upper()} projection ({where}; not the thesis grid's GPU cost)"
-    out = {"title": title, "thesis_grid": real, "epochs": int(grid.trainer.epochs), "training_images": images,
-           "val_fraction": val_fraction, "rows": [], "model_total_h": {}, "total_h": 0.0, "missing": []}
+    title = (
+        "Projected GPU-hours of the thesis grid"
+        if real
+        else f"{device.type.upper()} projection ({where}; not the thesis grid's GPU cost)"
+    )
+    out = {
+        "title": title,
+        "thesis_grid": real,
+        "epochs": int(grid.trainer.epochs),
+        "training_images": images,
+        "val_fraction": val_fraction,
+        "rows": [],
+        "model_total_h": {},
+        "total_h": 0.0,
+        "missing": [],
+    }
     for model_name in models:
         measured = {r["grid_method"]: r for r in rows if r["model"] == model_name and r["grid_method"]}
         total = 0.0
@@ -209,8 +268,17 @@ def projection(rows: list[dict], args, device: torch.device) -> dict:
             epochs = sum(method.data_factor(e) for e in range(1, method.total_epochs(int(grid.trainer.epochs)) + 1))
             hours = {d: runs * epochs * n / r["end_to_end"] / 3600 for d, n in images.items()}
             total += sum(hours.values())
-            out["rows"].append({"model": model_name, "architecture": r["architecture"], "method": r["method"], "runs": runs,
-                                "epochs": epochs, "hours": hours, "total_h": sum(hours.values())})
+            out["rows"].append(
+                {
+                    "model": model_name,
+                    "architecture": r["architecture"],
+                    "method": r["method"],
+                    "runs": runs,
+                    "epochs": epochs,
+                    "hours": hours,
+                    "total_h": sum(hours.values()),
+                }
+            )
         out["model_total_h"][model_name] = total
         out["total_h"] += total
     return out
@@ -219,15 +287,26 @@ def projection(rows: list[dict], args, device: torch.device) -> dict:
 def print_projection(rows: list[dict], args, device: torch.device) -> None:
     p = projection(rows, args, device)
     images = p["training_images"]
-    print(f"\n{p['title']}: training runs of Tables 5, 6, 8, {p['epochs']} epochs, "
-          + ", ".join(f"{name} {n:,} training images" for name, n in images.items())
-          + f" ({p['val_fraction']:.0%} held out); evaluation not included")
-    print(f"{'model':<11} {'method':<18} {'runs':>5} {'epochs':>7} " + " ".join(f"{name + ' h':>10}" for name in images) + f" {'total h':>9}")
+    print(
+        f"\n{p['title']}: training runs of Tables 5, 6, 8, {p['epochs']} epochs, "
+        + ", ".join(f"{name} {n:,} training images" for name, n in images.items())
+        + f" ({p['val_fraction']:.0%} held out); evaluation not included"
+    )
+    print(
+        f"{'model':<11} {'method':<18} {'runs':>5} {'epochs':>7} "
+        + " ".join(f"{name + ' h':>10}" for name in images)
+        + f" {'total h':>9}"
+    )
     for model_name, total in p["model_total_h"].items():
         for r in (r for r in p["rows"] if r["model"] == model_name):
-            print(f"{r['architecture']:<11} {r['method']:<18} {r['runs']:>5} {r['epochs']:>7} "
-                  + " ".join(f"{h:>10.1f}" for h in r["hours"].values()) + f" {r['total_h']:>9.1f}")
-        print(f"{'':<11} {'all methods':<18} {'':>5} {'':>7} " + " ".join(f"{'':>10}" for _ in images) + f" {total:>9.1f}")
+            print(
+                f"{r['architecture']:<11} {r['method']:<18} {r['runs']:>5} {r['epochs']:>7} "
+                + " ".join(f"{h:>10.1f}" for h in r["hours"].values())
+                + f" {r['total_h']:>9.1f}"
+            )
+        print(
+            f"{'':<11} {'all methods':<18} {'':>5} {'':>7} " + " ".join(f"{'':>10}" for _ in images) + f" {total:>9.1f}"
+        )
     missing = p["missing"]
     print(f"grid total: {p['total_h']:.1f} h" + (f" (not measured, left out: {', '.join(missing)})" if missing else ""))
 
@@ -250,16 +329,36 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=5, help="timed steps (and loader batches) per case")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CUDA (trainer.amp)")
-    parser.add_argument("--workers", type=int, default=4, help="loader workers (dataset.num_workers; IN-9 and RIVAL10 use 4)")
-    parser.add_argument("--train-per-class", type=int, default=None, help="synthetic training images per class (config: 300)")
-    parser.add_argument("--cache-dir", default=None, help="where the synthetic benchmark is generated (config: $RRX_CACHE or ~/.cache/rrx)")
+    parser.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CUDA (trainer.amp)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="loader workers (dataset.num_workers; IN-9 and RIVAL10 use 4)"
+    )
+    parser.add_argument(
+        "--train-per-class", type=int, default=None, help="synthetic training images per class (config: 300)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where the synthetic benchmark is generated (config: $RRX_CACHE or ~/.cache/rrx)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--channels-last", default="auto", help="trainer.channels_last: auto (CUDA only) | true | false")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                        help="trainer.compile: torch.compile the training model (not double-backprop methods)")
-    parser.add_argument("--preload-gb", type=float, default=0.0,
-                        help="dataset.preload_gb; 0 (default) reads the files every epoch, as IN-9's 9 GB training set is")
+    parser.add_argument(
+        "--channels-last", default="auto", help="trainer.channels_last: auto (CUDA only) | true | false"
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="trainer.compile: torch.compile the training model (not double-backprop methods)",
+    )
+    parser.add_argument(
+        "--preload-gb",
+        type=float,
+        default=0.0,
+        help="dataset.preload_gb; 0 (default) reads the files every epoch, as IN-9's 9 GB training set is",
+    )
     return parser
 
 
@@ -280,11 +379,13 @@ def setting(args) -> tuple[torch.device, str]:
     probe = compose_case(model_name, "standard", "none", args, batch)
     runtime = Runtime.from_config(probe.trainer, probe.dataset)
     device = runtime.device
-    return device, (f"device {device} ({device_name(device)}), {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
-                    f"{args.image_size} px, bf16 autocast {'on' if args.amp and device.type == 'cuda' else 'off'}, "
-                    f"{args.workers} loader worker(s), channels-last {'on' if runtime.channels_last else 'off'}, "
-                    f"dataset.preload_gb={args.preload_gb:g}, compile {'on' if args.compile else 'off'}, "
-                    f"warm-up {args.warmup} + {args.steps} timed steps")
+    return device, (
+        f"device {device} ({device_name(device)}), {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
+        f"{args.image_size} px, bf16 autocast {'on' if args.amp and device.type == 'cuda' else 'off'}, "
+        f"{args.workers} loader worker(s), channels-last {'on' if runtime.channels_last else 'off'}, "
+        f"dataset.preload_gb={args.preload_gb:g}, compile {'on' if args.compile else 'off'}, "
+        f"warm-up {args.warmup} + {args.steps} timed steps"
+    )
 
 
 def main() -> None:

@@ -22,8 +22,17 @@ from pathlib import Path
 
 from timm.data import ImageNetInfo
 
-IN9_SYNSETS = ["n02084071", "n01503061", "n04576211", "n01661091", "n02075296", "n02159955", "n03800933", "n02469914",
-               "n02512053"]  # dog, bird, wheeled vehicle, reptile, carnivore, insect, musical instrument, primate, fish
+IN9_SYNSETS = [
+    "n02084071",
+    "n01503061",
+    "n04576211",
+    "n01661091",
+    "n02075296",
+    "n02159955",
+    "n03800933",
+    "n02469914",
+    "n02512053",
+]  # dog, bird, wheeled vehicle, reptile, carnivore, insect, musical instrument, primate, fish
 # The 16 ImageNet-1k classes the reference map leaves out of IN-9 where WordNet puts them in (bird, dog, carnivore,
 # wheeled vehicle): black grouse .. partridge, Italian greyhound, whippet, tabby .. Egyptian cat, golf cart, mobile home
 REFERENCE_NONE = (80, 81, 82, 83, 84, 85, 86, 171, 172, 281, 282, 283, 284, 285, 575, 660)
@@ -41,8 +50,9 @@ def read_hypernyms(data_noun: Path) -> dict[str, list[str]]:
         at = 4 + 2 * words
         pointers = int(fields[at])
         ptrs = fields[at + 1 : at + 1 + 4 * pointers]
-        parents[f"n{offset}"] = [f"n{ptrs[i + 1]}" for i in range(0, len(ptrs), 4)
-                                 if ptrs[i] in HYPERNYMS and ptrs[i + 2] == "n"]
+        parents[f"n{offset}"] = [
+            f"n{ptrs[i + 1]}" for i in range(0, len(ptrs), 4) if ptrs[i] in HYPERNYMS and ptrs[i + 2] == "n"
+        ]
     return parents
 
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from rrx.data import create_dataset
-from rrx.subject import load_checkpoint
 from rrx.models import create_model
+from rrx.subject import load_checkpoint
 
 
 def gradients(model, x, y):
@@ -34,7 +34,10 @@ def gradients(model, x, y):
 
 
 def main(folders: list[str]) -> None:
-    print("| run | method | lambda | seed | ctx energy of g_sum | ctx share of g_sum | ctx share of g_y | cos(g_sum, g_y) on ctx | flips same->rand |")
+    print(
+        "| run | method | lambda | seed | ctx energy of g_sum | ctx share of g_sum | ctx share of g_y | "
+        "cos(g_sum, g_y) on ctx | flips same->rand |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for folder in folders:
         ckpt, _ = load_checkpoint(folder)
@@ -54,12 +57,16 @@ def main(folders: list[str]) -> None:
             cos = F.cosine_similarity((ctx * g_sum).flatten(1), (ctx * g_y).flatten(1), dim=1)
             with torch.no_grad():
                 flips = (model(x).argmax(1) != model(x_rand).argmax(1)).float()
-            totals += torch.stack([(c_sum / e_sum).sum(), (c_y / e_y).sum(), cos.sum(), flips.sum(), torch.tensor(len(y)),
-                                   c_sum.sum()])
+            totals += torch.stack(
+                [(c_sum / e_sum).sum(), (c_y / e_y).sum(), cos.sum(), flips.sum(), torch.tensor(len(y)), c_sum.sum()]
+            )
         n = totals[4]
         run = ckpt["run"]
-        print(f"| {folder.rstrip('/').split('/')[-1][:40]} | {run['method']} | {run['lam']:g} | {run['seed']} | "
-              f"{totals[5] / n:.3g} | {totals[0] / n:.3f} | {totals[1] / n:.3f} | {totals[2] / n:.3f} | {100 * totals[3] / n:.1f} % |")
+        print(
+            f"| {folder.rstrip('/').split('/')[-1][:40]} | {run['method']} | {run['lam']:g} | {run['seed']} | "
+            f"{totals[5] / n:.3g} | {totals[0] / n:.3f} | {totals[1] / n:.3f} | {totals[2] / n:.3f} | "
+            f"{100 * totals[3] / n:.1f} % |"
+        )
 
 
 if __name__ == "__main__":

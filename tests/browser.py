@@ -20,7 +20,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from runner import REPO
 
 INSTALL = "apt-get install chromium chromium-driver (as root; `make test-all` does it when run as root)"
@@ -31,8 +30,11 @@ def require_browser() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     missing = [name for name, found in (("chromium", chromium), ("chromedriver", driver)) if not found]
-    missing += [f"python package {p}" for p in ("selenium", "streamlit", "streamlit_drawable_canvas")
-                if importlib.util.find_spec(p) is None]
+    missing += [
+        f"python package {p}"
+        for p in ("selenium", "streamlit", "streamlit_drawable_canvas")
+        if importlib.util.find_spec(p) is None
+    ]
     if missing:
         reason = f"browser tests need {', '.join(missing)}: {INSTALL}; pip install 'rrx[test]'"
         if os.environ.get("RRX_REQUIRE_BROWSER"):
@@ -82,9 +84,18 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        self.process = subprocess.Popen([sys.executable, "-m", "rrx", "inspect", *args, f"inspector.port={self.port}"],
-                                        cwd=REPO, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rrx", "inspect", *args, f"inspector.port={self.port}"],
+            cwd=REPO,
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+        )
         wait_for(self._healthy, timeout=120, what=f"rrx inspect on port {self.port} (log: {log})")
 
     def _healthy(self) -> bool:
@@ -107,7 +118,13 @@ def chrome(chromium: str, driver: str):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,2000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,2000",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(driver), options=options)
 
@@ -120,5 +137,5 @@ def read_table(element) -> list[dict]:
     rows = []
     for row in element.find_elements(By.CSS_SELECTOR, "tbody tr"):
         cells = [c.text.strip() for c in row.find_elements(By.CSS_SELECTOR, "th, td")]
-        rows.append(dict(zip(headers[-len(cells):], cells)))
+        rows.append(dict(zip(headers[-len(cells) :], cells)))
     return rows

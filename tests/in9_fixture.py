@@ -12,12 +12,30 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CLASSES = ["00_dog", "01_bird", "02_wheeled vehicle", "03_reptile", "04_carnivore", "05_insect",
-           "06_musical instrument", "07_primate", "08_fish"]
+CLASSES = [
+    "00_dog",
+    "01_bird",
+    "02_wheeled vehicle",
+    "03_reptile",
+    "04_carnivore",
+    "05_insect",
+    "06_musical instrument",
+    "07_primate",
+    "08_fish",
+]
 VARIATIONS = ["original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next"]
 SIDE = 40
-COLOURS = [(230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30), (230, 30, 230),
-           (30, 230, 230), (250, 130, 20), (130, 20, 250), (200, 200, 200)]
+COLOURS = [
+    (230, 30, 30),
+    (30, 230, 30),
+    (30, 30, 230),
+    (230, 230, 30),
+    (230, 30, 230),
+    (30, 230, 230),
+    (250, 130, 20),
+    (130, 20, 250),
+    (200, 200, 200),
+]
 
 
 def object_mask(label: int, size: int = 224) -> np.ndarray:

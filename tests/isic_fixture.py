@@ -12,7 +12,9 @@ def write_isic(root, n_benign=6, n_malignant=4, patched=(0, 1, 2), folders=("ben
     for folder, n, prefix in ((folders[0], n_benign, "ISIC_00000"), (folders[1], n_malignant, "ISIC_00100")):
         (root / "processed" / folder).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            Image.fromarray(rng.integers(0, 255, (299, 299, 3), dtype=np.uint8)).save(root / "processed" / folder / f"{prefix}{i:02d}.jpg")
+            Image.fromarray(rng.integers(0, 255, (299, 299, 3), dtype=np.uint8)).save(
+                root / "processed" / folder / f"{prefix}{i:02d}.jpg"
+            )
     (root / "segmentation").mkdir(parents=True, exist_ok=True)
     for i in patched:
         seg = np.zeros((299, 299, 3), dtype=np.uint8)

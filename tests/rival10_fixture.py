@@ -17,8 +17,18 @@ from PIL import Image
 CLASSES = ["truck", "car", "plane", "ship", "cat", "dog", "equine", "deer", "frog", "bird"]
 WNIDS = [f"n0{k}000000" for k in range(10)]
 BG = [60, 120, 180]
-COLOURS = [(230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30), (230, 30, 230),
-           (30, 230, 230), (250, 130, 20), (130, 20, 250), (250, 250, 250), (20, 20, 20)]
+COLOURS = [
+    (230, 30, 30),
+    (30, 230, 30),
+    (30, 30, 230),
+    (230, 230, 30),
+    (230, 30, 230),
+    (30, 230, 230),
+    (250, 130, 20),
+    (130, 20, 250),
+    (250, 250, 250),
+    (20, 20, 20),
+]
 HEIGHT, WIDTH = 80, 96
 TOP, BOTTOM, LEFT, RIGHT = 20, 50, 30, 70
 
@@ -41,7 +51,9 @@ def write_rival10(base: Path, per_class: int = 2, meta: bool = True) -> Path:
                 img = np.full((HEIGHT, WIDTH, 3), BG[n], np.uint8)
                 img[object_mask()] = COLOURS[k]
                 Image.fromarray(img).save(ordinary / f"{name}.JPEG", quality=95)
-                Image.fromarray((object_mask() * 255).astype(np.uint8)).convert("RGB").save(masks / f"{name}.JPEG", quality=95)
+                Image.fromarray((object_mask() * 255).astype(np.uint8)).convert("RGB").save(
+                    masks / f"{name}.JPEG", quality=95
+                )
                 Image.fromarray(np.zeros((HEIGHT, WIDTH, 3), np.uint8)).save(ordinary / f"{name}_merged_mask.JPEG")
                 np.save(ordinary / f"{name}_attr_labels.npy", np.zeros((2, 18)))
                 (ordinary / f"{name}_attr_dict.pkl").write_bytes(pickle.dumps({}))

@@ -29,8 +29,9 @@ def _save(data: np.ndarray, path: Path, flipped: bool) -> None:
     nib.save(nib.Nifti1Image(np.ascontiguousarray(data), affine), str(path))
 
 
-def write_scgm(root: Path, subjects=("site1-sc01", "site1-sc02", "site2-sc01", "site3-sc01", "site4-sc01"),
-               flipped=("site2-sc01",)) -> Path:
+def write_scgm(
+    root: Path, subjects=("site1-sc01", "site1-sc02", "site2-sc01", "site3-sc01", "site4-sc01"), flipped=("site2-sc01",)
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for subject in subjects:
         image = np.full(SHAPE, 200.0, np.float32)

@@ -101,8 +101,20 @@ def test_saliency_is_the_absolute_input_gradient():
 
 
 def test_ada_schedule():
-    ada = create_method(OmegaConf.create({"name": "ada", "lam": 0.0, "rrda": False, "standard_epochs": 2, "cycles": 2,
-                                          "ada_epochs": 3, "window": 4, "attribution": "gradcam"}))
+    ada = create_method(
+        OmegaConf.create(
+            {
+                "name": "ada",
+                "lam": 0.0,
+                "rrda": False,
+                "standard_epochs": 2,
+                "cycles": 2,
+                "ada_epochs": 3,
+                "window": 4,
+                "attribution": "gradcam",
+            }
+        )
+    )
     assert ada.total_epochs(99) == 8
     assert [ada.data_factor(e) for e in range(1, 9)] == [1, 1, 2, 2, 2, 2, 2, 2]
 
@@ -117,7 +129,9 @@ def test_classic_augment_flips_and_shifts_image_and_mask_together():
     assert torch.allclose(fx, x.flip(-1), atol=1e-6) and torch.equal(fm, m.flip(-1))
     shift = torch.tensor([[0.0, 0.0, 2 / 16, 1 / 16, 1.0]])  # 2 px right, 1 px down: fractions of the 16 px side
     sx, sm = classic_augment(x, m, shift)
-    assert torch.allclose(sx[..., 1:, 2:], x[..., :-1, :-2], atol=1e-6) and torch.equal(sm[..., 1:, 2:], m[..., :-1, :-2])
+    assert torch.allclose(sx[..., 1:, 2:], x[..., :-1, :-2], atol=1e-6) and torch.equal(
+        sm[..., 1:, 2:], m[..., :-1, :-2]
+    )
     assert (sx[..., :, :2] == 0).all() and (sx[..., :1, :] == 0).all() and (sm[..., :, :2] == 0).all()
 
 
@@ -134,14 +148,27 @@ def test_conventional_data_and_images_without_a_window_left_out():
     from torch.utils.data import TensorDataset
 
     base = TensorDataset(torch.rand(3, 3, 8, 8), torch.tensor([0, 1, 2]), torch.zeros(3, 1, 8, 8))
-    cfg = OmegaConf.create({"name": "ada", "lam": 0.0, "rrda": False, "standard_epochs": 1, "cycles": 1, "ada_epochs": 1,
-                            "window": 2, "attribution": "saliency", "augment": "classic"})
+    cfg = OmegaConf.create(
+        {
+            "name": "ada",
+            "lam": 0.0,
+            "rrda": False,
+            "standard_epochs": 1,
+            "cycles": 1,
+            "ada_epochs": 1,
+            "window": 2,
+            "attribution": "saliency",
+            "augment": "classic",
+        }
+    )
     ada = create_method(cfg)
     assert len(ada.current_set(base)) == 6  # Alg. 1 line 1: data + classic_augmentations(data)
     ada.corners = torch.tensor([[0, 0], [-1, -1], [2, 2]])  # image 1 had no window in its context
     data = ada.current_set(base)
     assert len(data) == 6 + 2
-    assert torch.equal(data[6][0][:, :2, :2], torch.zeros(3, 2, 2)) and torch.equal(data[7][0][:, 2:4, 2:4], torch.zeros(3, 2, 2))
+    assert torch.equal(data[6][0][:, :2, :2], torch.zeros(3, 2, 2)) and torch.equal(
+        data[7][0][:, 2:4, 2:4], torch.zeros(3, 2, 2)
+    )
     assert ada.data_factor(1) == 2 and ada.data_factor(2) == 3
     none = create_method(OmegaConf.merge(cfg, {"augment": "none"}))
     assert none.current_set(base) is base and none.data_factor(2) == 2

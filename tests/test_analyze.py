@@ -8,15 +8,15 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
+from test_u_analysis import MAPS, Quadrants
 from torch.utils.data import TensorDataset
 
-from conftest import TINY
-from runner import one_line_error, rrx
 from rrx.analyses import create_analysis
 from rrx.analyses.focus import randomised_copy
 from rrx.runtime import Runtime
-from test_u_analysis import MAPS, Quadrants
 
 CPU = Runtime(torch.device("cpu"), amp=False, batch_size=4, num_workers=0, progress=False)
 RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
@@ -58,13 +58,17 @@ def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_lose
     assert result["mosaics"] == 6 and result["model"]["n"] == 6
     assert result["model"]["mean"] == pytest.approx(1.0) and result["model"]["std"] == pytest.approx(0.0)
     # the randomised copy: its conv weights W are random, so red quadrants carry W[t, 0] and green ones W[t, 1] per
-    # pixel for target t, whatever the class; Eq. 1 counts their positive part g: Focus = g(W[t, own]) / (g(W[t, 0]) + g(W[t, 1]))
-    randomised = analysis("focus", attribution=["input_x_gradient"], per_class=3).run(ColourReader([0, 1]), data, dataset, CPU,
-                                                                                       tmp_path)["input_x_gradient"]
+    # pixel for target t, whatever the class; Eq. 1 counts their positive part g:
+    # Focus = g(W[t, own]) / (g(W[t, 0]) + g(W[t, 1]))
+    randomised = analysis("focus", attribution=["input_x_gradient"], per_class=3).run(
+        ColourReader([0, 1]), data, dataset, CPU, tmp_path
+    )["input_x_gradient"]
     w = randomised_copy(ColourReader([0, 1]), seed=0).conv.weight[:, :2, 0, 0].clamp(min=0)
     defined = [t for t in (0, 1) if w[t].sum() > 0]  # a target whose W[t] is all negative has no positive relevance
     expected = [(w[t, t] / w[t].sum()).item() for t in defined]  # the same for its 3 mosaics
-    assert randomised["randomised"]["n"] == 3 * len(defined) and randomised["randomised"]["undefined"] == 6 - 3 * len(defined)
+    assert randomised["randomised"]["n"] == 3 * len(defined) and randomised["randomised"]["undefined"] == 6 - 3 * len(
+        defined
+    )
     assert randomised["randomised"]["mean"] == pytest.approx(sum(expected) / len(expected))
     assert randomised["model"]["mean"] == pytest.approx(1.0)
     # a reader of the blue channel has no relevance on red/green images: every Focus undefined, none averaged
@@ -73,7 +77,9 @@ def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_lose
 
 
 def test_randomised_copy_reinitialises_every_layer_and_leaves_the_model():
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.LazyLinear(2)
+    )
     model(torch.zeros(1, 3, 5, 5))
     with torch.no_grad():
         for p in model.parameters():
@@ -106,7 +112,10 @@ def test_localisation_and_obey_of_an_object_reader_and_a_background_reader(tmp_p
     assert reader["wiou"]["all"]["mean"] == pytest.approx(1.0) and reader["iou"]["all"]["mean"] == pytest.approx(1.0)
     assert reader["wiou"]["correct"]["n"] == 4 and reader["wiou"]["wrong"]["n"] == 0
     # the background reader predicts class 0 (blue sum 32 > green 0): correct, with wIoU 0 on the object
-    assert obey.run(ColourReader([2, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]["wiou"]["correct"]["mean"] == 0.0
+    assert (
+        obey.run(ColourReader([2, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]["wiou"]["correct"]["mean"]
+        == 0.0
+    )
 
 
 def test_u_analysis_runner_counts_the_known_u_and_draws_it(tmp_path, monkeypatch):
@@ -126,12 +135,15 @@ def test_u_analysis_runner_counts_the_known_u_and_draws_it(tmp_path, monkeypatch
     assert none["images_with_u"] == 0 and none["correct_original"] == 2
 
 
-@pytest.mark.parametrize("settings, fragments", [
-    ({"order": "sideways"}, ["analysis.order=sideways", "increasing"]),
-    ({"noise": "pink"}, ["analysis.noise=pink", "region_mean"]),
-    ({"window": 1.5}, ["window=1.5", "larger than the image"]),
-    ({"attribution": "lime"}, ["analysis.attribution=lime", "gradcam"]),
-])
+@pytest.mark.parametrize(
+    "settings, fragments",
+    [
+        ({"order": "sideways"}, ["analysis.order=sideways", "increasing"]),
+        ({"noise": "pink"}, ["analysis.noise=pink", "region_mean"]),
+        ({"window": 1.5}, ["window=1.5", "larger than the image"]),
+        ({"attribution": "lime"}, ["analysis.attribution=lime", "gradcam"]),
+    ],
+)
 def test_bad_u_settings_stop_before_any_work(settings, fragments):
     from rrx.errors import RRXError
 
@@ -145,7 +157,9 @@ def test_an_attribution_named_twice_is_refused():
     from rrx.errors import RRXError
 
     for name in ("localisation", "obey", "focus"):
-        with pytest.raises(RRXError, match=r"analysis.attribution=\['saliency', 'gradcam', 'saliency'\] names saliency more"):
+        with pytest.raises(
+            RRXError, match=r"analysis.attribution=\['saliency', 'gradcam', 'saliency'\] names saliency more"
+        ):
             analysis(name, attribution=["saliency", "gradcam", "saliency"])
 
 
@@ -155,11 +169,18 @@ def test_a_window_under_a_pixel_is_warned_of(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(ua, "explain", lambda model, x, y, method, steps: MAPS.expand(len(x), 8, 8))
     data = TensorDataset(torch.ones(1, 3, 8, 8), torch.tensor([1]))
     dataset = type("D", (), {"classes": ["a", "b"], "mean": [0.0] * 3, "std": [1.0] * 3})()
-    analysis("u_analysis", window=0.5, examples=0).run(Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path)
+    analysis("u_analysis", window=0.5, examples=0).run(
+        Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path
+    )
     assert "predictions per image" not in caplog.text
-    analysis("u_analysis", window=0.01, examples=0).run(Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path)
+    analysis("u_analysis", window=0.01, examples=0).run(
+        Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path
+    )
     # 0.01 of 8 px is 0.08 px: 1 px patches, 64 of them, 65 predictions per image
-    assert "analysis.window=0.01 is 0.08 px of a 8 px image: 1 px patches, 64 of them, 65 predictions per image" in caplog.text
+    assert (
+        "analysis.window=0.01 is 0.08 px of a 8 px image: 1 px patches, 64 of them, 65 predictions per image"
+        in caplog.text
+    )
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +196,14 @@ TINY_ANALYSES = {
     "localisation": ["analysis.attribution=[saliency,gradcam]", "analysis.max_images=9"],
     "obey": ["analysis.max_images=9"],
     "focus": ["analysis.attribution=[gradcam]", "analysis.per_class=2", "analysis.max_images=18"],
-    "ipha": ["analysis.constant=[zero,mean]", "analysis.compare=[saliency]", "analysis.iterations=3", "analysis.neighbours=2",
-             "analysis.max_images=4", "analysis.examples=1"],
+    "ipha": [
+        "analysis.constant=[zero,mean]",
+        "analysis.compare=[saliency]",
+        "analysis.iterations=3",
+        "analysis.neighbours=2",
+        "analysis.max_images=4",
+        "analysis.examples=1",
+    ],
 }
 
 
@@ -184,14 +211,28 @@ TINY_ANALYSES = {
 def test_cli_every_analysis_then_report_merges_them_into_the_training_run(checkpoint):
     folder, data = checkpoint
     for name, settings in TINY_ANALYSES.items():
-        rrx("analyze", f"analysis={name}", f"checkpoint={folder / 'train'}", *settings, "trainer.device=cpu",
-            f"hydra.run.dir={folder / 'analyses' / name}")
+        rrx(
+            "analyze",
+            f"analysis={name}",
+            f"checkpoint={folder / 'train'}",
+            *settings,
+            "trainer.device=cpu",
+            f"hydra.run.dir={folder / 'analyses' / name}",
+        )
         metrics = json.loads((folder / "analyses" / name / "metrics.json").read_text())
         assert list(metrics["analyses"]) == [name] and metrics["analysis"]["images"] > 0
         assert metrics["checkpoint_state"]["finished"] is True
     assert (folder / "analyses" / "ipha" / "ipha_zero_0.png").is_file()
-    rrx("analyze", "-m", "analysis=u_analysis", f"checkpoint={folder / 'train'}", "analysis.order=increasing,random",
-        "analysis.max_images=9", "trainer.device=cpu", f"hydra.sweep.dir={folder / 'analyses' / 'u'}")
+    rrx(
+        "analyze",
+        "-m",
+        "analysis=u_analysis",
+        f"checkpoint={folder / 'train'}",
+        "analysis.order=increasing,random",
+        "analysis.max_images=9",
+        "trainer.device=cpu",
+        f"hydra.sweep.dir={folder / 'analyses' / 'u'}",
+    )
     rrx("report", f"runs={folder}", f"hydra.run.dir={folder / 'report'}")
     u = pd.read_csv(folder / "report" / "u_analysis_synthetic.csv")
     assert sorted(u["Order"]) == ["increasing", "random"] and set(u["Method"]) == {"Standard"}
@@ -209,14 +250,23 @@ def test_cli_a_killed_analysis_is_completed_by_the_same_command(checkpoint, tmp_
     results". Its partial files are replaced; a temporary file alone is never a result; a training run's folder stays
     refused."""
     folder, _ = checkpoint
-    command = ["analyze", "analysis=u_analysis", f"checkpoint={folder / 'train'}", "analysis.max_images=9",
-               "analysis.examples=2", "trainer.device=cpu"]
+    command = [
+        "analyze",
+        "analysis=u_analysis",
+        f"checkpoint={folder / 'train'}",
+        "analysis.max_images=9",
+        "analysis.examples=2",
+        "trainer.device=cpu",
+    ]
     out = tmp_path / "u"
     rrx(*command, f"hydra.run.dir={out}")
     (out / "metrics.json").unlink()  # as a kill before the end leaves it
     (out / ".u_example_1.png.x8k2p1.tmp").write_bytes(b"cut short")
     again = rrx(*command, f"hydra.run.dir={out}")
-    assert "holds an unfinished rrx analyze (no metrics.json: killed or failed); replacing its" in again.stderr + again.stdout
+    assert (
+        "holds an unfinished rrx analyze (no metrics.json: killed or failed); replacing its"
+        in again.stderr + again.stdout
+    )
     assert (out / "metrics.json").is_file() and not list(out.glob(".*.tmp"))
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / ".metrics.json.a1b2c3.tmp").write_bytes(b"")
@@ -231,17 +281,26 @@ def test_cli_unknown_analysis_lists_the_known_ones(tmp_path):
     assert "Could not find 'analysis/shap'" in result.stderr and "u_analysis" in result.stderr
 
 
-@pytest.mark.parametrize("overrides, fragments", [
-    (["analysis=focus", "analysis.attribution=[lime]"], ["analysis.attribution=lime", "integrated_gradients"]),
-    (["analysis=ipha", "analysis.iterations=0"], ["analysis.iterations=0"]),
-    (["analysis=ipha", "analysis.constant=grey"], ["analysis.constant=grey", "gaussian"]),
-    (["analysis=u_analysis", "analysis.window=2"], ["analysis.window=2"]),
-    (["analysis=focus", "analysis.max_images=1"], ["Focus needs images of at least two classes"]),
-])
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["analysis=focus", "analysis.attribution=[lime]"], ["analysis.attribution=lime", "integrated_gradients"]),
+        (["analysis=ipha", "analysis.iterations=0"], ["analysis.iterations=0"]),
+        (["analysis=ipha", "analysis.constant=grey"], ["analysis.constant=grey", "gaussian"]),
+        (["analysis=u_analysis", "analysis.window=2"], ["analysis.window=2"]),
+        (["analysis=focus", "analysis.max_images=1"], ["Focus needs images of at least two classes"]),
+    ],
+)
 def test_cli_bad_analysis_settings_are_one_line(checkpoint, tmp_path, overrides, fragments):
     folder, _ = checkpoint
-    result = rrx("analyze", *overrides, f"checkpoint={folder / 'train'}", "trainer.device=cpu",
-                 f"hydra.run.dir={tmp_path / 'a'}", check=False)
+    result = rrx(
+        "analyze",
+        *overrides,
+        f"checkpoint={folder / 'train'}",
+        "trainer.device=cpu",
+        f"hydra.run.dir={tmp_path / 'a'}",
+        check=False,
+    )
     one_line_error(result, *fragments)
 
 
@@ -250,8 +309,13 @@ def test_cli_on_cifar10_an_analysis_that_needs_masks_stops_and_one_that_does_not
     names the dataset; U Analysis needs no masks and runs."""
     from vision_fixture import write_cifar10
 
-    data = [f"dataset.root={write_cifar10(tmp_path / 'data')['folder']}", "dataset=cifar10", "model=small_cnn",
-            "model.width=4", "trainer.device=cpu"]
+    data = [
+        f"dataset.root={write_cifar10(tmp_path / 'data')['folder']}",
+        "dataset=cifar10",
+        "model=small_cnn",
+        "model.width=4",
+        "trainer.device=cpu",
+    ]
     result = rrx("analyze", "analysis=localisation", *data, f"hydra.run.dir={tmp_path / 'loc'}", check=False)
     one_line_error(result, "analysis=localisation needs object masks", "dataset cifar10 has none")
     assert not (tmp_path / "loc" / "metrics.json").exists()
@@ -273,10 +337,15 @@ def test_focus_on_a_model_with_a_fixed_input_size_names_mosaic_size(tmp_path):
     data = TensorDataset(coloured([RED] * 2 + [GREEN] * 2), torch.tensor([0, 0, 1, 1]))
     dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["red", "green"])
     with pytest.raises(RRXError, match="cannot take 16 x 16 px mosaics .*set analysis.mosaic_size"):
-        analysis("focus", attribution=["input_x_gradient"], per_class=1).run(Fixed([0, 1]), data, dataset, CPU, tmp_path)
+        analysis("focus", attribution=["input_x_gradient"], per_class=1).run(
+            Fixed([0, 1]), data, dataset, CPU, tmp_path
+        )
     result = analysis("focus", attribution=["input_x_gradient"], per_class=1, mosaic_size=8, randomise=False).run(
-        Fixed([0, 1]), data, dataset, CPU, tmp_path)
-    assert result["input_x_gradient"]["model"]["n"] == 2 and result["input_x_gradient"]["model"]["mean"] == pytest.approx(1.0)
+        Fixed([0, 1]), data, dataset, CPU, tmp_path
+    )
+    assert result["input_x_gradient"]["model"]["n"] == 2 and result["input_x_gradient"]["model"][
+        "mean"
+    ] == pytest.approx(1.0)
 
 
 def test_evenly_per_class_keeps_every_class_of_a_shuffled_split():
@@ -285,7 +354,14 @@ def test_evenly_per_class_keeps_every_class_of_a_shuffled_split():
     labels = [2, 0, 1, 2, 2, 0, 1, 1, 2, 0, 2]  # shuffled: 3 of class 0, 3 of class 1, 5 of class 2
     chosen = evenly_per_class(labels, 6)
     assert sorted(labels[i] for i in chosen) == [0, 0, 1, 1, 2, 2]
-    assert chosen == [0, 1, 2, 7, 9, 10]  # within a class its first and last image: class 0 at 1, 5, 9; 1 at 2, 6, 7; 2 at 0 .. 10
+    assert chosen == [
+        0,
+        1,
+        2,
+        7,
+        9,
+        10,
+    ]  # within a class its first and last image: class 0 at 1, 5, 9; 1 at 2, 6, 7; 2 at 0 .. 10
     # a small class gives all it has and the rest go to the others
     small = [0, 1, 1, 1, 1, 1]
     assert evenly_per_class(small, 4) == [0, 1, 3, 5]
@@ -304,18 +380,29 @@ def test_ipha_results_of_a_constant_do_not_depend_on_the_other_constants(tmp_pat
 def test_report_keeps_analyses_with_different_settings_apart():
     """Two localisation results of one model that differ only in the explained class (target): two rows, told apart by
     a Settings column, never merged or averaged."""
-    from rrx.analyze import keyed_by_settings
     from rrx.analyses.localisation import table_localisation
+    from rrx.analyze import keyed_by_settings
     from rrx.record import Record
 
-    stats = {m: {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0} for m in ("pointing_game", "relevance_mass", "relevance_rank")}
+    stats = {
+        m: {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0}
+        for m in ("pointing_game", "relevance_mass", "relevance_rank")
+    }
     runs = []
     for target, mass in (("label", 0.9), ("prediction", 0.1)):
         cfg = OmegaConf.merge(OmegaConf.load("conf/analysis/localisation.yaml"), {"target": target})
-        result = keyed_by_settings({"gradcam": {**stats, "relevance_mass": {**stats["relevance_mass"], "mean": mass}}}, cfg,
-                                   ("attribution",))
-        runs.append(Record.from_dict({"run": {"architecture": "SmallCNN", "method": "Standard"}, "challenges": {},
-                                      "analyses": {"localisation": result}}))
+        result = keyed_by_settings(
+            {"gradcam": {**stats, "relevance_mass": {**stats["relevance_mass"], "mean": mass}}}, cfg, ("attribution",)
+        )
+        runs.append(
+            Record.from_dict(
+                {
+                    "run": {"architecture": "SmallCNN", "method": "Standard"},
+                    "challenges": {},
+                    "analyses": {"localisation": result},
+                }
+            )
+        )
     merged = {**runs[0].analyses["localisation"], **runs[1].analyses["localisation"]}
     assert len(merged) == 2
     table = table_localisation([Record(command="analyze", run=runs[0].run, analyses={"localisation": merged})])
@@ -328,18 +415,29 @@ def test_declared_analysis_tables_come_after_the_challenges_in_todays_order():
     from rrx.analyses import ANALYSES
     from rrx.record import Record
 
-    analysis_of = {"localisation": "localisation", "obey": "obey", "focus": "focus", "u_analysis": "u_analysis",
-                   "ipha_non_important": "ipha", "ipha_important": "ipha"}
+    analysis_of = {
+        "localisation": "localisation",
+        "obey": "obey",
+        "focus": "focus",
+        "u_analysis": "u_analysis",
+        "ipha_non_important": "ipha",
+        "ipha_important": "ipha",
+    }
     tables = sorted(ANALYSES.declared("TABLES"), key=lambda t: t.order)
     assert [t.name for t in tables] == list(analysis_of) and [t.order for t in tables] == [100, 101, 102, 103, 104, 105]
     assert all(not t.mark_best and t.in_run and t.in_report for t in tables)
     figures = sorted(ANALYSES.declared("FIGURES"), key=lambda f: f.order)
-    assert [(f.name, f.order, f.per_run) for f in figures] == [("u_analysis", 130, False), ("ipha_non_important", 132, False),
-                                                               ("ipha_important", 133, False)]
+    assert [(f.name, f.order, f.per_run) for f in figures] == [
+        ("u_analysis", 130, False),
+        ("ipha_non_important", 132, False),
+        ("ipha_important", 133, False),
+    ]
     bare = Record(command="evaluate", run={"architecture": "SmallCNN", "method": "Standard", "dataset": "synthetic"})
     for spec in tables + figures:
         analysis = analysis_of[spec.name]
         having = Record(command="analyze", run=bare.run, analyses={analysis: {}})
         assert not spec.holds(bare) and spec.holds(having), spec.name
-        others = Record(command="analyze", run=bare.run, analyses={a: {} for a in set(analysis_of.values()) - {analysis}})
+        others = Record(
+            command="analyze", run=bare.run, analyses={a: {} for a in set(analysis_of.values()) - {analysis}}
+        )
         assert not spec.holds(others), spec.name

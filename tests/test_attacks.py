@@ -98,11 +98,14 @@ def test_arrr_trains_the_method_on_the_attacked_batch(mix):
     x_adv = attack.perturb(model, x, y)
     assert torch.allclose(model.seen[0], x_adv)  # the method's loss saw the adversarial batch
     ce = nn.functional.cross_entropy
-    expected = ce(model.net(x_adv), y) if mix is None else mix * ce(model.net(x), y) + (1 - mix) * ce(model.net(x_adv), y)
+    expected = (
+        ce(model.net(x_adv), y) if mix is None else mix * ce(model.net(x), y) + (1 - mix) * ce(model.net(x_adv), y)
+    )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 # ---- input gradients at black and white pixels (the model wrappers' clamp) -------------------------------------
+
 
 class LinearBackbone(nn.Module):
     """A backbone answering timm's two questions: flatten and one linear layer (no bias)."""

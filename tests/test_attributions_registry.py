@@ -10,21 +10,37 @@ import torch
 from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, IntegratedGradients, Saliency
 from omegaconf import OmegaConf
 
-from rrx.attributions import (ATTRIBUTIONS, Attribution, attribution_map, attribution_names, check_attribution,
-                              create_attribution, display_name, grad_cam)
+from rrx.attributions import (
+    ATTRIBUTIONS,
+    Attribution,
+    attribution_map,
+    attribution_names,
+    check_attribution,
+    create_attribution,
+    display_name,
+    grad_cam,
+)
 from rrx.errors import RRXError
 from rrx.models.classifier import Classifier
 from rrx.models.small_cnn import SmallCNN
 
-REGISTERED = ["saliency", "input_x_gradient", "integrated_gradients", "guided_backprop", "gradcam", "guided_gradcam",
-              "ipha"]
+REGISTERED = [
+    "saliency",
+    "input_x_gradient",
+    "integrated_gradients",
+    "guided_backprop",
+    "gradcam",
+    "guided_gradcam",
+    "ipha",
+]
 
 
 def tiny_cnn():
     """conv (3 -> 2, 3 x 3), ReLU, flatten, linear to 3 classes; fixed weights, no training."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(2 * 6 * 5, 3))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(2 * 6 * 5, 3)
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.linspace(-0.5, 0.7, p.numel()).reshape(p.shape))
@@ -38,8 +54,15 @@ def batch():
 
 def test_the_registry_lists_every_method_in_order_with_its_display_name():
     assert attribution_names() == REGISTERED
-    assert [display_name(n) for n in REGISTERED] == ["Vanilla Gradient", "Input × Gradient", "Integrated Gradients",
-                                                      "Guided Backprop", "Grad-CAM", "Guided Grad-CAM", "IPHA"]
+    assert [display_name(n) for n in REGISTERED] == [
+        "Vanilla Gradient",
+        "Input × Gradient",
+        "Integrated Gradients",
+        "Guided Backprop",
+        "Grad-CAM",
+        "Guided Grad-CAM",
+        "IPHA",
+    ]
     for name in REGISTERED:
         cls = ATTRIBUTIONS.get(name)
         assert issubclass(cls, Attribution) and cls.name == name and create_attribution(name).name == name
@@ -47,7 +70,9 @@ def test_the_registry_lists_every_method_in_order_with_its_display_name():
 
 
 def test_an_unknown_name_lists_the_registered_names():
-    with pytest.raises(RRXError, match="^attribution=lime; known: " + ", ".join(REGISTERED) + ", or captum:<ClassName>"):
+    with pytest.raises(
+        RRXError, match="^attribution=lime; known: " + ", ".join(REGISTERED) + ", or captum:<ClassName>"
+    ):
         create_attribution("lime")
     with pytest.raises(RRXError, match="^analysis.attribution=lime; known: " + ", ".join(REGISTERED)):
         check_attribution("analysis.attribution", "lime")
@@ -58,12 +83,20 @@ def test_an_unknown_name_lists_the_registered_names():
 
 
 def test_the_declared_needs():
-    needs = {n: (c.needs_gradients, c.needs_feature_grid, c.needs_classes, c.per_channel)
-             for n in REGISTERED for c in [ATTRIBUTIONS.get(n)]}
-    assert needs == {"saliency": (True, False, False, True), "input_x_gradient": (True, False, False, True),
-                     "integrated_gradients": (True, False, False, True), "guided_backprop": (True, False, False, True),
-                     "gradcam": (True, True, False, False), "guided_gradcam": (True, True, False, False),
-                     "ipha": (False, False, True, False)}
+    needs = {
+        n: (c.needs_gradients, c.needs_feature_grid, c.needs_classes, c.per_channel)
+        for n in REGISTERED
+        for c in [ATTRIBUTIONS.get(n)]
+    }
+    assert needs == {
+        "saliency": (True, False, False, True),
+        "input_x_gradient": (True, False, False, True),
+        "integrated_gradients": (True, False, False, True),
+        "guided_backprop": (True, False, False, True),
+        "gradcam": (True, True, False, False),
+        "guided_gradcam": (True, True, False, False),
+        "ipha": (False, False, True, False),
+    }
     assert create_attribution("captum:Deconvolution").needs_gradients
     assert not create_attribution("captum:FeatureAblation").needs_gradients
 
@@ -78,8 +111,11 @@ def test_the_consumers_take_the_methods_their_needs_allow():
     snr = dict(snr_variation="original", target="label", ig_steps=2, ig_baseline="black")
     snr_cfg = OmegaConf.create(snr | {"attribution": ["input_x_gradient", "guided_backprop", "captum:Deconvolution"]})
     assert SNRChallenge(snr_cfg).attributions == ["input_x_gradient", "guided_backprop", "captum:Deconvolution"]
-    with pytest.raises(RRXError, match="^challenge.attribution=guided_gradcam; known: saliency, input_x_gradient, "
-                                       "integrated_gradients, guided_backprop, or captum"):
+    with pytest.raises(
+        RRXError,
+        match="^challenge.attribution=guided_gradcam; known: saliency, input_x_gradient, "
+        "integrated_gradients, guided_backprop, or captum",
+    ):
         SNRChallenge(OmegaConf.create(snr | {"attribution": "guided_gradcam"}))
     ada = OmegaConf.merge(OmegaConf.load("conf/method/ada.yaml"), {"attribution": "integrated_gradients"})
     assert create_method(ada).attribution == "integrated_gradients"
@@ -103,8 +139,9 @@ def test_the_gradient_methods_equal_captum_on_a_tiny_model(signed):
     expected = {
         "saliency": summed(Saliency(model).attribute(xg, target=y, abs=True)),
         "input_x_gradient": summed(InputXGradient(model).attribute(xg, target=y)),
-        "integrated_gradients": summed(IntegratedGradients(model).attribute(xg, baselines=baseline, target=y, n_steps=7,
-                                                                            internal_batch_size=2)),
+        "integrated_gradients": summed(
+            IntegratedGradients(model).attribute(xg, baselines=baseline, target=y, n_steps=7, internal_batch_size=2)
+        ),
         "guided_backprop": summed(GuidedBackprop(model).attribute(xg, target=y)),
     }
     for name, reference in expected.items():
@@ -143,7 +180,9 @@ def test_a_feature_grid_method_names_a_model_without_one():
 
 
 def test_importing_the_attributions_imports_no_analysis_and_no_plotting():
-    code = ("import sys, rrx.attributions, rrx.methods.ada; "
-            "print(sorted(m for m in sys.modules if m.startswith(('rrx.analyses', 'rrx.report', 'matplotlib', 'captum'))))")
+    code = (
+        "import sys, rrx.attributions, rrx.methods.ada; "
+        "print(sorted(m for m in sys.modules if m.startswith(('rrx.analyses', 'rrx.report', 'matplotlib', 'captum'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -14,7 +14,9 @@ def test_a_resized_crop_samples_the_box_at_its_bin_centres():
     """Bilinear sampling reproduces a linear ramp exactly: output pixel (i, j) of box (x0, y0, x1, y1) resized to
     S x S is the ramp at x0 + (j + 1/2) (x1 - x0) / S - 1/2 (pixel centres at integers), and the same in y."""
     size = 16
-    rows, cols = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij"
+    )
     x = torch.stack([cols, rows, 2 * cols + 3 * rows])[None].float()  # (1, 3, S, S), linear in both
     box = torch.tensor([[3.0, 2.5, 11.0, 12.5]])
     out = resized_crop(x, box)[0]
@@ -59,8 +61,10 @@ def test_masks_move_with_their_images():
     assert torch.equal(plain_mask, (plain[:, :1] >= 0.5).float())
 
 
-@pytest.mark.parametrize("key, value", [("augment_scale", [0.0, 1.0]), ("augment_scale", [0.8, 0.5]),
-                                        ("augment_ratio", [1.5]), ("augment_scale", None)])
+@pytest.mark.parametrize(
+    "key, value",
+    [("augment_scale", [0.0, 1.0]), ("augment_scale", [0.8, 0.5]), ("augment_ratio", [1.5]), ("augment_scale", None)],
+)
 def test_bad_augmentation_settings_name_the_key(key, value):
     dataset = {"augment": True, "augment_scale": [0.35, 1.0], "augment_ratio": [0.75, 1.3333], key: value}
     from omegaconf import OmegaConf
@@ -73,7 +77,9 @@ def test_training_with_augmentations_differs_and_repeats(compose_train, tmp_path
     from rrx.train import train
 
     augmented = ["dataset.augment=true", "+dataset.augment_scale=[0.5,1.0]", "+dataset.augment_ratio=[0.75,1.3333]"]
-    runs = [train(compose_train("method=rrda", "challenge=original", *extra), tmp_path / str(i))
-            for i, extra in enumerate([[], augmented, augmented])]
+    runs = [
+        train(compose_train("method=rrda", "challenge=original", *extra), tmp_path / str(i))
+        for i, extra in enumerate([[], augmented, augmented])
+    ]
     losses = [r["train"]["epochs"][0]["loss"] for r in runs]
     assert losses[1] == losses[2] and not math.isclose(losses[0], losses[1])

@@ -5,24 +5,29 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_module
-from torch.utils.data import Dataset
-
 from in9_fixture import write_in9
 from isic_fixture import write_isic
 from mnist_fixture import write_mnist
 from rival10_fixture import write_rival10
+from scgm_fixture import write_scgm
+from torch.utils.data import Dataset
+from vision_fixture import write_cifar10, write_image_folder, write_stl10
+
 from rrx.data import create_dataset, data_report, list_datasets
 from rrx.data.base import Benchmark
 from rrx.errors import RRXError
-from scgm_fixture import write_scgm
-from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 SMALL = {  # dataset -> (overrides, a function writing its tiny root (None: embedded))
-    "synthetic": (["dataset.image_size=32", "dataset.train_per_class=2", "dataset.val_per_class=2", "dataset.num_classes=3"], None),
+    "synthetic": (
+        ["dataset.image_size=32", "dataset.train_per_class=2", "dataset.val_per_class=2", "dataset.num_classes=3"],
+        None,
+    ),
     "in9": (["dataset.image_size=32", "dataset.num_workers=0"], lambda tmp: write_in9(tmp, per_class=2, size=32)),
     "rival10": (["dataset.image_size=16"], write_rival10),
-    "image_folder": (["dataset.num_classes=3", "dataset.image_size=16", "dataset.num_workers=0"],
-                     lambda tmp: write_image_folder(tmp) and tmp),
+    "image_folder": (
+        ["dataset.num_classes=3", "dataset.image_size=16", "dataset.num_workers=0"],
+        lambda tmp: write_image_folder(tmp) and tmp,
+    ),
     "cifar10": ([], lambda tmp: write_cifar10(tmp)["folder"]),
     "stl10": ([], lambda tmp: write_stl10(tmp)["folder"]),
     "decoy_mnist": ([], write_mnist),
@@ -36,7 +41,9 @@ SMALL = {  # dataset -> (overrides, a function writing its tiny root (None: embe
 
 def _benchmark(name: str, tmp_path: Path) -> Benchmark:
     overrides, write = SMALL[name]
-    overrides = [f"dataset={name}", *overrides] + ([f"dataset.cache_dir={tmp_path / 'cache'}"] if name == "synthetic" else [])
+    overrides = [f"dataset={name}", *overrides] + (
+        [f"dataset.cache_dir={tmp_path / 'cache'}"] if name == "synthetic" else []
+    )
     if write is not None:
         overrides.append(f"dataset.root={write(tmp_path)}")
     with initialize_config_module("rrx.conf", version_base="1.3"):
@@ -56,7 +63,9 @@ def test_every_registered_dataset_is_a_benchmark(name, tmp_path):
     x, y, *m = train[0]
     assert x.ndim == 3 and len(dataset.mean) == len(dataset.std) == x.shape[0] and 0 <= int(y) < dataset.num_classes
     assert len(m) == int(dataset.has_masks)
-    assert isinstance(dataset.classes, list) and len(dataset.classes) == dataset.num_classes  # listed with the training set
+    assert (
+        isinstance(dataset.classes, list) and len(dataset.classes) == dataset.num_classes
+    )  # listed with the training set
     assert dataset.image_size is None or isinstance(dataset.image_size, int)
     assert dataset.masks_layout is None or isinstance(dataset.masks_layout, str)
     assert dataset.root is None or isinstance(dataset.root, Path)
@@ -77,8 +86,11 @@ def test_every_registered_dataset_is_a_benchmark(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["synthetic", "in9", "cifar10", "textures"])
 def test_other_classes_than_a_checkpoints_stop(name, tmp_path):
-    classes = list(_benchmark(name, tmp_path / "a").train_set(masks=False).classes if name in ("synthetic", "in9")
-                   else _benchmark(name, tmp_path / "a").classes)
+    classes = list(
+        _benchmark(name, tmp_path / "a").train_set(masks=False).classes
+        if name in ("synthetic", "in9")
+        else _benchmark(name, tmp_path / "a").classes
+    )
     dataset = _benchmark(name, tmp_path / "b")
     with pytest.raises(RRXError, match="classes differ from the training classes"):
         dataset.expect_classes([*classes[1:], "other"], "the checkpoint")
@@ -92,7 +104,9 @@ def test_a_dataset_without_an_imagenet_map_says_so(name, tmp_path):
 
 
 def test_imagenet_maps_of_in9_and_rival10(tmp_path):
-    with pytest.raises(RRXError, match="dataset=rival10: no ImageNet-1k class maps to"):  # the fixture's wnids are made up
+    with pytest.raises(
+        RRXError, match="dataset=rival10: no ImageNet-1k class maps to"
+    ):  # the fixture's wnids are made up
         _benchmark("rival10", tmp_path / "r").imagenet_label_map("wordnet")
     in9 = _benchmark("in9", tmp_path / "i")
     label_map, map_name = in9.imagenet_label_map("wordnet")  # no folder listed yet: the classes are not known

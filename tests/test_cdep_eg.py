@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
 from torch import nn
 
 from rrx.errors import RRXError
@@ -12,8 +13,6 @@ from rrx.methods import create_method
 from rrx.methods.cdep import cd_chain, cd_layer, cdep_penalty, contextual_decomposition, penalty_regions
 from rrx.methods.eg import expected_gradients
 from rrx.models.classifier import Classifier
-
-from runner import one_line_error, rrx
 
 
 class Chain(nn.Module):
@@ -46,7 +45,7 @@ def test_linear_layer_decomposition_by_hand():
     rel, irrel = contextual_decomposition(model, x, region)
 
     w, b = model.backbone.layers[1].weight.detach().numpy(), model.backbone.layers[1].bias.detach().numpy()
-    z = ((x.numpy() - np.array([0.2, 0.3, 0.4])[:, None, None]) / np.array([0.5, 0.6, 0.7])[:, None, None])
+    z = (x.numpy() - np.array([0.2, 0.3, 0.4])[:, None, None]) / np.array([0.5, 0.6, 0.7])[:, None, None]
     m = np.broadcast_to(region.numpy(), z.shape)
     r, i = (m * z).reshape(2, -1) @ w.T, ((1 - m) * z).reshape(2, -1) @ w.T
     share = np.abs(r) / (np.abs(r) + np.abs(i))
@@ -72,8 +71,19 @@ def test_parts_sum_to_the_logits_of_a_conv_net():
     bn.running_var.uniform_(0.5, 2.0)
     nn.init.uniform_(bn.weight, 0.5, 1.5)
     nn.init.uniform_(bn.bias, -0.3, 0.3)
-    model = _classifier(nn.Conv2d(3, 4, 3, padding=1), bn, nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3),
-                        nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(24, 8), nn.ReLU(), nn.Linear(8, 5))
+    model = _classifier(
+        nn.Conv2d(3, 4, 3, padding=1),
+        bn,
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(24, 8),
+        nn.ReLU(),
+        nn.Linear(8, 5),
+    )
     x = torch.rand(3, 3, 12, 12)
     region = (torch.rand(3, 1, 12, 12) > 0.5).float()
     rel, irrel = contextual_decomposition(model, x, region)
@@ -173,19 +183,39 @@ def test_eg_penalty_is_zero_without_context_and_trains():
     assert model.backbone.layers[1].weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("args", [
-    ["method=cdep", "model=mlp", "attack=fgsm"],
-    ["method=eg", "model=mlp", "method.rrda=true", "method.pairing=alg3"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["method=cdep", "model=mlp", "attack=fgsm"],
+        ["method=eg", "model=mlp", "method.rrda=true", "method.pairing=alg3"],
+    ],
+)
 def test_cdep_and_eg_compose_with_attack_and_rrda(tmp_path, args):
     out = tmp_path / "run"
-    rrx("train", "dataset=decoy_mnist", "dataset.variant=cdep", "dataset.decoy_mask=corners", "challenge=original",
-        "trainer.epochs=1", "trainer.batch_size=256", "trainer.progress=false", *args, f"hydra.run.dir={out}")
+    rrx(
+        "train",
+        "dataset=decoy_mnist",
+        "dataset.variant=cdep",
+        "dataset.decoy_mask=corners",
+        "challenge=original",
+        "trainer.epochs=1",
+        "trainer.batch_size=256",
+        "trainer.progress=false",
+        *args,
+        f"hydra.run.dir={out}",
+    )
     assert (out / "metrics.json").is_file()
 
 
 def test_cdep_on_resnet_stops_before_training(tmp_path):
-    result = rrx("train", "method=cdep", "model=resnet18", "dataset=toy_rules", "challenge=original",
-                 f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    result = rrx(
+        "train",
+        "method=cdep",
+        "model=resnet18",
+        "dataset=toy_rules",
+        "challenge=original",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        check=False,
+    )
     one_line_error(result, "method=cdep", "layer1.0 (BasicBlock)")
     assert not (tmp_path / "run" / "checkpoint.pt").exists()

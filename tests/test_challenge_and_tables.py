@@ -8,11 +8,10 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from rrx.challenges.background import BackgroundChallenge
-from rrx.challenges.background import TABLE5_COLUMNS, table5
+from rrx.challenges.background import TABLE5_COLUMNS, BackgroundChallenge, table5
 from rrx.record import Record
-from rrx.tables import over_seeds, write_table
 from rrx.runtime import Runtime
+from rrx.tables import over_seeds, write_table
 
 # Each "image" is a one-hot logit vector, so the identity model predicts its index.
 PREDICTIONS = {
@@ -40,21 +39,30 @@ def test_accuracy_and_bg_gap():
 
 def test_no_bg_gap_without_both_mixed_variations():
     runtime = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progress=False)
-    results = BackgroundChallenge(SimpleNamespace(variations=["mixed_rand"])).evaluate(torch.nn.Identity(), FakeDataset(), runtime)
+    results = BackgroundChallenge(SimpleNamespace(variations=["mixed_rand"])).evaluate(
+        torch.nn.Identity(), FakeDataset(), runtime
+    )
     assert "bg_gap" not in results
 
 
 def _metrics(method, same, rand, nxt=None, orig=None):
     acc = {"mixed_same": same, "mixed_rand": rand}
     acc.update({k: v for k, v in {"mixed_next": nxt, "original": orig}.items() if v is not None})
-    return Record("train", {"architecture": "ResNet-18", "method": method}, challenges={"accuracy": acc, "bg_gap": same - rand})
+    return Record(
+        "train", {"architecture": "ResNet-18", "method": method}, challenges={"accuracy": acc, "bg_gap": same - rand}
+    )
 
 
 def test_table5_in_percent_with_thesis_columns():
     df = table5([_metrics("Standard", 0.92667, 0.82991, 0.80222, 0.96154), _metrics("Standard + RRDA", 0.883, 0.8341)])
     assert list(df.columns) == TABLE5_COLUMNS
     first = df.iloc[0]
-    assert (first["Mixed same"], first["Mixed rand"], first["Mixed next"], first["Original"]) == (92.67, 82.99, 80.22, 96.15)
+    assert (first["Mixed same"], first["Mixed rand"], first["Mixed next"], first["Original"]) == (
+        92.67,
+        82.99,
+        80.22,
+        96.15,
+    )
     assert first["BG Gap"] == 9.68  # same - rand, as in every thesis table
     assert math.isnan(df.iloc[1]["Original"])
 
@@ -99,7 +107,10 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
 
     def run(folder, dataset, acc):
         (tmp_path / folder).mkdir()
-        metrics = {"run": {"architecture": "SmallCNN", "method": "Standard", "dataset": dataset}, "challenges": {"accuracy": acc}}
+        metrics = {
+            "run": {"architecture": "SmallCNN", "method": "Standard", "dataset": dataset},
+            "challenges": {"accuracy": acc},
+        }
         (tmp_path / folder / "metrics.json").write_text(json.dumps(metrics))
 
     run("a", "synthetic", {"original": 0.9, "mixed_same": 0.8, "mixed_rand": 0.5})
@@ -113,7 +124,10 @@ def test_report_keeps_datasets_apart_and_skips_broken_runs(tmp_path, caplog):
     (tmp_path / "f").mkdir()  # a run stopped before its results
     (tmp_path / "f" / "checkpoint.pt").write_bytes(b"")
     tables = report([str(tmp_path)], tmp_path / "out")
-    assert sorted(tables) == ["Background challenge (Table 5/6/12 shape), synthetic", "Only object / only background (Table 8/13 shape; Only BG = only_bg_t), in9"]
+    assert sorted(tables) == [
+        "Background challenge (Table 5/6/12 shape), synthetic",
+        "Only object / only background (Table 8/13 shape; Only BG = only_bg_t), in9",
+    ]
     assert pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")["Original"].tolist() == [90.0]
     assert pd.read_csv(tmp_path / "out" / "table8_in9.csv")["Only FG"].tolist() == [70.0]
     assert "skipped" in caplog.text and "c/metrics.json" in caplog.text and "no run or challenges" in caplog.text
@@ -135,7 +149,11 @@ def test_table9_and_table10_shapes():
         challenges = {"accuracy": {"original": acc}}
         if adv is not None:
             challenges["adversarial_accuracy"] = {"original": adv}
-        return Record("evaluate", {"architecture": "MLP", "method": method, "dataset": dataset, "variant": variant}, challenges=challenges)
+        return Record(
+            "evaluate",
+            {"architecture": "MLP", "method": method, "dataset": dataset, "variant": variant},
+            challenges=challenges,
+        )
 
     assert table9([run("toy_rules", "Standard + PGD", 0.981, 0.7512)]).to_dict("records") == [
         {"Model": "MLP Standard + PGD", "Test Accuracy": 98.1, "Adversarial Accuracy": 75.12}
@@ -154,6 +172,8 @@ def test_run_files_mark_no_best_in_the_edge_grid(tmp_path):
     from rrx.results import write_results
 
     edge = {"original": {"5": 0.9, "10": 0.5}, "mixed_rand": {"5": 0.25, "10": 0.125}}
-    write_results(tmp_path, Record("evaluate", {"architecture": "SmallCNN", "method": "Standard"}, challenges={"edge": edge}))
+    write_results(
+        tmp_path, Record("evaluate", {"architecture": "SmallCNN", "method": "Standard"}, challenges={"edge": edge})
+    )
     text = (tmp_path / "edge.md").read_text()
     assert "90.00" in text and "**" not in text

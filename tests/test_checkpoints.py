@@ -11,11 +11,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-
 from conftest import TINY, Marker
+from hydra import compose, initialize_config_module
 from in9_fixture import write_in9
 from runner import one_line_error, rrx
+
 from rrx.checkpoint import read_checkpoint
 from rrx.errors import RRXError
 from rrx.subject import DatasetChoice, open_subject
@@ -55,15 +55,22 @@ def test_the_random_states_round_trip_through_a_weights_only_checkpoint(tmp_path
     np.random.seed(8)
     generator.manual_seed(4)
     restore_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True), generator)
-    assert np.array_equal(np.random.rand(5), expected[0]) and torch.equal(torch.rand(5, generator=generator), expected[1])
+    assert np.array_equal(np.random.rand(5), expected[0]) and torch.equal(
+        torch.rand(5, generator=generator), expected[1]
+    )
 
 
 def test_a_file_whose_unpickling_runs_code_is_refused_and_never_unpickled(tmp_path, run):
     marker = tmp_path / "marker"
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     torch.save({**ckpt, "extra": Marker(marker)}, tmp_path / "evil.pt")
-    result = rrx("evaluate", f"checkpoint={tmp_path / 'evil.pt'}", "challenge=original", f"hydra.run.dir={tmp_path / 'e'}",
-                 check=False)
+    result = rrx(
+        "evaluate",
+        f"checkpoint={tmp_path / 'evil.pt'}",
+        "challenge=original",
+        f"hydra.run.dir={tmp_path / 'e'}",
+        check=False,
+    )
     one_line_error(result, str(tmp_path / "evil.pt"), "never unpickles")
     assert not marker.exists()
     for unpickle_older in (True, False):
@@ -88,9 +95,14 @@ def test_an_older_rrx_checkpoint_loads_on_the_command_line_after_a_warning(tmp_p
     torch.save(ckpt, older / "checkpoint.pt")
     with pytest.raises(RRXError, match="older rrx and needs full unpickling"):
         read_checkpoint(older / "checkpoint.pt", unpickle_older=False)
-    result = rrx("evaluate", f"checkpoint={older}", "challenge=original", "trainer.progress=false",
-                 f"dataset.cache_dir={ckpt['config']['dataset']['cache_dir']}",
-                 f"hydra.run.dir={tmp_path / 'e'}")
+    result = rrx(
+        "evaluate",
+        f"checkpoint={older}",
+        "challenge=original",
+        "trainer.progress=false",
+        f"dataset.cache_dir={ckpt['config']['dataset']['cache_dir']}",
+        f"hydra.run.dir={tmp_path / 'e'}",
+    )
     warnings = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "full unpickling" in line]
     assert len(warnings) == 1 and str(older / "checkpoint.pt") in warnings[0]
     assert (tmp_path / "e" / "metrics.json").is_file()
@@ -104,7 +116,7 @@ def test_the_stored_cache_folder_never_decides_where_rrx_writes(tmp_path, run, m
     (tmp_path / "copy").mkdir()
     torch.save(ckpt, tmp_path / "copy" / "checkpoint.pt")
     monkeypatch.setenv("RRX_CACHE", str(tmp_path / "mine"))
-    subject = open_subject(_evaluate_cfg(f"checkpoint={tmp_path / 'copy'}"), DatasetChoice())
+    open_subject(_evaluate_cfg(f"checkpoint={tmp_path / 'copy'}"), DatasetChoice())
     assert not stored.exists()
     assert [p.name.startswith("synthetic-") for p in (tmp_path / "mine").iterdir()] == [True]
 
@@ -116,8 +128,17 @@ def in9_run(tmp_path_factory):
     root = write_in9(base / "a", per_class=1)
     with initialize_config_module("rrx.conf", version_base="1.3"):
         tiny = [o for o in TINY if not o.startswith(("dataset.train_per_class", "dataset.val_per_class"))]
-        cfg = compose("train", overrides=[*tiny, "dataset=in9", f"dataset.root={root}", "dataset.image_size=48",
-                                          "dataset.num_workers=0", "challenge=original"])
+        cfg = compose(
+            "train",
+            overrides=[
+                *tiny,
+                "dataset=in9",
+                f"dataset.root={root}",
+                "dataset.image_size=48",
+                "dataset.num_workers=0",
+                "challenge=original",
+            ],
+        )
     train(cfg, base / "run")
     shutil.copytree(root, base / "b")
     return base / "run", base / "b"
@@ -126,10 +147,18 @@ def in9_run(tmp_path_factory):
 def test_a_dataset_key_changes_that_key_of_the_checkpoints_own_dataset(in9_run, tmp_path):
     folder, other_root = in9_run
     out = tmp_path / "eval"
-    rrx("evaluate", f"checkpoint={folder}", f"dataset.root={other_root}", "challenge=original", "trainer.progress=false",
-        f"hydra.run.dir={out}")
+    rrx(
+        "evaluate",
+        f"checkpoint={folder}",
+        f"dataset.root={other_root}",
+        "challenge=original",
+        "trainer.progress=false",
+        f"hydra.run.dir={out}",
+    )
     assert json.loads((out / "metrics.json").read_text())["run"]["dataset"] == "in9"  # was synthetic, at 64 px
-    subject = open_subject(_evaluate_cfg(f"checkpoint={folder}", f"dataset.root={other_root}"), DatasetChoice(keys=("root",)))
+    subject = open_subject(
+        _evaluate_cfg(f"checkpoint={folder}", f"dataset.root={other_root}"), DatasetChoice(keys=("root",))
+    )
     assert (subject.dataset.name, subject.dataset.image_size) == ("in9", 48)
     assert os.path.samefile(subject.dataset.root, other_root)
 

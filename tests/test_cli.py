@@ -4,19 +4,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import TINY
 from in9_fixture import VARIATIONS, write_in9
 from mnist_fixture import write_mnist
 from rival10_fixture import write_rival10
-from rrx.data.synthetic import SyntheticSpec, materialise
-
 from runner import REPO, one_line_error, rrx
+
+from rrx.data.synthetic import SyntheticSpec, materialise
 
 
 @pytest.fixture
@@ -42,12 +40,24 @@ def test_train_evaluate_report(tiny, tmp_path):
     rrx("train", *tiny, f"hydra.run.dir={run}")
     trained = json.loads((run / "metrics.json").read_text())
 
-    rrx("evaluate", f"checkpoint={run}", "challenge=mixed_rand", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'eval'}")
+    rrx(
+        "evaluate",
+        f"checkpoint={run}",
+        "challenge=mixed_rand",
+        "trainer.progress=false",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    )
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert evaluated["challenges"]["accuracy"] == {"mixed_rand": trained["challenges"]["accuracy"]["mixed_rand"]}
     assert json.loads((run / "metrics.json").read_text()) == trained  # the training run is untouched
 
-    rrx("evaluate", f"checkpoint={run}", "challenge=signal", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'eval2'}")
+    rrx(
+        "evaluate",
+        f"checkpoint={run}",
+        "challenge=signal",
+        "trainer.progress=false",
+        f"hydra.run.dir={tmp_path / 'eval2'}",
+    )
     signal = json.loads((tmp_path / "eval2" / "metrics.json").read_text())["challenges"]["accuracy"]
 
     out = rrx("report", f"runs={tmp_path}", f"hydra.run.dir={tmp_path / 'report'}").stdout
@@ -57,20 +67,39 @@ def test_train_evaluate_report(tiny, tmp_path):
     assert table5["BG Gap"].tolist() == [round(100 * trained["challenges"]["bg_gap"], 2)]
     table8 = pd.read_csv(tmp_path / "report" / "table8_synthetic.csv")
     assert table8["Only FG"].tolist() == [round(100 * signal["only_fg"], 2)]
-    assert f"Produced by `rrx report runs={tmp_path} hydra.run.dir={tmp_path / 'report'}`" in (tmp_path / "report" / "report.md").read_text()
+    assert (
+        f"Produced by `rrx report runs={tmp_path} hydra.run.dir={tmp_path / 'report'}`"
+        in (tmp_path / "report" / "report.md").read_text()
+    )
 
 
 @pytest.mark.slow
 def test_multirun_sweeps_and_a_failing_job_does_not_stop_it(tiny, tmp_path):
     sweep = tmp_path / "sweep"
-    result = rrx("train", "-m", *tiny, "method=standard,rrda", "trainer.scheduler=none,linear", f"hydra.sweep.dir={sweep}", check=False)
+    result = rrx(
+        "train",
+        "-m",
+        *tiny,
+        "method=standard,rrda",
+        "trainer.scheduler=none,linear",
+        f"hydra.sweep.dir={sweep}",
+        check=False,
+    )
     finished = sorted(p.parent.name for p in sweep.rglob("metrics.json"))
     failed = sorted(p.parent.name for p in sweep.rglob("error.txt"))
-    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("rrx: error: 2 of 4 jobs finished; failed: 1_")
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith(
+        "rrx: error: 2 of 4 jobs finished; failed: 1_"
+    )
     assert [name[:2] for name in finished] == ["0_", "2_"] and [name[:2] for name in failed] == ["1_", "3_"]
     assert "method-rrda" in finished[1] and finished[1].endswith("trainer.scheduler-none")  # readable folder names
     job = sweep / finished[1]  # a job folder passes back to evaluate as it is
-    rrx("evaluate", f"checkpoint={job}", "challenge=original", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'e'}")
+    rrx(
+        "evaluate",
+        f"checkpoint={job}",
+        "challenge=original",
+        "trainer.progress=false",
+        f"hydra.run.dir={tmp_path / 'e'}",
+    )
     assert "trainer.scheduler=linear" in (sweep / failed[0] / "error.txt").read_text()
 
 
@@ -94,19 +123,42 @@ def test_unknown_config_value_lists_the_options(tmp_path):
 def test_installed_package_finds_its_configs(tmp_path):
     """A non-editable install (wheel) ships the configs as package data, the launchers' too."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )
     (wheel,) = (tmp_path / "dist").glob("rrx-*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)],
+        check=True,
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     result = rrx("train", "method=rrda", "--cfg", "job", cwd=tmp_path, env=env)
     assert "rrda: true" in result.stdout
     for launcher, target in (("slurm", "SlurmLauncher"), ("local_parallel", "LocalLauncher")):  # conf/hydra/launcher/
         result = rrx("train", f"hydra/launcher={launcher}", "--cfg", "hydra", cwd=tmp_path, env=env)
-        assert f"submitit_launcher.{target}" in result.stdout and "submitit_folder: ${hydra.sweep.dir}/.submitit/%j" in result.stdout
-    where = subprocess.run([sys.executable, "-c", "import rrx.conf; print(rrx.conf.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert (
+            f"submitit_launcher.{target}" in result.stdout
+            and "submitit_folder: ${hydra.sweep.dir}/.submitit/%j" in result.stdout
+        )
+    where = subprocess.run(
+        [sys.executable, "-c", "import rrx.conf; print(rrx.conf.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert where.stdout.startswith(str(tmp_path / "site"))
 
 
@@ -116,7 +168,13 @@ def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
     bad = sorted((root / "fg_mask" / "train").rglob("*.npy"))[0]
     np.save(bad, np.zeros((5, 5), np.uint8))
     result = rrx(
-        "train", *tiny, "method=rrda", f"dataset.root={root}", "dataset.num_workers=1", f"hydra.run.dir={tmp_path / 'r'}", check=False
+        "train",
+        *tiny,
+        "method=rrda",
+        f"dataset.root={root}",
+        "dataset.num_workers=1",
+        f"hydra.run.dir={tmp_path / 'r'}",
+        check=False,
     )
     one_line_error(result, f"mask {bad} has size (5, 5)")
 
@@ -125,14 +183,27 @@ def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
 def test_in9_train_rrda_and_evaluate_all(tmp_path):
     """Real-layout IN-9: RRDA training on masks derived from only_fg/train, then challenge=all."""
     root = write_in9(tmp_path)
-    in9 = ["dataset=in9", f"dataset.root={root}", "dataset.num_workers=0", "dataset.image_size=64", "dataset.val_per_class=2"]
+    in9 = [
+        "dataset=in9",
+        f"dataset.root={root}",
+        "dataset.num_workers=0",
+        "dataset.image_size=64",
+        "dataset.val_per_class=2",
+    ]
     small = ["model=small_cnn", "model.width=8", "trainer.epochs=1", "trainer.batch_size=8", "trainer.progress=false"]
     run = tmp_path / "run"
     rrx("train", *small, *in9, "method=rrda", "challenge=original", f"hydra.run.dir={run}")
     assert json.loads((run / "metrics.json").read_text())["run"]["dataset"] == "in9"
 
     out = tmp_path / "eval"
-    rrx("evaluate", f"checkpoint={run / 'checkpoint.pt'}", *in9, "challenge=all", "trainer.progress=false", f"hydra.run.dir={out}")
+    rrx(
+        "evaluate",
+        f"checkpoint={run / 'checkpoint.pt'}",
+        *in9,
+        "challenge=all",
+        "trainer.progress=false",
+        f"hydra.run.dir={out}",
+    )
     results = json.loads((out / "metrics.json").read_text())["challenges"]
     assert sorted(results["accuracy"]) == sorted(VARIATIONS)
     assert sorted(results["edge"]) == ["mixed_next", "mixed_rand", "mixed_same", "original"]
@@ -152,8 +223,18 @@ def test_every_dataset_trains_and_evaluates_through_the_cli(name, tmp_path):
     challenge = "challenge=all" if name == "rival10" else "challenge=original"
     model = [] if name == "toy_rules" else ["model=small_cnn", "model.width=8"]
     run = tmp_path / "run"
-    rrx("train", f"dataset={name}", *model, *data, "method=rrda", challenge, "trainer.epochs=1", "trainer.batch_size=8",
-        "trainer.progress=false", f"hydra.run.dir={run}")
+    rrx(
+        "train",
+        f"dataset={name}",
+        *model,
+        *data,
+        "method=rrda",
+        challenge,
+        "trainer.epochs=1",
+        "trainer.batch_size=8",
+        "trainer.progress=false",
+        f"hydra.run.dir={run}",
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["run"]["dataset"] == name and "original" in metrics["challenges"]["accuracy"]
     if name == "rival10":
@@ -163,11 +244,17 @@ def test_every_dataset_trains_and_evaluates_through_the_cli(name, tmp_path):
 @pytest.mark.slow
 def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
     sweep = tmp_path / "sweep"
-    result = rrx("train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}", check=False)
+    result = rrx(
+        "train", "-m", "experiment=sweep_rrr", *tiny, "challenge=mixed_rand", f"hydra.sweep.dir={sweep}", check=False
+    )
     runs = [json.loads(p.read_text()) for p in sorted(sweep.rglob("metrics.json"))]
     failed = [p.read_text() for p in sweep.rglob("error.txt")]  # a large lambda may diverge at this lr
     assert result.returncode == (1 if failed else 0), result.stderr
-    assert len(runs) + len(failed) == 3 and len(runs) >= 2 and all("loss is nan" in f or "are not finite" in f for f in failed)
+    assert (
+        len(runs) + len(failed) == 3
+        and len(runs) >= 2
+        and all("loss is nan" in f or "are not finite" in f for f in failed)
+    )
     assert all(r["run"]["method"] == "RRR" and r["train"]["val_accuracy"] is not None for r in runs)
     rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
     every = pd.read_csv(tmp_path / "report" / "lambda_sweep_synthetic.csv")
@@ -180,14 +267,25 @@ def test_lambda_sweep_preset_and_best_lambda(tiny, tmp_path):
 @pytest.mark.slow
 def test_grid_jobs_past_a_methods_lambda_list_are_skipped(tiny, tmp_path):
     sweep = tmp_path / "sweep"
-    rrx("train", "-m", "experiment=thesis_grid", *tiny, "model.pretrained=false", "challenge=background",
-        "method=rrr", "lambda_index=0,3", f"hydra.sweep.dir={sweep}")
+    rrx(
+        "train",
+        "-m",
+        "experiment=thesis_grid",
+        *tiny,
+        "model.pretrained=false",
+        "challenge=background",
+        "method=rrr",
+        "lambda_index=0,3",
+        f"hydra.sweep.dir={sweep}",
+    )
     finished = [json.loads(p.read_text()) for p in sweep.rglob("metrics.json")]
     assert [m["run"]["lam"] for m in finished] == [10.0]  # RRR's Table 7 list has three lambdas
     assert not list(sweep.rglob("error.txt"))
     rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
     text = (tmp_path / "report" / "report.md").read_text()
-    assert f"    rrx train -m experiment=thesis_grid {' '.join(tiny)} model.pretrained=false" in text  # the sweep's command
+    assert (
+        f"    rrx train -m experiment=thesis_grid {' '.join(tiny)} model.pretrained=false" in text
+    )  # the sweep's command
     assert f"lambda_index=0,3 hydra.sweep.dir={sweep}\n" in text
 
 

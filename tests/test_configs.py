@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
-
 from isic_fixture import write_isic
 from rival10_fixture import write_rival10
+from vision_fixture import write_cifar10, write_image_folder, write_stl10
+
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
 from rrx.data import create_dataset
@@ -14,7 +15,6 @@ from rrx.errors import RRXError
 from rrx.methods import create_method, list_methods
 from rrx.models import create_model
 from rrx.tasks.segmentation import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
-from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -29,7 +29,9 @@ def _choices(group):
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("choice", [c for c in _choices("model") if c not in SEGMENTATION_MODELS])  # unet: test_segmentation
+@pytest.mark.parametrize(
+    "choice", [c for c in _choices("model") if c not in SEGMENTATION_MODELS]
+)  # unet: test_segmentation
 def test_model_choice(choice):
     cfg = _compose(f"model={choice}")
     if choice in ("clip", "align"):  # zero-shot: built for evaluation from its weights, never trained
@@ -87,7 +89,9 @@ DATASET_OVERRIDES = {
 }
 
 
-@pytest.mark.parametrize("choice", [c for c in _choices("dataset") if c not in SEGMENTATION_ONLY_DATASETS])  # scgm: likewise
+@pytest.mark.parametrize(
+    "choice", [c for c in _choices("dataset") if c not in SEGMENTATION_ONLY_DATASETS]
+)  # scgm: likewise
 def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
     if choice == "synthetic":
@@ -95,9 +99,14 @@ def test_dataset_choice(choice, tmp_path):
     if choice in ("in9", "rival10", "isic", "cifar10", "stl10", "image_folder"):
         with pytest.raises(RRXError, match=f"dataset={choice} needs dataset.root"):
             create_dataset(_compose(*overrides).dataset)
-        roots = {"rival10": lambda: write_rival10(tmp_path), "isic": lambda: write_isic(tmp_path / "ISIC"), "in9": lambda: tmp_path,
-                 "cifar10": lambda: write_cifar10(tmp_path)["folder"], "stl10": lambda: write_stl10(tmp_path)["folder"],
-                 "image_folder": lambda: write_image_folder(tmp_path) and tmp_path}
+        roots = {
+            "rival10": lambda: write_rival10(tmp_path),
+            "isic": lambda: write_isic(tmp_path / "ISIC"),
+            "in9": lambda: tmp_path,
+            "cifar10": lambda: write_cifar10(tmp_path)["folder"],
+            "stl10": lambda: write_stl10(tmp_path)["folder"],
+            "image_folder": lambda: write_image_folder(tmp_path) and tmp_path,
+        }
         overrides.append(f"dataset.root={roots[choice]()}")
     cfg = _compose(*overrides).dataset
     dataset = create_dataset(cfg)
@@ -123,19 +132,34 @@ def test_unknown_registry_name_lists_the_known_ones():
 
 
 def test_thesis_grid_gives_each_method_its_table7_lambdas():
-    lams = {(m, i): _compose("experiment=thesis_in9", f"method={m}", f"lambda_index={i}").method.lam
-            for m in ("rrr", "gradmask", "actdiff_rrda", "rrda") for i in range(4)}
+    lams = {
+        (m, i): _compose("experiment=thesis_in9", f"method={m}", f"lambda_index={i}").method.lam
+        for m in ("rrr", "gradmask", "actdiff_rrda", "rrda")
+        for i in range(4)
+    }
     assert [lams[("rrr", i)] for i in range(4)] == [10, 100, 1000, None]
     assert [lams[("gradmask", i)] for i in range(4)] == [1e-5, 1e-4, 1e-3, 5e-3]
     assert [lams[("actdiff_rrda", i)] for i in range(4)] == [1, 2, 4, 8]
     assert [lams[("rrda", i)] for i in range(4)] == [0.0, None, None, None]
     cfg = _compose("experiment=thesis_rival10")
-    assert (cfg.dataset.name, cfg.trainer.epochs, cfg.trainer.batch_size, cfg.optimizer.lr, cfg.model.pretrained) == ("rival10", 50, 32, 0.001, True)
+    assert (cfg.dataset.name, cfg.trainer.epochs, cfg.trainer.batch_size, cfg.optimizer.lr, cfg.model.pretrained) == (
+        "rival10",
+        50,
+        32,
+        0.001,
+        True,
+    )
 
 
 def test_embedded_and_mnist_presets():
     cfg = _compose("experiment=embedded", "method=rrr")
-    assert (cfg.dataset.name, cfg.model.name, cfg.method.lam, cfg.challenge.name, cfg.model.pretrained) == ("synthetic", "small_cnn", 10, "all", False)
+    assert (cfg.dataset.name, cfg.model.name, cfg.method.lam, cfg.challenge.name, cfg.model.pretrained) == (
+        "synthetic",
+        "small_cnn",
+        10,
+        "all",
+        False,
+    )
     cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=rrr", "attack=fgsm")
     assert (cfg.model.name, cfg.method.lam, cfg.attack.name, cfg.trainer.epochs) == ("mlp", 10, "fgsm", 10)
 
@@ -147,11 +171,21 @@ def test_a_model_without_weights_refuses_pretrained():
 
 
 def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
-    lams = {(d, m): _compose("experiment=thesis_mnist", f"dataset={d}", f"method={m}").method.lam
-            for d in ("decoy_mnist", "color_mnist") for m in ("standard", "rrr", "cdep", "eg")}
-    assert lams == {("decoy_mnist", "standard"): 0.0, ("decoy_mnist", "rrr"): 10, ("decoy_mnist", "cdep"): 10,
-                    ("decoy_mnist", "eg"): 30, ("color_mnist", "standard"): 0.0, ("color_mnist", "rrr"): 10,
-                    ("color_mnist", "cdep"): 1, ("color_mnist", "eg"): 30}
+    lams = {
+        (d, m): _compose("experiment=thesis_mnist", f"dataset={d}", f"method={m}").method.lam
+        for d in ("decoy_mnist", "color_mnist")
+        for m in ("standard", "rrr", "cdep", "eg")
+    }
+    assert lams == {
+        ("decoy_mnist", "standard"): 0.0,
+        ("decoy_mnist", "rrr"): 10,
+        ("decoy_mnist", "cdep"): 10,
+        ("decoy_mnist", "eg"): 30,
+        ("color_mnist", "standard"): 0.0,
+        ("color_mnist", "rrr"): 10,
+        ("color_mnist", "cdep"): 1,
+        ("color_mnist", "eg"): 30,
+    }
     cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=cdep", "attack=fgsm")
     assert (cfg.model.name, cfg.attack.eps, cfg.method.regions) == ("mlp", 0.1, "pixels")
 

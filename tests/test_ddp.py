@@ -14,12 +14,11 @@ import os
 
 import pytest
 import torch
+from conftest import TINY
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
 
 import rrx.train as training
-
-from conftest import TINY
-from runner import one_line_error, rrx
 from rrx.distributed import create_fabric
 from rrx.errors import RRXError
 from rrx.runtime import ShardedSampler
@@ -70,7 +69,9 @@ def test_two_cpu_ranks_train_as_one_process_and_only_rank_0_writes(one_process, 
 
 
 @pytest.mark.slow
-def test_a_run_stopped_on_one_process_resumes_on_two_ranks(one_process, compose_train, cache_dir, tmp_path, monkeypatch):
+def test_a_run_stopped_on_one_process_resumes_on_two_ranks(
+    one_process, compose_train, cache_dir, tmp_path, monkeypatch
+):
     """Every rank loads rank 0's checkpoint (here one process's) and the run ends as the uninterrupted one."""
     run, original = tmp_path / "run", training.train_epoch
 
@@ -93,9 +94,19 @@ def test_sharded_batches_together_are_one_process_batches():
     """Rank r's k-th batch of b = B / W holds positions kB + r, kB + r + W, ... of one process's permutation;
     24 images over 4 ranks in global batches of 8 (the last 8 too), and 10 over 4 (padded to 12)."""
     for size, world, batch in ((24, 4, 8), (10, 4, 8)):
-        one = list(torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(size), generator=torch.Generator().manual_seed(0)), batch, False))
-        shards = [list(torch.utils.data.BatchSampler(ShardedSampler(size, r, world, torch.Generator().manual_seed(0)), batch // world, False))
-                  for r in range(world)]
+        one = list(
+            torch.utils.data.BatchSampler(
+                torch.utils.data.RandomSampler(range(size), generator=torch.Generator().manual_seed(0)), batch, False
+            )
+        )
+        shards = [
+            list(
+                torch.utils.data.BatchSampler(
+                    ShardedSampler(size, r, world, torch.Generator().manual_seed(0)), batch // world, False
+                )
+            )
+            for r in range(world)
+        ]
         assert len({len(s) for s in shards}) == 1  # every rank takes the same number of steps
         together = [sorted(i for s in shards for i in s[k]) for k in range(len(shards[0]))]
         if size % world == 0:
@@ -115,11 +126,15 @@ def test_bad_device_settings_are_one_error_naming_the_value(monkeypatch):
         create_fabric(_trainer(strategy="fsdp"))
     with pytest.raises(RRXError, match=r"trainer.devices=4096 CPU processes but this node has \d+ CPU"):
         create_fabric(_trainer(devices=4096))
-    with pytest.raises(RRXError, match="trainer.num_nodes=2 needs one process per device started on every node by SLURM"):
+    with pytest.raises(
+        RRXError, match="trainer.num_nodes=2 needs one process per device started on every node by SLURM"
+    ):
         create_fabric(_trainer(num_nodes=2))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(RRXError, match=r"trainer.devices=2 but this node has 1 GPU\(s\) visible; use trainer.devices=1"):
+    with pytest.raises(
+        RRXError, match=r"trainer.devices=2 but this node has 1 GPU\(s\) visible; use trainer.devices=1"
+    ):
         create_fabric(_trainer(device="cuda", devices=2))
     with pytest.raises(RRXError, match="trainer.device=cuda:0 names one GPU but trainer.devices=2"):
         create_fabric(_trainer(device="cuda:0", devices=2))
@@ -130,8 +145,15 @@ def test_bad_device_settings_are_one_error_naming_the_value(monkeypatch):
 
 
 def test_a_global_batch_the_ranks_cannot_share_is_one_line(cache_dir, tmp_path):
-    result = rrx("train", *TINY, "trainer.devices=2", "trainer.batch_size=15", f"dataset.cache_dir={cache_dir}",
-                 f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    result = rrx(
+        "train",
+        *TINY,
+        "trainer.devices=2",
+        "trainer.batch_size=15",
+        f"dataset.cache_dir={cache_dir}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        check=False,
+    )
     one_line_error(result, "trainer.batch_size=15 is the global batch, shared by 2 ranks", "trainer.batch_size=14")
     result = rrx("train", *TINY, "trainer.devices=0", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     one_line_error(result, "trainer.devices", "0")

@@ -59,7 +59,9 @@ def test_edge_grid_accuracy():
     runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)
     cfg = OmegaConf.create({"edge_variations": ["original"], "widths": [5, 9, 10, 20], "reference_size": None})
     assert EdgeChallenge(cfg).evaluate(CentreModel(), dataset, runtime) == {
-        "edge": {"original": {"5": 1.0, "9": 1.0, "10": 0.0, "20": 0.0}}, "edge_widths": {"5": 5, "9": 9, "10": 10, "20": 20}}
+        "edge": {"original": {"5": 1.0, "9": 1.0, "10": 0.0, "20": 0.0}},
+        "edge_widths": {"5": 5, "9": 9, "10": 10, "20": 20},
+    }
 
 
 def test_widths_scale_from_the_reference_size():
@@ -100,8 +102,10 @@ def test_all_bands_at_once_are_the_square_dilation_bands():
     from rrx.challenges.edge import dilation_levels, edge_bands
 
     generator = torch.Generator().manual_seed(0)
-    masks = torch.cat([(torch.rand(3, 1, 20, 17, generator=generator) > p).float() for p in (0.5, 0.9, 0.98)]
-                      + [torch.zeros(1, 1, 20, 17), torch.ones(1, 1, 20, 17)])
+    masks = torch.cat(
+        [(torch.rand(3, 1, 20, 17, generator=generator) > p).float() for p in (0.5, 0.9, 0.98)]
+        + [torch.zeros(1, 1, 20, 17), torch.ones(1, 1, 20, 17)]
+    )
     widths = [1, 2, 3, 4, 7, 10, 13]
     bands = edge_bands(masks, widths)
     for width in widths:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-
 from conftest import TINY
+from hydra import compose, initialize_config_module
 from runner import REPO, RRX, one_line_error, rrx
+
 from rrx.errors import RRXError
 from rrx.train import train
 
@@ -93,11 +93,14 @@ def test_a_log_file_that_cannot_be_written_is_one_warning_and_appears_only_with_
     assert err == "rrx: warning: cannot write /dev/full: No space left on device; logging to the console only\n"
 
 
-TORCH_FULL_DISK = "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: file write failed"
+TORCH_FULL_DISK = (
+    "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: file write failed"
+)
 
 
-def test_a_checkpoint_write_that_fills_the_disk_is_named_and_status_json_is_left_as_it_was(compose_train, tmp_path,
-                                                                                           monkeypatch, caplog):
+def test_a_checkpoint_write_that_fills_the_disk_is_named_and_status_json_is_left_as_it_was(
+    compose_train, tmp_path, monkeypatch, caplog
+):
     """torch.save reports a full disk as a RuntimeError; the status.json write after it fails too and used to
     replace the reason (the error named status.json) and leave an unexplained ``running``."""
     save, real_write_text, real_statvfs = torch.save, Path.write_text, os.statvfs
@@ -133,11 +136,15 @@ def test_a_checkpoint_write_that_fills_the_disk_is_named_and_status_json_is_left
 
 # 2./3. A run folder that cannot be created or written --------------------------------------------------------
 
+
 def test_a_run_folder_that_cannot_be_created_is_one_line_naming_it(tiny, tmp_path):
     (tmp_path / "file").write_text("x")
     folder = tmp_path / "file" / "run"  # a file in its path: ENOTDIR, as a read-only or full disk gives EROFS, ENOSPC
-    one_line_error(rrx("train", *tiny, f"hydra.run.dir={folder}", check=False), f"cannot use {folder} as a run folder",
-                   "Not a directory")
+    one_line_error(
+        rrx("train", *tiny, f"hydra.run.dir={folder}", check=False),
+        f"cannot use {folder} as a run folder",
+        "Not a directory",
+    )
 
 
 @pytest.fixture
@@ -165,6 +172,7 @@ def test_a_read_only_run_folder_is_one_line_naming_it(tiny, read_only_mount, bel
 
 # 4. Refused commands leave no trace --------------------------------------------------------------------------
 
+
 def test_a_refused_config_leaves_no_folder_it_created_and_keeps_one_that_existed(tiny, tmp_path):
     new, empty = tmp_path / "new" / "run", tmp_path / "empty"
     empty.mkdir()
@@ -191,8 +199,16 @@ def test_a_command_that_fails_after_it_started_says_why_in_its_log(tiny, tmp_pat
     """Its log ended with the last INFO line: the reason was on the console only."""
     (tmp_path / "w.pth").write_text("not weights")
     data = [o for o in tiny if o.startswith("dataset.")]
-    result = rrx("evaluate", "model=torchvision", "model.arch=resnet18", f"model.weights_path={tmp_path / 'w.pth'}",
-                 "challenge=original", *data, f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    result = rrx(
+        "evaluate",
+        "model=torchvision",
+        "model.arch=resnet18",
+        f"model.weights_path={tmp_path / 'w.pth'}",
+        "challenge=original",
+        *data,
+        f"hydra.run.dir={tmp_path / 'e'}",
+        check=False,
+    )
     line = one_line_error(result, "model.weights_path=", "cannot load")
     assert (tmp_path / "e" / "evaluate.log").read_text().strip().splitlines()[-1].endswith(line)
 
@@ -232,7 +248,12 @@ CTRL_C_AT_BUILD = textwrap.dedent("""
 
 @pytest.mark.parametrize("command", ["evaluate", "analyze"])
 def test_ctrl_c_during_evaluate_or_analyze_is_one_line(command, trained, cache_dir, tmp_path):
-    result = _python(CTRL_C_AT_BUILD, command, f"checkpoint={trained}", f"dataset.cache_dir={cache_dir}",
-                     f"hydra.run.dir={tmp_path / 'out'}")
+    result = _python(
+        CTRL_C_AT_BUILD,
+        command,
+        f"checkpoint={trained}",
+        f"dataset.cache_dir={cache_dir}",
+        f"hydra.run.dir={tmp_path / 'out'}",
+    )
     one_line_error(result, "stopped by SIGINT")
     assert "KeyboardInterrupt" not in result.stderr

@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
 from torch.utils.data import TensorDataset
 
-from runner import one_line_error, rrx
 from rrx.analyses import create_analysis
-from rrx.analyses.focus import (build_mosaics, cascading_copies, focus, mosaic_plan, randomised_copy,
-                                reinitialisable_layers, table_focus)
+from rrx.analyses.focus import (
+    build_mosaics,
+    cascading_copies,
+    focus,
+    mosaic_plan,
+    randomised_copy,
+    reinitialisable_layers,
+    table_focus,
+)
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
 from rrx.record import Record
@@ -36,7 +43,7 @@ class ChannelReader(torch.nn.Module):
             self.conv.weight.copy_(torch.as_tensor(weights, dtype=torch.float32)[:, :, None, None])
 
     def forward(self, x):
-        return self.conv(x ** self.power).sum((2, 3))
+        return self.conv(x**self.power).sum((2, 3))
 
 
 def test_mosaic_plan_and_mosaics():
@@ -57,10 +64,10 @@ def test_mosaic_plan_and_mosaics():
 
 def test_focus_on_hand_made_maps():
     maps = torch.zeros(3, 4, 4)
-    maps[0, :2, :2] = 1.0                      # all relevance top-left
-    maps[1] = 1.0                              # uniform
+    maps[0, :2, :2] = 1.0  # all relevance top-left
+    maps[1] = 1.0  # uniform
     maps[2, 2:, 2:] = 3.0
-    maps[2, :2, :2] = -5.0                     # negative relevance does not count
+    maps[2, :2, :2] = -5.0  # negative relevance does not count
     flags = torch.tensor([[True, False, True, False], [True, True, False, False], [False, False, False, True]])
     assert focus(maps, flags).tolist() == pytest.approx([1.0, 0.5, 1.0])
     assert torch.isnan(focus(torch.zeros(1, 4, 4), flags[:1])).all()
@@ -75,10 +82,7 @@ def eq_1_focus(relevance: list[list[float]], target_quadrants: set[int]) -> floa
 
 def test_focus_of_a_hand_made_signed_map_is_eq_1():
     # a 4 x 4 map, quadrants 2 x 2, positive and negative relevance in every quadrant
-    m = torch.tensor([[3.0, -1.0, 0.5, -4.0],
-                      [-2.0, 1.0, 0.0, 2.5],
-                      [-6.0, 0.25, 1.0, 1.0],
-                      [0.75, -0.5, -3.0, 2.0]])
+    m = torch.tensor([[3.0, -1.0, 0.5, -4.0], [-2.0, 1.0, 0.0, 2.5], [-6.0, 0.25, 1.0, 1.0], [0.75, -0.5, -3.0, 2.0]])
     relevance = [[3.0, -1.0, -2.0, 1.0], [0.5, -4.0, 0.0, 2.5], [-6.0, 0.25, 0.75, -0.5], [1.0, 1.0, -3.0, 2.0]]
     flags = torch.tensor([[True, False, False, True], [False, True, True, False]])
     expected = [eq_1_focus(relevance, {0, 3}), eq_1_focus(relevance, {1, 2})]
@@ -103,8 +107,9 @@ def test_focus_runner_reads_the_positive_part_of_the_signed_attribution(tmp_path
     class_0 = eq_1_focus([[1.5] * pixels, [1.5] * pixels, [-0.5] * pixels, [-0.5] * pixels], {0, 1})
     class_1 = eq_1_focus([[2.25] * pixels, [2.25] * pixels, [2.0] * pixels, [2.0] * pixels], {0, 1})
     assert (class_0, class_1) == pytest.approx((1.0, 2.25 / 4.25))
-    result = focus_analysis(attribution=["input_x_gradient", "integrated_gradients"], per_class=2, randomise="none",
-                            ig_steps=4).run(model, data, dataset, CPU, tmp_path)
+    result = focus_analysis(
+        attribution=["input_x_gradient", "integrated_gradients"], per_class=2, randomise="none", ig_steps=4
+    ).run(model, data, dataset, CPU, tmp_path)
     for name in ("input_x_gradient", "integrated_gradients"):
         assert set(result[name]) == {"mosaics", "model"} and result[name]["model"]["n"] == 4
         assert result[name]["model"]["mean"] == pytest.approx((2 * class_0 + 2 * class_1) / 4)
@@ -117,29 +122,41 @@ def test_signed_attributions_of_closed_form_models():
     W[y, c] (x_c^2 - b_c^2). The signed maps are their sums over c; the default maps sum their absolute values;
     saliency and Grad-CAM have one form."""
     g = torch.Generator().manual_seed(0)
-    w = torch.randn(3, 3, generator=g)                                   # (K, C)
+    w = torch.randn(3, 3, generator=g)  # (K, C)
     x, b = torch.randn(2, 3, 5, 4, generator=g), torch.randn(2, 3, 5, 4, generator=g)
     y = torch.tensor([2, 0])
-    wy = w[y][:, :, None, None]                                          # (B, C, 1, 1)
+    wy = w[y][:, :, None, None]  # (B, C, 1, 1)
     linear, quadratic = ChannelReader(w), ChannelReader(w, power=2)
-    cases = [(linear, "input_x_gradient", None, wy * x), (linear, "integrated_gradients", b, wy * (x - b)),
-             (linear, "guided_backprop", None, wy.expand_as(x)), (quadratic, "input_x_gradient", None, 2 * wy * x ** 2),
-             (quadratic, "integrated_gradients", b, wy * (x ** 2 - b ** 2))]
+    cases = [
+        (linear, "input_x_gradient", None, wy * x),
+        (linear, "integrated_gradients", b, wy * (x - b)),
+        (linear, "guided_backprop", None, wy.expand_as(x)),
+        (quadratic, "input_x_gradient", None, 2 * wy * x**2),
+        (quadratic, "integrated_gradients", b, wy * (x**2 - b**2)),
+    ]
     for model, method, baseline, per_channel in cases:
         signed = attribution_map(model, x, y, method, baseline=baseline, steps=8, signed=True)
         assert signed.shape == (2, 5, 4)
         assert torch.allclose(signed, per_channel.sum(1), atol=1e-5), (method, model.power)
-        assert torch.allclose(attribution_map(model, x, y, method, baseline=baseline, steps=8), per_channel.abs().sum(1),
-                              atol=1e-5), (method, model.power)
+        assert torch.allclose(
+            attribution_map(model, x, y, method, baseline=baseline, steps=8), per_channel.abs().sum(1), atol=1e-5
+        ), (method, model.power)
         assert (signed < 0).any()
     assert torch.allclose(attribution_map(linear, x, y, "saliency", signed=True), wy.abs().sum(1).expand(2, 5, 4))
-    assert torch.equal(attribution_map(linear, x, y, "saliency", signed=True), attribution_map(linear, x, y, "saliency"))
+    assert torch.equal(
+        attribution_map(linear, x, y, "saliency", signed=True), attribution_map(linear, x, y, "saliency")
+    )
 
 
 def fixed_model():
     """conv, BN, ReLU, flatten, linear; every parameter 0.123 and BN's running mean 0.5 (no reset gives those)."""
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 3 * 3, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 3 * 3, 2),
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(0.123)
@@ -150,8 +167,11 @@ def fixed_model():
 def changed_layers(model, copy) -> set[str]:
     """The layers (module names) of ``copy`` whose parameters or buffers differ from ``model``'s."""
     before = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-    return {name.rsplit(".", 1)[0] for name, t in [*copy.named_parameters(), *copy.named_buffers()]
-            if not torch.equal(t, before[name])}
+    return {
+        name.rsplit(".", 1)[0]
+        for name, t in [*copy.named_parameters(), *copy.named_buffers()]
+        if not torch.equal(t, before[name])
+    }
 
 
 def test_cascading_randomisation_reinitialises_the_layers_from_the_output_down():
@@ -179,32 +199,56 @@ def test_focus_runner_with_cascading_randomisation_and_its_table(tmp_path):
     dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["red", "green"])
     model = ChannelReader([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     cascading = focus_analysis(attribution=["input_x_gradient"], per_class=2, randomise="cascading").run(
-        model, data, dataset, CPU, tmp_path)["input_x_gradient"]
+        model, data, dataset, CPU, tmp_path
+    )["input_x_gradient"]
     full = focus_analysis(attribution=["input_x_gradient"], per_class=2, randomise="full").run(
-        model, data, dataset, CPU, tmp_path)["input_x_gradient"]
+        model, data, dataset, CPU, tmp_path
+    )["input_x_gradient"]
     assert [(s["layers"], s["layer"]) for s in cascading["cascading"]] == [(1, "conv")]
     step = {k: v for k, v in cascading["cascading"][0].items() if k not in ("layers", "layer")}
     assert cascading["randomised"] == step == full["randomised"] and "cascading" not in full
     assert cascading["model"]["mean"] == pytest.approx(1.0)
-    run = Record(command="analyze", run={"architecture": "reader", "method": "standard"},
-                 analyses={"focus": {"input_x_gradient": cascading}})
+    run = Record(
+        command="analyze",
+        run={"architecture": "reader", "method": "standard"},
+        analyses={"focus": {"input_x_gradient": cascading}},
+    )
     table = table_focus([run])
-    assert list(table.columns) == ["Architecture", "Method", "Attribution", "Focus", "Focus std", "Randomised",
-                                   "Cascade to conv", "Mosaics"]
+    assert list(table.columns) == [
+        "Architecture",
+        "Method",
+        "Attribution",
+        "Focus",
+        "Focus std",
+        "Randomised",
+        "Cascade to conv",
+        "Mosaics",
+    ]
     assert table["Focus"].tolist() == pytest.approx([100.0])
     assert table["Cascade to conv"].tolist() == pytest.approx([100 * cascading["randomised"]["mean"]], nan_ok=True)
 
 
 def test_randomise_values():
     assert focus_analysis(randomise=True).randomise == "full" and focus_analysis(randomise=False).randomise == "none"
-    assert [focus_analysis(randomise=v).randomise for v in ("none", "full", "cascading")] == ["none", "full", "cascading"]
+    assert [focus_analysis(randomise=v).randomise for v in ("none", "full", "cascading")] == [
+        "none",
+        "full",
+        "cascading",
+    ]
     with pytest.raises(RRXError, match="^analysis.randomise=sometimes; known: none, full, cascading$"):
         focus_analysis(randomise="sometimes")
 
 
 def test_cli_bad_randomise_is_one_line(tmp_path):
-    result = rrx("analyze", "analysis=focus", "analysis.randomise=sometimes", "model=small_cnn", "trainer.device=cpu",
-                 f"hydra.run.dir={tmp_path}", check=False)
+    result = rrx(
+        "analyze",
+        "analysis=focus",
+        "analysis.randomise=sometimes",
+        "model=small_cnn",
+        "trainer.device=cpu",
+        f"hydra.run.dir={tmp_path}",
+        check=False,
+    )
     one_line_error(result, "analysis.randomise=sometimes", "none, full, cascading")
 
 
@@ -213,6 +257,8 @@ def test_against_quantus_focus():
     rng = np.random.default_rng(1)
     maps = rng.normal(size=(8, 1, 10, 12)).astype(np.float32)
     flags = np.stack([rng.permutation([True, True, False, False]) for _ in range(8)])
-    theirs = quantus.Focus(disable_warnings=True, normalise=False, abs=False).evaluate_batch(a_batch=maps, c_batch=flags.astype(int))
+    theirs = quantus.Focus(disable_warnings=True, normalise=False, abs=False).evaluate_batch(
+        a_batch=maps, c_batch=flags.astype(int)
+    )
     ours = focus(torch.from_numpy(maps), torch.from_numpy(flags))
     assert ours.numpy() == pytest.approx(np.asarray(theirs, dtype=np.float64), abs=1e-6)

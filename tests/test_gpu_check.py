@@ -26,8 +26,14 @@ def _gpu_check_module():
 
 def _check(tmp_path, *args, timeout=300, env=None):
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *args],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads((out / "gpu_check.json").read_text()), (out / "gpu_check.md").read_text(), result.stdout
 
@@ -45,11 +51,13 @@ def test_at_deadline_zero_every_part_is_skipped_and_the_report_written(tmp_path)
 def test_a_failing_part_is_one_line_in_the_report_and_the_next_part_runs(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    report, md, stdout = _check(tmp_path, "--device", "cpu", "--quick", "--parts", "decode,guard", "--cache-dir", str(not_a_folder))
+    report, md, stdout = _check(
+        tmp_path, "--device", "cpu", "--quick", "--parts", "decode,guard", "--cache-dir", str(not_a_folder)
+    )
     decode, guard = report["parts"]["decode"], report["parts"]["guard"]
     assert decode["status"] == "failed" and "\n" not in decode["error"] and "Traceback" in decode["traceback"]
     assert guard["status"] == "ok" and guard["result"]["step_ms"] > 0
-    assert f"| decode | failed |" in md and "decode: failed in" in stdout
+    assert "| decode | failed |" in md and "decode: failed in" in stdout
 
 
 def test_installing_wheels_leaves_this_python_able_to_import_setuptools(tmp_path, monkeypatch):
@@ -58,7 +66,9 @@ def test_installing_wheels_leaves_this_python_able_to_import_setuptools(tmp_path
     2026-12-02, in a test_train run after this file's. Whether there is a pip is asked of a child Python."""
     hook = pytest.importorskip("_distutils_hack")
     calls = []
-    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(list(args)) or subprocess.CompletedProcess(args, 0))
+    monkeypatch.setattr(
+        subprocess, "run", lambda args, **kw: calls.append(list(args)) or subprocess.CompletedProcess(args, 0)
+    )
     (tmp_path / "wheels").mkdir()
     _gpu_check_module().install_wheels(tmp_path / "wheels", tmp_path / "site", ["PyYAML"])
     assert "spec_for_distutils" not in vars(hook.DISTUTILS_FINDER)  # the hook still hands out setuptools' distutils
@@ -70,13 +80,26 @@ def test_quick_cpu_run_measures_every_part_or_says_why_not(tmp_path):
     report, md, stdout = _check(tmp_path, "--device", "cpu", "--quick", "--deadline-s", "600")
     parts = report["parts"]
     assert {name: p["status"] for name, p in parts.items()} == {
-        "train": "ok", "evaluate": "ok", "decode": "ok", "guard": "ok", "ddp": "skipped", "analyze": "ok",
-        "train_preloaded": "ok", "train_compile": "skipped"}, {n: p.get("error") for n, p in parts.items()}
+        "train": "ok",
+        "evaluate": "ok",
+        "decode": "ok",
+        "guard": "ok",
+        "ddp": "skipped",
+        "analyze": "ok",
+        "train_preloaded": "ok",
+        "train_compile": "skipped",
+    }, {n: p.get("error") for n, p in parts.items()}
     assert "2 GPUs" in parts["ddp"]["reason"] and "CUDA only" in parts["train_compile"]["reason"]
     train = parts["train"]["result"]
     assert len(train["rows"]) == train["cases"] == 18  # two models x the thesis grid's nine cases
     assert train["projection"]["rows"] and not train["projection"]["thesis_grid"]
-    assert {r["analysis"] for r in parts["analyze"]["result"]["rows"]} == {"localisation", "obey", "focus", "u_analysis", "ipha"}
+    assert {r["analysis"] for r in parts["analyze"]["result"]["rows"]} == {
+        "localisation",
+        "obey",
+        "focus",
+        "u_analysis",
+        "ipha",
+    }
     assert [r["model"] for r in parts["evaluate"]["result"]["rows"]] == ["resnet50", "clip_b32"]
     assert all(r["composites_per_s"] > 0 and r["full_in9_h"] > 0 for r in parts["evaluate"]["result"]["rows"])
     assert parts["decode"]["result"]["nvjpeg"]["status"] == "skipped"
@@ -101,8 +124,13 @@ def test_the_wheels_install_into_a_target_and_rrx_composes_from_it(tmp_path):
         pytest.skip("PyPI is not reachable: scripts/gpu_wheels.sh downloads the wheels from it")
     wheels, target = tmp_path / "wheels", tmp_path / "site"
     version = f"{sys.version_info.major}.{sys.version_info.minor}"  # this Python's wheels, so they install here
-    made = subprocess.run(["bash", str(REPO / "scripts" / "gpu_wheels.sh"), str(wheels)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHON": sys.executable, "GPU_PYTHON_VERSION": version}, timeout=600)
+    made = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu_wheels.sh"), str(wheels)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable, "GPU_PYTHON_VERSION": version},
+        timeout=600,
+    )
     assert made.returncode == 0, made.stdout + made.stderr
     assert "MiB (limit 64 MiB)" in made.stdout and (wheels / "COMMIT").read_text().strip()
     names = sorted(p.name.split("-")[0].lower() for p in wheels.glob("*.whl"))
@@ -125,8 +153,13 @@ def test_the_wheels_install_into_a_target_and_rrx_composes_from_it(tmp_path):
     unpacked = tmp_path / "unpacked"  # a Python without pip
     gpu_check.unpack_wheels(wheels, unpacked, list(gpu_check.NEEDED.values()))
     for site in (target, unpacked):
-        done = subprocess.run([sys.executable, "-c", probe, str(site)], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(site)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["small_cnn", "(1,", "4)"]
 
@@ -134,8 +167,19 @@ def test_the_wheels_install_into_a_target_and_rrx_composes_from_it(tmp_path):
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(HIDE)
-    report, _, stdout = _check(tmp_path, "--device", "cpu", "--quick", "--parts", "guard,analyze", "--wheels", str(wheels),
-                               "--target", str(tmp_path / "gpu-site"), env={**os.environ, "PYTHONPATH": str(hide)})
+    report, _, stdout = _check(
+        tmp_path,
+        "--device",
+        "cpu",
+        "--quick",
+        "--parts",
+        "guard,analyze",
+        "--wheels",
+        str(wheels),
+        "--target",
+        str(tmp_path / "gpu-site"),
+        env={**os.environ, "PYTHONPATH": str(hide)},
+    )
     assert report["machine"]["installed_from_wheels"] == list(gpu_check.NEEDED.values()), stdout
     assert {p["status"] for p in report["parts"].values()} == {"ok"}, report["parts"]
 

@@ -91,9 +91,9 @@ def test_corrupt_image_names_the_file(root):
 # --- the dataset=in9 config on a fixture in the real layout -------------------------------------
 
 from hydra import compose, initialize_config_module  # noqa: E402
-
 from in9_fixture import CLASSES as IN9_CLASSES  # noqa: E402
 from in9_fixture import object_mask, write_in9  # noqa: E402
+
 from rrx.data import create_dataset  # noqa: E402
 
 
@@ -203,8 +203,13 @@ def test_byte_items_resized_are_the_rounded_bilinear_resize(noisy_root):
     data = IN9Folder(noisy_root, "original", "val", image_size=7, masks=True)
     for index in (0, 4, 8):
         pixels = np.asarray(Image.open(data.samples[index][0]), dtype=np.float64)  # (10, 10, 3)
-        resized = F.interpolate(torch.from_numpy(pixels).permute(2, 0, 1)[None], size=(7, 7), mode="bilinear",
-                                align_corners=False, antialias=True)[0]
+        resized = F.interpolate(
+            torch.from_numpy(pixels).permute(2, 0, 1)[None],
+            size=(7, 7),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )[0]
         x, y, m = data.byte_item(index)
         assert x.dtype == torch.uint8 and m.dtype == torch.bool and y == index // 3
         assert (x.double() - resized.round()).abs().max().item() <= 1  # float32 vs float64 at a .5 tie

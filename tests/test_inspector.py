@@ -9,22 +9,29 @@ import socket
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, Marker
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from PIL import Image
+from runner import one_line_error, rrx
 
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
 from rrx.inspector import images, masks, transforms, views
-from rrx.inspector.model import (NO_ROOTS, UNLOADABLE, Inspected, checkpoint_roots, class_names, open_inspected,
-                                 open_page_checkpoint, page_checkpoint, with_checkpoint)
+from rrx.inspector.model import (
+    UNLOADABLE,
+    Inspected,
+    checkpoint_roots,
+    class_names,
+    open_inspected,
+    open_page_checkpoint,
+    page_checkpoint,
+    with_checkpoint,
+)
 from rrx.inspector.saving import save_view
 from rrx.inspector.server import check_port, is_loopback
 from rrx.models import create_model
 from rrx.train import train
-
-from conftest import TINY, Marker
-from runner import one_line_error, rrx
 
 CLASSES = [f"c{k}" for k in range(5)]
 
@@ -48,12 +55,19 @@ def softmax(model, batch):
 
 # --- transforms (thesis 7.3.1) ---------------------------------------------------------------------------------
 
+
 def blocks_of(t, bh, bw):
     """Every bh x bw block of t (C, H, W) in row-major order, by loops."""
-    return [t[:, i:i + bh, j:j + bw] for i in range(0, t.shape[1] - bh + 1, bh) for j in range(0, t.shape[2] - bw + 1, bw)]
+    return [
+        t[:, i : i + bh, j : j + bw]
+        for i in range(0, t.shape[1] - bh + 1, bh)
+        for j in range(0, t.shape[2] - bw + 1, bw)
+    ]
 
 
-@pytest.mark.parametrize("name, bh, bw", [("patch_shuffle", 8, 8), ("horizontal_shuffle", 4, 32), ("vertical_shuffle", 32, 8)])
+@pytest.mark.parametrize(
+    "name, bh, bw", [("patch_shuffle", 8, 8), ("horizontal_shuffle", 4, 32), ("vertical_shuffle", 32, 8)]
+)
 def test_structure_transforms_permute_blocks(x, name, bh, bw):
     value = bh if name != "vertical_shuffle" else bw
     out = transforms.apply_transform(name, x, value, seed=3)
@@ -81,7 +95,9 @@ def test_gaussian_and_speckle_noise_statistics():
     assert abs(noise.mean()) < 4 * 0.1 / math.sqrt(n) and abs(noise.std() - 0.1) < 0.005
     speckle = transforms.apply_transform("speckle_noise", x, 0.2, seed=0) - x  # x * N(0, 0.2^2): std 0.1
     assert abs(speckle.mean()) < 4 * 0.1 / math.sqrt(n) and abs(speckle.std() - 0.1) < 0.005
-    assert torch.equal(transforms.apply_transform("speckle_noise", torch.zeros(3, 8, 8), 1.0, seed=0), torch.zeros(3, 8, 8))
+    assert torch.equal(
+        transforms.apply_transform("speckle_noise", torch.zeros(3, 8, 8), 1.0, seed=0), torch.zeros(3, 8, 8)
+    )
     assert torch.equal(transforms.apply_transform("gaussian_noise", x, 0.0, seed=0), x)
     bright = transforms.apply_transform("gaussian_noise", torch.ones(3, 16, 16), 0.5, seed=0)
     assert bright.max() == 1 and bright.min() >= 0  # clamped to the model's range
@@ -115,6 +131,7 @@ def test_transform_checks_its_parameter(x):
 
 # --- masks (thesis 7.3.3) --------------------------------------------------------------------------------------
 
+
 def test_rectangle_circle_polygon_masks_counted_by_hand():
     rect = masks.rectangle_mask(10, 10, 2, 3, 6, 8)  # centres x in [2, 6]: columns 2..5; y in [3, 8]: rows 3..7
     expected = torch.zeros(10, 10)
@@ -147,30 +164,68 @@ def test_bad_selections_are_messages():
 
 def test_canvas_objects_in_image_pixels():
     # Fabric places the stroke-inclusive box's origin at (left, top); the drawn rectangle is inside the stroke
-    rect = {"type": "rect", "left": 10, "top": 20, "width": 40, "height": 30, "strokeWidth": 2, "stroke": "#f00",
-            "strokeUniform": True, "originX": "left", "originY": "top", "angle": 0, "scaleX": 1, "scaleY": 1}
+    rect = {
+        "type": "rect",
+        "left": 10,
+        "top": 20,
+        "width": 40,
+        "height": 30,
+        "strokeWidth": 2,
+        "stroke": "#f00",
+        "strokeUniform": True,
+        "originX": "left",
+        "originY": "top",
+        "angle": 0,
+        "scaleX": 1,
+        "scaleY": 1,
+    }
     assert masks.fabric_shape(rect, 2.0) == masks.Shape("rectangle", ((5.5, 10.5), (25.5, 25.5)))
     # turned about (left, top) by 90 degrees: the box (42 x 32 with the stroke) hangs left of x = 10, below y = 20
     turned = masks.fabric_shape({**rect, "angle": 90}, 1.0)
     assert turned.kind == "rectangle" and np.allclose(turned.points, [(-21, 21), (9, 61)])
     tilted = masks.fabric_shape({**rect, "angle": 30}, 1.0)  # a polygon centred at (left, top) + R(30) (21, 16)
     cos, sin = math.cos(math.pi / 6), math.sin(math.pi / 6)
-    assert tilted.kind == "polygon" and np.allclose(np.mean(tilted.points, 0), (10 + 21 * cos - 16 * sin, 20 + 21 * sin + 16 * cos))
+    assert tilted.kind == "polygon" and np.allclose(
+        np.mean(tilted.points, 0), (10 + 21 * cos - 16 * sin, 20 + 21 * sin + 16 * cos)
+    )
     assert np.allclose(math.dist(tilted.points[0], tilted.points[1]), 40)
-    circle = {"type": "circle", "left": 10, "top": 50, "radius": 20, "strokeWidth": 2, "stroke": "#f00",
-              "originX": "left", "originY": "center", "angle": 0, "scaleX": 1, "scaleY": 1}
+    circle = {
+        "type": "circle",
+        "left": 10,
+        "top": 50,
+        "radius": 20,
+        "strokeWidth": 2,
+        "stroke": "#f00",
+        "originX": "left",
+        "originY": "center",
+        "angle": 0,
+        "scaleX": 1,
+        "scaleY": 1,
+    }
     assert masks.fabric_shape(circle, 1.0) == masks.Shape("circle", ((31.0, 50.0), (20.0, 20.0)))
     down = masks.fabric_shape({**circle, "angle": 90}, 1.0)  # dragged downwards: the centre is below the start
     assert np.allclose(down.points, [(10, 71), (20, 20)])
     points = [{"x": 10, "y": 10}, {"x": 50, "y": 10}, {"x": 30, "y": 40}]
-    polygon = {"type": "Polygon", "points": points, "left": 9, "top": 9, "width": 40, "height": 30, "strokeWidth": 2,
-               "stroke": "#f00", "angle": 0, "scaleX": 1, "scaleY": 1}
+    polygon = {
+        "type": "Polygon",
+        "points": points,
+        "left": 9,
+        "top": 9,
+        "width": 40,
+        "height": 30,
+        "strokeWidth": 2,
+        "stroke": "#f00",
+        "angle": 0,
+        "scaleX": 1,
+        "scaleY": 1,
+    }
     assert np.allclose(masks.fabric_shape(polygon, 2.0).points, [(5, 5), (25, 5), (15, 20)])
     with pytest.raises(RRXError, match="canvas object path: draw a rectangle, circle or polygon"):
         masks.canvas_shapes({"objects": [{"type": "path", "left": 0, "top": 0}]}, 1.0)
 
 
 # --- images ----------------------------------------------------------------------------------------------------
+
 
 def encoded(image, fmt="PNG"):
     buffer = io.BytesIO()
@@ -209,6 +264,7 @@ def test_a_10k_by_10k_photo_is_read():
 
 # --- views -----------------------------------------------------------------------------------------------------
 
+
 def test_top_k_and_class_checks():
     probs = torch.tensor([0.1, 0.4, 0.1, 0.3, 0.1], dtype=torch.float64)
     assert [r["index"] for r in views.top_k(probs, CLASSES, 3)] == [1, 3, 0]
@@ -216,7 +272,11 @@ def test_top_k_and_class_checks():
         views.check_class(5, CLASSES)
     with pytest.raises(RRXError, match="class index -1 is out of range"):
         views.check_class(-1, CLASSES)
-    assert class_names(1000, None)[:2] == ["tench", "goldfish"] and class_names(3, None) == ["class 0", "class 1", "class 2"]
+    assert class_names(1000, None)[:2] == ["tench", "goldfish"] and class_names(3, None) == [
+        "class 0",
+        "class 1",
+        "class 2",
+    ]
 
 
 def test_transform_view_numbers_are_the_models(inspected, x):
@@ -256,7 +316,8 @@ def test_signal_snr_and_background_views(inspected, x):
     expected = softmax(inspected.model, torch.stack([x, kept, x - kept]))
     for row, probs in zip(("image", "signal", "context"), expected):
         assert {r["index"]: r["probability"] for r in view.numbers[row]} == pytest.approx(
-            {k: float(probs[k]) for k in range(5)}, abs=1e-12)
+            {k: float(probs[k]) for k in range(5)}, abs=1e-12
+        )
 
     snr = views.snr_view(inspected, x, mask, ["saliency", "gradcam"], chosen=1)
     for method, ratio in snr.numbers["snr"].items():
@@ -288,6 +349,7 @@ def test_saving_never_overwrites(tmp_path, inspected, x):
 
 
 # --- the command -----------------------------------------------------------------------------------------------
+
 
 def test_port_and_host_checks():
     with socket.socket() as taken:
@@ -329,15 +391,26 @@ def test_off_the_shelf_models_keep_their_head(tmp_path):
     imagenet = open_inspected(inspect_config("model=timm", "model.arch=test_resnet", "trainer.device=cpu"), False)
     assert imagenet.dataset is None and imagenet.image_size == 224 and len(imagenet.classes) == 1000
     assert imagenet.classes[:2] == ["tench", "goldfish"]
-    small = open_inspected(inspect_config("model=small_cnn", "model.width=4", "dataset.image_size=32",
-                                          "dataset.train_per_class=2", "dataset.val_per_class=2",
-                                          f"dataset.cache_dir={tmp_path}", "trainer.device=cpu"), True)
+    small = open_inspected(
+        inspect_config(
+            "model=small_cnn",
+            "model.width=4",
+            "dataset.image_size=32",
+            "dataset.train_per_class=2",
+            "dataset.val_per_class=2",
+            f"dataset.cache_dir={tmp_path}",
+            "trainer.device=cpu",
+        ),
+        True,
+    )
     assert small.dataset.name == "synthetic" and small.image_size == 32  # random weights: the dataset's classes
     assert small.classes == images.dataset_classes(small.dataset, "original") and len(small.classes) == 9
     x, mask, description = images.dataset_image(small.dataset, "mixed_rand", 3, 1)
     assert x.shape == (3, 32, 32) and mask.shape == (32, 32) and description == "synthetic / mixed_rand / 03_cross #1"
     assert "mixed_rand" in images.dataset_variations(small.dataset)
-    with pytest.raises(RRXError, match="image index 2 is out of range: class 03_cross has 2 images in original, 0 .. 1"):
+    with pytest.raises(
+        RRXError, match="image index 2 is out of range: class 03_cross has 2 images in original, 0 .. 1"
+    ):
         images.dataset_image(small.dataset, "original", 3, 2)
 
 
@@ -346,7 +419,9 @@ def test_browser_tests_skip_with_the_reason_or_fail_in_ci(monkeypatch):
 
     monkeypatch.setattr(browser.shutil, "which", lambda name: None)
     monkeypatch.delenv("RRX_REQUIRE_BROWSER", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="browser tests need chromium, chromedriver.*apt-get install chromium"):
+    with pytest.raises(
+        pytest.skip.Exception, match="browser tests need chromium, chromedriver.*apt-get install chromium"
+    ):
         browser.require_browser()
     monkeypatch.setenv("RRX_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="RRX_REQUIRE_BROWSER is set"):
@@ -391,11 +466,18 @@ def test_inspect_without_streamlit_names_the_extra(monkeypatch, tmp_path):
 
 # --- checkpoints the page loads (issue 24): only from under inspector.checkpoint_roots, never unpickled -----------
 
+
 def test_the_page_takes_a_path_only_from_under_its_roots(tmp_path, monkeypatch):
     tmp_path = tmp_path.resolve()
     root, outside = tmp_path / "root", tmp_path / "outside"
-    for file in (root / "run" / "checkpoint.pt", root / "a.pt", root / "~" / "c.pt", root / "notes.txt",
-                 outside / "b.pt", outside / "checkpoint.pt"):
+    for file in (
+        root / "run" / "checkpoint.pt",
+        root / "a.pt",
+        root / "~" / "c.pt",
+        root / "notes.txt",
+        outside / "b.pt",
+        outside / "checkpoint.pt",
+    ):
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(b"x")
     (root / "link.pt").symlink_to(outside / "b.pt")
@@ -403,25 +485,47 @@ def test_the_page_takes_a_path_only_from_under_its_roots(tmp_path, monkeypatch):
     (root / "run_link").symlink_to(root / "run")  # a link that stays under the root is followed
     roots = [root]
     assert page_checkpoint("run", roots) == page_checkpoint(f" {root}/run/ ", roots) == root / "run" / "checkpoint.pt"
-    assert page_checkpoint("a.pt", roots) == root / "a.pt" and page_checkpoint("run_link", roots) == root / "run" / "checkpoint.pt"
+    assert (
+        page_checkpoint("a.pt", roots) == root / "a.pt"
+        and page_checkpoint("run_link", roots) == root / "run" / "checkpoint.pt"
+    )
     assert page_checkpoint("~/c.pt", roots) == root / "~" / "c.pt"  # ~ is a folder's name, not the home folder
 
     monkeypatch.setenv("HOME", str(outside))
     looked_up = []  # every path stat'ed or lstat'ed while checking
     for name in ("stat", "lstat"):
         real = getattr(os, name)
-        monkeypatch.setattr(os, name, lambda path, *a, real=real, **k: looked_up.append(str(path)) or real(path, *a, **k))
+        monkeypatch.setattr(
+            os, name, lambda path, *a, real=real, **k: looked_up.append(str(path)) or real(path, *a, **k)
+        )
     refused = {f"only checkpoints under {root} can be loaded here: a run folder holding checkpoint.pt, or a .pt file"}
-    never_looked_at = [str(outside / "b.pt"), str(outside), "../outside/b.pt", "run/../../outside",
-                       str(tmp_path / "missing.pt"), "/etc/passwd", ""]
+    never_looked_at = [
+        str(outside / "b.pt"),
+        str(outside),
+        "../outside/b.pt",
+        "run/../../outside",
+        str(tmp_path / "missing.pt"),
+        "/etc/passwd",
+        "",
+    ]
     messages = set()
     for text in never_looked_at:
         with pytest.raises(RRXError) as caught:
             page_checkpoint(text, roots)
         messages.add(str(caught.value))
     assert looked_up == []  # refused before anything was looked up
-    for text in ("link.pt", "linked_run", "linked_run/b.pt", "~/b.pt", "~", "missing.pt", "run/missing", "notes.txt",
-                 "a\0.pt", "x" * 5000):
+    for text in (
+        "link.pt",
+        "linked_run",
+        "linked_run/b.pt",
+        "~/b.pt",
+        "~",
+        "missing.pt",
+        "run/missing",
+        "notes.txt",
+        "a\0.pt",
+        "x" * 5000,
+    ):
         with pytest.raises(RRXError) as caught:
             page_checkpoint(text, roots)
         messages.add(str(caught.value))
@@ -438,8 +542,9 @@ def test_checkpoint_roots_default_to_the_commands_checkpoint_folder(tmp_path):
     assert checkpoint_roots(inspect_config(f"checkpoint={run}")) == [run]  # the run folder, not its parent
     assert checkpoint_roots(inspect_config(f"checkpoint={run / 'checkpoint.pt'}")) == [run]
     assert checkpoint_roots(inspect_config("model=resnet18")) == []
-    assert checkpoint_roots(inspect_config("model=resnet18", f"inspector.checkpoint_roots=[{tmp_path}/runs,{run}]")) == \
-        [tmp_path / "runs", run]
+    assert checkpoint_roots(
+        inspect_config("model=resnet18", f"inspector.checkpoint_roots=[{tmp_path}/runs,{run}]")
+    ) == [tmp_path / "runs", run]
     assert checkpoint_roots(inspect_config(f"checkpoint={run}", "inspector.checkpoint_roots=[]")) == []
     with pytest.raises(RRXError, match=f"inspector.checkpoint_roots: {tmp_path}/nope is not a folder"):
         checkpoint_roots(inspect_config(f"inspector.checkpoint_roots=[{tmp_path}/nope]"))
@@ -455,8 +560,9 @@ def trained(tmp_path_factory):
     with initialize_config_module("rrx.conf", version_base="1.3"):
         cfg = compose("train", overrides=[*TINY, f"dataset.cache_dir={base / 'cache'}"])
     train(cfg, base / "root" / "run")
-    command = inspect_config(f"checkpoint={base / 'root' / 'run'}", f"dataset.cache_dir={base / 'cache'}",
-                             "trainer.device=cpu")
+    command = inspect_config(
+        f"checkpoint={base / 'root' / 'run'}", f"dataset.cache_dir={base / 'cache'}", "trainer.device=cpu"
+    )
     return torch.load(base / "root" / "run" / "checkpoint.pt", weights_only=True), base / "root", command
 
 
@@ -483,5 +589,8 @@ def test_an_unfinished_checkpoint_is_noticed(trained, inspected):
     torch.save({k: v for k, v in ckpt.items() if k not in ("finished", "epoch", "epochs")}, root / "older_run.pt")
     notice = open_page_checkpoint(cfg, "unfinished.pt", [root], False).notice
     assert notice.startswith("this checkpoint is unfinished (epoch 1 of 3)")
-    assert "did not record whether its training finished" in open_page_checkpoint(cfg, "older_run.pt", [root], False).notice
+    assert (
+        "did not record whether its training finished"
+        in open_page_checkpoint(cfg, "older_run.pt", [root], False).notice
+    )
     assert open_inspected(cfg, False).notice is None and inspected.notice is None  # finished; no checkpoint

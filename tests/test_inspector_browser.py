@@ -12,15 +12,15 @@ import shutil
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from PIL import Image
-
 from browser import Server, chrome, click, read_table, require_browser, wait_for
 from conftest import TINY, Marker
+from hydra import compose, initialize_config_module
+from PIL import Image
+from runner import rrx
+
 from rrx.inspector.images import dataset_image, load_image
 from rrx.inspector.model import open_inspected
 from rrx.inspector.views import signal_view, transform_view
-from runner import rrx
 
 pytestmark = pytest.mark.browser  # in `make test-all` (CI), not in `make test`
 
@@ -31,7 +31,13 @@ def app(tmp_path_factory):
     trained run: the folder the page may load checkpoints from)."""
     chromium, driver = require_browser()
     folder = tmp_path_factory.mktemp("inspect")
-    rrx("train", *TINY, f"dataset.cache_dir={folder / 'cache'}", "challenge=original", f"hydra.run.dir={folder / 'train'}")
+    rrx(
+        "train",
+        *TINY,
+        f"dataset.cache_dir={folder / 'cache'}",
+        "challenge=original",
+        f"hydra.run.dir={folder / 'train'}",
+    )
     # a test image of the benchmark (an object on a background), enlarged and uploaded as a PNG photo
     [original] = list((folder / "cache").glob("synthetic-*/bg_challenge/original/val/02_triangle"))
     image = folder / "photo.png"
@@ -44,8 +50,15 @@ def app(tmp_path_factory):
     inspected = open_inspected(cfg, False)
     x, _ = load_image(image.read_bytes(), inspected.image_size)
     browser = chrome(chromium, driver)
-    yield {"url": server.url, "inspected": inspected, "x": x, "image": image, "out": out, "browser": browser,
-           "run": folder / "train"}
+    yield {
+        "url": server.url,
+        "inspected": inspected,
+        "x": x,
+        "image": image,
+        "out": out,
+        "browser": browser,
+        "run": folder / "train",
+    }
     browser.quit()
     assert server.stop() == 0, (folder / "server.log").read_text()
 
@@ -78,7 +91,9 @@ def by_css(browser, css):
 def open_with_image(app, image=None):
     browser = app["browser"]
     browser.get(app["url"])
-    wait_for(lambda: by_css(browser, "input[type=file]"), what="the upload field")[0].send_keys(str(image or app["image"]))
+    wait_for(lambda: by_css(browser, "input[type=file]"), what="the upload field")[0].send_keys(
+        str(image or app["image"])
+    )
 
 
 def table_with(browser, header: str) -> list[dict]:
@@ -91,8 +106,12 @@ def table_with(browser, header: str) -> list[dict]:
 
 def choose(browser, label: str) -> None:
     """Click the sidebar's radio option ``label``."""
-    click(lambda: [o for o in by_css(browser, "[data-testid=stSidebar] [role=radiogroup] label")
-                   if o.text.strip() == label][0], what=f"the sidebar's {label}")
+    click(
+        lambda: [
+            o for o in by_css(browser, "[data-testid=stSidebar] [role=radiogroup] label") if o.text.strip() == label
+        ][0],
+        what=f"the sidebar's {label}",
+    )
 
 
 def open_module(app, label: str) -> None:
@@ -128,21 +147,29 @@ def test_noise_slider_changes_the_probabilities_shown(app, tmp_path):
     view, _ = transform_view(app["inspected"], app["x"], "gaussian_noise", 0.5, 0)
     assert shown(before, "transformed") != expected(view.numbers["transformed"])
     # the page reruns once per key press: wait for the last rerun's table
-    after = wait_for(lambda: (rows := table_with(browser, "transformed probability")) and
-                     shown(rows, "transformed") == expected(view.numbers["transformed"]) and rows,
-                     what="the probabilities of sigma 0.5")
+    after = wait_for(
+        lambda: (
+            (rows := table_with(browser, "transformed probability"))
+            and shown(rows, "transformed") == expected(view.numbers["transformed"])
+            and rows
+        ),
+        what="the probabilities of sigma 0.5",
+    )
     assert shown(after, "original") == expected(view.numbers["original"])
     wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 1), what="the figure")
     screenshot(browser, tmp_path, "image_processing", module=True)
 
-    click(lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Save view"][0],
-          what="the Save view button")
+    click(
+        lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Save view"][0],
+        what="the Save view button",
+    )
     wait_for(lambda: "saved transform-" in browser.find_element("tag name", "body").text, what="the save message")
     [saved] = [json.loads(p.read_text()) for p in app["out"].glob("transform-*.json")]
     assert saved["value"] == pytest.approx(0.5) and saved["image"] == "photo.png"
     assert [r["index"] for r in saved["transformed"]] == [r["index"] for r in view.numbers["transformed"]]
     assert [r["probability"] for r in saved["transformed"]] == pytest.approx(
-        [r["probability"] for r in view.numbers["transformed"]], abs=1e-12)
+        [r["probability"] for r in view.numbers["transformed"]], abs=1e-12
+    )
 
 
 @pytest.mark.slow
@@ -150,10 +177,14 @@ def test_interpretability_module_with_u_analysis(app, tmp_path):
     browser = app["browser"]
     open_module(app, "Interpretability")
     wait_for(lambda: "U Analysis" in browser.find_element("tag name", "body").text, what="the interpretability module")
-    click(lambda: [t for t in by_css(browser, "[data-testid=stCheckbox] label") if "run U Analysis" in t.text][0],
-          what="the U Analysis switch")
-    text = wait_for(lambda: (body := browser.find_element("tag name", "body").text) and "U-occurrences" in body and body,
-                    what="the U Analysis")
+    click(
+        lambda: [t for t in by_css(browser, "[data-testid=stCheckbox] label") if "run U Analysis" in t.text][0],
+        what="the U Analysis switch",
+    )
+    text = wait_for(
+        lambda: (body := browser.find_element("tag name", "body").text) and "U-occurrences" in body and body,
+        what="the U Analysis",
+    )
     assert "patches of 3 px" in text  # window 0.1 of 32 px
     wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 2), what="the U Analysis figure")
     screenshot(browser, tmp_path, "interpretability", module=True)
@@ -169,8 +200,9 @@ def test_signal_drawn_on_the_canvas(app, tmp_path):
     assert canvas.size == {"width": 384, "height": 384}
     # drag from (100, 100) to (250, 300) of the 384 px canvas (12 canvas px per image px); the drawn rectangle's
     # fill starts inside its 2 px stroke: (101, 101)-(251, 301), image (8.4, 8.4)-(20.9, 25.1): rows 8..24, cols 8..20
-    ActionChains(browser).move_to_element_with_offset(canvas, 100 - 192, 100 - 192).click_and_hold() \
-        .move_by_offset(75, 100).move_by_offset(75, 100).release().perform()
+    ActionChains(browser).move_to_element_with_offset(canvas, 100 - 192, 100 - 192).click_and_hold().move_by_offset(
+        75, 100
+    ).move_by_offset(75, 100).release().perform()
     rows = wait_for(lambda: table_with(browser, "signal probability"), what="the signal predictions")
     mask = torch.zeros(32, 32)
     mask[8:25, 8:21] = 1
@@ -194,12 +226,19 @@ def test_dataset_image_with_its_mask(app, tmp_path):
     label.find_element("css selector", "input").send_keys("2: 02_triangle" + Keys.ENTER)
     wait_for(lambda: table_with(browser, "transformed probability"), what="the dataset image's predictions")
     choose(browser, "Signal")
-    click(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Dataset mask"][0],
-          what="the dataset mask choice")
+    click(
+        lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Dataset mask"][0],
+        what="the dataset mask choice",
+    )
     x, m, _ = dataset_image(app["inspected"].dataset, "mixed_rand", 2, 0)
     view = signal_view(app["inspected"], x, m)
-    wait_for(lambda: all(shown(table_with(browser, "signal probability"), column) == expected(view.numbers[column])
-                         for column in ("image", "signal", "context")), what="the signal of the object mask")
+    wait_for(
+        lambda: all(
+            shown(table_with(browser, "signal probability"), column) == expected(view.numbers[column])
+            for column in ("image", "signal", "context")
+        ),
+        what="the signal of the object mask",
+    )
     wait_for(lambda: table_with(browser, "p(original class)"), what="the background transforms")
     wait_for(lambda: browser.execute_script(IMAGES_SHOWN, 3), what="the three figures")
     screenshot(browser, tmp_path, "signal", module=True)
@@ -219,12 +258,17 @@ def test_bad_input_is_a_message_and_the_page_goes_on(app, tmp_path):
     wait_for(lambda: table_with(browser, "transformed probability"), what="the page working again")
 
     choose(browser, "Signal")
-    click(lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Type coordinates"][0],
-          what="the signal choices")
+    click(
+        lambda: [o for o in by_css(browser, "[role=radiogroup] label") if o.text.strip() == "Type coordinates"][0],
+        what="the signal choices",
+    )
     [shape] = wait_for(lambda: [s for s in by_css(browser, "[data-testid=stSelectbox]") if "shape" in s.text])
     shape.find_element("css selector", "input").send_keys("polygon" + Keys.ENTER)
-    field = wait_for(lambda: [f for f in by_css(browser, "[data-testid=stTextInput] input")
-                              if "polygon" in f.get_attribute("aria-label")])[0]
+    field = wait_for(
+        lambda: [
+            f for f in by_css(browser, "[data-testid=stTextInput] input") if "polygon" in f.get_attribute("aria-label")
+        ]
+    )[0]
     field.send_keys("3 3, 20 20" + Keys.ENTER)
     wait_for(lambda: "a polygon needs at least 3 points, got 2" in body(), what="the polygon message")
     field.send_keys(", 3 20" + Keys.ENTER)
@@ -245,18 +289,31 @@ def test_the_page_loads_checkpoints_only_from_under_its_roots_and_never_unpickle
     open_with_image(app)
     wait_for(lambda: table_with(browser, "transformed probability"), what="the first module")
     body = lambda: browser.find_element("tag name", "body").text  # noqa: E731
-    click(lambda: [e for e in by_css(browser, "[data-testid=stExpander] summary") if "checkpoint" in e.text.lower()][0],
-          what="the checkpoint expander")
+    click(
+        lambda: [e for e in by_css(browser, "[data-testid=stExpander] summary") if "checkpoint" in e.text.lower()][0],
+        what="the checkpoint expander",
+    )
 
     def load(text: str) -> None:
-        field = wait_for(lambda: [f for f in by_css(browser, "[data-testid=stTextInput] input")
-                                  if "checkpoint" in f.get_attribute("aria-label")])[0]
+        field = wait_for(
+            lambda: [
+                f
+                for f in by_css(browser, "[data-testid=stTextInput] input")
+                if "checkpoint" in f.get_attribute("aria-label")
+            ]
+        )[0]
         field.send_keys(Keys.CONTROL, "a")
         field.send_keys(text + Keys.ENTER)
-        click(lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Load"][0],
-              what="the Load button")
+        click(
+            lambda: [b for b in by_css(browser, "[data-testid=stButton] button") if b.text == "Load"][0],
+            what="the Load button",
+        )
 
-    outside, refused, unloadable = tmp_path / "checkpoint.pt", "can be loaded here", "not a checkpoint this page can load"
+    outside, refused, unloadable = (
+        tmp_path / "checkpoint.pt",
+        "can be loaded here",
+        "not a checkpoint this page can load",
+    )
     torch.save(ckpt, outside)
     load(str(outside))
     wait_for(lambda: f"only checkpoints under {app['run']}" in body(), what="the roots message")
@@ -265,7 +322,9 @@ def test_the_page_loads_checkpoints_only_from_under_its_roots_and_never_unpickle
     assert body().count(unloadable) == 1 and "Python objects" not in body() and not marker.exists()
     assert table_with(browser, "transformed probability")  # the page still shows the current model's views
     load("unfinished.pt")
-    wait_for(lambda: "this checkpoint is unfinished (epoch 1 of 3)" in body() and unloadable not in body(),
-             what="the unfinished checkpoint's warning")
+    wait_for(
+        lambda: "this checkpoint is unfinished (epoch 1 of 3)" in body() and unloadable not in body(),
+        what="the unfinished checkpoint's warning",
+    )
     assert str(app["run"] / "unfinished.pt") in body() and not marker.exists()
     screenshot(browser, tmp_path, "unfinished_checkpoint")

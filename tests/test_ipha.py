@@ -55,7 +55,9 @@ def test_hill_climbing_removes_every_pixel_the_model_reads_against_the_class_and
     x, y = torch.ones(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
     x[1] = 0  # an all-black image equals C whatever the mask: nothing to gain, it keeps its start
     c = torch.zeros_like(x)
-    mask = hill_climb(ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3)).mask
+    mask = hill_climb(
+        ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3)
+    ).mask
     start = _start((4, 1, 8, 8), 3)
     region = torch.zeros(1, 1, 8, 8)
     region[..., REGION[0], REGION[1]] = 1
@@ -66,7 +68,9 @@ def test_hill_climbing_removes_every_pixel_the_model_reads_against_the_class_and
     assert (start * (1 - region)).sum() > 0  # there was something to remove
     climbed = [0, 2, 3]
     assert (_p0(mask * x)[climbed] > _p0(start * x)[climbed]).all()
-    again = hill_climb(ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3))
+    again = hill_climb(
+        ReadsRegion(), x, y, c, iterations=150, neighbours=16, generator=torch.Generator().manual_seed(3)
+    )
     assert torch.equal(mask, again.mask) and again.converged.all()
 
 
@@ -75,8 +79,9 @@ def test_hill_climbing_moves_only_on_a_strict_improvement():
     blind = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 2))
     nn.init.zeros_(blind[1].weight)
     x = torch.rand(3, 3, 6, 6)
-    found = hill_climb(blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 5, 4,
-                       generator=torch.Generator().manual_seed(1))
+    found = hill_climb(
+        blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 5, 4, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(found.mask, _start((3, 1, 6, 6), 1))
     assert found.iterations.tolist() == [5, 5, 5] and not found.converged.any()  # 5 x 4 of the 25 positions scored
 
@@ -94,7 +99,9 @@ def test_one_step_zeroes_one_block_and_chunking_changes_nothing():
     for r in removed[:, 0]:
         rows, cols = torch.nonzero(r, as_tuple=True)
         assert len(rows) > 0 and rows.max() - rows.min() <= 1 and cols.max() - cols.min() <= 1
-    chunked = hill_climb(model, x, y, torch.zeros_like(x), 1, 16, generator=torch.Generator().manual_seed(0), batch_size=7)
+    chunked = hill_climb(
+        model, x, y, torch.zeros_like(x), 1, 16, generator=torch.Generator().manual_seed(0), batch_size=7
+    )
     assert torch.equal(mask, chunked.mask)
 
 
@@ -131,8 +138,15 @@ def test_alg6_runs_to_the_best_mask_a_brute_force_over_every_set_of_block_moves_
         weights.append(torch.where(negative, -torch.randint(1, 5, (4, 4), generator=g) / 16, torch.ones(4, 4)))
     w = torch.stack(weights)  # (3, 4, 4)
     x, y = _weighted(w), torch.zeros(3, dtype=torch.long)
-    found = hill_climb(ChannelDifference(), x, y, torch.zeros_like(x), iterations=1000, neighbours=2,
-                       generator=torch.Generator().manual_seed(8))
+    found = hill_climb(
+        ChannelDifference(),
+        x,
+        y,
+        torch.zeros_like(x),
+        iterations=1000,
+        neighbours=2,
+        generator=torch.Generator().manual_seed(8),
+    )
     start = _start((3, 1, 4, 4), 8)[:, 0]
     squares = _squares(4, 4)
     for b in range(3):
@@ -153,20 +167,35 @@ def test_alg6_runs_to_the_best_mask_a_brute_force_over_every_set_of_block_moves_
 def test_a_converged_alg6_mask_has_no_strictly_better_block_move_in_a_full_scan():
     """Random weights: wherever the climb reports converged, zeroing any square of the returned mask removes kept
     weights summing to 0 or more (no strictly better neighbour), checked square by square here."""
-    w = (torch.randint(-8, 9, (4, 6, 6), generator=torch.Generator().manual_seed(5)) / 16)
+    w = torch.randint(-8, 9, (4, 6, 6), generator=torch.Generator().manual_seed(5)) / 16
     x, y = _weighted(w), torch.zeros(4, dtype=torch.long)
-    found = hill_climb(ChannelDifference(), x, y, torch.zeros_like(x), iterations=2000, neighbours=3,
-                       generator=torch.Generator().manual_seed(6), batch_size=5)
+    found = hill_climb(
+        ChannelDifference(),
+        x,
+        y,
+        torch.zeros_like(x),
+        iterations=2000,
+        neighbours=3,
+        generator=torch.Generator().manual_seed(6),
+        batch_size=5,
+    )
     start = _start((4, 1, 6, 6), 6)[:, 0]
     assert found.converged.all() and (found.iterations < 2000).all()
     mask = found.mask[:, 0]
-    assert ((mask <= start).all())  # only ever zeroed
+    assert (mask <= start).all()  # only ever zeroed
     for b in range(4):
         removed = [float((mask[b] * w[b])[rows, cols].sum()) for rows, cols in _squares(6, 6)]
         assert min(removed) >= 0, f"image {b}: a square of kept weights {min(removed)} would still improve"
         assert min(float((start[b] * w[b])[rows, cols].sum()) for rows, cols in _squares(6, 6)) < 0  # not already there
-    again = hill_climb(ChannelDifference(), x, y, torch.zeros_like(x), iterations=2000, neighbours=3,
-                       generator=torch.Generator().manual_seed(6))
+    again = hill_climb(
+        ChannelDifference(),
+        x,
+        y,
+        torch.zeros_like(x),
+        iterations=2000,
+        neighbours=3,
+        generator=torch.Generator().manual_seed(6),
+    )
     assert torch.equal(found.mask, again.mask) and torch.equal(found.iterations, again.iterations)
 
 
@@ -176,8 +205,9 @@ def test_alg6_stops_once_every_movable_square_was_scored_on_the_current_mask():
     blind = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 2))
     nn.init.zeros_(blind[1].weight)
     x = torch.rand(3, 3, 6, 6)
-    found = hill_climb(blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 100, 4,
-                       generator=torch.Generator().manual_seed(2))
+    found = hill_climb(
+        blind, x, torch.tensor([0, 1, 0]), torch.zeros_like(x), 100, 4, generator=torch.Generator().manual_seed(2)
+    )
     start = _start((3, 1, 6, 6), 2)[:, 0]
     movable = [sum(int(start[b][rows, cols].any()) for rows, cols in _squares(6, 6)) for b in range(3)]
     assert found.iterations.tolist() == [math.ceil(m / 4) for m in movable]
@@ -230,11 +260,22 @@ def test_the_analysis_records_each_images_search(tmp_path, search):
     convergence of the very search the analysis ran (the same seeded call made here)."""
     w = torch.randint(-8, 9, (4, 8, 8), generator=torch.Generator().manual_seed(1)) / 16
     x, y = _weighted(w), torch.zeros(4, dtype=torch.long)
-    cfg = OmegaConf.merge(OmegaConf.load(IPHA_YAML), {"constant": "zero", "search": search, "compare": [],
-                                                      "iterations": 3000, "neighbours": 8, "examples": 0, "seed": 2})
+    cfg = OmegaConf.merge(
+        OmegaConf.load(IPHA_YAML),
+        {
+            "constant": "zero",
+            "search": search,
+            "compare": [],
+            "iterations": 3000,
+            "neighbours": 8,
+            "examples": 0,
+            "seed": 2,
+        },
+    )
     runtime = Runtime(torch.device("cpu"), False, 4, 0, False)
-    result = create_analysis(cfg).run(ChannelDifference(), TensorDataset(x, y), SimpleNamespace(mean=(0.5,) * 3),
-                                      runtime, tmp_path)["zero"]
+    result = create_analysis(cfg).run(
+        ChannelDifference(), TensorDataset(x, y), SimpleNamespace(mean=(0.5,) * 3), runtime, tmp_path
+    )["zero"]
     g = torch.Generator().manual_seed(2 * 4 + 0)  # the zero constant's generator (seed * 4 + its index)
     found = search_mask(search, ChannelDifference(), x, y, torch.zeros_like(x), 3000, 8, 2, g, 4)
     record = result["search"]
@@ -251,13 +292,26 @@ def test_the_fii_tables_and_figures_name_the_search_of_each_row(tmp_path):
     from rrx.record import Record
 
     stats = {"mean": 0.5, "std": 0.1, "n": 4, "undefined": 0}
-    entry = {"important": {"ipha": stats, "saliency": stats}, "non_important": {"ipha": stats, "saliency": stats},
-             "kept": {"ipha": 0.5, "saliency": 0.5}, "key": "zero"}
-    run = Record(command="analyze", run={"architecture": "SmallCNN", "method": "Standard"}, analyses={"ipha": {
-        "zero [search=alg6]": entry | {"settings": {"search": "alg6"}, "search": {"name": "alg6"}},
-        "zero [search=greedy_top_k]": entry | {"settings": {"search": "greedy_top_k"}, "search": {"name": "greedy_top_k"}}}})
-    before = Record(command="analyze", run={"architecture": "SmallCNN", "method": "RRDA"},
-                    analyses={"ipha": {"zero []": entry}})  # no search
+    entry = {
+        "important": {"ipha": stats, "saliency": stats},
+        "non_important": {"ipha": stats, "saliency": stats},
+        "kept": {"ipha": 0.5, "saliency": 0.5},
+        "key": "zero",
+    }
+    run = Record(
+        command="analyze",
+        run={"architecture": "SmallCNN", "method": "Standard"},
+        analyses={
+            "ipha": {
+                "zero [search=alg6]": entry | {"settings": {"search": "alg6"}, "search": {"name": "alg6"}},
+                "zero [search=greedy_top_k]": entry
+                | {"settings": {"search": "greedy_top_k"}, "search": {"name": "greedy_top_k"}},
+            }
+        },
+    )
+    before = Record(
+        command="analyze", run={"architecture": "SmallCNN", "method": "RRDA"}, analyses={"ipha": {"zero []": entry}}
+    )  # no search
     df = table_ipha([run, before], "important")
     assert list(df["Search"]) == ["alg6", "greedy_top_k", "alg6"] and list(df["ipha"]) == [50.0] * 3
     assert figure_ipha([run, before], "synthetic", "important", tmp_path / "fii.png").is_file()
@@ -279,7 +333,9 @@ def test_apply_mask_and_the_constants_exactly():
 
 def test_ipha_returns_the_important_and_the_non_important_images():
     x, y = torch.ones(2, 3, 8, 8), torch.zeros(2, dtype=torch.long)
-    mask, important, non_important = ipha(ReadsRegion(), x, y, "gaussian", 20, 8, torch.Generator().manual_seed(2), None)
+    mask, important, non_important = ipha(
+        ReadsRegion(), x, y, "gaussian", 20, 8, torch.Generator().manual_seed(2), None
+    )
     c = constant_image(x, "gaussian", torch.Generator().manual_seed(2))  # drawn first, as documented
     assert set(mask.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(important, mask * x + (1 - mask) * c)
@@ -337,26 +393,64 @@ def _cnn():
 
 def test_ipha_as_an_attribution_map_is_a_repeatable_binary_map():
     model, x, y = _cnn(), torch.rand(2, 3, 16, 16), torch.tensor([1, 2])
-    maps = attribution_map(model, x, y, "ipha", ipha_iterations=3, ipha_neighbours=4, ipha_constant="mean",
-                           generator=torch.Generator().manual_seed(0))
+    maps = attribution_map(
+        model,
+        x,
+        y,
+        "ipha",
+        ipha_iterations=3,
+        ipha_neighbours=4,
+        ipha_constant="mean",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert maps.shape == (2, 16, 16) and set(maps.unique().tolist()) == {0.0, 1.0}
-    again = attribution_map(model, x, y, "ipha", ipha_iterations=3, ipha_neighbours=4, ipha_constant="mean",
-                            generator=torch.Generator().manual_seed(0))
+    again = attribution_map(
+        model,
+        x,
+        y,
+        "ipha",
+        ipha_iterations=3,
+        ipha_neighbours=4,
+        ipha_constant="mean",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.equal(maps, again)
 
 
 def test_ada_takes_ipha_and_passes_its_settings_through():
-    cfg = OmegaConf.merge(OmegaConf.load(ADA_YAML), {"standard_epochs": 0, "ada_epochs": 1, "window": 4, "augment": "none",
-                                                     "attribution": "ipha", "ipha_iterations": 2, "ipha_neighbours": 3,
-                                                     "ipha_constant": "one", "ipha_seed": 7})
+    cfg = OmegaConf.merge(
+        OmegaConf.load(ADA_YAML),
+        {
+            "standard_epochs": 0,
+            "ada_epochs": 1,
+            "window": 4,
+            "augment": "none",
+            "attribution": "ipha",
+            "ipha_iterations": 2,
+            "ipha_neighbours": 3,
+            "ipha_constant": "one",
+            "ipha_seed": 7,
+        },
+    )
     ada = create_method(cfg)
-    model, base = _cnn(), TensorDataset(torch.rand(5, 3, 16, 16), torch.tensor([0, 1, 2, 3, 0]), torch.zeros(5, 1, 16, 16))
+    model, base = (
+        _cnn(),
+        TensorDataset(torch.rand(5, 3, 16, 16), torch.tensor([0, 1, 2, 3, 0]), torch.zeros(5, 1, 16, 16)),
+    )
     runtime = Runtime(torch.device("cpu"), False, 5, 0, False)
     ada.training_set(1, base, model, runtime)
     x, y, m = base.tensors
     model.eval()  # as ADA scores it (it hands the model back in train mode)
-    maps = attribution_map(model, x, y, "ipha", ipha_iterations=2, ipha_neighbours=3, ipha_constant="one",
-                           generator=torch.Generator().manual_seed(7))
+    maps = attribution_map(
+        model,
+        x,
+        y,
+        "ipha",
+        ipha_iterations=2,
+        ipha_neighbours=3,
+        ipha_constant="one",
+        generator=torch.Generator().manual_seed(7),
+    )
     assert torch.equal(ada.corners, best_context_window(maps, m, 4))
     with pytest.raises(RRXError, match="method.ipha_constant=grey; known: zero, one, gaussian, mean"):
         create_method(OmegaConf.merge(cfg, {"ipha_constant": "grey"}))

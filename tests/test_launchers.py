@@ -12,18 +12,23 @@ import time
 from datetime import datetime
 
 import pytest
-
 from conftest import TINY
 from runner import REPO, RRX, rrx
+
 from rrx import cli
 from rrx.signals import Stopped, stop_on_signals
 
 # The requeue test's runs: long enough that a signal sent as the first checkpoint appears reaches the job before its
 # last epoch ends (about 1 s an epoch on 2 CPU cores); on the CPU (no GPU given to the jobs), where runs repeat exactly.
 EPOCHS = 5
-SWEEP = [*(o for o in TINY if not o.startswith(("trainer.epochs", "dataset.train_per_class"))),
-         "dataset.train_per_class=64", f"trainer.epochs={EPOCHS}", "seed=0,1", "hydra/launcher=local_parallel",
-         "hydra.launcher.gpus_per_node=0"]
+SWEEP = [
+    *(o for o in TINY if not o.startswith(("trainer.epochs", "dataset.train_per_class"))),
+    "dataset.train_per_class=64",
+    f"trainer.epochs={EPOCHS}",
+    "seed=0,1",
+    "hydra/launcher=local_parallel",
+    "hydra.launcher.gpus_per_node=0",
+]
 
 
 def _jobs(sweep):
@@ -37,14 +42,24 @@ def _metrics(job):
 
 def _submitit_span(log: str) -> tuple[datetime, datetime]:
     """When submitit started a job and when the job completed, from its log."""
-    stamps = {event: stamp for stamp, event in re.findall(r"^submitit INFO \((.+?)\) - (Starting|Job completed)", log, re.M)}
+    stamps = {
+        event: stamp for stamp, event in re.findall(r"^submitit INFO \((.+?)\) - (Starting|Job completed)", log, re.M)
+    }
     return tuple(datetime.strptime(stamps[event], "%Y-%m-%d %H:%M:%S,%f") for event in ("Starting", "Job completed"))
 
 
 @pytest.mark.slow
 def test_local_parallel_runs_the_jobs_at_once_and_report_reads_them(cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    rrx("train", "-m", *TINY, f"dataset.cache_dir={cache_dir}", "seed=0,1", "hydra/launcher=local_parallel", f"hydra.sweep.dir={sweep}")
+    rrx(
+        "train",
+        "-m",
+        *TINY,
+        f"dataset.cache_dir={cache_dir}",
+        "seed=0,1",
+        "hydra/launcher=local_parallel",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert [_metrics(job)["run"]["seed"] for job in _jobs(sweep)] == [0, 1]
     logs = sorted((sweep / ".submitit").glob("*/*_0_log.out"))  # submitit's folder is under the sweep's, one per job
     assert len(logs) == 2
@@ -64,7 +79,9 @@ def test_a_preempted_or_timed_out_job_is_requeued_and_resumes_to_the_same_metric
     args = ["train", "-m", *SWEEP, f"dataset.cache_dir={cache_dir}", f"trainer.devices={ranks}"]
     rrx(*args, f"hydra.sweep.dir={tmp_path / 'whole'}")
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([*RRX, *args, f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*RRX, *args, f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     signals = {0: [signal.SIGUSR2], 1: [signal.SIGTERM, signal.SIGUSR2]}
     deadline = time.time() + 300
     while signals and time.time() < deadline and proc.poll() is None:
@@ -88,7 +105,9 @@ def test_a_preempted_or_timed_out_job_is_requeued_and_resumes_to_the_same_metric
         assert "Resuming" in (job / "train.log").read_text()
         assert resumed["train"]["devices"] == ranks
         for key in ("loss", "acc"):
-            assert [e[key] for e in resumed["train"]["epochs"]] == pytest.approx([e[key] for e in whole["train"]["epochs"]], abs=1e-6)
+            assert [e[key] for e in resumed["train"]["epochs"]] == pytest.approx(
+                [e[key] for e in whole["train"]["epochs"]], abs=1e-6
+            )
         assert resumed["challenges"] == whole["challenges"]
 
 
@@ -102,7 +121,8 @@ with open(os.environ["FAKE_SLURM_LOG"], "a") as log:
 last = int(re.search(r"--array=0-(\\d+)", script).group(1))
 for task in range(last + 1):
     env = {{**os.environ, "SLURM_JOB_ID": str(100 + task), "SLURM_ARRAY_JOB_ID": "42", "SLURM_ARRAY_TASK_ID": str(task),
-           "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NTASKS": "1", "SLURM_JOB_NUM_NODES": "1"}}
+           "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NTASKS": "1",
+           "SLURM_JOB_NUM_NODES": "1"}}
     subprocess.Popen(["bash", sys.argv[1]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print("Submitted batch job 42")
 """
@@ -136,16 +156,35 @@ def test_slurm_launcher_submits_the_sweep_as_one_job_array(cache_dir, tmp_path):
         (bin_dir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SLURM_LOG": str(tmp_path / "sbatch.log")}
     sweep = tmp_path / "sweep"
-    rrx("train", "-m", *TINY, f"dataset.cache_dir={cache_dir}", "seed=0,1", "hydra/launcher=slurm", f"hydra.sweep.dir={sweep}",
-        "hydra.launcher.partition=gpu", "hydra.launcher.account=lab", "hydra.launcher.array_parallelism=1",
-        "hydra.launcher.timeout_min=30", env=env)
+    rrx(
+        "train",
+        "-m",
+        *TINY,
+        f"dataset.cache_dir={cache_dir}",
+        "seed=0,1",
+        "hydra/launcher=slurm",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.account=lab",
+        "hydra.launcher.array_parallelism=1",
+        "hydra.launcher.timeout_min=30",
+        env=env,
+    )
 
     script = (tmp_path / "sbatch.log").read_text()
     assert script.count("#!/bin/bash") == 1  # one sbatch call
-    flags = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in script.splitlines() if line.startswith("#SBATCH --") and "=" in line}
+    flags = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in script.splitlines()
+        if line.startswith("#SBATCH --") and "=" in line
+    }
     assert flags["#SBATCH --array"] == "0-1%1"
     assert (flags["#SBATCH --partition"], flags["#SBATCH --account"], flags["#SBATCH --time"]) == ("gpu", "lab", "30")
-    assert (flags["#SBATCH --gpus-per-node"], flags["#SBATCH --cpus-per-task"], flags["#SBATCH --mem"]) == ("1", "8", "32GB")
+    assert (flags["#SBATCH --gpus-per-node"], flags["#SBATCH --cpus-per-task"], flags["#SBATCH --mem"]) == (
+        "1",
+        "8",
+        "32GB",
+    )
     assert flags["#SBATCH --signal"] == "USR2@120"
     assert script.index("export SLURM_KILL_BAD_EXIT=1") < script.index("srun")  # a failing rank ends the others
     assert flags["#SBATCH --output"] == f"{sweep}/.submitit/%A_%a/%A_%a_0_log.out"
@@ -156,12 +195,16 @@ def test_slurm_launcher_submits_the_sweep_as_one_job_array(cache_dir, tmp_path):
 def test_a_submitit_launcher_without_its_plugin_is_one_line(monkeypatch):
     monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(sys, "argv", ["rrx", "train", "-m", "seed=0,1", "hydra/launcher=slurm"])
-    with pytest.raises(SystemExit, match=r"^rrx: error: hydra/launcher=slurm needs hydra-submitit-launcher: pip install 'rrx\[cluster\]'$"):
+    with pytest.raises(
+        SystemExit,
+        match=r"^rrx: error: hydra/launcher=slurm needs hydra-submitit-launcher: pip install 'rrx\[cluster\]'$",
+    ):
         cli.main()
 
 
 def test_sigterm_is_left_to_a_handler_that_another_library_installed():
-    """In a submitit job SIGTERM stays submitit's (it ignores it and requeues on SIGUSR2); elsewhere it stops the run."""
+    """In a submitit job SIGTERM stays submitit's (it ignores it and requeues on SIGUSR2);
+    elsewhere it stops the run."""
     with stop_on_signals(), pytest.raises(Stopped, match="stopped by SIGTERM"):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(1)

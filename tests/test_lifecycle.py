@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY as CLASSIFICATION
 from hydra import compose, initialize_config_module
 
 import rrx.train
-from conftest import TINY as CLASSIFICATION
 from rrx.errors import RRXError
 from rrx.evaluate import evaluate
 from rrx.signals import Stopped
@@ -22,11 +22,25 @@ from rrx.tasks.segmentation import Segmentation
 from rrx.train import train
 
 BEFORE = Path(__file__).parent / "data" / "before_one_loop"
-SEGMENTATION = ["task=segmentation", "model.width=4", "dataset.image_size=32", "dataset.train_per_class=4",
-                "dataset.val_per_class=2", "dataset.num_classes=3", "trainer.batch_size=4", "trainer.progress=false",
-                "segmentation.robustness_window=16"]
-ADA = ["method=ada", "method.standard_epochs=1", "method.cycles=2", "method.ada_epochs=1", "method.window=8",
-       "segmentation.attributions=[saliency,gradcam]"]
+SEGMENTATION = [
+    "task=segmentation",
+    "model.width=4",
+    "dataset.image_size=32",
+    "dataset.train_per_class=4",
+    "dataset.val_per_class=2",
+    "dataset.num_classes=3",
+    "trainer.batch_size=4",
+    "trainer.progress=false",
+    "segmentation.robustness_window=16",
+]
+ADA = [
+    "method=ada",
+    "method.standard_epochs=1",
+    "method.cycles=2",
+    "method.ada_epochs=1",
+    "method.window=8",
+    "segmentation.attributions=[saliency,gradcam]",
+]
 # per task: its tiny config, settings whose run stops in a later phase or epoch, and the fix the guard names
 TASKS = {
     "classification": (CLASSIFICATION, ["trainer.epochs=3", "method=rrda"], "lower the learning rate or method.lam"),
@@ -47,11 +61,15 @@ def _numbers(metrics: dict) -> dict:
     """What a run computed, without its times and the folders it ran in."""
     if metrics["run"].get("task") == "segmentation":
         seg = metrics["segmentation"]
-        forks = {name: {**f, "history": [{k: v for k, v in h.items() if k != "seconds"} for h in f["history"]]}
-                 for name, f in seg["forks"].items()}
+        forks = {
+            name: {**f, "history": [{k: v for k, v in h.items() if k != "seconds"} for h in f["history"]]}
+            for name, f in seg["forks"].items()
+        }
         return {"forks": forks, "first_cycle_windows": seg["first_cycle_windows"], "iou": seg["iou"]}
-    return {"history": [{k: h[k] for k in ("epoch", "loss", "acc")} for h in metrics["train"]["epochs"]],
-            "challenges": metrics["challenges"]}
+    return {
+        "history": [{k: h[k] for k in ("epoch", "loss", "acc")} for h in metrics["train"]["epochs"]],
+        "challenges": metrics["challenges"],
+    }
 
 
 def _load(path):
@@ -135,7 +153,9 @@ def _evaluate(cache_dir, out, *overrides):
 
 def test_a_classification_checkpoint_of_the_loop_before_evaluates_to_its_recorded_numbers(cache_dir, tmp_path):
     expected = json.loads((BEFORE / "expected.json").read_text())["classification"]
-    found = _evaluate(cache_dir, tmp_path / "eval", f"checkpoint={BEFORE / 'classification_finished.pt'}", "challenge=original")
+    found = _evaluate(
+        cache_dir, tmp_path / "eval", f"checkpoint={BEFORE / 'classification_finished.pt'}", "challenge=original"
+    )
     assert found["challenges"] == expected["challenges"]
 
 
@@ -157,13 +177,16 @@ def test_a_segmentation_checkpoint_is_scored_again_at_any_robustness_window(cach
     assert other["segmentation"]["protocol"]["robustness_window"] == 8
 
 
-@pytest.mark.parametrize("override, key", [
-    ("trainer.scheduler=cosine", "trainer.scheduler=cosine is not used by task=segmentation"),
-    ("trainer.val_fraction=0.2", "trainer.val_fraction=0.2 is not used by task=segmentation"),
-    ("dataset.augment=true", "dataset.augment=true is not used by task=segmentation"),
-    ("method.lam=7", "method.lam=7 is not used by task=segmentation"),
-    ("trainer.devices=2", "task=segmentation trains on one device"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("trainer.scheduler=cosine", "trainer.scheduler=cosine is not used by task=segmentation"),
+        ("trainer.val_fraction=0.2", "trainer.val_fraction=0.2 is not used by task=segmentation"),
+        ("dataset.augment=true", "dataset.augment=true is not used by task=segmentation"),
+        ("method.lam=7", "method.lam=7 is not used by task=segmentation"),
+        ("trainer.devices=2", "task=segmentation trains on one device"),
+    ],
+)
 def test_segmentation_refuses_what_it_cannot_honour(override, key, cache_dir, tmp_path):
     with pytest.raises(RRXError, match=key.replace(".", r"\.").replace("(", r"\(")):
         train(_task_cfg(cache_dir, "segmentation", override), tmp_path / "run")

@@ -5,17 +5,28 @@ import numpy as np
 import pytest
 import torch
 
-from rrx.analyses.localisation import (iou, normalise_map, obey, obey_iou, pointing_game, relevance_mass, relevance_rank,
-                                      stack_masks, weighted_iou)
+from rrx.analyses.localisation import (
+    iou,
+    normalise_map,
+    obey,
+    obey_iou,
+    pointing_game,
+    relevance_mass,
+    relevance_rank,
+    stack_masks,
+    weighted_iou,
+)
 
 
 def _hand_made():
-    maps = torch.tensor([[[0.0, 4.0], [1.0, 3.0]],     # max at (0, 1), on the object
-                         [[5.0, 1.0], [1.0, 0.0]],     # max at (0, 0), off the object
-                         [[2.0, 2.0], [0.0, 0.0]]])    # tied maxima, one on the object
-    masks = torch.tensor([[[0, 1], [0, 1]],
-                          [[0, 1], [1, 0]],
-                          [[0, 1], [0, 0]]], dtype=torch.float32)
+    maps = torch.tensor(
+        [
+            [[0.0, 4.0], [1.0, 3.0]],  # max at (0, 1), on the object
+            [[5.0, 1.0], [1.0, 0.0]],  # max at (0, 0), off the object
+            [[2.0, 2.0], [0.0, 0.0]],
+        ]
+    )  # tied maxima, one on the object
+    masks = torch.tensor([[[0, 1], [0, 1]], [[0, 1], [1, 0]], [[0, 1], [0, 0]]], dtype=torch.float32)
     return maps, masks
 
 
@@ -61,8 +72,11 @@ def test_against_quantus(name):
     for i in range(6):
         top, left = rng.integers(0, 6, size=2)
         masks[i, 0, top : top + 5, left : left + 4] = 1
-    ours = {"PointingGame": pointing_game, "RelevanceMassAccuracy": relevance_mass,
-            "RelevanceRankAccuracy": relevance_rank}[name](torch.from_numpy(maps[:, 0]), torch.from_numpy(masks))
+    ours = {
+        "PointingGame": pointing_game,
+        "RelevanceMassAccuracy": relevance_mass,
+        "RelevanceRankAccuracy": relevance_rank,
+    }[name](torch.from_numpy(maps[:, 0]), torch.from_numpy(masks))
     metric = getattr(quantus, name)(disable_warnings=True, normalise=False, abs=False)
     theirs = metric.evaluate_batch(a_batch=maps, s_batch=masks)
     assert ours.numpy() == pytest.approx(np.asarray(theirs, dtype=np.float64), abs=1e-6)
@@ -77,8 +91,13 @@ def test_obey_is_the_best_wiou_over_the_object_masks():
     """Two 2 x 2 images, up to three masks each (the second image has two, plus a padding entry that is not valid and
     would score 1). Maps normalise to p0 = [0, 1, .25, .75], p1 = [1, .5, 0, 0]."""
     maps = torch.tensor([[[0.0, 4.0], [1.0, 3.0]], [[2.0, 1.0], [0.0, 0.0]]])
-    sets = torch.tensor([[[[0, 1], [0, 1]], [[1, 0], [1, 0]], [[0, 1], [0, 0]]],
-                         [[[0, 0], [1, 1]], [[0, 1], [0, 0]], [[1, 1], [0, 0]]]], dtype=torch.float32)
+    sets = torch.tensor(
+        [
+            [[[0, 1], [0, 1]], [[1, 0], [1, 0]], [[0, 1], [0, 0]]],
+            [[[0, 0], [1, 1]], [[0, 1], [0, 0]], [[1, 1], [0, 0]]],
+        ],
+        dtype=torch.float32,
+    )
     valid = torch.tensor([[True, True, True], [True, True, False]])
     p0, p1 = [0, 1, 0.25, 0.75], [1, 0.5, 0, 0]
     by_hand0 = [_hand_wiou(p0, a) for a in ([0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 0])]  # 1.75/2.25, .25/3.75, 1/2

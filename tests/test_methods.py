@@ -89,7 +89,9 @@ def test_actdiff_penalty_by_hand(setup):
     assert logs["penalty"].item() == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("name, extra", [("rrr", {}), ("gradmask", {}), ("actdiff", {"layer": "pre_logits", "masking": "zero"})])
+@pytest.mark.parametrize(
+    "name, extra", [("rrr", {}), ("gradmask", {}), ("actdiff", {"layer": "pre_logits", "masking": "zero"})]
+)
 def test_lam_zero_is_the_standard_loss_and_all_signal_gives_zero_penalty(setup, name, extra):
     model, weight, x, y, mask = setup
     ce, _ = _ce(weight, x, y)
@@ -102,8 +104,12 @@ def test_lam_zero_is_the_standard_loss_and_all_signal_gives_zero_penalty(setup, 
 
 @pytest.mark.parametrize(
     "name, extra",
-    [("rrr", {}), ("gradmask", {}), ("actdiff", {"layer": "pre_logits", "masking": "shuffle"}),
-     ("actdiff", {"layer": "feature_map", "masking": "zero"})],
+    [
+        ("rrr", {}),
+        ("gradmask", {}),
+        ("actdiff", {"layer": "pre_logits", "masking": "shuffle"}),
+        ("actdiff", {"layer": "feature_map", "masking": "zero"}),
+    ],
 )
 def test_penalty_gradient_reaches_the_parameters(name, extra):
     """On a small CNN: the penalty alone (lam = 1 loss minus lam = 0 loss) moves the first conv weights."""
@@ -189,7 +195,7 @@ def test_actdiff_on_a_vit_compares_the_final_normed_class_token():
         expected = (tokens_masked[:, 0] - tokens[:, 0]).norm(dim=1).mean()
         _, logs = _method("actdiff", 1.0, layer="pre_logits", masking="zero").loss(model, x, y, mask)
         assert tokens.shape == (2, 5, 64)  # class token + 2x2 patches, D = 64
-        assert tokens[:, 0].norm(dim=1) == pytest.approx([64 ** 0.5] * 2, rel=1e-3)  # LayerNorm'd, gain 1 at init
+        assert tokens[:, 0].norm(dim=1) == pytest.approx([64**0.5] * 2, rel=1e-3)  # LayerNorm'd, gain 1 at init
         assert logs["penalty"].item() == pytest.approx(expected.item(), rel=1e-5)
         assert logs["penalty"].item() > 1.0
         model.backbone.norm.weight.zero_()  # every image's class token = the norm's bias: a constant feature

@@ -68,7 +68,9 @@ def test_vit_grid_is_the_patch_tokens_in_row_major_order():
 
 
 def _resnet_cfg(**kw):
-    return OmegaConf.create({"name": "resnet18", "display_name": "ResNet-18", "pretrained": False, "weights_path": None, **kw})
+    return OmegaConf.create(
+        {"name": "resnet18", "display_name": "ResNet-18", "pretrained": False, "weights_path": None, **kw}
+    )
 
 
 def test_pretrained_loads_torchvision_weights_from_the_torch_home_cache(tmp_path, monkeypatch):
@@ -98,9 +100,11 @@ def test_weights_that_do_not_fit_name_their_keys_and_shapes(tmp_path):
     torch.save(state, tmp_path / "w.pth")
     with pytest.raises(RRXError) as err:
         create_model(_resnet_cfg(weights_path=str(tmp_path / "w.pth")), 9, [0.5] * 3, [0.25] * 3)
-    assert str(err.value) == ("the weights do not fit torchvision's ResNet-18 (model resnet18): missing keys: 1 "
-                              "(layer4.1.conv2.weight); unexpected keys: 1 (extra.weight); 1 shape mismatches "
-                              "(first: fc.weight is (10, 512), the model's (1000, 512))")
+    assert str(err.value) == (
+        "the weights do not fit torchvision's ResNet-18 (model resnet18): missing keys: 1 "
+        "(layer4.1.conv2.weight); unexpected keys: 1 (extra.weight); 1 shape mismatches "
+        "(first: fc.weight is (10, 512), the model's (1000, 512))"
+    )
 
 
 def test_missing_weights_file_is_a_clear_error(tmp_path):

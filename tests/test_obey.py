@@ -4,7 +4,6 @@ runner's names with and without them, and its errors."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,8 +11,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from PIL import Image
-
 from runner import one_line_error, rrx
+
 from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
 from rrx.analyses.localisation import obey, table_obey, weighted_iou
@@ -96,7 +95,12 @@ def test_stripes_are_the_light_and_dark_bands_of_the_background(root, scenes):
                 shares.append(share > 0.5)
                 order.append(stripe)
         for a, b, sa, sb in zip(order, order[1:], shares, shares[1:]):
-            touching = (a[1:] & b[:-1]).any() or (a[:-1] & b[1:]).any() or (a[:, 1:] & b[:, :-1]).any() or (a[:, :-1] & b[:, 1:]).any()
+            touching = (
+                (a[1:] & b[:-1]).any()
+                or (a[:-1] & b[1:]).any()
+                or (a[:, 1:] & b[:, :-1]).any()
+                or (a[:, :-1] & b[:, 1:]).any()
+            )
             if touching:
                 assert sa != sb, image.name
 
@@ -203,7 +207,9 @@ def test_a_folder_of_object_masks_round_trips(tmp_path):
     assert result["obey_iou"]["all"]["mean"] == pytest.approx((0.5 + 1.0) / 2)
     labelled = analysis()
     assert labelled.needs_masks is True
-    plain = labelled.run(ChannelReader([0, 1]), IN9Folder(root, "original", "val", 8, masks=True), dataset, CPU, tmp_path)
+    plain = labelled.run(
+        ChannelReader([0, 1]), IN9Folder(root, "original", "val", 8, masks=True), dataset, CPU, tmp_path
+    )
     assert set(plain["input_x_gradient"]) == {"wiou", "iou"}
     assert plain["input_x_gradient"]["wiou"]["all"]["mean"] == pytest.approx(1.0)
 
@@ -230,10 +236,19 @@ def test_object_mask_errors_name_the_value_and_what_was_expected(tmp_path):
 
 
 def test_synthetic_object_masks_on_the_benchmark(root, tmp_path):
-    cfg = OmegaConf.merge(OmegaConf.load("conf/dataset/synthetic.yaml"),
-                          {"cache_dir": str(root.parents[1]), "num_classes": SPEC.num_classes, "image_size": SPEC.image_size,
-                           "train_per_class": SPEC.train_per_class, "val_per_class": SPEC.val_per_class,
-                           "bg_correlation": SPEC.bg_correlation, "generator_seed": SPEC.seed, "preload_gb": 0})
+    cfg = OmegaConf.merge(
+        OmegaConf.load("conf/dataset/synthetic.yaml"),
+        {
+            "cache_dir": str(root.parents[1]),
+            "num_classes": SPEC.num_classes,
+            "image_size": SPEC.image_size,
+            "train_per_class": SPEC.train_per_class,
+            "val_per_class": SPEC.val_per_class,
+            "bg_correlation": SPEC.bg_correlation,
+            "generator_seed": SPEC.seed,
+            "preload_gb": 0,
+        },
+    )
     dataset = create_dataset(cfg)
     assert dataset.root == root
     model = ChannelReader([0, 1, 2])
@@ -241,7 +256,9 @@ def test_synthetic_object_masks_on_the_benchmark(root, tmp_path):
     data = analysis_images(dataset, "mixed_rand", synthetic.needs_masks, None)
     result = synthetic.run(model, data, dataset, CPU, tmp_path)["input_x_gradient"]
     labelled = analysis(variation="mixed_rand")
-    plain = labelled.run(model, analysis_images(dataset, "mixed_rand", True, None), dataset, CPU, tmp_path)["input_x_gradient"]
+    plain = labelled.run(model, analysis_images(dataset, "mixed_rand", True, None), dataset, CPU, tmp_path)[
+        "input_x_gradient"
+    ]
     assert result["obey"]["all"]["n"] == plain["wiou"]["all"]["n"] == 9
     assert result["obey"]["all"]["mean"] > plain["wiou"]["all"]["mean"]  # the object is one of the segments
 
@@ -250,25 +267,49 @@ def _obey_metrics(kind: str, method: str) -> Record:
     stats = {"mean": 0.5, "std": 0.1, "n": 3, "undefined": 0}
     names = ("obey", "obey_iou") if kind == "obey" else ("wiou", "iou")
     result = {name: {"all": stats, "correct": stats, "wrong": stats | {"n": 0}} for name in names}
-    return Record(command="analyze", run={"architecture": "SmallCNN", "method": method},
-                  analyses={"obey": {f"saliency [object_masks={kind}]": result | {"key": "saliency",
-                                                                                  "settings": {"object_masks": kind}}}})
+    return Record(
+        command="analyze",
+        run={"architecture": "SmallCNN", "method": method},
+        analyses={
+            "obey": {
+                f"saliency [object_masks={kind}]": result | {"key": "saliency", "settings": {"object_masks": kind}}
+            }
+        },
+    )
 
 
 def test_the_report_calls_it_obey_only_with_object_masks():
     labelled = table_obey([_obey_metrics("null", "Standard")])
     assert not any("ObEy" in c for c in labelled.columns)
-    assert list(labelled.columns) == ["Architecture", "Method", "Attribution", "wIoU (labelled object)",
-                                      "IoU (labelled object)", "wIoU (labelled object) correct",
-                                      "wIoU (labelled object) wrong", "Correct", "Wrong"]
+    assert list(labelled.columns) == [
+        "Architecture",
+        "Method",
+        "Attribution",
+        "wIoU (labelled object)",
+        "IoU (labelled object)",
+        "wIoU (labelled object) correct",
+        "wIoU (labelled object) wrong",
+        "Correct",
+        "Wrong",
+    ]
     both = table_obey([_obey_metrics("obey", "Standard"), _obey_metrics("null", "RRDA")])
     assert {"ObEy", "ObEy IoU", "ObEy correct", "ObEy wrong", "wIoU (labelled object)"} <= set(both.columns)
-    assert list(both.columns[-2:]) == ["Correct", "Wrong"] and list(both["Settings"]) == ["object_masks=obey",
-                                                                                          "object_masks=null"]
-    assert both["ObEy"].isna().tolist() == [False, True] and both["wIoU (labelled object)"].isna().tolist() == [True, False]
+    assert list(both.columns[-2:]) == ["Correct", "Wrong"] and list(both["Settings"]) == [
+        "object_masks=obey",
+        "object_masks=null",
+    ]
+    assert both["ObEy"].isna().tolist() == [False, True] and both["wIoU (labelled object)"].isna().tolist() == [
+        True,
+        False,
+    ]
 
 
 def test_cli_a_missing_object_mask_folder_is_one_line(tmp_path):
-    result = rrx("analyze", "analysis=obey", f"analysis.object_masks={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'a'}",
-                 check=False)
+    result = rrx(
+        "analyze",
+        "analysis=obey",
+        f"analysis.object_masks={tmp_path / 'nope'}",
+        f"hydra.run.dir={tmp_path / 'a'}",
+        check=False,
+    )
     one_line_error(result, f"analysis.object_masks={tmp_path / 'nope'}", "null", "synthetic", "<variation>/<class>")

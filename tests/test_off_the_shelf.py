@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
-from torch import nn
-
 from in9_fixture import write_in9
+from omegaconf import OmegaConf
 from rival10_fixture import write_rival10
 from runner import one_line_error, rrx
+from torch import nn
 from vlm_fixture import write_tiny_vlm
 
 from rrx.challenges.adversarial_backgrounds import fooling_backgrounds, stats_indices
@@ -30,6 +29,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # ---- the ImageNet-1k -> IN-9 mapping ----------------------------------------------------------------------------
 
+
 def test_wordnet_in9_map_counts_and_the_contiguous_imagenet_ranges():
     """ImageNet-1k's index ranges of dogs (151-268), primates (365-384), insects (300-326), reptiles (33-68),
     fish (0-6 and 389-397) and birds (7-24, 80-100, 127-146) are public knowledge; the WordNet-derived file must
@@ -44,7 +44,9 @@ def test_wordnet_in9_map_counts_and_the_contiguous_imagenet_ranges():
     assert members[8] == set(range(0, 7)) | set(range(389, 398))
     assert {269, 281, 291, 294, 356, 360, 387, 388} <= members[4] and not members[4] & members[0]
     assert {402, 420, 486, 546, 889} <= members[6]  # acoustic guitar, banjo, cello, electric guitar, violin
-    assert {407, 436, 444, 511, 717, 751, 817} <= members[2]  # ambulance, station wagon, tandem, convertible, pickup, racer, sports car
+    assert {407, 436, 444, 511, 717, 751, 817} <= members[
+        2
+    ]  # ambulance, station wagon, tandem, convertible, pickup, racer, sports car
     assert [len(members[k]) for k in range(9)] == [118, 59, 44, 36, 40, 27, 26, 20, 16]
     assert len(members[-1]) == 1000 - 386 and 150 in members[-1]  # a sea lion is a pinniped, not a carnivore in WordNet
 
@@ -52,8 +54,24 @@ def test_wordnet_in9_map_counts_and_the_contiguous_imagenet_ranges():
 # The ImageNet-1k classes MadryLab's in_to_in9.json (the reference evaluator's map) sends to none of the 9 where
 # WordNet puts them in one: black grouse, ptarmigan, ruffed grouse, prairie chicken, peacock, quail, partridge;
 # Italian greyhound, whippet; tabby, tiger cat, Persian, Siamese, Egyptian cat; golf cart; mobile home.
-REFERENCE_NONE = {80: 1, 81: 1, 82: 1, 83: 1, 84: 1, 85: 1, 86: 1, 171: 0, 172: 0, 281: 4, 282: 4, 283: 4, 284: 4,
-                  285: 4, 575: 2, 660: 2}  # index -> its WordNet class
+REFERENCE_NONE = {
+    80: 1,
+    81: 1,
+    82: 1,
+    83: 1,
+    84: 1,
+    85: 1,
+    86: 1,
+    171: 0,
+    172: 0,
+    281: 4,
+    282: 4,
+    283: 4,
+    284: 4,
+    285: 4,
+    575: 2,
+    660: 2,
+}  # index -> its WordNet class
 
 
 def test_the_default_in9_map_is_the_reference_evaluators():
@@ -121,6 +139,7 @@ def test_map_logits_on_a_hand_made_tensor():
 
 # ---- the adversarial-backgrounds challenge ---------------------------------------------------------------------
 
+
 class CornerReader(nn.Module):
     """Predicts the class whose colour is nearest to the top-left pixel: a model that reads only the background."""
 
@@ -167,9 +186,22 @@ def test_stats_indices_are_evenly_spaced_per_class():
 def test_cli_adversarial_backgrounds_with_an_off_the_shelf_model(tmp_path):
     root = write_in9(tmp_path, per_class=2, size=32)
     out = tmp_path / "run"
-    rrx("evaluate", "model=torchvision", "model.arch=resnet18", "dataset=in9", f"dataset.root={root}", "dataset.image_size=32",
-        "dataset.val_per_class=2", "dataset.num_workers=0", "challenge=adversarial_backgrounds", "challenge.stats_per_class=1",
-        "challenge.batch_size=4", "trainer.device=cpu", "trainer.progress=false", f"hydra.run.dir={out}")
+    rrx(
+        "evaluate",
+        "model=torchvision",
+        "model.arch=resnet18",
+        "dataset=in9",
+        f"dataset.root={root}",
+        "dataset.image_size=32",
+        "dataset.val_per_class=2",
+        "dataset.num_workers=0",
+        "challenge=adversarial_backgrounds",
+        "challenge.stats_per_class=1",
+        "challenge.batch_size=4",
+        "trainer.device=cpu",
+        "trainer.progress=false",
+        f"hydra.run.dir={out}",
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     found = metrics["challenges"]["adversarial_backgrounds"]
     assert found["foregrounds"] == 18 and found["backgrounds"] == 18 and found["stats_foregrounds"] == 9
@@ -186,6 +218,7 @@ def test_cli_adversarial_backgrounds_with_an_off_the_shelf_model(tmp_path):
 
 
 # ---- zero-shot models ------------------------------------------------------------------------------------------
+
 
 def test_score_variability_on_hand_made_scores():
     s_orig = torch.tensor([0.5, 0.2, 0.4, 0.25])
@@ -211,7 +244,9 @@ def test_descriptor_sentences_and_files(tmp_path):
     table = read_descriptors("in9", ["00_dog", "08_fish"])
     assert set(table) == {"00_dog", "08_fish"} and all(5 <= len(v) <= 8 for v in table.values())
     for name in ("in9", "rival10", "synthetic"):
-        shipped = json.loads((Path(__file__).resolve().parents[1] / "rrx" / "data" / "descriptors" / f"{name}.json").read_text())
+        shipped = json.loads(
+            (Path(__file__).resolve().parents[1] / "rrx" / "data" / "descriptors" / f"{name}.json").read_text()
+        )
         assert all(5 <= len(v) <= 8 for k, v in shipped.items() if not k.startswith("_"))
     (tmp_path / "d.json").write_text(json.dumps({"dog": ["four legs"]}))
     with pytest.raises(RRXError, match=r"no descriptors for the classes \['08_fish'\]"):
@@ -241,7 +276,9 @@ def test_class_score_is_the_mean_of_its_descriptor_similarities(tmp_path, kind):
         for c in classes:
             words = {"00_dog": "dog", "01_bird": "bird", "08_fish": "fish"}[c]
             tokens = tokenizer([descriptor_sentence(words, d) for d in table[c]], padding=True, return_tensors="pt")
-            text = features(hf.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]))
+            text = features(
+                hf.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+            )
             text = text / text.norm(dim=-1, keepdim=True)
             expected.append((image @ text.T).mean(1))
         expected = torch.stack(expected, 1)
@@ -256,9 +293,22 @@ def test_cli_zero_shot_clip_with_descriptors_and_report(tmp_path):
     root = write_in9(tmp_path, per_class=2, size=32)
     folder = write_tiny_vlm(tmp_path / "clip", "clip")
     out = tmp_path / "run"
-    rrx("evaluate", "model=clip", f"model.weights_path={folder}", "model.image_size=32", "model.descriptors=in9",
-        "dataset=in9", f"dataset.root={root}", "dataset.image_size=32", "dataset.val_per_class=2", "dataset.num_workers=0",
-        "challenge=zero_shot", "trainer.device=cpu", "trainer.progress=false", f"hydra.run.dir={out}")
+    rrx(
+        "evaluate",
+        "model=clip",
+        f"model.weights_path={folder}",
+        "model.image_size=32",
+        "model.descriptors=in9",
+        "dataset=in9",
+        f"dataset.root={root}",
+        "dataset.image_size=32",
+        "dataset.val_per_class=2",
+        "dataset.num_workers=0",
+        "challenge=zero_shot",
+        "trainer.device=cpu",
+        "trainer.progress=false",
+        f"hydra.run.dir={out}",
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["run"]["architecture"] == "CLIP" and metrics["run"]["method"] == "Descriptors"
     challenges = metrics["challenges"]
@@ -276,45 +326,107 @@ def test_cli_zero_shot_clip_with_descriptors_and_report(tmp_path):
 
 # ---- bad input -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_unknown_model_names_list_close_matches(tmp_path):
-    line = one_line_error(rrx("evaluate", "model=timm", "model.arch=resnet5", f"hydra.run.dir={tmp_path / 'a'}", check=False),
-                          "model.arch=resnet5", "close matches", "resnet50")
+    line = one_line_error(
+        rrx("evaluate", "model=timm", "model.arch=resnet5", f"hydra.run.dir={tmp_path / 'a'}", check=False),
+        "model.arch=resnet5",
+        "close matches",
+        "resnet50",
+    )
     assert "timm" in line
-    one_line_error(rrx("evaluate", "model=torchvision", "model.arch=resnet5O", f"hydra.run.dir={tmp_path / 'b'}", check=False),
-                   "torchvision has no such", "resnet50")
+    one_line_error(
+        rrx("evaluate", "model=torchvision", "model.arch=resnet5O", f"hydra.run.dir={tmp_path / 'b'}", check=False),
+        "torchvision has no such",
+        "resnet50",
+    )
 
 
 @pytest.mark.slow
 def test_missing_weights_name_the_cache_and_the_fix(tmp_path):
-    env = {**__import__("os").environ, "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch"),
-           "HF_HUB_OFFLINE": "1"}
-    one_line_error(rrx("evaluate", "model=clip", f"hydra.run.dir={tmp_path / 'a'}", env=env, check=False),
-                   "openai/clip-vit-base-patch32", str(tmp_path / "hf"), "model.weights_path")
-    one_line_error(rrx("evaluate", "model=timm", "model.arch=resnet50", "model.pretrained=true", f"hydra.run.dir={tmp_path / 'b'}",
-                       env=env, check=False), "resnet50", str(tmp_path / "hf"), str(tmp_path / "torch"), "model.weights_path")
+    env = {
+        **__import__("os").environ,
+        "HF_HOME": str(tmp_path / "hf"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    one_line_error(
+        rrx("evaluate", "model=clip", f"hydra.run.dir={tmp_path / 'a'}", env=env, check=False),
+        "openai/clip-vit-base-patch32",
+        str(tmp_path / "hf"),
+        "model.weights_path",
+    )
+    one_line_error(
+        rrx(
+            "evaluate",
+            "model=timm",
+            "model.arch=resnet50",
+            "model.pretrained=true",
+            f"hydra.run.dir={tmp_path / 'b'}",
+            env=env,
+            check=False,
+        ),
+        "resnet50",
+        str(tmp_path / "hf"),
+        str(tmp_path / "torch"),
+        "model.weights_path",
+    )
 
 
 def test_a_1000_class_model_on_a_dataset_without_mapping(tmp_path):
-    one_line_error(rrx("evaluate", "model=torchvision", "model.arch=resnet18", "dataset.train_per_class=4",
-                       "dataset.val_per_class=2", f"dataset.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'a'}",
-                       check=False), "dataset=synthetic has no mapping from ImageNet-1k")
+    one_line_error(
+        rrx(
+            "evaluate",
+            "model=torchvision",
+            "model.arch=resnet18",
+            "dataset.train_per_class=4",
+            "dataset.val_per_class=2",
+            f"dataset.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'a'}",
+            check=False,
+        ),
+        "dataset=synthetic has no mapping from ImageNet-1k",
+    )
 
 
 def test_checkpoint_and_model_together_and_zero_shot_training_are_refused(tmp_path):
-    one_line_error(rrx("evaluate", "checkpoint=x", "model=clip", f"hydra.run.dir={tmp_path / 'a'}", check=False),
-                   "not both")
-    one_line_error(rrx("train", "model=clip", "trainer.epochs=1", f"dataset.cache_dir={tmp_path / 'cache'}",
-                       "dataset.train_per_class=4", "dataset.val_per_class=2", f"hydra.run.dir={tmp_path / 'b'}", check=False),
-                   "zero-shot model")
+    one_line_error(
+        rrx("evaluate", "checkpoint=x", "model=clip", f"hydra.run.dir={tmp_path / 'a'}", check=False), "not both"
+    )
+    one_line_error(
+        rrx(
+            "train",
+            "model=clip",
+            "trainer.epochs=1",
+            f"dataset.cache_dir={tmp_path / 'cache'}",
+            "dataset.train_per_class=4",
+            "dataset.val_per_class=2",
+            f"hydra.run.dir={tmp_path / 'b'}",
+            check=False,
+        ),
+        "zero-shot model",
+    )
 
 
 def test_rival10_mapping_error_when_no_imagenet_class_maps(tmp_path):
     """The fixture's wnids are not ImageNet-1k synsets: no class can be mapped, a clear error."""
     root = write_rival10(tmp_path)
-    one_line_error(rrx("evaluate", "model=torchvision", "model.arch=resnet18", "dataset=rival10", f"dataset.root={root}",
-                       "dataset.image_size=32", "dataset.num_workers=0", "challenge=original",
-                       f"hydra.run.dir={tmp_path / 'a'}", check=False), "dataset=rival10: no ImageNet-1k class maps")
+    one_line_error(
+        rrx(
+            "evaluate",
+            "model=torchvision",
+            "model.arch=resnet18",
+            "dataset=rival10",
+            f"dataset.root={root}",
+            "dataset.image_size=32",
+            "dataset.num_workers=0",
+            "challenge=original",
+            f"hydra.run.dir={tmp_path / 'a'}",
+            check=False,
+        ),
+        "dataset=rival10: no ImageNet-1k class maps",
+    )
 
 
 def test_timm_weights_are_read_from_the_hugging_face_cache(tmp_path, monkeypatch):
@@ -330,13 +442,27 @@ def test_timm_weights_are_read_from_the_hugging_face_cache(tmp_path, monkeypatch
     (tmp_path / "models--timm--test_vit.r160_in1k" / "refs").mkdir()
     (tmp_path / "models--timm--test_vit.r160_in1k" / "refs" / "main").write_text("abc123")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    cfg = OmegaConf.create({"name": "timm", "arch": "test_vit", "pretrained": True, "weights_path": None, "download": False})
+    cfg = OmegaConf.create(
+        {"name": "timm", "arch": "test_vit", "pretrained": True, "weights_path": None, "download": False}
+    )
     model = create_model(cfg, None)
     assert torch.equal(model.backbone.patch_embed.proj.weight, reference.patch_embed.proj.weight)
     assert model.mean.flatten().tolist() == [0.5, 0.5, 0.5]  # timm's own normalisation for this model
 
 
 def test_a_vit_at_another_image_size_is_one_error(tmp_path):
-    one_line_error(rrx("evaluate", "model=timm", "model.arch=vit_tiny_patch16_224", "dataset.image_size=32", "dataset.train_per_class=4",
-                       "dataset.val_per_class=2", f"dataset.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'a'}",
-                       check=False), "model vit_tiny_patch16_224 cannot take 32 px images", "model.img_size=32")
+    one_line_error(
+        rrx(
+            "evaluate",
+            "model=timm",
+            "model.arch=vit_tiny_patch16_224",
+            "dataset.image_size=32",
+            "dataset.train_per_class=4",
+            "dataset.val_per_class=2",
+            f"dataset.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'a'}",
+            check=False,
+        ),
+        "model vit_tiny_patch16_224 cannot take 32 px images",
+        "model.img_size=32",
+    )

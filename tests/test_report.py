@@ -18,7 +18,11 @@ def _run(arch, method, same, rand, orig, seed=0, lam=0.0, rrda=False, dataset="s
     return {
         "run": {"architecture": arch, "method": method, "dataset": dataset, "lam": lam, "rrda": rrda, "seed": seed},
         "train": {"val_accuracy": val, "device": "cpu"},
-        "challenges": {"accuracy": {"mixed_same": same, "mixed_rand": rand, "original": orig}, "bg_gap": same - rand, **challenges},
+        "challenges": {
+            "accuracy": {"mixed_same": same, "mixed_rand": rand, "original": orig},
+            "bg_gap": same - rand,
+            **challenges,
+        },
     }
 
 
@@ -28,8 +32,11 @@ def records(runs: list[dict]) -> list[Record]:
 
 
 def test_seeds_become_mean_and_sample_std_with_their_count():
-    runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0), _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1),
-            _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96)]
+    runs = [
+        _run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0),
+        _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1),
+        _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96),
+    ]
     mean, std = over_seeds(table5(records(runs)))
     standard = mean.iloc[0]
     assert standard["Seeds"] == 2 and mean.iloc[1]["Seeds"] == 1
@@ -41,8 +48,11 @@ def test_seeds_become_mean_and_sample_std_with_their_count():
 
 
 def test_best_value_per_column_is_bold_lower_for_bg_gap():
-    runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95), _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96),
-            _run("ViT", "Standard", 0.93, 0.85, 0.96)]
+    runs = [
+        _run("ResNet-18", "Standard", 0.90, 0.80, 0.95),
+        _run("ResNet-18", "Standard + RRDA", 0.92, 0.91, 0.96),
+        _run("ViT", "Standard", 0.93, 0.85, 0.96),
+    ]
     lines = markdown(table5(records(runs))).splitlines()
     rrda = next(line for line in lines if "RRDA" in line)
     assert "**1.00**" in rrda  # lowest BG Gap
@@ -60,20 +70,28 @@ def test_latex_escapes_text_and_headers():
 
 
 def test_rows_follow_the_thesis_order():
-    df = pd.DataFrame({
-        "Architecture": ["ViT", "ResNet-18", "ResNet-18", "ResNet-18", "ResNet-18", "ResNet-18"],
-        "Method": ["Standard", "Standard + RRDA", "RRR (lambda=10)", "Standard", "ActDiff", "RRR + FGSM"],
-    })
+    df = pd.DataFrame(
+        {
+            "Architecture": ["ViT", "ResNet-18", "ResNet-18", "ResNet-18", "ResNet-18", "ResNet-18"],
+            "Method": ["Standard", "Standard + RRDA", "RRR (lambda=10)", "Standard", "ActDiff", "RRR + FGSM"],
+        }
+    )
     assert thesis_order(df).values.tolist() == [
-        ["ResNet-18", "Standard"], ["ResNet-18", "ActDiff"], ["ResNet-18", "RRR (lambda=10)"],
-        ["ResNet-18", "RRR + FGSM"], ["ResNet-18", "Standard + RRDA"], ["ViT", "Standard"],
+        ["ResNet-18", "Standard"],
+        ["ResNet-18", "ActDiff"],
+        ["ResNet-18", "RRR (lambda=10)"],
+        ["ResNet-18", "RRR + FGSM"],
+        ["ResNet-18", "Standard + RRDA"],
+        ["ViT", "Standard"],
     ]
 
 
 def test_best_lambda_is_chosen_on_the_mean_over_seeds():
     # lambda 1: 0.90 and 0.70 (mean 0.80); lambda 2: 0.85 and 0.85 (mean 0.85): the best single run is lambda 1
-    runs = [_run("ResNet-18", "RRR", 0.9, 0.8, 0.9, seed=s, lam=lam, val=v)
-            for s, lam, v in [(0, 1.0, 0.90), (1, 1.0, 0.70), (0, 2.0, 0.85), (1, 2.0, 0.85)]]
+    runs = [
+        _run("ResNet-18", "RRR", 0.9, 0.8, 0.9, seed=s, lam=lam, val=v)
+        for s, lam, v in [(0, 1.0, 0.90), (1, 1.0, 0.70), (0, 2.0, 0.85), (1, 2.0, 0.85)]
+    ]
     every, best = lambda_tables(records(runs), "val_accuracy")
     assert len(every) == 4 and set(best["lambda"]) == {2.0} and len(best) == 2
     mean, _ = over_seeds(best)
@@ -81,9 +99,16 @@ def test_best_lambda_is_chosen_on_the_mean_over_seeds():
 
 
 def test_csv_keeps_means_stds_and_seed_counts(tmp_path):
-    runs = [_run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0), _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1)]
+    runs = [
+        _run("ResNet-18", "Standard", 0.90, 0.80, 0.95, seed=0),
+        _run("ResNet-18", "Standard", 0.94, 0.70, 0.97, seed=1),
+    ]
     csv = pd.read_csv(write_table(table5(records(runs)), tmp_path / "t")[0])
-    assert csv.loc[0, "Original"] == 96.0 and csv.loc[0, "Original std"] == pytest.approx(1.41) and csv.loc[0, "Seeds"] == 2
+    assert (
+        csv.loc[0, "Original"] == 96.0
+        and csv.loc[0, "Original std"] == pytest.approx(1.41)
+        and csv.loc[0, "Seeds"] == 2
+    )
 
 
 def _write(folder, metrics):
@@ -106,15 +131,23 @@ def test_report_writes_figures_and_report_md(tmp_path):
         _write(tmp_path / "runs" / str(i), metrics | {"started": 100 * i, "finished": 100 * i + 60})
     report([str(tmp_path / "runs")], tmp_path / "out", command="rrx report runs=x")
     names = {p.name for p in (tmp_path / "out").iterdir()}
-    for figure in ("fig14_correlation_synthetic.png", "fig15_bg_gap_synthetic.png", "fig16_bg_gap_vs_original_synthetic.png",
-                   "fig17b_edge_synthetic.png", "fig18_snr_saliency_synthetic.png"):
+    for figure in (
+        "fig14_correlation_synthetic.png",
+        "fig15_bg_gap_synthetic.png",
+        "fig16_bg_gap_vs_original_synthetic.png",
+        "fig17b_edge_synthetic.png",
+        "fig18_snr_saliency_synthetic.png",
+    ):
         assert figure in names
         assert (tmp_path / "out" / figure).read_bytes()[:4] == b"\x89PNG"
     assert "fig19_snr_integrated_gradients_synthetic.png" not in names  # no run has it
     assert "fig14_correlation_other.png" not in names  # one run: no correlation
     text = (tmp_path / "out" / "report.md").read_text()
     assert text.startswith("# rrx report\n\nProduced by `rrx report runs=x`")
-    assert "Wall time of the 6 training runs (data, training and every challenge): 6.0 min in all, 9.3 min from the first start to the last finish, on cpu." in text
+    assert (
+        "Wall time of the 6 training runs (data, training and every challenge): 6.0 min in all, "
+        "9.3 min from the first start to the last finish, on cpu." in text
+    )
     assert "6 finished runs" in text and "![Fig. 15: BG-Gap distributions](fig15_bg_gap_synthetic.png)" in text
     assert "## Dataset `other` (1 runs)" in text and "## Dataset `synthetic` (5 runs)" in text
     assert "| SmallCNN       | Standard        |" in text  # seeds joined in one row
@@ -140,39 +173,69 @@ def test_report_on_a_folder_without_runs_says_so(tmp_path):
 
 
 def test_a_model_at_chance_is_not_the_best_bg_gap():
-    runs = [_run("ViT", "ActDiff", 0.1111, 0.1111, 0.1111), _run("ViT", "Standard + RRDA", 0.95, 0.93, 0.96),
-            _run("ViT", "Standard", 0.95, 0.60, 0.97)]
+    runs = [
+        _run("ViT", "ActDiff", 0.1111, 0.1111, 0.1111),
+        _run("ViT", "Standard + RRDA", 0.95, 0.93, 0.96),
+        _run("ViT", "Standard", 0.95, 0.60, 0.97),
+    ]
     lines = markdown(table5(records(runs))).splitlines()
     assert "**0.00**" not in lines[2] and "**2.00**" in next(line for line in lines if "RRDA" in line)
 
 
 def test_snr_table_gives_each_runs_median_and_marks_nothing(tmp_path):
     def snr(s, ig):
-        return {"snr": {"saliency": {"median": s, "per_image": [s]}, "integrated_gradients": {"median": ig, "per_image": [ig]}}}
+        return {
+            "snr": {
+                "saliency": {"median": s, "per_image": [s]},
+                "integrated_gradients": {"median": ig, "per_image": [ig]},
+            }
+        }
 
-    runs = [_run("SmallCNN", "RRR", 0.9, 0.2, 0.9, seed=0, **snr(8.0, 4.0)), _run("SmallCNN", "RRR", 0.9, 0.2, 0.9, seed=1, **snr(6.0, 2.0)),
-            _run("SmallCNN", "Standard", 0.9, 0.8, 0.9, **snr(3.0, 3.5))]
+    runs = [
+        _run("SmallCNN", "RRR", 0.9, 0.2, 0.9, seed=0, **snr(8.0, 4.0)),
+        _run("SmallCNN", "RRR", 0.9, 0.2, 0.9, seed=1, **snr(6.0, 2.0)),
+        _run("SmallCNN", "Standard", 0.9, 0.8, 0.9, **snr(3.0, 3.5)),
+    ]
     for i, metrics in enumerate(runs):
         _write(tmp_path / "runs" / str(i), metrics)
     report([str(tmp_path / "runs")], tmp_path / "out")
     csv = pd.read_csv(tmp_path / "out" / "snr_synthetic.csv")
-    assert csv.loc[0, ["Method", "SNR Saliency", "SNR Integrated Gradients", "Seeds"]].tolist() == ["Standard", 3.0, 3.5, 1]
+    assert csv.loc[0, ["Method", "SNR Saliency", "SNR Integrated Gradients", "Seeds"]].tolist() == [
+        "Standard",
+        3.0,
+        3.5,
+        1,
+    ]
     assert csv.loc[1, "SNR Saliency"] == 7.0 and csv.loc[1, "SNR Integrated Gradients std"] == pytest.approx(1.41)
     assert "**" not in (tmp_path / "out" / "snr_synthetic.md").read_text()
 
 
 def test_table8_puts_datasets_side_by_side(tmp_path):
     def run(dataset, method, fg, bg, seed=0):
-        return {"run": {"architecture": "ResNet-18", "method": method, "dataset": dataset, "seed": seed},
-                "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": 0.95}}}
+        return {
+            "run": {"architecture": "ResNet-18", "method": method, "dataset": dataset, "seed": seed},
+            "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": 0.95}},
+        }
 
-    runs = [run("in9", "Standard", 0.8, 0.4), run("in9", "Standard", 0.6, 0.2, seed=1), run("in9", "Standard + RRDA", 0.9, 0.25),
-            run("rival10", "Standard", 0.7, 0.5), run("rival10", "Standard + RRDA", 0.85, 0.45)]
+    runs = [
+        run("in9", "Standard", 0.8, 0.4),
+        run("in9", "Standard", 0.6, 0.2, seed=1),
+        run("in9", "Standard + RRDA", 0.9, 0.25),
+        run("rival10", "Standard", 0.7, 0.5),
+        run("rival10", "Standard + RRDA", 0.85, 0.45),
+    ]
     for i, metrics in enumerate(runs):
         _write(tmp_path / "runs" / str(i), metrics)
     report([str(tmp_path / "runs")], tmp_path / "out")
     csv = pd.read_csv(tmp_path / "out" / "table8.csv")
-    assert list(csv.columns[:6]) == ["Architecture", "Method", "in9 Only FG", "in9 Only BG", "rival10 Only FG", "rival10 Only BG"]
+    assert list(csv.columns[:6]) == [
+        "Architecture",
+        "Method",
+        "in9 Only FG",
+        "in9 Only BG",
+        "rival10 Only FG",
+        "rival10 Only BG",
+    ]
     assert csv.loc[0, ["in9 Only FG", "in9 Only BG", "rival10 Only FG", "Seeds"]].tolist() == [70.0, 30.0, 70.0, 2]
     rrda = next(line for line in (tmp_path / "out" / "table8.md").read_text().splitlines() if "RRDA" in line)
     assert rrda.count("**") == 2 * 4  # highest Only FG and lowest Only BG of both datasets
@@ -181,11 +244,23 @@ def test_table8_puts_datasets_side_by_side(tmp_path):
 
 def test_table8_marks_the_lowest_only_bg_among_models_that_classify():
     def run(method, fg, bg, orig):
-        return {"run": {"architecture": "ViT", "method": method}, "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": orig}}}
-
+        return {
+            "run": {"architecture": "ViT", "method": method},
+            "challenges": {"accuracy": {"only_fg": fg, "only_bg_t": bg, "original": orig}},
+        }
 
     # a Standard model that classifies (original 99 %) competes although its Only FG is low; one at chance does not
-    text = markdown(table8(records([run("Standard", 0.3, 0.5, 0.99), run("ActDiff", 0.11, 0.11, 0.11), run("Standard + RRDA", 0.9, 0.2, 0.98)])))
+    text = markdown(
+        table8(
+            records(
+                [
+                    run("Standard", 0.3, 0.5, 0.99),
+                    run("ActDiff", 0.11, 0.11, 0.11),
+                    run("Standard + RRDA", 0.9, 0.2, 0.98),
+                ]
+            )
+        )
+    )
     lines = text.splitlines()
     assert "_Original" not in text and "**" not in lines[3] and "**20.00**" in lines[4]
 
@@ -193,6 +268,7 @@ def test_table8_marks_the_lowest_only_bg_among_models_that_classify():
 def test_evaluations_of_the_seeds_of_one_configuration_share_a_row(tmp_path):
     """``rrx evaluate checkpoint=<run>`` of two seeds: one row (their checkpoints differ, their training configs only
     in the seed); evaluations of two RRDA fills: two rows, told apart by the training runs' configs."""
+
     def write(name, fill, seed, acc):
         train = tmp_path / "train" / name
         (train / ".hydra").mkdir(parents=True)
@@ -208,18 +284,28 @@ def test_evaluations_of_the_seeds_of_one_configuration_share_a_row(tmp_path):
     write("d", "tile", 1, 0.82)
     report([str(tmp_path / "runs")], tmp_path / "out")
     table = pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")
-    assert table["Method"].tolist() == ["Standard + RRDA [train.method.fill=black]", "Standard + RRDA [train.method.fill=tile]"]
-    assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [2, 2]
+    assert table["Method"].tolist() == [
+        "Standard + RRDA [train.method.fill=black]",
+        "Standard + RRDA [train.method.fill=tile]",
+    ]
+    assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [
+        2,
+        2,
+    ]
 
 
 def test_runs_of_one_name_but_different_configs_are_not_averaged_as_seeds(tmp_path):
-    """Two RRDA fills, two seeds each: two rows, each a mean over its own seeds; a no-decoy baseline is no difference."""
+    """Two RRDA fills, two seeds each: two rows, each a mean over its own seeds;
+    a no-decoy baseline is no difference."""
+
     def write(name, fill, seed, acc, variant="cdep"):
         folder = tmp_path / "runs" / name
         _write(folder, _run("SmallCNN", "Standard + RRDA", acc, acc - 0.01, acc, seed=seed))
         (folder / ".hydra").mkdir()
         (folder / ".hydra" / "config.yaml").write_text(
-            f"seed: {seed}\nmethod:\n  fill: {fill}\n  lam: 0.0\ndataset:\n  variant: {variant}\ntrainer:\n  progress: false\n")
+            f"seed: {seed}\nmethod:\n  fill: {fill}\n  lam: 0.0\ndataset:\n  variant: {variant}\n"
+            "trainer:\n  progress: false\n"
+        )
 
     write("a", "black", 0, 0.90)
     write("b", "black", 1, 0.92)
@@ -228,7 +314,10 @@ def test_runs_of_one_name_but_different_configs_are_not_averaged_as_seeds(tmp_pa
     report([str(tmp_path / "runs")], tmp_path / "out")
     table = pd.read_csv(tmp_path / "out" / "table5_synthetic.csv")
     assert table["Method"].tolist() == ["Standard + RRDA [method.fill=black]", "Standard + RRDA [method.fill=tile]"]
-    assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [2, 2]
+    assert table["Original"].tolist() == [pytest.approx(91.0), pytest.approx(81.0)] and table["Seeds"].tolist() == [
+        2,
+        2,
+    ]
 
 
 def _one_run_report(tmp_path, runs, out="out"):
@@ -242,8 +331,11 @@ def test_a_run_named_twice_is_counted_once_with_one_warning(tmp_path, monkeypatc
     _write(tmp_path / "mix" / "fin", _run("SmallCNN", "Standard", 0.90, 0.80, 0.95))
     (tmp_path / "link").symlink_to(tmp_path / "mix" / "fin")
     monkeypatch.chdir(tmp_path)
-    for out, runs in [("a", ["mix/fin", str(tmp_path / "mix" / "fin")]), ("b", ["link", "mix/fin"]),
-                      ("c", ["mix", str(tmp_path / "link")])]:
+    for out, runs in [
+        ("a", ["mix/fin", str(tmp_path / "mix" / "fin")]),
+        ("b", ["link", "mix/fin"]),
+        ("c", ["mix", str(tmp_path / "link")]),
+    ]:
         caplog.clear()
         text, table = _one_run_report(tmp_path, runs, out)
         assert "\n1 finished runs from" in text
@@ -280,7 +372,9 @@ def test_a_run_stopped_before_its_first_checkpoint_and_a_killed_analysis_are_lis
     assert "\n1 finished runs from" in text and len(table) == 1
     assert "Skipped (2):" in text
     assert f"- `{diverged}`: unfinished, stopped after epoch 0 of 3: {reason}" in text
-    assert f"- `{killed}`: unfinished rrx analyze: no metrics.json (killed, failed or still running; see its log)" in text
+    assert (
+        f"- `{killed}`: unfinished rrx analyze: no metrics.json (killed, failed or still running; see its log)" in text
+    )
     assert f"`{earlier}`" not in text
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_module
-
 from rival10_fixture import BG, COLOURS, write_rival10
+
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 
@@ -16,7 +16,9 @@ TOL = 8 / 255  # JPEG noise next to the object
 
 def _rival(root, *overrides):
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["dataset=rival10", f"dataset.root={root}", f"dataset.image_size={S}", *overrides])
+        cfg = compose(
+            "train", overrides=["dataset=rival10", f"dataset.root={root}", f"dataset.image_size={S}", *overrides]
+        )
     return create_dataset(cfg.dataset)
 
 

@@ -100,7 +100,8 @@ def test_alg3_draws_with_replacement():
 
 
 def test_tile_fill_covers_the_partners_object_with_its_background():
-    """A 1x6 strip image: object (value 9) at columns 1-2 of image 1; tile copies columns 5.. (margin 2) into the box."""
+    """A 1x6 strip image: object (value 9) at columns 1-2 of image 1;
+    tile copies columns 5.. (margin 2) into the box."""
     x = torch.tensor([[[[1.0, 1, 1, 1, 1, 1]]], [[[2.0, 9, 9, 3, 4, 5]]]])  # (2, 1, 1, 6)
     m = torch.tensor([[[[0.0, 0, 0, 0, 0, 1]]], [[[0.0, 1, 1, 0, 0, 0]]]])
     x_new, _, _ = rrda(x, torch.tensor([0, 1]), m, torch.Generator().manual_seed(0), pairing="matching", fill="tile")
@@ -152,9 +153,9 @@ def test_batched_tiling_equals_the_per_image_only_bg_t_rule():
     x = torch.rand(24, 3, 16, 16, generator=g)
     m = torch.zeros(24, 1, 16, 16)
     for i in range(24):  # boxes of every size and place, including the whole image and none at all
-        t, l = torch.randint(0, 16, (2,), generator=g).tolist()
-        b, r = torch.randint(t + 1, 17, (1,), generator=g).item(), torch.randint(l + 1, 17, (1,), generator=g).item()
-        m[i, :, t:b, l:r] = 1
+        t, left = torch.randint(0, 16, (2,), generator=g).tolist()
+        b, r = torch.randint(t + 1, 17, (1,), generator=g).item(), torch.randint(left + 1, 17, (1,), generator=g).item()
+        m[i, :, t:b, left:r] = 1
     m[0] = 1
     m[1] = 0
     m[2, :, 1:15, 1:15] = 1  # room only at gap 0

@@ -16,10 +16,10 @@ import time
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-
 from conftest import TINY
+from hydra import compose, initialize_config_module
 from runner import REPO, one_line_error, rrx
+
 from rrx.data.synthetic import SyntheticSpec, materialise
 from rrx.errors import RRXError
 from rrx.methods.standard import Standard
@@ -47,6 +47,7 @@ def _load(path):
 
 # 1. Output folders are overwritten -------------------------------------------------------------------------
 
+
 def test_a_second_run_in_the_same_folder_is_refused_and_the_first_is_kept(tiny, tmp_path):
     run = tmp_path / "run"
     rrx("train", *tiny, "seed=0", f"hydra.run.dir={run}")
@@ -70,8 +71,9 @@ def test_the_same_finished_run_again_trains_nothing(tiny, tmp_path):
 
 
 def test_default_run_folders_differ_for_runs_started_in_the_same_second():
-    import rrx.cli  # noqa: F401  (registers rrx's resolvers, as the command does)
     from omegaconf import OmegaConf
+
+    import rrx.cli  # noqa: F401  (registers rrx's resolvers, as the command does)
 
     for _ in range(5):  # two configs composed within one second, as two processes started together
         dirs, seconds = [], set()
@@ -105,6 +107,7 @@ def test_report_names_the_metrics_files_it_does_not_use(tiny, tmp_path):
 
 
 # 2. The NaN guard misses poisoned weights -----------------------------------------------------------------
+
 
 class NaNGradient(torch.autograd.Function):
     """Identity forward, NaN backward: a finite loss whose gradients are not."""
@@ -202,7 +205,9 @@ def _killed(tmp_path, kill_at: int, *args):
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     env = {**os.environ, "KILL_AT": str(kill_at)}
-    result = subprocess.run([sys.executable, str(script), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(script), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr
     return result
 
@@ -217,7 +222,6 @@ def test_sigkill_after_epoch_2_resumes_to_the_same_parameters(tiny, tmp_path):
     assert (partial["epoch"], partial["epochs"], partial["finished"]) == (2, 4, False)
     assert not (run / "metrics.json").exists()
 
-
     rrx("train", *args, f"hydra.run.dir={run}")  # the same command again
     resumed = json.loads((run / "metrics.json").read_text())
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
@@ -226,7 +230,10 @@ def test_sigkill_after_epoch_2_resumes_to_the_same_parameters(tiny, tmp_path):
     assert resumed["challenges"] == whole["challenges"]
     a, b = _load(run / "checkpoint.pt"), _load(tmp_path / "whole" / "checkpoint.pt")
     assert a["finished"] is True
-    assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
+    assert (
+        max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"])
+        <= 1e-6
+    )
 
 
 @pytest.mark.slow
@@ -247,7 +254,13 @@ def test_report_lists_an_unfinished_run_and_its_evaluation_apart(tiny, tmp_path)
 def test_sigterm_leaves_its_reason_and_a_resumable_folder(tiny, tmp_path):
     run = tmp_path / "run"
     args = [*tiny, "trainer.epochs=40", f"hydra.run.dir={run}"]
-    proc = subprocess.Popen([sys.executable, "-m", "rrx", "train", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rrx", "train", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (run / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -279,6 +292,7 @@ def test_a_relaunched_sweep_trains_only_its_unfinished_jobs(tiny, tmp_path):
 
 # 4. Labels can shift silently -------------------------------------------------------------------------------
 
+
 def test_a_renamed_class_folder_in_one_variation_stops_the_run_before_training(tiny, root_copy, tmp_path):
     folder = root_copy / "mixed_rand" / "val"
     (folder / "03_cross").rename(folder / "03_crosses")
@@ -301,24 +315,36 @@ def test_evaluate_checks_the_class_names_against_the_checkpoint(tiny, root_copy,
         for split in variation.iterdir():
             if (split / "00_circle").is_dir():
                 (split / "00_circle").rename(split / "00_disc")
-    result = rrx("evaluate", f"checkpoint={tmp_path / 'run'}", f"dataset.root={root_copy}", f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    result = rrx(
+        "evaluate",
+        f"checkpoint={tmp_path / 'run'}",
+        f"dataset.root={root_copy}",
+        f"hydra.run.dir={tmp_path / 'e'}",
+        check=False,
+    )
     one_line_error(result, "missing ['00_circle']", "unexpected ['00_disc']")
 
 
 # 5. Invalid values are accepted -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override, message", [
-    ("trainer.epochs=-1", "trainer.epochs=-1: must be >= 1"),
-    ("method.lam=-1", "method.lam=-1: must be >= 0"),
-    ("trainer.batch_size=0", "trainer.batch_size=0: must be >= 1"),
-    ("optimizer.lr=-1", "optimizer.lr=-1: must be > 0"),
-    ("trainer.val_fraction=1.5", "trainer.val_fraction=1.5: must be in [0, 1)"),
-    ("trainer.epochs=many", "trainer.epochs=many: must be an integer"),
-])
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.epochs=-1", "trainer.epochs=-1: must be >= 1"),
+        ("method.lam=-1", "method.lam=-1: must be >= 0"),
+        ("trainer.batch_size=0", "trainer.batch_size=0: must be >= 1"),
+        ("optimizer.lr=-1", "optimizer.lr=-1: must be > 0"),
+        ("trainer.val_fraction=1.5", "trainer.val_fraction=1.5: must be in [0, 1)"),
+        ("trainer.epochs=many", "trainer.epochs=many: must be an integer"),
+    ],
+)
 def test_invalid_values_are_named_before_anything_is_loaded(compose_train, tmp_path, override, message, monkeypatch):
     import rrx.tasks.classification
 
-    monkeypatch.setattr(rrx.tasks.classification, "create_dataset", lambda cfg: pytest.fail("data loaded before the config was checked"))
+    monkeypatch.setattr(
+        rrx.tasks.classification, "create_dataset", lambda cfg: pytest.fail("data loaded before the config was checked")
+    )
     extra = ["method=rrr"] if override.startswith("method") else []
     with pytest.raises(RRXError) as err:
         train(compose_train(*extra, override), tmp_path)
@@ -333,6 +359,7 @@ def test_a_missing_mandatory_value_is_one_line(command, key, tmp_path):
 
 
 # 6. Writes are not atomic -------------------------------------------------------------------------------------
+
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path):
     from rrx.outputs import atomic_write, write_json
@@ -410,6 +437,7 @@ def test_generation_leaves_no_temporary_folders(tmp_path, monkeypatch):
 
 # 7. Smaller ----------------------------------------------------------------------------------------------------
 
+
 def test_a_missing_variation_stops_the_run_before_training(tiny, root_copy, tmp_path):
     shutil.rmtree(root_copy / "mixed_next")
     result = rrx("train", *tiny, f"dataset.root={root_copy}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
@@ -432,9 +460,18 @@ def test_evaluating_at_another_resolution_warns(compose_train, tmp_path, caplog)
     trained = compose_train()
     train(trained, tmp_path / "run")
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"checkpoint={tmp_path / 'run'}", "trainer.progress=false", "challenge=original",
-                                             f"dataset.cache_dir={trained.dataset.cache_dir}", "dataset.image_size=48",
-                                             "dataset.train_per_class=8", "dataset.val_per_class=4"])
+        cfg = compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={tmp_path / 'run'}",
+                "trainer.progress=false",
+                "challenge=original",
+                f"dataset.cache_dir={trained.dataset.cache_dir}",
+                "dataset.image_size=48",
+                "dataset.train_per_class=8",
+                "dataset.val_per_class=4",
+            ],
+        )
     evaluate(cfg, tmp_path / "eval", dataset_choice=True)
     assert "evaluating at 48 px a model trained at 32 px" in caplog.text
 
@@ -452,8 +489,9 @@ def test_loader_workers_are_capped_at_the_cpu_count(monkeypatch):
 
 def test_the_preload_loader_takes_the_capped_worker_count(monkeypatch):
     """It took dataset.num_workers as given: torch warned of 4 workers on 2 CPUs right after rrx logged the cap."""
-    import rrx.data.preload as preload
     from torch.utils.data import TensorDataset
+
+    import rrx.data.preload as preload
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     seen = []
@@ -487,10 +525,19 @@ def _train_stopped_at_epoch_3(overrides, compose_train, run, monkeypatch):
     monkeypatch.setattr(rrx.train, "train_epoch", original)
 
 
-@pytest.mark.parametrize("method", [
-    ["method=ada", "method.standard_epochs=1", "method.cycles=1", "method.ada_epochs=2", "method.window=4"],  # stop mid-cycle
-    ["method=rrr", "method.lam=0.01", "trainer.val_fraction=0.2"],
-])
+@pytest.mark.parametrize(
+    "method",
+    [
+        [
+            "method=ada",
+            "method.standard_epochs=1",
+            "method.cycles=1",
+            "method.ada_epochs=2",
+            "method.window=4",
+        ],  # stop mid-cycle
+        ["method=rrr", "method.lam=0.01", "trainer.val_fraction=0.2"],
+    ],
+)
 def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_train, tmp_path, monkeypatch, method):
     """ADA's erased windows (method state) and a validation split survive a stop between epochs 2 and 3."""
     overrides = [*method, "trainer.epochs=3", "optimizer.lr=0.01"]
@@ -500,13 +547,20 @@ def test_a_stopped_run_resumes_in_process_to_the_uninterrupted_result(compose_tr
     resumed = train(compose_train(*overrides), tmp_path / "run")
     assert resumed["train"]["resumed_after_epoch"] == 2
     assert [e["loss"] for e in resumed["train"]["epochs"]] == [e["loss"] for e in whole["train"]["epochs"]]
-    assert resumed["challenges"] == whole["challenges"] and resumed["train"]["val_accuracy"] == whole["train"]["val_accuracy"]
+    assert (
+        resumed["challenges"] == whole["challenges"]
+        and resumed["train"]["val_accuracy"] == whole["train"]["val_accuracy"]
+    )
     a, b = _load(tmp_path / "run" / "checkpoint.pt"), _load(tmp_path / "whole" / "checkpoint.pt")
-    assert max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"]) <= 1e-6
+    assert (
+        max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"])
+        <= 1e-6
+    )
 
 
-def test_an_unreadable_checkpoint_resumes_from_the_previous_epoch_to_the_uninterrupted_result(compose_train, tmp_path,
-                                                                                              monkeypatch, caplog):
+def test_an_unreadable_checkpoint_resumes_from_the_previous_epoch_to_the_uninterrupted_result(
+    compose_train, tmp_path, monkeypatch, caplog
+):
     """checkpoint.pt cut short after epoch 2 (a copy or a disk that failed): the resume logs it, starts from
     checkpoint.prev.pt (epoch 1), keeps the bad file aside and ends where an uninterrupted run ends."""
     overrides = ["trainer.epochs=3", "method=rrda"]
@@ -523,7 +577,9 @@ def test_an_unreadable_checkpoint_resumes_from_the_previous_epoch_to_the_uninter
     assert (run / "checkpoint.pt.unreadable").read_bytes() == good[: len(good) // 2]
     assert [e["loss"] for e in resumed["train"]["epochs"]] == [e["loss"] for e in whole["train"]["epochs"]]
     assert resumed["challenges"] == whole["challenges"]
-    assert _load(run / "checkpoint.prev.pt")["epoch"] == 3  # readable again (epoch 3 before its evaluation), never the cut file
+    assert (
+        _load(run / "checkpoint.prev.pt")["epoch"] == 3
+    )  # readable again (epoch 3 before its evaluation), never the cut file
 
 
 def test_unreadable_checkpoints_without_a_readable_previous_are_one_error_naming_both(compose_train, tmp_path):
@@ -531,7 +587,10 @@ def test_unreadable_checkpoints_without_a_readable_previous_are_one_error_naming
 
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut")
     (tmp_path / "checkpoint.prev.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(RRXError, match=r"cannot read checkpoint .*checkpoint\.pt: .*, and cannot read checkpoint .*checkpoint\.prev\.pt"):
+    with pytest.raises(
+        RRXError,
+        match=r"cannot read checkpoint .*checkpoint\.pt: .*, and cannot read checkpoint .*checkpoint\.prev\.pt",
+    ):
         examine_run(tmp_path, compose_train())
 
 
@@ -563,7 +622,9 @@ def test_class_names_in_another_order_are_named():
     from rrx.data.base import check_classes
 
     check_classes(["a", "b"], ["a", "b"], "x")  # equal: nothing to say
-    with pytest.raises(RRXError, match=r"x: classes differ .*missing \[\], unexpected \[\]; same names in another order: \['b', 'a'\]"):
+    with pytest.raises(
+        RRXError, match=r"x: classes differ .*missing \[\], unexpected \[\]; same names in another order: \['b', 'a'\]"
+    ):
         check_classes(["b", "a"], ["a", "b"], "x")
     with pytest.raises(RRXError, match=r"missing \['b'\], unexpected \['c'\]"):
         check_classes(["a", "c"], ["a", "b"], "x")
@@ -591,7 +652,9 @@ class _Handlers(torch.utils.data.Dataset):
         return 2
 
     def __getitem__(self, index):
-        return torch.tensor([signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)])
+        return torch.tensor(
+            [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)]
+        )
 
 
 def test_loader_workers_ignore_the_signals_that_stop_or_requeue_a_run(compose_train):

@@ -14,17 +14,23 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
+from scgm_fixture import GM_MAJORITY, GM_MINORITY, WHITE, write_scgm
 from torch.utils.data import TensorDataset
 
 from rrx.errors import RRXError
+from rrx.models.unet import ForegroundScore, Segmenter, UNet, create_unet
 from rrx.runtime import Runtime
 from rrx.segmentation import augment, metrics
-from rrx.segmentation.ada import (ada_windows, check_window, foreground_attribution, robustness_batch, robustness_corners,
-                                  with_ada_images)
-from rrx.models.unet import ConvBlock, ForegroundScore, Segmenter, UNet, create_unet
+from rrx.segmentation.ada import (
+    ada_windows,
+    check_window,
+    foreground_attribution,
+    robustness_batch,
+    robustness_corners,
+    with_ada_images,
+)
 from rrx.train import train
-from runner import one_line_error, rrx
-from scgm_fixture import GM_MAJORITY, GM_MINORITY, WHITE, write_scgm
 
 CPU = Runtime(torch.device("cpu"), amp=False, batch_size=4, num_workers=0, progress=False)
 nan = math.nan
@@ -41,8 +47,10 @@ def _masks(*pixel_lists, size=(6, 6)) -> torch.Tensor:
 
 def _without_times(forks: dict) -> dict:
     """The forks' results without the seconds each epoch took."""
-    return {name: {**f, "history": [{k: v for k, v in h.items() if k != "seconds"} for h in f["history"]]}
-            for name, f in forks.items()}
+    return {
+        name: {**f, "history": [{k: v for k, v in h.items() if k != "seconds"} for h in f["history"]]}
+        for name, f in forks.items()
+    }
 
 
 def _close(values, expected):
@@ -50,6 +58,7 @@ def _close(values, expected):
 
 
 # --- Table 1's metrics -----------------------------------------------------------------------------------------
+
 
 def test_metrics_by_hand_on_a_4x4_mask():
     """Ground truth the 2x2 square at the top left (4 px); the prediction 3 of them plus 1 outside:
@@ -94,8 +103,13 @@ def test_surface_is_the_ring_of_a_square_and_counts_the_border():
 
 
 def test_summary_averages_only_defined_values():
-    values = {"DSC": torch.tensor([50.0, 100.0]), "HSD": torch.tensor([2.0, nan]), "TPR": torch.tensor([nan, nan]),
-              "TNR": torch.tensor([90.0, 100.0]), "PPV": torch.tensor([25.0, 75.0])}
+    values = {
+        "DSC": torch.tensor([50.0, 100.0]),
+        "HSD": torch.tensor([2.0, nan]),
+        "TPR": torch.tensor([nan, nan]),
+        "TNR": torch.tensor([90.0, 100.0]),
+        "PPV": torch.tensor([25.0, 75.0]),
+    }
     summary = metrics.summarise(values)
     assert summary["mean"] == {"DSC": 75.0, "HSD": 2.0, "TPR": None, "TNR": 95.0, "PPV": 50.0}
     assert summary["undefined"] == {"DSC": 0, "HSD": 1, "TPR": 2, "TNR": 0, "PPV": 0} and summary["images"] == 2
@@ -118,6 +132,7 @@ def test_window_iou_and_the_iou_matrix_by_hand():
 
 
 # --- Table 2's augmentations -----------------------------------------------------------------------------------
+
 
 def _params(**kw):
     base = dict(angle=0.0, shift=(0.0, 0.0), scale=1.0, channel_shift=0.0, displacement=torch.zeros(2, 8, 8))
@@ -143,7 +158,9 @@ def test_rotation_turns_image_and_mask_together_and_the_mask_stays_binary():
     """torchvision's angle is clockwise: 90 degrees is torch.rot90 with k = -1 on a square image."""
     x, m = _image_and_mask()
     out_x, out_m = augment.apply(x, m, _params(angle=90.0))
-    assert torch.allclose(out_x, torch.rot90(x, -1, (1, 2)), atol=1e-5) and torch.equal(out_m, torch.rot90(m, -1, (1, 2)))
+    assert torch.allclose(out_x, torch.rot90(x, -1, (1, 2)), atol=1e-5) and torch.equal(
+        out_m, torch.rot90(m, -1, (1, 2))
+    )
     _, small = augment.apply(x, m, _params(angle=3.0, scale=1.02))
     assert set(small.unique().tolist()) <= {0.0, 1.0}
 
@@ -191,9 +208,13 @@ def test_channel_shift_adds_one_value_clipped_to_the_images_range():
 def test_draws_cover_table2_ranges():
     g = torch.Generator().manual_seed(1)
     draws = [augment.draw((10, 20), g) for _ in range(400)]  # the shift is 3 % of 20 px along x, of 10 px along y
-    for values, low, high in (([d.angle for d in draws], -4.6, 4.6), ([d.shift[0] for d in draws], -0.6, 0.6),
-                              ([d.shift[1] for d in draws], -0.3, 0.3), ([d.scale for d in draws], 0.98, 1.02),
-                              ([d.channel_shift for d in draws], -0.17, 0.17)):
+    for values, low, high in (
+        ([d.angle for d in draws], -4.6, 4.6),
+        ([d.shift[0] for d in draws], -0.6, 0.6),
+        ([d.shift[1] for d in draws], -0.3, 0.3),
+        ([d.scale for d in draws], 0.98, 1.02),
+        ([d.channel_shift for d in draws], -0.17, 0.17),
+    ):
         span = high - low
         assert low <= min(values) < low + 0.05 * span and high - 0.05 * span < max(values) <= high
     assert draws[0].displacement.shape == (2, 10, 20)  # a 10 px side takes at most a 19 px kernel
@@ -214,6 +235,7 @@ def test_augmented_copies_are_fixed_per_epoch_and_move_the_mask_with_the_image()
 
 
 # --- U-Net -----------------------------------------------------------------------------------------------------
+
 
 def test_unet_blocks_and_output():
     net = UNet(3, width=4, dropout=0.3, bn_momentum=0.4)
@@ -248,6 +270,7 @@ def test_unet_is_a_registered_model():
 
 
 # --- ADA for segmentation and the robustness set ------------------------------------------------------------------
+
 
 class WeightedSum(torch.nn.Module):
     """A 'segmenter' whose output is ``weights`` x the first channel: the summed output's input gradient is
@@ -321,6 +344,7 @@ def test_a_window_larger_than_the_image_is_an_error():
 
 # --- SCGM ------------------------------------------------------------------------------------------------------
 
+
 def _scgm_cfg(root, **kw):
     cfg = OmegaConf.load("conf/dataset/scgm.yaml")
     cfg.root = None if root is None else str(root)
@@ -335,7 +359,9 @@ def test_scgm_majority_vote_split_and_orientation(tmp_path):
     assert data.info["val_subjects"] == ["site2-sc01"] and len(data.info["train_subjects"]) == 4  # 20 % of 5 subjects
     assert (len(data.train), len(data.val), data.channels) == (12, 3, 1)
     expected = torch.zeros(12, 12)  # the 12 x 10 slice padded by one column each side
-    expected[2:4, 4:6] = 1  # GM_MAJORITY: three of four raters; GM_MINORITY (two) and WHITE (label 2) are not grey matter
+    expected[2:4, 4:6] = (
+        1  # GM_MAJORITY: three of four raters; GM_MINORITY (two) and WHITE (label 2) are not grey matter
+    )
     for x, _, m in (*[data.train[i] for i in range(12)], *[data.val[i] for i in range(3)]):
         assert torch.equal(m[0], expected)  # the flipped subject (site2-sc01) too: canonical axes
         assert x.min() == 0 and x.max() == 1 and torch.equal(x[0] == 1, expected.bool())  # image and mask line up
@@ -344,8 +370,10 @@ def test_scgm_majority_vote_split_and_orientation(tmp_path):
     assert wider.val_spacing[0].tolist() == [0.25, 0.25]
 
 
-@pytest.mark.parametrize("target, vote, regions", [("sc", 0.5, [GM_MAJORITY, WHITE]), ("wm", 0.5, [WHITE]),
-                                                    ("gm", 0.25, [GM_MAJORITY, GM_MINORITY])])
+@pytest.mark.parametrize(
+    "target, vote, regions",
+    [("sc", 0.5, [GM_MAJORITY, WHITE]), ("wm", 0.5, [WHITE]), ("gm", 0.25, [GM_MAJORITY, GM_MINORITY])],
+)
 def test_scgm_targets_and_vote(tmp_path, target, vote, regions):
     from rrx.data.scgm import load_scgm
 
@@ -363,12 +391,17 @@ def test_scgm_bad_roots_name_the_file(tmp_path):
 
     root = write_scgm(tmp_path / "a")
     (root / "site1-sc02-mask-r3.nii.gz").unlink()
-    with pytest.raises(RRXError, match=r"missing mask .*site1-sc02-mask-r3.nii.gz of rater 3 for site1-sc02-image.nii.gz"):
+    with pytest.raises(
+        RRXError, match=r"missing mask .*site1-sc02-mask-r3.nii.gz of rater 3 for site1-sc02-image.nii.gz"
+    ):
         load_scgm(_scgm_cfg(root))
     root = write_scgm(tmp_path / "b")
     nib.save(nib.Nifti1Image(np.zeros((12, 10, 2), np.uint8), np.eye(4)), str(root / "site4-sc01-mask-r2.nii.gz"))
-    with pytest.raises(RRXError, match=r"mask .*site4-sc01-mask-r2.nii.gz has shape \(12, 10, 2\), its image "
-                                       r"site4-sc01-image.nii.gz has shape \(12, 10, 3\)"):
+    with pytest.raises(
+        RRXError,
+        match=r"mask .*site4-sc01-mask-r2.nii.gz has shape \(12, 10, 2\), its image "
+        r"site4-sc01-image.nii.gz has shape \(12, 10, 3\)",
+    ):
         load_scgm(_scgm_cfg(root))
     (tmp_path / "empty").mkdir()
     with pytest.raises(RRXError, match=r"holds no site<N>-sc<XX>-image.nii.gz"):
@@ -382,14 +415,23 @@ def test_scgm_bad_roots_name_the_file(tmp_path):
 
 # --- configs, the task's errors, the protocol ----------------------------------------------------------------------
 
+
 def _compose(*overrides):
     with initialize_config_module("rrx.conf", version_base="1.3"):
         return compose("train", overrides=list(overrides))
 
 
-TINY = ["task=segmentation", "model.width=4", "dataset.image_size=32", "dataset.train_per_class=4",
-        "dataset.val_per_class=2", "dataset.num_classes=3", "trainer.batch_size=4", "trainer.progress=false",
-        "segmentation.robustness_window=16"]
+TINY = [
+    "task=segmentation",
+    "model.width=4",
+    "dataset.image_size=32",
+    "dataset.train_per_class=4",
+    "dataset.val_per_class=2",
+    "dataset.num_classes=3",
+    "trainer.batch_size=4",
+    "trainer.progress=false",
+    "segmentation.robustness_window=16",
+]
 ADA = ["method=ada", "method.standard_epochs=1", "method.cycles=2", "method.ada_epochs=1", "method.window=8"]
 
 
@@ -399,24 +441,44 @@ def test_segmentation_configs_compose():
     assert _compose().task == "classification" and "segmentation" not in _compose()
     cfg = _compose("experiment=thesis_ada_seg")
     assert (cfg.task, cfg.model.name, cfg.method.name, cfg.dataset.name, cfg.trainer.batch_size) == (
-        "segmentation", "unet", "ada", "synthetic", 16)
-    assert list(cfg.segmentation.attributions) == ["saliency", "input_x_gradient", "gradcam", "guided_backprop", "guided_gradcam"]
+        "segmentation",
+        "unet",
+        "ada",
+        "synthetic",
+        16,
+    )
+    assert list(cfg.segmentation.attributions) == [
+        "saliency",
+        "input_x_gradient",
+        "gradcam",
+        "guided_backprop",
+        "guided_gradcam",
+    ]
     assert _compose("experiment=thesis_ada_seg", "dataset=scgm").dataset.target == "gm"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model=resnet18"], "task=segmentation needs a model that segments: model=resnet18 cannot; valid: model=unet"),
-    (["method=rrr"], "task=segmentation trains with method=standard or method=ada; method=rrr cannot segment"),
-    (["dataset=cifar10"], "dataset=cifar10 has none to segment; valid: synthetic, in9, rival10, image_folder, scgm"),
-    (["method.rrda=true"], "method.rrda=true is for classification"),
-    (["attack=fgsm"], "attack=fgsm is for classification"),
-    ([*ADA, "method.window=40"], "method.window=40 is larger than the 32x32 images"),
-    (["segmentation.robustness_window=33"], "segmentation.robustness_window=33 is larger than the 32x32 images"),
-    ([*ADA, "segmentation.attributions=[gradcam,ipha]"], "segmentation.attributions=ipha; known: saliency, input_x_gradient"),
-    ([*ADA, "method.cycles=0"], "method.cycles=0: the segmentation protocol picks"),
-    (["model.dropout=1.0"], r"model.dropout=1.0: must be in [0, 1)"),
-    (["optimizer.lr=0"], "optimizer.lr=0: must be > 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model=resnet18"], "task=segmentation needs a model that segments: model=resnet18 cannot; valid: model=unet"),
+        (["method=rrr"], "task=segmentation trains with method=standard or method=ada; method=rrr cannot segment"),
+        (
+            ["dataset=cifar10"],
+            "dataset=cifar10 has none to segment; valid: synthetic, in9, rival10, image_folder, scgm",
+        ),
+        (["method.rrda=true"], "method.rrda=true is for classification"),
+        (["attack=fgsm"], "attack=fgsm is for classification"),
+        ([*ADA, "method.window=40"], "method.window=40 is larger than the 32x32 images"),
+        (["segmentation.robustness_window=33"], "segmentation.robustness_window=33 is larger than the 32x32 images"),
+        (
+            [*ADA, "segmentation.attributions=[gradcam,ipha]"],
+            "segmentation.attributions=ipha; known: saliency, input_x_gradient",
+        ),
+        ([*ADA, "method.cycles=0"], "method.cycles=0: the segmentation protocol picks"),
+        (["model.dropout=1.0"], r"model.dropout=1.0: must be in [0, 1)"),
+        (["optimizer.lr=0"], "optimizer.lr=0: must be > 0"),
+    ],
+)
 def test_what_cannot_segment_is_named(tmp_path, overrides, message):
     groups = [o.split("=")[0] for o in overrides if "." not in o.split("=")[0]]  # another model= or dataset=
     tiny = [o for o in TINY if o.split(".")[0] not in groups]
@@ -433,8 +495,7 @@ def test_a_dataset_without_masks_is_named_for_segmentation(tmp_path):
     write_image_folder(tmp_path / "data", masks=False)
     tiny = [o for o in TINY if not o.startswith(("dataset.train_per_class", "dataset.val_per_class"))]
     with pytest.raises(RRXError) as err:
-        train(_compose(*tiny, "dataset=image_folder", f"dataset.root={tmp_path / 'data'}"),
-              tmp_path / "run")
+        train(_compose(*tiny, "dataset=image_folder", f"dataset.root={tmp_path / 'data'}"), tmp_path / "run")
     assert "task=segmentation needs object masks and dataset image_folder has none" in str(err.value)
     assert "method=standard" not in str(err.value)
 
@@ -474,7 +535,14 @@ def test_the_protocol_forks_once_and_records_each_fork(ada_run):
     cfg, folder, found = ada_run
     seg = found["segmentation"]
     assert found["run"]["task"] == "segmentation" and found["run"]["method"] == "ADA"
-    assert list(seg["forks"]) == ["unet", "saliency", "input_x_gradient", "gradcam", "guided_backprop", "guided_gradcam"]
+    assert list(seg["forks"]) == [
+        "unet",
+        "saliency",
+        "input_x_gradient",
+        "gradcam",
+        "guided_backprop",
+        "guided_gradcam",
+    ]
     assert [h["epoch"] for h in seg["standard"]["history"]] == [1]
     for name, fork in seg["forks"].items():
         assert [h["epoch"] for h in fork["history"]] == [2, 3]  # its own epochs after the fork
@@ -491,18 +559,24 @@ def test_the_protocol_forks_once_and_records_each_fork(ada_run):
     matrix = np.array(iou["matrix"], dtype=float)
     assert np.allclose(np.diag(matrix), 1) and np.allclose(matrix, matrix.T) and ((0 <= matrix) & (matrix <= 1)).all()
     windows = {a: torch.tensor(w) for a, w in seg["first_cycle_windows"].items()}
-    assert matrix[0, 2] == pytest.approx(np.nanmean(metrics.window_iou(windows["saliency"], windows["gradcam"], 8).numpy()))
+    assert matrix[0, 2] == pytest.approx(
+        np.nanmean(metrics.window_iou(windows["saliency"], windows["gradcam"], 8).numpy())
+    )
     status = json.loads((folder / "status.json").read_text())
     assert (status["state"], status["epoch"], status["epochs"]) == ("finished", 13, 13)
     table = pd.read_csv(folder / "table3.csv")
     assert table["Model"].tolist()[:2] == ["U-Net", "U-Net + ADA (Vanilla Gradient)"]
-    assert table["DSC"].tolist() == pytest.approx([round(f["validation"]["mean"]["DSC"], 2) for f in seg["forks"].values()])
+    assert table["DSC"].tolist() == pytest.approx(
+        [round(f["validation"]["mean"]["DSC"], 2) for f in seg["forks"].values()]
+    )
     assert train(cfg, folder) == found  # a finished run is not trained again
 
 
 def test_method_standard_trains_one_unet(tmp_path):
-    found = train(_compose(*TINY, "trainer.epochs=2", "segmentation.augment=none", f"dataset.cache_dir={tmp_path / 'cache'}"),
-                  tmp_path / "run")
+    found = train(
+        _compose(*TINY, "trainer.epochs=2", "segmentation.augment=none", f"dataset.cache_dir={tmp_path / 'cache'}"),
+        tmp_path / "run",
+    )
     seg = found["segmentation"]
     assert found["run"]["method"] == "Standard" and list(seg["forks"]) == ["unet"] and seg["iou"] is None
     fork = seg["forks"]["unet"]
@@ -513,8 +587,16 @@ def test_method_standard_trains_one_unet(tmp_path):
 def test_forks_start_from_the_same_model(ada_run, tmp_path):
     """A fork's result does not depend on the others: the Grad-CAM fork alone gives the same numbers."""
     cfg, _, found = ada_run
-    alone = train(_compose(*TINY, *ADA, f"dataset.cache_dir={Path(cfg.dataset.cache_dir)}", "segmentation.baseline=false",
-                           "segmentation.attributions=[gradcam]"), tmp_path / "alone")
+    alone = train(
+        _compose(
+            *TINY,
+            *ADA,
+            f"dataset.cache_dir={Path(cfg.dataset.cache_dir)}",
+            "segmentation.baseline=false",
+            "segmentation.attributions=[gradcam]",
+        ),
+        tmp_path / "alone",
+    )
     gradcam = _without_times(alone["segmentation"]["forks"])["gradcam"]
     assert gradcam == _without_times(found["segmentation"]["forks"])["gradcam"]
     assert alone["segmentation"]["iou"] is None
@@ -542,8 +624,11 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
 def test_analyze_refuses_a_segmentation_checkpoint_and_it_holds_only_plain_values(ada_run):
     from rrx.subject import load_checkpoint
 
-    with pytest.raises(RRXError, match=r"is a task=segmentation run, and this command reads classifiers; score it again "
-                                       r"with rrx evaluate"):
+    with pytest.raises(
+        RRXError,
+        match=r"is a task=segmentation run, and this command reads classifiers; score it again "
+        r"with rrx evaluate",
+    ):
         load_checkpoint(str(ada_run[1]))
     # its fork states are tensors and plain values too: it loads without unpickling code
     assert torch.load(ada_run[1] / "checkpoint.pt", weights_only=True)["task"] == "segmentation"

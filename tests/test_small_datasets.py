@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_module
-
 from mnist_fixture import write_mnist
+
 from rrx.data import create_dataset
 from rrx.data.mnist import add_decoy, decoy_grey, digit_colours, load_idx
 from rrx.data.toy_rules import rule_mask
@@ -100,7 +100,12 @@ def test_cdep_explanation_mask_covers_all_four_corners():
     out, masks = add_decoy(images, 5, np.array([10, 20, 30]), np.random.default_rng(0), decoy_mask="corners")
     for i in range(3):
         assert masks[i].sum() == 28 * 28 - 4 * 25
-        for rows, cols in ((slice(0, 5), slice(0, 5)), (slice(0, 5), slice(23, 28)), (slice(23, 28), slice(0, 5)), (slice(23, 28), slice(23, 28))):
+        for rows, cols in (
+            (slice(0, 5), slice(0, 5)),
+            (slice(0, 5), slice(23, 28)),
+            (slice(23, 28), slice(0, 5)),
+            (slice(23, 28), slice(23, 28)),
+        ):
             assert (masks[i, rows, cols] == 0).all()
         assert (out[i] == 10 * (i + 1)).sum() == 25  # one patch only
     with pytest.raises(RRXError, match="dataset.decoy_mask=all; known: patch, corners"):

@@ -28,7 +28,7 @@ def _batch(seed=1):
     y = rng.integers(0, K, 5)
     mask = np.zeros((5, 1, H, W))
     for i in range(5):  # a different rectangle per image
-        mask[i, 0, i % 3 : i % 3 + 2 + i % 2, 1 : 4] = 1
+        mask[i, 0, i % 3 : i % 3 + 2 + i % 2, 1:4] = 1
     return x, y, mask
 
 
@@ -72,7 +72,9 @@ def test_integrated_gradients_of_a_linear_model_is_input_times_weight():
     model = _linear_model()
     x, y, mask = _batch()
     weights = model[1].weight.detach().numpy().reshape(K, C, H, W)
-    expected = [_expected_ratio(x[i] * weights[y[i]], mask[i, 0]) for i in range(len(y))]  # black baseline: (x - 0) * w_y
+    expected = [
+        _expected_ratio(x[i] * weights[y[i]], mask[i, 0]) for i in range(len(y))
+    ]  # black baseline: (x - 0) * w_y
     result = _challenge(["integrated_gradients"]).evaluate(model, FakeDataset(x, y, mask), RUNTIME)["snr"]
     np.testing.assert_allclose(result["integrated_gradients"]["per_image"], expected, rtol=1e-6)
 

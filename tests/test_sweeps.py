@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
-
 from conftest import TINY
 from runner import REPO, RRX, rrx
+
 from rrx import sweeps
 from rrx.errors import RRXError
 from rrx.outputs import RunFolder, read_status
@@ -34,30 +34,61 @@ def _assert_failed(result, sweep, reasons: dict[int, str]):
     for num, reason in reasons.items():
         assert f"rrx: job {jobs[num].name} failed: {reason}" in lines, result.stderr
     names = ", ".join(jobs[num].name for num in reasons)
-    assert lines[-1] == f"rrx: error: {len(jobs) - len(reasons)} of {len(jobs)} jobs finished; failed: {names} (in {sweep})"
+    assert (
+        lines[-1]
+        == f"rrx: error: {len(jobs) - len(reasons)} of {len(jobs)} jobs finished; failed: {names} (in {sweep})"
+    )
 
 
 @pytest.mark.slow
 def test_failed_jobs_of_train_and_analyze_sweeps_are_named_and_fail_the_command(cache_dir, tmp_path):
     sweep = tmp_path / "train"
-    result = rrx("train", "-m", *TINY, f"dataset.cache_dir={cache_dir}", "trainer.scheduler=none,linear",
-                 f"hydra.sweep.dir={sweep}", check=False)
+    result = rrx(
+        "train",
+        "-m",
+        *TINY,
+        f"dataset.cache_dir={cache_dir}",
+        "trainer.scheduler=none,linear",
+        f"hydra.sweep.dir={sweep}",
+        check=False,
+    )
     _assert_failed(result, sweep, {1: BAD_SCHEDULER})
     good, failed = _jobs(sweep)
     assert (good / "metrics.json").is_file() and "RRXError" in (failed / "error.txt").read_text()
     assert not (sweep / ".rrx-sweep").exists()  # the jobs' outcomes are read and removed
 
     sweep, missing = tmp_path / "analyze", tmp_path / "missing"  # evaluate -m goes the same way (rrx.cli._run)
-    result = rrx("analyze", "-m", "analysis=localisation", "analysis.attribution=[saliency]", "analysis.max_images=9",
-                 f"checkpoint={good},{missing}", "trainer.progress=false", f"hydra.sweep.dir={sweep}", check=False)
-    _assert_failed(result, sweep, {1: f"checkpoint={missing}: {missing} does not exist (give a run folder with checkpoint.pt, or a .pt file)"})
+    result = rrx(
+        "analyze",
+        "-m",
+        "analysis=localisation",
+        "analysis.attribution=[saliency]",
+        "analysis.max_images=9",
+        f"checkpoint={good},{missing}",
+        "trainer.progress=false",
+        f"hydra.sweep.dir={sweep}",
+        check=False,
+    )
+    _assert_failed(
+        result,
+        sweep,
+        {1: f"checkpoint={missing}: {missing} does not exist (give a run folder with checkpoint.pt, or a .pt file)"},
+    )
     assert (_jobs(sweep)[0] / "metrics.json").is_file()
 
 
 def test_a_local_parallel_job_that_failed_is_named_on_the_launchers_console(cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    result = rrx("train", "-m", *TINY, f"dataset.cache_dir={cache_dir}", "trainer.scheduler=none,linear", *LOCAL,
-                 f"hydra.sweep.dir={sweep}", check=False)
+    result = rrx(
+        "train",
+        "-m",
+        *TINY,
+        f"dataset.cache_dir={cache_dir}",
+        "trainer.scheduler=none,linear",
+        *LOCAL,
+        f"hydra.sweep.dir={sweep}",
+        check=False,
+    )
     _assert_failed(result, sweep, {1: BAD_SCHEDULER})
     assert (_jobs(sweep)[0] / "metrics.json").is_file()
 
@@ -75,8 +106,14 @@ def _start_training(cache_dir, sweep):
     """A local_parallel sweep of two jobs that train until stopped, in a session of its own (as if started in a
     terminal), once both jobs train; and the jobs' folders."""
     long = [*(o for o in TINY if not o.startswith("trainer.epochs")), "trainer.epochs=10000"]
-    proc = subprocess.Popen([*RRX, "train", "-m", *long, f"dataset.cache_dir={cache_dir}", "seed=0,1", *LOCAL, f"hydra.sweep.dir={sweep}"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [*RRX, "train", "-m", *long, f"dataset.cache_dir={cache_dir}", "seed=0,1", *LOCAL, f"hydra.sweep.dir={sweep}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         jobs = _jobs(sweep) if sweep.is_dir() else []
@@ -108,13 +145,29 @@ def test_jobs_end_with_their_killed_launcher_and_a_relaunch_over_live_jobs_fails
 
     held = [RunFolder(job) for job in jobs]  # what jobs of the killed launch that still ran would hold
     try:
-        result = rrx("train", "-m", *(o for o in TINY if not o.startswith("trainer.epochs")), "trainer.epochs=10000",
-                     f"dataset.cache_dir={cache_dir}", "seed=0,1", *LOCAL, f"hydra.sweep.dir={sweep}", check=False)
+        result = rrx(
+            "train",
+            "-m",
+            *(o for o in TINY if not o.startswith("trainer.epochs")),
+            "trainer.epochs=10000",
+            f"dataset.cache_dir={cache_dir}",
+            "seed=0,1",
+            *LOCAL,
+            f"hydra.sweep.dir={sweep}",
+            check=False,
+        )
     finally:
         for lock in held:
             lock.release()
     host = os.uname().nodename
-    _assert_failed(result, sweep, {n: f"{job} is in use by pid {os.getpid()} on {host}; give another hydra.run.dir" for n, job in enumerate(jobs)})
+    _assert_failed(
+        result,
+        sweep,
+        {
+            n: f"{job} is in use by pid {os.getpid()} on {host}; give another hydra.run.dir"
+            for n, job in enumerate(jobs)
+        },
+    )
     assert not any((job / "error.txt").exists() for job in jobs)  # nothing written into the folders others hold
 
 
@@ -126,7 +179,9 @@ def test_ctrl_c_stops_a_local_parallel_sweep_at_once_with_one_line(cache_dir, tm
     _, stderr = proc.communicate(timeout=60)
     assert time.monotonic() - start < 5  # about 1.7 s on 2 CPU cores
     assert proc.returncode == 1
-    assert stderr.strip().splitlines() == ["rrx: error: stopped by SIGINT; the run folder is resumable: run the same command again"]
+    assert stderr.strip().splitlines() == [
+        "rrx: error: stopped by SIGINT; the run folder is resumable: run the same command again"
+    ]
     assert _seconds_until_free(jobs, 10) < 10
     for job in jobs:
         status = read_status(job)

@@ -88,7 +88,16 @@ def _load(path):
 
 
 def test_layout_counts(root):
-    for variation in ["original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next"]:
+    for variation in [
+        "original",
+        "only_fg",
+        "no_fg",
+        "only_bg_b",
+        "only_bg_t",
+        "mixed_same",
+        "mixed_rand",
+        "mixed_next",
+    ]:
         for k in range(4):
             assert len(list((root / variation / "val" / class_folder(k)).glob("*.JPEG"))) == 5
     for k in range(4):

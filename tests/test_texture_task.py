@@ -6,24 +6,21 @@ import json
 import numpy as np
 import pytest
 import torch
+from isic_fixture import write_isic
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
+from test_attacks import TwoClassLinear
 from torch import nn
 
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
-from rrx.challenges.adversarial import evaluate_with_attack
+from rrx.challenges.adversarial import evaluate_with_attack, table9
+from rrx.challenges.patches import table11
 from rrx.data import create_dataset
 from rrx.errors import RRXError
-from rrx.report.report import report
-from rrx.challenges.adversarial import table9
-from rrx.challenges.patches import table11
 from rrx.record import Record
+from rrx.report.report import report
 from rrx.runtime import Runtime
-
-from isic_fixture import write_isic
-from runner import one_line_error, rrx
-from test_attacks import TwoClassLinear
-
 
 RUNTIME = Runtime(torch.device("cpu"), amp=False, batch_size=16, num_workers=0, progress=False)
 
@@ -75,8 +72,15 @@ def test_isic_reads_cdeps_layout(tmp_path, folders):
 def test_isic_without_the_layout_names_it(tmp_path):
     write_isic(tmp_path / "ISIC")
     (tmp_path / "ISIC" / "processed" / "malignant").rename(tmp_path / "ISIC" / "processed" / "malign")
-    result = rrx("train", "dataset=isic", f"dataset.root={tmp_path / 'ISIC'}", "model=small_cnn", "challenge=patches",
-                 f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    result = rrx(
+        "train",
+        "dataset=isic",
+        f"dataset.root={tmp_path / 'ISIC'}",
+        "model=small_cnn",
+        "challenge=patches",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        check=False,
+    )
     one_line_error(result, "processed/malignant or processed/cancer")
 
 
@@ -103,7 +107,9 @@ def test_patch_challenge_auc_and_f1_by_hand():
     scores = [0.9, 0.8, 0.3, 0.6, 0.2, 0.1]  # predicted class 1 where the score > 0.5
     labels = [1, 1, 1, 0, 0, 0]
     has_patch = [False, False, False, True, False, True]
-    results = create_challenge(OmegaConf.create({"name": "patches"})).evaluate(FixedScores(), ListTask(scores, labels, has_patch), RUNTIME)
+    results = create_challenge(OmegaConf.create({"name": "patches"})).evaluate(
+        FixedScores(), ListTask(scores, labels, has_patch), RUNTIME
+    )
     # all: positive-negative pairs ranked right: (0.9, 0.8 above all three) 6, 0.3 above 0.2 and 0.1: 2 -> 8 of 9
     assert results["patches"]["original"]["auc"] == pytest.approx(8 / 9)
     # predictions 1,1,0,1,0,0: TP 2, FP 1, FN 1 -> F1 = 2 TP / (2 TP + FP + FN) = 4 / 6
@@ -119,7 +125,11 @@ class OneTask:
         self.x, self.y, self.m = x, y, m
 
     def variation_set(self, variation, masks=False):
-        return torch.utils.data.TensorDataset(self.x, self.y, self.m) if masks else torch.utils.data.TensorDataset(self.x, self.y)
+        return (
+            torch.utils.data.TensorDataset(self.x, self.y, self.m)
+            if masks
+            else torch.utils.data.TensorDataset(self.x, self.y)
+        )
 
 
 def test_gradient_map_by_hand():
@@ -129,7 +139,9 @@ def test_gradient_map_by_hand():
     x, y = torch.rand(5, 3, 2, 2), torch.tensor([0, 1, 0, 1, 1])
     m = torch.zeros(5, 1, 2, 2)
     m[:, :, 0, 0] = 1
-    results = create_challenge(OmegaConf.create({"name": "gradient_map"})).evaluate(TwoClassLinear(w), OneTask(x, y, m), RUNTIME)
+    results = create_challenge(OmegaConf.create({"name": "gradient_map"})).evaluate(
+        TwoClassLinear(w), OneTask(x, y, m), RUNTIME
+    )
     s = x.flatten(1) @ w
     grads = (-2 * torch.tanh(s))[:, None] * w[None]
     expected = grads.abs().view(5, 3, 2, 2).sum(1).mean(0)
@@ -148,28 +160,52 @@ def test_eps_curve_attacks_at_each_eps():
     attack = create_attack(OmegaConf.create({"name": "fgsm", "eps": 0.01, "mix": None}))
     challenge = create_challenge(OmegaConf.create({"name": "background", "variations": ["original"]}))
     eps_list = [0.01, 0.05, 0.2]
-    results = evaluate_with_attack(challenge, "fgsm", attack, TwoClassLinear(w), OneTask(x, y, None), RUNTIME, eval_eps=eps_list)
+    results = evaluate_with_attack(
+        challenge, "fgsm", attack, TwoClassLinear(w), OneTask(x, y, None), RUNTIME, eval_eps=eps_list
+    )
     for eps in eps_list:
         expected = (s.abs() > eps * w.abs().sum()).float().mean().item()
         assert results["adversarial_curve"][f"{eps:g}"] == pytest.approx(expected)
     assert results["adversarial_accuracy"]["original"] == results["adversarial_curve"]["0.01"]
-    pgd = create_attack(OmegaConf.create({"name": "pgd", "eps": 0.02, "step_size": 0.005, "steps": 3, "random_start": False, "mix": None}))
+    pgd = create_attack(
+        OmegaConf.create(
+            {"name": "pgd", "eps": 0.02, "step_size": 0.005, "steps": 3, "random_start": False, "mix": None}
+        )
+    )
     wider = pgd.at_eps(0.1)
     assert (wider.eps, wider.step_size, wider.steps) == (0.1, pytest.approx(0.025), 3)
 
 
 def _metrics(method, seed=0, dataset="toy_rules", **challenges):
-    return {"run": {"architecture": "MLP", "method": method, "dataset": dataset, "lam": 0.0, "rrda": False, "seed": seed},
-            "train": {"device": "cpu"}, "challenges": challenges}
+    return {
+        "run": {"architecture": "MLP", "method": method, "dataset": dataset, "lam": 0.0, "rrda": False, "seed": seed},
+        "train": {"device": "cpu"},
+        "challenges": challenges,
+    }
 
 
 def test_tables_9_and_11_and_fig21_in_the_report(tmp_path):
     curve = {"0.02": 0.97, "0.1": 0.4}
     grad_map = {"map": [[1.0, 0.0], [0.5, 0.2]], "signal": [[1.0, 0.0], [0.0, 0.0]]}
-    runs = [_metrics("Standard", seed=s, accuracy={"original": 0.99}, adversarial_accuracy={"original": 0.4},
-                     adversarial_curve=curve, gradient_map=grad_map) for s in (0, 1)]
-    runs.append(_metrics("Standard", dataset="textures", accuracy={"original": 0.9, "no_patch": 0.8},
-                         patches={"original": {"auc": 0.95, "f1": 0.9}, "no_patch": {"auc": 0.85, "f1": 0.7}}))
+    runs = [
+        _metrics(
+            "Standard",
+            seed=s,
+            accuracy={"original": 0.99},
+            adversarial_accuracy={"original": 0.4},
+            adversarial_curve=curve,
+            gradient_map=grad_map,
+        )
+        for s in (0, 1)
+    ]
+    runs.append(
+        _metrics(
+            "Standard",
+            dataset="textures",
+            accuracy={"original": 0.9, "no_patch": 0.8},
+            patches={"original": {"auc": 0.95, "f1": 0.9}, "no_patch": {"auc": 0.85, "f1": 0.7}},
+        )
+    )
     t9 = table9([Record.from_dict(r) for r in runs[:1]])
     assert list(t9.columns) == ["Model", "Test Accuracy", "Adversarial Accuracy", "eps=0.02", "eps=0.1"]
     assert t9.iloc[0].tolist()[1:] == [99.0, 40.0, 97.0, 40.0]

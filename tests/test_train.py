@@ -85,7 +85,13 @@ def test_every_method_trains_end_to_end(compose_train, tmp_path, method, model):
         overrides.append("model=vit_test")
     metrics = train(compose_train(*overrides), tmp_path)
     assert metrics["train"]["epochs"][0]["loss"] > 0
-    labels = {"rrr": "RRR", "gradmask": "GradMask", "actdiff": "ActDiff", "actdiff_rrda": "ActDiff + RRDA", "ada": "ADA"}
+    labels = {
+        "rrr": "RRR",
+        "gradmask": "GradMask",
+        "actdiff": "ActDiff",
+        "actdiff_rrda": "ActDiff + RRDA",
+        "ada": "ADA",
+    }
     assert metrics["run"]["method"] == labels[method]
     if method == "ada":  # 1 standard epoch, then 1 cycle of 1 epoch on originals plus ADA images
         assert len(metrics["train"]["epochs"]) == 2
@@ -117,7 +123,8 @@ def test_compile_setting_skips_double_backprop_and_needs_a_compiler_on_cpu(compo
 def test_compiled_training_matches_eager_training(compose_train, tmp_path, monkeypatch):
     """trainer.compile=true trains through torch.compile the same model as eager training, up to the compiler's float
     rounding: the loss of each epoch within 1e-4 and accuracies within 2 points (on the tiny config, 2 epochs); the
-    checkpoint's keys are the eager model's (no ``_orig_mod.`` prefix), so evaluation and resume read it as any other."""
+    checkpoint's keys are the eager model's (no ``_orig_mod.`` prefix), so evaluation and resume read it
+    as any other."""
     settings = ("trainer.epochs=2", "challenge=original")
     eager = train(compose_train(*settings), tmp_path / "eager")
     compile_calls, compile = [], torch.compile
@@ -139,7 +146,8 @@ def test_arrr_run_reports_adversarial_accuracy(compose_train, tmp_path):
 
 
 def test_channels_last_placement_follows_the_setting_and_the_method(compose_train):
-    """trainer.channels_last=true: convolution weights channels-last, except for double backprop on a CPU (slower there);
+    """trainer.channels_last=true: convolution weights channels-last, except for double backprop
+    on a CPU (slower there);
     auto is off on a CPU; a lazy model (mlp) is left as it is."""
     from torch.nn.parameter import is_lazy
 

@@ -21,11 +21,11 @@ from rrx.errors import RRXError
 
 
 def test_window_pixels():
-    assert window_pixels(0.1, 32) == 3            # 3.2
-    assert window_pixels(0.1, 96) == 10           # 9.6
-    assert window_pixels(0.33, 32) == 11          # 10.56
-    assert window_pixels(0.25, 10) == 3           # 2.5, halves up
-    assert window_pixels(0.01, 32) == 1           # at least one pixel
+    assert window_pixels(0.1, 32) == 3  # 3.2
+    assert window_pixels(0.1, 96) == 10  # 9.6
+    assert window_pixels(0.33, 32) == 11  # 10.56
+    assert window_pixels(0.25, 10) == 3  # 2.5, halves up
+    assert window_pixels(0.01, 32) == 1  # at least one pixel
     assert window_pixels(1.0, 7) == 7
     for bad, what in [(1.5, "larger than the image"), (0.0, "empty"), (-0.1, "empty")]:
         with pytest.raises(RRXError, match=what):
@@ -33,10 +33,8 @@ def test_window_pixels():
 
 
 def test_patch_grid_and_scores_by_hand():
-    assert patch_grid(3, 5, 2).tolist() == [[0, 0, 1, 1, 2],
-                                            [0, 0, 1, 1, 2],
-                                            [3, 3, 4, 4, 5]]
-    maps = torch.arange(25.0).view(1, 5, 5)       # size 2 does not divide 5: the last patches are 2x1, 1x2, 1x1
+    assert patch_grid(3, 5, 2).tolist() == [[0, 0, 1, 1, 2], [0, 0, 1, 1, 2], [3, 3, 4, 4, 5]]
+    maps = torch.arange(25.0).view(1, 5, 5)  # size 2 does not divide 5: the last patches are 2x1, 1x2, 1x1
     assert patch_scores(maps, 2).tolist() == [[12, 20, 13, 52, 60, 33, 41, 45, 24]]
     maps = torch.stack([torch.ones(4, 4), torch.zeros(4, 4)])
     maps[1, 3, 0] = 7.0
@@ -53,11 +51,11 @@ def test_patch_order():
     c = patch_order(scores, "random", torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert all(sorted(row) == list(range(20)) for row in a.tolist())
-    assert not torch.equal(a[0], a[1])            # one permutation per image
+    assert not torch.equal(a[0], a[1])  # one permutation per image
 
 
-X = (torch.arange(48.0) / 48).view(1, 3, 4, 4)   # channel c, pixel (i, j): (16 c + 4 i + j) / 48
-ORDER = torch.tensor([[3, 0, 2, 1]])              # bottom-right, top-left, bottom-left, top-right (size 2)
+X = (torch.arange(48.0) / 48).view(1, 3, 4, 4)  # channel c, pixel (i, j): (16 c + 4 i + j) / 48
+ORDER = torch.tensor([[3, 0, 2, 1]])  # bottom-right, top-left, bottom-left, top-right (size 2)
 
 
 def expected(values3, values0):
@@ -71,25 +69,32 @@ def expected(values3, values0):
     return x1, x2
 
 
-@pytest.mark.parametrize("noise, values3, values0", [
-    ("zeros", [0, 0, 0], [0, 0, 0]),
-    ("ones", [1, 1, 1], [1, 1, 1]),
-    ("image_mean", [7.5 / 48, 23.5 / 48, 39.5 / 48], [7.5 / 48, 23.5 / 48, 39.5 / 48]),   # mean of 0..15 = 7.5
-    ("region_mean", [12.5 / 48, 28.5 / 48, 44.5 / 48], [2.5 / 48, 18.5 / 48, 34.5 / 48]),  # {10,11,14,15}, {0,1,4,5}
-    ("normalisation_mean", [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]),
-])
+@pytest.mark.parametrize(
+    "noise, values3, values0",
+    [
+        ("zeros", [0, 0, 0], [0, 0, 0]),
+        ("ones", [1, 1, 1], [1, 1, 1]),
+        ("image_mean", [7.5 / 48, 23.5 / 48, 39.5 / 48], [7.5 / 48, 23.5 / 48, 39.5 / 48]),  # mean of 0..15 = 7.5
+        (
+            "region_mean",
+            [12.5 / 48, 28.5 / 48, 44.5 / 48],
+            [2.5 / 48, 18.5 / 48, 34.5 / 48],
+        ),  # {10,11,14,15}, {0,1,4,5}
+        ("normalisation_mean", [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]),
+    ],
+)
 def test_removal_sequence_by_hand(noise, values3, values0):
     seq = removal_sequence(X, ORDER, 2, noise, norm_mean=(0.1, 0.2, 0.3))
     assert seq.shape == (1, 5, 3, 4, 4)
     x1, x2 = expected(values3, values0)
-    assert torch.equal(seq[0, 0], X[0])          # x_0 is the original
+    assert torch.equal(seq[0, 0], X[0])  # x_0 is the original
     assert torch.allclose(seq[0, 1], x1) and torch.allclose(seq[0, 2], x2)
-    if noise != "region_mean":                   # x_4: nothing of the image left
+    if noise != "region_mean":  # x_4: nothing of the image left
         assert torch.allclose(seq[0, 4], torch.tensor(values3, dtype=torch.float32).view(3, 1, 1).expand(3, 4, 4))
 
 
 def test_region_mean_of_a_cut_patch():
-    x = torch.arange(9.0).view(1, 1, 3, 3)        # size 2: patches {0,1,3,4}, {2,5}, {6,7}, {8}
+    x = torch.arange(9.0).view(1, 1, 3, 3)  # size 2: patches {0,1,3,4}, {2,5}, {6,7}, {8}
     seq = removal_sequence(x, torch.tensor([[1, 2, 3, 0]]), 2, "region_mean")
     assert seq[0, 1, 0].tolist() == [[0, 1, 3.5], [3, 4, 3.5], [6, 7, 8]]
     assert seq[0, 4, 0].tolist() == [[2, 2, 3.5], [2, 2, 3.5], [6.5, 6.5, 8]]
@@ -104,15 +109,22 @@ def test_gaussian_noise_is_fixed_and_seeded():
     removed[2:, 2:] = True
     assert (seq[0, 1][:, removed] != X[0][:, removed]).all()
     assert torch.equal(seq[0, 1][:, ~removed], X[0][:, ~removed])
-    assert torch.equal(seq[0, 2][:, removed], seq[0, 1][:, removed])   # the same noise along the sequence
+    assert torch.equal(seq[0, 2][:, removed], seq[0, 1][:, removed])  # the same noise along the sequence
     noise = seq[0, 4].flatten()
     assert noise.min() < 0 and noise.std() > 0.3  # N(0, 1), not clamped
 
 
 def test_u_triples_by_hand():
     T, F_ = True, False
-    correct = torch.tensor([[T, F_, F_, T, T, F_, T], [T, T, T, T, T, T, T], [T, T, F_, F_, F_, F_, F_],
-                            [F_, F_, T, F_, F_, F_, F_], [F_, T, F_, F_, F_, F_, T]])
+    correct = torch.tensor(
+        [
+            [T, F_, F_, T, T, F_, T],
+            [T, T, T, T, T, T, T],
+            [T, T, F_, F_, F_, F_, F_],
+            [F_, F_, T, F_, F_, F_, F_],
+            [F_, T, F_, F_, F_, F_, T],
+        ]
+    )
     assert u_triples(correct) == [[(0, 1, 3), (4, 5, 6)], [], [], [], [(1, 2, 6)]]
     middles = set()
     for seed in range(20):
@@ -140,14 +152,22 @@ class Quadrants(torch.nn.Module):
 
 
 MAPS = torch.zeros(8, 8)
-for k, value in enumerate([3.0, 1.0, 4.0, 2.0]):       # quadrant sums 48, 16, 64, 32
-    MAPS[4 * (k // 2):4 * (k // 2) + 4, 4 * (k % 2):4 * (k % 2) + 4] = value
+for k, value in enumerate([3.0, 1.0, 4.0, 2.0]):  # quadrant sums 48, 16, 64, 32
+    MAPS[4 * (k // 2) : 4 * (k // 2) + 4, 4 * (k % 2) : 4 * (k % 2) + 4] = value
 
 
 def run(model, y, order="increasing", batch_size=None):
     b = len(y)
-    return u_analysis(model, torch.ones(b, 3, 8, 8), torch.tensor(y), MAPS.expand(b, 8, 8), window=0.5,
-                      order=order, noise="zeros", batch_size=batch_size)
+    return u_analysis(
+        model,
+        torch.ones(b, 3, 8, 8),
+        torch.tensor(y),
+        MAPS.expand(b, 8, 8),
+        window=0.5,
+        order=order,
+        noise="zeros",
+        batch_size=batch_size,
+    )
 
 
 def test_hand_built_model_with_u():
@@ -159,7 +179,7 @@ def test_hand_built_model_with_u():
         assert r.size == 4 and r.order.tolist() == [[1, 3, 0, 2]] * 2
         assert r.predictions.tolist() == [[1, 0, 1, 0, 1]] * 2
         assert r.has_u.tolist() == [True, True]
-        assert r.triples == [[(0, 1, 2), (2, 3, 4)], [(1, 2, 3)]]   # target 0: correct at 1 and 3 only
+        assert r.triples == [[(0, 1, 2), (2, 3, 4)], [(1, 2, 3)]]  # target 0: correct at 1 and 3 only
     images = sequence_images(torch.ones(2, 3, 8, 8), r.fill, r.order, r.size, 0, (0, 1, 2))
     assert [int(m.sum()) for m in images] == [192, 144, 96]
     # decreasing order removes Q2, Q0, Q3, Q1: s = 1, 3, 1, 3, 1, all class 1, no U
@@ -168,7 +188,7 @@ def test_hand_built_model_with_u():
 
 
 def test_hand_built_model_without_u():
-    model = Quadrants([1.0, 1.0, 1.0, 1.0], -2.5)      # class 1 while at least three quadrants remain
+    model = Quadrants([1.0, 1.0, 1.0, 1.0], -2.5)  # class 1 while at least three quadrants remain
     r = run(model, [1, 0])
     assert r.predictions.tolist() == [[1, 1, 0, 0, 0]] * 2
     assert r.has_u.tolist() == [False, False] and r.triples == [[], []]

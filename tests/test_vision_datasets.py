@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_module
-
 from runner import one_line_error, rrx
+from vision_fixture import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10, write_image_folder, write_stl10
+
 from rrx.data import create_dataset
 from rrx.data.in9 import BackgroundDataset
 from rrx.data.patch_task import PatchTask
 from rrx.data.rival10 import Rival10
 from rrx.data.tensor_task import TensorTask
 from rrx.errors import RRXError
-from vision_fixture import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10, write_image_folder, write_stl10
 
 
 def _dataset(name, *overrides):
@@ -71,15 +71,21 @@ def test_no_masks_and_only_the_original_variation(tmp_path, name, writer):
     for request in (lambda: data.train_set(masks=True), lambda: data.variation_set("original", masks=True)):
         with pytest.raises(RRXError, match=f"dataset {name} has no object masks .images and labels only."):
             request()
-    with pytest.raises(RRXError, match=f"dataset {name} has only the 'original' variation .its test split., not 'mixed_rand'"):
+    with pytest.raises(
+        RRXError, match=f"dataset {name} has only the 'original' variation .its test split., not 'mixed_rand'"
+    ):
         data.variation_set("mixed_rand")
 
 
 @pytest.mark.parametrize("name, folder", [("cifar10", "cifar-10-batches-py"), ("stl10", "stl10_binary")])
 def test_missing_root_names_the_path_layout_and_no_download(tmp_path, name, folder):
-    with pytest.raises(RRXError, match=f"dataset={name} needs dataset.root=<folder holding {folder}/>.*never downloads"):
+    with pytest.raises(
+        RRXError, match=f"dataset={name} needs dataset.root=<folder holding {folder}/>.*never downloads"
+    ):
         _dataset(name)
-    with pytest.raises(RRXError, match=f"dataset.root={tmp_path / 'nope'} does not exist .expected <root>/{folder}/.*never downloads"):
+    with pytest.raises(
+        RRXError, match=f"dataset.root={tmp_path / 'nope'} does not exist .expected <root>/{folder}/.*never downloads"
+    ):
         _dataset(name, f"dataset.root={tmp_path / 'nope'}")
     (tmp_path / folder).mkdir()
     with pytest.raises(RRXError, match=f"{tmp_path / folder} lacks .*never downloads"):
@@ -132,7 +138,9 @@ def test_stl10_corrupt_files(tmp_path):
     folder = write_stl10(tmp_path)["folder"]
     good = (folder / "test_X.bin").read_bytes()
     (folder / "test_X.bin").write_bytes(good[:-5])
-    with pytest.raises(RRXError, match=f"{folder / 'test_X.bin'} holds {len(good) - 5} bytes, not a whole number of 3x96x96"):
+    with pytest.raises(
+        RRXError, match=f"{folder / 'test_X.bin'} holds {len(good) - 5} bytes, not a whole number of 3x96x96"
+    ):
         _dataset("stl10", f"dataset.root={tmp_path}")
     (folder / "test_X.bin").write_bytes(good)
     (folder / "test_y.bin").write_bytes(bytes([1, 2, 3]))
@@ -144,7 +152,9 @@ def test_stl10_corrupt_files(tmp_path):
 
 
 def _folder(root, *overrides):
-    return _dataset("image_folder", f"dataset.root={root}", "dataset.num_classes=3", "dataset.image_size=16", *overrides)
+    return _dataset(
+        "image_folder", f"dataset.root={root}", "dataset.num_classes=3", "dataset.image_size=16", *overrides
+    )
 
 
 def test_image_folder_images_labels_and_masks(tmp_path):
@@ -173,7 +183,9 @@ def test_image_folder_without_masks(tmp_path):
     write_image_folder(tmp_path, masks=False)
     data = _folder(tmp_path)
     assert data.has_masks is False and len(data.train_set(masks=False)) == 9
-    with pytest.raises(RRXError, match=r"dataset image_folder has no object masks \(expected <root>/masks/<split>/<class>/<name>"):
+    with pytest.raises(
+        RRXError, match=r"dataset image_folder has no object masks \(expected <root>/masks/<split>/<class>/<name>"
+    ):
         data.variation_set("original", masks=True)
     with pytest.raises(RRXError, match="only the 'original' variation"):
         data.variation_set("only_fg", masks=True)
@@ -225,8 +237,15 @@ def test_datasets_that_always_have_masks_say_so():
     assert all(cls.has_masks is True for cls in (BackgroundDataset, TensorTask, PatchTask, Rival10))
 
 
-TRAIN = ["model=small_cnn", "model.width=8", "challenge=original", "trainer.epochs=1", "trainer.batch_size=8",
-         "trainer.device=cpu", "trainer.progress=false"]
+TRAIN = [
+    "model=small_cnn",
+    "model.width=8",
+    "challenge=original",
+    "trainer.epochs=1",
+    "trainer.batch_size=8",
+    "trainer.device=cpu",
+    "trainer.progress=false",
+]
 
 
 def _write(name, root):
@@ -234,16 +253,25 @@ def _write(name, root):
     return {
         "cifar10": lambda: (write_cifar10(root), []),
         "stl10": lambda: (write_stl10(root, n_train=10), ["dataset.image_size=32"]),
-        "image_folder": lambda: (write_image_folder(root), ["dataset.num_classes=3", "dataset.image_size=16",
-                                                            "dataset.num_workers=0", "method=rrda"]),
+        "image_folder": lambda: (
+            write_image_folder(root),
+            ["dataset.num_classes=3", "dataset.image_size=16", "dataset.num_workers=0", "method=rrda"],
+        ),
     }[name]()[1]
 
 
 def test_cifar10_trains_through_the_cli(tmp_path):
     extra = _write("cifar10", tmp_path / "data")
     run = tmp_path / "run"
-    rrx("train", "dataset=cifar10", f"dataset.root={tmp_path / 'data'}", *TRAIN, "trainer.val_fraction=0.2", *extra,
-        f"hydra.run.dir={run}")
+    rrx(
+        "train",
+        "dataset=cifar10",
+        f"dataset.root={tmp_path / 'data'}",
+        *TRAIN,
+        "trainer.val_fraction=0.2",
+        *extra,
+        f"hydra.run.dir={run}",
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["run"]["dataset"] == "cifar10" and set(metrics["challenges"]["accuracy"]) == {"original"}
     assert torch.load(run / "checkpoint.pt", weights_only=True)["classes"] == CIFAR_NAMES
@@ -255,7 +283,13 @@ def test_trains_and_evaluates_through_the_cli(tmp_path, name):
     extra = _write(name, tmp_path / "data")
     run = tmp_path / "run"
     rrx("train", f"dataset={name}", f"dataset.root={tmp_path / 'data'}", *TRAIN, *extra, f"hydra.run.dir={run}")
-    rrx("evaluate", f"checkpoint={run}", "challenge=original", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'eval'}")
+    rrx(
+        "evaluate",
+        f"checkpoint={run}",
+        "challenge=original",
+        "trainer.progress=false",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    )
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["run"]["dataset"] == name and set(metrics["challenges"]["accuracy"]) == {"original"}
 
@@ -263,7 +297,14 @@ def test_trains_and_evaluates_through_the_cli(tmp_path, name):
 @pytest.mark.slow
 def test_cli_refuses_a_method_that_needs_masks_in_one_line(tmp_path):
     write_cifar10(tmp_path / "data")
-    result = rrx("train", "dataset=cifar10", f"dataset.root={tmp_path / 'data'}", *TRAIN, "method=rrda",
-                 f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    result = rrx(
+        "train",
+        "dataset=cifar10",
+        f"dataset.root={tmp_path / 'data'}",
+        *TRAIN,
+        "method=rrda",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        check=False,
+    )
     one_line_error(result, "dataset cifar10 has no object masks", "method=standard challenge=original")
     assert not (tmp_path / "run" / "checkpoint.pt").exists()

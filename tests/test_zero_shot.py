@@ -11,20 +11,27 @@ from types import SimpleNamespace
 import pytest
 import torch
 from omegaconf import OmegaConf
+from runner import one_line_error, rrx
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from runner import one_line_error, rrx
-
-from rrx.challenges.zero_shot import ZeroShotChallenge, sv_of_pairs
+from rrx.challenges.zero_shot import ZeroShotChallenge, sv_of_pairs, table14
 from rrx.errors import RRXError
 from rrx.models.zero_shot import DESCRIPTOR_DIR, read_descriptors
-from rrx.challenges.zero_shot import table14
 from rrx.record import Record
 from rrx.runtime import Runtime
 
-IN9 = ["00_dog", "01_bird", "02_wheeled vehicle", "03_reptile", "04_carnivore", "05_insect", "06_musical instrument",
-       "07_primate", "08_fish"]
+IN9 = [
+    "00_dog",
+    "01_bird",
+    "02_wheeled vehicle",
+    "03_reptile",
+    "04_carnivore",
+    "05_insect",
+    "06_musical instrument",
+    "07_primate",
+    "08_fish",
+]
 RIVAL10 = ["truck", "car", "plane", "ship", "cat", "dog", "equine", "deer", "frog", "bird"]
 SYNTHETIC = ["circle", "square", "triangle", "cross", "ring", "star", "diamond", "bar", "hexagon", "half moon"]
 NAN = float("nan")
@@ -38,12 +45,16 @@ S_CHALLENGE = torch.tensor([[0.4, 0.1], [0.25, 0.5], [0.3, 0.35], [0.5, 0.1]])
 LABELS = torch.tensor([0, 0, 0, 0])
 # SV of the target (class 0):        0.2, 0.5, 0.25, -0.25
 # SV of the predicted class (0,1,1,0): 0.2, -0.25, -0.75, -0.25
-ERRORS = {"target": {"sv_plus": 37.5, "n_plus": 2, "sv_minus": NAN, "n_minus": 0},   # (50 + 25) / 2
-          "pred": {"sv_plus": NAN, "n_plus": 0, "sv_minus": 50.0, "n_minus": 2},     # (25 + 75) / 2
-          "pairs": 2}
-ALL_IMAGES = {"target": {"sv_plus": 95 / 3, "n_plus": 3, "sv_minus": 25.0, "n_minus": 1},  # (20 + 50 + 25) / 3
-              "pred": {"sv_plus": 20.0, "n_plus": 1, "sv_minus": 125 / 3, "n_minus": 3},   # (25 + 75 + 25) / 3
-              "pairs": 4}
+ERRORS = {
+    "target": {"sv_plus": 37.5, "n_plus": 2, "sv_minus": NAN, "n_minus": 0},  # (50 + 25) / 2
+    "pred": {"sv_plus": NAN, "n_plus": 0, "sv_minus": 50.0, "n_minus": 2},  # (25 + 75) / 2
+    "pairs": 2,
+}
+ALL_IMAGES = {
+    "target": {"sv_plus": 95 / 3, "n_plus": 3, "sv_minus": 25.0, "n_minus": 1},  # (20 + 50 + 25) / 3
+    "pred": {"sv_plus": 20.0, "n_plus": 1, "sv_minus": 125 / 3, "n_minus": 3},  # (25 + 75 + 25) / 3
+    "pairs": 4,
+}
 
 
 def assert_same(got: dict, expected: dict) -> None:
@@ -91,22 +102,39 @@ def test_the_zero_shot_challenge_reports_sv_over_the_misclassified_pairs():
     (rrx once averaged every pair, where the Pred. column mostly repeats Target), the all-pairs numbers kept beside."""
     model = SimpleNamespace(backbone=ScoresAsImages(2), eval=lambda: None, forward_features=lambda x: x)
     runtime = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progress=False)
-    out = ZeroShotChallenge(OmegaConf.create({"variations": ["mixed_rand"]})).evaluate(model, HandMadeDataset(), runtime)
+    out = ZeroShotChallenge(OmegaConf.create({"variations": ["mixed_rand"]})).evaluate(
+        model, HandMadeDataset(), runtime
+    )
     assert out["accuracy"]["mixed_rand"] == 0.5
     run = Record("evaluate", {"architecture": "CLIP", "method": "Descriptors"}, challenges=out)
     table = table14([run]).set_index("Metric")
-    assert table.loc["SV+", "Target"] == pytest.approx(37.5) and math.isnan(table.loc["SV+", "Pred."])  # all pairs: 31.67, 20
+    assert table.loc["SV+", "Target"] == pytest.approx(37.5) and math.isnan(
+        table.loc["SV+", "Pred."]
+    )  # all pairs: 31.67, 20
     assert math.isnan(table.loc["SV-", "Target"]) and table.loc["SV-", "Pred."] == pytest.approx(50.0)
-    assert list(table.columns) == ["Challenge", "Model", "Target", "Pred.", "Errors", "Target (all)", "Pred. (all)", "Pairs"]
+    assert list(table.columns) == [
+        "Challenge",
+        "Model",
+        "Target",
+        "Pred.",
+        "Errors",
+        "Target (all)",
+        "Pred. (all)",
+        "Pairs",
+    ]
     assert_same(out["score_variability"]["mixed_rand"], {"errors": ERRORS, "all_images": ALL_IMAGES})
-    assert table.loc["SV+", "Target (all)"] == pytest.approx(95 / 3) and table.loc["SV-", "Pred. (all)"] == pytest.approx(125 / 3)
+    assert table.loc["SV+", "Target (all)"] == pytest.approx(95 / 3) and table.loc[
+        "SV-", "Pred. (all)"
+    ] == pytest.approx(125 / 3)
     assert (table["Errors"] == 2).all() and (table["Pairs"] == 4).all()
 
 
 def test_table14_reads_a_metrics_file_written_before_the_misclassified_pairs():
     """The old flat entry held SV over every pair: it fills the (all) columns, Target and Pred. stay empty."""
     old = {"target": ALL_IMAGES["target"], "pred": ALL_IMAGES["pred"], "pairs": 4}
-    run = Record("evaluate", {"architecture": "ALIGN", "method": "Top-1"}, challenges={"score_variability": {"mixed_same": old}})
+    run = Record(
+        "evaluate", {"architecture": "ALIGN", "method": "Top-1"}, challenges={"score_variability": {"mixed_same": old}}
+    )
     table = table14([run]).set_index("Metric")
     assert table["Target"].isna().all() and table["Pred."].isna().all() and table["Errors"].isna().all()
     assert table.loc["SV-", "Target (all)"] == pytest.approx(25.0) and (table["Pairs"] == 4).all()
@@ -115,11 +143,55 @@ def test_table14_reads_a_metrics_file_written_before_the_misclassified_pairs():
 # ---- descriptor files ---------------------------------------------------------------------------------------------
 
 # words naming a place, a background, a pose in a scene or a person: none belongs in a description of the object
-CONTEXT_WORDS = ("road", "street", "highway", "water", "underwater", "sea", "ocean", "river", "lake", "pond", "sky",
-                 "runway", "air", "grass", "tree", "trees", "forest", "field", "meadow", "snow", "sand", "rock", "rocks",
-                 "leaf", "leaves", "flower", "branch", "lily", "pad", "nest", "cage", "background", "scene", "parked",
-                 "perched", "flying", "swimming", "climbing", "lying", "held", "musician", "angler", "person", "people",
-                 "indoors", "outdoors", "wild")
+CONTEXT_WORDS = (
+    "road",
+    "street",
+    "highway",
+    "water",
+    "underwater",
+    "sea",
+    "ocean",
+    "river",
+    "lake",
+    "pond",
+    "sky",
+    "runway",
+    "air",
+    "grass",
+    "tree",
+    "trees",
+    "forest",
+    "field",
+    "meadow",
+    "snow",
+    "sand",
+    "rock",
+    "rocks",
+    "leaf",
+    "leaves",
+    "flower",
+    "branch",
+    "lily",
+    "pad",
+    "nest",
+    "cage",
+    "background",
+    "scene",
+    "parked",
+    "perched",
+    "flying",
+    "swimming",
+    "climbing",
+    "lying",
+    "held",
+    "musician",
+    "angler",
+    "person",
+    "people",
+    "indoors",
+    "outdoors",
+    "wild",
+)
 CONTEXT = re.compile(r"\b(" + "|".join(CONTEXT_WORDS) + r")\b", re.IGNORECASE)
 
 
@@ -131,8 +203,13 @@ def test_default_descriptors_describe_the_object_only(name, classes):
     assert not context, f"{name}.json names a context: {context}"
 
 
-@pytest.mark.parametrize("name, classes, phrase", [("in9_with_context", IN9, "on a road or a street"),
-                                                   ("rival10_with_context", RIVAL10, "in the sky or on a runway")])
+@pytest.mark.parametrize(
+    "name, classes, phrase",
+    [
+        ("in9_with_context", IN9, "on a road or a street"),
+        ("rival10_with_context", RIVAL10, "in the sky or on a runway"),
+    ],
+)
 def test_the_first_descriptors_with_context_load_by_name(name, classes, phrase):
     table = read_descriptors(name, classes)
     assert any(phrase in v for v in table.values()) and all(len(v) == 6 for v in table.values())
@@ -150,7 +227,9 @@ def test_every_shipped_file_says_where_its_lists_come_from():
 
 
 def test_a_bad_descriptor_file_is_one_error(tmp_path):
-    with pytest.raises(RRXError, match=r"model.descriptors=in10: no such file \(rrx ships: in9, in9_with_context, rival10"):
+    with pytest.raises(
+        RRXError, match=r"model.descriptors=in10: no such file \(rrx ships: in9, in9_with_context, rival10"
+    ):
         read_descriptors("in10", IN9)
     (tmp_path / "d.json").write_text(json.dumps({"dog": "four legs"}))
     with pytest.raises(RRXError, match=r"the entries \['dog'\] are not lists"):
@@ -158,7 +237,17 @@ def test_a_bad_descriptor_file_is_one_error(tmp_path):
 
 
 def test_cli_unknown_descriptor_name_is_one_error_line_before_any_weights(tmp_path):
-    one_line_error(rrx("evaluate", "model=clip", "model.descriptors=in10", "dataset.train_per_class=4",
-                       "dataset.val_per_class=2", f"dataset.cache_dir={tmp_path / 'cache'}",
-                       f"hydra.run.dir={tmp_path / 'a'}", check=False),
-                   "model.descriptors=in10", "in9, in9_with_context, rival10, rival10_with_context, synthetic")
+    one_line_error(
+        rrx(
+            "evaluate",
+            "model=clip",
+            "model.descriptors=in10",
+            "dataset.train_per_class=4",
+            "dataset.val_per_class=2",
+            f"dataset.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'a'}",
+            check=False,
+        ),
+        "model.descriptors=in10",
+        "in9, in9_with_context, rival10, rival10_with_context, synthetic",
+    )

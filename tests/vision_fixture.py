@@ -33,8 +33,12 @@ def write_cifar10(root: Path, per_batch: int = 4, protocol: int = 2, seed: int =
         images = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
         labels = [(3 * b + i) % 10 for i in range(per_batch)]
         rows = np.stack([np.concatenate([img[:, :, c].reshape(-1) for c in range(3)]) for img in images])  # (N, 3072)
-        batch = {b"batch_label": f"batch {b}".encode(), b"labels": labels, b"data": rows,
-                 b"filenames": [f"img_{b}_{i}.png".encode() for i in range(per_batch)]}
+        batch = {
+            b"batch_label": f"batch {b}".encode(),
+            b"labels": labels,
+            b"data": rows,
+            b"filenames": [f"img_{b}_{i}.png".encode() for i in range(per_batch)],
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
         split = "test" if name == "test_batch" else "train"
         written[split][0].append(images)
@@ -63,7 +67,9 @@ def write_stl10(root: Path, n_train: int = 6, n_test: int = 4, seed: int = 0) ->
     return out
 
 
-def write_image_folder(root: Path, per_class: dict | None = None, size: int = 16, masks: bool = True, seed: int = 0) -> dict:
+def write_image_folder(
+    root: Path, per_class: dict | None = None, size: int = 16, masks: bool = True, seed: int = 0
+) -> dict:
     """``root/<split>/<class>/img<i>.png`` (img1 of each class as .jpg) for the classes FOLDER_CLASSES, with
     ``root/masks/<split>/<class>/img<i>.{png,npy}`` (even i: PNG of 0/255; odd i: .npy of 0/1) when ``masks``,
     plus files to ignore (a hidden image, a text file, a hidden folder). Returns {split: [(image (size, size, 3),

@@ -1,4 +1,5 @@
-"""Reading models (thesis ch. 7, seeds 002 and 004), config group ``analysis``: ``create_analysis(cfg)`` by ``cfg.name``.
+"""Reading models (thesis ch. 7, seeds 002 and 004), config group ``analysis``:
+``create_analysis(cfg)`` by ``cfg.name``.
 
 Each module holds the science of one analysis as batched torch functions (tested against hand-computed values and
 Quantus) and registers a runner for ``rrx analyze``: ``needs_masks`` (whether it reads object masks),

@@ -67,7 +67,8 @@ def evenly_per_class(labels: list[int], n: int) -> list[int]:
 
 def analysis_images(dataset, variation: str, masks: bool, max_images: int | None):
     """The test images of ``variation`` (with masks when ``masks``): all of them, or ``max_images`` spread evenly over
-    the classes and evenly spaced within each (``evenly_per_class``), so every class is in whatever the split's order."""
+    the classes and evenly spaced within each (``evenly_per_class``), so every class is in whatever the split's
+    order."""
     data = dataset.variation_set(variation, masks=masks)
     if len(data) == 0:
         raise RRXError(f"dataset {dataset.name}: variation {variation} has no images to analyse")
@@ -90,8 +91,9 @@ def batches(data, runtime, desc: str):
         yield x, y, batch[2].to(runtime.device) if len(batch) > 2 else None
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, method: str, ig_steps: int = 50,
-            signed: bool = False) -> torch.Tensor:
+def explain(
+    model, x: torch.Tensor, target: torch.Tensor, method: str, ig_steps: int = 50, signed: bool = False
+) -> torch.Tensor:
     """(B, H, W) attribution of ``target`` in float32 (no autocast: gradients of a bf16 model are too coarse here);
     ``signed``: the signed form (``rrx.attributions.attribution_map``)."""
     return attribution_map(model, x, target, method, steps=ig_steps, signed=signed).float()
@@ -118,6 +120,7 @@ NAMING = {"Architecture", "Method", "Settings", "Attribution", "Order", "Noise",
 
 def holding(analysis: str) -> Callable[[Record], bool]:
     """A ``Table.holds`` / ``Figure.holds``: whether a record holds results of ``analysis``."""
+
     def holds(record: Record) -> bool:
         return analysis in record.analyses
 

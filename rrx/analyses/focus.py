@@ -28,7 +28,9 @@ from rrx.tables import Table, thesis_order
 RANDOMISE = ("none", "full", "cascading")  # analysis.randomise: the model-randomisation sanity check (§4)
 
 
-def mosaic_plan(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mosaic_plan(
+    labels: np.ndarray, per_class: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``per_class`` mosaics per class: (members (M, 4) image indices by quadrant, target (M,), flags (M, 4) bool,
     True on the target-class quadrants). Two distinct target images, two distinct images of other classes."""
     labels = np.asarray(labels)
@@ -39,7 +41,9 @@ def mosaic_plan(labels: np.ndarray, per_class: int, rng: np.random.Generator) ->
     for c in classes:
         own, other = np.flatnonzero(labels == c), np.flatnonzero(labels != c)
         if len(own) < 2 or len(other) < 2:
-            raise RRXError(f"Focus: class {c} has {len(own)} image(s) and the others {len(other)}; a mosaic needs 2 and 2")
+            raise RRXError(
+                f"Focus: class {c} has {len(own)} image(s) and the others {len(other)}; a mosaic needs 2 and 2"
+            )
         for _ in range(per_class):
             images = np.concatenate([rng.choice(own, 2, replace=False), rng.choice(other, 2, replace=False)])
             is_target = np.array([True, True, False, False])
@@ -70,8 +74,15 @@ def focus(maps: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
         maps = maps.sum(1)
     positive = maps.float().clamp(min=0)  # g(r_i) of Eq. 1
     h, w = positive.shape[-2] // 2, positive.shape[-1] // 2
-    quadrants = torch.stack([positive[:, :h, :w].sum((1, 2)), positive[:, :h, w:].sum((1, 2)),
-                             positive[:, h:, :w].sum((1, 2)), positive[:, h:, w:].sum((1, 2))], dim=1)
+    quadrants = torch.stack(
+        [
+            positive[:, :h, :w].sum((1, 2)),
+            positive[:, :h, w:].sum((1, 2)),
+            positive[:, h:, :w].sum((1, 2)),
+            positive[:, h:, w:].sum((1, 2)),
+        ],
+        dim=1,
+    )
     total = positive.sum((1, 2))
     score = (quadrants * flags.float()).sum(1) / total
     return torch.where(total > 0, score, torch.full_like(score, float("nan")))
@@ -89,9 +100,13 @@ def reinitialisable_layers(model: torch.nn.Module) -> list[str]:
     """The names of the layers a randomisation re-initialises, from the output down: every module other than the model
     with a ``reset_parameters`` and parameters or buffers of its own, in the reverse of their registration order
     (rrx's models register their layers in the order ``forward`` uses them)."""
-    return [name for name, module in reversed(list(model.named_modules()))
-            if module is not model and hasattr(module, "reset_parameters")
-            and any(True for _ in (*module.parameters(recurse=False), *module.buffers(recurse=False)))]
+    return [
+        name
+        for name, module in reversed(list(model.named_modules()))
+        if module is not model
+        and hasattr(module, "reset_parameters")
+        and any(True for _ in (*module.parameters(recurse=False), *module.buffers(recurse=False)))
+    ]
 
 
 def randomised_copy(model: torch.nn.Module, seed: int, depth: int | None = None) -> torch.nn.Module:
@@ -149,8 +164,10 @@ class Focus:
         members, targets, flags = torch.as_tensor(members), torch.as_tensor(targets), torch.as_tensor(flags)
         self._check_input_size(model, self._mosaics(images, members[:1], runtime.device))
         plan = images, members, targets, flags, runtime  # what every Focus of this run reads
-        results = {name: {"mosaics": len(members), "model": self._focus(model, name, "model", *plan)}
-                   for name in self.attributions}
+        results = {
+            name: {"mosaics": len(members), "model": self._focus(model, name, "model", *plan)}
+            for name in self.attributions
+        }
         if self.randomise == "full":
             copy = randomised_copy(model, self.seed)
             for name in self.attributions:
@@ -161,15 +178,22 @@ class Focus:
                     step = {"layers": depth, "layer": layer, **self._focus(copy, name, f"down to {layer}", *plan)}
                     results[name].setdefault("cascading", []).append(step)
             for name in self.attributions:  # the last step re-initialised every layer: the full randomisation
-                results[name]["randomised"] = {k: v for k, v in results[name]["cascading"][-1].items()
-                                               if k not in ("layers", "layer")}
+                results[name]["randomised"] = {
+                    k: v for k, v in results[name]["cascading"][-1].items() if k not in ("layers", "layer")
+                }
         return results
 
     def _focus(self, model, name: str, which: str, images, members, targets, flags, runtime) -> dict:
         """The summary of the Focus of attribution ``name`` of ``model`` on every mosaic, chunk by chunk."""
         scores = []
-        for start in trange(0, len(members), runtime.batch_size, desc=f"focus {name} ({which})", leave=False,
-                            disable=not runtime.progress):
+        for start in trange(
+            0,
+            len(members),
+            runtime.batch_size,
+            desc=f"focus {name} ({which})",
+            leave=False,
+            disable=not runtime.progress,
+        ):
             chunk = slice(start, start + runtime.batch_size)
             mosaics = self._mosaics(images, members[chunk], runtime.device)
             target, flag = targets[chunk].to(runtime.device), flags[chunk].to(runtime.device)
@@ -177,7 +201,8 @@ class Focus:
         return summary(scores)
 
     def _mosaics(self, images: torch.Tensor, members: torch.Tensor, device) -> torch.Tensor:
-        """The mosaics of ``members`` (M, 4), built on ``device`` from the quadrant images, resized to ``mosaic_size``."""
+        """The mosaics of ``members`` (M, 4), built on ``device`` from the quadrant images,
+        resized to ``mosaic_size``."""
         used = members.unique()  # the chunk's images, sorted
         mosaics = build_mosaics(images[used].to(device), torch.searchsorted(used, members).to(device))
         if not self.mosaic_size:
@@ -193,8 +218,10 @@ class Focus:
         except torch.cuda.OutOfMemoryError:
             raise
         except (AssertionError, RuntimeError, ValueError) as err:
-            raise RRXError(f"the model cannot take {mosaic.shape[-2]} x {mosaic.shape[-1]} px mosaics "
-                           f"({str(err).strip().splitlines()[0]}); set analysis.mosaic_size to its input size") from err
+            raise RRXError(
+                f"the model cannot take {mosaic.shape[-2]} x {mosaic.shape[-1]} px mosaics "
+                f"({str(err).strip().splitlines()[0]}); set analysis.mosaic_size to its input size"
+            ) from err
 
 
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
@@ -202,12 +229,29 @@ def table_focus(runs: list[Record]) -> pd.DataFrame:
     """Focus of the model and of its randomised copy per attribution, percent (50 is class-agnostic); after a
     cascading randomisation one column per step, "Cascade to <layer>": the Focus with that layer and every layer
     above it re-initialised."""
-    return frame([row | {"Attribution": key, "Focus": pct(r["model"]), "Focus std": 100 * r["model"]["std"],
-                         "Randomised": pct(r.get("randomised"))}
-                  | {f"Cascade to {step['layer']}": pct(step) for step in r.get("cascading", [])}
-                  | {"Mosaics": r["mosaics"]}
-                  for row, key, r in entries(runs, "focus")])
+    return frame(
+        [
+            row
+            | {
+                "Attribution": key,
+                "Focus": pct(r["model"]),
+                "Focus std": 100 * r["model"]["std"],
+                "Randomised": pct(r.get("randomised")),
+            }
+            | {f"Cascade to {step['layer']}": pct(step) for step in r.get("cascading", [])}
+            | {"Mosaics": r["mosaics"]}
+            for row, key, r in entries(runs, "focus")
+        ]
+    )
 
 
-TABLES = [Table("focus", "Focus on 2 x 2 mosaics (seed 004), percent; about 50 for a class-agnostic explanation",
-                lambda runs: thesis_order(table_focus(runs)), holding("focus"), 102, mark_best=False)]
+TABLES = [
+    Table(
+        "focus",
+        "Focus on 2 x 2 mosaics (seed 004), percent; about 50 for a class-agnostic explanation",
+        lambda runs: thesis_order(table_focus(runs)),
+        holding("focus"),
+        102,
+        mark_best=False,
+    )
+]

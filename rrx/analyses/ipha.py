@@ -19,10 +19,27 @@ import pandas as pd
 import torch
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import (attribution_list, batches, entries, explain, fill_mean, frame, holding, model_label, pct,
-                                 summary)
-from rrx.attributions.ipha import (CONSTANTS, SEARCHES, apply_mask, class_probability, constant_image, search_mask,
-                                   top_k_mask)
+from rrx.analyses.common import (
+    attribution_list,
+    batches,
+    entries,
+    explain,
+    fill_mean,
+    frame,
+    holding,
+    model_label,
+    pct,
+    summary,
+)
+from rrx.attributions.ipha import (
+    CONSTANTS,
+    SEARCHES,
+    apply_mask,
+    class_probability,
+    constant_image,
+    search_mask,
+    top_k_mask,
+)
 from rrx.errors import RRXError, check_choice
 from rrx.plots import image_strip, pyplot, save_figure
 from rrx.record import Record
@@ -63,12 +80,15 @@ class IPHA:
         self.search = cfg.search
         check_choice("analysis.search", self.search, tuple(SEARCHES))
         # any other attribution: IPHA's own search is the analysis's ``ipha`` row
-        self.compare = (attribution_list("analysis.compare", cfg.compare, lambda a: a.name != "ipha")
-                        if cfg.compare else [])
+        self.compare = (
+            attribution_list("analysis.compare", cfg.compare, lambda a: a.name != "ipha") if cfg.compare else []
+        )
         self.iterations, self.neighbours, self.block = int(cfg.iterations), int(cfg.neighbours), int(cfg.block)
         if min(self.iterations, self.neighbours, self.block) < 1:
-            raise RRXError(f"analysis.iterations={self.iterations}, analysis.neighbours={self.neighbours} and "
-                           f"analysis.block={self.block} must each be at least 1")
+            raise RRXError(
+                f"analysis.iterations={self.iterations}, analysis.neighbours={self.neighbours} and "
+                f"analysis.block={self.block} must each be at least 1"
+            )
         self.examples, self.seed, self.ig_steps = int(cfg.examples), int(cfg.seed), int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
@@ -78,40 +98,68 @@ class IPHA:
         searched = {c: {"iterations": [], "converged": []} for c in self.constants}  # per image
         drawn = {c: 0 for c in self.constants}
         # one generator per constant, so a constant's results do not depend on which others run beside it
-        generators = {c: torch.Generator().manual_seed(self.seed * len(CONSTANTS) + CONSTANTS.index(c)) for c in self.constants}
+        generators = {
+            c: torch.Generator().manual_seed(self.seed * len(CONSTANTS) + CONSTANTS.index(c)) for c in self.constants
+        }
         mean = fill_mean(model, dataset)
         for x, y, _ in batches(data, runtime, "ipha"):
             top_k = {m: top_k_mask(explain(model, x, y, m, self.ig_steps)) for m in self.compare}  # (B, 1, H, W)
             for constant in self.constants:
                 c = constant_image(x, constant, generators[constant], mean)
-                found = search_mask(self.search, model, x, y, c, self.iterations, self.neighbours, self.block,
-                                    generators[constant], runtime.batch_size)
+                found = search_mask(
+                    self.search,
+                    model,
+                    x,
+                    y,
+                    c,
+                    self.iterations,
+                    self.neighbours,
+                    self.block,
+                    generators[constant],
+                    runtime.batch_size,
+                )
                 searched[constant]["iterations"] += found.iterations.tolist()
                 searched[constant]["converged"] += found.converged.tolist()
                 for method, mask in {"ipha": found.mask, **top_k}.items():
                     x_important, x_non_important = apply_mask(x, mask, c), apply_mask(x, 1 - mask, c)
                     fii[constant]["important"][method] += feature_impact_index(model, x, x_important, y).tolist()
-                    fii[constant]["non_important"][method] += feature_impact_index(model, x, x_non_important, y).tolist()
+                    fii[constant]["non_important"][method] += feature_impact_index(
+                        model, x, x_non_important, y
+                    ).tolist()
                     kept[constant][method] += mask.mean((1, 2, 3)).tolist()
                     if method == "ipha":
-                        drawn[constant] = self._draw(x, x_important, x_non_important, constant, drawn[constant], out_dir)
-        return {c: {part: {m: summary(v) for m, v in per.items()} for part, per in fii[c].items()}
-                | {"kept": {m: sum(v) / len(v) for m, v in kept[c].items()},
-                   "search": self._search_record(searched[c] | {"kept": kept[c]["ipha"]})}
-                for c in self.constants}
+                        drawn[constant] = self._draw(
+                            x, x_important, x_non_important, constant, drawn[constant], out_dir
+                        )
+        return {
+            c: {part: {m: summary(v) for m, v in per.items()} for part, per in fii[c].items()}
+            | {
+                "kept": {m: sum(v) / len(v) for m, v in kept[c].items()},
+                "search": self._search_record(searched[c] | {"kept": kept[c]["ipha"]}),
+            }
+            for c in self.constants
+        }
 
     def _search_record(self, per_image: dict) -> dict:
         """The search's name and budget, the share of images it converged on, and the per-image lists."""
         converged = per_image["converged"]
-        return {"name": self.search, "budget": self.iterations,
-                "converged_share": sum(converged) / len(converged) if converged else None, **per_image}
+        return {
+            "name": self.search,
+            "budget": self.iterations,
+            "converged_share": sum(converged) / len(converged) if converged else None,
+            **per_image,
+        }
 
     def _draw(self, x, x_important, x_non_important, constant: str, done: int, out_dir) -> int:
         """Draw the first images up to ``cfg.examples`` per constant; returns how many are drawn."""
         for b in range(min(len(x), self.examples - done)):
             shown = torch.stack([x[b], x_important[b], x_non_important[b]]).permute(0, 2, 3, 1).float().cpu().numpy()
-            image_strip(list(shown), ["x", "x_important", "x_non_important"], out_dir / f"ipha_{constant}_{done + b}.png",
-                        f"IPHA, constant {constant}")
+            image_strip(
+                list(shown),
+                ["x", "x_important", "x_non_important"],
+                out_dir / f"ipha_{constant}_{done + b}.png",
+                f"IPHA, constant {constant}",
+            )
         return max(done, min(self.examples, done + len(x)))
 
 
@@ -121,13 +169,22 @@ def table_ipha(runs: list[Record], part: str) -> pd.DataFrame:
     masks of the other attributions select, percent; one row per model, constant and search (thesis Figs. 32-33).
     Search names the mask search of the ``ipha`` column: ``alg6`` (Alg. 6 as stated; also results written before
     there was a choice) or ``greedy_top_k`` (beyond the text, at the top-k masks' kept share)."""
-    return frame([row | {"Constant": key, "Search": r.get("search", {}).get("name", "alg6"),
-                         **{method: pct(stats) for method, stats in r[part].items()}}
-                  for row, key, r in entries(runs, "ipha")])
+    return frame(
+        [
+            row
+            | {
+                "Constant": key,
+                "Search": r.get("search", {}).get("name", "alg6"),
+                **{method: pct(stats) for method, stats in r[part].items()},
+            }
+            for row, key, r in entries(runs, "ipha")
+        ]
+    )
 
 
 def figure_ipha(runs: list[Record], dataset: str, part: str, path: Path) -> Path | None:
-    """Thesis Figs. 32-33 shape: one panel per constant, the mean FII of each selection method, one bar group per model."""
+    """Thesis Figs. 32-33 shape: one panel per constant, the mean FII of each selection method,
+    one bar group per model."""
     having = [m for m in runs if "ipha" in m.analyses]
     if not having:
         return None
@@ -156,15 +213,37 @@ def _figure(part: str):
 
 
 TABLES = [
-    Table("ipha_non_important", "Feature Impact Index of the non-important pixels (thesis Fig. 32 shape; higher: the "
-                                "method found what the prediction rests on), percent",
-          _table("non_important"), holding("ipha"), 104, mark_best=False),
-    Table("ipha_important", "Feature Impact Index of the important pixels (thesis Fig. 33 shape; lower is better), percent",
-          _table("important"), holding("ipha"), 105, mark_best=False),
+    Table(
+        "ipha_non_important",
+        "Feature Impact Index of the non-important pixels (thesis Fig. 32 shape; higher: the "
+        "method found what the prediction rests on), percent",
+        _table("non_important"),
+        holding("ipha"),
+        104,
+        mark_best=False,
+    ),
+    Table(
+        "ipha_important",
+        "Feature Impact Index of the important pixels (thesis Fig. 33 shape; lower is better), percent",
+        _table("important"),
+        holding("ipha"),
+        105,
+        mark_best=False,
+    ),
 ]
 FIGURES = [
-    Figure("ipha_non_important", "Feature Impact Index of the non-important pixels (thesis Fig. 32 shape)",
-           _figure("non_important"), holding("ipha"), 132),
-    Figure("ipha_important", "Feature Impact Index of the important pixels (thesis Fig. 33 shape)",
-           _figure("important"), holding("ipha"), 133),
+    Figure(
+        "ipha_non_important",
+        "Feature Impact Index of the non-important pixels (thesis Fig. 32 shape)",
+        _figure("non_important"),
+        holding("ipha"),
+        132,
+    ),
+    Figure(
+        "ipha_important",
+        "Feature Impact Index of the important pixels (thesis Fig. 33 shape)",
+        _figure("important"),
+        holding("ipha"),
+        133,
+    ),
 ]

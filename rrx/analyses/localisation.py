@@ -48,8 +48,18 @@ from PIL import Image
 from torch.utils.data import Subset
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import (TARGETS, attribution_list, batches, entries, explain, frame, holding, pct, predict,
-                                 summary)
+from rrx.analyses.common import (
+    TARGETS,
+    attribution_list,
+    batches,
+    entries,
+    explain,
+    frame,
+    holding,
+    pct,
+    predict,
+    summary,
+)
 from rrx.data.synthetic import SceneSegments, generated_spec
 from rrx.errors import RRXError, check_choice
 from rrx.record import Record
@@ -59,7 +69,8 @@ log = logging.getLogger(__name__)
 
 
 def _flat(maps: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(B, N) maps, (B, N) boolean masks, and (B,) True where the metric is undefined: an empty mask or a constant map."""
+    """(B, N) maps, (B, N) boolean masks, and (B,) True where the metric is undefined:
+    an empty mask or a constant map."""
     a = maps.reshape(maps.shape[0], -1).float()
     s = masks.reshape(masks.shape[0], -1) > 0.5
     if a.shape != s.shape:
@@ -157,8 +168,9 @@ def obey(maps: torch.Tensor, object_masks: torch.Tensor, valid: torch.Tensor | N
     return _best_over_masks(maps, object_masks, valid, weighted)
 
 
-def obey_iou(maps: torch.Tensor, object_masks: torch.Tensor, valid: torch.Tensor | None = None,
-             threshold: float = 0.5) -> torch.Tensor:
+def obey_iou(
+    maps: torch.Tensor, object_masks: torch.Tensor, valid: torch.Tensor | None = None, threshold: float = 0.5
+) -> torch.Tensor:
     """The unweighted ObEy of the paper's appendix (A.6): the max over the object masks of the IoU of {p >= threshold}
     with the mask. Arguments as ``obey``."""
 
@@ -178,7 +190,8 @@ class Localisation:
     """Pointing game, relevance mass and relevance rank accuracy of each attribution in ``cfg.attribution``, on the test
     images of ``cfg.variation`` with their object masks, explaining ``cfg.target`` (the label or the prediction).
 
-    Results: ``{attribution: {metric: {"mean", "std", "n", "undefined"}}}``; an image without object pixels, or whose map is constant, is undefined.
+    Results: ``{attribution: {metric: {"mean", "std", "n", "undefined"}}}``; an image without object pixels,
+    or whose map is constant, is undefined.
     """
 
     needs_masks = True
@@ -200,9 +213,12 @@ class Localisation:
         return {name: {metric: summary(v) for metric, v in per.items()} for name, per in values.items()}
 
 
-OBJECT_MASK_CHOICES = ("null (the labelled object: wIoU, not ObEy)", "synthetic (dataset=synthetic)",
-                       "a folder <folder>/<variation>/<class>/<image stem>.npz (array masks, M x H x W) or "
-                       "<folder>/<variation>/<class>/<image stem>/<k>.png")
+OBJECT_MASK_CHOICES = (
+    "null (the labelled object: wIoU, not ObEy)",
+    "synthetic (dataset=synthetic)",
+    "a folder <folder>/<variation>/<class>/<image stem>.npz (array masks, M x H x W) or "
+    "<folder>/<variation>/<class>/<image stem>/<k>.png",
+)
 
 
 def image_paths(data) -> list[Path] | None:
@@ -217,9 +233,11 @@ def image_paths(data) -> list[Path] | None:
 def _files_of(setting: str, data, dataset) -> list[Path]:
     paths = image_paths(data)
     if paths is None:
-        raise RRXError(f"analysis.object_masks={setting}: dataset {dataset.name} does not list its test "
-                       "images as files in class folders, so they cannot be matched to object masks; use synthetic, "
-                       "in9 or image_folder, or analysis.object_masks=null")
+        raise RRXError(
+            f"analysis.object_masks={setting}: dataset {dataset.name} does not list its test "
+            "images as files in class folders, so they cannot be matched to object masks; use synthetic, "
+            "in9 or image_folder, or analysis.object_masks=null"
+        )
     return paths
 
 
@@ -239,8 +257,10 @@ class MaskFolder:
             return npz
         if base.is_dir():
             return base
-        raise RRXError(f"analysis.object_masks={self.folder}: no object masks for image {image}: expected {npz} "
-                       f"(array masks, M x H x W) or a folder {base}/ of <k>.png")
+        raise RRXError(
+            f"analysis.object_masks={self.folder}: no object masks for image {image}: expected {npz} "
+            f"(array masks, M x H x W) or a folder {base}/ of <k>.png"
+        )
 
     def __call__(self, index: int) -> np.ndarray:
         """(M, H, W) bool, checked against the size of its image file."""
@@ -252,11 +272,14 @@ class MaskFolder:
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise RRXError(f"analysis.object_masks={self.folder}: cannot read {entry}: {err}") from err
         if found.ndim != 3:
-            raise RRXError(f"analysis.object_masks={self.folder}: {entry} holds masks of shape {found.shape}, "
-                           "expected M x H x W")
+            raise RRXError(
+                f"analysis.object_masks={self.folder}: {entry} holds masks of shape {found.shape}, expected M x H x W"
+            )
         if found.shape[1:] != size:
-            raise RRXError(f"analysis.object_masks={self.folder}: {entry} holds masks of size {found.shape[1:]}, "
-                           f"its image {image} has size {size}")
+            raise RRXError(
+                f"analysis.object_masks={self.folder}: {entry} holds masks of size {found.shape[1:]}, "
+                f"its image {image} has size {size}"
+            )
         return found
 
     def _read(self, entry: Path, size: tuple[int, int]) -> np.ndarray:
@@ -266,13 +289,17 @@ class MaskFolder:
                 with Image.open(png) as img:
                     masks.append(np.asarray(img.convert("L")) > 0)
             if len({m.shape for m in masks}) > 1:
-                raise RRXError(f"analysis.object_masks={self.folder}: the masks in {entry} differ in size: "
-                               f"{sorted({m.shape for m in masks})}")
+                raise RRXError(
+                    f"analysis.object_masks={self.folder}: the masks in {entry} differ in size: "
+                    f"{sorted({m.shape for m in masks})}"
+                )
             return np.stack(masks) if masks else np.zeros((0, *size), bool)
         with np.load(entry) as arrays:
             if "masks" not in arrays:
-                raise RRXError(f"analysis.object_masks={self.folder}: {entry} holds {sorted(arrays)}, expected an array "
-                               "named masks (M x H x W)")
+                raise RRXError(
+                    f"analysis.object_masks={self.folder}: {entry} holds {sorted(arrays)}, expected an array "
+                    "named masks (M x H x W)"
+                )
             return arrays["masks"] > 0
 
 
@@ -283,9 +310,11 @@ class SyntheticMasks:
         root = dataset.root
         spec = generated_spec(root) if root is not None else None
         if spec is None:
-            raise RRXError(f"analysis.object_masks=synthetic needs the generated synthetic benchmark (dataset=synthetic); "
-                           f"dataset {dataset.name} at {root} was not generated by rrx; give null or a "
-                           "folder of object masks")
+            raise RRXError(
+                f"analysis.object_masks=synthetic needs the generated synthetic benchmark (dataset=synthetic); "
+                f"dataset {dataset.name} at {root} was not generated by rrx; give null or a "
+                "folder of object masks"
+            )
         self.images = _files_of("synthetic", data, dataset)
         self.scenes = SceneSegments(spec, split=self.images[0].parent.parent.name)
         self.variation = variation
@@ -335,15 +364,18 @@ class ObEy:
         if self.object_masks not in (None, "synthetic"):
             folder = Path(self.object_masks).expanduser()
             if not folder.is_dir():
-                raise RRXError(f"analysis.object_masks={setting}: no such folder; give one of "
-                               f"{'; '.join(OBJECT_MASK_CHOICES)}")
+                raise RRXError(
+                    f"analysis.object_masks={setting}: no such folder; give one of {'; '.join(OBJECT_MASK_CHOICES)}"
+                )
             self.object_masks = folder
         self.needs_masks = self.object_masks is None  # the labelled object is the fallback mask
 
     def _reader(self, data, dataset):
         if self.object_masks is None:
-            log.info("analysis.object_masks=null: the weighted IoU with the labelled object is reported (wIoU), not "
-                     "ObEy, which takes the best over all the objects of an image (seed 002, Eq. 2)")
+            log.info(
+                "analysis.object_masks=null: the weighted IoU with the labelled object is reported (wIoU), not "
+                "ObEy, which takes the best over all the objects of an image (seed 002, Eq. 2)"
+            )
             return None
         if self.object_masks == "synthetic":
             return SyntheticMasks(self.variation, data, dataset)
@@ -369,22 +401,41 @@ class ObEy:
                     scores[name][weighted] += weighted_iou(maps, mask).tolist()
                     scores[name][unweighted] += iou(maps, mask, self.threshold).tolist()
         split = {"all": [True] * len(correct), "correct": correct, "wrong": [not c for c in correct]}
-        return {name: {metric: {part: summary([v for v, keep in zip(values, chosen) if keep]) for part, chosen in split.items()}
-                       for metric, values in per.items()} for name, per in scores.items()}
+        return {
+            name: {
+                metric: {
+                    part: summary([v for v, keep in zip(values, chosen) if keep]) for part, chosen in split.items()
+                }
+                for metric, values in per.items()
+            }
+            for name, per in scores.items()
+        }
 
 
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
 def table_localisation(runs: list[Record]) -> pd.DataFrame:
     """Pointing game, relevance mass and relevance rank accuracy per attribution, percent."""
-    return frame([row | {"Attribution": key, "Pointing game": pct(r["pointing_game"]), "Relevance mass": pct(r["relevance_mass"]),
-                         "Relevance rank": pct(r["relevance_rank"]), "Images": r["pointing_game"]["n"]}
-                  for row, key, r in entries(runs, "localisation")])
+    return frame(
+        [
+            row
+            | {
+                "Attribution": key,
+                "Pointing game": pct(r["pointing_game"]),
+                "Relevance mass": pct(r["relevance_mass"]),
+                "Relevance rank": pct(r["relevance_rank"]),
+                "Images": r["pointing_game"]["n"],
+            }
+            for row, key, r in entries(runs, "localisation")
+        ]
+    )
 
 
 # result keys -> column names: ObEy takes the best over an image's object masks (seed 002, Eq. 2); without them the
 # same weighted IoU with the labelled object alone is not ObEy and keeps its own name
-OBEY_COLUMNS = {("obey", "obey_iou"): ("ObEy", "ObEy IoU"),
-                ("wiou", "iou"): ("wIoU (labelled object)", "IoU (labelled object)")}
+OBEY_COLUMNS = {
+    ("obey", "obey_iou"): ("ObEy", "ObEy IoU"),
+    ("wiou", "iou"): ("wIoU (labelled object)", "IoU (labelled object)"),
+}
 
 
 def table_obey(runs: list[Record]) -> pd.DataFrame:
@@ -394,17 +445,38 @@ def table_obey(runs: list[Record]) -> pd.DataFrame:
     rows = []
     for row, key, r in entries(runs, "obey"):
         (weighted, unweighted), (name, iou_name) = next(item for item in OBEY_COLUMNS.items() if item[0][0] in r)
-        rows.append(row | {"Attribution": key, name: pct(r[weighted]["all"]), iou_name: pct(r[unweighted]["all"]),
-                           f"{name} correct": pct(r[weighted]["correct"]), f"{name} wrong": pct(r[weighted]["wrong"]),
-                           "Correct": r[weighted]["correct"]["n"], "Wrong": r[weighted]["wrong"]["n"]})
+        rows.append(
+            row
+            | {
+                "Attribution": key,
+                name: pct(r[weighted]["all"]),
+                iou_name: pct(r[unweighted]["all"]),
+                f"{name} correct": pct(r[weighted]["correct"]),
+                f"{name} wrong": pct(r[weighted]["wrong"]),
+                "Correct": r[weighted]["correct"]["n"],
+                "Wrong": r[weighted]["wrong"]["n"],
+            }
+        )
     df = frame(rows)
     return df[[c for c in df.columns if c not in ("Correct", "Wrong")] + ["Correct", "Wrong"]]
 
 
 TABLES = [
-    Table("localisation", "Localisation of attributions with object masks, percent",
-          lambda runs: thesis_order(table_localisation(runs)), holding("localisation"), 100, mark_best=False),
-    Table("obey", "ObEy: the best weighted IoU of the prediction's saliency over the image's object masks (seed 002); "
-                  "without object masks, the wIoU with the labelled object, percent",
-          lambda runs: thesis_order(table_obey(runs)), holding("obey"), 101, mark_best=False),
+    Table(
+        "localisation",
+        "Localisation of attributions with object masks, percent",
+        lambda runs: thesis_order(table_localisation(runs)),
+        holding("localisation"),
+        100,
+        mark_best=False,
+    ),
+    Table(
+        "obey",
+        "ObEy: the best weighted IoU of the prediction's saliency over the image's object masks (seed 002); "
+        "without object masks, the wIoU with the labelled object, percent",
+        lambda runs: thesis_order(table_obey(runs)),
+        holding("obey"),
+        101,
+        mark_best=False,
+    ),
 ]

@@ -91,8 +91,13 @@ def patch_order(scores: torch.Tensor, order: str, generator: torch.Generator | N
     return torch.sort(scores, dim=1, descending=order == "decreasing", stable=True).indices
 
 
-def noise_fill(x: torch.Tensor, size: int, noise: str, generator: torch.Generator | None = None,
-               norm_mean: Sequence[float] | None = None) -> torch.Tensor:
+def noise_fill(
+    x: torch.Tensor,
+    size: int,
+    noise: str,
+    generator: torch.Generator | None = None,
+    norm_mean: Sequence[float] | None = None,
+) -> torch.Tensor:
     """(B, C, H, W) the value every pixel of x (B, C, H, W) takes once its patch is removed. It is drawn once per
     image, so a removed patch keeps the same noise along the whole sequence.
 
@@ -119,8 +124,10 @@ def noise_fill(x: torch.Tensor, size: int, noise: str, generator: torch.Generato
         means = (_patch_sums(x, size) / pixels).flatten(2)  # (B, C, P)
         return means[:, :, patch_grid(h, w, size, x.device)]
     if norm_mean is None or len(norm_mean) != x.shape[1]:
-        raise RRXError(f"U Analysis noise=normalisation_mean needs the dataset's mean colour with {x.shape[1]} "
-                       f"values; got {norm_mean}")
+        raise RRXError(
+            f"U Analysis noise=normalisation_mean needs the dataset's mean colour with {x.shape[1]} "
+            f"values; got {norm_mean}"
+        )
     return torch.as_tensor(norm_mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1).expand_as(x)
 
 
@@ -131,25 +138,32 @@ def _ranks(order: torch.Tensor, h: int, w: int, size: int) -> torch.Tensor:
     return rank[:, patch_grid(h, w, size, order.device)]
 
 
-def _compose(x: torch.Tensor, fill: torch.Tensor, ranks: torch.Tensor, images: torch.Tensor,
-             steps: torch.Tensor) -> torch.Tensor:
+def _compose(
+    x: torch.Tensor, fill: torch.Tensor, ranks: torch.Tensor, images: torch.Tensor, steps: torch.Tensor
+) -> torch.Tensor:
     """(K, C, H, W) x_steps[k] of image images[k], for index tensors images, steps (K,)."""
     removed = ranks[images] < steps[:, None, None]  # (K, H, W)
     return torch.where(removed[:, None], fill[images], x[images])
 
 
-def sequence_images(x: torch.Tensor, fill: torch.Tensor, order: torch.Tensor, size: int, image: int,
-                    steps: Sequence[int]) -> torch.Tensor:
+def sequence_images(
+    x: torch.Tensor, fill: torch.Tensor, order: torch.Tensor, size: int, image: int, steps: Sequence[int]
+) -> torch.Tensor:
     """(len(steps), C, H, W) the images x_i (i in ``steps``) of image ``image``'s sequence, e.g. a U's three
     images, with the ``fill`` and ``order`` of a ``UResult``."""
-    ranks = _ranks(order[image:image + 1], *x.shape[-2:], size)
+    ranks = _ranks(order[image : image + 1], *x.shape[-2:], size)
     steps = torch.as_tensor(list(steps), device=x.device)
-    return _compose(x[image:image + 1], fill[image:image + 1], ranks, torch.zeros_like(steps), steps)
+    return _compose(x[image : image + 1], fill[image : image + 1], ranks, torch.zeros_like(steps), steps)
 
 
-def removal_sequence(x: torch.Tensor, order: torch.Tensor, size: int, noise: str,
-                     generator: torch.Generator | None = None,
-                     norm_mean: Sequence[float] | None = None) -> torch.Tensor:
+def removal_sequence(
+    x: torch.Tensor,
+    order: torch.Tensor,
+    size: int,
+    noise: str,
+    generator: torch.Generator | None = None,
+    norm_mean: Sequence[float] | None = None,
+) -> torch.Tensor:
     """(B, P + 1, C, H, W) the cumulative removals of Alg. 4 line 3 for images x (B, C, H, W) and patch orders
     (B, P): index i is x without the patches order[:, :i], replaced by ``noise`` (see ``noise_fill``).
 
@@ -179,8 +193,11 @@ def u_triples(correct: torch.Tensor, generator: torch.Generator | None = None) -
                 if generator is None:
                     middle = left + 1
                 else:
-                    middle = left + 1 + int(torch.randint(right - left - 1, (1,), generator=generator,
-                                                          device=generator.device))
+                    middle = (
+                        left
+                        + 1
+                        + int(torch.randint(right - left - 1, (1,), generator=generator, device=generator.device))
+                    )
                 found.append((left, middle, right))
         triples.append(found)
     return triples
@@ -213,9 +230,18 @@ class UResult:
     fill: torch.Tensor
 
 
-def u_analysis(model, x: torch.Tensor, y: torch.Tensor, maps: torch.Tensor, window: float, order: str, noise: str,
-               generator: torch.Generator | None = None, norm_mean: Sequence[float] | None = None,
-               batch_size: int | None = None) -> UResult:
+def u_analysis(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    maps: torch.Tensor,
+    window: float,
+    order: str,
+    noise: str,
+    generator: torch.Generator | None = None,
+    norm_mean: Sequence[float] | None = None,
+    batch_size: int | None = None,
+) -> UResult:
     """U Analysis (thesis Alg. 4) of images x (B, C, H, W) in [0, 1] with targets y (B,) and attribution maps
     maps (B, H, W).
 
@@ -278,8 +304,18 @@ class UAnalysis:
         examples = []
         for x, y, _ in batches(data, runtime, f"u_analysis {self.attribution}"):
             maps = explain(model, x, y, self.attribution, self.ig_steps)
-            r = u_analysis(model, x, y, maps, self.window, self.order, self.noise, generator, fill_mean(model, dataset),
-                           runtime.batch_size)
+            r = u_analysis(
+                model,
+                x,
+                y,
+                maps,
+                self.window,
+                self.order,
+                self.noise,
+                generator,
+                fill_mean(model, dataset),
+                runtime.batch_size,
+            )
             images += len(x)
             with_u += int(r.has_u.sum())
             correct_original += int(r.correct[:, 0].sum())
@@ -287,20 +323,45 @@ class UAnalysis:
             for b in torch.nonzero(r.has_u).flatten().tolist()[: self.examples - len(examples)]:
                 examples.append(self._draw(x, y, r, b, dataset.classes, out_dir / f"u_example_{len(examples)}.png"))
         setting = f"{self.attribution}, {self.order}, {self.noise}, window {self.window:g}"
-        log.info("U analysis (%s): %d of %d images have a U-occurrence (%.1f %%)", setting, with_u, images, 100 * with_u / images)
-        return {setting: {"attribution": self.attribution, "order": self.order, "noise": self.noise, "window": self.window,
-                          "patch_size": r.size, "patches": r.order.shape[1], "images": images, "images_with_u": with_u,
-                          "u_share": with_u / images, "correct_original": correct_original, "triples": triples,
-                          "examples": examples}}
+        log.info(
+            "U analysis (%s): %d of %d images have a U-occurrence (%.1f %%)",
+            setting,
+            with_u,
+            images,
+            100 * with_u / images,
+        )
+        return {
+            setting: {
+                "attribution": self.attribution,
+                "order": self.order,
+                "noise": self.noise,
+                "window": self.window,
+                "patch_size": r.size,
+                "patches": r.order.shape[1],
+                "images": images,
+                "images_with_u": with_u,
+                "u_share": with_u / images,
+                "correct_original": correct_original,
+                "triples": triples,
+                "examples": examples,
+            }
+        }
 
     def _warn_of_tiny_patches(self, h: int, w: int) -> None:
         """A warning when the window is under a pixel or gives over MANY_PATCHES patches (one prediction each)."""
         size = window_pixels(self.window, min(h, w))
         patches = math.ceil(h / size) * math.ceil(w / size)
         if self.window * min(h, w) < 1 or patches > MANY_PATCHES:
-            log.warning("analysis.window=%g is %.3g px of a %d px image: %d px patches, %d of them, %d predictions per "
-                        "image (the thesis's windows are 0.1 .. 0.33 of the side)", self.window, self.window * min(h, w),
-                        min(h, w), size, patches, patches + 1)
+            log.warning(
+                "analysis.window=%g is %.3g px of a %d px image: %d px patches, %d of them, %d predictions per "
+                "image (the thesis's windows are 0.1 .. 0.33 of the side)",
+                self.window,
+                self.window * min(h, w),
+                min(h, w),
+                size,
+                patches,
+                patches + 1,
+            )
 
     @staticmethod
     def _draw(x, y, r: UResult, b: int, classes, path) -> str:
@@ -315,10 +376,23 @@ class UAnalysis:
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
 def table_u(runs: list[Record]) -> pd.DataFrame:
     """U-occurrence share (images with at least one U), percent, per setting."""
-    df = frame([row | {"Attribution": r["attribution"], "Order": r["order"], "Noise": r["noise"], "Window": f"{r['window']:g}",
-                       "U share": 100 * r["u_share"], "Images": r["images"]}
-                for row, _, r in entries(runs, "u_analysis")])
-    return df.sort_values([c for c in ("Settings", "Attribution", "Order", "Noise", "Window") if c in df], kind="stable")
+    df = frame(
+        [
+            row
+            | {
+                "Attribution": r["attribution"],
+                "Order": r["order"],
+                "Noise": r["noise"],
+                "Window": f"{r['window']:g}",
+                "U share": 100 * r["u_share"],
+                "Images": r["images"],
+            }
+            for row, _, r in entries(runs, "u_analysis")
+        ]
+    )
+    return df.sort_values(
+        [c for c in ("Settings", "Attribution", "Order", "Noise", "Window") if c in df], kind="stable"
+    )
 
 
 def figure_u(runs: list[Record], dataset: str, path: Path) -> Path | None:
@@ -343,6 +417,16 @@ def figure_u(runs: list[Record], dataset: str, path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-TABLES = [Table("u_analysis", "U Analysis: share of images with a U-occurrence (thesis 7.4.1), percent",
-                lambda runs: thesis_order(table_u(runs)), holding("u_analysis"), 103, mark_best=False)]
-FIGURES = [Figure("u_analysis", "U-occurrence by parameter (thesis Fig. 30 shape)", figure_u, holding("u_analysis"), 130)]
+TABLES = [
+    Table(
+        "u_analysis",
+        "U Analysis: share of images with a U-occurrence (thesis 7.4.1), percent",
+        lambda runs: thesis_order(table_u(runs)),
+        holding("u_analysis"),
+        103,
+        mark_best=False,
+    )
+]
+FIGURES = [
+    Figure("u_analysis", "U-occurrence by parameter (thesis Fig. 30 shape)", figure_u, holding("u_analysis"), 130)
+]

@@ -15,4 +15,3 @@ def create_attack(cfg):
 
 def list_attacks() -> list[str]:
     return ATTACKS.names()
-

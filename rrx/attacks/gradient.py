@@ -62,8 +62,16 @@ class PGD:
 
     def at_eps(self, eps: float) -> "PGD":
         """The same attack with budget ``eps``; the step size keeps its ratio to eps."""
-        return PGD(OmegaConf.create({"eps": eps, "step_size": self.step_size * eps / self.eps if self.eps else eps / 4,
-                    "steps": self.steps, "random_start": self.random_start}))
+        return PGD(
+            OmegaConf.create(
+                {
+                    "eps": eps,
+                    "step_size": self.step_size * eps / self.eps if self.eps else eps / 4,
+                    "steps": self.steps,
+                    "random_start": self.random_start,
+                }
+            )
+        )
 
     def perturb(self, model, x, y):
         x = x.detach()

@@ -43,18 +43,34 @@ from collections.abc import Callable
 
 import torch
 
-from rrx.attributions.base import ATTRIBUTIONS, Attribution, ChannelAttribution, register_attribution
-from rrx.attributions.gradients import InputXGradient, IntegratedGradients, Saliency
 from rrx.attributions.backprop import GuidedBackprop
+from rrx.attributions.base import ATTRIBUTIONS, Attribution, ChannelAttribution, register_attribution
 from rrx.attributions.cam import GradCAM, GuidedGradCAM, grad_cam
-from rrx.attributions.ipha import IPHASearch
 from rrx.attributions.captum_method import CAPTUM, CaptumMethod
+from rrx.attributions.gradients import InputXGradient, IntegratedGradients, Saliency
+from rrx.attributions.ipha import IPHASearch
 from rrx.errors import RRXError
 
-__all__ = ["ATTRIBUTIONS", "Attribution", "ChannelAttribution", "register_attribution", "attribution_names",
-           "create_attribution", "check_attribution", "display_name", "attribution_map", "grad_cam", "Saliency",
-           "InputXGradient", "IntegratedGradients", "GuidedBackprop", "GradCAM", "GuidedGradCAM", "IPHASearch",
-           "CaptumMethod"]
+__all__ = [
+    "ATTRIBUTIONS",
+    "Attribution",
+    "ChannelAttribution",
+    "register_attribution",
+    "attribution_names",
+    "create_attribution",
+    "check_attribution",
+    "display_name",
+    "attribution_map",
+    "grad_cam",
+    "Saliency",
+    "InputXGradient",
+    "IntegratedGradients",
+    "GuidedBackprop",
+    "GradCAM",
+    "GuidedGradCAM",
+    "IPHASearch",
+    "CaptumMethod",
+]
 
 
 def attribution_names(accepts: Callable[[type[Attribution]], bool] | None = None) -> list[str]:
@@ -97,9 +113,19 @@ def display_name(name: str) -> str:
     return create_attribution(name).display_name
 
 
-def attribution_map(model, x: torch.Tensor, y: torch.Tensor, method: str, baseline: torch.Tensor | None = None,
-                    steps: int = 50, ipha_iterations: int = 50, ipha_neighbours: int = 8, ipha_constant: str = "zero",
-                    generator: torch.Generator | None = None, signed: bool = False) -> torch.Tensor:
+def attribution_map(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    method: str,
+    baseline: torch.Tensor | None = None,
+    steps: int = 50,
+    ipha_iterations: int = 50,
+    ipha_neighbours: int = 8,
+    ipha_constant: str = "zero",
+    generator: torch.Generator | None = None,
+    signed: bool = False,
+) -> torch.Tensor:
     """(B, H, W) attribution of classes ``y`` (B,) for images x (B, C, H, W) by ``method``: non-negative, or signed
     with ``signed`` (the module docstring's table).
 
@@ -113,6 +139,13 @@ def attribution_map(model, x: torch.Tensor, y: torch.Tensor, method: str, baseli
 
     The settings a method does not read are left out.
     """
-    attribution = create_attribution(method, baseline=baseline, steps=steps, ipha_iterations=ipha_iterations,
-                                     ipha_neighbours=ipha_neighbours, ipha_constant=ipha_constant, generator=generator)
+    attribution = create_attribution(
+        method,
+        baseline=baseline,
+        steps=steps,
+        ipha_iterations=ipha_iterations,
+        ipha_neighbours=ipha_neighbours,
+        ipha_constant=ipha_constant,
+        generator=generator,
+    )
     return attribution.attribute(model, x, y, signed)

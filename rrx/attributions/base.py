@@ -54,8 +54,10 @@ class Attribution:
         """(B, H, W) detached attribution of classes y (B,) for images x (B, C, H, W): the non-negative form, or the
         signed one with ``signed`` (the same for the methods that have no sign)."""
         if self.needs_feature_grid and not (hasattr(model, "cam_layer") and hasattr(model, "feature_grid")):
-            raise RRXError(f"attribution {self.name} needs a model with a feature grid (cam_layer and feature_grid, "
-                           f"as rrx.models.Classifier gives); {type(model).__name__} has none")
+            raise RRXError(
+                f"attribution {self.name} needs a model with a feature grid (cam_layer and feature_grid, "
+                f"as rrx.models.Classifier gives); {type(model).__name__} has none"
+            )
         return self.compute(model, x, y, signed)
 
     def compute(self, model, x: torch.Tensor, y: torch.Tensor, signed: bool) -> torch.Tensor:

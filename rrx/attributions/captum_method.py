@@ -30,8 +30,10 @@ class CaptumMethod(ChannelAttribution):
 
         method = getattr(attr, name.removeprefix(CAPTUM), None)
         if not _attributes_the_input(method, attr):
-            raise RRXError(f"attribution {name}: captum.attr has no attribution of the input with that name that is "
-                           f"built from the model alone and called as attribute(x, target=y) (e.g. captum:Deconvolution)")
+            raise RRXError(
+                f"attribution {name}: captum.attr has no attribution of the input with that name that is "
+                f"built from the model alone and called as attribute(x, target=y) (e.g. captum:Deconvolution)"
+            )
         self.method, self.name, self.display_name = method, name, method.get_name()
         self.needs_gradients = issubclass(method, attr.GradientAttribution)
 
@@ -43,7 +45,8 @@ def _attributes_the_input(method, attr) -> bool:
     """Whether ``method`` is a captum attribution of the input, built from the model alone (every other constructor
     argument has a default) and called with the inputs and the target alone (likewise)."""
     if not (isinstance(method, type) and issubclass(method, attr.Attribution)) or issubclass(
-            method, (attr.LayerAttribution, attr.NeuronAttribution)):
+        method, (attr.LayerAttribution, attr.NeuronAttribution)
+    ):
         return False
     if not callable(getattr(method, "attribute", None)):  # the abstract families (Attribution, GradientAttribution)
         return False
@@ -51,5 +54,7 @@ def _attributes_the_input(method, attr) -> bool:
     called = list(inspect.signature(method.attribute).parameters.values())[1:]  # after self
     if [p.name for p in called[:1]] != ["inputs"] or "target" not in [p.name for p in called]:
         return False
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in built + [p for p in called if p.name not in ("inputs", "target")])
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in built + [p for p in called if p.name not in ("inputs", "target")]
+    )

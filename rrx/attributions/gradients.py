@@ -57,5 +57,6 @@ class IntegratedGradients(ChannelAttribution):
         from captum import attr
 
         baseline = torch.zeros_like(x) if self.baseline is None else self.baseline
-        return attr.IntegratedGradients(model).attribute(x, baselines=baseline, target=y, n_steps=self.steps,
-                                                         internal_batch_size=len(x))
+        return attr.IntegratedGradients(model).attribute(
+            x, baselines=baseline, target=y, n_steps=self.steps, internal_batch_size=len(x)
+        )

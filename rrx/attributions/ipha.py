@@ -43,8 +43,12 @@ CONSTANTS = ("zero", "one", "gaussian", "mean")  # C of Eq. 7.1 (thesis Fig. 31)
 GAUSSIAN_MEAN, GAUSSIAN_STD = 0.5, 0.25
 
 
-def constant_image(x: torch.Tensor, constant: str, generator: torch.Generator | None = None,
-                   norm_mean: Sequence[float] | torch.Tensor | None = None) -> torch.Tensor:
+def constant_image(
+    x: torch.Tensor,
+    constant: str,
+    generator: torch.Generator | None = None,
+    norm_mean: Sequence[float] | torch.Tensor | None = None,
+) -> torch.Tensor:
     """The constant C (B, C, H, W) of Eq. 7.1 for images x (B, C, H, W), on x's device and dtype.
 
     Args:
@@ -77,8 +81,9 @@ def apply_mask(x: torch.Tensor, mask: torch.Tensor, c: torch.Tensor) -> torch.Te
 def class_probability(model, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """f_y(x): the softmax probability (B,) of class y (B,) for images x (B, C, H, W), in chunks of ``batch_size``."""
     step = batch_size or len(x)
-    return torch.cat([model(x[i : i + step]).softmax(1).gather(1, y[i : i + step, None])[:, 0]
-                      for i in range(0, len(x), step)])
+    return torch.cat(
+        [model(x[i : i + step]).softmax(1).gather(1, y[i : i + step, None])[:, 0] for i in range(0, len(x), step)]
+    )
 
 
 class Search(NamedTuple):
@@ -91,7 +96,8 @@ class Search(NamedTuple):
 
 
 def movable_blocks(mask: torch.Tensor, block: int) -> torch.Tensor:
-    """(B, P) bool: which ``block`` x ``block`` squares of mask (B, 1, H, W) still hold a kept pixel, P = (H - block + 1)
+    """(B, P) bool: which ``block`` x ``block`` squares of mask (B, 1, H, W)
+    still hold a kept pixel, P = (H - block + 1)
     * (W - block + 1) top-left corners in row-major order (zeroing any other square leaves the mask as it is)."""
     return F.max_pool2d(mask, block, stride=1).flatten(1) > 0
 
@@ -107,8 +113,9 @@ def block_holes(index: torch.Tensor, height: int, width: int, block: int) -> tor
     return in_rows[..., :, None] & in_cols[..., None, :]
 
 
-def draw_positions(allowed: torch.Tensor, count: int,
-                   generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_positions(
+    allowed: torch.Tensor, count: int, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``count`` of each row's ``allowed`` (B, P) positions, uniform without replacement: the indices (B, n) and
     whether each is a real draw (B, n) bool (False where a row allows fewer than n), n = min(count, P). The keys are
     drawn on the CPU ``generator``, B x P per call whatever is allowed, so a seed gives the same draws on any device."""
@@ -117,8 +124,17 @@ def draw_positions(allowed: torch.Tensor, count: int,
     return drawn.indices, drawn.values < 2.0
 
 
-def _score(model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, mask: torch.Tensor, index: torch.Tensor,
-           real: torch.Tensor, block: int, batch_size: int | None) -> torch.Tensor:
+def _score(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor,
+    mask: torch.Tensor,
+    index: torch.Tensor,
+    real: torch.Tensor,
+    block: int,
+    batch_size: int | None,
+) -> torch.Tensor:
     """f_y (B, N) of the candidates ``mask`` with the square at ``index`` (B, N) zeroed, -inf where not ``real``
     (B, N): the real candidates of all images in one forward pass (chunks of ``batch_size``), each chunk of
     candidate masks built only when it is scored."""
@@ -128,21 +144,33 @@ def _score(model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, mask: torch
     step = batch_size or max(len(which), 1)
     for start in range(0, len(which), step):
         image, slot = which[start : start + step].unbind(1)
-        candidates = mask[image] * ~block_holes(index[image, slot], x.shape[2], x.shape[3], block)[:, None]  # (m, 1, H, W)
+        candidates = (
+            mask[image] * ~block_holes(index[image, slot], x.shape[2], x.shape[3], block)[:, None]
+        )  # (m, 1, H, W)
         scores[image, slot] = class_probability(model, apply_mask(x[image], candidates, c[image]), y[image]).float()
     return scores
 
 
 def _check_search(iterations: int, neighbours: int, block: int, height: int, width: int) -> None:
     if iterations < 1 or neighbours < 1:
-        raise RRXError(f"IPHA needs iterations >= 1 and neighbours >= 1; "
-                       f"got iterations={iterations}, neighbours={neighbours}")
+        raise RRXError(
+            f"IPHA needs iterations >= 1 and neighbours >= 1; got iterations={iterations}, neighbours={neighbours}"
+        )
     if not 1 <= block <= min(height, width):
         raise RRXError(f"IPHA block={block} must be between 1 and the image side ({height} x {width})")
 
 
-def hill_climb(model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, iterations: int, neighbours: int,
-               block: int = 2, generator: torch.Generator | None = None, batch_size: int | None = None) -> Search:
+def hill_climb(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor,
+    iterations: int,
+    neighbours: int,
+    block: int = 2,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+) -> Search:
     """``search=alg6``, Alg. 6 as the thesis states it, run to its optimum: the hill-climbing mask maximising
     f_y(apply_mask(x, mask, c)), with the steps run and whether it converged.
 
@@ -195,9 +223,18 @@ def hill_climb(model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, iterati
     return Search(best, steps, ~(movable_blocks(best, block) & ~tried).any(1))
 
 
-def greedy_top_k(model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, iterations: int, neighbours: int,
-                 block: int = 2, generator: torch.Generator | None = None, batch_size: int | None = None,
-                 k: int | None = None) -> Search:
+def greedy_top_k(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor,
+    iterations: int,
+    neighbours: int,
+    block: int = 2,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+    k: int | None = None,
+) -> Search:
     """``search=greedy_top_k``, beyond the thesis's text: a search of Eq. 7.1 that ends at the kept share of the top-k
     masks it is compared with (k = half the pixels by default), with the steps run and whether it got there.
 
@@ -242,17 +279,36 @@ def greedy_top_k(model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, itera
 SEARCHES = {"alg6": hill_climb, "greedy_top_k": greedy_top_k}  # analysis.search: Alg. 6 as stated | beyond the text
 
 
-def search_mask(search: str, model, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, iterations: int,
-                neighbours: int, block: int = 2, generator: torch.Generator | None = None,
-                batch_size: int | None = None) -> Search:
+def search_mask(
+    search: str,
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor,
+    iterations: int,
+    neighbours: int,
+    block: int = 2,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+) -> Search:
     """The mask of ``search`` (``alg6``: ``hill_climb``; ``greedy_top_k``), arguments as in ``hill_climb``."""
     check_choice("search", search, tuple(SEARCHES))
     return SEARCHES[search](model, x, y, c, iterations, neighbours, block, generator, batch_size)
 
 
-def ipha(model, x: torch.Tensor, y: torch.Tensor, constant: str, iterations: int, neighbours: int,
-         generator: torch.Generator | None, norm_mean: Sequence[float] | torch.Tensor | None, block: int = 2,
-         batch_size: int | None = None, search: str = "alg6") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ipha(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    constant: str,
+    iterations: int,
+    neighbours: int,
+    generator: torch.Generator | None,
+    norm_mean: Sequence[float] | torch.Tensor | None,
+    block: int = 2,
+    batch_size: int | None = None,
+    search: str = "alg6",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Alg. 5: (mask (B, 1, H, W), x_important, x_non_important (B, C, H, W)) of images x for classes y.
 
     The constant is drawn first (``constant_image``), then the mask (``search_mask``), both from ``generator``;
@@ -294,12 +350,25 @@ class IPHASearch(Attribution):
     needs_gradients = False
     needs_classes = True
 
-    def __init__(self, ipha_iterations: int = 50, ipha_neighbours: int = 8, ipha_constant: str = "zero",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        ipha_iterations: int = 50,
+        ipha_neighbours: int = 8,
+        ipha_constant: str = "zero",
+        generator: torch.Generator | None = None,
+    ):
         self.iterations, self.neighbours, self.constant = ipha_iterations, ipha_neighbours, ipha_constant
         self.generator = generator
 
     def compute(self, model, x: torch.Tensor, y: torch.Tensor, signed: bool) -> torch.Tensor:
-        mask, _, _ = ipha(model, x.detach(), y, self.constant, self.iterations, self.neighbours, self.generator,
-                          getattr(model, "mean", None))  # (B, 1, H, W)
+        mask, _, _ = ipha(
+            model,
+            x.detach(),
+            y,
+            self.constant,
+            self.iterations,
+            self.neighbours,
+            self.generator,
+            getattr(model, "mean", None),
+        )  # (B, 1, H, W)
         return mask[:, 0]

@@ -28,4 +28,3 @@ def check_variations(challenge, dataset, attack_name: str = "none") -> None:
     # masks from it, instead of reading (and preloading) it twice
     for variation, masks in sorted(dict.fromkeys(needs), key=lambda need: not need[1]):
         dataset.variation_set(variation, masks=masks)
-

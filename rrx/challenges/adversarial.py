@@ -14,16 +14,17 @@ from rrx.tables import Table, model_name, percent
 log = logging.getLogger(__name__)
 
 
-def evaluate_with_attack(challenge, attack_name: str, attack, model, dataset, runtime: Runtime,
-                         eval_eps=None) -> dict:
+def evaluate_with_attack(challenge, attack_name: str, attack, model, dataset, runtime: Runtime, eval_eps=None) -> dict:
     """The challenge's results, plus ``adversarial_accuracy`` on original when an attack is configured, and with
     ``eval_eps`` (a list) ``adversarial_curve``: {eps: accuracy under the attack at that eps} (thesis Table 9)."""
     results = challenge.evaluate(model, dataset, runtime)
     if attack_name != "none":
         results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
         if eval_eps:
-            results["adversarial_curve"] = {f"{float(eps):g}": adversarial_accuracy(model, dataset, attack.at_eps(float(eps)), runtime)
-                                            for eps in eval_eps}
+            results["adversarial_curve"] = {
+                f"{float(eps):g}": adversarial_accuracy(model, dataset, attack.at_eps(float(eps)), runtime)
+                for eps in eval_eps
+            }
     return results
 
 
@@ -64,4 +65,8 @@ def table9(runs: list[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[1:]}).round(2)
 
 
-TABLES = [Table("table9", "Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m.challenges, 9)]
+TABLES = [
+    Table(
+        "table9", "Accuracy under attack (Table 9 shape)", table9, lambda m: "adversarial_accuracy" in m.challenges, 9
+    )
+]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import nullcontext
-
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,16 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def fooling_backgrounds(model, x: torch.Tensor, m: torch.Tensor, y: int, backgrounds: torch.Tensor, batch_size: int,
-                        stop_at_first: bool, runtime: Runtime | None = None) -> tuple[torch.Tensor, int]:
+def fooling_backgrounds(
+    model,
+    x: torch.Tensor,
+    m: torch.Tensor,
+    y: int,
+    backgrounds: torch.Tensor,
+    batch_size: int,
+    stop_at_first: bool,
+    runtime: Runtime | None = None,
+) -> tuple[torch.Tensor, int]:
     """Which backgrounds make the prediction on foreground ``x`` (3, H, W) with mask ``m`` (1, H, W) differ from ``y``.
 
     Returns (wrong, evaluated): ``wrong`` (N,) bool over ``backgrounds`` (N, 3, H, W), False for those not
@@ -127,16 +134,35 @@ class AdversarialBackgrounds:
         share = (fooled_by / met_by.clamp(min=1)).cpu().tolist()
         files = [str(path) for path, _ in bg_set.samples] if hasattr(bg_set, "samples") else [None] * len(share)
         classes = list(dataset.classes)
-        table = [{"file": f, "class": classes[int(c)], "fool_share": s, "foregrounds": int(n)}
-                 for f, c, s, n in zip(files, bg_labels.cpu().tolist(), share, met_by.cpu().tolist())]
+        table = [
+            {"file": f, "class": classes[int(c)], "fool_share": s, "foregrounds": int(n)}
+            for f, c, s, n in zip(files, bg_labels.cpu().tolist(), share, met_by.cpu().tolist())
+        ]
         per_class = {classes[c]: float(1 - vulnerable[labels == c].mean()) for c in np.unique(labels)}
-        result = {"accuracy": float(1 - vulnerable.mean()), "vulnerable": int(vulnerable.sum()), "foregrounds": len(labels),
-                  "backgrounds": len(backgrounds), "per_class": per_class, "composites": composites, "seconds": seconds,
-                  "images_per_second": composites / max(seconds, 1e-9), "stats_foregrounds": len(full),
-                  "stop_at_first": True, "top_k": self.top_k, "backgrounds_table": table}
-        log.info("adversarial backgrounds: %d/%d foregrounds vulnerable, challenge accuracy %.2f%%; %d composites in %.1f s "
-                 "(%.0f images/s)", result["vulnerable"], len(labels), 100 * result["accuracy"], composites, seconds,
-                 result["images_per_second"])
+        result = {
+            "accuracy": float(1 - vulnerable.mean()),
+            "vulnerable": int(vulnerable.sum()),
+            "foregrounds": len(labels),
+            "backgrounds": len(backgrounds),
+            "per_class": per_class,
+            "composites": composites,
+            "seconds": seconds,
+            "images_per_second": composites / max(seconds, 1e-9),
+            "stats_foregrounds": len(full),
+            "stop_at_first": True,
+            "top_k": self.top_k,
+            "backgrounds_table": table,
+        }
+        log.info(
+            "adversarial backgrounds: %d/%d foregrounds vulnerable, challenge accuracy %.2f%%; %d composites in %.1f s "
+            "(%.0f images/s)",
+            result["vulnerable"],
+            len(labels),
+            100 * result["accuracy"],
+            composites,
+            seconds,
+            result["images_per_second"],
+        )
         return {"adversarial_backgrounds": result}
 
 
@@ -153,10 +179,17 @@ def table_adversarial_backgrounds(runs: list[Record]) -> pd.DataFrame:
     rows = []
     for metrics in runs:
         found = metrics.challenges["adversarial_backgrounds"]
-        rows.append({"Architecture": metrics.run["architecture"], "Method": metrics.run["method"],
-                     "Challenge accuracy": 100 * found["accuracy"], "Vulnerable": 100 * found["vulnerable"] / found["foregrounds"],
-                     "Foregrounds": found["foregrounds"], "Backgrounds": found["backgrounds"],
-                     "Images/s": found["images_per_second"]})
+        rows.append(
+            {
+                "Architecture": metrics.run["architecture"],
+                "Method": metrics.run["method"],
+                "Challenge accuracy": 100 * found["accuracy"],
+                "Vulnerable": 100 * found["vulnerable"] / found["foregrounds"],
+                "Foregrounds": found["foregrounds"],
+                "Backgrounds": found["backgrounds"],
+                "Images/s": found["images_per_second"],
+            }
+        )
     columns = ["Architecture", "Method", "Challenge accuracy", "Vulnerable", "Foregrounds", "Backgrounds", "Images/s"]
     return pd.DataFrame(rows, columns=columns).round({"Challenge accuracy": 2, "Vulnerable": 2, "Images/s": 0})
 
@@ -197,7 +230,23 @@ def _holds(m: Record) -> bool:
     return "adversarial_backgrounds" in m.challenges
 
 
-TABLES = [Table("adversarial_backgrounds", "Adversarial backgrounds (Xiao et al.; accuracy = 1 - vulnerable foregrounds)",
-                table_adversarial_backgrounds, _holds, 12, mark_best=False)]
-FIGURES = [Figure("adversarial_backgrounds", "Most adversarial backgrounds", adversarial_backgrounds_figure, _holds, 26,
-                  per_run=True)]
+TABLES = [
+    Table(
+        "adversarial_backgrounds",
+        "Adversarial backgrounds (Xiao et al.; accuracy = 1 - vulnerable foregrounds)",
+        table_adversarial_backgrounds,
+        _holds,
+        12,
+        mark_best=False,
+    )
+]
+FIGURES = [
+    Figure(
+        "adversarial_backgrounds",
+        "Most adversarial backgrounds",
+        adversarial_backgrounds_figure,
+        _holds,
+        26,
+        per_run=True,
+    )
+]

@@ -50,7 +50,12 @@ class BackgroundChallenge:
 MIXED_VARIATIONS = ("mixed_same", "mixed_rand", "mixed_next")  # a run with any of these gets a Table 5 row
 # Thesis Table 5/6: accuracies and BG-Gap in percent.
 TABLE5_COLUMNS = ["Architecture", "Method", "Mixed same", "Mixed rand", "Mixed next", "BG Gap", "Original"]
-_VARIATION_COLUMNS = {"Mixed same": "mixed_same", "Mixed rand": "mixed_rand", "Mixed next": "mixed_next", "Original": "original"}
+_VARIATION_COLUMNS = {
+    "Mixed same": "mixed_same",
+    "Mixed rand": "mixed_rand",
+    "Mixed next": "mixed_next",
+    "Original": "original",
+}
 
 
 def table5_row(metrics: Record) -> dict:
@@ -120,7 +125,9 @@ def correlation_matrix(df: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(columns)), columns)
     for (i, j), value in np.ndenumerate(corr.to_numpy()):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(value) > 0.6 else "black")
+        ax.text(
+            j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(value) > 0.6 else "black"
+        )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Pearson r")
     ax.set_title(f"Correlation between the challenges ({dataset}, {len(df)} runs)")
     return save_figure(fig, path)
@@ -154,13 +161,22 @@ def bg_gap_vs_original(df: pd.DataFrame, dataset: str, path: Path) -> Path | Non
     rho = kept["BG Gap"].corr(kept["Original"], method="spearman") if varies else np.nan
     fig, ax = plt.subplots(figsize=(4.5, 3.4))
     for (arch, rrda), group in df.groupby(["Architecture", "RRDA"], sort=False):
-        ax.scatter(group["Original"], group["BG Gap"], marker="o" if rrda else "^", label=f"{arch}{' + RRDA' if rrda else ''}", alpha=0.8)
+        ax.scatter(
+            group["Original"],
+            group["BG Gap"],
+            marker="o" if rrda else "^",
+            label=f"{arch}{' + RRDA' if rrda else ''}",
+            alpha=0.8,
+        )
     ax.axvline(ORIGINAL_AT_LEAST, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("Original accuracy (%)")
     ax.set_ylabel("BG Gap (points)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    ax.set_title(f"BG-Gap vs original ({dataset}): Spearman ρ = {rho:.2f} (n = {len(kept)}, original ≥ {ORIGINAL_AT_LEAST:.0f} %)")
+    ax.set_title(
+        f"BG-Gap vs original ({dataset}): Spearman ρ = {rho:.2f} "
+        f"(n = {len(kept)}, original ≥ {ORIGINAL_AT_LEAST:.0f} %)"
+    )
     return save_figure(fig, path)
 
 
@@ -175,13 +191,28 @@ def _has_gap(m: Record) -> bool:
 
 TABLES = [
     Table("table5", "Background challenge (Table 5/6/12 shape)", table5, lambda m: has_columns(m, MIXED_VARIATIONS), 5),
-    Table("table8", "Only object / only background (Table 8/13 shape; Only BG = only_bg_t)", table8,
-          lambda m: has_columns(m, SIGNAL_VARIATIONS), 8),
+    Table(
+        "table8",
+        "Only object / only background (Table 8/13 shape; Only BG = only_bg_t)",
+        table8,
+        lambda m: has_columns(m, SIGNAL_VARIATIONS),
+        8,
+    ),
 ]
 FIGURES = [
-    Figure("fig14_correlation", "Fig. 14: correlation between the challenges", _frame_figure(correlation_matrix),
-           lambda m: "accuracy" in m.challenges, 14),
+    Figure(
+        "fig14_correlation",
+        "Fig. 14: correlation between the challenges",
+        _frame_figure(correlation_matrix),
+        lambda m: "accuracy" in m.challenges,
+        14,
+    ),
     Figure("fig15_bg_gap", "Fig. 15: BG-Gap distributions", _frame_figure(bg_gap_distributions), _has_gap, 15),
-    Figure("fig16_bg_gap_vs_original", "Fig. 16: BG-Gap vs original accuracy", _frame_figure(bg_gap_vs_original),
-           _has_gap, 16),
+    Figure(
+        "fig16_bg_gap_vs_original",
+        "Fig. 16: BG-Gap vs original accuracy",
+        _frame_figure(bg_gap_vs_original),
+        _has_gap,
+        16,
+    ),
 ]

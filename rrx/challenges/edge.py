@@ -115,8 +115,13 @@ class EdgeChallenge:
                         logits = model(x * (1 - bands[applied[width]]))
                     correct[width] += (logits.argmax(1).cpu() == y).sum().item()
             grid[variation] = {str(w): c / len(loader.dataset) for w, c in correct.items()}
-            log.info("edge %-10s %s", variation, "  ".join(f"W={w} ({applied[w]} px): {100 * a:.1f}%"
-                                                          for w, a in zip(self.widths, grid[variation].values())))
+            log.info(
+                "edge %-10s %s",
+                variation,
+                "  ".join(
+                    f"W={w} ({applied[w]} px): {100 * a:.1f}%" for w, a in zip(self.widths, grid[variation].values())
+                ),
+            )
         return {"edge": grid, "edge_widths": {str(w): px for w, px in applied.items()}}
 
 
@@ -139,8 +144,15 @@ def edge_heatmap(runs: list[Record], dataset: str, path: Path) -> Path | None:
     for m in runs:
         for variation, accs in m.challenges.get("edge", {}).items():
             for width, acc in accs.items():
-                rows.append({"Architecture": m.run["architecture"], "Method": m.run["method"],
-                             "Variation": variation, "W": int(width), "Accuracy": 100 * acc})
+                rows.append(
+                    {
+                        "Architecture": m.run["architecture"],
+                        "Method": m.run["method"],
+                        "Variation": variation,
+                        "W": int(width),
+                        "Accuracy": 100 * acc,
+                    }
+                )
     if not rows:
         return None
     df = pd.DataFrame(rows)
@@ -148,16 +160,30 @@ def edge_heatmap(runs: list[Record], dataset: str, path: Path) -> Path | None:
     labels = list(models["Architecture"] + " " + models["Method"])
     df["Model"] = df["Architecture"] + " " + df["Method"]
     variations = list(dict.fromkeys(df["Variation"]))
-    fig, axes = plt.subplots(1, len(variations), figsize=(2.6 * len(variations) + 1.5, 0.32 * len(labels) + 1.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(variations), figsize=(2.6 * len(variations) + 1.5, 0.32 * len(labels) + 1.4), sharey=True, squeeze=False
+    )
     for ax, variation in zip(axes[0], variations):
-        grid = df[df["Variation"] == variation].pivot_table(index="Model", columns="W", values="Accuracy", aggfunc="mean").reindex(labels)
+        grid = (
+            df[df["Variation"] == variation]
+            .pivot_table(index="Model", columns="W", values="Accuracy", aggfunc="mean")
+            .reindex(labels)
+        )
         image = ax.imshow(grid.to_numpy(), vmin=0, vmax=100, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(grid.columns)), grid.columns, fontsize=7)
         ax.set_xlabel("edge width W (px at challenge.reference_size)")
         ax.set_title(variation)
         for (i, j), value in np.ndenumerate(grid.to_numpy()):
             if not np.isnan(value):
-                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=5.5, color="white" if value < 60 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                    color="white" if value < 60 else "black",
+                )
     axes[0][0].set_yticks(range(len(labels)), labels, fontsize=7)
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="accuracy (%)")
     fig.suptitle(f"Accuracy with the object's edge removed ({dataset})")
@@ -169,6 +195,15 @@ def _holds(m: Record) -> bool:
 
 
 # one model's grid: written into its run's folder; the report draws Fig. 17b over the runs instead
-TABLES = [Table("edge", "Edge removal: accuracy per variation and width W (Fig. 17b as numbers)",
-                lambda runs: edge_grid(runs[0]), _holds, 17, mark_best=False, in_report=False)]
+TABLES = [
+    Table(
+        "edge",
+        "Edge removal: accuracy per variation and width W (Fig. 17b as numbers)",
+        lambda runs: edge_grid(runs[0]),
+        _holds,
+        17,
+        mark_best=False,
+        in_report=False,
+    )
+]
 FIGURES = [Figure("fig17b_edge", "Fig. 17b: edge removal", edge_heatmap, _holds, 17.2)]

@@ -16,7 +16,9 @@ from rrx.runtime import Runtime
 from rrx.tables import Figure, model_name
 
 
-def mean_gradient_map(model, loader, runtime: Runtime, desc: str = "gradient map") -> tuple[torch.Tensor, torch.Tensor, float]:
+def mean_gradient_map(
+    model, loader, runtime: Runtime, desc: str = "gradient map"
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(mean over images of |d sum_k log p_k / dx| summed over channels, mean object mask), both (H, W), and the
     accuracy, from one pass over ``loader``.
 
@@ -54,7 +56,10 @@ class GradientMapChallenge:
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         loader = runtime.loader(dataset.variation_set(self.variation, masks=True), shuffle=False)
         grad_map, signal, acc = mean_gradient_map(model, loader, runtime)
-        return {"accuracy": {self.variation: acc}, "gradient_map": {"map": grad_map.tolist(), "signal": signal.tolist()}}
+        return {
+            "accuracy": {self.variation: acc},
+            "gradient_map": {"map": grad_map.tolist(), "signal": signal.tolist()},
+        }
 
 
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
@@ -81,10 +86,19 @@ def gradient_maps(runs: list[Record], dataset: str, path: Path) -> Path | None:
         ax.set_title(f"{label}\n(n = {len(found)})", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"Mean |input gradient| per pixel, scaled to its maximum ({dataset}); outlined: signal cells", fontsize=9)
+    fig.suptitle(
+        f"Mean |input gradient| per pixel, scaled to its maximum ({dataset}); outlined: signal cells", fontsize=9
+    )
     return save_figure(fig, path)
 
 
 # placed after Fig. 17b and before Figs. 18-19, where rrx's report has always shown it
-FIGURES = [Figure("fig21_gradients", "Fig. 21: mean absolute input gradients", gradient_maps,
-                  lambda m: bool(m.challenges.get("gradient_map")), 17.5)]
+FIGURES = [
+    Figure(
+        "fig21_gradients",
+        "Fig. 21: mean absolute input gradients",
+        gradient_maps,
+        lambda m: bool(m.challenges.get("gradient_map")),
+        17.5,
+    )
+]

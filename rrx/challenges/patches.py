@@ -51,18 +51,32 @@ class PatchChallenge:
             prob, pred, y = scores_and_labels(model, loader, runtime, variation)
             auc = float(roc_auc_score(y.numpy(), prob.numpy())) if len(y.unique()) == 2 else float("nan")
             acc = (pred == y).float().mean().item()
-            results[variation] = {"auc": auc, "f1": float(f1_score(y.numpy(), pred.numpy(), zero_division=0)),
-                                  "accuracy": acc, "images": len(y)}
+            results[variation] = {
+                "auc": auc,
+                "f1": float(f1_score(y.numpy(), pred.numpy(), zero_division=0)),
+                "accuracy": acc,
+                "images": len(y),
+            }
             accuracy[variation] = acc
-            log.info("patches %-9s AUC %.3f  F1 %.3f  accuracy %.2f%% (%d images)", variation, auc,
-                     results[variation]["f1"], 100 * acc, len(y))
+            log.info(
+                "patches %-9s AUC %.3f  F1 %.3f  accuracy %.2f%% (%d images)",
+                variation,
+                auc,
+                results[variation]["f1"],
+                100 * acc,
+                len(y),
+            )
         return {"accuracy": accuracy, "patches": results}
 
 
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------
 # Thesis Table 11: AUC and F1 (class 1, malignant) without and with the patched test images.
-TABLE11_COLUMNS = {"AUC (no patches)": ("no_patch", "auc"), "F1 (no patches)": ("no_patch", "f1"),
-                   "AUC (all)": ("original", "auc"), "F1 (all)": ("original", "f1")}
+TABLE11_COLUMNS = {
+    "AUC (no patches)": ("no_patch", "auc"),
+    "F1 (no patches)": ("no_patch", "f1"),
+    "AUC (all)": ("original", "auc"),
+    "F1 (all)": ("original", "f1"),
+}
 
 
 def table11(runs: list[Record]) -> pd.DataFrame:
@@ -74,5 +88,13 @@ def table11(runs: list[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Model", *TABLE11_COLUMNS]).astype({c: float for c in TABLE11_COLUMNS}).round(3)
 
 
-TABLES = [Table("table11", "Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)", table11,
-                lambda m: "patches" in m.challenges, 11, in_run=False)]
+TABLES = [
+    Table(
+        "table11",
+        "Texture task with a patch shortcut: AUC and F1 of class 1 (Table 11 shape)",
+        table11,
+        lambda m: "patches" in m.challenges,
+        11,
+        in_run=False,
+    )
+]

@@ -64,7 +64,9 @@ class SNRChallenge:
         names = cfg.attribution
         self.attributions = [names] if isinstance(names, str) else list(names)
         if not self.attributions:
-            raise RRXError(f"challenge.attribution is empty; give one or more of {', '.join(attribution_names(per_channel))}")
+            raise RRXError(
+                f"challenge.attribution is empty; give one or more of {', '.join(attribution_names(per_channel))}"
+            )
         for name in self.attributions:
             check_attribution("challenge.attribution", name, per_channel)
         check_choice("challenge.ig_baseline", cfg.ig_baseline, BASELINES)
@@ -80,7 +82,9 @@ class SNRChallenge:
         model.eval()
         data = dataset.variation_set(self.variation, masks=True)
         if self.max_images is not None and self.max_images < len(data):  # evenly spaced, so every class is in
-            data = torch.utils.data.Subset(data, torch.linspace(0, len(data) - 1, int(self.max_images)).round().long().tolist())
+            data = torch.utils.data.Subset(
+                data, torch.linspace(0, len(data) - 1, int(self.max_images)).round().long().tolist()
+            )
         loader = runtime.loader(data, shuffle=False)
         results = {}
         for name in self.attributions:
@@ -92,13 +96,20 @@ class SNRChallenge:
                         y = model(x).argmax(1)
                 baseline = None
                 if self.baseline == "mean":
-                    baseline = torch.tensor(list(dataset.mean), device=x.device, dtype=x.dtype)[None, :, None, None].expand_as(x)
+                    baseline = torch.tensor(list(dataset.mean), device=x.device, dtype=x.dtype)[
+                        None, :, None, None
+                    ].expand_as(x)
                 maps = attribution_map(model, x, y, name, baseline=baseline, steps=self.steps)
                 ratios += signal_to_noise(maps.float(), mask.float()).tolist()
             defined = [r for r in ratios if not math.isnan(r)]
             if len(defined) < len(ratios):
-                log.warning("snr %s: %d of %d images have no defined SNR (empty object or context, or zero context attribution)",
-                            name, len(ratios) - len(defined), len(ratios))
+                log.warning(
+                    "snr %s: %d of %d images have no defined SNR "
+                    "(empty object or context, or zero context attribution)",
+                    name,
+                    len(ratios) - len(defined),
+                    len(ratios),
+                )
             median = statistics.median(defined) if defined else math.nan
             results[name] = {"median": median, "per_image": defined, "undefined": len(ratios) - len(defined)}
             log.info("snr %-20s median %.3f over %d images (%s)", name, median, len(defined), self.variation)
@@ -116,7 +127,9 @@ def table_snr(runs: list[Record]) -> pd.DataFrame:
     for metrics in runs:
         snr = metrics.challenges.get("snr", {})
         row = {"Architecture": metrics.run["architecture"], "Method": metrics.run["method"]}
-        rows.append(row | {column: snr.get(name, {}).get("median", float("nan")) for column, name in SNR_COLUMNS.items()})
+        rows.append(
+            row | {column: snr.get(name, {}).get("median", float("nan")) for column, name in SNR_COLUMNS.items()}
+        )
     return pd.DataFrame(rows, columns=["Architecture", "Method", *SNR_COLUMNS]).astype({c: float for c in SNR_COLUMNS})
 
 
@@ -136,8 +149,14 @@ def snr_boxplot(runs: list[Record], attribution: str, dataset: str, path: Path) 
     models = thesis_order(pd.DataFrame(list(values), columns=["Architecture", "Method"]))
     architectures = list(dict.fromkeys(models["Architecture"]))
     widths = [int((models["Architecture"] == a).sum()) for a in architectures]
-    fig, axes = plt.subplots(1, len(architectures), figsize=(max(4.0, 0.6 * sum(widths) + 1.5), 3.6), sharey=True,
-                             squeeze=False, gridspec_kw={"width_ratios": widths})
+    fig, axes = plt.subplots(
+        1,
+        len(architectures),
+        figsize=(max(4.0, 0.6 * sum(widths) + 1.5), 3.6),
+        sharey=True,
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+    )
     for ax, arch in zip(axes[0], architectures):
         methods = models.loc[models["Architecture"] == arch, "Method"]
         box_plot(ax, {method: pd.Series(values[(arch, method)]) for method in methods}, "", log_scale=True)
@@ -148,8 +167,10 @@ def snr_boxplot(runs: list[Record], attribution: str, dataset: str, path: Path) 
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(arch)
     axes[0][0].set_ylabel("signal-to-noise ratio (log scale)")
-    fig.suptitle(f"Signal-to-noise ratio per image, {display_name(attribution)} ({dataset}); dashed: object and context "
-                 f"equally important")
+    fig.suptitle(
+        f"Signal-to-noise ratio per image, {display_name(attribution)} ({dataset}); dashed: object and context "
+        f"equally important"
+    )
     return save_figure(fig, path)
 
 
@@ -158,8 +179,24 @@ def _snr_figure(attribution: str):
 
 
 # a higher SNR is not a better model (thesis 4.2.7), so none is marked
-TABLES = [Table("snr", "Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)", table_snr,
-                lambda m: "snr" in m.challenges, 15, mark_best=False, in_run=False)]
-FIGURES = [Figure(f"fig{number}_snr_{attribution}", f"Fig. {number}: signal-to-noise ratio, {attribution}",
-                  _snr_figure(attribution), lambda m, a=attribution: bool(m.challenges.get("snr", {}).get(a)), int(number))
-           for number, attribution in (("18", "saliency"), ("19", "integrated_gradients"))]
+TABLES = [
+    Table(
+        "snr",
+        "Median signal-to-noise ratio of attributions (Figs. 18-19 as numbers)",
+        table_snr,
+        lambda m: "snr" in m.challenges,
+        15,
+        mark_best=False,
+        in_run=False,
+    )
+]
+FIGURES = [
+    Figure(
+        f"fig{number}_snr_{attribution}",
+        f"Fig. {number}: signal-to-noise ratio, {attribution}",
+        _snr_figure(attribution),
+        lambda m, a=attribution: bool(m.challenges.get("snr", {}).get(a)),
+        int(number),
+    )
+    for number, attribution in (("18", "saliency"), ("19", "integrated_gradients"))
+]

@@ -27,7 +27,7 @@ MIXED = ("mixed_same", "mixed_rand", "mixed_next")
 def score_variability(s_original: torch.Tensor, s_challenge: torch.Tensor) -> torch.Tensor:
     """Thesis Eq. 6.3, elementwise:
 
-        SV(x_original, x_challenge, c) = (s(c, x_original) - s(c, x_challenge)) / s(c, x_original)
+    SV(x_original, x_challenge, c) = (s(c, x_original) - s(c, x_challenge)) / s(c, x_original)
     """
     return (s_original - s_challenge) / s_original
 
@@ -36,8 +36,12 @@ def split_sv(sv: torch.Tensor) -> dict:
     """SV+ (mean of the positive SVs: the challenge image scores lower) and SV- (mean magnitude of the negative
     ones: it scores higher), in percent, with their counts; NaN where there are none."""
     plus, minus = sv[sv > 0], -sv[sv < 0]
-    return {"sv_plus": 100 * plus.mean().item() if len(plus) else float("nan"), "n_plus": len(plus),
-            "sv_minus": 100 * minus.mean().item() if len(minus) else float("nan"), "n_minus": len(minus)}
+    return {
+        "sv_plus": 100 * plus.mean().item() if len(plus) else float("nan"),
+        "n_plus": len(plus),
+        "sv_minus": 100 * minus.mean().item() if len(minus) else float("nan"),
+        "n_minus": len(minus),
+    }
 
 
 def sv_of_pairs(s_original: torch.Tensor, s_challenge: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -54,9 +58,11 @@ def sv_of_pairs(s_original: torch.Tensor, s_challenge: torch.Tensor, labels: tor
 
     def columns(keep: torch.Tensor) -> dict:
         r, y, p = rows[keep], labels[keep], pred[keep]
-        return {"target": split_sv(score_variability(s_original[r, y], s_challenge[r, y])),
-                "pred": split_sv(score_variability(s_original[r, p], s_challenge[r, p])),
-                "pairs": int(keep.sum())}
+        return {
+            "target": split_sv(score_variability(s_original[r, y], s_challenge[r, y])),
+            "pred": split_sv(score_variability(s_original[r, p], s_challenge[r, p])),
+            "pairs": int(keep.sum()),
+        }
 
     return {"errors": columns(pred != labels), "all_images": columns(torch.ones_like(labels, dtype=torch.bool))}
 
@@ -86,8 +92,10 @@ def original_index(challenge_set, original_set) -> np.ndarray:
     for path, label in challenge_set.samples:
         key = (label, foreground_stem(path.name))
         if key not in where:
-            raise RRXError(f"challenge=zero_shot: {path} has no original image {key[1]} of its class (score variability "
-                           "pairs each mixed image with its original)")
+            raise RRXError(
+                f"challenge=zero_shot: {path} has no original image {key[1]} of its class (score variability "
+                "pairs each mixed image with its original)"
+            )
         index.append(where[key])
     return np.asarray(index)
 
@@ -133,9 +141,13 @@ class ZeroShotChallenge:
             pred = s.argmax(1)
             out["accuracy"][variation] = (pred == labels).float().mean().item()
             out["similarities"][variation] = {
-                classes[c]: {texts[t]: box_stats(sims[labels == c, t].numpy())
-                             for t in torch.nonzero(owner == c).flatten().tolist()}
-                for c in range(len(classes)) if (labels == c).any()}
+                classes[c]: {
+                    texts[t]: box_stats(sims[labels == c, t].numpy())
+                    for t in torch.nonzero(owner == c).flatten().tolist()
+                }
+                for c in range(len(classes))
+                if (labels == c).any()
+            }
             if variation == "original":
                 original = (data, s)
             elif variation in MIXED:
@@ -175,10 +187,19 @@ def table14(runs: list[Record]) -> pd.DataFrame:
                 if sv is None:
                     continue
                 errors, every = _sv_parts(sv)
-                rows.append({"Challenge": challenge, "Model": model_name(metrics), "Metric": metric,
-                             "Target": errors["target"].get(key, float("nan")), "Pred.": errors["pred"].get(key, float("nan")),
-                             "Errors": errors["pairs"], "Target (all)": every["target"][key],
-                             "Pred. (all)": every["pred"][key], "Pairs": every["pairs"]})
+                rows.append(
+                    {
+                        "Challenge": challenge,
+                        "Model": model_name(metrics),
+                        "Metric": metric,
+                        "Target": errors["target"].get(key, float("nan")),
+                        "Pred.": errors["pred"].get(key, float("nan")),
+                        "Errors": errors["pairs"],
+                        "Target (all)": every["target"][key],
+                        "Pred. (all)": every["pred"][key],
+                        "Pairs": every["pairs"],
+                    }
+                )
     columns = ["Challenge", "Model", "Metric", *TABLE14_VALUES]
     return pd.DataFrame(rows, columns=columns).astype({c: float for c in TABLE14_VALUES})
 
@@ -209,14 +230,21 @@ def similarity_boxplots(metrics: Record, path: Path) -> Path | None:
             positions = [i + (j - (len(variations) - 1) / 2) * width for i in range(len(texts))]
             kept = [(p, s) for p, s in zip(positions, stats) if "med" in s]
             if kept:
-                boxes = ax.bxp([s for _, s in kept], positions=[p for p, _ in kept], widths=width * 0.9, showfliers=False,
-                               patch_artist=True)
+                boxes = ax.bxp(
+                    [s for _, s in kept],
+                    positions=[p for p, _ in kept],
+                    widths=width * 0.9,
+                    showfliers=False,
+                    patch_artist=True,
+                )
                 for box in boxes["boxes"]:
                     box.set_facecolor(colours[j % len(colours)])
-        ax.set_xticks(range(len(texts)), [t.split(", which", 1)[-1].strip() for t in texts], rotation=40, ha="right", fontsize=6)
+        ax.set_xticks(
+            range(len(texts)), [t.split(", which", 1)[-1].strip() for t in texts], rotation=40, ha="right", fontsize=6
+        )
         ax.set_title(name)
         ax.set_ylabel("similarity")
-    for ax in axes.flat[len(classes):]:
+    for ax in axes.flat[len(classes) :]:
         ax.axis("off")
     handles = [matplotlib.patches.Patch(color=colours[j % len(colours)], label=v) for j, v in enumerate(variations)]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(variations))
@@ -225,7 +253,23 @@ def similarity_boxplots(metrics: Record, path: Path) -> Path | None:
 
 
 # SV is a description of how scores move, not a score to maximise
-TABLES = [Table("table14", "Score variability of zero-shot models, percent (Table 14 shape)", table14,
-                lambda m: "score_variability" in m.challenges, 14, mark_best=False)]
-FIGURES = [Figure("fig25", "Fig. 25: similarity distributions", similarity_boxplots, lambda m: "similarities" in m.challenges,
-                  25, per_run=True)]
+TABLES = [
+    Table(
+        "table14",
+        "Score variability of zero-shot models, percent (Table 14 shape)",
+        table14,
+        lambda m: "score_variability" in m.challenges,
+        14,
+        mark_best=False,
+    )
+]
+FIGURES = [
+    Figure(
+        "fig25",
+        "Fig. 25: similarity distributions",
+        similarity_boxplots,
+        lambda m: "similarities" in m.challenges,
+        25,
+        per_run=True,
+    )
+]

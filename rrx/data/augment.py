@@ -15,8 +15,9 @@ import torch
 from torchvision.ops import roi_align
 
 
-def crop_boxes(count: int, size: int, scale: tuple[float, float], ratio: tuple[float, float],
-               generator: torch.Generator) -> torch.Tensor:
+def crop_boxes(
+    count: int, size: int, scale: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator
+) -> torch.Tensor:
     """(count, 4) boxes (x0, y0, x1, y1) in pixels inside a ``size`` x ``size`` image: area a fraction of the
     image drawn uniformly from ``scale``, aspect ratio w / h log-uniformly from ``ratio``, clipped to the
     image, placed uniformly."""
@@ -35,8 +36,9 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return roi_align(x, rois, output_size=x.shape[-2:], spatial_scale=1.0, sampling_ratio=1, aligned=True)
 
 
-def augment(x: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator, scale=(0.35, 1.0),
-            ratio=(3 / 4, 4 / 3)) -> tuple[torch.Tensor, torch.Tensor | None]:
+def augment(
+    x: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3)
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``x`` (B, C, S, S) and ``mask`` (B, 1, S, S) or None, each image randomly cropped and flipped alike.
     The draws come from ``generator`` (on the CPU), so a run's augmentations are reproducible."""
     boxes = crop_boxes(len(x), x.shape[-1], scale, ratio, generator)

@@ -26,8 +26,10 @@ def check_classes(found: list[str], expected: list[str], where: str) -> None:
         return
     missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     order = "" if missing or extra else f"; same names in another order: {found}"
-    raise RRXError(f"{where}: classes differ from the training classes (missing {missing}, unexpected {extra}{order}); "
-                   "every variation must have the training classes, or its labels shift")
+    raise RRXError(
+        f"{where}: classes differ from the training classes (missing {missing}, unexpected {extra}{order}); "
+        "every variation must have the training classes, or its labels shift"
+    )
 
 
 class Benchmark(ABC):
@@ -86,9 +88,11 @@ class Benchmark(ABC):
     def imagenet_label_map(self, map_name: str = "reference") -> tuple[torch.Tensor, str]:
         """(1000,) its label of each ImageNet-1k class (-1 for none) and the map's name, to score an ImageNet-1k
         model on it (``rrx.data.label_maps``; ``map_name`` is ``dataset.label_map``). Default: no map, an RRXError."""
-        raise RRXError(f"dataset={self.name} has no mapping from ImageNet-1k classes to its classes: a 1000-class model "
-                       "cannot be scored on it (mappings exist for in9 and rival10; evaluate a model with this dataset's "
-                       "classes: checkpoint=<run>, or a zero-shot model=clip/align)")
+        raise RRXError(
+            f"dataset={self.name} has no mapping from ImageNet-1k classes to its classes: a 1000-class model "
+            "cannot be scored on it (mappings exist for in9 and rival10; evaluate a model with this dataset's "
+            "classes: checkpoint=<run>, or a zero-shot model=clip/align)"
+        )
 
     def spacing(self, variation: str) -> torch.Tensor | None:
         """(N, 2) physical size (row, column) of a pixel of each image of ``variation``, for distances in those units
@@ -98,4 +102,8 @@ class Benchmark(ABC):
     def describe_split(self, train: Dataset, val: Dataset) -> dict:
         """What ``metrics.json`` of a segmentation run records about its training images ``train`` and validation
         images ``val`` (``train_set`` and the ``original`` variation, with masks)."""
-        return {"train_images": len(train), "val_images": len(val), "validation": "the dataset's original evaluation images"}
+        return {
+            "train_images": len(train),
+            "val_images": len(val),
+            "validation": "the dataset's original evaluation images",
+        }

@@ -24,15 +24,19 @@ from rrx.errors import RRXError
 FOLDER = "cifar-10-batches-py"
 SPLIT_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 META = "batches.meta"
-LAYOUT = (f"<root>/{FOLDER}/ with data_batch_1..5, test_batch and {META}: torchvision's CIFAR-10 python format, "
-          f"cifar-10-python.tar.gz extracted")
+LAYOUT = (
+    f"<root>/{FOLDER}/ with data_batch_1..5, test_batch and {META}: torchvision's CIFAR-10 python format, "
+    f"cifar-10-python.tar.gz extracted"
+)
 SIDE = 32
 # What a CIFAR pickle may refer to: numpy's array reconstruction (numpy 1 and 2 module names, pickle protocols
 # 2-5) and the bytes encoding of protocol 2.
 PICKLE_GLOBALS = {
     *((f"numpy.{core}.multiarray", name) for core in ("core", "_core") for name in ("_reconstruct", "scalar")),
     *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 
 
@@ -53,13 +57,17 @@ def read_pickle(path: Path, keys: tuple[str, ...]) -> dict:
         with open(path, "rb") as f:
             entry = _ArraysOnly(f, encoding="latin1").load()
     except Exception as err:  # a truncated or foreign pickle fails with any of a dozen exception types
-        raise RRXError(f"cannot read {path} as a CIFAR-10 pickle ({type(err).__name__}: {err}); expected {LAYOUT}") from None
+        raise RRXError(
+            f"cannot read {path} as a CIFAR-10 pickle ({type(err).__name__}: {err}); expected {LAYOUT}"
+        ) from None
     if not isinstance(entry, dict):
         raise RRXError(f"{path} holds a {type(entry).__name__}, not a CIFAR-10 dict (expected {LAYOUT})")
     entry = {_text(key): value for key, value in entry.items()}
     missing = [key for key in keys if key not in entry]
     if missing:
-        raise RRXError(f"{path} lacks the key(s) {missing} of a CIFAR-10 file (it has {sorted(entry)}; expected {LAYOUT})")
+        raise RRXError(
+            f"{path} lacks the key(s) {missing} of a CIFAR-10 file (it has {sorted(entry)}; expected {LAYOUT})"
+        )
     return entry
 
 
@@ -69,8 +77,16 @@ def read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     data, labels = entry["data"], np.asarray(entry["labels"])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * SIDE * SIDE:
         shape = getattr(data, "shape", type(data).__name__)
-        raise RRXError(f"{path}: 'data' is {shape} {getattr(data, 'dtype', '')}, not (N, {3 * SIDE * SIDE}) uint8 (expected {LAYOUT})")
-    if labels.shape != (len(data),) or labels.dtype.kind not in "iu" or (labels < 0).any() or (labels >= num_classes).any():
+        raise RRXError(
+            f"{path}: 'data' is {shape} {getattr(data, 'dtype', '')}, "
+            f"not (N, {3 * SIDE * SIDE}) uint8 (expected {LAYOUT})"
+        )
+    if (
+        labels.shape != (len(data),)
+        or labels.dtype.kind not in "iu"
+        or (labels < 0).any()
+        or (labels >= num_classes).any()
+    ):
         raise RRXError(f"{path}: 'labels' must be {len(data)} integers in 0..{num_classes - 1} (expected {LAYOUT})")
     return data.reshape(-1, 3, SIDE, SIDE), labels.astype(np.int64)
 

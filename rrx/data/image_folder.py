@@ -3,7 +3,8 @@
 Layout::
 
     <root>/<train_split>/<class>/<name>.{jpg,jpeg,png}     training images (dataset.train_split, default train)
-    <root>/<test_split>/<class>/<name>.{jpg,jpeg,png}      test images, the 'original' variation (dataset.test_split, default val)
+    <root>/<test_split>/<class>/<name>.{jpg,jpeg,png}      test images, the 'original' variation
+                                                           (dataset.test_split, default val)
     <root>/masks/<split>/<class>/<name>.{png,npy}          optional object masks, one per image of that split
 
 The label is the class folder's index in sorted order; both splits must have the same class folders. Hidden
@@ -24,8 +25,8 @@ from torch.utils.data import Dataset
 
 from rrx.data import register_dataset
 from rrx.data.base import check_classes
-from rrx.data.image_task import ImageTask, check_num_classes
 from rrx.data.image_io import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, keep_readable, load_rgb, resize
+from rrx.data.image_task import ImageTask, check_num_classes
 from rrx.errors import RRXError, check_choice
 
 LAYOUT = "<root>/<split>/<class>/<name>.{jpg,jpeg,png} with splits dataset.train_split and dataset.test_split"
@@ -75,8 +76,14 @@ class FolderImages(Dataset):
     Items are ``(x, y)`` or, with ``mask_dir``, ``(x, y, m)``: x (3, S, S) in [0, 1], m (1, S, S) in {0, 1}.
     """
 
-    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], image_size: int, mask_dir: Path | None = None,
-                 skip_bad: bool = False):
+    def __init__(
+        self,
+        samples: list[tuple[Path, int]],
+        classes: list[str],
+        image_size: int,
+        mask_dir: Path | None = None,
+        skip_bad: bool = False,
+    ):
         self.samples, self.classes, self.image_size, self.mask_dir = samples, classes, image_size, mask_dir
         self.skipped: list[str] = []
         if skip_bad:
@@ -124,7 +131,9 @@ def image_folder(cfg) -> ImageTask:
     names = {"train": cfg.train_split, "test": cfg.test_split}
     listed = {split: list_split(root / name) for split, name in names.items() if (root / name).is_dir()}
     if not listed:
-        raise RRXError(f"dataset.root={root} has neither {root / names['train']} nor {root / names['test']} (expected {LAYOUT})")
+        raise RRXError(
+            f"dataset.root={root} has neither {root / names['train']} nor {root / names['test']} (expected {LAYOUT})"
+        )
     first = next(iter(listed))  # train when it is there
     classes = listed[first][0]
     check_num_classes(classes, cfg.num_classes, str(root / names[first]))
@@ -136,9 +145,19 @@ def image_folder(cfg) -> ImageTask:
             raise RRXError(f"dataset.{split}_split={names[split]}: no folder {root / names[split]} (expected {LAYOUT})")
         mask_dir = root / "masks" / names[split] if masks else None
         if mask_dir is not None and not mask_dir.is_dir():
-            raise RRXError(f"dataset {cfg.name} has no object masks for split {names[split]}: missing folder {mask_dir} "
-                           f"(expected {MASK_LAYOUT})")
+            raise RRXError(
+                f"dataset {cfg.name} has no object masks for split {names[split]}: missing folder {mask_dir} "
+                f"(expected {MASK_LAYOUT})"
+            )
         return FolderImages(listed[split][1], classes, cfg.image_size, mask_dir, cfg.on_bad_sample == "skip")
 
-    return ImageTask(cfg.name, classes, load, cfg.mean, cfg.std, cfg.image_size, has_masks=(root / "masks").is_dir(),
-                     masks_layout=MASK_LAYOUT)
+    return ImageTask(
+        cfg.name,
+        classes,
+        load,
+        cfg.mean,
+        cfg.std,
+        cfg.image_size,
+        has_masks=(root / "masks").is_dir(),
+        masks_layout=MASK_LAYOUT,
+    )

@@ -37,8 +37,17 @@ class ImageTask(Benchmark):
             has masks).
     """
 
-    def __init__(self, name: str, classes: list[str], load: Callable[[str, bool], Dataset], mean, std, image_size: int,
-                 has_masks: bool = False, masks_layout: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        classes: list[str],
+        load: Callable[[str, bool], Dataset],
+        mean,
+        std,
+        image_size: int,
+        has_masks: bool = False,
+        masks_layout: str | None = None,
+    ):
         self.name = name
         self.classes = list(classes)
         self.num_classes = len(self.classes)
@@ -55,15 +64,19 @@ class ImageTask(Benchmark):
 
     def variation_set(self, variation: str, masks: bool = False) -> Dataset:
         if variation != "original":
-            raise RRXError(f"dataset {self.name} has only the 'original' variation (its test split), not {variation!r}; "
-                           "use challenge=original")
+            raise RRXError(
+                f"dataset {self.name} has only the 'original' variation (its test split), not {variation!r}; "
+                "use challenge=original"
+            )
         return self._split("test", masks)
 
     def _split(self, split: str, masks: bool) -> Dataset:
         if masks and not self.has_masks:
             where = f"expected {self.masks_layout}" if self.masks_layout else "images and labels only"
-            raise RRXError(f"dataset {self.name} has no object masks ({where}), and this method, challenge or analysis "
-                           "needs them: use one without masks (e.g. method=standard challenge=original)")
+            raise RRXError(
+                f"dataset {self.name} has no object masks ({where}), and this method, challenge or analysis "
+                "needs them: use one without masks (e.g. method=standard challenge=original)"
+            )
         key = (split, masks)
         if key not in self._sets:
             data = self._load(split, masks)
@@ -92,17 +105,26 @@ class ArrayImages(Dataset):
 
 
 def array_task(cfg, classes: list[str], splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> ImageTask:
-    """An ImageTask without masks from in-memory splits {"train": (images (N, 3, H, W) uint8, labels (N,)), "test": ...}."""
+    """An ImageTask without masks from in-memory splits
+    {"train": (images (N, 3, H, W) uint8, labels (N,)), "test": ...}."""
     tensors = {split: (torch.from_numpy(x), torch.from_numpy(y)) for split, (x, y) in splits.items()}
-    return ImageTask(cfg.name, classes, lambda split, masks: ArrayImages(*tensors[split], cfg.image_size), cfg.mean, cfg.std,
-                     cfg.image_size)
+    return ImageTask(
+        cfg.name,
+        classes,
+        lambda split, masks: ArrayImages(*tensors[split], cfg.image_size),
+        cfg.mean,
+        cfg.std,
+        cfg.image_size,
+    )
 
 
 def find_folder(root, name: str, required: list[str], dataset: str, layout: str) -> Path:
     """The folder ``root/<name>``, or ``root`` itself when it is that folder, holding every ``required`` file;
     otherwise one RRXError naming the path, the expected ``layout`` and the missing files."""
     if not root:
-        raise RRXError(f"dataset={dataset} needs dataset.root=<folder holding {name}/> (expected {layout}); {NEVER_DOWNLOADS}")
+        raise RRXError(
+            f"dataset={dataset} needs dataset.root=<folder holding {name}/> (expected {layout}); {NEVER_DOWNLOADS}"
+        )
     root = Path(root).expanduser()
     if not root.is_dir():
         raise RRXError(f"dataset.root={root} does not exist (expected {layout}); {NEVER_DOWNLOADS}")
@@ -111,12 +133,16 @@ def find_folder(root, name: str, required: list[str], dataset: str, layout: str)
             return folder
     folder = root / name if (root / name).is_dir() else root
     missing = [f for f in required if not (folder / f).is_file()]
-    raise RRXError(f"dataset.root={root} does not match the {dataset} layout: {folder} lacks {', '.join(missing)} "
-                   f"(expected {layout}); {NEVER_DOWNLOADS}")
+    raise RRXError(
+        f"dataset.root={root} does not match the {dataset} layout: {folder} lacks {', '.join(missing)} "
+        f"(expected {layout}); {NEVER_DOWNLOADS}"
+    )
 
 
 def check_num_classes(classes: list[str], num_classes, where: str) -> None:
     """Stop unless ``dataset.num_classes`` equals the number of classes found at ``where``."""
     if num_classes != len(classes):
-        raise RRXError(f"{where} has {len(classes)} classes {classes}, dataset.num_classes={num_classes}; "
-                       "set dataset.num_classes to match")
+        raise RRXError(
+            f"{where} has {len(classes)} classes {classes}, dataset.num_classes={num_classes}; "
+            "set dataset.num_classes to match"
+        )

@@ -3,7 +3,8 @@
 written in this layout, reads too) and ``dataset=in9``.
 
 Layout: ``<root>/<variation>/<split>/<class>/<stem>.JPEG``; the label is the class
-folder's index in sorted order. Hidden folders and files (``.ipynb_checkpoints``, ``._x.JPEG``) are ignored. Object masks are ``<root>/fg_mask/<split>/<class>/<stem>.npy``
+folder's index in sorted order. Hidden folders and files (``.ipynb_checkpoints``, ``._x.JPEG``) are ignored.
+Object masks are ``<root>/fg_mask/<split>/<class>/<stem>.npy``
 (1 on the object); a mixed image ``fg_<stem>_bg_<stem2>.JPEG`` uses its foreground's mask.
 
 Real IN-9 ships no ``fg_mask/train``. There the training mask of ``<stem>`` is derived from
@@ -44,7 +45,9 @@ def split_dir(root: Path, variation: str, split: str) -> Path:
         raise RRXError(f"dataset.root={root} does not exist; point dataset.root at a bg_challenge folder")
     folder = root / variation / split
     if not folder.is_dir():
-        raise RRXError(f"dataset.root={root} does not match the ImageNet-9 layout: missing folder {folder} (expected {LAYOUT})")
+        raise RRXError(
+            f"dataset.root={root} does not match the ImageNet-9 layout: missing folder {folder} (expected {LAYOUT})"
+        )
     return folder
 
 
@@ -125,7 +128,9 @@ class IN9Folder(Dataset):
         else:
             mask = np.load(mask_path) > 0
         if mask.shape != shape:
-            raise RRXError(f"mask {mask_path} has size {mask.shape}, its image {self.samples[index][0]} has size {shape}")
+            raise RRXError(
+                f"mask {mask_path} has size {mask.shape}, its image {self.samples[index][0]} has size {shape}"
+            )
         return mask
 
     def byte_item(self, index: int):
@@ -192,7 +197,9 @@ class BackgroundDataset(Benchmark):
 
     def train_set(self, masks: bool) -> IN9Folder:
         if masks and self.train_source == "in9l":
-            raise RRXError("dataset.train_source=in9l has no object masks; this method needs them: use train_source=original")
+            raise RRXError(
+                "dataset.train_source=in9l has no object masks; this method needs them: use train_source=original"
+            )
         return self._folder(self.train_source, "train", masks)
 
     def variation_set(self, variation: str, masks: bool = False) -> IN9Folder:
@@ -210,8 +217,10 @@ class BackgroundDataset(Benchmark):
         folder = self.root / variation / split
         if self._classes is None:
             if len(data.classes) != self.num_classes:
-                raise RRXError(f"{folder} has {len(data.classes)} class folders {data.classes}, "
-                               f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match")
+                raise RRXError(
+                    f"{folder} has {len(data.classes)} class folders {data.classes}, "
+                    f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match"
+                )
             self._classes = data.classes
         else:
             check_classes(data.classes, self._classes, str(folder))
@@ -219,10 +228,18 @@ class BackgroundDataset(Benchmark):
             self.skipped[f"{variation}/{split}"] = data.skipped
         counts = Counter(label for _, label in data.samples)
         per_class = [counts[k] for k in range(self.num_classes)]
-        log.info("%s/%s: %d images, per class %s%s", variation, split, len(data), per_class,
-                 f", {len(data.skipped)} skipped" if data.skipped else "")
+        log.info(
+            "%s/%s: %d images, per class %s%s",
+            variation,
+            split,
+            len(data),
+            per_class,
+            f", {len(data.skipped)} skipped" if data.skipped else "",
+        )
         if split == "val" and self.val_per_class and any(n != self.val_per_class for n in per_class):
-            log.warning("%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class)
+            log.warning(
+                "%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class
+            )
         data = maybe_preload(data, self.image_size, masks, self.preload_gb, self.num_workers, f"{variation}/{split}")
         self._folders[key] = data
         return data
@@ -258,7 +275,9 @@ class IN9(BackgroundDataset):
     def imagenet_label_map(self, map_name: str = "reference") -> tuple[torch.Tensor, str]:
         names = [c.split("_", 1)[-1] for c in self.classes or []]
         if names and names != list(IN9_CLASSES):
-            raise RRXError(f"dataset=in9 has classes {self.classes}; the ImageNet-1k -> IN-9 mapping is for {list(IN9_CLASSES)}")
+            raise RRXError(
+                f"dataset=in9 has classes {self.classes}; the ImageNet-1k -> IN-9 mapping is for {list(IN9_CLASSES)}"
+            )
         return in9_map(map_name), map_name
 
 

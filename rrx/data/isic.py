@@ -19,8 +19,10 @@ from rrx.errors import RRXError
 log = logging.getLogger(__name__)
 
 CLASS_FOLDERS = {"benign": ("benign", "no_cancer"), "malignant": ("malignant", "cancer")}
-ISIC_LAYOUT = ("<root>/processed/{benign|no_cancer}/<isic id>.jpg, <root>/processed/{malignant|cancer}/<isic id>.jpg "
-               "and <root>/segmentation/<isic id>.jpg (patch masks of the benign images that have patches)")
+ISIC_LAYOUT = (
+    "<root>/processed/{benign|no_cancer}/<isic id>.jpg, <root>/processed/{malignant|cancer}/<isic id>.jpg "
+    "and <root>/segmentation/<isic id>.jpg (patch masks of the benign images that have patches)"
+)
 
 
 class ISICImages(Dataset):
@@ -45,7 +47,9 @@ class ISICImages(Dataset):
         seg_path = self.segmentation / self.files[index].name
         mask = torch.ones(1, self.size, self.size)
         if seg_path.is_file():
-            patch = torch.from_numpy((load_rgb(seg_path)[:, :, 0] > 100.5 / 255).astype(np.float32))[None, None]  # > 100 of 255
+            patch = torch.from_numpy((load_rgb(seg_path)[:, :, 0] > 100.5 / 255).astype(np.float32))[
+                None, None
+            ]  # > 100 of 255
             if self.dilation:
                 patch = F.max_pool2d(patch, 2 * self.dilation + 1, stride=1, padding=self.dilation)
             mask = 1 - resize(patch[0], self.size, "nearest")
@@ -56,9 +60,14 @@ def _class_files(root: Path, label: str) -> list[Path]:
     for name in CLASS_FOLDERS[label]:
         folder = root / "processed" / name
         if folder.is_dir():
-            return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    raise RRXError(f"dataset.root={root} does not match CDEP's ISIC layout: no folder processed/{' or processed/'.join(CLASS_FOLDERS[label])} "
-                   f"(expected {ISIC_LAYOUT})")
+            return sorted(
+                p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+    raise RRXError(
+        f"dataset.root={root} does not match CDEP's ISIC layout: "
+        f"no folder processed/{' or processed/'.join(CLASS_FOLDERS[label])} "
+        f"(expected {ISIC_LAYOUT})"
+    )
 
 
 @register_dataset("isic")
@@ -68,8 +77,10 @@ def isic(cfg) -> PatchTask:
     the version, both are read) with the patch segmentations under ``segmentation/``. A seeded split holds out
     ``test_fraction`` of each class for test (CDEP splits at random as well)."""
     if not cfg.root:
-        raise RRXError("dataset=isic needs dataset.root=<folder with processed/ and segmentation/> "
-                       "(dataset=textures is the embedded stand-in)")
+        raise RRXError(
+            "dataset=isic needs dataset.root=<folder with processed/ and segmentation/> "
+            "(dataset=textures is the embedded stand-in)"
+        )
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise RRXError(f"dataset.root={root} does not exist")
@@ -85,8 +96,17 @@ def isic(cfg) -> PatchTask:
             splits[split][0].extend(files[i] for i in picks)
             splits[split][1].extend([label] * len(picks))
     segmentation = root / "segmentation"
-    made = {split: ISICImages(files, labels, segmentation, cfg.image_size, cfg.dilation) for split, (files, labels) in splits.items()}
+    made = {
+        split: ISICImages(files, labels, segmentation, cfg.image_size, cfg.dilation)
+        for split, (files, labels) in splits.items()
+    }
     has_patch = torch.tensor([made["test"].has_patch(i) for i in range(len(made["test"]))])
-    log.info("isic %s: %d training, %d test images (%d with a patch), resized to %d px",
-             root, len(made["train"]), len(made["test"]), int(has_patch.sum()), cfg.image_size)
+    log.info(
+        "isic %s: %d training, %d test images (%d with a patch), resized to %d px",
+        root,
+        len(made["train"]),
+        len(made["test"]),
+        int(has_patch.sum()),
+        cfg.image_size,
+    )
     return PatchTask(cfg.name, made["train"], made["test"], has_patch, cfg.mean, cfg.std)

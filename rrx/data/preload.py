@@ -33,8 +33,9 @@ class Preloaded(Dataset):
         self.source = source
         images, labels, masks = [], [], []
         # its own generator: preloading draws nothing from the global random state, so runs draw what they drew before
-        loader = DataLoader(byte_items(source) or source, batch_size=256, num_workers=num_workers,
-                            generator=torch.Generator())
+        loader = DataLoader(
+            byte_items(source) or source, batch_size=256, num_workers=num_workers, generator=torch.Generator()
+        )
         for batch in tqdm(loader, desc=desc, leave=False, disable=len(source) < 10_000):
             x = batch[0]
             images.append(x if x.dtype == torch.uint8 else x.mul(255).round_().to(torch.uint8))
@@ -83,7 +84,11 @@ def maybe_preload(data: Dataset, image_size: int, masks: bool, limit_gb: float, 
     size = preload_bytes(len(data), image_size, masks)
     if not limit_gb or size > limit_gb * 1e9:
         if limit_gb:
-            log.info("%s: %.1f GB decoded is over dataset.preload_gb=%g; read from its files every epoch",
-                     desc, size / 1e9, limit_gb)
+            log.info(
+                "%s: %.1f GB decoded is over dataset.preload_gb=%g; read from its files every epoch",
+                desc,
+                size / 1e9,
+                limit_gb,
+            )
         return data
     return Preloaded(data, capped_workers(num_workers), desc)

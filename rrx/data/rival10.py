@@ -43,15 +43,26 @@ def read_meta(meta_dir: Path) -> tuple[dict, dict]:
     wnid_to_class, label_mappings = (json.loads(f.read_text()) for f in files)
     for name, (rival_class, label) in label_mappings.items():
         if CLASSES[int(label)] != rival_class:
-            raise RRXError(f"{files[1]}: {name!r} maps to ({rival_class}, {label}), but RIVAL10 label {label} is {CLASSES[int(label)]}")
+            raise RRXError(
+                f"{files[1]}: {name!r} maps to ({rival_class}, {label}), "
+                f"but RIVAL10 label {label} is {CLASSES[int(label)]}"
+            )
     return wnid_to_class, label_mappings
 
 
 class Rival10Split:
     """Images, labels and object masks of one split, resized together to ``image_size``."""
 
-    def __init__(self, root: Path, split: str, image_size: int, wnid_to_class: dict, label_mappings: dict,
-                 mask_threshold: float, skip_bad: bool):
+    def __init__(
+        self,
+        root: Path,
+        split: str,
+        image_size: int,
+        wnid_to_class: dict,
+        label_mappings: dict,
+        mask_threshold: float,
+        skip_bad: bool,
+    ):
         folder = root / split / "ordinary"
         if not folder.is_dir():
             raise RRXError(f"dataset.root={root} does not match the RIVAL10 layout: missing folder {folder}")
@@ -74,8 +85,13 @@ class Rival10Split:
             self.samples, self.skipped = keep_readable(self.samples, self.load)
         self.labels = np.array([label for _, label in self.samples])
         counts = Counter(self.labels.tolist())
-        log.info("RIVAL10 %s: %d images, per class %s%s", split, len(self.samples), [counts[k] for k in range(10)],
-                 f", {len(self.skipped)} skipped" if self.skipped else "")
+        log.info(
+            "RIVAL10 %s: %d images, per class %s%s",
+            split,
+            len(self.samples),
+            [counts[k] for k in range(10)],
+            f", {len(self.skipped)} skipped" if self.skipped else "",
+        )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -146,8 +162,14 @@ class Rival10(Benchmark):
 
     def _split(self, split: str) -> Rival10Split:
         if split not in self._splits:
-            self._splits[split] = Rival10Split(self.root, split, self.cfg.image_size, *self.meta,
-                                               self.cfg.mask_threshold, self.cfg.on_bad_sample == "skip")
+            self._splits[split] = Rival10Split(
+                self.root,
+                split,
+                self.cfg.image_size,
+                *self.meta,
+                self.cfg.mask_threshold,
+                self.cfg.on_bad_sample == "skip",
+            )
         return self._splits[split]
 
     @property
@@ -163,8 +185,10 @@ class Rival10(Benchmark):
         label_map = rival10_map(*self.meta)
         missing = [c for k, c in enumerate(self.classes) if not (label_map == k).any()]
         if missing:
-            raise RRXError(f"dataset=rival10: no ImageNet-1k class maps to {missing} in the meta files; "
-                           "a 1000-class model cannot be scored on them")
+            raise RRXError(
+                f"dataset=rival10: no ImageNet-1k class maps to {missing} in the meta files; "
+                "a 1000-class model cannot be scored on them"
+            )
         return label_map, "rival10 meta"
 
     def train_set(self, masks: bool) -> Rival10Variation:

@@ -53,7 +53,9 @@ def list_subjects(root: Path) -> dict[str, Path]:
         raise RRXError(f"dataset.root={root} does not exist (expected {LAYOUT}); {NEVER_DOWNLOADS}")
     found = {m.group(1): p for p in sorted(root.iterdir()) if (m := IMAGE.match(p.name))}
     if not found:
-        raise RRXError(f"dataset.root={root} holds no site<N>-sc<XX>-image.nii.gz (expected {LAYOUT}); {NEVER_DOWNLOADS}")
+        raise RRXError(
+            f"dataset.root={root} holds no site<N>-sc<XX>-image.nii.gz (expected {LAYOUT}); {NEVER_DOWNLOADS}"
+        )
     return found
 
 
@@ -111,8 +113,9 @@ def axial_slices(volume: np.ndarray, truth: np.ndarray, spacing, size: int):
 def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """(training, validation) subjects: ``round(val_fraction * n)`` (at least one) drawn with ``seed``."""
     if len(subjects) < 2:
-        raise RRXError(f"dataset=scgm found {len(subjects)} subject ({', '.join(subjects)}); "
-                       "a validation split needs at least 2")
+        raise RRXError(
+            f"dataset=scgm found {len(subjects)} subject ({', '.join(subjects)}); a validation split needs at least 2"
+        )
     n_val = min(len(subjects) - 1, max(1, round(val_fraction * len(subjects))))
     order = np.random.default_rng(seed).permutation(len(subjects))
     val = sorted(subjects[i] for i in order[:n_val])
@@ -129,7 +132,9 @@ class SCGM(Benchmark):
 
     has_masks = True
 
-    def __init__(self, cfg, root: Path, train: TensorDataset, val: TensorDataset, val_spacing: torch.Tensor, info: dict):
+    def __init__(
+        self, cfg, root: Path, train: TensorDataset, val: TensorDataset, val_spacing: torch.Tensor, info: dict
+    ):
         self.name, self.root = cfg.name, root
         self.classes, self.num_classes = [cfg.target], 1
         self.image_size = int(cfg.image_size)
@@ -141,7 +146,9 @@ class SCGM(Benchmark):
 
     def variation_set(self, variation: str, masks: bool = False) -> TensorDataset:
         if variation != "original":
-            raise RRXError(f"dataset {self.name} has only the 'original' variation (its validation subjects), not {variation!r}")
+            raise RRXError(
+                f"dataset {self.name} has only the 'original' variation (its validation subjects), not {variation!r}"
+            )
         return self.val if masks else TensorDataset(*self.val.tensors[:2])
 
     def spacing(self, variation: str) -> torch.Tensor:
@@ -156,7 +163,9 @@ class SCGM(Benchmark):
 def load_scgm(cfg) -> SCGM:
     """The SCGM training archive at ``cfg.root`` as training and validation slices."""
     if not cfg.root:
-        raise RRXError(f"dataset=scgm needs dataset.root=<the SCGM training folder> (expected {LAYOUT}); {NEVER_DOWNLOADS}")
+        raise RRXError(
+            f"dataset=scgm needs dataset.root=<the SCGM training folder> (expected {LAYOUT}); {NEVER_DOWNLOADS}"
+        )
     check_choice("dataset.target", cfg.target, TARGETS)
     raters = [int(r) for r in cfg.raters]
     if not raters:
@@ -176,6 +185,13 @@ def load_scgm(cfg) -> SCGM:
         images, masks = torch.cat(images), torch.cat(masks)
         parts[split] = (TensorDataset(images, torch.zeros(len(images), dtype=torch.long), masks), torch.cat(spacing))
         log.info("scgm %s: %d subjects, %d slices", split, len(names), len(images))
-    info = {"train_subjects": train_subjects, "val_subjects": val_subjects, "train_images": len(parts["train"][0]),
-            "val_images": len(parts["val"][0]), "target": cfg.target, "raters": raters, "vote": float(cfg.vote)}
+    info = {
+        "train_subjects": train_subjects,
+        "val_subjects": val_subjects,
+        "train_images": len(parts["train"][0]),
+        "val_images": len(parts["val"][0]),
+        "target": cfg.target,
+        "raters": raters,
+        "vote": float(cfg.vote),
+    }
     return SCGM(cfg, root, parts["train"][0], parts["val"][0], parts["val"][1], info)

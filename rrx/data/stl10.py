@@ -21,8 +21,10 @@ from rrx.errors import RRXError
 FOLDER = "stl10_binary"
 SPLIT_FILES = {"train": ("train_X.bin", "train_y.bin"), "test": ("test_X.bin", "test_y.bin")}
 CLASS_NAMES = "class_names.txt"
-LAYOUT = (f"<root>/{FOLDER}/ with train_X.bin, train_y.bin, test_X.bin, test_y.bin and {CLASS_NAMES}: "
-          "torchvision's STL-10 binary format, stl10_binary.tar.gz extracted")
+LAYOUT = (
+    f"<root>/{FOLDER}/ with train_X.bin, train_y.bin, test_X.bin, test_y.bin and {CLASS_NAMES}: "
+    "torchvision's STL-10 binary format, stl10_binary.tar.gz extracted"
+)
 SIDE = 96
 
 
@@ -30,19 +32,30 @@ def read_split(images_file: Path, labels_file: Path, num_classes: int) -> tuple[
     """(images (N, 3, 96, 96) uint8, labels (N,) int64 in 0..num_classes-1) of one STL-10 split."""
     raw = np.fromfile(images_file, dtype=np.uint8)
     if raw.size == 0 or raw.size % (3 * SIDE * SIDE):
-        raise RRXError(f"{images_file} holds {raw.size} bytes, not a whole number of 3x{SIDE}x{SIDE} images (expected {LAYOUT})")
+        raise RRXError(
+            f"{images_file} holds {raw.size} bytes, not a whole number of 3x{SIDE}x{SIDE} images (expected {LAYOUT})"
+        )
     images = raw.reshape(-1, 3, SIDE, SIDE).transpose(0, 1, 3, 2)  # column-major planes: (N, 3, W, H) -> (N, 3, H, W)
     labels = np.fromfile(labels_file, dtype=np.uint8).astype(np.int64) - 1
     if len(labels) != len(images):
-        raise RRXError(f"{labels_file} holds {len(labels)} labels for the {len(images)} images of {images_file} (expected {LAYOUT})")
+        raise RRXError(
+            f"{labels_file} holds {len(labels)} labels for the {len(images)} images of {images_file} "
+            f"(expected {LAYOUT})"
+        )
     if (labels < 0).any() or (labels >= num_classes).any():
-        raise RRXError(f"{labels_file}: labels must be 1..{num_classes} on disk, found {sorted(set((labels + 1).tolist()))}")
+        raise RRXError(
+            f"{labels_file}: labels must be 1..{num_classes} on disk, found {sorted(set((labels + 1).tolist()))}"
+        )
     return np.ascontiguousarray(images), labels
 
 
 def read_stl10(folder: Path, num_classes: int) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """(class names, {"train": (images, labels), "test": ...}) from an ``stl10_binary`` folder."""
-    names = [line.strip() for line in (folder / CLASS_NAMES).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    names = [
+        line.strip()
+        for line in (folder / CLASS_NAMES).read_text(encoding="utf-8", errors="replace").splitlines()
+        if line.strip()
+    ]
     check_num_classes(names, num_classes, str(folder / CLASS_NAMES))
     return names, {split: read_split(folder / x, folder / y, len(names)) for split, (x, y) in SPLIT_FILES.items()}
 

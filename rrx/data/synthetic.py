@@ -58,7 +58,9 @@ class SyntheticSpec:
 
     def __post_init__(self):
         if not 2 <= self.num_classes <= len(SHAPES):
-            raise RRXError(f"dataset.num_classes={self.num_classes}: the synthetic benchmark has 2..{len(SHAPES)} classes")
+            raise RRXError(
+                f"dataset.num_classes={self.num_classes}: the synthetic benchmark has 2..{len(SHAPES)} classes"
+            )
         if not 0.0 <= self.bg_correlation <= 1.0:
             raise RRXError(f"dataset.bg_correlation={self.bg_correlation}: must lie in [0, 1]")
         if self.val_per_class < 2:
@@ -144,7 +146,9 @@ class SyntheticGenerator:
 
     def stripe_phase(self, stripes: Stripes) -> np.ndarray:
         """(H, W) the texture's phase t at each pixel."""
-        return (self.xx * np.cos(stripes.angle) + self.yy * np.sin(stripes.angle)) * 2 * np.pi / stripes.period + stripes.phase
+        return (
+            self.xx * np.cos(stripes.angle) + self.yy * np.sin(stripes.angle)
+        ) * 2 * np.pi / stripes.period + stripes.phase
 
     def stripe_bands(self, stripes: Stripes) -> np.ndarray:
         """(H, W) int: the stripe of each pixel, floor(t / pi): stripes run between two crossings of the texture's mid

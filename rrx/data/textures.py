@@ -42,7 +42,9 @@ def add_patches(images: np.ndarray, chosen: np.ndarray, side: int, rng: np.rando
     masks = np.ones((n, 1, h, w), dtype=np.float32)
     for i in np.nonzero(chosen)[0]:
         top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        images[i, :, top : top + side, left : left + side] = PATCH_COLOURS[rng.integers(len(PATCH_COLOURS))][:, None, None]
+        images[i, :, top : top + side, left : left + side] = PATCH_COLOURS[rng.integers(len(PATCH_COLOURS))][
+            :, None, None
+        ]
         masks[i, :, top : top + side, left : left + side] = 0
     return masks
 
@@ -50,7 +52,10 @@ def add_patches(images: np.ndarray, chosen: np.ndarray, side: int, rng: np.rando
 def texture_split(n: int, cfg, rng: np.random.Generator):
     labels = (rng.random(n) < cfg.positive_fraction).astype(np.int64)
     grey = oriented_textures(labels, cfg.image_size, cfg.spread_deg, rng)
-    tint = rng.uniform(0.75, 1.0, (n, 3, 1, 1)).astype(np.float32) * np.array([1.0, 0.8, 0.7], dtype=np.float32)[None, :, None, None]
+    tint = (
+        rng.uniform(0.75, 1.0, (n, 3, 1, 1)).astype(np.float32)
+        * np.array([1.0, 0.8, 0.7], dtype=np.float32)[None, :, None, None]
+    )
     images = grey[:, None] * tint  # a skin-like tint, the same for both classes
     chosen = (labels == 0) & (rng.random(n) < cfg.patch_fraction)
     masks = add_patches(images, chosen, cfg.patch_size, rng)
@@ -65,6 +70,11 @@ def textures(cfg) -> PatchTask:
     rng = np.random.default_rng(cfg.seed)
     train, _ = texture_split(cfg.train_size, cfg, rng)
     test, has_patch = texture_split(cfg.test_size, cfg, rng)
-    log.info("textures: %d training and %d test images of %d px; %d test images with a patch",
-             cfg.train_size, cfg.test_size, cfg.image_size, int(has_patch.sum()))
+    log.info(
+        "textures: %d training and %d test images of %d px; %d test images with a patch",
+        cfg.train_size,
+        cfg.test_size,
+        cfg.image_size,
+        int(has_patch.sum()),
+    )
     return PatchTask(cfg.name, train, test, has_patch, cfg.mean, cfg.std)

@@ -10,7 +10,16 @@ import torch
 
 from rrx.errors import RRXError, check_choice
 
-VARIATIONS = ("original", "only_fg", "no_fg", "only_bg_b", "only_bg_t", "mixed_same", "mixed_rand", "mixed_next")  # IN-9's
+VARIATIONS = (
+    "original",
+    "only_fg",
+    "no_fg",
+    "only_bg_b",
+    "only_bg_t",
+    "mixed_same",
+    "mixed_rand",
+    "mixed_next",
+)  # IN-9's
 FILL_RULES = ("tile", "black")
 
 

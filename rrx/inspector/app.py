@@ -70,8 +70,9 @@ def model():
 
 def sidebar_model() -> None:
     inspected = model()
-    st.sidebar.caption(f"**Model**: {inspected.description}; {len(inspected.classes)} classes, "
-                       f"{inspected.image_size} px")
+    st.sidebar.caption(
+        f"**Model**: {inspected.description}; {len(inspected.classes)} classes, {inspected.image_size} px"
+    )
     with st.sidebar.expander("Load another checkpoint"):
         roots = CONTEXT["checkpoint_roots"]
         if not roots:
@@ -81,8 +82,9 @@ def sidebar_model() -> None:
         path = st.text_input("checkpoint (run folder or .pt file)", key="checkpoint_path")
         if st.button("Load", key="load_checkpoint"):
             try:
-                st.session_state["inspected"] = open_page_checkpoint(CONTEXT["cfg"], path, roots,
-                                                                     CONTEXT["dataset_choice"])
+                st.session_state["inspected"] = open_page_checkpoint(
+                    CONTEXT["cfg"], path, roots, CONTEXT["dataset_choice"]
+                )
                 st.session_state.pop("memo", None)
                 st.rerun()
             except Exception as err:  # noqa: BLE001 - any failure to load is a message; the previous model stays
@@ -99,8 +101,10 @@ def sidebar_image():
         if upload is None:
             return None
         data = upload.getvalue()
-        x, notes = memo(("upload", hashlib.sha1(data).hexdigest(), inspected.image_size),
-                        lambda: load_image(data, inspected.image_size, upload.name))
+        x, notes = memo(
+            ("upload", hashlib.sha1(data).hexdigest(), inspected.image_size),
+            lambda: load_image(data, inspected.image_size, upload.name),
+        )
         for note in notes:
             st.sidebar.info(note)
         return x, None, upload.name
@@ -111,8 +115,10 @@ def sidebar_image():
     index = int(st.sidebar.number_input("index in the class", min_value=0, value=0, step=1, key="index"))
     x, mask, description = dataset_image(dataset, variation, label, index)
     if x.shape[-1] != inspected.image_size:
-        raise RRXError(f"dataset images are {x.shape[-1]} px, the model takes {inspected.image_size} px; "
-                       "set inspector.image_size or dataset.image_size to match")
+        raise RRXError(
+            f"dataset images are {x.shape[-1]} px, the model takes {inspected.image_size} px; "
+            "set inspector.image_size or dataset.image_size to match"
+        )
     return x, mask, description
 
 
@@ -120,8 +126,12 @@ def class_picker(key: str) -> int | None:
     """None (the predicted class) or one of exactly the model's classes."""
     classes = model().classes
     options = [None, *range(len(classes))]
-    return st.selectbox("class to explain", options, key=key,
-                        format_func=lambda k: "predicted class" if k is None else f"{k}: {classes[k]}")
+    return st.selectbox(
+        "class to explain",
+        options,
+        key=key,
+        format_func=lambda k: "predicted class" if k is None else f"{k}: {classes[k]}",
+    )
 
 
 def transform_value(name: str, side: int) -> float:
@@ -129,8 +139,14 @@ def transform_value(name: str, side: int) -> float:
     parameter = TRANSFORMS[name].parameter
     if parameter.pixels:
         return st.slider(f"{parameter.name} (px)", 1, side, int(default_value(name, side)), 1, key=f"value_{name}")
-    return st.slider(parameter.name, float(parameter.low), float(parameter.high), float(parameter.default),
-                     float(parameter.step), key=f"value_{name}")
+    return st.slider(
+        parameter.name,
+        float(parameter.low),
+        float(parameter.high),
+        float(parameter.default),
+        float(parameter.step),
+        key=f"value_{name}",
+    )
 
 
 def probability_table(rows: dict[str, list[dict]]) -> None:
@@ -149,8 +165,9 @@ def image_processing(x: torch.Tensor, digest: str, source: str) -> None:
     name = st.selectbox("transform", list(TRANSFORMS), format_func=labels.get, key="transform")
     value = transform_value(name, x.shape[-1])
     seed = int(st.number_input("seed", min_value=0, value=0, step=1, key="seed"))
-    view, _ = memo((digest, id(inspected), "transform", name, value, seed),
-                   lambda: transform_view(inspected, x, name, value, seed))
+    view, _ = memo(
+        (digest, id(inspected), "transform", name, value, seed), lambda: transform_view(inspected, x, name, value, seed)
+    )
     show(view.figure)
     probability_table({"original": view.numbers["original"], "transformed": view.numbers["transformed"]})
     save_button(view, "transform", source)
@@ -161,8 +178,9 @@ def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
     inspected = model()
     method = st.selectbox("attribution", attribution_names(), key="attribution")
     chosen = class_picker("explain_class")
-    view, heat = memo((digest, id(inspected), "attribution", method, chosen),
-                      lambda: attribution_view(inspected, x, method, chosen))
+    view, heat = memo(
+        (digest, id(inspected), "attribution", method, chosen), lambda: attribution_view(inspected, x, method, chosen)
+    )
     show(view.figure)
     save_button(view, "attribution", source)
 
@@ -174,11 +192,19 @@ def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
     seed = int(columns[3].number_input("seed", min_value=0, value=0, step=1, key="u_seed"))
     if st.toggle("run U Analysis", key="u_run", help="predicts the image once per removed patch"):
         target = view.numbers["target"]
-        u = memo((digest, id(inspected), "u", method, target, window, order, noise, seed),
-                 lambda: u_view(inspected, x, heat, target, window, order, noise, seed))
-        st.write(f"{u.numbers['patches']} patches of {u.numbers['patch_size']} px; U-occurrences: "
-                 f"{len(u.numbers['triples'])}" + (f", first (left, middle, right) = {tuple(u.numbers['triples'][0])}"
-                                                    if u.numbers["triples"] else " (none found)"))
+        u = memo(
+            (digest, id(inspected), "u", method, target, window, order, noise, seed),
+            lambda: u_view(inspected, x, heat, target, window, order, noise, seed),
+        )
+        st.write(
+            f"{u.numbers['patches']} patches of {u.numbers['patch_size']} px; U-occurrences: "
+            f"{len(u.numbers['triples'])}"
+            + (
+                f", first (left, middle, right) = {tuple(u.numbers['triples'][0])}"
+                if u.numbers["triples"]
+                else " (none found)"
+            )
+        )
         show(u.figure)
         save_button(u, "u", source)
 
@@ -195,12 +221,24 @@ def signal_mask(x: torch.Tensor, mask, digest: str) -> torch.Tensor | None:
         hint = {"rectangle": "x0 y0 x1 y1", "circle": "cx cy r", "polygon": "x1 y1 x2 y2 x3 y3 ..."}[kind]
         text = st.text_input(f"{kind} in image pixels ({side} x {side}): {hint}", key=f"coordinates_{kind}")
         return shape_mask([parse_shape(kind, text)], side, side) if text.strip() else None
-    st.caption({"rectangle": "drag a rectangle", "circle": "drag from the edge across the circle",
-                "polygon": "click the corners, then the first corner again to close"}[kind])
+    st.caption(
+        {
+            "rectangle": "drag a rectangle",
+            "circle": "drag from the edge across the circle",
+            "polygon": "click the corners, then the first corner again to close",
+        }[kind]
+    )
     background = Image.fromarray(to_uint8(x)).resize((CANVAS, CANVAS), Image.Resampling.NEAREST)
-    drawing = st_canvas(fill_color="rgba(255, 165, 0, 0.35)", stroke_width=2, stroke_color="#ff8c00",
-                        background_image=background, height=CANVAS, width=CANVAS, drawing_mode=DRAWING_MODES[kind],
-                        key=f"canvas_{digest}")
+    drawing = st_canvas(
+        fill_color="rgba(255, 165, 0, 0.35)",
+        stroke_width=2,
+        stroke_color="#ff8c00",
+        background_image=background,
+        height=CANVAS,
+        width=CANVAS,
+        drawing_mode=DRAWING_MODES[kind],
+        key=f"canvas_{digest}",
+    )
     shapes = canvas_shapes(drawing.json_data, CANVAS / side)
     return shape_mask(shapes, side, side) if shapes else None
 
@@ -223,22 +261,34 @@ def signal(x: torch.Tensor, mask, digest: str, source: str) -> None:
     chosen = class_picker("snr_class")
     snr = memo((*key, "snr", tuple(methods), chosen), lambda: snr_view(inspected, x, selected, methods, chosen))
     show(snr.figure)
-    st.table({"attribution": list(snr.numbers["snr"]), "SNR": [f"{v:.4f}" if v is not None else "undefined"
-                                                             for v in snr.numbers["snr"].values()]})
+    st.table(
+        {
+            "attribution": list(snr.numbers["snr"]),
+            "SNR": [f"{v:.4f}" if v is not None else "undefined" for v in snr.numbers["snr"].values()],
+        }
+    )
     save_button(snr, "snr", source)
 
     st.markdown("**Texture transforms on the background only**")
     values = {name: st.session_state.get(f"value_{name}", default_value(name, x.shape[-1])) for name in TEXTURES}
     seed = int(st.session_state.get("seed", 0))
-    st.caption("parameters and seed of the Image processing module: "
-               + ", ".join(f"{TRANSFORMS[n].label} {v:g}" for n, v in values.items()) + f"; seed {seed}")
-    background = memo((*key, "background", tuple(values.items()), seed),
-                      lambda: background_view(inspected, x, selected, values, seed))
+    st.caption(
+        "parameters and seed of the Image processing module: "
+        + ", ".join(f"{TRANSFORMS[n].label} {v:g}" for n, v in values.items())
+        + f"; seed {seed}"
+    )
+    background = memo(
+        (*key, "background", tuple(values.items()), seed), lambda: background_view(inspected, x, selected, values, seed)
+    )
     show(background.figure)
-    st.table({"transform": [r["transform"] for r in background.numbers["rows"]],
-              "top-1 class": [f"{r['top1']}: {r['class']}" for r in background.numbers["rows"]],
-              "probability": [f"{r['probability']:.6f}" for r in background.numbers["rows"]],
-              "p(original class)": [f"{r['original_class_probability']:.6f}" for r in background.numbers["rows"]]})
+    st.table(
+        {
+            "transform": [r["transform"] for r in background.numbers["rows"]],
+            "top-1 class": [f"{r['top1']}: {r['class']}" for r in background.numbers["rows"]],
+            "probability": [f"{r['probability']:.6f}" for r in background.numbers["rows"]],
+            "p(original class)": [f"{r['original_class_probability']:.6f}" for r in background.numbers["rows"]],
+        }
+    )
     save_button(background, "background", source)
 
 
@@ -255,8 +305,10 @@ def main() -> None:
         show_error(err)
         return
     if chosen is None:
-        st.info("Upload a PNG or JPEG image in the sidebar" + (", or pick one from the dataset." if model().dataset
-                                                              is not None else "."))
+        st.info(
+            "Upload a PNG or JPEG image in the sidebar"
+            + (", or pick one from the dataset." if model().dataset is not None else ".")
+        )
         return
     x, mask, source = chosen
     digest = hashlib.sha1(x.numpy().tobytes()).hexdigest()

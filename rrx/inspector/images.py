@@ -30,8 +30,10 @@ def load_image(data: bytes, size: int, name: str = "the upload") -> tuple[torch.
             image = Image.open(io.BytesIO(data))
             pixels = image.width * image.height
             if pixels > MAX_PIXELS:
-                raise RRXError(f"{name} is {image.width} x {image.height} px ({pixels / 1e6:.0f} MP); images up to "
-                               f"{MAX_PIXELS / 1e6:.0f} MP are read: scale it down first")
+                raise RRXError(
+                    f"{name} is {image.width} x {image.height} px ({pixels / 1e6:.0f} MP); images up to "
+                    f"{MAX_PIXELS / 1e6:.0f} MP are read: scale it down first"
+                )
             original = image.size
             if image.format == "JPEG":
                 image.draft(None, (size, size))  # decode a large JPEG at a reduced scale, no smaller than size
@@ -103,8 +105,10 @@ def dataset_image(dataset, variation: str, label: int, index: int) -> tuple[torc
         raise RRXError(f"class index {label} is out of range: dataset {dataset.name} has {len(classes)} classes")
     members = [i for i, y in enumerate(labels_of(data)) if y == label]
     if not 0 <= index < len(members):
-        raise RRXError(f"image index {index} is out of range: class {classes[label]} has {len(members)} images in "
-                       f"{variation}, 0 .. {len(members) - 1}")
+        raise RRXError(
+            f"image index {index} is out of range: class {classes[label]} has {len(members)} images in "
+            f"{variation}, 0 .. {len(members) - 1}"
+        )
     item = data[members[index]]
     mask = item[2][0] if len(item) > 2 else None
     return item[0], mask, f"{dataset.name} / {variation} / {classes[label]} #{index}"

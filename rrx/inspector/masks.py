@@ -97,7 +97,9 @@ def parse_shape(kind: str, text: str) -> Shape:
         if len(values) % 2:
             raise RRXError(f"polygon coordinates {text!r}: {len(values)} numbers; give x y pairs")
         if len(values) < 6:
-            raise RRXError(f"a polygon needs at least 3 points, got {len(values) // 2}; add points or choose a rectangle")
+            raise RRXError(
+                f"a polygon needs at least 3 points, got {len(values) // 2}; add points or choose a rectangle"
+            )
         return Shape(kind, tuple(zip(values[::2], values[1::2])))
     raise RRXError(f"{kind} coordinates {text!r}: {len(values)} numbers; give {expected[kind]}")
 

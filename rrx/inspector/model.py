@@ -31,15 +31,19 @@ from rrx.inspector.images import dataset_classes
 from rrx.models import create_model
 from rrx.models.pretrained import is_zero_shot, off_the_shelf
 from rrx.runtime import resolve_device, seed_everything
-from rrx.subject import open_subject
 from rrx.schema import validate
+from rrx.subject import open_subject
 
 log = logging.getLogger(__name__)
 DEFAULT_SIZE = 224  # uploads of an off-the-shelf model without a dataset or inspector.image_size
-NO_ROOTS = ("this Inspector loads no other checkpoints: start rrx inspect with "
-            "inspector.checkpoint_roots=[/path/to/runs] to load them from under that folder")
-UNLOADABLE = ("that file is not a checkpoint this page can load (an rrx classifier's checkpoint holding only tensors "
-              "and plain values, on a dataset that opens here); the server log says why")
+NO_ROOTS = (
+    "this Inspector loads no other checkpoints: start rrx inspect with "
+    "inspector.checkpoint_roots=[/path/to/runs] to load them from under that folder"
+)
+UNLOADABLE = (
+    "that file is not a checkpoint this page can load (an rrx classifier's checkpoint holding only tensors "
+    "and plain values, on a dataset that opens here); the server log says why"
+)
 
 
 @dataclass
@@ -68,10 +72,14 @@ class Inspected:
         if state is None or state["finished"]:
             return None
         if state["finished"] is None:
-            return ("this checkpoint was written by an older rrx, which did not record whether its training finished: "
-                    "the model may not be the trained one")
-        return (f"this checkpoint is unfinished (epoch {state['epoch']} of {state['epochs']}): its training stopped "
-                "before the last epoch, so the model is not the trained one")
+            return (
+                "this checkpoint was written by an older rrx, which did not record whether its training finished: "
+                "the model may not be the trained one"
+            )
+        return (
+            f"this checkpoint is unfinished (epoch {state['epoch']} of {state['epochs']}): its training stopped "
+            "before the last epoch, so the model is not the trained one"
+        )
 
 
 def class_names(outputs: int, dataset) -> list[str]:
@@ -89,8 +97,10 @@ def _outputs(model: torch.nn.Module, size: int) -> int:
     try:
         return model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device)).shape[1]
     except (AssertionError, RuntimeError, ValueError) as err:
-        raise RRXError(f"the model cannot take {size} px images ({str(err).splitlines()[0]}); set inspector.image_size "
-                       "to the model's input size") from err
+        raise RRXError(
+            f"the model cannot take {size} px images ({str(err).splitlines()[0]}); set inspector.image_size "
+            "to the model's input size"
+        ) from err
 
 
 def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True) -> Inspected:
@@ -102,8 +112,10 @@ def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True)
     validate(cfg)
     size = cfg.inspector.get("image_size")
     if cfg.get("model") is None and not cfg.checkpoint:
-        raise RRXError("rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name> for any model rrx can "
-                       "build (e.g. model=resnet18 model.pretrained=true)")
+        raise RRXError(
+            "rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name> for any model rrx can "
+            "build (e.g. model=resnet18 model.pretrained=true)"
+        )
     if cfg.get("model") is None or cfg.checkpoint:
         subject = open_subject(cfg, dataset_choice, unpickle_older)
         dataset, model = subject.dataset, subject.build()
@@ -169,8 +181,10 @@ def page_checkpoint(text: str, roots: list[Path]) -> Path:
     """
     if not roots:
         raise RRXError(NO_ROOTS)
-    refused = RRXError(f"only checkpoints under {', '.join(map(str, roots))} can be loaded here: a run folder holding "
-                       f"{CHECKPOINT}, or a .pt file")
+    refused = RRXError(
+        f"only checkpoints under {', '.join(map(str, roots))} can be loaded here: a run folder holding "
+        f"{CHECKPOINT}, or a .pt file"
+    )
     text = text.strip()
     typed = Path(os.path.normpath(roots[0] / text))
     if not text or not _under(typed, roots):

@@ -37,8 +37,10 @@ def check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as err:
-            raise RRXError(f"inspector.host={host} inspector.port={port}: cannot listen there ({err.strerror}); "
-                           "give another inspector.port (or inspector.host)") from None
+            raise RRXError(
+                f"inspector.host={host} inspector.port={port}: cannot listen there ({err.strerror}); "
+                "give another inspector.port (or inspector.host)"
+            ) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -85,14 +87,26 @@ def inspect(cfg: DictConfig, out_dir: Path, dataset_choice) -> None:
     inspected = open_inspected(cfg, dataset_choice)
     with claim_new_folder(out_dir, "inspect"):
         record_hydra_config(out_dir, cfg)
-        CONTEXT.update(cfg=cfg, out_dir=Path(out_dir), dataset_choice=dataset_choice, inspected=inspected,
-                       checkpoint_roots=roots)
+        CONTEXT.update(
+            cfg=cfg, out_dir=Path(out_dir), dataset_choice=dataset_choice, inspected=inspected, checkpoint_roots=roots
+        )
         loads = f"load checkpoints from under {', '.join(map(str, roots))}" if roots else "load no other checkpoints"
         if not is_loopback(host):
-            log.warning("inspector.host=%s: the Inspector is reachable from other machines; anyone who reaches it can "
-                        "run the model on uploaded images, save views into %s and %s", host, out_dir, loads)
-        log.info("Model Inspector of %s at http://%s:%d (Ctrl-C stops it); saved views go to %s; the page can %s",
-                 inspected.description, host, port, out_dir, loads)
+            log.warning(
+                "inspector.host=%s: the Inspector is reachable from other machines; anyone who reaches it can "
+                "run the model on uploaded images, save views into %s and %s",
+                host,
+                out_dir,
+                loads,
+            )
+        log.info(
+            "Model Inspector of %s at http://%s:%d (Ctrl-C stops it); saved views go to %s; the page can %s",
+            inspected.description,
+            host,
+            port,
+            out_dir,
+            loads,
+        )
         options = streamlit_options(cfg)
         streamlit_config._main_script_path = str(APP)
         bootstrap.load_config_options(flag_options=options)

@@ -72,7 +72,9 @@ def block_shuffle(x: torch.Tensor, block_h: int, block_w: int, generator: torch.
     rows, cols = h // block_h, w // block_w
     inner = x[..., : rows * block_h, : cols * block_w]
     lead = inner.shape[:-2]
-    blocks = inner.reshape(*lead, rows, block_h, cols, block_w).movedim(-3, -2).reshape(*lead, rows * cols, block_h, block_w)
+    blocks = (
+        inner.reshape(*lead, rows, block_h, cols, block_w).movedim(-3, -2).reshape(*lead, rows * cols, block_h, block_w)
+    )
     order = torch.randperm(rows * cols, generator=generator)
     shuffled = blocks[..., order, :, :].reshape(*lead, rows, cols, block_h, block_w).movedim(-2, -3)
     out = x.clone()
@@ -124,17 +126,36 @@ class Transform:
     function: Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]
 
 
-TRANSFORMS = {t.name: t for t in (
-    Transform("gaussian_noise", "Gaussian noise", "texture", Parameter("sigma", 0.0, 1.0, 0.01, 0.1), gaussian_noise),
-    Transform("shot_noise", "Shot noise", "texture", Parameter("photons", 1.0, 200.0, 1.0, 25.0), shot_noise),
-    Transform("impulse_noise", "Impulse noise", "texture", Parameter("amount", 0.0, 1.0, 0.01, 0.05), impulse_noise),
-    Transform("speckle_noise", "Speckle noise", "texture", Parameter("sigma", 0.0, 2.0, 0.01, 0.3), speckle_noise),
-    Transform("patch_shuffle", "Patch shuffle", "structure", Parameter("patch size", 1, 0, 1, 0.25, True), patch_shuffle),
-    Transform("horizontal_shuffle", "Horizontal-strip shuffle", "structure", Parameter("strip height", 1, 0, 1, 0.25, True),
-              horizontal_shuffle),
-    Transform("vertical_shuffle", "Vertical-strip shuffle", "structure", Parameter("strip width", 1, 0, 1, 0.25, True),
-              vertical_shuffle),
-)}
+TRANSFORMS = {
+    t.name: t
+    for t in (
+        Transform(
+            "gaussian_noise", "Gaussian noise", "texture", Parameter("sigma", 0.0, 1.0, 0.01, 0.1), gaussian_noise
+        ),
+        Transform("shot_noise", "Shot noise", "texture", Parameter("photons", 1.0, 200.0, 1.0, 25.0), shot_noise),
+        Transform(
+            "impulse_noise", "Impulse noise", "texture", Parameter("amount", 0.0, 1.0, 0.01, 0.05), impulse_noise
+        ),
+        Transform("speckle_noise", "Speckle noise", "texture", Parameter("sigma", 0.0, 2.0, 0.01, 0.3), speckle_noise),
+        Transform(
+            "patch_shuffle", "Patch shuffle", "structure", Parameter("patch size", 1, 0, 1, 0.25, True), patch_shuffle
+        ),
+        Transform(
+            "horizontal_shuffle",
+            "Horizontal-strip shuffle",
+            "structure",
+            Parameter("strip height", 1, 0, 1, 0.25, True),
+            horizontal_shuffle,
+        ),
+        Transform(
+            "vertical_shuffle",
+            "Vertical-strip shuffle",
+            "structure",
+            Parameter("strip width", 1, 0, 1, 0.25, True),
+            vertical_shuffle,
+        ),
+    )
+}
 TEXTURES = tuple(name for name, t in TRANSFORMS.items() if t.kind == "texture")
 
 

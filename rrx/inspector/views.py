@@ -65,7 +65,9 @@ def top_k(probs: torch.Tensor, classes: list[str], k: int = TOP_K) -> list[dict]
 def check_class(index: int, classes: list[str]) -> int:
     """``index`` if it names one of the model's classes, else an RRXError naming the range."""
     if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < len(classes):
-        raise RRXError(f"class index {index} is out of range: the model has {len(classes)} classes, 0 .. {len(classes) - 1}")
+        raise RRXError(
+            f"class index {index} is out of range: the model has {len(classes)} classes, 0 .. {len(classes) - 1}"
+        )
     return int(index)
 
 
@@ -94,8 +96,9 @@ def _predicted(inspected: Inspected, x: torch.Tensor) -> tuple[int, float]:
     return c, float(probs[c])
 
 
-def transform_view(inspected: Inspected, x: torch.Tensor, name: str, value: float, seed: int,
-                   k: int = TOP_K) -> tuple[View, torch.Tensor]:
+def transform_view(
+    inspected: Inspected, x: torch.Tensor, name: str, value: float, seed: int, k: int = TOP_K
+) -> tuple[View, torch.Tensor]:
     """Image processing (7.3.1): the top-k classes of x and of ``name``(x) with parameter ``value`` and ``seed``;
     and the transformed image."""
     transformed = apply_transform(name, x, value, seed)
@@ -108,8 +111,14 @@ def transform_view(inspected: Inspected, x: torch.Tensor, name: str, value: floa
     _image(axes[0, 1], transformed, f"{transform.label}, {transform.parameter.name} {value:g}, seed {seed}")
     _bars(axes[1, 0], original, "original: top classes")
     _bars(axes[1, 1], changed, "transformed: top classes")
-    numbers = {"transform": name, "parameter": transform.parameter.name, "value": value, "seed": seed,
-               "original": original, "transformed": changed}
+    numbers = {
+        "transform": name,
+        "parameter": transform.parameter.name,
+        "value": value,
+        "seed": seed,
+        "original": original,
+        "transformed": changed,
+    }
     return View("transform", fig, numbers), transformed
 
 
@@ -138,8 +147,9 @@ def target_class(inspected: Inspected, x: torch.Tensor, chosen: int | None) -> t
     return check_class(chosen, inspected.classes), "chosen"
 
 
-def attribution_view(inspected: Inspected, x: torch.Tensor, method: str,
-                     chosen: int | None = None) -> tuple[View, torch.Tensor]:
+def attribution_view(
+    inspected: Inspected, x: torch.Tensor, method: str, chosen: int | None = None
+) -> tuple[View, torch.Tensor]:
     """Interpretability (7.3.2), first component: the attribution of the predicted (or ``chosen``) class; and the
     map (H, W) for U Analysis."""
     target, how = target_class(inspected, x, chosen)
@@ -150,13 +160,28 @@ def attribution_view(inspected: Inspected, x: torch.Tensor, method: str,
     name = inspected.classes[target]
     _image(left, x, f"image: p({name}) = {float(probs[target]):.3f}")
     _image(right, overlay(x, heat), f"{method} of {target}: {name} ({how})")
-    numbers = {"attribution": method, "target": target, "class": name, "target_from": how,
-               "probability": float(probs[target]), "map_max": float(heat.max()), "map_sum": float(heat.sum())}
+    numbers = {
+        "attribution": method,
+        "target": target,
+        "class": name,
+        "target_from": how,
+        "probability": float(probs[target]),
+        "map_max": float(heat.max()),
+        "map_sum": float(heat.sum()),
+    }
     return View(f"attribution_{method}", fig, numbers), heat
 
 
-def u_view(inspected: Inspected, x: torch.Tensor, heat: torch.Tensor, target: int, window: float, order: str,
-           noise: str, seed: int) -> View:
+def u_view(
+    inspected: Inspected,
+    x: torch.Tensor,
+    heat: torch.Tensor,
+    target: int,
+    window: float,
+    order: str,
+    noise: str,
+    seed: int,
+) -> View:
     """Interpretability (7.3.2), second component: U Analysis (thesis Alg. 4) of x for class ``target`` with the
     attribution ``heat`` (H, W) of the first component; the first U's images when one is found."""
     check_choice("order", order, ORDERS)
@@ -166,8 +191,17 @@ def u_view(inspected: Inspected, x: torch.Tensor, heat: torch.Tensor, target: in
     mean = fill_mean(inspected.model, inspected.dataset)
     with inspected.lock:
         device = inspected.device
-        r = u_analysis(inspected.model, x[None].to(device), torch.tensor([target], device=device), heat[None].to(device),
-                       window, order, noise, generator, mean)
+        r = u_analysis(
+            inspected.model,
+            x[None].to(device),
+            torch.tensor([target], device=device),
+            heat[None].to(device),
+            window,
+            order,
+            noise,
+            generator,
+            mean,
+        )
     predictions = r.predictions[0].tolist()
     triples = [list(t) for t in r.triples[0]]
     fig = _figure(8, 3.2 if triples else 2.0)
@@ -185,9 +219,19 @@ def u_view(inspected: Inspected, x: torch.Tensor, heat: torch.Tensor, target: in
         for k, (image, step) in enumerate(zip(shown, triples[0])):
             ax = grid[1].inset_axes([k / 3 + 0.02, 0, 0.3, 1])
             _image(ax, image, f"x_{step}: {inspected.classes[predictions[step]]}")
-    numbers = {"target": target, "class": inspected.classes[target], "window": window, "order": order, "noise": noise,
-               "seed": seed, "patch_size": r.size, "patches": int(r.order.shape[1]), "predictions": predictions,
-               "has_u": bool(r.has_u[0]), "triples": triples}
+    numbers = {
+        "target": target,
+        "class": inspected.classes[target],
+        "window": window,
+        "order": order,
+        "noise": noise,
+        "seed": seed,
+        "patch_size": r.size,
+        "patches": int(r.order.shape[1]),
+        "predictions": predictions,
+        "has_u": bool(r.has_u[0]),
+        "triples": triples,
+    }
     return View("u_analysis", fig, numbers)
 
 
@@ -211,7 +255,9 @@ def signal_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, k: in
     return View("signal", fig, numbers)
 
 
-def snr_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, methods: list[str], chosen: int | None = None) -> View:
+def snr_view(
+    inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, methods: list[str], chosen: int | None = None
+) -> View:
     """Signal (7.3.3): SNR = mean attribution on the signal / mean on the context (thesis 4.2.7) per method."""
     if not methods:
         raise RRXError(f"choose at least one attribution; known: {', '.join(attribution_names())}")
@@ -232,7 +278,9 @@ def snr_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, methods:
     return View("snr", fig, numbers)
 
 
-def background_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, values: dict[str, float], seed: int) -> View:
+def background_view(
+    inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, values: dict[str, float], seed: int
+) -> View:
     """Signal (7.3.3): every texture transform applied to the background only (the signal kept), with the top-1
     class and the probability of the original prediction."""
     missing = [name for name in TEXTURES if name not in values]
@@ -245,8 +293,16 @@ def background_view(inspected: Inspected, x: torch.Tensor, mask: torch.Tensor, v
     rows = []
     for name, p in zip(("original", *TEXTURES), probs):
         c = int(p.argmax())
-        rows.append({"transform": name, "value": values.get(name), "top1": c, "class": inspected.classes[c],
-                     "probability": float(p[c]), "original_class_probability": float(p[original])})
+        rows.append(
+            {
+                "transform": name,
+                "value": values.get(name),
+                "top1": c,
+                "class": inspected.classes[c],
+                "probability": float(p[c]),
+                "original_class_probability": float(p[original]),
+            }
+        )
     fig = _figure(10, 2.6)
     for ax, image, row in zip(fig.subplots(1, len(images)), images, rows):
         label = TRANSFORMS[row["transform"]].label if row["transform"] in TRANSFORMS else "original"

@@ -16,4 +16,3 @@ def create_method(cfg):
 
 def list_methods() -> list[str]:
     return METHODS.names()
-

@@ -13,7 +13,9 @@ LAYERS = ("pre_logits", "feature_map")
 MASKINGS = ("zero", "shuffle")
 
 
-def remove_context(x: torch.Tensor, mask: torch.Tensor, masking: str, generator: torch.Generator | None = None) -> torch.Tensor:
+def remove_context(
+    x: torch.Tensor, mask: torch.Tensor, masking: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``zero``: context pixels set to 0 (x * m). ``shuffle``: each image's context pixels permuted
     among the context positions (the reference code's choice), the object kept."""
     if masking == "zero":

@@ -33,13 +33,16 @@ AUGMENTS = ("classic", "none")  # method.augment
 def affine_params(n: int, generator: torch.Generator) -> torch.Tensor:
     """One draw per image: (n, 5) = flip (0/1), rotation (degrees), shift x, shift y (fractions of the side), scale."""
     u = torch.rand(n, 5, generator=generator)
-    return torch.stack([
-        (u[:, 0] < 0.5).float(),
-        (2 * u[:, 1] - 1) * ROTATION_DEG,
-        (2 * u[:, 2] - 1) * SHIFT,
-        (2 * u[:, 3] - 1) * SHIFT,
-        SCALE[0] + u[:, 4] * (SCALE[1] - SCALE[0]),
-    ], dim=1)
+    return torch.stack(
+        [
+            (u[:, 0] < 0.5).float(),
+            (2 * u[:, 1] - 1) * ROTATION_DEG,
+            (2 * u[:, 2] - 1) * SHIFT,
+            (2 * u[:, 3] - 1) * SHIFT,
+            SCALE[0] + u[:, 4] * (SCALE[1] - SCALE[0]),
+        ],
+        dim=1,
+    )
 
 
 def classic_augment(x: torch.Tensor, m: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,8 +58,10 @@ def classic_augment(x: torch.Tensor, m: torch.Tensor, params: torch.Tensor) -> t
     angle = torch.deg2rad(params[:, 1])
     cos, sin, scale = torch.cos(angle) / params[:, 4], torch.sin(angle) / params[:, 4], params[:, 4]
     # affine_grid maps output to input coordinates in [-1, 1]: the inverse rotation and scale, minus the shift
-    theta = torch.stack([torch.stack([cos, -sin, -2 * params[:, 2] / scale], 1),
-                         torch.stack([sin, cos, -2 * params[:, 3] / scale], 1)], 1)  # (B, 2, 3)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, -2 * params[:, 2] / scale], 1), torch.stack([sin, cos, -2 * params[:, 3] / scale], 1)],
+        1,
+    )  # (B, 2, 3)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     m = F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
@@ -169,9 +174,11 @@ class ADA(Standard):
         self.augment = cfg.get("augment", "none")
         check_choice("method.augment", self.augment, AUGMENTS)
         self.seed = int(cfg.get("augment_seed", 0))
-        self.ipha = {"ipha_iterations": int(cfg.get("ipha_iterations", 50)),
-                     "ipha_neighbours": int(cfg.get("ipha_neighbours", 8)),
-                     "ipha_constant": cfg.get("ipha_constant", "zero")}
+        self.ipha = {
+            "ipha_iterations": int(cfg.get("ipha_iterations", 50)),
+            "ipha_neighbours": int(cfg.get("ipha_neighbours", 8)),
+            "ipha_constant": cfg.get("ipha_constant", "zero"),
+        }
         self.ipha_seed = int(cfg.get("ipha_seed", 0))
         check_choice("method.ipha_constant", self.ipha["ipha_constant"], CONSTANTS)
         if min(self.ipha["ipha_iterations"], self.ipha["ipha_neighbours"]) < 1:
@@ -201,14 +208,23 @@ class ADA(Standard):
         model.eval()
         options = self.attribution_options()
         corners = []
-        for x, y, m in tqdm(runtime.loader(base, shuffle=False), desc="ADA windows", leave=False, disable=not runtime.progress):
+        for x, y, m in tqdm(
+            runtime.loader(base, shuffle=False), desc="ADA windows", leave=False, disable=not runtime.progress
+        ):
             x, y = x.to(runtime.device), y.to(runtime.device)
             maps = attribution_map(model, x, y, self.attribution, **options)
             corners.append(best_context_window(maps, m.to(runtime.device), self.window).cpu())
         self.corners = torch.cat(corners)
         found = int((self.corners[:, 0] >= 0).sum())
-        log.info("ADA cycle: %d of %d images got a %dx%d window (%s); %d without a window in their context are left out",
-                 found, len(self.corners), self.window, self.window, self.attribution, len(self.corners) - found)
+        log.info(
+            "ADA cycle: %d of %d images got a %dx%d window (%s); %d without a window in their context are left out",
+            found,
+            len(self.corners),
+            self.window,
+            self.window,
+            self.attribution,
+            len(self.corners) - found,
+        )
         model.train()
         return self.current_set(base)
 

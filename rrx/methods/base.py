@@ -94,8 +94,14 @@ class InputGradientPenalty(Method):
         check_choice("method.reduction", self.reduction, REDUCTIONS)
         check_choice("method.input_space", self.input_space, INPUT_SPACES)
 
-    def penalty(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
+    def penalty(
+        self,
+        logits: torch.Tensor,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        mask: torch.Tensor,
+        scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Per-image penalty (B,); ``scale`` (1, C, 1, 1) turns pixel gradients into normalised-input ones."""
         raise NotImplementedError
 

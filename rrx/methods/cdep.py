@@ -58,8 +58,15 @@ def cd_layer(layer: nn.Module, rel: torch.Tensor, irrel: torch.Tensor) -> tuple[
     if isinstance(layer, nn.ReLU):
         return F.relu(rel), F.relu(rel + irrel) - F.relu(rel)
     if isinstance(layer, nn.MaxPool2d):
-        _, where = F.max_pool2d(rel + irrel, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
-                                layer.ceil_mode, return_indices=True)
+        _, where = F.max_pool2d(
+            rel + irrel,
+            layer.kernel_size,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.ceil_mode,
+            return_indices=True,
+        )
 
         def pick(part):
             return part.flatten(2).gather(2, where.flatten(2)).view_as(where)
@@ -90,15 +97,19 @@ def cd_chain(model) -> list[nn.Module]:
     if not hasattr(backbone, "cd_layers"):
         for name, module in backbone.named_modules():
             if name and not isinstance(module, (nn.Sequential, *COVERED)):
-                raise RRXError(f"method=cdep: contextual decomposition does not cover layer {name} "
-                               f"({type(module).__name__}) of {type(backbone).__name__}; it covers plain chains of "
-                               "conv, linear, ReLU, max/avg pooling, batch norm and flatten (model=lenet, mlp, small_cnn)")
+                raise RRXError(
+                    f"method=cdep: contextual decomposition does not cover layer {name} "
+                    f"({type(module).__name__}) of {type(backbone).__name__}; it covers plain chains of "
+                    "conv, linear, ReLU, max/avg pooling, batch norm and flatten (model=lenet, mlp, small_cnn)"
+                )
         raise RRXError(f"method=cdep: {type(backbone).__name__} does not list its layers as a chain (cd_layers)")
     layers = _unnest(backbone.cd_layers())
     for index, layer in enumerate(layers):
         if not isinstance(layer, COVERED):
-            raise RRXError(f"method=cdep: contextual decomposition does not cover layer {index} "
-                           f"({type(layer).__name__}) of {type(backbone).__name__}")
+            raise RRXError(
+                f"method=cdep: contextual decomposition does not cover layer {index} "
+                f"({type(layer).__name__}) of {type(backbone).__name__}"
+            )
     return layers
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rrx.errors import check_choice
 from rrx.methods import register_method
 from rrx.methods.base import Method
 from rrx.methods.cdep import REGIONS, penalty_regions
-from rrx.errors import check_choice
 
 
-def expected_gradients(model, x: torch.Tensor, y: torch.Tensor, samples: int = 1, create_graph: bool = False) -> torch.Tensor:
+def expected_gradients(
+    model, x: torch.Tensor, y: torch.Tensor, samples: int = 1, create_graph: bool = False
+) -> torch.Tensor:
     """Expected Gradients of the probability of class ``y``, (B, C, H, W):
 
     EG(x)_i = E_{x' ~ batch, a ~ U(0, 1)} [ (x_i - x'_i) * d p_y(x' + a (x - x')) / dx_i ]

@@ -9,8 +9,9 @@ from rrx.methods import register_method
 from rrx.methods.base import InputGradientPenalty
 
 
-def gradmask_penalty(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                     scale: torch.Tensor | None = None) -> torch.Tensor:
+def gradmask_penalty(
+    logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per image: sum_d |(1 - m)_nd * d/dx_nd |z_a - z_b||, a = true class, b = strongest other class -> (B,).
 
     Simpson et al. define the penalty for two classes (a, b); for K classes rrx uses the

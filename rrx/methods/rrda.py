@@ -29,8 +29,14 @@ def rrda_partners(batch_size: int, generator: torch.Generator | None = None) -> 
     return partner
 
 
-def rrda(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
-         pairing: str = "matching", fill: str = "black"):
+def rrda(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    generator: torch.Generator | None = None,
+    pairing: str = "matching",
+    fill: str = "black",
+):
     """Paste objects onto other images' contexts (thesis Alg. 3).
 
     new = m_i * x_i + (1 - m_i) * ctx_j,  label y_i,  ctx_j = x_j with its own object covered by ``fill``.

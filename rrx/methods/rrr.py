@@ -9,7 +9,9 @@ from rrx.methods import register_method
 from rrx.methods.base import InputGradientPenalty
 
 
-def rrr_penalty(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+def rrr_penalty(
+    logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eq. 2.7's right-reasons term per image:
 
     sum_d ((1 - m)_nd * d/dx_nd sum_k log p_k(x_n))^2   -> (B,)

@@ -21,8 +21,16 @@ def register_segmenter(name: str):
     return MODELS.register(name)
 
 
-def create_model(cfg, num_classes: int | None, mean=None, std=None, classes=None, label_map=None, channels: int = 3,
-                 image_size: int | None = None) -> nn.Module:
+def create_model(
+    cfg,
+    num_classes: int | None,
+    mean=None,
+    std=None,
+    classes=None,
+    label_map=None,
+    channels: int = 3,
+    image_size: int | None = None,
+) -> nn.Module:
     """Backbone from the registry wrapped so it takes [0, 1] images and normalises inside (a ``Classifier``); a model
     that segments is built whole for images of ``channels`` channels and side ``image_size`` (``num_classes``,
     ``classes`` and ``label_map`` do not apply to it).
@@ -46,4 +54,3 @@ def create_model(cfg, num_classes: int | None, mean=None, std=None, classes=None
 
 def list_models() -> list[str]:
     return MODELS.names()
-

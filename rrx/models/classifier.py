@@ -81,7 +81,9 @@ class Classifier(nn.Module):
             tokens = features[:, getattr(self.backbone, "num_prefix_tokens", 1) :]
             h, w = self.backbone.patch_embed.grid_size
             return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
-        raise ValueError(f"{type(self.backbone).__name__} features of shape {tuple(features.shape)} have no spatial grid")
+        raise ValueError(
+            f"{type(self.backbone).__name__} features of shape {tuple(features.shape)} have no spatial grid"
+        )
 
 
 def map_logits(logits: torch.Tensor, label_map: torch.Tensor) -> torch.Tensor:

@@ -24,8 +24,12 @@ class LeNet(nn.Module):
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(
-            nn.Conv2d(3, c1, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(3, c1, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.head = nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.ReLU())
         self.fc = nn.Linear(hidden, num_classes)

@@ -35,8 +35,10 @@ def _outputs(model: Classifier, image_size: int, name: str) -> int:
     try:
         return model.eval()(torch.zeros(1, 3, image_size, image_size)).shape[1]
     except (AssertionError, RuntimeError, ValueError) as err:  # e.g. a ViT built for another input size
-        raise RRXError(f"model {name} cannot take {image_size} px images ({str(err).splitlines()[0]}); set "
-                       f"model.img_size={image_size} (timm ViTs) or dataset.image_size to the model's input size") from err
+        raise RRXError(
+            f"model {name} cannot take {image_size} px images ({str(err).splitlines()[0]}); set "
+            f"model.img_size={image_size} (timm ViTs) or dataset.image_size to the model's input size"
+        ) from err
 
 
 def off_the_shelf(cfg, dataset, label_map: str = "reference") -> Classifier:
@@ -59,9 +61,16 @@ def off_the_shelf(cfg, dataset, label_map: str = "reference") -> Classifier:
     if outputs == dataset.num_classes:
         return model
     if outputs != IMAGENET_CLASSES:
-        raise RRXError(f"model {cfg.name} has {outputs} outputs and dataset {dataset.name} {dataset.num_classes} classes; "
-                       f"rrx maps only ImageNet-1k ({IMAGENET_CLASSES}) outputs to a dataset's classes")
+        raise RRXError(
+            f"model {cfg.name} has {outputs} outputs and dataset {dataset.name} {dataset.num_classes} classes; "
+            f"rrx maps only ImageNet-1k ({IMAGENET_CLASSES}) outputs to a dataset's classes"
+        )
     model.label_map, model.label_map_name = dataset.imagenet_label_map(label_map)
-    log.info("ImageNet-1k predictions mapped to %s by the %s map: %d of 1000 classes belong to one of its %d classes",
-             dataset.name, model.label_map_name, int((model.label_map >= 0).sum()), dataset.num_classes)
+    log.info(
+        "ImageNet-1k predictions mapped to %s by the %s map: %d of 1000 classes belong to one of its %d classes",
+        dataset.name,
+        model.label_map_name,
+        int((model.label_map >= 0).sum()),
+        dataset.num_classes,
+    )
     return model

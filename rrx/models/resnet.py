@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from rrx.errors import RRXError
 from rrx.models import register_model
 from rrx.models.weights import IMAGENET_NORMALISATION, load_weights, torchvision_state
 

@@ -57,7 +57,8 @@ def create_timm(cfg, num_classes: int | None) -> nn.Module:
     try:
         model = timm.create_model(arch, pretrained=bool(cfg.pretrained or file), **kwargs)
     except (RuntimeError, OSError) as err:
-        raise RRXError(f"model {arch}: cannot load pretrained weights ({str(err).splitlines()[0]}); "
-                       "pass model.weights_path=<file>") from err
+        raise RRXError(
+            f"model {arch}: cannot load pretrained weights ({str(err).splitlines()[0]}); pass model.weights_path=<file>"
+        ) from err
     model.normalisation = (model.pretrained_cfg["mean"], model.pretrained_cfg["std"])
     return model

@@ -32,7 +32,9 @@ class TorchvisionBackbone(nn.Module):
         if self.split:
             return resnet_head(self.model, features, pre_logits)
         if pre_logits:
-            raise ValueError(f"{type(self.model).__name__}: rrx does not split this torchvision model into features and head")
+            raise ValueError(
+                f"{type(self.model).__name__}: rrx does not split this torchvision model into features and head"
+            )
         return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +58,9 @@ def create_torchvision(cfg, num_classes: int | None) -> nn.Module:
     backbone = TorchvisionBackbone(model)
     if num_classes is not None:
         if not backbone.split:
-            raise RRXError(f"model.arch={arch}: rrx replaces the head of ResNet-like torchvision models only; use model=timm")
+            raise RRXError(
+                f"model.arch={arch}: rrx replaces the head of ResNet-like torchvision models only; use model=timm"
+            )
         model.fc = nn.Linear(model.fc.in_features, num_classes)
     backbone.normalisation = IMAGENET_NORMALISATION
     return backbone

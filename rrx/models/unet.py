@@ -27,8 +27,12 @@ class ConvBlock(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, dropout: float, bn_momentum: float):
         layers = []
         for c in (c_in, c_out):
-            layers += [nn.Conv2d(c, c_out, 3, padding=1), nn.ReLU(), nn.Dropout(dropout),
-                       nn.BatchNorm2d(c_out, momentum=bn_momentum)]
+            layers += [
+                nn.Conv2d(c, c_out, 3, padding=1),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.BatchNorm2d(c_out, momentum=bn_momentum),
+            ]
         super().__init__(*layers)
 
 
@@ -47,11 +51,21 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int, width: int = 8, dropout: float = 0.5, bn_momentum: float = 0.4):
         super().__init__()
         w = width
-        self.down = nn.ModuleList([ConvBlock(in_channels, w, dropout, bn_momentum), ConvBlock(w, 2 * w, dropout, bn_momentum),
-                                   ConvBlock(2 * w, 4 * w, dropout, bn_momentum)])
+        self.down = nn.ModuleList(
+            [
+                ConvBlock(in_channels, w, dropout, bn_momentum),
+                ConvBlock(w, 2 * w, dropout, bn_momentum),
+                ConvBlock(2 * w, 4 * w, dropout, bn_momentum),
+            ]
+        )
         self.bottleneck = ConvBlock(4 * w, 8 * w, dropout, bn_momentum)
-        self.up = nn.ModuleList([ConvBlock(12 * w, 4 * w, dropout, bn_momentum), ConvBlock(6 * w, 2 * w, dropout, bn_momentum),
-                                 ConvBlock(3 * w, w, dropout, bn_momentum)])
+        self.up = nn.ModuleList(
+            [
+                ConvBlock(12 * w, 4 * w, dropout, bn_momentum),
+                ConvBlock(6 * w, 2 * w, dropout, bn_momentum),
+                ConvBlock(3 * w, w, dropout, bn_momentum),
+            ]
+        )
         self.head = nn.Conv2d(w, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +82,8 @@ class UNet(nn.Module):
 
 
 class Segmenter(nn.Module):
-    """[0, 1] images (B, C, H, W) in, foreground probabilities (B, 1, H, W) out: clamps (straight through) and normalises inside, as
+    """[0, 1] images (B, C, H, W) in, foreground probabilities (B, 1, H, W) out:
+    clamps (straight through) and normalises inside, as
     ``rrx.models.Classifier`` does, so augmentations, ADA's erasing and the robustness set work in pixel units."""
 
     def __init__(self, net: UNet, mean, std):
@@ -108,9 +123,13 @@ class ForegroundScore(nn.Module):
 def create_unet(cfg, in_channels: int, mean, std, image_size: int) -> Segmenter:
     """The ``model=unet`` config's U-Net for ``in_channels`` images of side ``image_size`` (a multiple of 8)."""
     if image_size % 2**POOLINGS:
-        raise RRXError(f"dataset.image_size={image_size}: the U-Net pools {POOLINGS} times, so the image side must be a "
-                       f"multiple of {2**POOLINGS}, e.g. dataset.image_size={max(8, image_size // 8 * 8)}")
+        raise RRXError(
+            f"dataset.image_size={image_size}: the U-Net pools {POOLINGS} times, so the image side must be a "
+            f"multiple of {2**POOLINGS}, e.g. dataset.image_size={max(8, image_size // 8 * 8)}"
+        )
     if len(mean) != in_channels or len(std) != in_channels:
-        raise RRXError(f"dataset.mean and dataset.std need {in_channels} values (the images have {in_channels} channels)")
+        raise RRXError(
+            f"dataset.mean and dataset.std need {in_channels} values (the images have {in_channels} channels)"
+        )
     net = UNet(in_channels, int(cfg.width), float(cfg.dropout), float(cfg.bn_momentum))
     return Segmenter(net, mean, std)

@@ -29,7 +29,9 @@ def torch_hub_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
-def hf_hub_file(repo_id: str, filenames=("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")) -> Path | None:
+def hf_hub_file(
+    repo_id: str, filenames=("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
+) -> Path | None:
     """The first of ``filenames`` of ``repo_id`` in the local Hugging Face cache, or None."""
     from huggingface_hub import try_to_load_from_cache
 
@@ -47,8 +49,10 @@ def hf_cache_dir() -> str:
 
 
 def missing_weights(name: str, looked: list[str]) -> RRXError:
-    return RRXError(f"model {name}: no pretrained weights in the local cache (looked in {', '.join(looked)}); "
-                    "pass model.weights_path=<local weights file or folder>, or model.download=true on a machine with internet")
+    return RRXError(
+        f"model {name}: no pretrained weights in the local cache (looked in {', '.join(looked)}); "
+        "pass model.weights_path=<local weights file or folder>, or model.download=true on a machine with internet"
+    )
 
 
 def load_state_dict(path: str | Path, name: str) -> dict:
@@ -63,8 +67,10 @@ def load_state_dict(path: str | Path, name: str) -> dict:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # torch's message is a page of advice to unpickle it anyway
-        raise RRXError(f"model.weights_path={path}: cannot load: it holds Python objects besides tensors and plain "
-                       "values, which rrx never unpickles (save the state dict alone)") from err
+        raise RRXError(
+            f"model.weights_path={path}: cannot load: it holds Python objects besides tensors and plain "
+            "values, which rrx never unpickles (save the state dict alone)"
+        ) from err
     except Exception as err:
         raise RRXError(f"model.weights_path={path}: cannot load ({str(err).strip().splitlines()[0]})") from err
     return state.get("state_dict", state) if isinstance(state, dict) else state
@@ -88,8 +94,10 @@ def torchvision_state(arch: str, cfg) -> dict | None:
         try:
             return weights.get_state_dict(progress=False)
         except OSError as err:  # URLError is an OSError
-            raise RRXError(f"model {arch}: cannot download {weights} ({err}); place {file.name} in {file.parent} "
-                           "or pass model.weights_path=<state dict .pth>") from err
+            raise RRXError(
+                f"model {arch}: cannot download {weights} ({err}); place {file.name} in {file.parent} "
+                "or pass model.weights_path=<state dict .pth>"
+            ) from err
     raise missing_weights(f"{arch} ({weights})", [str(file)])
 
 
@@ -99,10 +107,16 @@ def load_weights(model: torch.nn.Module, state: dict, what: str) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} is {tuple(state[k].shape)}, the model's {tuple(t.shape)}" for k, t in own.items()
-              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(t.shape)]
-    found = [f"{label} {len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
-             for label, keys in (("missing keys:", missing), ("unexpected keys:", unexpected)) if keys]
+    shapes = [
+        f"{k} is {tuple(state[k].shape)}, the model's {tuple(t.shape)}"
+        for k, t in own.items()
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(t.shape)
+    ]
+    found = [
+        f"{label} {len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+        for label, keys in (("missing keys:", missing), ("unexpected keys:", unexpected))
+        if keys
+    ]
     if shapes:
         found.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
     if found:

@@ -31,7 +31,8 @@ HF_CLASSES = {"clip": "CLIPModel", "align": "AlignModel"}
 
 
 def class_name(folder: str) -> str:
-    """A class folder as words: ``02_wheeled vehicle`` -> ``wheeled vehicle``, ``wheeled_vehicle`` -> ``wheeled vehicle``."""
+    """A class folder as words: ``02_wheeled vehicle`` -> ``wheeled vehicle``,
+    ``wheeled_vehicle`` -> ``wheeled vehicle``."""
     return re.sub(r"^\d+_", "", folder).replace("_", " ").strip()
 
 
@@ -79,8 +80,9 @@ def read_descriptors(source: str, classes: list[str]) -> dict[str, list[str]]:
     by_name = {class_name(k).lower(): v for k, v in table.items()}
     missing = [c for c in classes if not by_name.get(class_name(c).lower())]
     if missing:
-        raise RRXError(f"model.descriptors={source}: {path} has no descriptors for the classes {missing} "
-                       f"(it has {sorted(table)})")
+        raise RRXError(
+            f"model.descriptors={source}: {path} has no descriptors for the classes {missing} (it has {sorted(table)})"
+        )
     return {c: [str(d) for d in by_name[class_name(c).lower()]] for c in classes}
 
 
@@ -130,8 +132,11 @@ class ZeroShotClassifier(nn.Module):
         texts, owner = class_texts(self.cfg, list(classes))
         tokens = self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
         device = self.scale.device
-        embeds = _embedding(self.hf_model.get_text_features(input_ids=tokens["input_ids"].to(device),
-                                                            attention_mask=tokens["attention_mask"].to(device)))
+        embeds = _embedding(
+            self.hf_model.get_text_features(
+                input_ids=tokens["input_ids"].to(device), attention_mask=tokens["attention_mask"].to(device)
+            )
+        )
         self.texts = texts
         self.register_buffer("text_embeds", F.normalize(embeds.float(), dim=-1), persistent=False)
         self.register_buffer("owner", torch.tensor(owner, device=device), persistent=False)
@@ -140,7 +145,9 @@ class ZeroShotClassifier(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bicubic", align_corners=False, antialias=True)
+            x = F.interpolate(
+                x, size=(self.image_size, self.image_size), mode="bicubic", align_corners=False, antialias=True
+            )
         return F.normalize(_embedding(self.hf_model.get_image_features(pixel_values=x)).float(), dim=-1)
 
     def similarities(self, features: torch.Tensor) -> torch.Tensor:
@@ -173,15 +180,19 @@ def load_hf(cfg):
         model = model_class.from_pretrained(source, local_files_only=local_only)
     except (OSError, ValueError) as err:
         where = source if cfg.get("weights_path") else f"the Hugging Face cache {hf_cache_dir()}"
-        raise RRXError(f"model.hf_name={cfg.hf_name}: no {HF_CLASSES[cfg.name]} weights and tokenizer for {source} in {where} "
-                       f"({str(err).splitlines()[0]}); pass model.weights_path=<folder saved by save_pretrained>, "
-                       "or model.download=true on a machine with internet") from err
+        raise RRXError(
+            f"model.hf_name={cfg.hf_name}: no {HF_CLASSES[cfg.name]} weights and tokenizer for {source} in {where} "
+            f"({str(err).splitlines()[0]}); pass model.weights_path=<folder saved by save_pretrained>, "
+            "or model.download=true on a machine with internet"
+        ) from err
     return model, tokenizer
 
 
 def create_zero_shot(cfg, num_classes: int | None) -> nn.Module:
     if num_classes is not None:
-        raise RRXError(f"model={cfg.name} is a zero-shot model: it is evaluated (rrx evaluate model={cfg.name}), not trained")
+        raise RRXError(
+            f"model={cfg.name} is a zero-shot model: it is evaluated (rrx evaluate model={cfg.name}), not trained"
+        )
     if cfg.get("descriptors"):
         descriptor_file(str(cfg.descriptors))  # a bad name fails before the weights are loaded
     model, tokenizer = load_hf(cfg)

@@ -10,8 +10,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rrx.checkpoint import CHECKPOINT, SAME_RUN_IGNORES
-from rrx.outputs import ERROR, STATUS, command_of, read_status
 from rrx.errors import RRXError
+from rrx.outputs import ERROR, STATUS, command_of, read_status
 from rrx.record import Record
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,13 @@ def merge_evaluations(runs: list[Record]) -> list[Record]:
         for name, results in m.analyses.items():  # rrx analyze: keyed by all its settings, a sweep adds up
             known = target.analyses.setdefault(name, {})
             for key in sorted(set(known) & set(results)):
-                log.warning("analysis %s %s of %s: the result in %s replaces an earlier one with the same settings",
-                            name, key, target.source, m.source)
+                log.warning(
+                    "analysis %s %s of %s: the result in %s replaces an earlier one with the same settings",
+                    name,
+                    key,
+                    target.source,
+                    m.source,
+                )
             known.update(results)
         log.info("evaluation %s added to run %s", m.source, target.source)
     return kept
@@ -122,8 +127,10 @@ def _unfinished_reason(folder: Path) -> str | None:
     if status is not None and status.get("reason"):
         return f"unfinished, {status['state']} after epoch {status['epoch']} of {status['epochs']}: {status['reason']}"
     if status is not None:
-        return (f"unfinished ({status['state']}; epoch {status['epoch']} of {status['epochs']} saved; "
-                "killed, or still running): resume it with the same command")
+        return (
+            f"unfinished ({status['state']}; epoch {status['epoch']} of {status['epochs']} saved; "
+            "killed, or still running): resume it with the same command"
+        )
     if (folder / CHECKPOINT).is_file():
         return "no metrics.json (unfinished or stopped run)"
     command = command_of(folder)  # None: not a run's folder
@@ -181,8 +188,12 @@ def find_metrics(patterns: list[str]) -> Runs:
                     sweeps.setdefault(path.resolve(), path)
     runs = Runs([])
     for file in sorted(extra.values()):  # earlier rrx let a second run write metrics-1.json into a run folder
-        _skip(runs, file, "a second metrics file in one run folder (two runs shared it; its checkpoint and config "
-                          "belong to one of them only): not used")
+        _skip(
+            runs,
+            file,
+            "a second metrics file in one run folder (two runs shared it; its checkpoint and config "
+            "belong to one of them only): not used",
+        )
     for file in sorted(sweeps.values()):
         try:
             runs.sweeps.append(sweep_command(file))
@@ -204,8 +215,12 @@ def find_metrics(patterns: list[str]) -> Runs:
             continue
         state = record.checkpoint_state or {}
         if record.evaluated_unfinished:
-            _skip(runs, file, f"evaluation of an unfinished checkpoint (epoch {state['epoch']} of {state['epochs']}): "
-                              "not counted as a finished run")
+            _skip(
+                runs,
+                file,
+                f"evaluation of an unfinished checkpoint (epoch {state['epoch']} of {state['epochs']}): "
+                "not counted as a finished run",
+            )
             continue
         record.source = str(file.parent)
         record.checkpoint_path = _checkpoint_of(record, file.parent)
@@ -218,8 +233,11 @@ def find_metrics(patterns: list[str]) -> Runs:
 
 # Keys that may differ between runs of one row: the seed (rows are means over seeds), lambda (labelled on its own),
 # and what does not change the result (checkpoint.SAME_RUN_IGNORES).
-NOT_A_DIFFERENCE = tuple(f"{prefix}{key}" for prefix in ("", "train.")
-                         for key in ("seed", "method.lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES))
+NOT_A_DIFFERENCE = tuple(
+    f"{prefix}{key}"
+    for prefix in ("", "train.")
+    for key in ("seed", "method.lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES)
+)
 
 
 def _flat(node, prefix: str = "") -> dict:
@@ -276,11 +294,15 @@ def label_config_differences(runs: list[Record]) -> list[Record]:
     labelled = {}
     for group in groups.values():
         keys = sorted({k for m in group for k in configs[id(m)]} - set(NOT_A_DIFFERENCE))
-        keys = [k for k in keys if not k.startswith(("lambda_grid.", "train.lambda_grid.")) and len(_values(group, configs, k)) > 1]
+        keys = [
+            k
+            for k in keys
+            if not k.startswith(("lambda_grid.", "train.lambda_grid.")) and len(_values(group, configs, k)) > 1
+        ]
         if not keys:
             continue
         log.info("runs named %s differ in %s: told apart in the tables", group[0].run["method"], ", ".join(keys))
         for m in group:
             suffix = ", ".join(f"{k}={configs[id(m)].get(k)}" for k in keys)
-            labelled[id(m)] = replace(m, run={**m.run, "method": f'{m.run["method"]} [{suffix}]'})
+            labelled[id(m)] = replace(m, run={**m.run, "method": f"{m.run['method']} [{suffix}]"})
     return [labelled.get(id(m), m) for m in runs]

@@ -16,9 +16,16 @@ def lambda_curves(runs: list[Record], dataset: str, path: Path) -> Path | None:
     """BG-Gap and original accuracy against lambda (log scale), mean ± std over seeds, for every method run with
     at least two positive lambdas (``runs`` as measured, Method without the lambda label)."""
     plt = pyplot()
-    rows = [{"Model": model_name(m), "lambda": m.run.get("lam"), "BG Gap": 100 * m.challenges["bg_gap"],
-             "Original": percent(m.challenges.get("accuracy", {}), "original")}
-            for m in runs if "bg_gap" in m.challenges and (m.run.get("lam") or 0) > 0]
+    rows = [
+        {
+            "Model": model_name(m),
+            "lambda": m.run.get("lam"),
+            "BG Gap": 100 * m.challenges["bg_gap"],
+            "Original": percent(m.challenges.get("accuracy", {}), "original"),
+        }
+        for m in runs
+        if "bg_gap" in m.challenges and (m.run.get("lam") or 0) > 0
+    ]
     df = pd.DataFrame(rows)
     if df.empty:
         return None

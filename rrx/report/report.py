@@ -34,7 +34,8 @@ def _section(title: str, df, stem: Path, lines: list[str], tables: dict[str, str
 
 
 def _header(found: Runs, runs: list[str], command: str | None) -> list[str]:
-    """report.md's opening: the command, the conventions, where the runs came from, their wall time, what was skipped."""
+    """report.md's opening: the command, the conventions, where the runs came from, their wall time,
+    what was skipped."""
     metrics = found.finished
     lines = [
         "# rrx report",
@@ -55,10 +56,17 @@ def _header(found: Runs, runs: list[str], command: str | None) -> list[str]:
         busy = sum(m.finished - m.started for m in timed) / 60
         span = (max(m.finished for m in timed) - min(m.started for m in timed)) / 60
         devices = sorted({(m.train or {}).get("device", "?") for m in timed})
-        lines += [f"Wall time of the {len(timed)} training runs (data, training and every challenge): {busy:.1f} min in all, "
-                  f"{span:.1f} min from the first start to the last finish, on {', '.join(devices)}.", ""]
+        lines += [
+            f"Wall time of the {len(timed)} training runs (data, training and every challenge): {busy:.1f} min in all, "
+            f"{span:.1f} min from the first start to the last finish, on {', '.join(devices)}.",
+            "",
+        ]
     if found.skipped:
-        lines += [f"Skipped ({len(found.skipped)}):", ""] + [f"- `{path}`: {reason}" for path, reason in found.skipped] + [""]
+        lines += (
+            [f"Skipped ({len(found.skipped)}):", ""]
+            + [f"- `{path}`: {reason}" for path, reason in found.skipped]
+            + [""]
+        )
     return lines
 
 
@@ -71,13 +79,17 @@ def _figures(runs: list[Record], dataset: str, out_dir: Path) -> dict[str, Path]
             for i, m in enumerate(runs):
                 if spec.holds(m):
                     slug = "".join(c if c.isalnum() else "_" for c in model_name(m)).strip("_").lower()
-                    made[f"{spec.caption}, {model_name(m)}"] = spec.draw(m, out_dir / f"{spec.name}_{slug}_{dataset}_{i}.png")
+                    made[f"{spec.caption}, {model_name(m)}"] = spec.draw(
+                        m, out_dir / f"{spec.name}_{slug}_{dataset}_{i}.png"
+                    )
         elif any(spec.holds(m) for m in runs):
             made[spec.caption] = spec.draw(runs, dataset, out_dir / f"{spec.name}_{dataset}.png")
     return {caption: path for caption, path in made.items() if path is not None}
 
 
-def _sweeps(runs: list[Record], dataset: str, select_by: str, out_dir: Path, lines: list[str], tables: dict[str, str]) -> None:
+def _sweeps(
+    runs: list[Record], dataset: str, select_by: str, out_dir: Path, lines: list[str], tables: dict[str, str]
+) -> None:
     sweep = lambda_tables(runs, select_by)
     if sweep is not None:
         every, best = sweep
@@ -85,8 +97,9 @@ def _sweeps(runs: list[Record], dataset: str, select_by: str, out_dir: Path, lin
         _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
 
 
-def _dataset_sections(task, runs: list[Record], dataset: str, select_by: str, out_dir: Path, lines: list[str],
-                      tables: dict[str, str]) -> None:
+def _dataset_sections(
+    task, runs: list[Record], dataset: str, select_by: str, out_dir: Path, lines: list[str], tables: dict[str, str]
+) -> None:
     """One dataset's runs of one task: its heading and note, the tables, the sweeps, the figures."""
     lines += [f"## {task.report_heading} `{dataset}` ({len(runs)} runs)", ""]
     note = task.report_note(runs)
@@ -100,8 +113,14 @@ def _dataset_sections(task, runs: list[Record], dataset: str, select_by: str, ou
             swept = True
         rows = [m for m in labelled if spec.holds(m)]
         if spec.in_report and rows:
-            _section(f"{spec.title}, {dataset}", spec.build(rows), out_dir / f"{spec.name}_{dataset}", lines, tables,
-                     spec.mark_best)
+            _section(
+                f"{spec.title}, {dataset}",
+                spec.build(rows),
+                out_dir / f"{spec.name}_{dataset}",
+                lines,
+                tables,
+                spec.mark_best,
+            )
     if not swept:
         _sweeps(runs, dataset, select_by, out_dir, lines, tables)
     made = _figures(labelled, dataset, out_dir)
@@ -117,16 +136,29 @@ def _across_datasets(metrics: list[Record], out_dir: Path, lines: list[str], tab
     signal = [m for m in metrics if has_columns(m, SIGNAL_VARIATIONS)]
     if len({m.dataset for m in signal}) > 1:  # the thesis's Table 8: datasets side by side
         lines += ["## Datasets side by side", ""]
-        labelled = [r for d in sorted({m.dataset for m in signal}) for r in label_lambdas([m for m in signal if m.dataset == d])]
-        _section("Only object / only background (Table 8 as printed in the thesis)", table8_side_by_side(labelled),
-                 out_dir / "table8", lines, tables)
-    digits = [m for m in metrics if m.dataset in ("color_mnist", "decoy_mnist") and "original" in m.challenges.get("accuracy", {})]
+        labelled = [
+            r for d in sorted({m.dataset for m in signal}) for r in label_lambdas([m for m in signal if m.dataset == d])
+        ]
+        _section(
+            "Only object / only background (Table 8 as printed in the thesis)",
+            table8_side_by_side(labelled),
+            out_dir / "table8",
+            lines,
+            tables,
+        )
+    digits = [
+        m
+        for m in metrics
+        if m.dataset in ("color_mnist", "decoy_mnist") and "original" in m.challenges.get("accuracy", {})
+    ]
     if digits:  # Table 10 puts the two digit datasets side by side
         lines += ["## Digit datasets", ""]
         _section("Test accuracy (Table 10 shape)", table10(digits), out_dir / "table10", lines, tables)
 
 
-def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None) -> dict[str, str]:
+def report(
+    runs: list[str], out_dir: Path, select_by: str = "val_accuracy", command: str | None = None
+) -> dict[str, str]:
     """Write the tables (CSV, Markdown, LaTeX), figures (PNG) and ``report.md`` into ``out_dir``.
 
     Per task and dataset, every component table and figure some run has numbers for (Table 5/6 and Table 8 shapes,
@@ -144,7 +176,9 @@ def report(runs: list[str], out_dir: Path, select_by: str = "val_accuracy", comm
         task = TASKS.get(name)
         of_task = [m for m in found.finished if m.task == name]
         for dataset in sorted({m.dataset for m in of_task}):
-            _dataset_sections(task, [m for m in of_task if m.dataset == dataset], dataset, select_by, out_dir, lines, tables)
+            _dataset_sections(
+                task, [m for m in of_task if m.dataset == dataset], dataset, select_by, out_dir, lines, tables
+            )
     _across_datasets([m for m in found.finished if m.task == "classification"], out_dir, lines, tables)
     path = write_text(out_dir / "report.md", "\n".join(lines))
     log.info("Report in %s", path)

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pandas as pd
 
-from rrx.errors import RRXError
 from rrx.challenges.background import TABLE5_COLUMNS, table5_row
+from rrx.errors import RRXError
 from rrx.record import Record
 
 
@@ -38,9 +38,13 @@ def lambda_tables(runs: list[Record], select_by: str) -> tuple[pd.DataFrame, pd.
     if df.empty:
         return None
     if df[select_by].isna().all():
-        raise RRXError(f"report.select_by={select_by}: no run of the sweep has it (val_accuracy needs trainer.val_fraction > 0)")
+        raise RRXError(
+            f"report.select_by={select_by}: no run of the sweep has it (val_accuracy needs trainer.val_fraction > 0)"
+        )
     means = df.groupby(["Architecture", "Method", "lambda"])[select_by].mean().reset_index()
-    best = means.loc[means.groupby(["Architecture", "Method"])[select_by].idxmax(), ["Architecture", "Method", "lambda"]]
+    best = means.loc[
+        means.groupby(["Architecture", "Method"])[select_by].idxmax(), ["Architecture", "Method", "lambda"]
+    ]
     return df, df.merge(best, on=["Architecture", "Method", "lambda"])
 
 
@@ -53,6 +57,6 @@ def label_lambdas(runs: list[Record]) -> list[Record]:
     for m in runs:
         run = m.run
         if len(lams[(run["architecture"], run["method"])]) > 1:
-            m = replace(m, run={**run, "method": f'{run["method"]} (lambda={run["lam"]:g})'})
+            m = replace(m, run={**run, "method": f"{run['method']} (lambda={run['lam']:g})"})
         labelled.append(m)
     return labelled

@@ -22,7 +22,9 @@ def table8_side_by_side(runs: list[Record]) -> pd.DataFrame:
         dataset = metrics.run["dataset"]
         row = {"Architecture": one["Architecture"], "Method": one["Method"], "_Original": one["_Original"]}
         rows.append(row | {f"{dataset} {c}": one[c] for c in TABLE8_SIGNALS})
-    return pd.DataFrame(rows, columns=["Architecture", "Method", *columns, "_Original"]).astype({c: float for c in columns})
+    return pd.DataFrame(rows, columns=["Architecture", "Method", *columns, "_Original"]).astype(
+        {c: float for c in columns}
+    )
 
 
 # Thesis Table 10: test accuracy per dataset, one row per model (method).
@@ -40,5 +42,7 @@ def table10(runs: list[Record], datasets=("color_mnist", "decoy_mnist")) -> pd.D
             column = names[dataset] + (" (no decoy)" if metrics.run.get("variant") == "none" else "")
             if column not in columns:
                 columns.append(column)
-            rows.append({"Model": model_name(metrics), column: percent(metrics.challenges.get("accuracy", {}), "original")})
+            rows.append(
+                {"Model": model_name(metrics), column: percent(metrics.challenges.get("accuracy", {}), "original")}
+            )
     return pd.DataFrame(rows, columns=["Model", *columns]).astype({c: float for c in columns}).round(2)

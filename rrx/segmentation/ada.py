@@ -15,8 +15,8 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from rrx.attributions import attribution_map, attribution_names, display_name
 from rrx.errors import RRXError
 from rrx.methods.ada import Erased, best_context_window, erase_windows
-from rrx.runtime import Runtime
 from rrx.models.unet import ForegroundScore, Segmenter
+from rrx.runtime import Runtime
 
 # name -> display name (the tables') of every registered attribution of a one-output model: not those that score a
 # class among several (IPHA's softmax probability of the only output is always 1)
@@ -26,8 +26,10 @@ ATTRIBUTIONS = {name: display_name(name) for name in attribution_names(lambda a:
 def check_window(key: str, z: int, image_size: int) -> None:
     """A Z x Z window must fit in the image."""
     if z > image_size:
-        raise RRXError(f"{key}={z} is larger than the {image_size}x{image_size} images (dataset.image_size): "
-                       f"use a window of at most {image_size} pixels")
+        raise RRXError(
+            f"{key}={z} is larger than the {image_size}x{image_size} images (dataset.image_size): "
+            f"use a window of at most {image_size} pixels"
+        )
 
 
 def foreground_attribution(model: Segmenter, x: torch.Tensor, method: str) -> torch.Tensor:

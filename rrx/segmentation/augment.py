@@ -30,7 +30,6 @@ from torchvision.transforms.v2 import functional as TF
 from rrx.data.table2 import CHANNEL_SHIFT, ELASTIC_ALPHA, ELASTIC_SIGMA, ROTATION_DEG, SCALE, SHIFT
 
 
-
 @dataclass
 class AugmentParams:
     """One image's draw: rotation (degrees, clockwise as torchvision's), shift (dx, dy) in pixels, scale, channel shift,

@@ -59,8 +59,17 @@ def create_segmentation_data(cfg) -> SegmentationData:
     dataset = create_dataset(cfg)
     if not dataset.has_masks:  # the classification hint (a method without masks) does not apply here
         layout = dataset.masks_layout
-        raise RRXError(f"task=segmentation needs object masks and dataset {dataset.name} has none"
-                       f"{f' (expected {layout})' if layout else ''}: give one with masks (e.g. dataset=synthetic)")
+        raise RRXError(
+            f"task=segmentation needs object masks and dataset {dataset.name} has none"
+            f"{f' (expected {layout})' if layout else ''}: give one with masks (e.g. dataset=synthetic)"
+        )
     train, val = dataset.train_set(masks=True), dataset.variation_set("original", masks=True)
-    return SegmentationData(cfg.name, train, val, list(dataset.mean), list(dataset.std), dataset.spacing("original"),
-                            dataset.describe_split(train, val))
+    return SegmentationData(
+        cfg.name,
+        train,
+        val,
+        list(dataset.mean),
+        list(dataset.std),
+        dataset.spacing("original"),
+        dataset.describe_split(train, val),
+    )

@@ -75,7 +75,9 @@ def per_image(pred: torch.Tensor, target: torch.Tensor, spacing: torch.Tensor | 
     dice = torch.where(tp + fp + fn > 0, 200 * tp / (2 * tp + fp + fn).clamp(min=1), torch.full_like(tp, 100.0))
     masks_p, masks_g = pred[:, 0].bool().cpu().numpy(), target[:, 0].bool().cpu().numpy()
     steps = np.ones((len(p), 2)) if spacing is None else spacing.cpu().double().numpy()
-    hsd = torch.tensor([hausdorff_surface_distance(a, b, s) for a, b, s in zip(masks_p, masks_g, steps)], dtype=torch.float64)
+    hsd = torch.tensor(
+        [hausdorff_surface_distance(a, b, s) for a, b, s in zip(masks_p, masks_g, steps)], dtype=torch.float64
+    )
     return {"DSC": dice, "HSD": hsd, "TPR": _ratio(tp, tp + fn), "TNR": _ratio(tn, tn + fp), "PPV": _ratio(tp, tp + fp)}
 
 

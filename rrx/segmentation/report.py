@@ -82,10 +82,12 @@ def note(records: list[Record]) -> str:
     """What the numbers are, for report.md."""
     units = sorted({_section(r)["hsd_unit"] for r in records})
     windows = sorted({_section(r)["protocol"]["robustness_window"] for r in records})
-    return (f"DSC, TPR, TNR and PPV in percent, HSD (Hausdorff surface distance, lower is better) in {' / '.join(units)}; "
-            "each metric averaged over the images. Each row is a fork's epoch with the best validation DSC (among its "
-            f"epochs after the fork); the robustness set erases a {' / '.join(map(str, windows))} px square at every "
-            "grid position of each validation image (thesis Alg. 2).")
+    return (
+        f"DSC, TPR, TNR and PPV in percent, HSD (Hausdorff surface distance, lower is better) in {' / '.join(units)}; "
+        "each metric averaged over the images. Each row is a fork's epoch with the best validation DSC (among its "
+        f"epochs after the fork); the robustness set erases a {' / '.join(map(str, windows))} px square at every "
+        "grid position of each validation image (thesis Alg. 2)."
+    )
 
 
 def _mean_of(n: int) -> str:

@@ -206,5 +206,12 @@ class LoopState:
         return cls(**(ckpt["loop"] if "loop" in ckpt else task.loop_state(ckpt)))
 
     def state_dict(self) -> dict:
-        return {"phase": self.phase, "phase_epoch": self.phase_epoch, "epoch": self.epoch, "step": self.step,
-                "history": self.history, "best": self.best, "forks": self.forks}
+        return {
+            "phase": self.phase,
+            "phase_epoch": self.phase_epoch,
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": self.history,
+            "best": self.best,
+            "forks": self.forks,
+        }

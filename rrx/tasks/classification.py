@@ -19,8 +19,8 @@ from torch.utils.data import random_split
 
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
-from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.challenges.accuracy import accuracy
+from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
 from rrx.errors import RRXError, check_choice
@@ -77,7 +77,6 @@ def run_info(cfg: DictConfig, method) -> dict:
     }
 
 
-
 @register_task("classification")
 class Classification(Task):
     name = "classification"
@@ -87,13 +86,17 @@ class Classification(Task):
     def check(self) -> None:
         cfg = self.cfg
         if cfg.model.name in SEGMENTATION_MODELS:
-            raise RRXError(f"model={cfg.model.name} segments images and cannot classify: use task=segmentation, or a "
-                           "classifier (e.g. model=resnet18)")
+            raise RRXError(
+                f"model={cfg.model.name} segments images and cannot classify: use task=segmentation, or a "
+                "classifier (e.g. model=resnet18)"
+            )
         if cfg.dataset.name in SEGMENTATION_ONLY_DATASETS:
             raise RRXError(f"dataset={cfg.dataset.name} is a segmentation dataset: use task=segmentation")
         if cfg.method.lam is None:
-            raise RRXError(f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
-                           f"at lambda_index={cfg.get('lambda_index')}")
+            raise RRXError(
+                f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
+                f"at lambda_index={cfg.get('lambda_index')}"
+            )
         validate(cfg)
         check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
 
@@ -108,12 +111,15 @@ class Classification(Task):
         self.method.check_model(net)
         self.info = run_info(cfg, self.method)
         self.train_set = self.dataset.train_set(masks=self.method.needs_masks)
-        check_variations(self.challenge, self.dataset, cfg.attack.name)  # every folder the evaluation reads, before training
+        check_variations(
+            self.challenge, self.dataset, cfg.attack.name
+        )  # every folder the evaluation reads, before training
         self.val_set = None
         if cfg.trainer.val_fraction:  # split by the generator that then orders the batches
             n_val = max(1, round(cfg.trainer.val_fraction * len(self.train_set)))
-            self.train_set, self.val_set = random_split(self.train_set, [len(self.train_set) - n_val, n_val],
-                                                        generator=generator)
+            self.train_set, self.val_set = random_split(
+                self.train_set, [len(self.train_set) - n_val, n_val], generator=generator
+            )
         return net
 
     def describe(self) -> str:
@@ -150,7 +156,9 @@ class Classification(Task):
         return self.method.current_set(self.train_set) or self.train_set
 
     def step(self, model, batch, generator):
-        loss, y, logs = training_step(model, self.method, self.attack, self.cfg.attack.mix, batch, self.runtime, generator)
+        loss, y, logs = training_step(
+            model, self.method, self.attack, self.cfg.attack.mix, batch, self.runtime, generator
+        )
         return loss, {"images": len(y), "correct": (logs["logits"].argmax(1) == y).sum().item()}
 
     def summary(self, record: dict) -> str:
@@ -163,10 +171,22 @@ class Classification(Task):
         if self.val_set is not None:
             val_accuracy = accuracy(net, runtime.loader(self.val_set, shuffle=False), runtime, desc="validation")
             log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(self.val_set))
-        results = evaluate_with_attack(self.challenge, self.cfg.attack.name, self.attack, net, self.dataset, runtime,
-                                       self.cfg.attack.get("eval_eps"))
-        return Record("train", self.info, challenges=results, data=data_report(self.dataset),
-                      train={"epochs": loop.history["train"], "images": len(self.train_set), "val_accuracy": val_accuracy})
+        results = evaluate_with_attack(
+            self.challenge,
+            self.cfg.attack.name,
+            self.attack,
+            net,
+            self.dataset,
+            runtime,
+            self.cfg.attack.get("eval_eps"),
+        )
+        return Record(
+            "train",
+            self.info,
+            challenges=results,
+            data=data_report(self.dataset),
+            train={"epochs": loop.history["train"], "images": len(self.train_set), "val_accuracy": val_accuracy},
+        )
 
     def state_dict(self) -> dict:
         return {"method": self.method.state_dict()}
@@ -177,5 +197,10 @@ class Classification(Task):
     @staticmethod
     def loop_state(ckpt: dict) -> dict:
         """The loop's state in a checkpoint of an rrx before the one loop (no ``loop`` key): one phase."""
-        return {"phase": 0, "phase_epoch": ckpt["epoch"], "epoch": ckpt["epoch"], "step": ckpt["step"],
-                "history": {"train": ckpt["history"]}}
+        return {
+            "phase": 0,
+            "phase_epoch": ckpt["epoch"],
+            "epoch": ckpt["epoch"],
+            "step": ckpt["step"],
+            "history": {"train": ckpt["history"]},
+        }

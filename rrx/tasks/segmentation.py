@@ -41,13 +41,27 @@ from rrx.methods.ada import AdaSchedule
 from rrx.models.unet import create_unet
 from rrx.record import Record
 from rrx.schema import validate
-from rrx.segmentation.ada import (ATTRIBUTIONS, ada_windows, check_window, robustness_batch, robustness_corners,
-                                  with_ada_images)
+from rrx.segmentation.ada import (
+    ATTRIBUTIONS,
+    ada_windows,
+    check_window,
+    robustness_batch,
+    robustness_corners,
+    with_ada_images,
+)
 from rrx.segmentation.augment import Augmented
 from rrx.segmentation.data import OBJECT_MASK_DATASETS, SegmentationData, create_segmentation_data
 from rrx.segmentation.metrics import iou_matrix, per_image, soft_dice_loss, summarise
-from rrx.segmentation.report import (dice_curves, has_iou, iou_figure, iou_table, is_segmentation, note,
-                                     robustness_table, validation_table)
+from rrx.segmentation.report import (
+    dice_curves,
+    has_iou,
+    iou_figure,
+    iou_table,
+    is_segmentation,
+    note,
+    robustness_table,
+    validation_table,
+)
 from rrx.tables import Figure, Table
 from rrx.tasks import register_task
 from rrx.tasks.base import FORK, Phase, Task
@@ -65,8 +79,11 @@ AUGMENTS = ("table2", "none")
 NOT_FOR_SEGMENTATION = {
     "trainer.scheduler": ("none", "the protocol trains at a constant learning rate (thesis 3.2.3)"),
     "trainer.val_fraction": (0.0, "the protocol validates on the dataset's own validation images"),
-    "dataset.augment": (False, "that is classification's crops and flips; segmentation.augment=table2 augments image and "
-                               "mask together (thesis Table 2)"),
+    "dataset.augment": (
+        False,
+        "that is classification's crops and flips; segmentation.augment=table2 augments image and "
+        "mask together (thesis Table 2)",
+    ),
     "method.lam": (0.0, "it weighs a classification method's penalty; the U-Net trains on segmentation.loss alone"),
 }
 
@@ -79,26 +96,35 @@ def _shown(value) -> str:
 def check_segmentation(cfg) -> None:
     """Everything ``task=segmentation`` needs of the config, before any data is read."""
     if cfg.model.name not in SEGMENTATION_MODELS:
-        raise RRXError(f"task=segmentation needs a model that segments: model={cfg.model.name} cannot; "
-                       f"valid: {', '.join(f'model={m}' for m in SEGMENTATION_MODELS)}")
+        raise RRXError(
+            f"task=segmentation needs a model that segments: model={cfg.model.name} cannot; "
+            f"valid: {', '.join(f'model={m}' for m in SEGMENTATION_MODELS)}"
+        )
     if cfg.method.name not in SEGMENTATION_METHODS:
-        raise RRXError(f"task=segmentation trains with {' or '.join(f'method={m}' for m in SEGMENTATION_METHODS)}; "
-                       f"method={cfg.method.name} cannot segment")
+        raise RRXError(
+            f"task=segmentation trains with {' or '.join(f'method={m}' for m in SEGMENTATION_METHODS)}; "
+            f"method={cfg.method.name} cannot segment"
+        )
     if cfg.method.get("rrda"):
-        raise RRXError("method.rrda=true is for classification (RRDA pastes objects onto other images' backgrounds); "
-                       "use method.rrda=false with task=segmentation")
+        raise RRXError(
+            "method.rrda=true is for classification (RRDA pastes objects onto other images' backgrounds); "
+            "use method.rrda=false with task=segmentation"
+        )
     if cfg.attack.name != "none":
         raise RRXError(f"attack={cfg.attack.name} is for classification; use attack=none with task=segmentation")
     if cfg.dataset.name not in SEGMENTATION_DATASETS:
-        raise RRXError(f"task=segmentation needs object masks: dataset={cfg.dataset.name} has none to segment; "
-                       f"valid: {', '.join(SEGMENTATION_DATASETS)}")
+        raise RRXError(
+            f"task=segmentation needs object masks: dataset={cfg.dataset.name} has none to segment; "
+            f"valid: {', '.join(SEGMENTATION_DATASETS)}"
+        )
     if int(cfg.trainer.devices) * int(cfg.trainer.num_nodes) != 1:
         raise RRXError("task=segmentation trains on one device: use trainer.devices=1 trainer.num_nodes=1")
     for key, (value, why) in NOT_FOR_SEGMENTATION.items():
         group, name = key.split(".")
         if cfg[group].get(name, value) != value:
-            raise RRXError(f"{key}={_shown(cfg[group][name])} is not used by task=segmentation: {why}; "
-                           f"use {key}={_shown(value)}")
+            raise RRXError(
+                f"{key}={_shown(cfg[group][name])} is not used by task=segmentation: {why}; use {key}={_shown(value)}"
+            )
     seg = cfg.segmentation
     check_choice("segmentation.loss", seg.loss, LOSSES)
     check_choice("segmentation.augment", seg.augment, AUGMENTS)
@@ -110,14 +136,20 @@ def check_segmentation(cfg) -> None:
         if len(set(seg.attributions)) != len(seg.attributions):
             raise RRXError(f"segmentation.attributions={list(seg.attributions)} names a method twice")
         if not seg.attributions and not seg.baseline:
-            raise RRXError("method=ada with segmentation.attributions=[] and segmentation.baseline=false has nothing to "
-                           "train after the standard epochs: give an attribution method")
+            raise RRXError(
+                "method=ada with segmentation.attributions=[] and segmentation.baseline=false has nothing to "
+                "train after the standard epochs: give an attribution method"
+            )
         if not seg.attributions:
-            log.warning("segmentation.attributions=[]: after the standard epochs only the plain fork (no ADA) trains; "
-                        "give attribution methods for ADA's forks")
+            log.warning(
+                "segmentation.attributions=[]: after the standard epochs only the plain fork (no ADA) trains; "
+                "give attribution methods for ADA's forks"
+            )
         if int(cfg.method.cycles) * int(cfg.method.ada_epochs) < 1:
-            raise RRXError(f"method.cycles={cfg.method.cycles}: the segmentation protocol picks each fork's best epoch "
-                           "among its ADA epochs, so it needs at least one cycle")
+            raise RRXError(
+                f"method.cycles={cfg.method.cycles}: the segmentation protocol picks each fork's best epoch "
+                "among its ADA epochs, so it needs at least one cycle"
+            )
     check_window("segmentation.robustness_window", int(seg.robustness_window), size)
 
 
@@ -224,7 +256,10 @@ class Segmentation(Task):
         return net
 
     def describe(self) -> str:
-        return f"{self.cfg.model.display_name} / {'ADA' if self.cfg.method.name == 'ada' else 'Standard'} on {self.data.name}"
+        return (
+            f"{self.cfg.model.display_name} / {'ADA' if self.cfg.method.name == 'ada' else 'Standard'} "
+            f"on {self.data.name}"
+        )
 
     def optimizer(self, params):
         return instantiate(self.cfg.optimizer)(params=params)
@@ -233,9 +268,18 @@ class Segmentation(Task):
         seed, standard = int(self.cfg.seed), self.schedule.standard_epochs
         ada = self.cfg.method.name == "ada"
         return [Phase("standard", standard, seed=phase_seed(seed, "standard"))] + [
-            Phase(f.name, self.schedule.cycles * self.schedule.ada_epochs, label=f.label if ada else "", start=FORK,
-                  fork_of="standard", seed=phase_seed(seed, f.name), first_epoch=standard + 1, best=True)
-            for f in self.forks]
+            Phase(
+                f.name,
+                self.schedule.cycles * self.schedule.ada_epochs,
+                label=f.label if ada else "",
+                start=FORK,
+                fork_of="standard",
+                seed=phase_seed(seed, f.name),
+                first_epoch=standard + 1,
+                best=True,
+            )
+            for f in self.forks
+        ]
 
     def fork(self, phase: Phase) -> Fork | None:
         return next((f for f in self.forks if f.name == phase.name), None)
@@ -256,8 +300,15 @@ class Segmentation(Task):
             self.state["first_windows"].setdefault(fork.name, corners)
             found = int((corners[:, 0] >= 0).sum())
             self.state["ada_images"].setdefault(fork.name, []).append(found)
-            log.info("ADA cycle %d (%s): %d of %d images got a %dx%d window", self.schedule.cycle(path_epoch),
-                     ATTRIBUTIONS[fork.attribution], found, len(corners), z, z)
+            log.info(
+                "ADA cycle %d (%s): %d of %d images got a %dx%d window",
+                self.schedule.cycle(path_epoch),
+                ATTRIBUTIONS[fork.attribution],
+                found,
+                len(corners),
+                z,
+                z,
+            )
         self.current = with_ada_images(self.conventional, self.data.train, self.state["windows"][fork.name], z)
         return self.current
 
@@ -272,8 +323,9 @@ class Segmentation(Task):
         return self.loss_fn(probs, m), {"images": len(x)}
 
     def validate(self, phase, epoch, model) -> dict:
-        val = summarise(score(model, validation_batches(self.data.val, self.runtime), self.threshold,
-                              self.data.val_spacing))
+        val = summarise(
+            score(model, validation_batches(self.data.val, self.runtime), self.threshold, self.data.val_spacing)
+        )
         return {"validation": val, "images": len(self.current)}
 
     def score(self, record: dict) -> float:
@@ -300,33 +352,66 @@ class Segmentation(Task):
             model.load_state_dict(kept["state_dict"])
             validation = kept["record"]["validation"]
             if rescore:
-                validation = summarise(score(model, validation_batches(self.data.val, self.runtime), self.threshold,
-                                             self.data.val_spacing))
+                validation = summarise(
+                    score(model, validation_batches(self.data.val, self.runtime), self.threshold, self.data.val_spacing)
+                )
             robust = robustness(model, self.data, self.runtime, self.threshold, self.robustness_window)
-            log.info("%s: best epoch %d, validation DSC %.2f, robustness DSC %.2f (%d images)", fork.label, kept["epoch"],
-                     validation["mean"]["DSC"], robust["mean"]["DSC"], robust["images"])
-            forks[fork.name] = {"label": fork.label, "attribution": fork.attribution, "best_epoch": kept["epoch"],
-                                "validation": validation, "robustness": robust, "history": history[fork.name],
-                                "ada_images": self.state["ada_images"].get(fork.name)}
-        return Record("train", self.run_info(), task=self.name, challenges={}, data=self.data.info,
-                      train={"images": len(self.data.train), "val_images": len(self.data.val)},
-                      sections={"segmentation": self.section(forks, history.get("standard", []))})
+            log.info(
+                "%s: best epoch %d, validation DSC %.2f, robustness DSC %.2f (%d images)",
+                fork.label,
+                kept["epoch"],
+                validation["mean"]["DSC"],
+                robust["mean"]["DSC"],
+                robust["images"],
+            )
+            forks[fork.name] = {
+                "label": fork.label,
+                "attribution": fork.attribution,
+                "best_epoch": kept["epoch"],
+                "validation": validation,
+                "robustness": robust,
+                "history": history[fork.name],
+                "ada_images": self.state["ada_images"].get(fork.name),
+            }
+        return Record(
+            "train",
+            self.run_info(),
+            task=self.name,
+            challenges={},
+            data=self.data.info,
+            train={"images": len(self.data.train), "val_images": len(self.data.val)},
+            sections={"segmentation": self.section(forks, history.get("standard", []))},
+        )
 
     def run_info(self) -> dict:
         cfg = self.cfg
-        return {"task": "segmentation", "architecture": cfg.model.display_name,
-                "method": "ADA" if cfg.method.name == "ada" else "Standard", "dataset": cfg.dataset.name,
-                "model": cfg.model.name, "method_name": cfg.method.name, "attack": "none", "lam": float(cfg.method.lam),
-                "rrda": False, "seed": int(cfg.seed)}
+        return {
+            "task": "segmentation",
+            "architecture": cfg.model.display_name,
+            "method": "ADA" if cfg.method.name == "ada" else "Standard",
+            "dataset": cfg.dataset.name,
+            "model": cfg.model.name,
+            "method_name": cfg.method.name,
+            "attack": "none",
+            "lam": float(cfg.method.lam),
+            "rrda": False,
+            "seed": int(cfg.seed),
+        }
 
     def section(self, forks: dict, standard_history: list) -> dict:
         """The record's ``segmentation`` section: the protocol, the forks' results, the IoU matrix (Fig. 10)."""
         first, s, seg = self.state["first_windows"], self.schedule, self.cfg.segmentation
         return {
-            "protocol": {"standard_epochs": s.standard_epochs, "fork_epochs": s.cycles * s.ada_epochs,
-                         "ada_epochs": s.ada_epochs if self.window else None, "window": self.window or None,
-                         "robustness_window": self.robustness_window, "loss": seg.loss, "augment": seg.augment,
-                         "threshold": self.threshold},
+            "protocol": {
+                "standard_epochs": s.standard_epochs,
+                "fork_epochs": s.cycles * s.ada_epochs,
+                "ada_epochs": s.ada_epochs if self.window else None,
+                "window": self.window or None,
+                "robustness_window": self.robustness_window,
+                "loss": seg.loss,
+                "augment": seg.augment,
+                "threshold": self.threshold,
+            },
             "hsd_unit": "pixels" if self.data.val_spacing is None else "mm",
             "standard": {"history": standard_history},
             "forks": forks,
@@ -358,10 +443,19 @@ class Segmentation(Task):
     def loop_state(ckpt: dict) -> dict:
         """The loop's state in a checkpoint of an rrx before the one loop: its ``protocol`` held it."""
         p = ckpt["protocol"]
-        best = {name: {"epoch": b["epoch"], "record": {"validation": b["validation"]}, "state_dict": b["state_dict"]}
-                for name, b in p["best"].items()}
-        return {"phase": p["phase"], "phase_epoch": p["phase_epoch"], "epoch": p["epoch"], "step": 0,
-                "history": p["history"], "best": best, "forks": {"standard": p["fork"]} if p["fork"] else {}}
+        best = {
+            name: {"epoch": b["epoch"], "record": {"validation": b["validation"]}, "state_dict": b["state_dict"]}
+            for name, b in p["best"].items()
+        }
+        return {
+            "phase": p["phase"],
+            "phase_epoch": p["phase_epoch"],
+            "epoch": p["epoch"],
+            "step": 0,
+            "history": p["history"],
+            "best": best,
+            "forks": {"standard": p["fork"]} if p["fork"] else {},
+        }
 
 
 # Thesis ch. 3, from each record's ``segmentation`` section (``rrx.segmentation.report``): written into each run's
@@ -369,11 +463,22 @@ class Segmentation(Task):
 TABLES = [
     Table("table3", "Validation set (Table 3 shape)", validation_table, is_segmentation, 3, mark_best=False),
     Table("table4", "Robustness set, Alg. 2 (Table 4 shape)", robustness_table, is_segmentation, 4, mark_best=False),
-    Table("iou", "IoU between the windows each method erases in the first ADA cycle (Fig. 10 as numbers)", iou_table,
-          has_iou, 10.5, mark_best=False),
+    Table(
+        "iou",
+        "IoU between the windows each method erases in the first ADA cycle (Fig. 10 as numbers)",
+        iou_table,
+        has_iou,
+        10.5,
+        mark_best=False,
+    ),
 ]
 FIGURES = [
     Figure("fig8_dice", "Validation Dice per epoch (Fig. 8 shape)", dice_curves, is_segmentation, 8),
-    Figure("fig10_iou", "IoU between the erased windows of the attribution methods (Fig. 10 shape)", iou_figure,
-           has_iou, 10),
+    Figure(
+        "fig10_iou",
+        "IoU between the erased windows of the attribution methods (Fig. 10 shape)",
+        iou_figure,
+        has_iou,
+        10,
+    ),
 ]
