@@ -43,12 +43,16 @@ from collections.abc import Callable
 
 import torch
 
-from rrx.attributions.backprop import GuidedBackprop
+# isort: off
+# the order of these imports is the registry's order (ATTRIBUTIONS is ordered): the names in listings and errors
 from rrx.attributions.base import ATTRIBUTIONS, Attribution, ChannelAttribution, register_attribution
-from rrx.attributions.cam import GradCAM, GuidedGradCAM, grad_cam
-from rrx.attributions.captum_method import CAPTUM, CaptumMethod
 from rrx.attributions.gradients import InputXGradient, IntegratedGradients, Saliency
+from rrx.attributions.backprop import GuidedBackprop
+from rrx.attributions.cam import GradCAM, GuidedGradCAM, grad_cam
 from rrx.attributions.ipha import IPHASearch
+from rrx.attributions.captum_method import CAPTUM, CaptumMethod
+
+# isort: on
 from rrx.errors import RRXError
 
 __all__ = [
