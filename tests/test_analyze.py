@@ -304,6 +304,7 @@ def test_cli_bad_analysis_settings_are_one_line(checkpoint, tmp_path, overrides,
     one_line_error(result, *fragments)
 
 
+@pytest.mark.slow
 def test_cli_on_cifar10_an_analysis_that_needs_masks_stops_and_one_that_does_not_runs(tmp_path):
     """An off-the-shelf model (no checkpoint) on a dataset without masks: localisation stops before any work and
     names the dataset; U Analysis needs no masks and runs."""

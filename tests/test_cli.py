@@ -108,6 +108,7 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     one_line_error(result, f"checkpoint={tmp_path / 'nope'}", "does not exist")
 
 
+@pytest.mark.slow
 def test_wrong_dataset_layout_names_the_missing_folder(tiny, tmp_path):
     (tmp_path / "data" / "original").mkdir(parents=True)
     result = rrx("train", *tiny, f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'r'}", check=False)
@@ -162,6 +163,7 @@ def test_installed_package_finds_its_configs(tmp_path):
     assert where.stdout.startswith(str(tmp_path / "site"))
 
 
+@pytest.mark.slow
 def test_bad_mask_in_a_worker_process_is_still_one_line(tiny, tmp_path):
     """A mask of the wrong size, read by a DataLoader worker (torch re-raises with a traceback)."""
     root = materialise(SyntheticSpec(image_size=32, train_per_class=8, val_per_class=4), tmp_path)

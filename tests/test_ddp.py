@@ -52,6 +52,7 @@ def _assert_same_training(metrics, reference):
     assert metrics["challenges"] == reference["challenges"]
 
 
+@pytest.mark.slow
 def test_two_cpu_ranks_train_as_one_process_and_only_rank_0_writes(one_process, cache_dir, tmp_path):
     run = tmp_path / "run"
     result = rrx("train", *SAME, "trainer.devices=2", f"dataset.cache_dir={cache_dir}", f"hydra.run.dir={run}")
@@ -144,6 +145,7 @@ def test_bad_device_settings_are_one_error_naming_the_value(monkeypatch):
         create_fabric(_trainer(device="cuda", devices=2))
 
 
+@pytest.mark.slow
 def test_a_global_batch_the_ranks_cannot_share_is_one_line(cache_dir, tmp_path):
     result = rrx(
         "train",

@@ -173,6 +173,7 @@ def test_a_read_only_run_folder_is_one_line_naming_it(tiny, read_only_mount, bel
 # 4. Refused commands leave no trace --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_refused_config_leaves_no_folder_it_created_and_keeps_one_that_existed(tiny, tmp_path):
     new, empty = tmp_path / "new" / "run", tmp_path / "empty"
     empty.mkdir()

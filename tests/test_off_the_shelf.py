@@ -390,6 +390,7 @@ def test_a_1000_class_model_on_a_dataset_without_mapping(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_checkpoint_and_model_together_and_zero_shot_training_are_refused(tmp_path):
     one_line_error(
         rrx("evaluate", "checkpoint=x", "model=clip", f"hydra.run.dir={tmp_path / 'a'}", check=False), "not both"

@@ -48,6 +48,7 @@ def _load(path):
 # 1. Output folders are overwritten -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_run_in_the_same_folder_is_refused_and_the_first_is_kept(tiny, tmp_path):
     run = tmp_path / "run"
     rrx("train", *tiny, "seed=0", f"hydra.run.dir={run}")
@@ -158,6 +159,7 @@ def test_non_finite_parameters_stop_the_run_and_the_kept_checkpoint_is_the_last_
     assert json.loads((tmp_path / "status.json").read_text())["state"] == "stopped"
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_checkpoint_with_non_finite_parameters(tiny, tmp_path):
     run = tmp_path / "run"
     rrx("train", *tiny, f"hydra.run.dir={run}")
@@ -309,6 +311,7 @@ def test_hidden_folders_are_not_classes(tiny, root_copy, tmp_path):
     assert len(metrics["challenges"]["accuracy"]) == 4
 
 
+@pytest.mark.slow
 def test_evaluate_checks_the_class_names_against_the_checkpoint(tiny, root_copy, tmp_path):
     rrx("train", *tiny, f"hydra.run.dir={tmp_path / 'run'}")
     for variation in root_copy.iterdir():  # the same 9 folders everywhere, one of them named differently
