@@ -1,4 +1,4 @@
-"""Attribution maps of a target class (config values such as ``method.attribution``): one class per method,
+r"""Attribution maps of a target class (config values such as ``method.attribution``): one class per method,
 registered by name, shared by ADA (thesis Eq. 3.2), segmentation ADA, the SNR challenge (thesis 4.2.7), the analyses,
 the inspector and the report.
 
@@ -11,21 +11,16 @@ thesis's "methods combination" with ADA, 8.2). ``signed=True`` gives the signed 
 read positive and negative relevance apart (Focus, seed 004 Eq. 1). With A_c the attribution of channel c
 (B, C, H, W):
 
-============================  ==============================  ==========================================
-method                        default (non-negative)          ``signed=True``
-============================  ==============================  ==========================================
-saliency                      sum_c |d y / d x_c|             the same: saliency is |gradient| (Simonyan
-                                                              et al. 2014), it has no sign
-input_x_gradient              sum_c |x_c d y / d x_c|         sum_c x_c d y / d x_c
-integrated_gradients          sum_c |IG_c|                    sum_c IG_c (completeness: the map sums to
-                                                              y(x) - y(baseline))
-guided_backprop               sum_c |GB_c|                    sum_c GB_c
-gradcam                       ReLU(sum_k a_k A^k), upsampled  the same (non-negative after its ReLU)
-guided_gradcam                sum_c |GB_c| x Grad-CAM         sum_c GB_c x Grad-CAM (Grad-CAM >= 0: the
-                                                              sign is guided backprop's)
-ipha                          the binary mask                 the same
-captum:<ClassName>            sum_c |A_c|                     sum_c A_c
-============================  ==============================  ==========================================
+| method | default (non-negative) | ``signed=True`` |
+| --- | --- | --- |
+| saliency | sum_c \|d y / d x_c\| | the same: saliency is \|gradient\| (Simonyan et al. 2014), it has no sign |
+| input_x_gradient | sum_c \|x_c d y / d x_c\| | sum_c x_c d y / d x_c |
+| integrated_gradients | sum_c \|IG_c\| | sum_c IG_c (completeness: the map sums to y(x) - y(baseline)) |
+| guided_backprop | sum_c \|GB_c\| | sum_c GB_c |
+| gradcam | ReLU(sum_k a_k A^k), upsampled | the same (non-negative after its ReLU) |
+| guided_gradcam | sum_c \|GB_c\| x Grad-CAM | sum_c GB_c x Grad-CAM (Grad-CAM >= 0: the sign is guided backprop's) |
+| ipha | the binary mask | the same |
+| ``captum:<ClassName>`` | sum_c \|A_c\| | sum_c A_c |
 
 ``captum:<ClassName>`` is any captum attribution of the input built from the model alone and called as
 ``attribute(x, target=y)`` with its defaults (``captum_method.CaptumMethod``), e.g. ``captum:Deconvolution``.
