@@ -1,6 +1,5 @@
-"""What ``rrx evaluate``, ``rrx analyze`` and the Model Inspector look at:
-a trained checkpoint or an off-the-shelf model
-on its dataset (``open_subject``), and the checkpoint reader they share (``load_checkpoint``)."""
+"""What ``rrx evaluate``, ``rrx analyze`` and the Model Inspector look at: a trained checkpoint or an off-the-shelf
+model on its dataset (``open_subject``), and the checkpoint reader they share (``load_checkpoint``)."""
 
 from __future__ import annotations
 

@@ -96,9 +96,9 @@ class Search(NamedTuple):
 
 
 def movable_blocks(mask: torch.Tensor, block: int) -> torch.Tensor:
-    """(B, P) bool: which ``block`` x ``block`` squares of mask (B, 1, H, W)
-    still hold a kept pixel, P = (H - block + 1)
-    * (W - block + 1) top-left corners in row-major order (zeroing any other square leaves the mask as it is)."""
+    """(B, P) bool: which ``block`` x ``block`` squares of mask (B, 1, H, W) still hold a kept pixel, P =
+    (H - block + 1) * (W - block + 1) top-left corners in row-major order (zeroing any other square leaves the mask
+    as it is)."""
     return F.max_pool2d(mask, block, stride=1).flatten(1) > 0
 
 

@@ -82,9 +82,9 @@ class UNet(nn.Module):
 
 
 class Segmenter(nn.Module):
-    """[0, 1] images (B, C, H, W) in, foreground probabilities (B, 1, H, W) out:
-    clamps (straight through) and normalises inside, as
-    ``rrx.models.Classifier`` does, so augmentations, ADA's erasing and the robustness set work in pixel units."""
+    """[0, 1] images (B, C, H, W) in, foreground probabilities (B, 1, H, W) out: clamps (straight through) and
+    normalises inside, as ``rrx.models.Classifier`` does, so augmentations, ADA's erasing and the robustness set work
+    in pixel units."""
 
     def __init__(self, net: UNet, mean, std):
         super().__init__()
