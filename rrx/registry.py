@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Callable
+from typing import Any, Callable
 
 from rrx.errors import RRXError
 
@@ -28,17 +28,39 @@ class Registry:
         self.package = package
         self.ordered = ordered
         self._entries: dict[str, Callable] = {}
+        self._configs: dict[str, type | None] = {}
+        self._presets: dict[str, Any] = {}
         self._loaded = False
         self._modules: list = []
 
-    def register(self, name: str) -> Callable[[Callable], Callable]:
+    def register(
+        self, name: str, config: type | None = None, presets: dict[str, Any] | None = None
+    ) -> Callable[[Callable], Callable]:
+        """Register a factory under ``name``, with the dataclass ``config`` of its keys (the config group's option
+        ``<group>=name``, ``rrx.config``) and ``presets``: more options, each an instance of ``config``."""
+
         def add(factory: Callable) -> Callable:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = factory
+            self._configs[name] = config
+            for preset, node in (presets or {}).items():
+                if preset in self._presets:
+                    raise ValueError(f"{self.kind} preset {preset!r} is registered twice")
+                self._presets[preset] = node
             return factory
 
         return add
+
+    def config(self, name: str) -> type | None:
+        """The dataclass of ``name``'s config (None: registered without one)."""
+        self._load()
+        return self._configs.get(name)
+
+    def presets(self) -> dict[str, Any]:
+        """The config group's options that are another entry's config with other values (``method=rrda``)."""
+        self._load()
+        return dict(self._presets)
 
     def get(self, name: str) -> Callable:
         self._load()

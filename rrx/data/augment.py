@@ -14,6 +14,15 @@ import math
 import torch
 from torchvision.ops import roi_align
 
+# One vocabulary for every ``augment`` key (dataset.augment, method.augment, segmentation.augment): each key takes the
+# names that apply where it acts, and a name means the same transform wherever it is taken.
+AUGMENTATIONS = {
+    "none": "no augmentation",
+    "crop_flip": "a random resized crop and flip per image and batch (dataset.augment: classification's pipeline)",
+    "classic": "a fixed copy of each image under Table 2's flip, rotation, shift and scale (method=ada, Alg. 1 line 1)",
+    "table2": "a copy of each image under all of Table 2, drawn afresh each epoch (task=segmentation)",
+}
+
 
 def crop_boxes(
     count: int, size: int, scale: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator

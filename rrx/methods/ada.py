@@ -20,14 +20,39 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map, check_attribution
-from rrx.attributions.ipha import CONSTANTS
+from rrx.config import param
+from rrx.data.augment import AUGMENTATIONS
 from rrx.data.table2 import ROTATION_DEG, SCALE, SHIFT
-from rrx.errors import RRXError, check_choice
 from rrx.methods import register_method
+from rrx.methods.base import MethodConfig
 from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
-AUGMENTS = ("classic", "none")  # method.augment
+AUGMENTS = ("classic", "none")  # method.augment: the names of rrx.data.augment.AUGMENTATIONS that Alg. 1 line 1 takes
+IPHA_FILLS = ("zeros", "ones", "gaussian", "normalisation_mean")  # of rrx.fills.FILLS, what IPHA's C can be
+
+
+@dataclass
+class ADAConfig(MethodConfig):
+    """ADA (thesis ch. 3): standard epochs, then cycles adding images whose most important context window is zeroed"""
+
+    name: str = param("ada", "the registered name of the method")
+    standard_epochs: int = param(3, "epochs on the conventional data before the first cycle", low=0)
+    cycles: int = param(1, "ADA cycles (Alg. 1 lines 3-8)", low=0)
+    ada_epochs: int = param(2, "epochs of each cycle", low=1)
+    window: int = param(8, "Z: side of the erased window, in pixels", low=1)
+    attribution: str = param("gradcam", "any name of rrx.attributions (saliency, gradcam, ipha, ...) or captum:<ClassName>")
+    ipha_iterations: int = param(50, "attribution=ipha (thesis 7.2, hill climbing): steps per image", low=1)
+    ipha_neighbours: int = param(8, "attribution=ipha: candidate masks per image and step (each zeroes a 2x2 block)", low=1)
+    ipha_fill: str = param(
+        "zeros", f"attribution=ipha: C filling removed pixels (rrx.fills): {' | '.join(IPHA_FILLS)}", choices=IPHA_FILLS
+    )
+    ipha_seed: int = param(0, "attribution=ipha: start masks and block positions, redrawn from this seed each cycle")
+    augment: str = param(
+        "classic", f"Alg. 1 line 1: the originals plus {AUGMENTATIONS['classic']} | none: the originals only",
+        choices=AUGMENTS,
+    )
+    augment_seed: int = param(0, "the fixed augmentation drawn for each image")
 
 
 def affine_params(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -152,13 +177,13 @@ class AdaSchedule:
         return 0 if epoch <= self.standard_epochs else (epoch - self.standard_epochs - 1) // self.ada_epochs + 1
 
 
-@register_method("ada")
+@register_method("ada", config=ADAConfig)
 class ADA(Standard):
     """Cross-entropy on the original images plus the ADA images of the current cycle.
 
     ``cfg``: ``standard_epochs``, ``cycles``, ``ada_epochs``, ``window`` (Z), ``attribution``
     (any of ``rrx.attributions``; ``ipha``, the thesis's "methods combination" future work (8.2), also reads
-    ``ipha_iterations``, ``ipha_neighbours``, ``ipha_constant`` and ``ipha_seed``). Runs
+    ``ipha_iterations``, ``ipha_neighbours``, ``ipha_fill`` and ``ipha_seed``). Runs
     ``standard_epochs + cycles * ada_epochs`` epochs (``trainer.epochs`` is not used).
     """
 
@@ -171,18 +196,13 @@ class ADA(Standard):
         self.schedule = AdaSchedule(int(cfg.standard_epochs), int(cfg.cycles), int(cfg.ada_epochs))
         self.standard_epochs = self.schedule.standard_epochs
         self.window, self.attribution = int(cfg.window), cfg.attribution
-        self.augment = cfg.get("augment", "none")
-        check_choice("method.augment", self.augment, AUGMENTS)
-        self.seed = int(cfg.get("augment_seed", 0))
+        self.augment, self.seed = cfg.augment, int(cfg.augment_seed)
         self.ipha = {
-            "ipha_iterations": int(cfg.get("ipha_iterations", 50)),
-            "ipha_neighbours": int(cfg.get("ipha_neighbours", 8)),
-            "ipha_constant": cfg.get("ipha_constant", "zero"),
+            "ipha_iterations": int(cfg.ipha_iterations),
+            "ipha_neighbours": int(cfg.ipha_neighbours),
+            "ipha_fill": cfg.ipha_fill,
         }
-        self.ipha_seed = int(cfg.get("ipha_seed", 0))
-        check_choice("method.ipha_constant", self.ipha["ipha_constant"], CONSTANTS)
-        if min(self.ipha["ipha_iterations"], self.ipha["ipha_neighbours"]) < 1:
-            raise RRXError("method.ipha_iterations and method.ipha_neighbours must be at least 1")
+        self.ipha_seed = int(cfg.ipha_seed)
         self.corners: torch.Tensor | None = None  # the current cycle's windows, (N, 2)
 
     def total_epochs(self, epochs: int) -> int:

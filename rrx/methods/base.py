@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rrx.errors import check_choice
+from rrx.config import ComponentConfig, param
 from rrx.methods.rrda import FILLS, PAIRINGS
+
+
+@dataclass
+class MethodConfig(ComponentConfig):
+    """what every method has: training on RRDA images too"""
+
+    rrda: bool = param(False, "true: train on each batch plus its RRDA images (thesis ch. 4, Alg. 3)")
+    pairing: str = param(
+        "matching",
+        "RRDA pairs: matching (B new images, partners swap contexts) | alg3 (2B images, thesis Alg. 3)",
+        choices=PAIRINGS,
+    )
+    fill: str = param(
+        "black", "RRDA: what covers the partner's own object in the context it lends (tile: IN-9's only_bg_t)",
+        choices=FILLS,
+    )
+
+
+@dataclass
+class PenaltyConfig(MethodConfig):
+    """a method with a penalty weighed by lam"""
+
+    lam: float | None = param(1.0, "lambda, the weight of the method's penalty", low=0.0)
+
+
+@dataclass
+class InputGradientConfig(PenaltyConfig):
+    """a penalty on an input gradient (RRR, GradMask)"""
+
+    reduction: str = param(
+        "mean", "the penalty over the batch: mean | sum (the reference code's; Table 7's lambdas assume sum + normalized)",
+        choices=("mean", "sum"),
+    )
+    input_space: str = param(
+        "pixels", "input gradient w.r.t.: pixels (the [0, 1] image) | normalized (the model's normalised input)",
+        choices=("pixels", "normalized"),
+    )
 
 
 class Method:
@@ -25,11 +64,9 @@ class Method:
     double_backprop = False  # the loss differentiates an input gradient (create_graph=True)
 
     def __init__(self, cfg):
-        self.lam = float(cfg.lam)
+        self.lam = float(cfg.lam) if "lam" in cfg else 0.0  # a method without a penalty (standard) weighs none
         self.rrda = bool(cfg.rrda)
-        self.pairing, self.fill = cfg.get("pairing", "matching"), cfg.get("fill", "black")
-        check_choice("method.pairing", self.pairing, PAIRINGS)
-        check_choice("method.fill", self.fill, FILLS)
+        self.pairing, self.fill = cfg.pairing, cfg.fill
 
     @property
     def needs_masks(self) -> bool:
@@ -70,10 +107,6 @@ class Method:
         return None
 
 
-REDUCTIONS = ("mean", "sum")  # method.reduction: the penalty over the batch
-INPUT_SPACES = ("pixels", "normalized")  # method.input_space: what the input gradient is taken with respect to
-
-
 class InputGradientPenalty(Method):
     """CE (a batch mean) + lam * the per-image penalty reduced over the batch, where the penalty differentiates
     an input gradient.
@@ -90,9 +123,7 @@ class InputGradientPenalty(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.reduction, self.input_space = cfg.get("reduction", "mean"), cfg.get("input_space", "pixels")
-        check_choice("method.reduction", self.reduction, REDUCTIONS)
-        check_choice("method.input_space", self.input_space, INPUT_SPACES)
+        self.reduction, self.input_space = cfg.reduction, cfg.input_space
 
     def penalty(
         self,

@@ -12,9 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dataclasses import dataclass
+
+from rrx.config import param
 from rrx.errors import RRXError, check_choice
 from rrx.methods import register_method
-from rrx.methods.base import Method
+from rrx.methods.base import Method, PenaltyConfig
 from rrx.models.classifier import clamp_pixels
 
 TINY = 1e-20  # keeps the bias shares defined where both parts are exactly zero (then each takes half)
@@ -23,6 +26,21 @@ POOLS = (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)  # linear, no bias: app
 IDENTITIES = (nn.Dropout, nn.Identity)  # CD runs the network in its evaluation form
 COVERED = (*AFFINE, nn.ReLU, nn.MaxPool2d, *POOLS, *IDENTITIES)
 REGIONS = ("context", "pixels")  # method.regions
+REGIONS_DEFAULT = "${oc.select:dataset.penalty_regions,context}"  # a dataset may say where its shortcut lies
+
+
+@dataclass
+class CDEPConfig(PenaltyConfig):
+    """Contextual Decomposition Explanation Penalization (Rieger et al. 2020)"""
+
+    name: str = param("cdep", "the registered name of the method")
+    lam: float | None = param(100.0, "weight of the CDEP penalty (CDEP's regularizer_rate range 1 .. 1e4)", low=0.0)
+    regions: str = param(
+        REGIONS_DEFAULT,
+        "context (the mask's context) | pixels (num_pixels single pixels: Color MNIST); default: the dataset's",
+        choices=REGIONS,
+    )
+    num_pixels: int = param(8, "regions=pixels: how many single pixels are penalised", low=1)
 
 
 def _affine_parts(layer: nn.Module, part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +178,7 @@ def cdep_penalty(model, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     return share.view(r, b).sum(dim=0)
 
 
-@register_method("cdep")
+@register_method("cdep", config=CDEPConfig)
 class CDEP(Method):
     """Cross-entropy + lam * mean over the batch of ``cdep_penalty`` (CDEP's regularizer_rate: 1 .. 1e4).
 
@@ -173,8 +191,7 @@ class CDEP(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.regions, self.num_pixels = cfg.get("regions", "context"), int(cfg.get("num_pixels", 8))
-        check_choice("method.regions", self.regions, REGIONS)
+        self.regions, self.num_pixels = cfg.regions, int(cfg.num_pixels)
 
     def check_model(self, model) -> None:
         cd_chain(model)

@@ -5,10 +5,23 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rrx.errors import check_choice
+from dataclasses import dataclass
+
+from rrx.config import param
 from rrx.methods import register_method
-from rrx.methods.base import Method
-from rrx.methods.cdep import REGIONS, penalty_regions
+from rrx.methods.base import Method, PenaltyConfig
+from rrx.methods.cdep import REGIONS, REGIONS_DEFAULT, penalty_regions
+
+
+@dataclass
+class EGConfig(PenaltyConfig):
+    """Expected Gradients attribution prior (Erion et al. 2021): |EG| on the penalised regions"""
+
+    name: str = param("eg", "the registered name of the method")
+    lam: float | None = param(100.0, "weight of the EG penalty", low=0.0)
+    samples: int = param(1, "references (from the batch) per image and step; Erion et al. train with 1", low=1)
+    regions: str = param(REGIONS_DEFAULT, "context | pixels (as method=cdep); default: the dataset's", choices=REGIONS)
+    num_pixels: int = param(8, "regions=pixels: how many single pixels are penalised", low=1)
 
 
 def expected_gradients(
@@ -34,7 +47,7 @@ def expected_gradients(
     return ((x_rep - refs) * grad).view(samples, *x.shape).mean(dim=0)
 
 
-@register_method("eg")
+@register_method("eg", config=EGConfig)
 class ExpectedGradientsPenalty(Method):
     """Cross-entropy + lam * mean_b sum_d |EG(x_b)_d| * w_d, w the penalised regions summed (``cfg.regions``,
     as for CDEP: the context by default); ``cfg.samples`` references per image and step (Erion et al.: 1)."""
@@ -45,9 +58,8 @@ class ExpectedGradientsPenalty(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.samples = int(cfg.get("samples", 1))
-        self.regions, self.num_pixels = cfg.get("regions", "context"), int(cfg.get("num_pixels", 8))
-        check_choice("method.regions", self.regions, REGIONS)
+        self.samples = int(cfg.samples)
+        self.regions, self.num_pixels = cfg.regions, int(cfg.num_pixels)
 
     def loss(self, model, x, y, mask):
         logits = model(x)

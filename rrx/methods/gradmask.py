@@ -5,8 +5,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dataclasses import dataclass
+
+from rrx.config import param
 from rrx.methods import register_method
-from rrx.methods.base import InputGradientPenalty
+from rrx.methods.base import InputGradientConfig, InputGradientPenalty
+
+
+@dataclass
+class GradMaskConfig(InputGradientConfig):
+    """GradMask (Simpson et al. 2019): true class vs strongest other class"""
+
+    name: str = param("gradmask", "the registered name of the method")
+    lam: float | None = param(1.0e-3, "weight of the GradMask penalty (thesis range 1e-5 .. 5e-3)", low=0.0)
 
 
 def gradmask_penalty(
@@ -27,7 +38,7 @@ def gradmask_penalty(
     return ((1 - mask) * grad).abs().sum(dim=(1, 2, 3))
 
 
-@register_method("gradmask")
+@register_method("gradmask", config=GradMaskConfig)
 class GradMask(InputGradientPenalty):
     """Cross-entropy + lam * GradMask penalty (thesis range of lam: 1e-5 .. 5e-3, Table 7)."""
 

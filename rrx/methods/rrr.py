@@ -5,8 +5,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dataclasses import dataclass
+
+from rrx.config import param
 from rrx.methods import register_method
-from rrx.methods.base import InputGradientPenalty
+from rrx.methods.base import InputGradientConfig, InputGradientPenalty
+
+
+@dataclass
+class RRRConfig(InputGradientConfig):
+    """Right for the Right Reasons (Ross et al. 2017, thesis Eq. 2.7)"""
+
+    name: str = param("rrr", "the registered name of the method")
+    lam: float | None = param(100.0, "weight of the RRR penalty (thesis range 1e1 .. 1e3, Table 7)", low=0.0)
 
 
 def rrr_penalty(
@@ -32,7 +43,7 @@ def rrr_penalty(
     return ((1 - mask) * grad).pow(2).sum(dim=(1, 2, 3))
 
 
-@register_method("rrr")
+@register_method("rrr", config=RRRConfig)
 class RRR(InputGradientPenalty):
     """Cross-entropy + lam * RRR penalty (thesis range of lam: 1e1 .. 1e3, Table 7)."""
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from dataclasses import dataclass
+
+from rrx.config import param
 from rrx.methods import register_method
-from rrx.methods.base import Method
+from rrx.methods.base import Method, MethodConfig
 
 
-@register_method("standard")
+@dataclass
+class StandardConfig(MethodConfig):
+    """cross-entropy only"""
+
+    name: str = param("standard", "the registered name of the method")
+
+
+@register_method("standard", config=StandardConfig, presets={"rrda": StandardConfig(rrda=True)})
 class Standard(Method):
     """Cross-entropy on the batch (the thesis's baseline)."""
 
