@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-all lint clean
+.PHONY: install browser demo test test-all lint typecheck clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test-all: $(STAMP) browser
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check rrx tests scripts
 	$(VENV)/bin/ruff check rrx tests scripts
+
+# mypy over rrx/ at the strictness of [tool.mypy] in pyproject.toml, as CI runs it
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy rrx
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,6 +11,7 @@ the training class names, and ``finished``: true only once the last epoch and th
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -26,6 +27,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rrx.errors import RRXError, one_line_reason
+from rrx.fills import OLD_SPELLINGS
 from rrx.guard import all_finite
 from rrx.outputs import ERROR, STATUS, RunFolder, atomic_write, results_in, write_status
 from rrx.record import FILE as METRICS
@@ -63,10 +65,64 @@ SAME_RUN_IGNORES = (
 # lacks one reads as having this value, so an unfinished run of an older rrx still resumes.
 ADDED_KEYS = {
     "task": "classification",
-    "dataset.augment": False,
+    "dataset.augment": "none",
     "dataset.augment_scale": [0.35, 1.0],
     "dataset.augment_ratio": [0.75, 1.3333],
 }
+# Keys a later rrx renamed (issue 27: one key, one meaning), each with its new name and the new spelling of its old
+# values (a value not listed keeps its spelling): a checkpoint's config reads in today's keys, so its run resumes and
+# its model rebuilds. A key today's component does not have at all (``method.lam`` of ``method=standard``, which
+# weighed nothing) is not compared: it never had an effect.
+RENAMED_KEYS: dict[str, tuple[str, dict]] = {
+    "method.ipha_constant": ("method.ipha_fill", OLD_SPELLINGS),  # IPHA's C in the one fill vocabulary
+    "dataset.augment": ("dataset.augment", {True: "crop_flip", False: "none"}),
+    "model.timm_name": ("model.arch", {}),  # vit_b16 and vit_test are presets of model=timm
+}
+
+
+def renamed(flat: dict) -> dict:
+    """A flat config (``{"method.lam": 1.0, ...}``) of any rrx in today's keys and spellings (``RENAMED_KEYS``)."""
+    out = dict(flat)
+    for old, (new, values) in RENAMED_KEYS.items():
+        if old in out:
+            value = out.pop(old)
+            out[new] = values.get(value, value) if isinstance(value, (str, bool, int, float)) else value
+    return out
+
+
+def upgrade_saved_config(saved: dict) -> dict:
+    """A checkpoint's nested config in today's keys: renamed (``RENAMED_KEYS``), and without the keys the typed config
+    of its component no longer has (they had no effect), so the component rebuilds from it."""
+    from rrx.config import GROUPS, config_class
+
+    flat = renamed(_flat(saved))
+    nested: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    for group in GROUPS:
+        node = nested.get(group)
+        schema = config_class(group, OmegaConf.create(node)) if isinstance(node, dict) else None
+        if schema is not None:
+            known = {f.name for f in dataclasses.fields(schema)}
+            nested[group] = {k: v for k, v in node.items() if k in known}
+    return nested
+
+
+def saved_config(saved: dict, upgrade: Callable[[dict], dict] | None = None) -> DictConfig:
+    """A checkpoint's config to rebuild its run from: the task's ``upgrade`` first (an older loop's layout), then
+    today's keys (``upgrade_saved_config``), each component's node typed (``rrx.config.typed``: the keys it lacks
+    take today's defaults)."""
+    from rrx.config import GROUPS, typed
+
+    cfg = OmegaConf.create(upgrade_saved_config(saved if upgrade is None else upgrade(saved)))
+    for group in GROUPS:
+        if isinstance(cfg.get(group), DictConfig):
+            cfg[group] = typed(group, cfg[group])
+    return cfg
 
 
 def rng_states(generator: torch.Generator) -> dict:
@@ -242,8 +298,16 @@ def config_differences(saved: dict, cfg: DictConfig, upgrade: Callable[[dict], d
     task's ``upgrade_config``) says first what a config of an older rrx means in today's keys."""
     new = _flat(OmegaConf.to_container(cfg, resolve=True))
     saved = saved if upgrade is None else upgrade(saved)
-    old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **_flat(saved)}
+    old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **renamed(_flat(saved))}
+    from rrx.config import GROUPS
+
+    def dropped(key: str) -> bool:
+        """A key of a component that today's typed config of the same component no longer has (RENAMED_KEYS)."""
+        group = key.split(".", 1)[0]
+        return key not in new and group in GROUPS and old.get(f"{group}.name") == new.get(f"{group}.name")
+
     keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES), key=lambda k: (not k.endswith(".name"), k))
+    keys = [k for k in keys if not dropped(k)]
     return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import importlib.util
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -47,9 +48,41 @@ examples:
   rrx train method=rrda
   rrx train -m method=standard,rrda seed=0,1
   rrx train --cfg job                 # print the composed config
-  rrx train --help                    # config groups and their options
+  rrx train method=rrr --help         # config groups, and the keys of the chosen components
+  rrx train --hydra-help              # Hydra's own options
 
 config groups: model, dataset, method, challenge, attack (see `rrx train --help`), analysis (`rrx analyze --help`)."""
+COMMAND_GROUPS = {  # the config groups each command composes, in the order --help lists them
+    "train": ["task", "model", "dataset", "method", "challenge", "attack", "optimizer", "experiment"],
+    "evaluate": ["model", "dataset", "challenge", "attack"],
+    "analyze": ["model", "dataset", "analysis"],
+    "inspect": ["model", "dataset"],
+    "report": [],
+}
+
+
+def command_help(command: str, overrides: list[str]) -> str:
+    """``rrx <command> [overrides] --help``: the config groups with their options, then every key of the chosen
+    components and blocks (type, default, range or choices, meaning), from their typed configs (``rrx.config``)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from rrx.config import describe
+
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        cfg = compose(command, overrides=overrides)
+        loader = GlobalHydra.instance().config_loader()
+        groups = [f"  {group}: {', '.join(loader.get_group_options(group))}" for group in COMMAND_GROUPS[command]]
+    head = f"usage: rrx {command} [key=value ...] [group=option ...] [-m for a sweep]"
+    lines = [head, "", "config groups (group=option):", *groups, "", "keys (key=value) of this configuration:"]
+    return "\n".join([*lines, describe(cfg)])
+
+
+def config_error(err: BaseException) -> str | None:
+    """One line for an error Hydra or OmegaConf raised about the command line's config, else None."""
+    from rrx.config import explain
+
+    return explain(err)
 
 
 def one_line(err: RRXError) -> str:
@@ -90,18 +123,15 @@ def _run(task, cfg: DictConfig):
 
 @app("train")
 def train_app(cfg: DictConfig):
+    from rrx.experiments import apply_experiment, grid_has_no_lambda
     from rrx.train import train
 
-    if cfg.method.lam is None and HydraConfig.get().mode == RunMode.MULTIRUN:
+    if grid_has_no_lambda(cfg) and HydraConfig.get().mode == RunMode.MULTIRUN:
         # experiment presets sweep lambda_index over lists of different lengths (thesis_grid.yaml)
-        log.info(
-            "job %s skipped: no lambda_index=%s in lambda_grid.%s",
-            HydraConfig.get().job.num,
-            cfg.get("lambda_index"),
-            cfg.method.name,
-        )
+        log.info("job %s skipped: %s", HydraConfig.get().job.num, grid_has_no_lambda(cfg))
         return None
-    metrics = _run(train, cfg)
+    overrides = list(HydraConfig.get().overrides.task)
+    metrics = _run(lambda c, out: train(apply_experiment(c, overrides), out), cfg)
     return (
         metrics
         if metrics is None or isinstance(metrics, JobFailed)
@@ -116,6 +146,9 @@ def evaluate_app(cfg: DictConfig):
     return _run(lambda c, out: evaluate(c, out, _dataset_choice()), cfg)
 
 
+IMPLIED = "RRX_DATASET_OF_CHECKPOINT"  # set when main() composed a checkpoint's command with its own dataset's config
+
+
 def _dataset_choice():
     """What the command line said of the dataset (``rrx.subject.DatasetChoice``): ``dataset=<name>`` chooses another
     dataset; ``dataset.<key>=`` changes that key of a checkpoint's own dataset."""
@@ -125,10 +158,32 @@ def _dataset_choice():
 
     parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
     names = [o.key_or_group for o in parsed]
+    implied = os.environ.get(IMPLIED) is not None
     return DatasetChoice(
-        group="dataset" in names,
+        group="dataset" in names and not implied,
         keys=tuple(dict.fromkeys(n.removeprefix("dataset.") for n in names if n.startswith("dataset."))),
     )
+
+
+def with_checkpoint_dataset(command: str, args: list[str]) -> list[str]:
+    """``args`` of ``rrx evaluate|analyze|inspect checkpoint=<run> dataset.<key>=...`` without ``dataset=``: with
+    ``dataset=<the checkpoint's dataset>`` added, so the keys are composed against that dataset's typed config (a key
+    it has but the default dataset lacks, e.g. ``dataset.meta_dir``, is accepted). ``$RRX_DATASET_OF_CHECKPOINT``
+    marks the choice as implied: the checkpoint's own dataset config is still the one used, with those keys."""
+    if command not in ("evaluate", "analyze", "inspect") or any(a.startswith("dataset=") for a in args):
+        return args
+    given = [a.split("=", 1)[1] for a in args if a.startswith("checkpoint=")]
+    if len(given) != 1 or "," in given[0] or not any(a.startswith("dataset.") for a in args):
+        return args
+    from rrx.subject import load_checkpoint
+
+    try:
+        name = load_checkpoint(given[0], unpickle_older=False, segmentation=True)[0]["config"]["dataset"]["name"]
+    except (RRXError, KeyError, TypeError):
+        return args  # the command itself names what is wrong with the checkpoint
+    os.environ[IMPLIED] = name
+    at = next(i for i, a in enumerate(args) if a.startswith("checkpoint=")) + 1  # among the overrides, not after --cfg
+    return [*args[:at], f"dataset={name}", *args[at:]]
 
 
 @app("analyze")
@@ -194,7 +249,17 @@ def main() -> None:
     if command not in COMMANDS:
         sys.exit(f"rrx: unknown command {command!r}; known: {', '.join(COMMANDS)}\n\n{USAGE}")
     check_launcher(args[1:])
-    sys.argv = [f"rrx {command}", *args[1:]]
+    if "--help" in args[1:] or "-h" in args[1:]:
+        try:
+            print(command_help(command, [a for a in args[1:] if a not in ("--help", "-h")]))
+        except Exception as err:
+            message = config_error(err) if not isinstance(err, RRXError) else str(err)
+            if message is None:
+                raise
+            sys.exit(f"rrx: error: {message}")
+        return
+    sys.argv = [f"rrx {command}", *with_checkpoint_dataset(command, args[1:])]
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its config errors: one line below, not its report
     from rrx.outputs import leave_no_trace_if_refused
 
     try:
@@ -206,6 +271,11 @@ def main() -> None:
         sys.exit(f"rrx: error: {stop}; the run folder is resumable: run the same command again")
     except KeyboardInterrupt:  # Ctrl-C outside a training run (evaluate, analyze, report)
         sys.exit("rrx: error: stopped by SIGINT")
+    except Exception as err:  # a key the chosen component does not have, a value of the wrong type, ...
+        message = config_error(err)
+        if message is None:
+            raise
+        sys.exit(f"rrx: error: {message}")
 
 
 if __name__ == "__main__":

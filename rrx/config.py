@@ -95,6 +95,9 @@ def store_components() -> None:
         registry = getattr(importlib.import_module(package), attribute)
         for name, node in options(registry).items():
             store.store(group=group, name=name, node=node)
+    from rrx.optimizers import store_optimizers
+
+    store_optimizers()
     _stored = True
 
 
@@ -251,3 +254,27 @@ def describe(cfg: DictConfig, groups: list[str] | None = None) -> str:
             if spec.metadata.get("help"):
                 lines.append(f"      {spec.metadata['help']}")
     return "\n".join(lines).lstrip("\n")
+
+
+def component(group: str, option: str, **values: Any) -> DictConfig:
+    """The typed config of ``<group>=<option>`` (a registered name or a preset) with ``values`` set, as the command
+    line composes it: to build a component from Python, e.g. ``create_method(component("method", "rrr", lam=10))``.
+    A key the component does not have, a wrong type, a value out of range or choices: one RRXError. An
+    interpolation of the default (``img_size: ${dataset.image_size}``) needs a value here when there is no dataset."""
+    import importlib
+
+    package, attribute = GROUPS[group]
+    found = options(getattr(importlib.import_module(package), attribute))
+    if option not in found:
+        raise RRXError(f"unknown {group} {option!r}; known: {', '.join(sorted(found))}")
+    schema = type(found[option])
+    unknown = [key for key in values if key not in {spec.name for spec in fields(schema)}]
+    if unknown:
+        raise RRXError(_no_such_key(f"{group}.{unknown[0]}", schema, option))
+    cfg = OmegaConf.structured(found[option])
+    try:
+        cfg.merge_with(values)
+    except OmegaConfBaseException as err:
+        raise RRXError(explain(err) or str(err)) from None
+    check_node(cfg, schema, group)
+    return cfg

@@ -1,12 +1,14 @@
 """The one exception type rrx raises for bad input (its message is shown to the user as is), and the one-line
 reason a run stopped."""
 
+from typing import Collection
+
 
 class RRXError(Exception):
     """Bad input (a path, a config value, a file) named in a one-line message."""
 
 
-def check_choice(key: str, value, known) -> None:
+def check_choice(key: str, value: object, known: Collection[str]) -> None:
     """Raise ``RRXError("<key>=<value>; known: a, b")`` unless ``value`` is one of ``known``."""
     if value not in known:
         raise RRXError(f"{key}={value}; known: {', '.join(known)}")

@@ -7,12 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.checkpoint import describe
+from rrx.checkpoint import describe, saved_config
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.record import Record
 from rrx.results import write_results
@@ -69,7 +69,7 @@ def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path
     if state["finished"] is False:
         log.warning("checkpoint %s is %s: its results are marked unfinished", file, describe(ckpt))
     task_cls = TASKS.get("segmentation")
-    trained = OmegaConf.create(task_cls.upgrade_config(ckpt["config"]))
+    trained = saved_config(ckpt["config"], task_cls.upgrade_config)  # in today's keys, typed
     trained.dataset = checkpoint_dataset(cfg, trained.dataset, choice)
     if cfg.segmentation.robustness_window is not None:
         trained.segmentation.robustness_window = cfg.segmentation.robustness_window

@@ -4,7 +4,7 @@ are not finite (``guarded_step``), and the cheap finiteness test it uses (``all_
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol, Sequence
 
 import torch
 
@@ -24,8 +24,21 @@ def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
+class OptimizerLike(Protocol):
+    """What ``guarded_step`` calls of an optimizer: a ``torch.optim.Optimizer``, or Fabric's wrapper of one."""
+
+    def zero_grad(self, set_to_none: bool = ...) -> None: ...
+
+    def step(self) -> object: ...
+
+
 def guarded_step(
-    loss_value: float, backward: Callable[[], None], optimizer, params: list, where: str, fix: str
+    loss_value: float,
+    backward: Callable[[], None],
+    optimizer: OptimizerLike,
+    params: Sequence[torch.Tensor],
+    where: str,
+    fix: str,
 ) -> None:
     """One optimizer step, stopped (RRXError naming ``where`` and the ``fix``) on a non-finite loss before the
     backward pass, non-finite gradients before the step, or non-finite parameters after it (``all_finite``)."""

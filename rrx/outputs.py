@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from rrx.errors import RRXError
 
@@ -52,8 +52,9 @@ def unique_suffix() -> str:
 OmegaConf.register_new_resolver("rrx_unique", unique_suffix, use_cache=True, replace=True)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it and rename it to ``path``.
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it and rename it to ``path`` (what ``write``
+    returns is ignored).
 
     On any failure the temporary file is removed and ``path`` keeps its previous content; an OSError
     (a full disk, a read-only folder) becomes an RRXError naming ``path``.
@@ -184,7 +185,7 @@ class RunFolder:
     def __enter__(self) -> "RunFolder":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -215,7 +216,7 @@ def claim_new_folder(folder: Path, command: str, replace_unfinished: bool = Fals
     return lock
 
 
-def record_hydra_config(folder: Path, cfg) -> None:
+def record_hydra_config(folder: Path, cfg: DictConfig) -> None:
     """Write Hydra's ``.hydra/{config,hydra,overrides}.yaml`` for the task config ``cfg`` into ``folder``.
 
     The apps set ``hydra.output_subdir: null``, so Hydra does not write them itself before the folder was

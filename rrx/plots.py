@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from rrx.outputs import atomic_write
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+
 log = logging.getLogger(__name__)
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "figure.dpi": 200,
@@ -23,7 +31,7 @@ STYLE = {
 }
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot`` on the headless Agg backend, in the report's style."""
     import matplotlib
 
@@ -34,7 +42,7 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` to ``path`` (atomically) and close it."""
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
@@ -57,7 +65,7 @@ def image_strip(images: list[np.ndarray], titles: list[str], path: Path, caption
     return save_figure(fig, path)
 
 
-def box_plot(ax, groups: dict, ylabel: str, log_scale: bool = False) -> None:
+def box_plot(ax: Axes, groups: Mapping[str, pd.Series], ylabel: str, log_scale: bool = False) -> None:
     """Box plot of each group with its points jittered on top and the median written above."""
     names = list(groups)
     ax.boxplot([groups[n].to_numpy() for n in names], showfliers=False, widths=0.5)

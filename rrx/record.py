@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from rrx.errors import RRXError
 from rrx.outputs import write_json
@@ -52,7 +53,7 @@ class Record:
     source: str | None = field(default=None, compare=False)
     checkpoint_path: str | None = field(default=None, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.command not in COMMANDS:
             raise ValueError(f"Record.command={self.command!r}: one of {', '.join(COMMANDS)}")
 
@@ -84,13 +85,13 @@ class Record:
 
     # the metrics.json view, read-only, for code (and tests) written against the file: record["challenges"] is
     # record.to_dict()["challenges"]; rrx itself reads the attributes
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
 
     def __contains__(self, key: str) -> bool:
         return key in self.to_dict()
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self.to_dict().get(key, default)
 
     @classmethod

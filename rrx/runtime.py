@@ -211,7 +211,7 @@ class DeviceBatches:
 def augment_settings(dataset) -> tuple | None:
     """``(scale, ratio)`` from ``dataset.augment_scale`` and ``augment_ratio`` when ``dataset.augment``; each a
     [low, high] pair, scale within (0, 1] and ratio above 0, or one RRXError naming it."""
-    if not dataset.get("augment", False):
+    if dataset.get("augment", "none") != "crop_flip":  # rrx.data.augment.AUGMENTATIONS
         return None
     pairs = {}
     for key, (low, high) in {"augment_scale": (0.0, 1.0), "augment_ratio": (0.0, math.inf)}.items():

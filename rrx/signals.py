@@ -3,6 +3,8 @@
 import contextlib
 import signal
 import threading
+from types import FrameType
+from typing import Iterator, NoReturn
 
 
 class Stopped(BaseException):
@@ -10,7 +12,7 @@ class Stopped(BaseException):
 
 
 @contextlib.contextmanager
-def stop_on_signals():
+def stop_on_signals() -> Iterator[None]:
     """Turn SIGTERM and SIGINT into ``Stopped`` inside the block (main thread only), restoring the handlers after.
 
     SIGTERM is taken only when nothing else handles it. In a submitit job (``hydra/launcher=slurm`` or
@@ -22,7 +24,7 @@ def stop_on_signals():
         yield
         return
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise Stopped(f"stopped by {signal.Signals(signum).name}")
 
     signals = [signal.SIGINT] + ([signal.SIGTERM] if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else [])

@@ -11,7 +11,8 @@ from typing import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rrx.checkpoint import CHECKPOINT, describe, read_checkpoint
+from rrx.checkpoint import CHECKPOINT, describe, read_checkpoint, saved_config
+from rrx.config import typed
 from rrx.data import create_dataset, data_report
 from rrx.data.base import Benchmark
 from rrx.errors import RRXError
@@ -94,7 +95,7 @@ def checkpoint_dataset(cfg: DictConfig, trained: DictConfig, choice: DatasetChoi
         OmegaConf.update(dataset, key, OmegaConf.select(cfg.dataset, key), merge=False)
     if "cache_dir" in dataset and "cache_dir" in cfg.dataset and "cache_dir" not in choice.keys:
         dataset.cache_dir = cfg.dataset.cache_dir
-    return dataset
+    return typed("dataset", dataset)  # the keys a checkpoint of an older rrx lacks take today's defaults
 
 
 @dataclass
@@ -186,7 +187,7 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
         )
     elif state["finished"] is None:
         log.warning("checkpoint %s is %s: whether its training finished is unknown", file, describe(ckpt))
-    trained = OmegaConf.create(ckpt["config"])
+    trained = saved_config(ckpt["config"])  # in today's keys (RENAMED_KEYS), typed
     dataset_cfg = checkpoint_dataset(cfg, trained.dataset, choice)
     if dataset_cfg.image_size != trained.dataset.image_size:
         log.warning(
@@ -206,7 +207,8 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
 
     def build() -> torch.nn.Module:
         # The state dict replaces any pretrained weights, so none are loaded here.
-        model_cfg = OmegaConf.merge(trained.model, {"pretrained": False, "weights_path": None})
+        no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
+        model_cfg = typed("model", OmegaConf.merge(trained.model, no_weights))
         model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
         model.load_state_dict(ckpt["state_dict"])
         return runtime.place(model)

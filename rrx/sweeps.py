@@ -30,8 +30,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import hydra
+from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -47,17 +49,18 @@ LOCAL_LAUNCHER = (
 STOP_GRACE_S = 1.0  # a job waits this long after its launcher ended before it stops (on Ctrl-C it stops by itself)
 KILL_AFTER_S = 30.0  # and is killed if it is still running this long after it was told to stop
 OVERRIDE = f"++hydra.callbacks.rrx_sweep._target_={__name__}.SweepCallback"  # what rrx.cli adds to a sweep's command
+TaskFunction = Callable[[DictConfig], Any]  # an rrx command's body: its config -> what the job returns
 
 
-def app(config_name: str):
+def app(config_name: str) -> Callable[[TaskFunction], Callable[..., Any]]:
     """``@hydra.main`` for the rrx command of config ``config_name``; as a sweep (``-m``) it runs with
     ``SweepCallback``, and SIGINT or SIGTERM stop it (``rrx.signals.Stopped``) also between jobs."""
 
-    def decorate(task):
+    def decorate(task: TaskFunction) -> Callable[..., Any]:
         main = hydra.main(version_base="1.3", config_path="pkg://rrx.conf", config_name=config_name)(task)
 
         @functools.wraps(task)
-        def command(cfg_passthrough: DictConfig | None = None):
+        def command(cfg_passthrough: DictConfig | None = None) -> Any:
             if cfg_passthrough is not None or not is_sweep(sys.argv[1:]):
                 return main(cfg_passthrough)
             sys.argv = with_override(sys.argv, OVERRIDE)
@@ -102,7 +105,7 @@ class SweepCallback(Callback):
         self.outcomes: Path | None = None
         self.blocked_sigint = False
 
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.launcher_pid = os.getpid()
         self.outcomes = Path(str(config.hydra.sweep.dir)).absolute() / OUTCOMES / f"{os.getpid()}-{unique_suffix()}"
         self.outcomes.mkdir(parents=True)
@@ -114,7 +117,7 @@ class SweepCallback(Callback):
             threading.Thread(target=_forward_sigint, name="rrx-sigint", daemon=True).start()
             self.blocked_sigint = True
 
-    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if (
             self.launcher_pid is None
             or os.getpid() == self.launcher_pid
@@ -124,7 +127,7 @@ class SweepCallback(Callback):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         end_with(self.launcher_pid)
 
-    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if self.outcomes is None:
             return
         try:
@@ -138,7 +141,7 @@ class SweepCallback(Callback):
             {"num": num, "folder": Path(str(config.hydra.runtime.output_dir)).name, "failed": failed},
         )
 
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.blocked_sigint:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         if self.outcomes is None:

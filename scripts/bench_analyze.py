@@ -5,7 +5,7 @@
     python scripts/bench_analyze.py --device cuda --model resnet18 --image-size 224 --images 360 --batch 64 \\
         --ipha-iterations 100 --ipha-neighbours 16 --focus-per-class 10  # the configs' own settings
 
-Each runner of ``rrx.analyses`` (``conf/analysis/<name>.yaml``, shrunk by the options below so a CPU run stays short)
+Each runner of ``rrx.analyses`` (its typed config, shrunk by the options below so a CPU run stays short)
 runs once untimed on ``--warmup`` images (Focus: 18 images, one mosaic per class) for cudnn autotuning, the allocator
 and lazy init, then is timed on ``--images`` images in one call of ``run``, as ``rrx analyze`` calls it. Random weights
 (speed does not depend on them; the results do, so they are not printed). Data: ``--images`` synthetic images over 9
@@ -27,10 +27,10 @@ from timing import timed
 from torch.utils.data import Subset, TensorDataset
 
 from rrx.analyses import create_analysis
+from rrx.config import component
 from rrx.models import create_model
 from rrx.runtime import Runtime, resolve_device, seed_everything
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 CLASSES = 9
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # conf/dataset/synthetic.yaml
 ANALYSES = ("localisation", "obey", "focus", "u_analysis", "ipha")
@@ -56,7 +56,7 @@ def synthetic(n: int, size: int, seed: int = 0) -> TensorDataset:
 
 
 def settings(args) -> dict[str, dict]:
-    """The overrides of each ``conf/analysis/<name>.yaml`` this run uses."""
+    """The values this run gives each analysis's typed config (``rrx.config.component``)."""
     ig = {"ig_steps": args.ig_steps}
     return {
         "localisation": ig,
@@ -82,15 +82,15 @@ def own_unit(name: str, cfg, result: dict, images: int, seconds: float) -> str:
             f"{images * (setting['patches'] + 1) / seconds:.0f} inputs/s ({setting['patches']} patches + 1 per image)"
         )
     if name == "ipha":
-        constants = [cfg.constant] if isinstance(cfg.constant, str) else list(cfg.constant)
-        return f"{images * len(constants) * cfg.iterations * cfg.neighbours / seconds:.0f} candidates/s"
+        fills = [cfg.fill] if isinstance(cfg.fill, str) else list(cfg.fill)
+        return f"{images * len(fills) * cfg.iterations * cfg.neighbours / seconds:.0f} candidates/s"
     return ""
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--model", default="small_cnn", help="an rrx model config, conf/model/<name>.yaml")
+    parser.add_argument("--model", default="small_cnn", help="an rrx model option (rrx train --help lists them)")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--images", type=int, default=36, help="images timed (9 classes, evenly spread)")
     parser.add_argument(
@@ -119,7 +119,7 @@ def run(args, report=print) -> list[dict]:
     dataset = SimpleNamespace(
         name="bench", mean=MEAN, std=STD, classes=[f"class_{k}" for k in range(CLASSES)], has_masks=True
     )
-    model = create_model(OmegaConf.load(CONF / "model" / f"{args.model}.yaml"), CLASSES, MEAN, STD).to(device).eval()
+    model = create_model(component("model", args.model), CLASSES, MEAN, STD).to(device).eval()
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     report(
         f"device {device} ({where}), torch {torch.__version__}, model {args.model} (random weights), "
@@ -130,7 +130,7 @@ def run(args, report=print) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.analyses.split(","):
-            cfg = OmegaConf.merge(OmegaConf.load(CONF / "analysis" / f"{name}.yaml"), overrides[name])
+            cfg = component("analysis", name, **overrides[name])
             analysis = create_analysis(cfg)
             out_dir = Path(tmp) / name
             out_dir.mkdir()

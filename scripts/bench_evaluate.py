@@ -23,7 +23,7 @@ from timing import timed
 
 from rrx.challenges import check_variations, create_challenge
 from rrx.data import create_dataset
-from rrx.models import create_model
+from rrx.models import create_model, model_config
 from rrx.runtime import Runtime, resolve_device, seed_everything
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -102,16 +102,9 @@ def run(args, report=print) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         builders = {
-            "resnet50": lambda: create_model(
-                OmegaConf.create({"name": "timm", "arch": "resnet50", "pretrained": False, "weights_path": None}), 9
-            ),
+            "resnet50": lambda: create_model(model_config("timm", arch="resnet50", pretrained=False), 9),
             "clip_b32": lambda: create_model(
-                OmegaConf.merge(
-                    OmegaConf.load(Path(__file__).resolve().parents[1] / "conf/model/clip.yaml"),
-                    {"weights_path": str(clip_b32(Path(tmp) / "clip"))},
-                ),
-                None,
-                classes=dataset.classes,
+                model_config("clip", weights_path=str(clip_b32(Path(tmp) / "clip"))), None, classes=dataset.classes
             ),
         }
         for name in args.models.split(","):

@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from rrx.attributions import attribution_map, grad_cam
 from rrx.methods import create_method
 from rrx.methods.ada import best_context_window, erase_windows, window_sums
+from rrx.models import model_config
 from rrx.models.classifier import Classifier
 from rrx.models.small_cnn import SmallCNN
 
@@ -72,7 +73,7 @@ def test_grad_cam_on_a_vit_reads_the_last_blocks_tokens_and_is_not_zero():
     from rrx.models import create_model
 
     torch.manual_seed(0)
-    cfg = OmegaConf.merge(OmegaConf.load("conf/model/vit_test.yaml"), {"img_size": 32})
+    cfg = model_config("vit_test", img_size=32)
     model = create_model(cfg, 4, [0.5] * 3, [0.25] * 3).eval()
     x, y = torch.rand(3, 3, 32, 32), torch.tensor([0, 3, 1])
     (grads,), (acts,) = compute_layer_gradients_and_eval(model, model.backbone.blocks[-1].norm1, x, target_ind=y)

@@ -43,8 +43,8 @@ def coloured(colours, size=8):
 
 
 def analysis(name, **settings):
-    defaults = OmegaConf.load(f"conf/analysis/{name}.yaml")
-    return create_analysis(OmegaConf.merge(defaults, settings))
+    """The analysis ``name`` with its typed config's defaults and ``settings``."""
+    return create_analysis({"name": name, **settings})
 
 
 def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_loses_it(tmp_path):
@@ -53,7 +53,7 @@ def test_focus_of_a_class_specific_explanation_is_one_and_a_randomised_copy_lose
     labels = torch.tensor([0] * 4 + [1] * 4)
     data = TensorDataset(coloured([RED] * 4 + [GREEN] * 4), labels)
     dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["red", "green"])
-    focus = analysis("focus", attribution=["input_x_gradient"], per_class=3, randomise=False)
+    focus = analysis("focus", attribution=["input_x_gradient"], per_class=3, randomise="none")
     result = focus.run(ColourReader([0, 1]), data, dataset, CPU, tmp_path)["input_x_gradient"]
     assert result["mosaics"] == 6 and result["model"]["n"] == 6
     assert result["model"]["mean"] == pytest.approx(1.0) and result["model"]["std"] == pytest.approx(0.0)
@@ -126,7 +126,7 @@ def test_u_analysis_runner_counts_the_known_u_and_draws_it(tmp_path, monkeypatch
     monkeypatch.setattr(ua, "explain", lambda model, x, y, method, steps: MAPS.expand(len(x), 8, 8))
     data = TensorDataset(torch.ones(3, 3, 8, 8), torch.tensor([1, 1, 0]))
     dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["zero", "one"])
-    u = analysis("u_analysis", window=0.5, examples=1)
+    u = analysis("u_analysis", window_fraction=0.5, examples=1)
     (result,) = u.run(Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path).values()
     assert (result["images"], result["images_with_u"], result["triples"], result["correct_original"]) == (3, 3, 5, 2)
     assert result["patches"] == 4 and result["patch_size"] == 4 and result["examples"] == ["u_example_0.png"]
@@ -139,9 +139,12 @@ def test_u_analysis_runner_counts_the_known_u_and_draws_it(tmp_path, monkeypatch
     "settings, fragments",
     [
         ({"order": "sideways"}, ["analysis.order=sideways", "increasing"]),
-        ({"noise": "pink"}, ["analysis.noise=pink", "region_mean"]),
-        ({"window": 1.5}, ["window=1.5", "larger than the image"]),
+        ({"fill": "pink"}, ["analysis.fill=pink", "region_mean"]),
+        ({"window_fraction": 1.5}, ["analysis.window_fraction=1.5: must be in (0, 1]"]),
+        ({"window_fraction": 0.0}, ["analysis.window_fraction=0.0: must be in (0, 1]"]),
         ({"attribution": "lime"}, ["analysis.attribution=lime", "gradcam"]),
+        ({"noise": "zeros"}, ["analysis.noise: analysis=u_analysis has no key 'noise'", "fill, window_fraction"]),
+        ({"window": 0.1}, ["analysis.window: analysis=u_analysis has no key 'window'"]),
     ],
 )
 def test_bad_u_settings_stop_before_any_work(settings, fragments):
@@ -169,16 +172,16 @@ def test_a_window_under_a_pixel_is_warned_of(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(ua, "explain", lambda model, x, y, method, steps: MAPS.expand(len(x), 8, 8))
     data = TensorDataset(torch.ones(1, 3, 8, 8), torch.tensor([1]))
     dataset = type("D", (), {"classes": ["a", "b"], "mean": [0.0] * 3, "std": [1.0] * 3})()
-    analysis("u_analysis", window=0.5, examples=0).run(
+    analysis("u_analysis", window_fraction=0.5, examples=0).run(
         Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path
     )
     assert "predictions per image" not in caplog.text
-    analysis("u_analysis", window=0.01, examples=0).run(
+    analysis("u_analysis", window_fraction=0.01, examples=0).run(
         Quadrants([2.0, 2.0, -2.0, -2.0], 1.0), data, dataset, CPU, tmp_path
     )
     # 0.01 of 8 px is 0.08 px: 1 px patches, 64 of them, 65 predictions per image
     assert (
-        "analysis.window=0.01 is 0.08 px of a 8 px image: 1 px patches, 64 of them, 65 predictions per image"
+        "analysis.window_fraction=0.01 is 0.08 px of a 8 px image: 1 px patches, 64 of them, 65 predictions per image"
         in caplog.text
     )
 
@@ -197,7 +200,7 @@ TINY_ANALYSES = {
     "obey": ["analysis.max_images=9"],
     "focus": ["analysis.attribution=[gradcam]", "analysis.per_class=2", "analysis.max_images=18"],
     "ipha": [
-        "analysis.constant=[zero,mean]",
+        "analysis.fill=[zeros,normalisation_mean]",
         "analysis.compare=[saliency]",
         "analysis.iterations=3",
         "analysis.neighbours=2",
@@ -222,7 +225,7 @@ def test_cli_every_analysis_then_report_merges_them_into_the_training_run(checkp
         metrics = json.loads((folder / "analyses" / name / "metrics.json").read_text())
         assert list(metrics["analyses"]) == [name] and metrics["analysis"]["images"] > 0
         assert metrics["checkpoint_state"]["finished"] is True
-    assert (folder / "analyses" / "ipha" / "ipha_zero_0.png").is_file()
+    assert (folder / "analyses" / "ipha" / "ipha_zeros_0.png").is_file()
     rrx(
         "analyze",
         "-m",
@@ -238,7 +241,7 @@ def test_cli_every_analysis_then_report_merges_them_into_the_training_run(checkp
     assert sorted(u["Order"]) == ["increasing", "random"] and set(u["Method"]) == {"Standard"}
     assert len(pd.read_csv(folder / "report" / "localisation_synthetic.csv")) == 2
     fii = pd.read_csv(folder / "report" / "ipha_non_important_synthetic.csv")
-    assert list(fii["Constant"]) == ["zero", "mean"] and {"ipha", "saliency"} <= set(fii.columns)
+    assert list(fii["Fill"]) == ["zeros", "normalisation_mean"] and {"ipha", "saliency"} <= set(fii.columns)
     text = (folder / "report" / "report.md").read_text()
     assert "Focus on 2 x 2 mosaics" in text and "ObEy" in text and "u_analysis_synthetic.png" in text
     assert (folder / "report" / "ipha_important_synthetic.png").is_file()
@@ -275,10 +278,153 @@ def test_cli_a_killed_analysis_is_completed_by_the_same_command(checkpoint, tmp_
     one_line_error(refused, "already holds results")
 
 
+def _compose_analyze(overrides):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        return compose("analyze", overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["analysis=u_analysis", "analysis.noise=zeros"],
+            "analysis.noise: analysis=u_analysis has no key 'noise'; its keys: name, variation, max_images, ig_steps, "
+            "attribution, order, fill, window_fraction, examples, seed",
+        ),
+        (["analysis=u_analysis", "analysis.window=0.1"], "analysis.window: analysis=u_analysis has no key 'window'"),
+        (["analysis=ipha", "analysis.constant=[zero]"], "analysis.constant: analysis=ipha has no key 'constant'"),
+        (["analysis=localisation", "analysis.seed=1"], "analysis.seed: analysis=localisation has no key 'seed'"),
+        (["analysis=obey", "analysis.target=label"], "analysis.target: analysis=obey has no key 'target'"),
+        (["analysis=focus", "analysis.fill=zeros"], "analysis.fill: analysis=focus has no key 'fill'"),
+        (["analysis=u_analysis", "analysis.window_fraction=wide"], "analysis.window_fraction=wide: must be a number"),
+        (["analysis=ipha", "analysis.iterations=many"], "analysis.iterations=many: must be an integer"),
+    ],
+)
+def test_an_unknown_or_inapplicable_analysis_key_is_one_line(overrides, message):
+    """Each analysis has the keys of its typed config only (rrx.config): another analysis's key, or an older rrx's
+    name of one (noise, window, constant), is one line naming the analysis's keys."""
+    from rrx.config import explain
+
+    with pytest.raises(Exception) as err:
+        _compose_analyze(overrides)
+    line = explain(err.value)
+    assert line is not None and "\n" not in line and line.startswith(message)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["analysis=u_analysis", "analysis.window_fraction=0"], "analysis.window_fraction=0.0: must be in (0, 1]"),
+        (["analysis=u_analysis", "analysis.window_fraction=1.01"], "analysis.window_fraction=1.01: must be in (0, 1]"),
+        (
+            ["analysis=u_analysis", "analysis.fill=grey_gaussian"],
+            "analysis.fill=grey_gaussian; known: zeros, ones, gaussian, image_mean, region_mean, normalisation_mean",
+        ),
+        (["analysis=u_analysis", "analysis.order=sideways"], "analysis.order=sideways; known: increasing"),
+        (["analysis=u_analysis", "analysis.examples=-1"], "analysis.examples=-1: must be >= 0"),
+        (
+            ["analysis=ipha", "analysis.fill=[zeros,region_mean]"],
+            "analysis.fill=['zeros', 'region_mean']; known: zeros, ones, grey_gaussian, normalisation_mean",
+        ),
+        (["analysis=ipha", "analysis.fill=zero"], "analysis.fill=zero; known: zeros"),  # configs: today's names only
+        (["analysis=ipha", "analysis.search=random"], "analysis.search=random; known: alg6, greedy_top_k"),
+        (["analysis=ipha", "analysis.iterations=0"], "analysis.iterations=0: must be >= 1"),
+        (["analysis=ipha", "analysis.neighbours=0"], "analysis.neighbours=0: must be >= 1"),
+        (["analysis=ipha", "analysis.block=0"], "analysis.block=0: must be >= 1"),
+        (["analysis=obey", "analysis.iou_threshold=1.5"], "analysis.iou_threshold=1.5: must be in [0, 1]"),
+        (["analysis=focus", "analysis.randomise=true"], "analysis.randomise=True; known: none, full, cascading"),
+        (["analysis=focus", "analysis.per_class=0"], "analysis.per_class=0: must be >= 1"),
+        (["analysis=focus", "analysis.mosaic_size=0"], "analysis.mosaic_size=0: must be >= 1"),
+        (["analysis=focus", "analysis.seed=-1"], "analysis.seed=-1: must be >= 0"),
+        (["analysis=localisation", "analysis.target=both"], "analysis.target=both; known: label, prediction"),
+        (["analysis=localisation", "analysis.max_images=0"], "analysis.max_images=0: must be >= 1"),
+        (["analysis=localisation", "analysis.ig_steps=0"], "analysis.ig_steps=0: must be >= 1"),
+    ],
+)
+def test_an_analysis_value_outside_its_range_or_choices_fails_the_check(overrides, message):
+    from rrx.config import check
+    from rrx.errors import RRXError
+
+    cfg = _compose_analyze(overrides)
+    with pytest.raises(RRXError) as err:
+        check(cfg)
+    assert str(err.value).startswith(message)
+    with pytest.raises(RRXError) as err:  # and the runner of a config built in Python
+        create_analysis(cfg.analysis)
+    assert str(err.value).startswith(message)
+
+
+def test_analysis_defaults_are_the_dataclasses():
+    """The defaults the YAML files of the analysis group held, now in the typed configs (numbers unchanged)."""
+    defaults = {
+        name: {k: v for k, v in OmegaConf.to_container(_compose_analyze([f"analysis={name}"]).analysis).items()}
+        for name in ("localisation", "obey", "focus", "u_analysis", "ipha")
+    }
+    shared = {"variation": "original", "ig_steps": 50}
+    assert defaults["localisation"] == shared | {
+        "name": "localisation",
+        "attribution": ["saliency", "gradcam", "integrated_gradients"],
+        "target": "label",
+        "max_images": None,
+    }
+    assert defaults["obey"] == shared | {
+        "name": "obey",
+        "attribution": ["saliency", "gradcam"],
+        "iou_threshold": 0.5,
+        "object_masks": None,
+        "max_images": None,
+    }
+    assert defaults["focus"] == shared | {
+        "name": "focus",
+        "attribution": ["gradcam", "saliency", "integrated_gradients"],
+        "per_class": 10,
+        "randomise": "full",
+        "mosaic_size": None,
+        "max_images": None,
+        "seed": 0,
+    }
+    assert defaults["u_analysis"] == shared | {
+        "name": "u_analysis",
+        "attribution": "saliency",
+        "order": "increasing",
+        "fill": "zeros",
+        "window_fraction": 0.1,
+        "examples": 4,
+        "max_images": 200,
+        "seed": 0,
+    }
+    assert defaults["ipha"] == shared | {
+        "name": "ipha",
+        "fill": ["zeros", "ones", "grey_gaussian", "normalisation_mean"],
+        "search": "alg6",
+        "iterations": 10000,
+        "neighbours": 16,
+        "block": 2,
+        "compare": ["saliency", "guided_backprop", "gradcam", "guided_gradcam", "integrated_gradients"],
+        "examples": 2,
+        "max_images": 100,
+        "seed": 0,
+    }
+
+
 def test_cli_unknown_analysis_lists_the_known_ones(tmp_path):
     result = rrx("analyze", "analysis=shap", f"hydra.run.dir={tmp_path}", check=False)
-    assert result.returncode != 0
-    assert "Could not find 'analysis/shap'" in result.stderr and "u_analysis" in result.stderr
+    one_line_error(result, "unknown analysis 'shap'; known: focus, ipha, localisation, obey, u_analysis")
+
+
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["analysis=u_analysis", "analysis.noise=gaussian"], ["analysis=u_analysis has no key 'noise'", "fill"]),
+        (["analysis=ipha", "analysis.fill=zero"], ["analysis.fill=zero; known: zeros, ones, grey_gaussian"]),
+        (["analysis=u_analysis", "analysis.window_fraction=0"], ["analysis.window_fraction=0", "in (0, 1]"]),
+    ],
+)
+def test_cli_a_bad_analysis_key_or_value_is_one_line_before_any_model_is_read(tmp_path, overrides, fragments):
+    """No checkpoint is given: the config is refused before rrx looks for a model."""
+    one_line_error(rrx("analyze", *overrides, f"hydra.run.dir={tmp_path}", check=False), *fragments)
 
 
 @pytest.mark.parametrize(
@@ -286,8 +432,10 @@ def test_cli_unknown_analysis_lists_the_known_ones(tmp_path):
     [
         (["analysis=focus", "analysis.attribution=[lime]"], ["analysis.attribution=lime", "integrated_gradients"]),
         (["analysis=ipha", "analysis.iterations=0"], ["analysis.iterations=0"]),
-        (["analysis=ipha", "analysis.constant=grey"], ["analysis.constant=grey", "gaussian"]),
-        (["analysis=u_analysis", "analysis.window=2"], ["analysis.window=2"]),
+        (["analysis=ipha", "analysis.fill=grey"], ["analysis.fill=grey", "grey_gaussian"]),
+        (["analysis=ipha", "analysis.constant=zero"], ["analysis=ipha has no key 'constant'", "fill"]),
+        (["analysis=u_analysis", "analysis.window_fraction=2"], ["analysis.window_fraction=2", "in (0, 1]"]),
+        (["analysis=u_analysis", "analysis.noise=zeros"], ["analysis=u_analysis has no key 'noise'"]),
         (["analysis=focus", "analysis.max_images=1"], ["Focus needs images of at least two classes"]),
     ],
 )
@@ -320,7 +468,7 @@ def test_cli_on_cifar10_an_analysis_that_needs_masks_stops_and_one_that_does_not
     result = rrx("analyze", "analysis=localisation", *data, f"hydra.run.dir={tmp_path / 'loc'}", check=False)
     one_line_error(result, "analysis=localisation needs object masks", "dataset cifar10 has none")
     assert not (tmp_path / "loc" / "metrics.json").exists()
-    rrx("analyze", "analysis=u_analysis", "analysis.window=0.25", *data, f"hydra.run.dir={tmp_path / 'u'}")
+    rrx("analyze", "analysis=u_analysis", "analysis.window_fraction=0.25", *data, f"hydra.run.dir={tmp_path / 'u'}")
     (result,) = json.loads((tmp_path / "u" / "metrics.json").read_text())["analyses"]["u_analysis"].values()
     assert result["images"] == 4 and result["patches"] == 16 and result["patch_size"] == 8
 
@@ -341,7 +489,7 @@ def test_focus_on_a_model_with_a_fixed_input_size_names_mosaic_size(tmp_path):
         analysis("focus", attribution=["input_x_gradient"], per_class=1).run(
             Fixed([0, 1]), data, dataset, CPU, tmp_path
         )
-    result = analysis("focus", attribution=["input_x_gradient"], per_class=1, mosaic_size=8, randomise=False).run(
+    result = analysis("focus", attribution=["input_x_gradient"], per_class=1, mosaic_size=8, randomise="none").run(
         Fixed([0, 1]), data, dataset, CPU, tmp_path
     )
     assert result["input_x_gradient"]["model"]["n"] == 2 and result["input_x_gradient"]["model"][
@@ -368,20 +516,20 @@ def test_evenly_per_class_keeps_every_class_of_a_shuffled_split():
     assert evenly_per_class(small, 4) == [0, 1, 3, 5]
 
 
-def test_ipha_results_of_a_constant_do_not_depend_on_the_other_constants(tmp_path):
+def test_ipha_results_of_a_fill_do_not_depend_on_the_other_fills(tmp_path):
     data = TensorDataset(torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 0]))
     dataset = SimpleNamespace(mean=(0.5,) * 3, classes=["a", "b"])
     model = ColourReader([0, 1])
     settings = {"compare": [], "iterations": 3, "neighbours": 2, "examples": 0}
-    both = analysis("ipha", constant=["zero", "one"], **settings).run(model, data, dataset, CPU, tmp_path)
-    alone = analysis("ipha", constant="one", **settings).run(model, data, dataset, CPU, tmp_path)
-    assert both["one"] == alone["one"] and both["one"]["kept"]["ipha"] < 1
+    both = analysis("ipha", fill=["zeros", "ones"], **settings).run(model, data, dataset, CPU, tmp_path)
+    alone = analysis("ipha", fill="ones", **settings).run(model, data, dataset, CPU, tmp_path)
+    assert both["ones"] == alone["ones"] and both["ones"]["kept"]["ipha"] < 1
 
 
 def test_report_keeps_analyses_with_different_settings_apart():
     """Two localisation results of one model that differ only in the explained class (target): two rows, told apart by
     a Settings column, never merged or averaged."""
-    from rrx.analyses.localisation import table_localisation
+    from rrx.analyses.localisation import LocalisationConfig, table_localisation
     from rrx.analyze import keyed_by_settings
     from rrx.record import Record
 
@@ -391,7 +539,7 @@ def test_report_keeps_analyses_with_different_settings_apart():
     }
     runs = []
     for target, mass in (("label", 0.9), ("prediction", 0.1)):
-        cfg = OmegaConf.merge(OmegaConf.load("conf/analysis/localisation.yaml"), {"target": target})
+        cfg = OmegaConf.merge(OmegaConf.structured(LocalisationConfig), {"target": target})
         result = keyed_by_settings(
             {"gradcam": {**stats, "relevance_mass": {**stats["relevance_mass"], "mean": mass}}}, cfg, ("attribution",)
         )

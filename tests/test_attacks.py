@@ -2,10 +2,12 @@
 
 import pytest
 import torch
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from torch import nn
 
-from rrx.attacks import create_attack, list_attacks
+from rrx.attacks import ATTACKS, create_attack, list_attacks
+from rrx.config import check, explain, options, typed
 from rrx.errors import RRXError
 from rrx.methods import create_method
 from rrx.runtime import Runtime
@@ -90,7 +92,7 @@ class Recorder(nn.Module):
 def test_arrr_trains_the_method_on_the_attacked_batch(mix):
     torch.manual_seed(0)
     model = Recorder().train()
-    method = create_method(OmegaConf.create({"name": "standard", "lam": 0.0, "rrda": False}))
+    method = create_method(typed("method", {"name": "standard"}))
     runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)
     x, y = torch.full((2, 4), 0.5), torch.tensor([0, 1])
     attack = _attack("fgsm")
@@ -167,3 +169,67 @@ def test_fgsm_moves_every_pixel_of_a_black_image_by_eps():
     # d CE / dx for label 0 is p_1 (w_1 - w_0) / std > 0 in every pixel
     x_adv = _attack("fgsm", eps=0.1).perturb(model, x, y)
     assert torch.allclose(x_adv, torch.full_like(x, 0.1))
+
+
+# ---- the typed configs of the attack group ---------------------------------------------------------------------
+
+
+def _compose(*overrides):
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def test_every_attack_option_composes_with_todays_defaults():
+    expected = {
+        "none": {"name": "none", "display_name": None, "mix": None},
+        "fgsm": {"name": "fgsm", "display_name": "FGSM", "mix": None, "eps": 0.03137, "eval_eps": None},
+        "pgd": {
+            "name": "pgd",
+            "display_name": "PGD",
+            "mix": None,
+            "eps": 0.03137,
+            "eval_eps": None,
+            "step_size": 0.00784,
+            "steps": 10,
+            "random_start": True,
+        },
+    }
+    assert sorted(options(ATTACKS)) == sorted(expected)
+    for name, values in expected.items():
+        cfg = _compose(f"attack={name}").attack
+        assert OmegaConf.to_container(cfg) == values
+        assert create_attack(cfg) is not None
+    assert _compose().attack.name == "none"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["attack=none", "attack.eps=0.1"],
+            "attack.eps: attack=none has no key 'eps'; its keys: name, display_name, mix",
+        ),
+        (["attack=fgsm", "attack.steps=3"], "attack.steps: attack=fgsm has no key 'steps'"),
+        (["attack=pgd", "attack.steps=many"], "attack.steps=many: must be an integer"),
+    ],
+)
+def test_a_key_the_attack_does_not_have_is_one_line(overrides, message):
+    with pytest.raises(Exception) as err:
+        _compose(*overrides)
+    assert (explain(err.value) or "").startswith(message)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["attack=fgsm", "attack.eps=-0.1"], "attack.eps=-0.1: must be >= 0"),
+        (["attack=pgd", "attack.mix=1.5"], "attack.mix=1.5: must be in [0, 1]"),
+        (["attack=pgd", "attack.step_size=0"], "attack.step_size=0.0: must be > 0"),
+        (["attack=pgd", "attack.steps=0"], "attack.steps=0: must be >= 1"),
+        (["attack=fgsm", "attack.eval_eps=[0.01,-0.1]"], "attack.eval_eps=[0.01, -0.1]: must be >= 0"),
+    ],
+)
+def test_an_attack_value_out_of_range_fails_the_check(overrides, message):
+    with pytest.raises(RRXError) as err:
+        check(_compose(*overrides))
+    assert str(err.value) == message

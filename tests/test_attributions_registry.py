@@ -103,28 +103,29 @@ def test_the_declared_needs():
 
 def test_the_consumers_take_the_methods_their_needs_allow():
     from rrx.analyses import create_analysis
-    from rrx.challenges.snr import SNRChallenge
+    from rrx.challenges.snr import SNRChallenge, SNRConfig
     from rrx.methods import create_method
+    from rrx.methods.ada import ADAConfig
     from rrx.segmentation.ada import ATTRIBUTIONS as SEGMENTATION
 
     assert SEGMENTATION == {n: display_name(n) for n in REGISTERED if n != "ipha"}  # IPHA scores among classes
-    snr = dict(snr_variation="original", target="label", ig_steps=2, ig_baseline="black")
-    snr_cfg = OmegaConf.create(snr | {"attribution": ["input_x_gradient", "guided_backprop", "captum:Deconvolution"]})
+    snr = OmegaConf.merge(OmegaConf.structured(SNRConfig), {"ig_steps": 2})
+    snr_cfg = OmegaConf.merge(snr, {"attribution": ["input_x_gradient", "guided_backprop", "captum:Deconvolution"]})
     assert SNRChallenge(snr_cfg).attributions == ["input_x_gradient", "guided_backprop", "captum:Deconvolution"]
     with pytest.raises(
         RRXError,
         match="^challenge.attribution=guided_gradcam; known: saliency, input_x_gradient, "
         "integrated_gradients, guided_backprop, or captum",
     ):
-        SNRChallenge(OmegaConf.create(snr | {"attribution": "guided_gradcam"}))
-    ada = OmegaConf.merge(OmegaConf.load("conf/method/ada.yaml"), {"attribution": "integrated_gradients"})
+        SNRChallenge(OmegaConf.merge(snr, {"attribution": "guided_gradcam"}))
+    ada = OmegaConf.merge(OmegaConf.structured(ADAConfig), {"attribution": "integrated_gradients"})
     assert create_method(ada).attribution == "integrated_gradients"
     with pytest.raises(RRXError, match="^method.attribution=lime; known: " + ", ".join(REGISTERED)):
         create_method(OmegaConf.merge(ada, {"attribution": "lime"}))
-    ipha = OmegaConf.merge(OmegaConf.load("conf/analysis/ipha.yaml"), {"compare": ["gradcam", "captum:Deconvolution"]})
+    ipha = {"name": "ipha", "compare": ["gradcam", "captum:Deconvolution"]}
     assert create_analysis(ipha).compare == ["gradcam", "captum:Deconvolution"]
     with pytest.raises(RRXError, match="^analysis.compare=ipha; known: " + ", ".join(REGISTERED[:-1]) + ", or"):
-        create_analysis(OmegaConf.merge(ipha, {"compare": ["ipha"]}))  # its own search is the ipha row
+        create_analysis(ipha | {"compare": ["ipha"]})  # its own search is the ipha row
 
 
 @pytest.mark.parametrize("signed", [False, True])

@@ -12,6 +12,7 @@ from rrx.errors import RRXError
 from rrx.methods import create_method
 from rrx.methods.cdep import cd_chain, cd_layer, cdep_penalty, contextual_decomposition, penalty_regions
 from rrx.methods.eg import expected_gradients
+from rrx.models import model_config
 from rrx.models.classifier import Classifier
 
 
@@ -99,7 +100,7 @@ def test_parts_sum_to_the_logits_of_a_conv_net():
 def test_parts_sum_to_the_logits_of_rrx_models(name):
     from rrx.models import create_model
 
-    cfg = OmegaConf.load(f"conf/model/{name}.yaml")
+    cfg = model_config(name)
     model = create_model(cfg, 10, [0.1] * 3, [0.3] * 3)
     x = torch.rand(4, 3, 28, 28)
     model(x)  # materialise lazy layers
@@ -146,7 +147,7 @@ def test_cdep_on_a_model_it_does_not_cover_names_the_layer():
         cd_chain(gelu)
     from rrx.models import create_model
 
-    resnet = create_model(OmegaConf.load("conf/model/resnet18.yaml"), 9, [0.5] * 3, [0.2] * 3)
+    resnet = create_model(model_config("resnet18"), 9, [0.5] * 3, [0.2] * 3)
     method = create_method(OmegaConf.create({"name": "cdep", "lam": 1.0, "rrda": False}))
     with pytest.raises(RRXError, match=r"layer layer1\.0 \(BasicBlock\)"):
         method.check_model(resnet)

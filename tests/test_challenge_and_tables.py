@@ -177,3 +177,134 @@ def test_run_files_mark_no_best_in_the_edge_grid(tmp_path):
     )
     text = (tmp_path / "edge.md").read_text()
     assert "90.00" in text and "**" not in text
+
+
+# --- the challenge config group: every option from its component's dataclass, its values as the YAMLs had them ---
+BACKGROUND = ["original", "mixed_same", "mixed_rand", "mixed_next"]
+EVERY_VARIATION = [*BACKGROUND, "only_fg", "no_fg", "only_bg_b", "only_bg_t"]
+EDGE = {"edge_variations": BACKGROUND, "widths": list(range(5, 55, 5)), "reference_size": 224}
+SNR = {
+    "attribution": ["saliency", "integrated_gradients"],
+    "snr_variation": "original",
+    "snr_max_images": None,
+    "target": "label",
+    "ig_steps": 50,
+    "ig_baseline": "black",
+}
+OPTIONS = {
+    "background": {"name": "background", "variations": BACKGROUND},
+    **{v: {"name": "background", "variations": [v]} for v in EVERY_VARIATION},
+    "signal": {"name": "background", "variations": ["original", "only_fg", "only_bg_t"]},
+    "edge": {"name": "edge", **EDGE},
+    "snr": {"name": "snr", **SNR},
+    "all": {"name": "all", **EDGE, **SNR, "variations": EVERY_VARIATION},
+    "gradient_map": {"name": "gradient_map", "map_variation": "original"},
+    "patches": {"name": "patches"},
+    "adversarial_backgrounds": {
+        "name": "adversarial_backgrounds",
+        "stats_per_class": 10,
+        "batch_size": None,
+        "top_k": 5,
+    },
+    "zero_shot": {"name": "zero_shot", "variations": [*BACKGROUND, "only_fg", "only_bg_t"]},
+}
+
+
+def _challenge_cfg(*overrides, command="train"):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        return compose(command, overrides=["checkpoint=run"] * (command == "evaluate") + list(overrides))
+
+
+def test_every_challenge_option_composes_with_the_values_it_always_had():
+    from omegaconf import OmegaConf
+
+    from rrx.challenges import CHALLENGES
+    from rrx.config import options
+
+    assert sorted(options(CHALLENGES)) == sorted(OPTIONS)
+    for option, expected in OPTIONS.items():
+        cfg = OmegaConf.to_container(_challenge_cfg(f"challenge={option}").challenge)
+        assert cfg == expected and list(cfg) == list(expected), option  # the suite's keys in the order they had
+    for command in ("train", "evaluate"):
+        assert OmegaConf.to_container(_challenge_cfg(command=command).challenge) == OPTIONS["background"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["challenge=mixed_rand", "challenge.widths=[5]"],
+            "challenge.widths: challenge=background has no key 'widths'; its keys: name, variations",
+        ),
+        (
+            ["challenge=all", "challenge.top_k=3"],
+            "challenge.top_k: challenge=all has no key 'top_k'; its keys: name, edge_variations, widths,",
+        ),
+        (
+            ["challenge=patches", "challenge.variations=[original]"],
+            "challenge.variations: challenge=patches has no key 'variations'; its keys: name",
+        ),
+        (["challenge=snr", "challenge.ig_steps=many"], "challenge.ig_steps=many: must be an integer"),
+        (["challenge=mixed"], "unknown challenge 'mixed'; known: adversarial_backgrounds, all, background, edge,"),
+    ],
+)
+def test_a_key_the_challenge_does_not_have_is_one_line(overrides, message):
+    from rrx.config import explain
+
+    with pytest.raises(Exception) as err:
+        _challenge_cfg(*overrides)
+    line = explain(err.value)
+    assert line is not None and "\n" not in line and line.startswith(message), line
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("challenge=edge challenge.widths=[5,0]", "challenge.widths=[5, 0]: must be >= 1"),
+        ("challenge=all challenge.reference_size=0", "challenge.reference_size=0: must be >= 1"),
+        ("challenge=snr challenge.snr_max_images=0", "challenge.snr_max_images=0: must be >= 1"),
+        ("challenge=all challenge.ig_steps=0", "challenge.ig_steps=0: must be >= 1"),
+        ("challenge=snr challenge.target=truth", "challenge.target=truth; known: label, prediction"),
+        ("challenge=snr challenge.ig_baseline=white", "challenge.ig_baseline=white; known: black, mean"),
+        ("challenge=adversarial_backgrounds challenge.stats_per_class=0", "challenge.stats_per_class=0: must be >= 1"),
+        ("challenge=adversarial_backgrounds challenge.batch_size=0", "challenge.batch_size=0: must be >= 1"),
+        ("challenge=adversarial_backgrounds challenge.top_k=0", "challenge.top_k=0: must be >= 1"),
+    ],
+)
+def test_a_challenge_value_out_of_range_or_choices_stops_the_check(override, message):
+    from omegaconf import OmegaConf
+
+    from rrx.config import check
+    from rrx.errors import RRXError
+
+    cfg = _challenge_cfg(*override.split())
+    with pytest.raises(RRXError) as err:
+        check(OmegaConf.masked_copy(cfg, ["challenge"]))  # the other groups' values are theirs to test
+    assert str(err.value) == message
+
+
+def test_the_snr_target_is_spelled_as_the_analyses_target():
+    """``challenge.target`` (SNR) and ``analysis.target`` (localisation) both name the class explained."""
+    from dataclasses import fields
+
+    from rrx.analyses.common import TARGETS
+    from rrx.challenges.snr import BASELINES, SNRConfig
+
+    choices = {f.name: f.metadata.get("choices") for f in fields(SNRConfig)}
+    assert choices["target"] == TARGETS == ("label", "prediction") and choices["ig_baseline"] == BASELINES
+
+
+def test_create_challenge_fills_in_the_defaults_and_checks_the_keys():
+    from rrx.challenges import create_challenge
+    from rrx.errors import RRXError
+
+    snr = create_challenge({"name": "snr", "attribution": "saliency"})
+    assert (snr.attributions, snr.max_images, snr.steps, snr.baseline) == (["saliency"], None, 50, "black")
+    background, edge, _ = create_challenge({"name": "all", "widths": [3]}).parts
+    assert background.variations == EVERY_VARIATION and (edge.widths, edge.reference_size) == ([3], 224)
+    with pytest.raises(RRXError, match="^challenge.widths: challenge=background has no key 'widths'; its keys: name, "):
+        create_challenge({"name": "background", "widths": [5]})
+    with pytest.raises(RRXError, match=r"^challenge.widths=\[0\]: must be >= 1$"):
+        create_challenge({"name": "edge", "widths": [0]})

@@ -30,6 +30,32 @@ def test_help_lists_commands():
     assert bad.returncode != 0 and "unknown command 'fly'" in bad.stderr
 
 
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["method.lam=7"], "method.lam: method=standard has no key 'lam'; its keys: name, rrda, pairing, fill"),
+        (["method=rrr", "method.lam=heavy"], "method.lam=heavy: must be a number (or null)"),
+        (["method=rrr", "method.reduction=max"], "method.reduction=max; known: mean, sum"),
+        (["method=rrrr"], "unknown method 'rrrr'; known: actdiff, actdiff_rrda, ada, cdep, eg, gradmask, rrda, rrr"),
+        (["method=rrr", "+method.weight=3"], "method.weight: method=rrr has no key 'weight'"),
+    ],
+)
+def test_a_key_the_chosen_component_lacks_or_a_bad_value_is_one_line(args, line, tmp_path):
+    """Typed component configs (rrx.config): Hydra refuses the key or value while composing, and the command says so
+    in one line naming the key, the component and its keys; nothing is left behind."""
+    result = rrx("train", *args, cwd=tmp_path, check=False)
+    assert one_line_error(result) == f"rrx: error: {line}" or line in one_line_error(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_the_keys_of_the_chosen_components():
+    out = rrx("train", "method=ada", "--help").stdout
+    assert "method: actdiff, actdiff_rrda, ada, cdep, eg, gradmask, rrda, rrr, standard" in out
+    assert "method.window: an integer = 8  [>= 1]" in out and "Z: side of the erased window, in pixels" in out
+    assert "method.lam" not in out  # ADA weighs no penalty
+    assert "method.reduction: a string = mean" in rrx("train", "method=rrr", "--help").stdout
+
+
 def test_cfg_job_prints_the_composed_config():
     out = rrx("train", "method=rrda", "--cfg", "job").stdout
     assert "rrda: true" in out and "name: resnet18" in out and "bg_correlation: 0.9" in out

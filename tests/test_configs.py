@@ -29,8 +29,21 @@ def _choices(group):
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def _model_choices():
+    from rrx.config import options
+    from rrx.models import MODELS
+
+    return sorted(options(MODELS))
+
+
+def test_every_model_is_an_option():
+    from rrx.models import list_models
+
+    assert set(list_models()) <= set(_model_choices())  # and the timm presets vit_b16, vit_test
+
+
 @pytest.mark.parametrize(
-    "choice", [c for c in _choices("model") if c not in SEGMENTATION_MODELS]
+    "choice", [c for c in _model_choices() if c not in SEGMENTATION_MODELS]
 )  # unet: test_segmentation
 def test_model_choice(choice):
     cfg = _compose(f"model={choice}")
@@ -58,7 +71,20 @@ SUITES = {
 }
 
 
-@pytest.mark.parametrize("choice", _choices("challenge"))
+def _challenge_choices():
+    from rrx.challenges import CHALLENGES
+    from rrx.config import options
+
+    return sorted(options(CHALLENGES))
+
+
+def test_every_challenge_is_an_option():
+    from rrx.challenges import list_challenges
+
+    assert set(list_challenges()) <= set(_challenge_choices())  # and its presets: original, mixed_rand, signal, ...
+
+
+@pytest.mark.parametrize("choice", _challenge_choices())
 def test_challenge_choice(choice):
     challenge = create_challenge(_compose(f"challenge={choice}").challenge)
     if choice == "edge":
@@ -75,7 +101,14 @@ def test_challenge_choice(choice):
         assert challenge.variations == SUITES.get(choice, [choice])
 
 
-@pytest.mark.parametrize("choice", _choices("attack"))
+def _attack_choices():
+    from rrx.attacks import ATTACKS
+    from rrx.config import options
+
+    return sorted(options(ATTACKS))
+
+
+@pytest.mark.parametrize("choice", _attack_choices())
 def test_attack_choice(choice):
     assert create_attack(_compose(f"attack={choice}").attack) is not None
 
@@ -89,8 +122,21 @@ DATASET_OVERRIDES = {
 }
 
 
+def _dataset_choices():
+    from rrx.config import options
+    from rrx.data import DATASETS
+
+    return sorted(options(DATASETS))
+
+
+def test_every_dataset_is_an_option():
+    from rrx.data import list_datasets
+
+    assert _dataset_choices() == list_datasets()
+
+
 @pytest.mark.parametrize(
-    "choice", [c for c in _choices("dataset") if c not in SEGMENTATION_ONLY_DATASETS]
+    "choice", [c for c in _dataset_choices() if c not in SEGMENTATION_ONLY_DATASETS]
 )  # scgm: likewise
 def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
@@ -113,6 +159,56 @@ def test_dataset_choice(choice, tmp_path):
     assert dataset.name == choice and dataset.num_classes == cfg.num_classes and len(dataset.mean) == 3
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["dataset=cifar10", "dataset.augment=crop_flip"], "dataset.augment: dataset=cifar10 has no key 'augment'"),
+        (["dataset=scgm", "dataset.target=gm"], "dataset.target: dataset=scgm has no key 'target'"),  # now tissue
+        (["dataset=scgm", "dataset.val_fraction=0.3"], "dataset.val_fraction: dataset=scgm has no key 'val_fraction'"),
+        (["dataset=color_mnist", "dataset.variant=cdep"], "dataset.variant: dataset=color_mnist has no key 'variant'"),
+        (["dataset.image_size=big"], "dataset.image_size=big: must be an integer"),
+    ],
+)
+def test_a_key_the_dataset_lacks_is_one_line(overrides, message):
+    from rrx.config import explain
+
+    with pytest.raises(Exception) as err:
+        _compose(*overrides)
+    line = explain(err.value)
+    assert line.startswith(message) and "\n" not in line
+    if "no key" in message:
+        assert "; its keys: name, " in line
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["dataset.augment=true"], "dataset.augment=True; known: none, crop_flip"),  # the bool of rrx before 0.x
+        (["dataset.augment=classic"], "dataset.augment=classic; known: none, crop_flip"),  # method=ada's, not this
+        (["dataset=in9", "dataset.label_map=madry"], "dataset.label_map=madry; known: reference, wordnet"),
+        (["dataset=scgm", "dataset.tissue=csf"], "dataset.tissue=csf; known: gm, wm, sc"),
+        (["dataset=scgm", "dataset.val_subject_fraction=1.0"], "dataset.val_subject_fraction=1.0: must be in (0, 1)"),
+        (["dataset=scgm", "dataset.vote=1.0"], "dataset.vote=1.0: must be in [0, 1)"),
+        (["dataset=rival10", "dataset.fill=grey"], "dataset.fill=grey; known: black, tile"),
+        (["dataset=decoy_mnist", "dataset.variant=big"], "dataset.variant=big; known: ross, cdep, none"),
+        (["dataset=toy_rules", "dataset.rule=all"], "dataset.rule=all; known: both, corners, top_middle"),
+        (["dataset.mean=[0.5,2,0.5]"], "dataset.mean=[0.5, 2.0, 0.5]: must be in [0, 1]"),
+        (["dataset.std=[0.25,0,0.25]"], "dataset.std=[0.25, 0.0, 0.25]: must be > 0"),
+        (["dataset.augment_scale=[0,1]"], "dataset.augment_scale=[0.0, 1.0]: must be in (0, 1]"),
+        (["dataset.num_classes=1"], "dataset.num_classes=1: must be >= 2"),
+        (["dataset.bg_correlation=1.5"], "dataset.bg_correlation=1.5: must be in [0, 1]"),
+    ],
+)
+def test_a_dataset_value_outside_its_range_or_choices_fails_the_check(overrides, message):
+    import re
+
+    from rrx.config import check
+
+    check(_compose(*overrides[:-1]))  # the same config with the value's default passes
+    with pytest.raises(RRXError, match=f"^{re.escape(message)}$"):
+        check(_compose(*overrides))
+
+
 def test_other_commands_compose():
     with initialize_config_module("rrx.conf", version_base="1.3"):
         evaluate = compose("evaluate", overrides=["checkpoint=run", "challenge=mixed_next"])
@@ -131,17 +227,31 @@ def test_unknown_registry_name_lists_the_known_ones():
     assert list_methods() == ["actdiff", "ada", "cdep", "eg", "gradmask", "rrr", "standard"]
 
 
+def _grid_lam(*overrides):
+    """The job's method.lam after its experiment's grid (rrx.experiments), None where the grid has no job."""
+    from rrx.experiments import apply_experiment, grid_has_no_lambda
+
+    cfg = _compose(*overrides)
+    return None if grid_has_no_lambda(cfg) else apply_experiment(cfg).method.get("lam", "no lam")
+
+
 def test_thesis_grid_gives_each_method_its_table7_lambdas():
+    from rrx.experiments import apply_experiment
+
     lams = {
-        (m, i): _compose("experiment=thesis_in9", f"method={m}", f"lambda_index={i}").method.lam
+        (m, i): _grid_lam("experiment=thesis_in9", f"method={m}", f"lambda_index={i}")
         for m in ("rrr", "gradmask", "actdiff_rrda", "rrda")
         for i in range(4)
     }
     assert [lams[("rrr", i)] for i in range(4)] == [10, 100, 1000, None]
     assert [lams[("gradmask", i)] for i in range(4)] == [1e-5, 1e-4, 1e-3, 5e-3]
     assert [lams[("actdiff_rrda", i)] for i in range(4)] == [1, 2, 4, 8]
-    assert [lams[("rrda", i)] for i in range(4)] == [0.0, None, None, None]
-    cfg = _compose("experiment=thesis_rival10")
+    assert [lams[("rrda", i)] for i in range(4)] == ["no lam", None, None, None]  # Standard + RRDA weighs nothing
+    rrr = apply_experiment(_compose("experiment=thesis_in9", "method=rrr")).method
+    rrda = apply_experiment(_compose("experiment=thesis_in9", "method=rrda")).method
+    assert (rrr.reduction, rrr.input_space, rrr.pairing, rrda.pairing) == ("sum", "normalized", "alg3", "alg3")
+    assert "reduction" not in rrda
+    cfg = apply_experiment(_compose("experiment=thesis_rival10"))
     assert (cfg.dataset.name, cfg.trainer.epochs, cfg.trainer.batch_size, cfg.optimizer.lr, cfg.model.pretrained) == (
         "rival10",
         50,
@@ -152,36 +262,43 @@ def test_thesis_grid_gives_each_method_its_table7_lambdas():
 
 
 def test_embedded_and_mnist_presets():
-    cfg = _compose("experiment=embedded", "method=rrr")
-    assert (cfg.dataset.name, cfg.model.name, cfg.method.lam, cfg.challenge.name, cfg.model.pretrained) == (
+    from rrx.experiments import apply_experiment
+
+    cfg = apply_experiment(_compose("experiment=embedded", "method=rrr"))
+    assert (cfg.dataset.name, cfg.model.name, cfg.method.lam, cfg.challenge.name) == (
         "synthetic",
         "small_cnn",
         10,
         "all",
-        False,
     )
-    cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=rrr", "attack=fgsm")
+    assert "pretrained" not in cfg.model  # SmallCNN has no weights to load
+    assert apply_experiment(_compose("experiment=embedded", "model=vit_test")).model.pretrained is False
+    cfg = apply_experiment(_compose("experiment=thesis_mnist", "dataset=color_mnist", "method=rrr", "attack=fgsm"))
     assert (cfg.model.name, cfg.method.lam, cfg.attack.name, cfg.trainer.epochs) == ("mlp", 10, "fgsm", 10)
 
 
 def test_a_model_without_weights_refuses_pretrained():
-    cfg = _compose("experiment=thesis_grid", "model=small_cnn")
-    with pytest.raises(RRXError, match="model=small_cnn has no pretrained weights; set model.pretrained=false"):
-        create_model(cfg.model, 9, [0.5] * 3, [0.25] * 3)
+    from rrx.config import explain
+
+    with pytest.raises(Exception) as err:
+        _compose("model=small_cnn", "model.pretrained=true")  # only models with weights have the key
+    assert explain(err.value) == (
+        "model.pretrained: model=small_cnn has no key 'pretrained'; its keys: name, display_name, width"
+    )
 
 
 def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
     lams = {
-        (d, m): _compose("experiment=thesis_mnist", f"dataset={d}", f"method={m}").method.lam
+        (d, m): _grid_lam("experiment=thesis_mnist", f"dataset={d}", f"method={m}")
         for d in ("decoy_mnist", "color_mnist")
         for m in ("standard", "rrr", "cdep", "eg")
     }
     assert lams == {
-        ("decoy_mnist", "standard"): 0.0,
+        ("decoy_mnist", "standard"): "no lam",
         ("decoy_mnist", "rrr"): 10,
         ("decoy_mnist", "cdep"): 10,
         ("decoy_mnist", "eg"): 30,
-        ("color_mnist", "standard"): 0.0,
+        ("color_mnist", "standard"): "no lam",
         ("color_mnist", "rrr"): 10,
         ("color_mnist", "cdep"): 1,
         ("color_mnist", "eg"): 30,
@@ -193,7 +310,18 @@ def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
 ANALYSIS_NEEDS_MASKS = {"localisation": True, "obey": True, "focus": False, "u_analysis": False, "ipha": False}
 
 
-@pytest.mark.parametrize("choice", _choices("analysis"))
+def _analysis_choices():
+    from rrx.analyses import ANALYSES
+    from rrx.config import options
+
+    return sorted(options(ANALYSES))
+
+
+def test_every_analysis_is_an_option():
+    assert _analysis_choices() == sorted(ANALYSIS_NEEDS_MASKS)
+
+
+@pytest.mark.parametrize("choice", _analysis_choices())
 def test_analysis_choice(choice):
     from rrx.analyses import create_analysis
 

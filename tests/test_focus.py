@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from runner import one_line_error, rrx
 from torch.utils.data import TensorDataset
 
@@ -16,6 +15,7 @@ from rrx.analyses.focus import (
     cascading_copies,
     focus,
     mosaic_plan,
+    randomise_choice,
     randomised_copy,
     reinitialisable_layers,
     table_focus,
@@ -29,7 +29,7 @@ CPU = Runtime(torch.device("cpu"), amp=False, batch_size=3, num_workers=0, progr
 
 
 def focus_analysis(**settings):
-    return create_analysis(OmegaConf.merge(OmegaConf.load("conf/analysis/focus.yaml"), settings))
+    return create_analysis({"name": "focus", **settings})
 
 
 class ChannelReader(torch.nn.Module):
@@ -229,7 +229,10 @@ def test_focus_runner_with_cascading_randomisation_and_its_table(tmp_path):
 
 
 def test_randomise_values():
-    assert focus_analysis(randomise=True).randomise == "full" and focus_analysis(randomise=False).randomise == "none"
+    """A config takes today's names; the library's randomise_choice still reads an older rrx's true / false."""
+    assert [randomise_choice(v) for v in (True, False, None)] == ["full", "none", "none"]
+    with pytest.raises(RRXError, match="^analysis.randomise=True; known: none, full, cascading$"):
+        focus_analysis(randomise=True)
     assert [focus_analysis(randomise=v).randomise for v in ("none", "full", "cascading")] == [
         "none",
         "full",

@@ -94,6 +94,7 @@ from hydra import compose, initialize_config_module  # noqa: E402
 from in9_fixture import CLASSES as IN9_CLASSES  # noqa: E402
 from in9_fixture import object_mask, write_in9  # noqa: E402
 
+from rrx.config import check  # noqa: E402
 from rrx.data import create_dataset  # noqa: E402
 
 
@@ -105,6 +106,7 @@ def in9_root(tmp_path_factory):
 def _in9(root, *overrides):
     with initialize_config_module("rrx.conf", version_base="1.3"):
         cfg = compose("train", overrides=["dataset=in9", f"dataset.root={root}", "dataset.num_workers=0", *overrides])
+    check(cfg)  # ranges and choices, as the command line checks them
     return create_dataset(cfg.dataset)
 
 

@@ -299,6 +299,9 @@ def test_attribution_and_u_views(inspected, x):
     with pytest.raises(RRXError, match="class index 7 is out of range"):
         views.attribution_view(inspected, x, "saliency", chosen=7)
     u = views.u_view(inspected, x, heat, predicted, 0.25, "increasing", "zeros", seed=0)
+    assert (u.numbers["window_fraction"], u.numbers["fill"]) == (0.25, "zeros")  # analysis.* of U Analysis
+    with pytest.raises(RRXError, match="^fill=grey_gaussian; known: zeros, ones, gaussian, "):
+        views.u_view(inspected, x, heat, predicted, 0.25, "increasing", "grey_gaussian", seed=0)  # IPHA's, not U's
     predictions = u.numbers["predictions"]
     assert u.numbers["patch_size"] == 8 and len(predictions) == 17  # 4 x 4 patches of 8 px: x_0 .. x_16
     assert predictions[0] == predicted

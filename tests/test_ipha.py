@@ -2,7 +2,7 @@
 (Eq. 7.2) against a softmax computed by hand, top-k masks, and IPHA as ADA's attribution."""
 
 import math
-from pathlib import Path
+from dataclasses import fields
 from types import SimpleNamespace
 
 import pytest
@@ -14,16 +14,25 @@ from torch.utils.data import TensorDataset
 from rrx.analyses import create_analysis
 from rrx.analyses.ipha import feature_impact_index
 from rrx.attributions import attribution_map
-from rrx.attributions.ipha import apply_mask, constant_image, greedy_top_k, hill_climb, ipha, search_mask, top_k_mask
+from rrx.attributions.ipha import (
+    IPHA_FILLS,
+    apply_mask,
+    constant_image,
+    greedy_top_k,
+    hill_climb,
+    ipha,
+    search_mask,
+    top_k_mask,
+)
+from rrx.config import typed
 from rrx.errors import RRXError
+from rrx.fills import FILLS, OLD_SPELLINGS
 from rrx.methods import create_method
-from rrx.methods.ada import best_context_window
+from rrx.methods.ada import ADAConfig, best_context_window
 from rrx.models.classifier import Classifier
 from rrx.models.small_cnn import SmallCNN
 from rrx.runtime import Runtime
 
-ADA_YAML = Path(__file__).resolve().parents[1] / "conf" / "method" / "ada.yaml"
-IPHA_YAML = Path(__file__).resolve().parents[1] / "conf" / "analysis" / "ipha.yaml"
 REGION = (slice(2, 6), slice(2, 6))  # a 2 x 2-aligned 4 x 4 square of the 8 x 8 images
 
 
@@ -246,37 +255,34 @@ def test_greedy_top_k_ends_at_exactly_half_the_pixels_even_when_the_last_square_
 def test_a_bad_search_is_one_error_naming_the_value_and_the_choices():
     x, y = torch.ones(1, 3, 8, 8), torch.zeros(1, dtype=torch.long)
     with pytest.raises(RRXError, match="^search=annealing; known: alg6, greedy_top_k$"):
-        ipha(ReadsRegion(), x, y, "zero", 1, 1, None, None, search="annealing")
+        ipha(ReadsRegion(), x, y, "zeros", 1, 1, None, None, search="annealing")
     with pytest.raises(RRXError, match="^search=annealing; known: alg6, greedy_top_k$"):
         search_mask("annealing", ReadsRegion(), x, y, torch.zeros_like(x), 1, 1)
-    cfg = OmegaConf.merge(OmegaConf.load(IPHA_YAML), {"search": "annealing"})
     with pytest.raises(RRXError, match="^analysis.search=annealing; known: alg6, greedy_top_k$"):
-        create_analysis(cfg)
+        create_analysis({"name": "ipha", "search": "annealing"})
 
 
 @pytest.mark.parametrize("search", ["alg6", "greedy_top_k"])
 def test_the_analysis_records_each_images_search(tmp_path, search):
-    """metrics.json's ``search`` of a constant: the name, the budget, and per image the steps, kept share and
+    """metrics.json's ``search`` of a fill: the name, the budget, and per image the steps, kept share and
     convergence of the very search the analysis ran (the same seeded call made here)."""
     w = torch.randint(-8, 9, (4, 8, 8), generator=torch.Generator().manual_seed(1)) / 16
     x, y = _weighted(w), torch.zeros(4, dtype=torch.long)
-    cfg = OmegaConf.merge(
-        OmegaConf.load(IPHA_YAML),
-        {
-            "constant": "zero",
-            "search": search,
-            "compare": [],
-            "iterations": 3000,
-            "neighbours": 8,
-            "examples": 0,
-            "seed": 2,
-        },
-    )
+    cfg = {
+        "name": "ipha",
+        "fill": "zeros",
+        "search": search,
+        "compare": [],
+        "iterations": 3000,
+        "neighbours": 8,
+        "examples": 0,
+        "seed": 2,
+    }
     runtime = Runtime(torch.device("cpu"), False, 4, 0, False)
     result = create_analysis(cfg).run(
         ChannelDifference(), TensorDataset(x, y), SimpleNamespace(mean=(0.5,) * 3), runtime, tmp_path
-    )["zero"]
-    g = torch.Generator().manual_seed(2 * 4 + 0)  # the zero constant's generator (seed * 4 + its index)
+    )["zeros"]
+    g = torch.Generator().manual_seed(2 * 4 + 0)  # the zeros fill's generator (seed * 4 + its index)
     found = search_mask(search, ChannelDifference(), x, y, torch.zeros_like(x), 3000, 8, 2, g, 4)
     record = result["search"]
     assert record["name"] == search and record["budget"] == 3000 and record["converged_share"] == 1.0
@@ -314,29 +320,49 @@ def test_the_fii_tables_and_figures_name_the_search_of_each_row(tmp_path):
     )  # no search
     df = table_ipha([run, before], "important")
     assert list(df["Search"]) == ["alg6", "greedy_top_k", "alg6"] and list(df["ipha"]) == [50.0] * 3
+    assert list(df["Fill"]) == ["zeros"] * 3  # an older rrx's key "zero", shown as today's name
     assert figure_ipha([run, before], "synthetic", "important", tmp_path / "fii.png").is_file()
 
 
-def test_apply_mask_and_the_constants_exactly():
+def test_apply_mask_and_the_fills_exactly():
     x = torch.tensor([[[[0.2, 0.4], [0.6, 0.8]], [[1.0, 0.0], [0.5, 0.25]]]])  # (1, 2, 2, 2)
     mask = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])  # shared by both channels
     c = torch.full_like(x, 0.7)
     assert torch.equal(apply_mask(x, mask, c), torch.tensor([[[[0.2, 0.7], [0.7, 0.8]], [[1.0, 0.7], [0.7, 0.25]]]]))
-    assert torch.equal(constant_image(x, "zero"), torch.zeros(1, 2, 2, 2))
-    assert torch.equal(constant_image(x, "one"), torch.ones(1, 2, 2, 2))
-    mean = constant_image(torch.rand(2, 3, 2, 2), "mean", norm_mean=[0.485, 0.456, 0.406])
+    assert torch.equal(constant_image(x, "zeros"), torch.zeros(1, 2, 2, 2))
+    assert torch.equal(constant_image(x, "ones"), torch.ones(1, 2, 2, 2))
+    mean = constant_image(torch.rand(2, 3, 2, 2), "normalisation_mean", norm_mean=[0.485, 0.456, 0.406])
     assert mean.shape == (2, 3, 2, 2) and mean[1, :, 1, 0].tolist() == pytest.approx([0.485, 0.456, 0.406])
-    noise = constant_image(torch.rand(2, 3, 4, 4), "gaussian", torch.Generator().manual_seed(5))
+    noise = constant_image(torch.rand(2, 3, 4, 4), "grey_gaussian", torch.Generator().manual_seed(5))
     by_hand = (torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(5)) * 0.25 + 0.5).clamp(0, 1)
     assert torch.equal(noise, by_hand) and not torch.equal(noise[0], noise[1])
+
+
+def test_ipha_fills_are_names_of_the_one_vocabulary_and_an_older_spelling_gives_the_same_c():
+    """IPHA's C is named by rrx.fills (IPHA_FILLS, in the order that seeds each fill's generator); an older rrx's
+    zero, one, gaussian, mean are read by the library as today's names, with the very same numbers."""
+    assert set(IPHA_FILLS) <= set(FILLS) and len(IPHA_FILLS) == 4
+    assert list(OLD_SPELLINGS) == ["zero", "one", "gaussian", "mean"] and tuple(OLD_SPELLINGS.values()) == IPHA_FILLS
+    x = torch.rand(2, 3, 4, 4)
+    for old, today in OLD_SPELLINGS.items():
+        a = constant_image(x, old, torch.Generator().manual_seed(3), [0.1, 0.2, 0.3])
+        b = constant_image(x, today, torch.Generator().manual_seed(3), [0.1, 0.2, 0.3])
+        assert torch.equal(a, b)
+    assert "clamped to [0, 1]" in FILLS["grey_gaussian"] and "N(0.5, 0.25^2)" in FILLS["grey_gaussian"]
+
+
+def test_ada_takes_the_ipha_fills():
+    """ADA's method.ipha_fill offers exactly the fills IPHA's C can be."""
+    (spec,) = [f for f in fields(ADAConfig) if f.name == "ipha_fill"]
+    assert spec.metadata["choices"] == IPHA_FILLS
 
 
 def test_ipha_returns_the_important_and_the_non_important_images():
     x, y = torch.ones(2, 3, 8, 8), torch.zeros(2, dtype=torch.long)
     mask, important, non_important = ipha(
-        ReadsRegion(), x, y, "gaussian", 20, 8, torch.Generator().manual_seed(2), None
+        ReadsRegion(), x, y, "grey_gaussian", 20, 8, torch.Generator().manual_seed(2), None
     )
-    c = constant_image(x, "gaussian", torch.Generator().manual_seed(2))  # drawn first, as documented
+    c = constant_image(x, "grey_gaussian", torch.Generator().manual_seed(2))  # drawn first, as documented
     assert set(mask.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(important, mask * x + (1 - mask) * c)
     assert torch.equal(non_important, (1 - mask) * x + mask * c)
@@ -380,10 +406,13 @@ def test_bad_input_is_one_clear_error():
         hill_climb(ReadsRegion(), x, y, c, iterations=1, neighbours=0)
     with pytest.raises(RRXError, match="block=9"):
         hill_climb(ReadsRegion(), x, y, c, iterations=1, neighbours=1, block=9)
-    with pytest.raises(RRXError, match="constant=black; known: zero, one, gaussian, mean"):
+    with pytest.raises(RRXError, match="^fill=black; known: zeros, ones, grey_gaussian, normalisation_mean$"):
         ipha(ReadsRegion(), x, y, "black", 1, 1, None, None)
-    with pytest.raises(RRXError, match="normalisation mean"):
-        constant_image(x, "mean")
+    with pytest.raises(RRXError, match="^ipha_fill=black; known: zeros, ones"):
+        attribution_map(ReadsRegion(), x, y, "ipha", ipha_fill="black")
+    for fill in ("normalisation_mean", "mean"):
+        with pytest.raises(RRXError, match="fill=normalisation_mean needs the normalisation mean"):
+            constant_image(x, fill)
 
 
 def _cnn():
@@ -400,26 +429,27 @@ def test_ipha_as_an_attribution_map_is_a_repeatable_binary_map():
         "ipha",
         ipha_iterations=3,
         ipha_neighbours=4,
-        ipha_constant="mean",
+        ipha_fill="normalisation_mean",
         generator=torch.Generator().manual_seed(0),
     )
     assert maps.shape == (2, 16, 16) and set(maps.unique().tolist()) == {0.0, 1.0}
-    again = attribution_map(
-        model,
-        x,
-        y,
-        "ipha",
-        ipha_iterations=3,
-        ipha_neighbours=4,
-        ipha_constant="mean",
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert torch.equal(maps, again)
+    for fill in ("normalisation_mean", "mean"):  # and an older rrx's spelling: the same map
+        again = attribution_map(
+            model,
+            x,
+            y,
+            "ipha",
+            ipha_iterations=3,
+            ipha_neighbours=4,
+            ipha_fill=fill,
+            generator=torch.Generator().manual_seed(0),
+        )
+        assert torch.equal(maps, again)
 
 
 def test_ada_takes_ipha_and_passes_its_settings_through():
     cfg = OmegaConf.merge(
-        OmegaConf.load(ADA_YAML),
+        OmegaConf.structured(ADAConfig),
         {
             "standard_epochs": 0,
             "ada_epochs": 1,
@@ -428,7 +458,7 @@ def test_ada_takes_ipha_and_passes_its_settings_through():
             "attribution": "ipha",
             "ipha_iterations": 2,
             "ipha_neighbours": 3,
-            "ipha_constant": "one",
+            "ipha_fill": "ones",
             "ipha_seed": 7,
         },
     )
@@ -448,11 +478,11 @@ def test_ada_takes_ipha_and_passes_its_settings_through():
         "ipha",
         ipha_iterations=2,
         ipha_neighbours=3,
-        ipha_constant="one",
+        ipha_fill="ones",
         generator=torch.Generator().manual_seed(7),
     )
     assert torch.equal(ada.corners, best_context_window(maps, m, 4))
-    with pytest.raises(RRXError, match="method.ipha_constant=grey; known: zero, one, gaussian, mean"):
-        create_method(OmegaConf.merge(cfg, {"ipha_constant": "grey"}))
-    with pytest.raises(RRXError, match="ipha_iterations"):
-        create_method(OmegaConf.merge(cfg, {"ipha_iterations": 0}))
+    with pytest.raises(RRXError, match="^method.ipha_fill=grey; known: zeros, ones, "):
+        typed("method", OmegaConf.merge(cfg, {"ipha_fill": "grey"}))
+    with pytest.raises(RRXError, match="^method.ipha_iterations=0: must be >= 1"):
+        typed("method", OmegaConf.merge(cfg, {"ipha_iterations": 0}))

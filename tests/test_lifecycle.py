@@ -191,3 +191,25 @@ def test_segmentation_refuses_what_it_cannot_honour(override, key, cache_dir, tm
     with pytest.raises(RRXError, match=key.replace(".", r"\.").replace("(", r"\(")):
         train(_task_cfg(cache_dir, "segmentation", override), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+TYPED = Path(__file__).parent / "data" / "before_typed_configs"
+
+
+@pytest.mark.parametrize("run", ["ada", "rrda"])
+def test_checkpoints_written_before_the_typed_configs_resume_to_their_numbers(run, cache_dir, tmp_path):
+    """Runs of rrx at badde08 (``tests/data/before_typed_configs``), stopped after epoch 1: their configs hold keys
+    renamed since (``method.ipha_constant: zero`` is ``method.ipha_fill: zeros``; ``dataset.augment: false`` is
+    ``none``) and keys the typed configs dropped (``method.lam`` of standard and ADA), yet they resume under today's
+    keys and finish with the numbers their uninterrupted runs recorded."""
+    from rrx.checkpoint import RENAMED_KEYS
+
+    expected = json.loads((TYPED / "expected.json").read_text())
+    saved = _load(TYPED / f"{run}_epoch1.pt")["config"]
+    assert "lam" in saved["method"] and saved["dataset"]["augment"] is False  # what the old config held
+    assert run != "ada" or saved["method"]["ipha_constant"] == "zero" and "method.ipha_constant" in RENAMED_KEYS
+    (tmp_path / "run").mkdir()
+    shutil.copy(TYPED / f"{run}_epoch1.pt", tmp_path / "run" / "checkpoint.pt")
+    resumed = train(_compose(cache_dir, *expected["overrides"][run]), tmp_path / "run")
+    assert resumed["train"]["resumed_after_epoch"] == 1
+    assert _numbers(resumed) == expected[run]

@@ -8,6 +8,7 @@ from torch import nn
 
 from rrx.methods import create_method
 from rrx.methods.actdiff import remove_context
+from rrx.models import model_config
 from rrx.models.classifier import Classifier
 from rrx.models.small_cnn import SmallCNN
 
@@ -179,11 +180,10 @@ def test_actdiff_on_a_vit_compares_the_final_normed_class_token():
     token after the final LayerNorm (norm ~ sqrt(D) whatever the input), the (B, 1, H, W) mask broadcast over the
     channels; a constant class token (the final norm's gain 0) satisfies it exactly: the collapse the showcase ViT
     finds at lam=1."""
-    from pathlib import Path
 
     from rrx.models import create_model
 
-    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "model" / "vit_test.yaml")
+    cfg = model_config("vit_test")
     cfg.img_size = 32
     torch.manual_seed(0)
     model = create_model(cfg, num_classes=3, mean=[0.5] * 3, std=[0.25] * 3).eval()

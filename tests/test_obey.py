@@ -18,7 +18,7 @@ from rrx.analyses.common import analysis_images
 from rrx.analyses.localisation import obey, table_obey, weighted_iou
 from rrx.data import create_dataset
 from rrx.data.in9 import IN9Folder
-from rrx.data.synthetic import SceneSegments, SyntheticSpec, class_folder, materialise
+from rrx.data.synthetic import SceneSegments, SyntheticConfig, SyntheticSpec, class_folder, materialise
 from rrx.data.variations import VARIATIONS
 from rrx.errors import RRXError
 from rrx.record import Record
@@ -158,8 +158,7 @@ class ChannelReader(torch.nn.Module):
 
 
 def analysis(**settings):
-    defaults = OmegaConf.load("conf/analysis/obey.yaml")
-    return create_analysis(OmegaConf.merge(defaults, {"attribution": ["input_x_gradient"], **settings}))
+    return create_analysis({"name": "obey", "attribution": ["input_x_gradient"], **settings})
 
 
 def _tiny_in9(tmp_path):
@@ -237,7 +236,7 @@ def test_object_mask_errors_name_the_value_and_what_was_expected(tmp_path):
 
 def test_synthetic_object_masks_on_the_benchmark(root, tmp_path):
     cfg = OmegaConf.merge(
-        OmegaConf.load("conf/dataset/synthetic.yaml"),
+        OmegaConf.structured(SyntheticConfig),
         {
             "cache_dir": str(root.parents[1]),
             "num_classes": SPEC.num_classes,

@@ -20,12 +20,9 @@ from rrx.challenges.adversarial_backgrounds import fooling_backgrounds, stats_in
 from rrx.challenges.zero_shot import box_stats, score_variability, split_sv
 from rrx.data.label_maps import imagenet_wnids, in9_map, rival10_map
 from rrx.errors import RRXError
-from rrx.models import create_model
+from rrx.models import create_model, model_config
 from rrx.models.classifier import map_logits
 from rrx.models.zero_shot import descriptor_sentence, read_descriptors
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
 
 # ---- the ImageNet-1k -> IN-9 mapping ----------------------------------------------------------------------------
 
@@ -109,7 +106,7 @@ def test_mapped_prediction_is_the_mapping_of_the_argmax():
     """A random 1000-class model scored on IN-9: argmax of the mapped logits == in_to_in9[argmax of the logits],
     with -1 (none of the 9) never equal to a label."""
     torch.manual_seed(0)
-    cfg = OmegaConf.create({"name": "torchvision", "arch": "resnet18", "pretrained": False, "weights_path": None})
+    cfg = model_config("torchvision", arch="resnet18")
     label_map = in9_map()
     model = create_model(cfg, None, label_map=label_map).eval()
     x = torch.rand(16, 3, 32, 32)
@@ -257,8 +254,7 @@ def test_descriptor_sentences_and_files(tmp_path):
 def test_class_score_is_the_mean_of_its_descriptor_similarities(tmp_path, kind):
     """Eq. 6.1, recomputed here from the Hugging Face model's own text and image features."""
     folder = write_tiny_vlm(tmp_path / kind, kind)
-    cfg = OmegaConf.load(CONF / "model" / f"{kind}.yaml")
-    cfg.weights_path, cfg.image_size, cfg.descriptors = str(folder), 32, "in9"
+    cfg = model_config(kind, weights_path=str(folder), image_size=32, descriptors="in9")
     classes = ["00_dog", "01_bird", "08_fish"]
     model = create_model(cfg, None, classes=classes).eval()
     x = torch.rand(2, 3, 32, 32)
@@ -443,10 +439,7 @@ def test_timm_weights_are_read_from_the_hugging_face_cache(tmp_path, monkeypatch
     (tmp_path / "models--timm--test_vit.r160_in1k" / "refs").mkdir()
     (tmp_path / "models--timm--test_vit.r160_in1k" / "refs" / "main").write_text("abc123")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    cfg = OmegaConf.create(
-        {"name": "timm", "arch": "test_vit", "pretrained": True, "weights_path": None, "download": False}
-    )
-    model = create_model(cfg, None)
+    model = create_model(model_config("timm", arch="test_vit", pretrained=True), None)
     assert torch.equal(model.backbone.patch_embed.proj.weight, reference.patch_embed.proj.weight)
     assert model.mean.flatten().tolist() == [0.5, 0.5, 0.5]  # timm's own normalisation for this model
 

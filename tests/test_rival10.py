@@ -6,6 +6,7 @@ import torch
 from hydra import compose, initialize_config_module
 from rival10_fixture import BG, COLOURS, write_rival10
 
+from rrx.config import check
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 
@@ -19,6 +20,7 @@ def _rival(root, *overrides):
         cfg = compose(
             "train", overrides=["dataset=rival10", f"dataset.root={root}", f"dataset.image_size={S}", *overrides]
         )
+    check(cfg)  # ranges and choices, as the command line checks them
     return create_dataset(cfg.dataset)
 
 

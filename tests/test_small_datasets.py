@@ -6,6 +6,7 @@ import torch
 from hydra import compose, initialize_config_module
 from mnist_fixture import write_mnist
 
+from rrx.config import check
 from rrx.data import create_dataset
 from rrx.data.mnist import add_decoy, decoy_grey, digit_colours, load_idx
 from rrx.data.toy_rules import rule_mask
@@ -19,7 +20,9 @@ def mnist_root(tmp_path):
 
 def _dataset(name, *overrides):
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        return create_dataset(compose("train", overrides=[f"dataset={name}", *overrides]).dataset)
+        cfg = compose("train", overrides=[f"dataset={name}", *overrides])
+    check(cfg)  # ranges and choices, as the command line checks them
+    return create_dataset(cfg.dataset)
 
 
 def test_idx_files_are_read_plain_and_gzipped(mnist_root):
@@ -134,3 +137,10 @@ def test_toy_rules_follow_the_rules():
             assert len(corners) > 1 and len(top) < 3
     assert m[0, 0].tolist() == [[1, 1, 1, 1, 1], [0] * 5, [0] * 5, [0] * 5, [1, 0, 0, 0, 1]]
     assert rule_mask("corners").sum().item() == 4 and rule_mask("top_middle").sum().item() == 3
+
+
+def test_color_mnists_penalty_regions_are_cdeps_regions():
+    from rrx.data.mnist import PENALTY_REGIONS
+    from rrx.methods.cdep import REGIONS
+
+    assert PENALTY_REGIONS == REGIONS

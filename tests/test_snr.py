@@ -1,14 +1,13 @@
 """Signal-to-noise ratio of attributions: against ratios computed by hand from a linear model's weights."""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from rrx.challenges.snr import SNRChallenge, signal_to_noise
+from rrx.challenges.snr import SNRChallenge, SNRConfig, signal_to_noise
 from rrx.errors import RRXError
 from rrx.runtime import Runtime
 from rrx.train import train
@@ -50,8 +49,7 @@ class FakeDataset:
 
 
 def _challenge(attribution, **kw):
-    cfg = dict(attribution=attribution, snr_variation="original", target="label", ig_steps=8, ig_baseline="black") | kw
-    return SNRChallenge(SimpleNamespace(**cfg, get=lambda key, default=None: cfg.get(key, default)))
+    return SNRChallenge(SNRConfig(**(dict(attribution=attribution, ig_steps=8) | kw)))
 
 
 RUNTIME = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)

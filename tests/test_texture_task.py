@@ -16,6 +16,7 @@ from rrx.attacks import create_attack
 from rrx.challenges import create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack, table9
 from rrx.challenges.patches import table11
+from rrx.config import typed
 from rrx.data import create_dataset
 from rrx.errors import RRXError
 from rrx.record import Record
@@ -26,9 +27,7 @@ RUNTIME = Runtime(torch.device("cpu"), amp=False, batch_size=16, num_workers=0, 
 
 
 def _textures(**kw):
-    cfg = OmegaConf.load("conf/dataset/textures.yaml")
-    cfg.update({"train_size": 200, "test_size": 100, **kw})
-    return create_dataset(cfg)
+    return create_dataset(typed("dataset", {"name": "textures", "train_size": 200, "test_size": 100, **kw}))
 
 
 def test_textures_patch_only_class_0_and_masks_mark_the_patch_exactly():
@@ -50,9 +49,8 @@ def test_textures_patch_only_class_0_and_masks_mark_the_patch_exactly():
 @pytest.mark.parametrize("folders", [("benign", "malignant"), ("no_cancer", "cancer")])
 def test_isic_reads_cdeps_layout(tmp_path, folders):
     root = write_isic(tmp_path / "ISIC", folders=folders)
-    cfg = OmegaConf.load("conf/dataset/isic.yaml")
-    cfg.update({"root": str(root), "image_size": 30, "test_fraction": 0.5, "dilation": 0, "num_workers": 0})
-    data = create_dataset(cfg)
+    cfg = {"name": "isic", "root": str(root), "image_size": 30, "test_fraction": 0.5, "dilation": 0, "num_workers": 0}
+    data = create_dataset(typed("dataset", cfg))
     train, test = data.train_set(masks=True), data.variation_set("original", masks=True)
     assert len(train) + len(test) == 10
     labels = [int(y) for _, y, _ in test] + [int(y) for _, y, _ in train]

@@ -1,4 +1,4 @@
-"""U Analysis (thesis Alg. 4): patch sums, orders and noises against hand-computed values, and a hand-built model
+"""U Analysis (thesis Alg. 4): patch sums, orders and fills against hand-computed values, and a hand-built model
 whose prediction depends on which quadrants remain, with its U's derived by hand."""
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from rrx.analyses.u_analysis import (
-    NOISES,
     ORDERS,
+    U_FILLS,
     patch_grid,
     patch_order,
     patch_scores,
@@ -70,7 +70,7 @@ def expected(values3, values0):
 
 
 @pytest.mark.parametrize(
-    "noise, values3, values0",
+    "fill, values3, values0",
     [
         ("zeros", [0, 0, 0], [0, 0, 0]),
         ("ones", [1, 1, 1], [1, 1, 1]),
@@ -83,13 +83,13 @@ def expected(values3, values0):
         ("normalisation_mean", [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]),
     ],
 )
-def test_removal_sequence_by_hand(noise, values3, values0):
-    seq = removal_sequence(X, ORDER, 2, noise, norm_mean=(0.1, 0.2, 0.3))
+def test_removal_sequence_by_hand(fill, values3, values0):
+    seq = removal_sequence(X, ORDER, 2, fill, norm_mean=(0.1, 0.2, 0.3))
     assert seq.shape == (1, 5, 3, 4, 4)
     x1, x2 = expected(values3, values0)
     assert torch.equal(seq[0, 0], X[0])  # x_0 is the original
     assert torch.allclose(seq[0, 1], x1) and torch.allclose(seq[0, 2], x2)
-    if noise != "region_mean":  # x_4: nothing of the image left
+    if fill != "region_mean":  # x_4: nothing of the image left
         assert torch.allclose(seq[0, 4], torch.tensor(values3, dtype=torch.float32).view(3, 1, 1).expand(3, 4, 4))
 
 
@@ -112,6 +112,18 @@ def test_gaussian_noise_is_fixed_and_seeded():
     assert torch.equal(seq[0, 2][:, removed], seq[0, 1][:, removed])  # the same noise along the sequence
     noise = seq[0, 4].flatten()
     assert noise.min() < 0 and noise.std() > 0.3  # N(0, 1), not clamped
+    by_hand = torch.randn(X.shape, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(seq[0, 4], by_hand[0])  # one draw of N(0, 1) per pixel and channel, nothing else
+
+
+def test_u_fills_are_names_of_the_one_vocabulary():
+    """U Analysis's fills are rrx.fills names; its gaussian (N(0, 1), not clamped) is not IPHA's grey_gaussian."""
+    from rrx.attributions.ipha import IPHA_FILLS
+    from rrx.fills import FILLS
+
+    assert set(U_FILLS) <= set(FILLS) and set(IPHA_FILLS) <= set(FILLS) and set(U_FILLS) | set(IPHA_FILLS) == set(FILLS)
+    assert "gaussian" in U_FILLS and "gaussian" not in IPHA_FILLS and "grey_gaussian" not in U_FILLS
+    assert "N(0, 1)" in FILLS["gaussian"] and "not clamped" in FILLS["gaussian"]
 
 
 def test_u_triples_by_hand():
@@ -163,9 +175,9 @@ def run(model, y, order="increasing", batch_size=None):
         torch.ones(b, 3, 8, 8),
         torch.tensor(y),
         MAPS.expand(b, 8, 8),
-        window=0.5,
+        window_fraction=0.5,
         order=order,
-        noise="zeros",
+        fill="zeros",
         batch_size=batch_size,
     )
 
@@ -201,9 +213,33 @@ def test_bad_input():
         u_analysis(model, x, y, maps, 1.5, "increasing", "zeros")
     with pytest.raises(RRXError, match="empty"):
         u_analysis(model, x, y, maps, 0, "increasing", "zeros")
-    with pytest.raises(RRXError, match="analysis.noise=blur; known: " + ", ".join(NOISES)):
+    with pytest.raises(RRXError, match="analysis.fill=blur; known: " + ", ".join(U_FILLS)):
         u_analysis(model, x, y, maps, 0.5, "increasing", "blur")
     with pytest.raises(RRXError, match="analysis.order=sideways; known: " + ", ".join(ORDERS)):
         u_analysis(model, x, y, maps, 0.5, "sideways", "zeros")
     with pytest.raises(RRXError, match="normalisation_mean needs"):
         u_analysis(model, x, y, maps, 0.5, "increasing", "normalisation_mean", norm_mean=(0.5, 0.5))
+
+
+def test_the_u_table_reads_todays_and_an_older_rrxs_results(tmp_path):
+    """A result names its fill ``fill`` and its window ``window_fraction``; an older rrx's ``noise`` and ``window``
+    (the same values) land in the same columns."""
+    from rrx.analyses.u_analysis import figure_u, table_u
+    from rrx.record import Record
+
+    result = {"attribution": "saliency", "order": "increasing", "u_share": 0.25, "images": 8}
+    runs = [
+        Record(
+            command="analyze",
+            run={"architecture": "SmallCNN", "method": method},
+            analyses={"u_analysis": {"key": result | setting}},
+        )
+        for method, setting in (
+            ("Standard", {"fill": "gaussian", "window_fraction": 0.1}),
+            ("RRDA", {"noise": "gaussian", "window": 0.1}),
+        )
+    ]
+    df = table_u(runs)
+    assert list(df["Fill"]) == ["gaussian"] * 2 and list(df["Window fraction"]) == ["0.1"] * 2
+    assert list(df["U share"]) == [25.0, 25.0]
+    assert figure_u(runs, "synthetic", tmp_path / "u.png").is_file()

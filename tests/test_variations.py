@@ -49,7 +49,7 @@ def test_background_and_paste():
     x, m = _image()
     assert torch.equal(background(x, m, "black"), x * (1 - m))
     assert torch.equal(background(x, m, "tile"), only_bg_t(x, m))
-    with pytest.raises(RRXError, match="dataset.fill=grey; known: tile, black"):
+    with pytest.raises(RRXError, match="dataset.fill=grey; known: black, tile"):
         background(x, m, "grey")
     bg = torch.full_like(x, -1.0)
     pasted = paste(x, m, bg)
@@ -59,3 +59,10 @@ def test_background_and_paste():
 def test_mixed_partners_needs_two_images_per_class():
     with pytest.raises(RRXError, match="class 1 has 1 image"):
         mixed_partners(np.array([0, 0, 1]), np.random.default_rng(0))
+
+
+def test_dataset_fill_and_method_fill_are_one_vocabulary():
+    from rrx.data.variations import FILL_RULES
+    from rrx.methods.rrda import FILLS
+
+    assert FILL_RULES == ("black", "tile") and tuple(FILLS) == FILL_RULES

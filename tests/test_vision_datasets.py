@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_module
 from runner import one_line_error, rrx
 from vision_fixture import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10, write_image_folder, write_stl10
 
+from rrx.config import check
 from rrx.data import create_dataset
 from rrx.data.in9 import BackgroundDataset
 from rrx.data.patch_task import PatchTask
@@ -20,7 +21,9 @@ from rrx.errors import RRXError
 
 def _dataset(name, *overrides):
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        return create_dataset(compose("train", overrides=[f"dataset={name}", *overrides]).dataset)
+        cfg = compose("train", overrides=[f"dataset={name}", *overrides])
+    check(cfg)  # ranges and choices, as the command line checks them
+    return create_dataset(cfg.dataset)
 
 
 def _as_written(x: torch.Tensor) -> np.ndarray:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import pandas as pd
 import torch
@@ -13,10 +14,21 @@ from torch.utils.data import Subset, TensorDataset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map, attribution_names, check_attribution
+from rrx.config import ComponentConfig, param
 from rrx.errors import RRXError
 from rrx.record import Record
 
-TARGETS = ("label", "prediction")  # the class an attribution explains
+TARGETS = ("label", "prediction")  # the class an attribution explains (analysis.target; challenge.target of snr)
+ATTRIBUTIONS_HELP = "any names of rrx.attributions, or captum:<ClassName>; one or a list"
+
+
+@dataclass
+class AnalysisConfig(ComponentConfig):
+    """what every analysis has: the test images it reads and the steps of Integrated Gradients"""
+
+    variation: str = param("original", "the test images analysed: a variation of the dataset")
+    max_images: Optional[int] = param(None, "null: all; N: N evenly spaced (every class in)", low=1)
+    ig_steps: int = param(50, "Integrated Gradients: integration steps (from an all-zero image)", low=1)
 
 
 def attribution_list(key: str, value, accepts=None) -> list[str]:
@@ -79,7 +91,7 @@ def analysis_images(dataset, variation: str, masks: bool, max_images: int | None
 
 def fill_mean(model, dataset) -> list[float]:
     """The normalisation mean colour the model itself uses (an off-the-shelf model keeps its own), else the dataset's:
-    the neutral fill of U Analysis's ``normalisation_mean`` noise and IPHA's ``mean`` constant."""
+    the ``normalisation_mean`` fill (``rrx.fills``) of U Analysis and IPHA."""
     mean = getattr(model, "mean", None)
     return torch.as_tensor(mean).flatten().tolist() if mean is not None else list(dataset.mean)
 
@@ -115,7 +127,7 @@ def summary(values: list[float]) -> dict:
 # --- what the analyses' tables and figures share (rrx report, and the run's folder) ---------------------------------
 NAN = math.nan
 # the columns of the analyses' tables that name a row; every other one is a number
-NAMING = {"Architecture", "Method", "Settings", "Attribution", "Order", "Noise", "Window", "Constant", "Search"}
+NAMING = {"Architecture", "Method", "Settings", "Attribution", "Order", "Fill", "Window fraction", "Search"}
 
 
 def holding(analysis: str) -> Callable[[Record], bool]:

@@ -12,6 +12,8 @@ it (``Focus``), with the sanity checks of §4 on randomised copies of the model:
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,19 @@ import torch.nn.functional as F
 from tqdm import trange
 
 from rrx.analyses import register_analysis
-from rrx.analyses.common import attribution_list, batches, entries, explain, frame, holding, pct, summary
+from rrx.analyses.common import (
+    ATTRIBUTIONS_HELP,
+    AnalysisConfig,
+    attribution_list,
+    batches,
+    entries,
+    explain,
+    frame,
+    holding,
+    pct,
+    summary,
+)
+from rrx.config import param
 from rrx.errors import RRXError, check_choice
 from rrx.record import Record
 from rrx.tables import Table, thesis_order
@@ -89,7 +103,8 @@ def focus(maps: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
 
 
 def randomise_choice(value) -> str:
-    """``analysis.randomise`` as one of ``RANDOMISE``; ``true`` / ``false`` (older configs) are ``full`` / ``none``."""
+    """A randomisation as one of ``RANDOMISE``; ``True`` / ``False`` / ``None`` (an older rrx's configs; a config takes
+    today's names only) are ``full`` / ``none`` / ``none``."""
     if value is None or isinstance(value, bool):
         return "full" if value else "none"
     check_choice("analysis.randomise", value, RANDOMISE)
@@ -132,7 +147,28 @@ def cascading_copies(model: torch.nn.Module, seed: int):
         yield layer, randomised_copy(model, seed, depth)
 
 
-@register_analysis("focus")
+@dataclass
+class FocusConfig(AnalysisConfig):
+    """Focus (seed 004): share of positive relevance on the target-class quadrants of 2 x 2 mosaics of test images"""
+
+    name: str = param("focus", "the registered name of the analysis")
+    attribution: Any = param(["gradcam", "saliency", "integrated_gradients"], ATTRIBUTIONS_HELP)
+    per_class: int = param(10, "mosaics per class (two images of the class, two of others, random positions)", low=1)
+    randomise: str = param(
+        "full",
+        "sanity check (§4), also scored on a copy of the model: full (every layer re-initialised: about 0.5) "
+        "| cascading (the layers re-initialised one by one from the output down, Focus after each step; the last "
+        "is full) | none",
+        choices=RANDOMISE,
+    )
+    mosaic_size: Optional[int] = param(
+        None, "null: 2H x 2W; a side in pixels for models with a fixed input size (ViT: the image size)", low=1
+    )
+    max_images: Optional[int] = param(None, "the images the mosaics are drawn from; null: all", low=1)
+    seed: int = param(0, "the mosaics' images and positions, and the randomised copies' weights", low=0)
+
+
+@register_analysis("focus", config=FocusConfig)
 class Focus:
     """Focus of each attribution in ``cfg.attribution`` on ``cfg.per_class`` mosaics per class built from the test
     images of ``cfg.variation`` (the test split: never training images), for the model and, by ``cfg.randomise``,
@@ -154,7 +190,7 @@ class Focus:
     def __init__(self, cfg):
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
         self.per_class, self.randomise = int(cfg.per_class), randomise_choice(cfg.randomise)
-        self.mosaic_size, self.seed, self.ig_steps = cfg.get("mosaic_size"), int(cfg.seed), int(cfg.ig_steps)
+        self.mosaic_size, self.seed, self.ig_steps = cfg.mosaic_size, int(cfg.seed), int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
         parts = [(x.cpu(), y.cpu()) for x, y, _ in batches(data, runtime, "focus: images")]

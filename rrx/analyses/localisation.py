@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,9 @@ from torch.utils.data import Subset
 
 from rrx.analyses import register_analysis
 from rrx.analyses.common import (
+    ATTRIBUTIONS_HELP,
     TARGETS,
+    AnalysisConfig,
     attribution_list,
     batches,
     entries,
@@ -60,8 +64,9 @@ from rrx.analyses.common import (
     predict,
     summary,
 )
+from rrx.config import param
 from rrx.data.synthetic import SceneSegments, generated_spec
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 from rrx.record import Record
 from rrx.tables import Table, thesis_order
 
@@ -185,7 +190,16 @@ def obey_iou(
 LOCALISATION = {"pointing_game": pointing_game, "relevance_mass": relevance_mass, "relevance_rank": relevance_rank}
 
 
-@register_analysis("localisation")
+@dataclass
+class LocalisationConfig(AnalysisConfig):
+    """does the attribution fall on the object? Pointing game, relevance mass and relevance rank accuracy"""
+
+    name: str = param("localisation", "the registered name of the analysis")
+    attribution: Any = param(["saliency", "gradcam", "integrated_gradients"], ATTRIBUTIONS_HELP)
+    target: str = param("label", "the class explained: label | prediction", choices=TARGETS)
+
+
+@register_analysis("localisation", config=LocalisationConfig)
 class Localisation:
     """Pointing game, relevance mass and relevance rank accuracy of each attribution in ``cfg.attribution``, on the test
     images of ``cfg.variation`` with their object masks, explaining ``cfg.target`` (the label or the prediction).
@@ -199,7 +213,6 @@ class Localisation:
 
     def __init__(self, cfg):
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
-        check_choice("analysis.target", cfg.target, TARGETS)
         self.target, self.ig_steps = cfg.target, int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
@@ -339,7 +352,24 @@ def stack_masks(sets: list[np.ndarray], size: tuple[int, int], device) -> tuple[
     return masks.to(device), valid.to(device)
 
 
-@register_analysis("obey")
+@dataclass
+class ObEyConfig(AnalysisConfig):
+    """ObEy (seed 002, Eq. 2): the best weighted IoU of each prediction's saliency map over the image's object masks"""
+
+    name: str = param("obey", "the registered name of the analysis")
+    attribution: Any = param(["saliency", "gradcam"], ATTRIBUTIONS_HELP)
+    iou_threshold: float = param(
+        0.5, "the unweighted IoU: the map (normalised to [0, 1]) at or above this is on", low=0.0, high=1.0
+    )
+    object_masks: Optional[str] = param(
+        None,
+        "the object masks A_i per test image ObEy takes the best of: null (none: the wIoU with the labelled "
+        "object, not ObEy) | synthetic (dataset=synthetic: the generator's object and background stripes) | a "
+        "folder <folder>/<variation>/<class>/<image stem>.npz (array masks, M x H x W) or .../<image stem>/<k>.png",
+    )
+
+
+@register_analysis("obey", config=ObEyConfig)
 class ObEy:
     """ObEy (seed 002, Eq. 2): the best weighted IoU of each prediction's saliency map (normalised to [0, 1]) over the
     image's object masks (``object_masks``: ``synthetic`` or a folder, see the module docstring), averaged over the test
@@ -359,7 +389,7 @@ class ObEy:
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
         self.threshold, self.ig_steps = float(cfg.iou_threshold), int(cfg.ig_steps)
         self.variation = cfg.variation
-        setting = cfg.get("object_masks")
+        setting = cfg.object_masks
         self.object_masks: str | Path | None = None if setting is None else str(setting)
         if self.object_masks not in (None, "synthetic"):
             folder = Path(self.object_masks).expanduser()

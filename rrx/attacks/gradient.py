@@ -6,11 +6,46 @@ attack against the model in eval mode, and leave no gradient in its parameters.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from rrx.attacks import register_attack
+from rrx.attacks import AttackConfig, register_attack
+from rrx.config import param
+
+EPS = 0.03137  # 8/255
+
+
+@dataclass
+class GradientAttackConfig(AttackConfig):
+    """an L-inf gradient-sign attack in pixel units of the [0, 1] image; with training the method trains on x_adv
+    (ARRR, thesis Eq. 5.2)"""
+
+    eps: float = param(EPS, "the L-inf budget in [0, 1] pixel units (8/255)", low=0.0)
+    eval_eps: list[float] | None = param(
+        None, "a list of eps: also the accuracy under this attack at each (the Table 9 curve)", low=0.0
+    )
+
+
+@dataclass
+class FGSMConfig(GradientAttackConfig):
+    """FGSM, L-inf (Goodfellow et al. 2015)"""
+
+    name: str = param("fgsm", "the registered name of the attack")
+    display_name: str | None = param("FGSM", "the attack's name in the tables")
+
+
+@dataclass
+class PGDConfig(GradientAttackConfig):
+    """PGD, L-inf (Madry et al. 2018)"""
+
+    name: str = param("pgd", "the registered name of the attack")
+    display_name: str | None = param("PGD", "the attack's name in the tables")
+    step_size: float = param(0.00784, "the size of each signed-gradient step (2/255)", low=0.0, low_open=True)
+    steps: int = param(10, "the number of steps", low=1)
+    random_start: bool = param(True, "true: begin from a uniform point in the eps-ball")
 
 
 def loss_gradient_sign(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -33,7 +68,7 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
-@register_attack("fgsm")
+@register_attack("fgsm", config=FGSMConfig)
 class FGSM:
     """x_adv = clip(x + eps * sign(grad_x CE), 0, 1) (thesis Eq. 2.5's perturbation)."""
 
@@ -49,7 +84,7 @@ class FGSM:
             return (x.detach() + self.eps * loss_gradient_sign(model, x, y)).clamp(0, 1)
 
 
-@register_attack("pgd")
+@register_attack("pgd", config=PGDConfig)
 class PGD:
     """``steps`` signed-gradient steps of ``step_size``, projected onto the eps-ball around x and [0, 1].
 

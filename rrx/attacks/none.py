@@ -1,9 +1,21 @@
 """No attack: training and evaluation on clean inputs."""
 
-from rrx.attacks import register_attack
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rrx.attacks import AttackConfig, register_attack
+from rrx.config import param
 
 
-@register_attack("none")
+@dataclass
+class NoAttackConfig(AttackConfig):
+    """clean inputs"""
+
+    name: str = param("none", "the registered name of the attack")
+
+
+@register_attack("none", config=NoAttackConfig)
 class NoAttack:
     """Returns the input unchanged."""
 

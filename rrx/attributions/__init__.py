@@ -121,7 +121,7 @@ def attribution_map(
     steps: int = 50,
     ipha_iterations: int = 50,
     ipha_neighbours: int = 8,
-    ipha_constant: str = "zero",
+    ipha_fill: str = "zeros",
     generator: torch.Generator | None = None,
     signed: bool = False,
 ) -> torch.Tensor:
@@ -131,8 +131,9 @@ def attribution_map(
     Args:
         method (str): a registered name or ``captum:<ClassName>``.
         baseline, steps: Integrated Gradients' start image (zeros when None) and steps.
-        ipha_iterations, ipha_neighbours, ipha_constant, generator: IPHA's search (``rrx.attributions.ipha``): the
-            most steps, the candidates per image and step, C, and the CPU generator of its random draws.
+        ipha_iterations, ipha_neighbours, ipha_fill, generator: IPHA's search (``rrx.attributions.ipha``): the
+            most steps, the candidates per image and step, C (one of ``rrx.attributions.ipha.IPHA_FILLS``), and the
+            CPU generator of its random draws.
         signed (bool, optional): the signed map instead of the non-negative one. Default: False, the non-negative
             maps ADA, the SNR challenge, localisation, ObEy and the inspector read.
 
@@ -144,7 +145,7 @@ def attribution_map(
         steps=steps,
         ipha_iterations=ipha_iterations,
         ipha_neighbours=ipha_neighbours,
-        ipha_constant=ipha_constant,
+        ipha_fill=ipha_fill,
         generator=generator,
     )
     return attribution.attribute(model, x, y, signed)

@@ -10,8 +10,9 @@ until no block move is strictly better or the ``iterations`` budget ends (``hill
 beyond the thesis's text, a greedy deletion from all ones that ends at the top-k masks' kept share, so that IPHA
 and the other attributions are compared at equal kept share (``greedy_top_k``). The mask (B, 1, H, W) is per
 pixel, shared by the channels (thesis 7.4.2: 1024 features on 32 x 32 CIFAR-10). x_important keeps the masked
-pixels, x_non_important the others (Alg. 5 lines 4-5); the rest is filled with the constant C: black (``zero``),
-white (``one``), Gaussian noise, or the normalisation mean (7.4.2).
+pixels, x_non_important the others (Alg. 5 lines 4-5); the rest is filled with the constant C, one of
+``IPHA_FILLS`` (``rrx.fills``): black (``zeros``), white (``ones``), Gaussian noise (``grey_gaussian``), or the
+normalisation mean (``normalisation_mean``) (7.4.2).
 
 Images are (B, C, H, W) in [0, 1] pixel space; ``model(x)`` gives logits (B, K). Randomness comes from a CPU
 ``torch.Generator`` (drawn on the CPU, then moved to the images' device), so a seed gives the same masks on any
@@ -19,7 +20,7 @@ device. The model is used as given: put it in eval mode first.
 
 Example:
     >>> g = torch.Generator().manual_seed(0)
-    >>> mask, x_imp, x_non = ipha(model, x, y, "zero", iterations=100, neighbours=16, generator=g, norm_mean=None)
+    >>> mask, x_imp, x_non = ipha(model, x, y, "zeros", iterations=100, neighbours=16, generator=g, norm_mean=None)
     >>> # x (B, 3, 32, 32) -> mask (B, 1, 32, 32) in {0, 1}; x_imp, x_non (B, 3, 32, 32)
     >>> found = hill_climb(model, x, y, torch.zeros_like(x), iterations=5000, neighbours=16, generator=g)
     >>> # found.mask (B, 1, 32, 32); found.iterations (B,) steps run; found.converged (B,) no better block move left
@@ -36,16 +37,27 @@ import torch.nn.functional as F
 
 from rrx.attributions.base import Attribution, register_attribution
 from rrx.errors import RRXError, check_choice
+from rrx.fills import OLD_SPELLINGS
 
-CONSTANTS = ("zero", "one", "gaussian", "mean")  # C of Eq. 7.1 (thesis Fig. 31)
-# The Gaussian constant: one fixed draw per image of N(mean, std^2) per pixel and channel, clamped to [0, 1]
+# C of Eq. 7.1 (thesis Fig. 31), names of rrx.fills.FILLS; in this order (an older rrx's zero, one, gaussian, mean):
+# the IPHA analysis seeds each fill's generator by its position
+IPHA_FILLS = ("zeros", "ones", "grey_gaussian", "normalisation_mean")
+# ``grey_gaussian``: one fixed draw per image of N(mean, std^2) per pixel and channel, clamped to [0, 1]
 # (the thesis does not give its parameters; these keep about 95 % of the draws inside [0, 1] before clamping).
 GAUSSIAN_MEAN, GAUSSIAN_STD = 0.5, 0.25
 
 
+def current_fill(fill: str, key: str = "ipha_fill") -> str:
+    """``fill`` as a name of ``IPHA_FILLS``: an older rrx's spelling (``rrx.fills.OLD_SPELLINGS``: ``zero``, ``one``,
+    ``gaussian``, ``mean``) read as today's; RRXError ``<key>=<fill>; known: ...`` for any other name."""
+    fill = OLD_SPELLINGS.get(fill, fill)
+    check_choice(key, fill, IPHA_FILLS)
+    return fill
+
+
 def constant_image(
     x: torch.Tensor,
-    constant: str,
+    fill: str,
     generator: torch.Generator | None = None,
     norm_mean: Sequence[float] | torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -53,21 +65,25 @@ def constant_image(
 
     Args:
         x (Tensor): (B, C, H, W) images in [0, 1].
-        constant (str): ``zero`` (black), ``one`` (white), ``gaussian`` (N(GAUSSIAN_MEAN, GAUSSIAN_STD^2) per pixel
-            and channel, one draw per image, clamped to [0, 1]) or ``mean`` (the normalisation mean colour).
-        generator (torch.Generator, optional): CPU generator for ``gaussian``. Default: torch's global one.
-        norm_mean (sequence of C floats or Tensor, optional): the dataset's normalisation mean, needed by ``mean``.
+        fill (str): one of ``IPHA_FILLS`` (``rrx.fills``; an older spelling is read as today's, ``current_fill``):
+            ``zeros`` (black), ``ones`` (white), ``grey_gaussian`` (N(GAUSSIAN_MEAN, GAUSSIAN_STD^2) per pixel and
+            channel, one draw per image, clamped to [0, 1]) or ``normalisation_mean`` (the normalisation mean colour).
+        generator (torch.Generator, optional): CPU generator for ``grey_gaussian``. Default: torch's global one.
+        norm_mean (sequence of C floats or Tensor, optional): the dataset's normalisation mean, needed by
+            ``normalisation_mean``.
     """
-    check_choice("constant", constant, CONSTANTS)
-    if constant == "zero":
+    fill = current_fill(fill, "fill")
+    if fill == "zeros":
         return torch.zeros_like(x)
-    if constant == "one":
+    if fill == "ones":
         return torch.ones_like(x)
-    if constant == "gaussian":
+    if fill == "grey_gaussian":
         noise = torch.randn(x.shape, generator=generator) * GAUSSIAN_STD + GAUSSIAN_MEAN
         return noise.clamp(0, 1).to(device=x.device, dtype=x.dtype)
     if norm_mean is None:
-        raise RRXError("constant=mean needs the normalisation mean (norm_mean); this model or dataset gives none")
+        raise RRXError(
+            "fill=normalisation_mean needs the normalisation mean (norm_mean); this model or dataset gives none"
+        )
     mean = torch.as_tensor(norm_mean, dtype=x.dtype).to(x.device).reshape(1, -1, 1, 1)
     return mean.expand_as(x).clone()
 
@@ -300,7 +316,7 @@ def ipha(
     model,
     x: torch.Tensor,
     y: torch.Tensor,
-    constant: str,
+    fill: str,
     iterations: int,
     neighbours: int,
     generator: torch.Generator | None,
@@ -315,7 +331,7 @@ def ipha(
     x_important = mask ⊙ x + (1 - mask) ⊙ C and x_non_important = (1 - mask) ⊙ x + mask ⊙ C (lines 4-5).
     Arguments as in ``constant_image`` and ``hill_climb``; ``search``: ``alg6`` (default) or ``greedy_top_k``.
     """
-    c = constant_image(x, constant, generator, norm_mean)
+    c = constant_image(x, fill, generator, norm_mean)
     mask = search_mask(search, model, x, y, c, iterations, neighbours, block, generator, batch_size).mask
     return mask, apply_mask(x, mask, c), apply_mask(x, 1 - mask, c)
 
@@ -336,13 +352,14 @@ def top_k_mask(maps: torch.Tensor, k: int | None = None) -> torch.Tensor:
 @register_attribution("ipha")
 class IPHASearch(Attribution):
     """IPHA's mask as a map (B, H, W): 1 on the pixels kept, 0 on those removed (``ipha``, ``search=alg6``), the
-    constant's mean colour read from the model's ``mean``. A binary mask: the signed form is the same map.
+    ``normalisation_mean`` fill read from the model's ``mean``. A binary mask: the signed form is the same map.
 
     Args:
         ipha_iterations (int, optional): the most steps per image. Default: 50.
         ipha_neighbours (int, optional): candidates scored per image and step. Default: 8.
-        ipha_constant (str, optional): C of Eq. 7.1, one of ``CONSTANTS``. Default: ``zero``.
-        generator (torch.Generator, optional): CPU generator of the constant and the search. Default: torch's
+        ipha_fill (str, optional): C of Eq. 7.1, one of ``IPHA_FILLS`` (an older spelling is read as today's).
+            Default: ``zeros``.
+        generator (torch.Generator, optional): CPU generator of the fill and the search. Default: torch's
             global one.
     """
 
@@ -354,10 +371,11 @@ class IPHASearch(Attribution):
         self,
         ipha_iterations: int = 50,
         ipha_neighbours: int = 8,
-        ipha_constant: str = "zero",
+        ipha_fill: str = "zeros",
         generator: torch.Generator | None = None,
     ):
-        self.iterations, self.neighbours, self.constant = ipha_iterations, ipha_neighbours, ipha_constant
+        self.iterations, self.neighbours = ipha_iterations, ipha_neighbours
+        self.fill = current_fill(ipha_fill)
         self.generator = generator
 
     def compute(self, model, x: torch.Tensor, y: torch.Tensor, signed: bool) -> torch.Tensor:
@@ -365,7 +383,7 @@ class IPHASearch(Attribution):
             model,
             x.detach(),
             y,
-            self.constant,
+            self.fill,
             self.iterations,
             self.neighbours,
             self.generator,

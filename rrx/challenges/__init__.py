@@ -1,7 +1,9 @@
 """Challenges (config group ``challenge``): ``create_challenge(cfg)`` by ``cfg.name``.
 
 Every challenge implements ``evaluate(model, dataset, runtime) -> dict`` of results and ``needs()``, the
-(variation, masks) pairs it reads.
+(variation, masks) pairs it reads, and is registered with the dataclass of its keys (``rrx.config``); the options
+that are one challenge with other values (``challenge=mixed_rand``: the background challenge on ``mixed_rand``
+alone) are its presets.
 """
 
 from rrx.registry import Registry
@@ -11,7 +13,13 @@ register_challenge = CHALLENGES.register
 
 
 def create_challenge(cfg):
-    return CHALLENGES.get(cfg.name)(cfg)
+    """The challenge ``cfg.name`` for ``cfg`` (a composed ``challenge`` config, or a dict or config of some of its
+    keys: the others take their defaults), after the types, ranges and choices of its keys are checked
+    (``rrx.config.typed``; a key it does not have is one RRXError)."""
+    from rrx.config import typed
+
+    challenge = CHALLENGES.get(cfg["name"])  # an unknown name lists the known ones
+    return challenge(typed("challenge", cfg))
 
 
 def list_challenges() -> list[str]:

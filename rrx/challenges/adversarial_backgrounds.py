@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.config import ComponentConfig, param
 from rrx.plots import pyplot, save_figure
 from rrx.record import Record
 from rrx.runtime import Runtime
@@ -86,11 +88,25 @@ def _stack(dataset, runtime: Runtime, desc: str) -> list[torch.Tensor]:
     return [torch.cat(p) for p in parts]
 
 
-@register_challenge("adversarial_backgrounds")
+@dataclass
+class AdversarialBackgroundsConfig(ComponentConfig):
+    """Xiao et al.'s adversarial backgrounds: every foreground of original on every only_bg_t background"""
+
+    name: str = param("adversarial_backgrounds", "the registered name of the challenge")
+    stats_per_class: int | None = param(
+        10, "foregrounds per class that meet every background: the per-background fool shares (null: all)", low=1
+    )
+    batch_size: int | None = param(None, "composites per forward pass (null: trainer.batch_size)", low=1)
+    top_k: int = param(5, "backgrounds per class in the report's figure", low=1)
+
+
+@register_challenge("adversarial_backgrounds", config=AdversarialBackgroundsConfig)
 class AdversarialBackgrounds:
-    """Config: ``stats_per_class`` (foregrounds per class that meet every background, for the per-background
-    fool shares; null: all, which also makes the vulnerable count exhaustive), ``batch_size`` (composites per
-    forward pass; null: ``trainer.batch_size``), ``top_k`` (backgrounds per class in the report's figure).
+    """Config (``AdversarialBackgroundsConfig``): ``stats_per_class`` (foregrounds per class that meet every
+    background, for the per-background fool shares; null: all, which also makes the vulnerable count exhaustive),
+    ``batch_size`` (composites per forward pass; null: ``trainer.batch_size``), ``top_k`` (backgrounds per class in
+    the report's figure). Accuracy = 1 - the share of foregrounds some background fools (a foreground stops at its
+    first fooling batch).
 
     Results: ``{"adversarial_backgrounds": {accuracy, vulnerable, foregrounds, backgrounds, per_class,
     composites, seconds, images_per_second, backgrounds_table}}``; ``backgrounds_table`` lists every
@@ -98,9 +114,9 @@ class AdversarialBackgrounds:
     """
 
     def __init__(self, cfg):
-        self.stats_per_class = cfg.get("stats_per_class")
-        self.batch_size = cfg.get("batch_size")
-        self.top_k = int(cfg.get("top_k", 5))
+        self.stats_per_class = cfg.stats_per_class
+        self.batch_size = cfg.batch_size
+        self.top_k = int(cfg.top_k)
 
     def needs(self) -> list[tuple[str, bool]]:
         return [("original", True), ("only_bg_t", False)]

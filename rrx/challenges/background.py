@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +11,32 @@ import pandas as pd
 
 from rrx.challenges import register_challenge
 from rrx.challenges.accuracy import accuracy
+from rrx.config import ComponentConfig, param
 from rrx.plots import box_plot, pyplot, save_figure
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Figure, Table, percent
 
 log = logging.getLogger(__name__)
+BACKGROUND_VARIATIONS = ["original", "mixed_same", "mixed_rand", "mixed_next"]  # challenge=background, and the edge's
+EVERY_VARIATION = [*BACKGROUND_VARIATIONS, "only_fg", "no_fg", "only_bg_b", "only_bg_t"]  # challenge=all
 
 
-@register_challenge("background")
+@dataclass
+class BackgroundConfig(ComponentConfig):
+    """the background challenge: accuracy per variation, plus BG-Gap = mixed_same - mixed_rand"""
+
+    name: str = param("background", "the registered name of the challenge")
+    variations: list[str] = param(BACKGROUND_VARIATIONS, "the variations whose accuracy is measured")
+
+
+# challenge=<variation> (original, mixed_rand, ...): accuracy on that variation alone; challenge=signal: thesis
+# Table 8, accuracy with only the object (only_fg) and only the background (only_bg_t)
+PRESETS = {variation: BackgroundConfig(variations=[variation]) for variation in EVERY_VARIATION}
+PRESETS["signal"] = BackgroundConfig(variations=["original", "only_fg", "only_bg_t"])
+
+
+@register_challenge("background", config=BackgroundConfig, presets=PRESETS)
 class BackgroundChallenge:
     """Accuracy on each of ``cfg.variations``; BG-Gap = acc(mixed_same) - acc(mixed_rand).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.challenges.background import BACKGROUND_VARIATIONS
+from rrx.config import ComponentConfig, param
 from rrx.plots import pyplot, save_figure
 from rrx.record import Record
 from rrx.runtime import Runtime
@@ -82,7 +85,21 @@ def applied_width(width: int, image_size: int, reference_size: int | None) -> in
     return max(1, round(width * image_size / reference_size))
 
 
-@register_challenge("edge")
+@dataclass
+class EdgeConfig(ComponentConfig):
+    """thesis 4.2.5: a black band of width W across the object boundary, on original and the mixed variations"""
+
+    name: str = param("edge", "the registered name of the challenge")
+    edge_variations: list[str] = param(BACKGROUND_VARIATIONS, "the variations the edge is removed on")
+    widths: list[int] = param(list(range(5, 55, 5)), "the band widths W", low=1)
+    reference_size: int | None = param(
+        224,
+        "W is in pixels at this size, scaled to the images: max(1, round(W * size / 224)); null = W px as given",
+        low=1,
+    )
+
+
+@register_challenge("edge", config=EdgeConfig)
 class EdgeChallenge:
     """Accuracy on each of ``cfg.edge_variations`` with the edge removed, for each W in ``cfg.widths``,
     scaled from ``cfg.reference_size`` to the images' size (``applied_width``).
@@ -94,7 +111,7 @@ class EdgeChallenge:
     def __init__(self, cfg):
         self.variations = list(cfg.edge_variations)
         self.widths = [int(w) for w in cfg.widths]
-        self.reference_size = cfg.get("reference_size")
+        self.reference_size = cfg.reference_size
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(v, True) for v in self.variations]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.config import ComponentConfig, param
 from rrx.plots import pyplot, save_figure
 from rrx.record import Record
 from rrx.runtime import Runtime
@@ -38,16 +40,24 @@ def mean_gradient_map(
     return (total / seen).cpu(), (masks / seen).cpu(), correct / seen
 
 
-@register_challenge("gradient_map")
+@dataclass
+class GradientMapConfig(ComponentConfig):
+    """accuracy and the mean |input gradient| map over the test images, with the signal cells (thesis Fig. 21)"""
+
+    name: str = param("gradient_map", "the registered name of the challenge")
+    map_variation: str = param("original", "the test images the map is taken over")
+
+
+@register_challenge("gradient_map", config=GradientMapConfig)
 class GradientMapChallenge:
-    """Accuracy on ``original`` and the mean absolute input-gradient map over its images.
+    """Accuracy on ``cfg.map_variation`` (``original``) and the mean absolute input-gradient map over its images.
 
     Results: ``{"accuracy": {"original": float}, "gradient_map": {"map": [[float]], "signal": [[float]]}}``, the
     map (H, W) and the mean object mask (H, W) as nested lists; the report draws them as Fig. 21.
     """
 
     def __init__(self, cfg):
-        self.variation = cfg.get("map_variation", "original")
+        self.variation = cfg.map_variation
         self.variations = [self.variation]
 
     def needs(self) -> list[tuple[str, bool]]:

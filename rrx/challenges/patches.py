@@ -4,6 +4,7 @@ test images without a patch, where a model that learned the patch shortcut loses
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -11,6 +12,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.config import ComponentConfig, param
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Table, model_name
@@ -32,7 +34,14 @@ def scores_and_labels(model, loader, runtime: Runtime, desc: str) -> tuple[torch
     return torch.cat(probs), torch.cat(preds), torch.cat(labels)
 
 
-@register_challenge("patches")
+@dataclass
+class PatchesConfig(ComponentConfig):
+    """texture-based task (thesis Table 11): AUC and F1 on every test image and on those without a patch"""
+
+    name: str = param("patches", "the registered name of the challenge")
+
+
+@register_challenge("patches", config=PatchesConfig)
 class PatchChallenge:
     """AUC of the class-1 probability and F1 of class 1 (malignant), with the accuracy, on ``original`` (every
     test image) and ``no_patch``. Results: ``{"accuracy": {variation: float}, "patches": {variation: {"auc",

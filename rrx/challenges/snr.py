@@ -11,15 +11,19 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
+from rrx.analyses.common import TARGETS
 from rrx.attributions import attribution_map, attribution_names, check_attribution, display_name
 from rrx.challenges import register_challenge
-from rrx.errors import RRXError, check_choice
+from rrx.config import ComponentConfig, param
+from rrx.errors import RRXError
 from rrx.plots import box_plot, pyplot, save_figure
 from rrx.record import Record
 from rrx.runtime import Runtime
@@ -27,7 +31,6 @@ from rrx.tables import Figure, Table, thesis_order
 
 log = logging.getLogger(__name__)
 BASELINES = ("black", "mean")  # IG baseline: all-zero image, or the dataset's mean colour
-TARGETS = ("label", "prediction")
 
 
 def per_channel(attribution) -> bool:
@@ -50,7 +53,28 @@ def signal_to_noise(maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(undefined, torch.full_like(snr, math.nan), snr)
 
 
-@register_challenge("snr")
+@dataclass
+class SNRConfig(ComponentConfig):
+    """SNR of attributions (thesis Figs. 18-19): per image, mean |attribution| on the object / on the context"""
+
+    name: str = param("snr", "the registered name of the challenge")
+    attribution: Any = param(
+        ["saliency", "integrated_gradients"],
+        "one or a list of the per-channel attributions of rrx.attributions (not gradcam, guided_gradcam, ipha), or "
+        "captum:<ClassName>",
+    )
+    snr_variation: str = param("original", "the test images the ratio is computed on")
+    snr_max_images: int | None = param(None, "null: every image of the variation; N: N evenly spaced", low=1)
+    target: str = param("label", "attribution of: label (the true class) | prediction", choices=TARGETS)
+    ig_steps: int = param(50, "Integrated Gradients: integration steps", low=1)
+    ig_baseline: str = param(
+        "black",
+        "Integrated Gradients baseline: black (all zeros) | mean (the dataset's mean colour)",
+        choices=BASELINES,
+    )
+
+
+@register_challenge("snr", config=SNRConfig)
 class SNRChallenge:
     """SNR of the images of ``cfg.snr_variation`` (all, or ``cfg.snr_max_images`` evenly spaced) for each
     attribution in ``cfg.attribution``.
@@ -69,11 +93,9 @@ class SNRChallenge:
             )
         for name in self.attributions:
             check_attribution("challenge.attribution", name, per_channel)
-        check_choice("challenge.ig_baseline", cfg.ig_baseline, BASELINES)
-        check_choice("challenge.target", cfg.target, TARGETS)
         self.variation = cfg.snr_variation
         self.steps, self.baseline, self.target = int(cfg.ig_steps), cfg.ig_baseline, cfg.target
-        self.max_images = cfg.get("snr_max_images")
+        self.max_images = cfg.snr_max_images
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(self.variation, True)]

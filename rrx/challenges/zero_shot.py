@@ -4,6 +4,7 @@ similarity distributions of the class texts (Fig. 25), for a zero-shot model (``
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from rrx.challenges import register_challenge
+from rrx.config import ComponentConfig, param
 from rrx.data.in9 import foreground_stem
 from rrx.errors import RRXError
 from rrx.plots import pyplot, save_figure
@@ -114,7 +116,22 @@ def scores(model, data, runtime: Runtime, desc: str) -> tuple[torch.Tensor, torc
     return torch.cat(s), torch.cat(sims), torch.cat(labels)
 
 
-@register_challenge("zero_shot")
+@dataclass
+class ZeroShotConfig(ComponentConfig):
+    """thesis ch. 6 for zero-shot models (model=clip|align): accuracy, score variability, text similarities
+
+    Accuracy per variation (Tables 12-13), score variability of each mixed image against its original (Eq. 6.3,
+    Table 14), similarity distributions per class text (Fig. 25).
+    """
+
+    name: str = param("zero_shot", "the registered name of the challenge")
+    variations: list[str] = param(
+        ["original", "mixed_same", "mixed_rand", "mixed_next", "only_fg", "only_bg_t"],
+        "the variations scored (original always is: the mixed ones' score variability is against it)",
+    )
+
+
+@register_challenge("zero_shot", config=ZeroShotConfig)
 class ZeroShotChallenge:
     """Accuracy on ``cfg.variations`` (with BG-Gap), SV+/SV- of the target and the predicted class on each mixed
     variation against its original, over the misclassified pairs and over all pairs (Table 14, ``sv_of_pairs``),

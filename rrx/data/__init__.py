@@ -1,5 +1,6 @@
 """Datasets (config group ``dataset``): ``create_dataset(cfg)`` builds one by ``cfg.name``, a ``Benchmark``
-(``rrx.data.base``)."""
+(``rrx.data.base``). Each is registered with the dataclass of its keys (``register_dataset(name, config=...)``, a
+subclass of ``rrx.data.base.DatasetConfig``): the option ``dataset=<name>``, its defaults, ranges and choices."""
 
 from rrx.data.base import Benchmark
 from rrx.registry import Registry

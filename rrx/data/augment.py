@@ -22,6 +22,7 @@ AUGMENTATIONS = {
     "classic": "a fixed copy of each image under Table 2's flip, rotation, shift and scale (method=ada, Alg. 1 line 1)",
     "table2": "a copy of each image under all of Table 2, drawn afresh each epoch (task=segmentation)",
 }
+DATASET_AUGMENTS = ("none", "crop_flip")  # dataset.augment: the names of AUGMENTATIONS that act on a training batch
 
 
 def crop_boxes(

@@ -8,14 +8,82 @@ meaning on the base class (no masks, no variations besides ``original``, no map 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, List, Mapping
 
 import torch
 from torch.utils.data import Dataset
 
+from rrx.config import ComponentConfig, param
+from rrx.data.augment import AUGMENTATIONS, DATASET_AUGMENTS
 from rrx.errors import RRXError
+
+# The keys several datasets have, each with its range written once (a dataset's config may give its own help).
+GIVEN_BY_EACH = "???"  # OmegaConf's missing value: a key every dataset's own config gives a default (a dataclass
+# default all the same, so a shared base may leave it to the datasets in any order)
+
+
+def root_key(help: str) -> Any:
+    """``dataset.root``: None until given (the dataset's factory then names what it needs)."""
+    return param(None, help)
+
+
+def num_classes_key(default, help: str = "the number of classes") -> Any:
+    return param(default, help, low=2)
+
+
+def image_size_key(default, help: str = "the side images (and masks) are resized to") -> Any:
+    return param(default, help, low=1)
+
+
+def mean_key(default, help: str = "per-channel normalisation mean") -> Any:
+    return param(default, help, low=0.0, high=1.0)
+
+
+def std_key(default, help: str = "per-channel normalisation standard deviation") -> Any:
+    return param(default, help, low=0.0, low_open=True)
+
+
+def num_workers_key(default, help: str = "data-loader worker processes (0: read in the training process)") -> Any:
+    return param(default, help, low=0)
+
+
+def fraction_key(default, help: str) -> Any:
+    """A share strictly between 0 and 1 (of images or subjects held out)."""
+    return param(default, help, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+@dataclass
+class DatasetConfig(ComponentConfig):
+    """what every dataset has: its image size and normalisation, and the loader's workers"""
+
+    image_size: int = image_size_key(GIVEN_BY_EACH)
+    mean: List[float] = mean_key(GIVEN_BY_EACH)
+    std: List[float] = std_key(GIVEN_BY_EACH)
+    num_workers: int = num_workers_key(GIVEN_BY_EACH)
+
+
+@dataclass
+class AugmentedConfig(DatasetConfig):
+    """a dataset whose training batches can be augmented (rrx.data.augment), masks moved alike"""
+
+    augment: str = param(
+        "none",
+        f"training augmentation: none | crop_flip ({AUGMENTATIONS['crop_flip']}; masks moved alike)",
+        choices=DATASET_AUGMENTS,
+    )
+    augment_scale: List[float] = param(
+        [0.35, 1.0],
+        "augment=crop_flip: crop area, a fraction of the image's [low, high]",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    augment_ratio: List[float] = param(
+        [0.75, 1.3333], "augment=crop_flip: crop aspect ratio w / h [low, high]", low=0.0, low_open=True
+    )
 
 
 def check_classes(found: list[str], expected: list[str], where: str) -> None:

@@ -13,11 +13,23 @@ tampered file cannot run code. There are no object masks; the test batch is the 
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 
+from rrx.config import param
 from rrx.data import register_dataset
+from rrx.data.base import (
+    DatasetConfig,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.image_task import ImageTask, array_task, check_num_classes, find_folder
 from rrx.errors import RRXError
 
@@ -102,7 +114,25 @@ def read_cifar10(folder: Path, num_classes: int) -> tuple[list[str], dict[str, t
     return names, splits
 
 
-@register_dataset("cifar10")
+@dataclass
+class CIFAR10Config(DatasetConfig):
+    """CIFAR-10 in torchvision's on-disk format (never downloaded), without object masks
+
+    The test batch is the 'original' variation (challenge=original); trainer.val_fraction holds out training images.
+    """
+
+    name: str = param("cifar10", "the registered name of the dataset")
+    root: Optional[str] = root_key(
+        f"the folder holding {FOLDER}/ (or that folder itself), with data_batch_1..5, test_batch and {META}"
+    )
+    num_classes: int = num_classes_key(10, f"the number of classes (checked against {META}'s label_names)")
+    image_size: int = image_size_key(32, "another size resizes every image (bilinear)")
+    mean: List[float] = mean_key([0.4914, 0.4822, 0.4465], "per-channel mean of the 50,000 training images")
+    std: List[float] = std_key([0.2470, 0.2435, 0.2616], "per-channel standard deviation of the training images")
+    num_workers: int = num_workers_key(0, "data-loader worker processes (images are held in memory)")
+
+
+@register_dataset("cifar10", config=CIFAR10Config)
 def cifar10(cfg) -> ImageTask:
     """CIFAR-10 at ``dataset.root`` (never downloaded): 50,000 training and 10,000 test images of 32x32, 10 classes."""
     folder = find_folder(cfg.root, FOLDER, [*SPLIT_FILES["train"], *SPLIT_FILES["test"], META], "cifar10", LAYOUT)

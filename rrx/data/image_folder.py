@@ -16,18 +16,30 @@ a ``masks/<split>`` folder can give masks; the dataset has none (``has_masks`` f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from rrx.config import param
 from rrx.data import register_dataset
-from rrx.data.base import check_classes
+from rrx.data.base import (
+    AugmentedConfig,
+    check_classes,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.image_io import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, keep_readable, load_rgb, resize
 from rrx.data.image_task import ImageTask, check_num_classes
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 
 LAYOUT = "<root>/<split>/<class>/<name>.{jpg,jpeg,png} with splits dataset.train_split and dataset.test_split"
 MASK_LAYOUT = "<root>/masks/<split>/<class>/<name>.{png,npy}, non-zero on the object"
@@ -117,14 +129,36 @@ class FolderImages(Dataset):
         return x, label, resize(m, self.image_size, "nearest")
 
 
-@register_dataset("image_folder")
+@dataclass
+class ImageFolderConfig(AugmentedConfig):
+    """any image tree: <root>/<split>/<class>/<name>.{jpg,jpeg,png}, optional masks in <root>/masks/<split>/
+
+    Labels are the class folders in sorted order; the test split is the 'original' variation (challenge=original).
+    """
+
+    name: str = param("image_folder", "the registered name of the dataset")
+    root: Optional[str] = root_key("the tree's folder (<root>/<split>/<class>/<name>.{jpg,jpeg,png})")
+    train_split: str = param("train", "the folder of <root> to train on")
+    test_split: str = param("val", "the folder of <root> to evaluate on (the 'original' variation)")
+    num_classes: Optional[int] = num_classes_key(None, "required: the number of class folders (checked against them)")
+    image_size: int = image_size_key(224, "images and masks are resized to this square size")
+    mean: List[float] = mean_key([0.485, 0.456, 0.406], "per-channel mean (ImageNet's; set your data's own)")
+    std: List[float] = std_key(
+        [0.229, 0.224, 0.225], "per-channel standard deviation (ImageNet's; set your data's own)"
+    )
+    on_bad_sample: str = param(
+        "error", "error | skip (check every image at load, log and count the bad ones)", choices=BAD_SAMPLE_RULES
+    )
+    num_workers: int = num_workers_key(4)
+
+
+@register_dataset("image_folder", config=ImageFolderConfig)
 def image_folder(cfg) -> ImageTask:
     """The tree at ``dataset.root``: ``dataset.train_split`` to train on, ``dataset.test_split`` as the
     ``original`` variation. Either split may be missing until it is used (an evaluation needs only the test
     split); both are listed now, so differing class folders stop the run before it starts."""
     if not cfg.root:
         raise RRXError(f"dataset=image_folder needs dataset.root=<folder> (expected {LAYOUT})")
-    check_choice("dataset.on_bad_sample", cfg.on_bad_sample, BAD_SAMPLE_RULES)
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise RRXError(f"dataset.root={root} does not exist (expected {LAYOUT})")

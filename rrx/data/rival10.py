@@ -17,22 +17,60 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rrx.config import param
 from rrx.data import register_dataset
-from rrx.data.base import Benchmark
+from rrx.data.base import (
+    AugmentedConfig,
+    Benchmark,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.image_io import BAD_SAMPLE_RULES, keep_readable, load_rgb, resize
 from rrx.data.label_maps import rival10_map
 from rrx.data.variations import FILL_RULES, VARIATIONS, background, mixed_partners, only_bg_b, only_bg_t, paste
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 
 CLASSES = ["truck", "car", "plane", "ship", "cat", "dog", "equine", "deer", "frog", "bird"]
+
+
+@dataclass
+class Rival10Config(AugmentedConfig):
+    """RIVAL10 (Moayeri et al. 2022): dataset.root=<path>/RIVAL10 (train/, test/, meta/)"""
+
+    name: str = param("rival10", "the registered name of the dataset")
+    root: Optional[str] = root_key("the RIVAL10 folder (train/, test/, meta/)")
+    meta_dir: Optional[str] = param(None, "null = <root>/meta (wnid_to_class.json, label_mappings.json)")
+    num_classes: int = num_classes_key(10)
+    image_size: int = image_size_key(224, "images and masks are resized together to this square size")
+    mask_threshold: float = param(
+        0.5, "entire_object_masks are JPEGs: object = mean grey above this, in [0, 1]", low=0.0, high=1.0
+    )
+    fill: str = param(
+        "tile",
+        "hole left by a background's own object in mixed variants: tile (as IN-9 only_bg_t) | black",
+        choices=FILL_RULES,
+    )
+    seed: int = param(0, "the mixed pairing (the same every run)")
+    on_bad_sample: str = param(
+        "error", "error | skip (check every image at load, log and count the bad ones)", choices=BAD_SAMPLE_RULES
+    )
+    mean: List[float] = mean_key([0.485, 0.456, 0.406], "per-channel normalisation mean (ImageNet's)")
+    std: List[float] = std_key([0.229, 0.224, 0.225], "per-channel normalisation standard deviation (ImageNet's)")
+    num_workers: int = num_workers_key(4)
 
 
 def read_meta(meta_dir: Path) -> tuple[dict, dict]:
@@ -150,8 +188,6 @@ class Rival10(Benchmark):
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         if not cfg.root:
             raise RRXError("dataset=rival10 needs dataset.root=<path to RIVAL10>")
-        check_choice("dataset.fill", cfg.fill, FILL_RULES)
-        check_choice("dataset.on_bad_sample", cfg.on_bad_sample, BAD_SAMPLE_RULES)
         self.root = Path(cfg.root).expanduser()
         if not self.root.is_dir():
             raise RRXError(f"dataset.root={self.root} does not exist")
@@ -206,6 +242,6 @@ class Rival10(Benchmark):
         return Rival10Variation(test, variation, partners, self.cfg.fill, masks)
 
 
-@register_dataset("rival10")
+@register_dataset("rival10", config=Rival10Config)
 def rival10(cfg) -> Rival10:
     return Rival10(cfg)

@@ -19,32 +19,77 @@ rrx's choices (the thesis does not state them): each volume is reoriented to the
 (``nibabel.as_closest_canonical``), so its axial slices are ``[:, :, k]``; intensities are scaled per volume to
 [0, 1] by its minimum and maximum; each slice is padded with zeros to a square and resized to
 ``dataset.image_size`` (bilinear for the image, nearest for the mask), and its pixel spacing is kept for HSD in mm.
-The ground truth is ``dataset.target`` (``gm``: label 1, ``wm``: label 2, ``sc``: the cord, 1 or 2) marked by
+The ground truth is ``dataset.tissue`` (``gm``: label 1, ``wm``: label 2, ``sc``: the cord, 1 or 2) marked by
 more than ``dataset.vote`` of the raters in ``dataset.raters`` (0.5 with four raters: at least three, the
-majority). ``dataset.val_fraction`` of the subjects (0.2, as the thesis) are held out for validation, drawn with
-``dataset.split_seed``; whole subjects, so no subject's slices are in both.
+majority). ``dataset.val_subject_fraction`` of the subjects (0.2, as the thesis) are held out for validation, drawn
+with ``dataset.split_seed``; whole subjects, so no subject's slices are in both.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from rrx.config import param
 from rrx.data import register_dataset
-from rrx.data.base import Benchmark
+from rrx.data.base import (
+    Benchmark,
+    DatasetConfig,
+    fraction_key,
+    image_size_key,
+    mean_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.image_io import resize
 from rrx.data.image_task import NEVER_DOWNLOADS
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 LAYOUT = "<root>/site<N>-sc<XX>-image.nii.gz with site<N>-sc<XX>-mask-r<K>.nii.gz per rater (the SCGM training archive)"
 IMAGE = re.compile(r"^(site\d+-sc\d+)-image\.nii(\.gz)?$")
-TARGETS = {"gm": (1,), "wm": (2,), "sc": (1, 2)}  # mask label values of each target
+TISSUES = {"gm": (1,), "wm": (2,), "sc": (1, 2)}  # dataset.tissue: the mask label values of each tissue
+
+
+@dataclass
+class SCGMConfig(DatasetConfig):
+    """Spinal Cord Grey Matter Segmentation challenge (Prados et al. 2017; thesis 3.2.1), for task=segmentation
+
+    The training archive's NIfTI volumes as 2-D axial slices, the raters' masks by majority vote (rrx.data.scgm).
+    """
+
+    name: str = param("scgm", "the registered name of the dataset")
+    root: Optional[str] = root_key(
+        "the training folder: site1-sc01-image.nii.gz, site1-sc01-mask-r1.nii.gz .. -mask-r4.nii.gz, ... "
+        "(rrx downloads nothing)"
+    )
+    image_size: int = image_size_key(128, "each slice padded to a square, then resized (a multiple of 8 for the U-Net)")
+    tissue: str = param(
+        "gm", "the tissue to segment: gm (mask label 1) | wm (label 2) | sc (the cord: 1 or 2)", choices=tuple(TISSUES)
+    )
+    raters: List[int] = param([1, 2, 3, 4], "the raters whose masks vote (1..4)", low=1)
+    vote: float = param(
+        0.5,
+        "foreground where more than this share of the raters mark it (0.5 of 4: at least 3, the majority)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    val_subject_fraction: float = fraction_key(
+        0.2, "share of the subjects held out for validation, whole subjects (the thesis's 20 % of training)"
+    )
+    split_seed: int = param(0, "the draw of the validation subjects")
+    mean: List[float] = mean_key([0.5], "intensities are scaled to [0, 1] per volume; these centre them for the U-Net")
+    std: List[float] = std_key([0.25])
+    num_workers: int = num_workers_key(0)
 
 
 def list_subjects(root: Path) -> dict[str, Path]:
@@ -71,7 +116,7 @@ def _load(path: Path):
         raise RRXError(f"cannot read NIfTI file {path}: {err}") from err
 
 
-def load_subject(image_path: Path, subject: str, raters, target: str, vote: float):
+def load_subject(image_path: Path, subject: str, raters, tissue: str, vote: float):
     """(volume (X, Y, Z) in [0, 1], ground truth (X, Y, Z) bool, in-plane spacing (2,)) of one subject.
 
     A missing rater mask, a volume that is not 3-D, or a mask whose shape differs from the image's stops with the
@@ -89,7 +134,7 @@ def load_subject(image_path: Path, subject: str, raters, target: str, vote: floa
         mask_shape, mask, _ = _load(path)
         if mask_shape != shape:
             raise RRXError(f"mask {path} has shape {mask_shape}, its image {image_path.name} has shape {shape}")
-        votes += np.isin(np.rint(mask), TARGETS[target])
+        votes += np.isin(np.rint(mask), TISSUES[tissue])
     low, high = float(volume.min()), float(volume.max())
     volume = (volume - low) / (high - low) if high > low else np.zeros_like(volume)
     return volume, votes > vote * len(raters), spacing
@@ -126,7 +171,7 @@ class SCGM(Benchmark):
     """The training and validation slices of the SCGM training archive (``load_scgm``).
 
     Items are (x (1, S, S) in [0, 1], 0, m (1, S, S) in {0, 1}): one channel, the label 0 for every slice (its one
-    "class" is the target, which the segmentation ignores), the raters' majority mask. ``variation_set("original")``
+    "class" is the tissue, which the segmentation ignores), the raters' majority mask. ``variation_set("original")``
     is the validation split; ``spacing("original")`` its pixel sizes in mm.
     """
 
@@ -136,7 +181,7 @@ class SCGM(Benchmark):
         self, cfg, root: Path, train: TensorDataset, val: TensorDataset, val_spacing: torch.Tensor, info: dict
     ):
         self.name, self.root = cfg.name, root
-        self.classes, self.num_classes = [cfg.target], 1
+        self.classes, self.num_classes = [cfg.tissue], 1
         self.image_size = int(cfg.image_size)
         self.mean, self.std = list(cfg.mean), list(cfg.std)
         self.train, self.val, self.val_spacing, self.info = train, val, val_spacing, info
@@ -159,25 +204,24 @@ class SCGM(Benchmark):
         return self.info
 
 
-@register_dataset("scgm")
+@register_dataset("scgm", config=SCGMConfig)
 def load_scgm(cfg) -> SCGM:
     """The SCGM training archive at ``cfg.root`` as training and validation slices."""
     if not cfg.root:
         raise RRXError(
             f"dataset=scgm needs dataset.root=<the SCGM training folder> (expected {LAYOUT}); {NEVER_DOWNLOADS}"
         )
-    check_choice("dataset.target", cfg.target, TARGETS)
     raters = [int(r) for r in cfg.raters]
     if not raters:
         raise RRXError("dataset.raters is empty: give the raters whose masks vote, e.g. dataset.raters=[1,2,3,4]")
     root = Path(cfg.root).expanduser()
     subjects = list_subjects(root)
-    train_subjects, val_subjects = split_subjects(list(subjects), float(cfg.val_fraction), int(cfg.split_seed))
+    train_subjects, val_subjects = split_subjects(list(subjects), float(cfg.val_subject_fraction), int(cfg.split_seed))
     parts = {}
     for split, names in (("train", train_subjects), ("val", val_subjects)):
         images, masks, spacing = [], [], []
         for name in names:
-            volume, truth, pixel = load_subject(subjects[name], name, raters, cfg.target, float(cfg.vote))
+            volume, truth, pixel = load_subject(subjects[name], name, raters, cfg.tissue, float(cfg.vote))
             i, m, s = axial_slices(volume, truth, pixel, int(cfg.image_size))
             images.append(i)
             masks.append(m)
@@ -190,7 +234,7 @@ def load_scgm(cfg) -> SCGM:
         "val_subjects": val_subjects,
         "train_images": len(parts["train"][0]),
         "val_images": len(parts["val"][0]),
-        "target": cfg.target,
+        "tissue": cfg.tissue,
         "raters": raters,
         "vote": float(cfg.vote),
     }

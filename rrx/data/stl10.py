@@ -10,11 +10,23 @@ each channel (red, green, blue) stored column-major; ``*_y.bin`` one uint8 label
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 
+from rrx.config import param
 from rrx.data import register_dataset
+from rrx.data.base import (
+    DatasetConfig,
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+)
 from rrx.data.image_task import ImageTask, array_task, check_num_classes, find_folder
 from rrx.errors import RRXError
 
@@ -60,7 +72,26 @@ def read_stl10(folder: Path, num_classes: int) -> tuple[list[str], dict[str, tup
     return names, {split: read_split(folder / x, folder / y, len(names)) for split, (x, y) in SPLIT_FILES.items()}
 
 
-@register_dataset("stl10")
+@dataclass
+class STL10Config(DatasetConfig):
+    """STL-10's labelled splits in torchvision's binary format (never downloaded), without object masks
+
+    The test split is the 'original' variation (challenge=original).
+    """
+
+    name: str = param("stl10", "the registered name of the dataset")
+    root: Optional[str] = root_key(
+        f"the folder holding {FOLDER}/ (or that folder itself), with train_X.bin, train_y.bin, test_X.bin, "
+        f"test_y.bin, {CLASS_NAMES}"
+    )
+    num_classes: int = num_classes_key(10, f"the number of classes (checked against {CLASS_NAMES})")
+    image_size: int = image_size_key(96, "another size resizes every image (bilinear)")
+    mean: List[float] = mean_key([0.4467, 0.4398, 0.4066], "per-channel mean of the training images")
+    std: List[float] = std_key([0.2603, 0.2566, 0.2713], "per-channel standard deviation of the training images")
+    num_workers: int = num_workers_key(0, "data-loader worker processes (images are held in memory)")
+
+
+@register_dataset("stl10", config=STL10Config)
 def stl10(cfg) -> ImageTask:
     """STL-10's labelled splits at ``dataset.root`` (never downloaded): 5,000 training and 8,000 test images of
     96x96, 10 classes."""

@@ -30,12 +30,16 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 from PIL import Image
 
+from rrx.config import param
 from rrx.data import register_dataset
-from rrx.data.in9 import BackgroundDataset
+from rrx.data.augment import DATASET_AUGMENTS
+from rrx.data.base import image_size_key, mean_key, num_classes_key, num_workers_key, root_key, std_key
+from rrx.data.in9 import BackgroundConfig, BackgroundDataset
 from rrx.data.variations import VARIATIONS, mixed_partners
 from rrx.errors import RRXError
 
@@ -383,7 +387,30 @@ def materialise(spec: SyntheticSpec, cache_dir: str | os.PathLike) -> Path:
     return root
 
 
-@register_dataset("synthetic")
+@dataclass
+class SyntheticConfig(BackgroundConfig):
+    """the embedded synthetic backgrounds benchmark in the ImageNet-9 layout (generated once, cached)"""
+
+    name: str = param("synthetic", "the registered name of the dataset")
+    root: Optional[str] = root_key("null: generate into cache_dir; a path: read that bg_challenge folder instead")
+    cache_dir: str = param("${oc.env:RRX_CACHE,'~/.cache/rrx'}", "where the benchmark is generated (once per spec)")
+    num_classes: int = num_classes_key(9, f"the number of classes (shapes), 2..{len(SHAPES)}")
+    image_size: int = image_size_key(64, "the side of the generated images (at least 16)")
+    train_per_class: int = param(300, "training images per class", low=1)
+    val_per_class: int = param(50, "images per class of each val variation (at least 2: mixed_same pairs them)", low=0)
+    bg_correlation: float = param(0.9, "P(background family == class) in every split", low=0.0, high=1.0)
+    generator_seed: int = param(0, "the generator's seed: equal settings give byte-identical images")
+    mean: List[float] = mean_key([0.5, 0.5, 0.5])
+    std: List[float] = std_key([0.25, 0.25, 0.25])
+    num_workers: int = num_workers_key(0)
+    augment: str = param(
+        "none",
+        "training augmentation: none (the benchmark is measured without) | crop_flip (random resized crops and flips)",
+        choices=DATASET_AUGMENTS,
+    )
+
+
+@register_dataset("synthetic", config=SyntheticConfig)
 def synthetic(cfg) -> BackgroundDataset:
     """The embedded benchmark, generated into ``cfg.cache_dir`` unless ``cfg.root`` is given."""
     if cfg.root:

@@ -4,12 +4,16 @@ classes with a coloured patch on some class-0 images."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import List
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from rrx.config import param
 from rrx.data import register_dataset
+from rrx.data.base import DatasetConfig, image_size_key, mean_key, num_classes_key, num_workers_key, std_key
 from rrx.data.patch_task import PatchTask
 
 log = logging.getLogger(__name__)
@@ -63,7 +67,31 @@ def texture_split(n: int, cfg, rng: np.random.Generator):
     return TensorDataset(*tensors), torch.from_numpy(chosen)
 
 
-@register_dataset("textures")
+@dataclass
+class TexturesConfig(DatasetConfig):
+    """embedded stand-in for ISIC (thesis Table 11): oriented textures with a coloured square as the shortcut
+
+    Class 0 ~ 0 deg and class 1 ~ 90 deg, a coloured square on part of the class-0 images; masks are 0 on the square.
+    """
+
+    name: str = param("textures", "the registered name of the dataset")
+    image_size: int = image_size_key(32, "the images' side")
+    train_size: int = param(2000, "training images", low=1)
+    test_size: int = param(1000, "test images", low=1)
+    positive_fraction: float = param(0.5, "share of class 1 (malignant)", low=0.0, high=1.0)
+    patch_fraction: float = param(0.5, "share of class-0 images with a patch, in training and test", low=0.0, high=1.0)
+    patch_size: int = param(8, "the patch's side, in pixels", low=1)
+    spread_deg: float = param(
+        55.0, "orientation spread per class: the classes overlap, so the texture alone is not perfect", low=0.0
+    )
+    seed: int = param(0, "the textures, labels and patches")
+    num_classes: int = num_classes_key(2)
+    mean: List[float] = mean_key([0.5, 0.4, 0.35])
+    std: List[float] = std_key([0.25, 0.2, 0.18])
+    num_workers: int = num_workers_key(0)
+
+
+@register_dataset("textures", config=TexturesConfig)
 def textures(cfg) -> PatchTask:
     """Embedded stand-in for ISIC: oriented textures (class 0 ~ 0 deg, class 1 ~ 90 deg) with a coloured square
     on ``patch_fraction`` of the class-0 images, in training and test alike."""

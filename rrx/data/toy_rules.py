@@ -8,13 +8,17 @@ Class 1 ("class 2"): neither condition holds. The rule mask marks the cells of t
 from __future__ import annotations
 
 import colorsys
+from dataclasses import dataclass
+from typing import List
 
 import numpy as np
 import torch
 
+from rrx.config import param
 from rrx.data import register_dataset
+from rrx.data.base import DatasetConfig, image_size_key, mean_key, num_classes_key, num_workers_key, std_key
 from rrx.data.tensor_task import TensorTask
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 
 CORNERS = [(0, 0), (0, 4), (4, 0), (4, 4)]
 TOP_MIDDLE = [(0, 1), (0, 2), (0, 3)]
@@ -69,11 +73,29 @@ def rule_mask(rule: str) -> torch.Tensor:
     return mask
 
 
-@register_dataset("toy_rules")
+@dataclass
+class ToyRulesConfig(DatasetConfig):
+    """Ross et al.'s 5x5 colour rules (thesis Fig. 20): corners agree and top-middle differ vs neither"""
+
+    name: str = param("toy_rules", "the registered name of the dataset")
+    num_colours: int = param(4, "colours a cell can take (the top-middle rule needs at least 3)", low=2)
+    rule: str = param(
+        "both", "cells marked as signal in the mask: both | corners | top_middle", choices=tuple(RULE_CELLS)
+    )
+    train_size: int = param(2000, "training images", low=1)
+    test_size: int = param(1000, "test images", low=1)
+    seed: int = param(0, "the images drawn")
+    num_classes: int = num_classes_key(2)
+    image_size: int = image_size_key(5, "the grid's side (5x5 cells, one pixel each)")
+    mean: List[float] = mean_key([0.5, 0.5, 0.5])
+    std: List[float] = std_key([0.5, 0.5, 0.5])
+    num_workers: int = num_workers_key(0)
+
+
+@register_dataset("toy_rules", config=ToyRulesConfig)
 def toy_rules(cfg) -> TensorTask:
     if cfg.num_colours < 3:
         raise RRXError(f"dataset.num_colours={cfg.num_colours}: the top-middle rule needs at least 3 colours")
-    check_choice("dataset.rule", cfg.rule, RULE_CELLS)
     rng = np.random.default_rng(cfg.seed)
     splits = []
     for n in (cfg.train_size, cfg.test_size):

@@ -20,7 +20,10 @@ VARIATIONS = (
     "mixed_rand",
     "mixed_next",
 )  # IN-9's
-FILL_RULES = ("tile", "black")
+# What covers a background image's own object where another object is pasted on it: dataset.fill (RIVAL10's mixed
+# variations) and method.fill (RRDA's contexts), one vocabulary. black: the object's pixels zeroed; tile: its
+# bounding box tiled from the background beside it (IN-9's only_bg_t rule).
+FILL_RULES = ("black", "tile")
 
 
 def mixed_partners(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:

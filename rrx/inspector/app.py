@@ -9,31 +9,47 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING, Callable, TypeVar, cast
 
 import streamlit as st
 import torch
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from rrx.analyses.u_analysis import NOISES, ORDERS
+from rrx.analyses.u_analysis import ORDERS, U_FILLS
 from rrx.attributions import attribution_names
+from rrx.challenges.snr import SNRConfig
 from rrx.errors import RRXError
 from rrx.inspector.images import dataset_classes, dataset_image, dataset_variations, load_image, to_uint8
 from rrx.inspector.masks import SHAPES, canvas_shapes, parse_shape, shape_mask
-from rrx.inspector.model import NO_ROOTS, open_page_checkpoint
+from rrx.inspector.model import NO_ROOTS, Inspected, open_page_checkpoint
 from rrx.inspector.saving import save_view
 from rrx.inspector.server import CONTEXT
 from rrx.inspector.transforms import TEXTURES, TRANSFORMS, default_value
-from rrx.inspector.views import attribution_view, background_view, signal_view, snr_view, transform_view, u_view
+from rrx.inspector.views import (
+    View,
+    attribution_view,
+    background_view,
+    signal_view,
+    snr_view,
+    transform_view,
+    u_view,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from rrx.data.base import Benchmark
 
 log = logging.getLogger("rrx.inspector")
 CANVAS = 384  # side of the drawing canvas in screen pixels
 DRAWING_MODES = {"rectangle": "rect", "circle": "circle", "polygon": "polygon"}
 MODULES = ("Image processing", "Interpretability", "Signal")
-SNR_DEFAULT = ["saliency", "integrated_gradients"]  # the SNR challenge's (conf/challenge/snr.yaml, thesis Figs. 18-19)
+SNR_DEFAULT = list(SNRConfig().attribution)  # the SNR challenge's default attributions (thesis Figs. 18-19)
+T = TypeVar("T")
 
 
-def memo(key: tuple, compute):
+def memo(key: tuple, compute: Callable[[], T]) -> T:
     """``compute()`` once per browser session for ``key`` (the image and the view's settings)."""
     store = st.session_state.setdefault("memo", {})
     if key not in store:
@@ -43,7 +59,7 @@ def memo(key: tuple, compute):
     return store[key]
 
 
-def show(figure) -> None:
+def show(figure: Figure) -> None:
     """A view's figure at its own size."""
     st.pyplot(figure, width="content")
 
@@ -56,14 +72,14 @@ def show_error(err: Exception) -> None:
         st.error(f"unexpected error ({type(err).__name__}: {err}); the server log has the traceback", icon="⚠️")
 
 
-def save_button(view, key: str, source: str) -> None:
+def save_button(view: View, key: str, source: str) -> None:
     if st.button("Save view", key=f"save_{key}", help="PNG of the figure and JSON of the numbers, in the run folder"):
         inspected = model()
         png, data = save_view(CONTEXT["out_dir"], view, {"image": source, "model": inspected.description})
         st.success(f"saved {png.name} and {data.name} in {png.parent}")
 
 
-def model():
+def model() -> Inspected:
     """This session's model: the one ``rrx inspect`` opened, or a checkpoint loaded in the sidebar."""
     return st.session_state.get("inspected", CONTEXT["inspected"])
 
@@ -91,7 +107,7 @@ def sidebar_model() -> None:
                 show_error(err)
 
 
-def sidebar_image():
+def sidebar_image() -> tuple[torch.Tensor, torch.Tensor | None, str] | None:
     """(x (3, S, S), mask (S, S) or None, description) of the chosen image, or None."""
     inspected = model()
     sources = ["Upload"] + (["Dataset"] if inspected.dataset is not None else [])
@@ -108,7 +124,7 @@ def sidebar_image():
         for note in notes:
             st.sidebar.info(note)
         return x, None, upload.name
-    dataset = inspected.dataset
+    dataset = cast("Benchmark", inspected.dataset)  # "Dataset" is offered only when the model has one
     variation = st.sidebar.selectbox("variation", dataset_variations(dataset), key="variation")
     classes = dataset_classes(dataset, variation)
     label = st.sidebar.selectbox("class", range(len(classes)), format_func=lambda k: f"{k}: {classes[k]}", key="label")
@@ -162,7 +178,7 @@ def image_processing(x: torch.Tensor, digest: str, source: str) -> None:
     st.subheader("Image processing (texture and structure transforms)")
     inspected = model()
     labels = {name: f"{t.label} ({t.kind})" for name, t in TRANSFORMS.items()}
-    name = st.selectbox("transform", list(TRANSFORMS), format_func=labels.get, key="transform")
+    name = st.selectbox("transform", list(TRANSFORMS), format_func=lambda n: labels[n], key="transform")
     value = transform_value(name, x.shape[-1])
     seed = int(st.number_input("seed", min_value=0, value=0, step=1, key="seed"))
     view, _ = memo(
@@ -186,15 +202,15 @@ def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
 
     st.subheader("U Analysis")
     columns = st.columns(4)
-    window = columns[0].slider("window (fraction of the side)", 0.05, 1.0, 0.1, 0.01, key="u_window")
+    window_fraction = columns[0].slider("window fraction (of the side)", 0.05, 1.0, 0.1, 0.01, key="u_window")
     order = columns[1].selectbox("order", ORDERS, key="u_order")
-    noise = columns[2].selectbox("noise", NOISES, key="u_noise")
+    fill = columns[2].selectbox("fill", U_FILLS, key="u_noise")
     seed = int(columns[3].number_input("seed", min_value=0, value=0, step=1, key="u_seed"))
     if st.toggle("run U Analysis", key="u_run", help="predicts the image once per removed patch"):
         target = view.numbers["target"]
         u = memo(
-            (digest, id(inspected), "u", method, target, window, order, noise, seed),
-            lambda: u_view(inspected, x, heat, target, window, order, noise, seed),
+            (digest, id(inspected), "u", method, target, window_fraction, order, fill, seed),
+            lambda: u_view(inspected, x, heat, target, window_fraction, order, fill, seed),
         )
         st.write(
             f"{u.numbers['patches']} patches of {u.numbers['patch_size']} px; U-occurrences: "
@@ -209,7 +225,7 @@ def interpretability(x: torch.Tensor, digest: str, source: str) -> None:
         save_button(u, "u", source)
 
 
-def signal_mask(x: torch.Tensor, mask, digest: str) -> torch.Tensor | None:
+def signal_mask(x: torch.Tensor, mask: torch.Tensor | None, digest: str) -> torch.Tensor | None:
     """The signal mask (S, S) from a drawing, typed coordinates or the dataset's object mask; None until chosen."""
     side = x.shape[-1]
     ways = ["Draw on the image", "Type coordinates"] + (["Dataset mask"] if mask is not None else [])
@@ -243,7 +259,7 @@ def signal_mask(x: torch.Tensor, mask, digest: str) -> torch.Tensor | None:
     return shape_mask(shapes, side, side) if shapes else None
 
 
-def signal(x: torch.Tensor, mask, digest: str, source: str) -> None:
+def signal(x: torch.Tensor, mask: torch.Tensor | None, digest: str, source: str) -> None:
     st.subheader("Signal (signal vs context)")
     inspected = model()
     selected = signal_mask(x, mask, digest)

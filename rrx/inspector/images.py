@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rrx.analyses.common import labels_of
 from rrx.errors import RRXError
+
+if TYPE_CHECKING:
+    from rrx.data.base import Benchmark
 
 MAX_PIXELS = 120_000_000  # a 10,000 x 10,000 photo (100 MP) is read; larger ones are refused before decoding
 
@@ -27,7 +31,7 @@ def load_image(data: bytes, size: int, name: str = "the upload") -> tuple[torch.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             pixels = image.width * image.height
             if pixels > MAX_PIXELS:
                 raise RRXError(
@@ -82,21 +86,25 @@ def png_bytes(x: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def dataset_variations(dataset) -> list[str]:
+def dataset_variations(dataset: Benchmark) -> list[str]:
     """The test variations of ``dataset`` the page offers (``Benchmark.variations``: the IN-9 variations a
     ``bg_challenge`` root holds, RIVAL10's generated ones, ``original`` for a dataset without variations)."""
     return dataset.variations()
 
 
-def dataset_classes(dataset, variation: str) -> list[str]:
+def dataset_classes(dataset: Benchmark, variation: str) -> list[str]:
     """The class names of ``dataset`` (a background dataset learns them from the first folder it lists, unless a
     checkpoint gave them)."""
     if not dataset.classes:
         dataset.variation_set(variation, masks=dataset.has_masks)
-    return list(dataset.classes)
+    classes = dataset.classes
+    assert classes is not None, "variation_set learns the class names"
+    return list(classes)
 
 
-def dataset_image(dataset, variation: str, label: int, index: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+def dataset_image(
+    dataset: Benchmark, variation: str, label: int, index: int
+) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Test image number ``index`` of class ``label`` in ``variation``: (x (3, S, S), its object mask (S, S) or None
     when the dataset has none, a description). RRXError for a class or index out of range."""
     data = dataset.variation_set(variation, masks=dataset.has_masks)

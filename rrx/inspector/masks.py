@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Iterable
 
 import torch
 from matplotlib.path import Path as PolygonPath
@@ -53,15 +54,15 @@ def circle_mask(h: int, w: int, cx: float, cy: float, r: float) -> torch.Tensor:
     return ((xs - cx) ** 2 + (ys - cy) ** 2 <= r * r).float()
 
 
-def polygon_mask(h: int, w: int, points) -> torch.Tensor:
+def polygon_mask(h: int, w: int, points: Iterable[tuple[float, float]]) -> torch.Tensor:
     """Pixels whose centre lies inside the polygon with vertices ``points`` [(x, y), ...] (closed; even-odd rule,
     matplotlib's ``Path.contains_points``)."""
-    points = [(float(x), float(y)) for x, y in points]
-    if len(points) < 3:
-        raise RRXError(f"a polygon needs at least 3 points, got {len(points)}; add points or choose a rectangle")
+    vertices = [(float(x), float(y)) for x, y in points]
+    if len(vertices) < 3:
+        raise RRXError(f"a polygon needs at least 3 points, got {len(vertices)}; add points or choose a rectangle")
     xs, ys = _centres(h, w)
     centres = torch.stack([xs.flatten(), ys.flatten()], 1).numpy()
-    inside = PolygonPath(points + [points[0]], closed=True).contains_points(centres)
+    inside = PolygonPath(vertices + [vertices[0]], closed=True).contains_points(centres)
     return torch.from_numpy(inside.reshape(h, w)).float()
 
 
@@ -128,7 +129,9 @@ def _placement(obj: dict, width: float, height: float) -> tuple[float, float, fl
     return cx, cy, sx, sy, angle
 
 
-def _to_canvas(local, cx, cy, sx, sy, angle) -> tuple[tuple[float, float], ...]:
+def _to_canvas(
+    local: Iterable[tuple[float, float]], cx: float, cy: float, sx: float, sy: float, angle: float
+) -> tuple[tuple[float, float], ...]:
     """Points in the object's own frame (centred) -> canvas points: scale, rotate, move to the centre."""
     cos, sin = math.cos(angle), math.sin(angle)
     return tuple((cx + x * sx * cos - y * sy * sin, cy + x * sx * sin + y * sy * cos) for x, y in local)

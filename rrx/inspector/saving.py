@@ -9,13 +9,17 @@ from __future__ import annotations
 import io
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rrx.outputs import atomic_write, write_json
+
+if TYPE_CHECKING:
+    from rrx.inspector.views import View
 
 _LOCK = threading.Lock()  # the browser sessions of one server save from their own threads
 
 
-def save_view(folder: Path, view, extra: dict | None = None) -> tuple[Path, Path]:
+def save_view(folder: Path, view: View, extra: dict | None = None) -> tuple[Path, Path]:
     """Write ``view`` (a ``rrx.inspector.views.View``) into ``folder``; ``extra`` is added to its JSON (the image's
     source, the model). Returns the PNG and JSON paths."""
     folder = Path(folder)

@@ -27,7 +27,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from rrx.analyses.common import fill_mean
-from rrx.analyses.u_analysis import NOISES, ORDERS, sequence_images, u_analysis
+from rrx.analyses.u_analysis import ORDERS, U_FILLS, sequence_images, u_analysis
 from rrx.attributions import attribution_map, attribution_names, check_attribution
 from rrx.challenges.snr import signal_to_noise
 from rrx.data.variations import paste
@@ -177,15 +177,17 @@ def u_view(
     x: torch.Tensor,
     heat: torch.Tensor,
     target: int,
-    window: float,
+    window_fraction: float,
     order: str,
-    noise: str,
+    fill: str,
     seed: int,
 ) -> View:
     """Interpretability (7.3.2), second component: U Analysis (thesis Alg. 4) of x for class ``target`` with the
-    attribution ``heat`` (H, W) of the first component; the first U's images when one is found."""
+    attribution ``heat`` (H, W) of the first component (patch side ``window_fraction`` of the image side, patches
+    removed in ``order`` and filled with ``fill``, as ``analysis.*`` of U Analysis); the first U's images when one is
+    found."""
     check_choice("order", order, ORDERS)
-    check_choice("noise", noise, NOISES)
+    check_choice("fill", fill, U_FILLS)
     check_class(target, inspected.classes)
     generator = torch.Generator().manual_seed(int(seed))
     mean = fill_mean(inspected.model, inspected.dataset)
@@ -196,9 +198,9 @@ def u_view(
             x[None].to(device),
             torch.tensor([target], device=device),
             heat[None].to(device),
-            window,
+            window_fraction,
             order,
-            noise,
+            fill,
             generator,
             mean,
         )
@@ -211,7 +213,7 @@ def u_view(
     grid[0].scatter(steps[correct], np.ones(correct.sum()), s=8, color="tab:green", label=f"predicts {target}")
     grid[0].scatter(steps[~correct], np.zeros((~correct).sum()), s=8, color="tab:red", label="another class")
     grid[0].set_yticks([0, 1], ["wrong", "correct"])
-    grid[0].set_xlabel(f"patches removed ({order}, {noise}, {r.size} px patches)", fontsize=8)
+    grid[0].set_xlabel(f"patches removed ({order}, {fill}, {r.size} px patches)", fontsize=8)
     grid[0].tick_params(labelsize=7)
     if triples:
         grid[1].axis("off")
@@ -222,9 +224,9 @@ def u_view(
     numbers = {
         "target": target,
         "class": inspected.classes[target],
-        "window": window,
+        "window_fraction": window_fraction,
         "order": order,
-        "noise": noise,
+        "fill": fill,
         "seed": seed,
         "patch_size": r.size,
         "patches": int(r.order.shape[1]),

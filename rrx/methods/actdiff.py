@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
-
-from dataclasses import dataclass
 
 from rrx.config import param
 from rrx.methods import register_method
@@ -27,7 +27,9 @@ class ActDiffConfig(PenaltyConfig):
         low=0.0,
     )
     layer: str = param(
-        "pre_logits", "pre_logits (pooled features the head reads) | feature_map (forward_features output)", choices=LAYERS
+        "pre_logits",
+        "pre_logits (pooled features the head reads) | feature_map (forward_features output)",
+        choices=LAYERS,
     )
     masking: str = param(
         "zero", "zero (context set to 0) | shuffle (context pixels permuted, as the reference code)", choices=MASKINGS

@@ -20,6 +20,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map, check_attribution
+from rrx.attributions.ipha import IPHA_FILLS
 from rrx.config import param
 from rrx.data.augment import AUGMENTATIONS
 from rrx.data.table2 import ROTATION_DEG, SCALE, SHIFT
@@ -29,7 +30,6 @@ from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
 AUGMENTS = ("classic", "none")  # method.augment: the names of rrx.data.augment.AUGMENTATIONS that Alg. 1 line 1 takes
-IPHA_FILLS = ("zeros", "ones", "gaussian", "normalisation_mean")  # of rrx.fills.FILLS, what IPHA's C can be
 
 
 @dataclass
@@ -41,15 +41,20 @@ class ADAConfig(MethodConfig):
     cycles: int = param(1, "ADA cycles (Alg. 1 lines 3-8)", low=0)
     ada_epochs: int = param(2, "epochs of each cycle", low=1)
     window: int = param(8, "Z: side of the erased window, in pixels", low=1)
-    attribution: str = param("gradcam", "any name of rrx.attributions (saliency, gradcam, ipha, ...) or captum:<ClassName>")
+    attribution: str = param(
+        "gradcam", "any name of rrx.attributions (saliency, gradcam, ipha, ...) or captum:<ClassName>"
+    )
     ipha_iterations: int = param(50, "attribution=ipha (thesis 7.2, hill climbing): steps per image", low=1)
-    ipha_neighbours: int = param(8, "attribution=ipha: candidate masks per image and step (each zeroes a 2x2 block)", low=1)
+    ipha_neighbours: int = param(
+        8, "attribution=ipha: candidate masks per image and step (each zeroes a 2x2 block)", low=1
+    )
     ipha_fill: str = param(
         "zeros", f"attribution=ipha: C filling removed pixels (rrx.fills): {' | '.join(IPHA_FILLS)}", choices=IPHA_FILLS
     )
     ipha_seed: int = param(0, "attribution=ipha: start masks and block positions, redrawn from this seed each cycle")
     augment: str = param(
-        "classic", f"Alg. 1 line 1: the originals plus {AUGMENTATIONS['classic']} | none: the originals only",
+        "classic",
+        f"Alg. 1 line 1: the originals plus {AUGMENTATIONS['classic']} | none: the originals only",
         choices=AUGMENTS,
     )
     augment_seed: int = param(0, "the fixed augmentation drawn for each image")

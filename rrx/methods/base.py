@@ -23,7 +23,8 @@ class MethodConfig(ComponentConfig):
         choices=PAIRINGS,
     )
     fill: str = param(
-        "black", "RRDA: what covers the partner's own object in the context it lends (tile: IN-9's only_bg_t)",
+        "black",
+        "RRDA: what covers the partner's own object in the context it lends (tile: IN-9's only_bg_t)",
         choices=FILLS,
     )
 
@@ -40,11 +41,13 @@ class InputGradientConfig(PenaltyConfig):
     """a penalty on an input gradient (RRR, GradMask)"""
 
     reduction: str = param(
-        "mean", "the penalty over the batch: mean | sum (the reference code's; Table 7's lambdas assume sum + normalized)",
+        "mean",
+        "the penalty over the batch: mean | sum (the reference code's; Table 7's lambdas assume sum + normalized)",
         choices=("mean", "sum"),
     )
     input_space: str = param(
-        "pixels", "input gradient w.r.t.: pixels (the [0, 1] image) | normalized (the model's normalised input)",
+        "pixels",
+        "input gradient w.r.t.: pixels (the [0, 1] image) | normalized (the model's normalised input)",
         choices=("pixels", "normalized"),
     )
 

@@ -8,11 +8,11 @@ logits that comes from a region the model must not use.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from dataclasses import dataclass
 
 from rrx.config import param
 from rrx.errors import RRXError, check_choice

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from rrx.data.variations import background
+from rrx.data.variations import FILL_RULES, background
 from rrx.errors import check_choice
 
 PAIRINGS = ("alg3", "matching")  # method.pairing
-FILLS = ("black", "tile")  # method.fill: what covers the partner's own object in the context it lends
+FILLS = FILL_RULES  # method.fill: what covers the partner's own object in the context it lends (as dataset.fill)
 
 
 def rrda_partners(batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from dataclasses import dataclass
+
+import torch.nn.functional as F
 
 from rrx.config import param
 from rrx.methods import register_method

@@ -3,8 +3,12 @@ for a model that segments (``model=unet``, registered with ``register_segmenter`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
 from torch import nn
 
+from rrx.config import ComponentConfig, param
 from rrx.errors import RRXError
 from rrx.models.classifier import Classifier
 from rrx.registry import Registry
@@ -14,11 +18,18 @@ register_model = MODELS.register
 SEGMENTERS: set[str] = set()  # the registered models that segment
 
 
-def register_segmenter(name: str):
+@dataclass
+class ModelConfig(ComponentConfig):
+    """what every model has: the name of its tables and figures"""
+
+    display_name: str = param("", "the Architecture column of the tables and figures")
+
+
+def register_segmenter(name: str, config: type | None = None, presets: dict | None = None):
     """Register a model that segments: its factory ``(cfg, in_channels, mean, std, image_size)`` returns the whole
     model, which takes [0, 1] images and normalises inside (``rrx.models.unet``)."""
     SEGMENTERS.add(name)
-    return MODELS.register(name)
+    return MODELS.register(name, config=config, presets=presets)
 
 
 def create_model(
@@ -54,3 +65,12 @@ def create_model(
 
 def list_models() -> list[str]:
     return MODELS.names()
+
+
+def model_config(option: str, **values) -> DictConfig:
+    """The typed config of ``model=<option>`` (a registered model or a preset such as ``vit_test``) with ``values``
+    set, as the command line composes it (``rrx.config.component``): ``create_model(model_config("vit_test",
+    img_size=32), ...)``. A preset's interpolations (``img_size: ${dataset.image_size}``) need a value here."""
+    from rrx.config import component
+
+    return component("model", option, **values)

@@ -7,10 +7,24 @@ It is a plain chain of layers, so contextual decomposition (``method=cdep``) cov
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from rrx.models import register_model
+from rrx.config import param
+from rrx.errors import RRXError
+from rrx.models import ModelConfig, register_model
+
+
+@dataclass
+class LeNetConfig(ModelConfig):
+    """CDEP's MNIST CNN (conv 20, conv 50, linear 256, linear K); no global pooling, so a corner decoy is easy to use"""
+
+    name: str = param("lenet", "the registered name of the model")
+    display_name: str = param("LeNet", "the Architecture column of the tables and figures")
+    channels: list[int] = param([20, 50], "the channels of the two conv stages", low=1)
+    fc_width: int = param(256, "the width of the hidden linear layer (CDEP: 256 DecoyMNIST, 500 ColorMNIST)", low=1)
 
 
 class LeNet(nn.Module):
@@ -49,6 +63,8 @@ class LeNet(nn.Module):
         return [*self.features, *self.head, self.fc]
 
 
-@register_model("lenet")
+@register_model("lenet", config=LeNetConfig)
 def create_lenet(cfg, num_classes: int) -> nn.Module:
+    if len(cfg.channels) != 2:
+        raise RRXError(f"model.channels={list(cfg.channels)}: give the channels of the two conv stages, e.g. [20, 50]")
     return LeNet(num_classes, channels=tuple(cfg.channels), hidden=cfg.fc_width)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from rrx.models import register_model
+from rrx.config import param
+from rrx.models import ModelConfig, register_model
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    """MLP on flattened pixels (the thesis's toy problem: hidden [50, 30])"""
+
+    name: str = param("mlp", "the registered name of the model")
+    display_name: str = param("MLP", "the Architecture column of the tables and figures")
+    hidden: list[int] = param([50, 30], "the widths of the hidden layers", low=1)
 
 
 class MLP(nn.Module):
@@ -33,6 +45,6 @@ class MLP(nn.Module):
         return [*self.body, self.fc]
 
 
-@register_model("mlp")
+@register_model("mlp", config=MLPConfig)
 def create_mlp(cfg, num_classes: int) -> nn.Module:
     return MLP(list(cfg.hidden), num_classes)

@@ -25,7 +25,7 @@ def method_label(cfg) -> str:
     """The Method column of an off-the-shelf model: ``Top-1`` / ``Descriptors`` (zero-shot, thesis Tables 12-13),
     ``Pretrained``, or ``Random weights``."""
     if is_zero_shot(cfg):
-        return "Descriptors" if cfg.get("descriptors") else "Top-1"
+        return "Descriptors" if cfg.descriptors else "Top-1"
     return "Pretrained" if cfg.get("pretrained") or cfg.get("weights_path") else "Random weights"
 
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from rrx.config import param
 from rrx.models import register_model
-from rrx.models.weights import IMAGENET_NORMALISATION, load_weights, torchvision_state
+from rrx.models.weights import IMAGENET_NORMALISATION, WeightsConfig, load_weights, torchvision_state
+
+
+@dataclass
+class ResNet18Config(WeightsConfig):
+    """torchvision ResNet-18; pretrained=true loads ImageNet weights ($TORCH_HOME cache), weights_path a state dict"""
+
+    name: str = param("resnet18", "the registered name of the model")
+    display_name: str = param("ResNet-18", "the Architecture column of the tables and figures")
 
 
 def resnet_features(net: ResNet, x: torch.Tensor) -> torch.Tensor:
@@ -38,7 +49,7 @@ class ResNet18(ResNet):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model("resnet18")
+@register_model("resnet18", config=ResNet18Config)
 def create_resnet18(cfg, num_classes: int | None) -> nn.Module:
     """torchvision ResNet-18.
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from rrx.models import register_model
+from rrx.config import param
+from rrx.models import ModelConfig, register_model
+
+
+@dataclass
+class SmallCNNConfig(ModelConfig):
+    """four conv blocks; trains on a CPU in seconds"""
+
+    name: str = param("small_cnn", "the registered name of the model")
+    display_name: str = param("SmallCNN", "the Architecture column of the tables and figures")
+    width: int = param(16, "channels of the first block (then 2, 4 and 4 times as many)", low=1)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -44,6 +56,6 @@ class SmallCNN(nn.Module):
         return [*self.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(), self.fc]
 
 
-@register_model("small_cnn")
+@register_model("small_cnn", config=SmallCNNConfig)
 def create_small_cnn(cfg, num_classes: int) -> nn.Module:
     return SmallCNN(num_classes, width=cfg.width)

@@ -2,25 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import timm
 from torch import nn
 
+from rrx.config import param
 from rrx.errors import RRXError
 from rrx.models import register_model
-from rrx.models.weights import close_matches, hf_cache_dir, hf_hub_file, missing_weights, torch_hub_file
+from rrx.models.weights import (
+    WeightsConfig,
+    close_matches,
+    hf_cache_dir,
+    hf_hub_file,
+    missing_weights,
+    torch_hub_file,
+)
 
 
-def timm_arch(cfg) -> str:
-    """``model.arch``; configs written before it was named so call it ``timm_name`` (older checkpoints)."""
-    return cfg.get("arch") or cfg.get("timm_name")
+@dataclass
+class TimmConfig(WeightsConfig):
+    """any timm model by name (rrx evaluate model=timm model.arch=resnet50 model.pretrained=true ...)"""
+
+    name: str = param("timm", "the registered name of the model")
+    display_name: str = param("${model.arch}", "the Architecture column of the tables and figures")
+    arch: str = param("resnet50", "the timm model name (timm.list_models())")
+    img_size: int | None = param(None, "ViTs: the input side the model is built for (null: the model's own)", low=1)
+
+
+DATASET_IMAGE_SIZE: Any = "${dataset.image_size}"  # an interpolation: the ViT is built for the dataset's images
+PRESETS = {
+    # ViT-B/16 ImageNet-21k, as in the thesis; pretrained=true reads the HF cache or weights_path
+    "vit_b16": TimmConfig(
+        name="timm", display_name="ViT", arch="vit_base_patch16_224.augreg_in21k", img_size=DATASET_IMAGE_SIZE
+    ),
+    # timm's tiny test ViT (0.3 M parameters, patch 16): the ViT code path on a CPU in seconds
+    "vit_test": TimmConfig(name="timm", display_name="ViT (test)", arch="test_vit", img_size=DATASET_IMAGE_SIZE),
+}
 
 
 def timm_weights_file(arch: str, cfg) -> str | None:
     """The local weights file of ``arch``: ``cfg.weights_path``, else with ``cfg.pretrained`` timm's file in the
     Hugging Face cache or the torch.hub cache; None when timm may download (``cfg.download``) or weights are random."""
-    if cfg.get("weights_path"):
+    if cfg.weights_path:
         return str(cfg.weights_path)
-    if not cfg.get("pretrained") or cfg.get("download"):
+    if not cfg.pretrained or cfg.download:
         return None
     pretrained_cfg = timm.models.get_pretrained_cfg(arch)
     looked = []
@@ -37,7 +64,7 @@ def timm_weights_file(arch: str, cfg) -> str | None:
     raise missing_weights(arch, looked or ["timm knows no pretrained weights for it"])
 
 
-@register_model("timm")
+@register_model("timm", config=TimmConfig, presets=PRESETS)
 def create_timm(cfg, num_classes: int | None) -> nn.Module:
     """``timm.create_model(model.arch)`` with a ``num_classes`` head (``None``: the model's own, e.g. ImageNet-1k).
 
@@ -45,11 +72,11 @@ def create_timm(cfg, num_classes: int | None) -> nn.Module:
     ``model.download=true`` lets timm fetch them. ViTs are built for ``cfg.img_size`` when it is set (timm
     resamples the position embeddings of pretrained weights).
     """
-    arch = timm_arch(cfg)
+    arch = cfg.arch
     if not timm.is_model(arch):
         raise RRXError(f"model.arch={arch}: timm has no such model{close_matches(arch, timm.list_models())}")
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    if cfg.get("img_size"):
+    if cfg.img_size:
         kwargs["img_size"] = cfg.img_size
     file = timm_weights_file(arch, cfg)
     if file is not None:

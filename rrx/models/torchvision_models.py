@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torchvision
 from torch import nn
 
+from rrx.config import param
 from rrx.errors import RRXError
 from rrx.models import register_model
 from rrx.models.resnet import resnet_features, resnet_head
-from rrx.models.weights import IMAGENET_NORMALISATION, close_matches, load_weights, torchvision_state
+from rrx.models.weights import (
+    IMAGENET_NORMALISATION,
+    WeightsConfig,
+    close_matches,
+    load_weights,
+    torchvision_state,
+)
+
+
+@dataclass
+class TorchvisionConfig(WeightsConfig):
+    """any torchvision classification model by name (rrx evaluate model=torchvision model.arch=resnet50 ...)"""
+
+    name: str = param("torchvision", "the registered name of the model")
+    display_name: str = param("${model.arch}", "the Architecture column of the tables and figures")
+    arch: str = param("resnet50", "the torchvision model name (torchvision.models.list_models())")
 
 
 class TorchvisionBackbone(nn.Module):
@@ -41,7 +59,7 @@ class TorchvisionBackbone(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model("torchvision")
+@register_model("torchvision", config=TorchvisionConfig)
 def create_torchvision(cfg, num_classes: int | None) -> nn.Module:
     """``torchvision.models.get_model(model.arch)``; weights as ``rrx.models.weights.torchvision_state``.
 

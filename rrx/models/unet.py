@@ -10,15 +10,36 @@ augmentations), followed by concatenation with the skip connection.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rrx.config import param
 from rrx.errors import RRXError
-from rrx.models import register_segmenter
+from rrx.models import ModelConfig, register_segmenter
 from rrx.models.classifier import clamp_pixels
 
 POOLINGS = 3  # the image side must be a multiple of 2 ** POOLINGS
+
+
+@dataclass
+class UNetConfig(ModelConfig):
+    """the thesis's U-Net (3.2.3) for task=segmentation: channels width, 2, 4 width down, 8 width at the bottleneck"""
+
+    name: str = param("unet", "the registered name of the model")
+    display_name: str = param("U-Net", "the Architecture column of the tables and figures")
+    width: int = param(8, "channels of the first block", low=1)
+    dropout: float = param(
+        0.5, "dropout probability after each convolution (thesis: 0.5)", low=0.0, high=1.0, high_open=True
+    )
+    bn_momentum: float = param(
+        0.4,
+        "batch-norm momentum, torch's convention: the weight of each new batch in the running statistics (thesis: 0.4)",
+        low=0.0,
+        high=1.0,
+    )
 
 
 class ConvBlock(nn.Sequential):
@@ -119,7 +140,7 @@ class ForegroundScore(nn.Module):
         return features
 
 
-@register_segmenter("unet")
+@register_segmenter("unet", config=UNetConfig)
 def create_unet(cfg, in_channels: int, mean, std, image_size: int) -> Segmenter:
     """The ``model=unet`` config's U-Net for ``in_channels`` images of side ``image_size`` (a multiple of 8)."""
     if image_size % 2**POOLINGS:

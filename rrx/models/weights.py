@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import difflib
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from rrx.config import param
 from rrx.errors import RRXError
+from rrx.models import ModelConfig
 
 IMAGENET_NORMALISATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # (mean, std) of ImageNet-1k models
+
+
+@dataclass
+class WeightsConfig(ModelConfig):
+    """a model with weights of its own (rrx's small models have none)"""
+
+    pretrained: bool = param(
+        False, "true: the library's pretrained weights from the local caches ($TORCH_HOME, Hugging Face)"
+    )
+    weights_path: str | None = param(None, "a local weights file (or folder) instead; it replaces pretrained")
+    download: bool = param(False, "true: fetch pretrained weights missing from the caches (needs internet)")
 
 
 def close_matches(name: str, known: list[str]) -> str:
@@ -80,9 +94,9 @@ def torchvision_state(arch: str, cfg) -> dict | None:
     """The state dict for torchvision model ``arch``: ``cfg.weights_path``, else with ``cfg.pretrained`` the default
     ImageNet weights from the torch.hub cache ($TORCH_HOME/hub/checkpoints; fetched only with ``cfg.download``);
     None for random weights."""
-    if cfg.get("weights_path"):
+    if cfg.weights_path:
         return load_state_dict(cfg.weights_path, arch)
-    if not cfg.get("pretrained"):
+    if not cfg.pretrained:
         return None
     from torchvision.models import get_model_weights
 
@@ -90,7 +104,7 @@ def torchvision_state(arch: str, cfg) -> dict | None:
     file = torch_hub_file(weights.url)
     if file.is_file():
         return load_state_dict(file, arch)
-    if cfg.get("download"):
+    if cfg.download:
         try:
             return weights.get_state_dict(progress=False)
         except OSError as err:  # URLError is an OSError

@@ -14,20 +14,70 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rrx.config import param
 from rrx.errors import RRXError
 from rrx.models import register_model
-from rrx.models.weights import hf_cache_dir
+from rrx.models.weights import WeightsConfig, hf_cache_dir
 
 log = logging.getLogger(__name__)
 
 DESCRIPTOR_DIR = Path(__file__).resolve().parents[1] / "data" / "descriptors"
 HF_CLASSES = {"clip": "CLIPModel", "align": "AlignModel"}
+DESCRIPTORS_HELP = (
+    "null: the prompts | in9 | rival10 | synthetic (object only) | in9_with_context | rival10_with_context (rrx's "
+    "first lists, with background phrases) | <path to {class: [descriptor, ...]} JSON>"
+)
+
+
+@dataclass
+class ZeroShotConfig(WeightsConfig):
+    """a zero-shot vision-language model (transformers), evaluated only: rrx evaluate model=clip ..."""
+
+    hf_name: str = param("", "the Hugging Face model id (weights and tokenizer from the local cache)")
+    prompts: list[str] = param(
+        ["a photo of a {}."], "class-name templates holding {} (Method Top-1); used when descriptors is null"
+    )
+    descriptors: str | None = param(None, "the class descriptors (Method Descriptors): " + DESCRIPTORS_HELP)
+    image_size: int = param(224, "images are resized to the model's input side", low=1)
+    mean: list[float] = param([0.5, 0.5, 0.5], "the model's per-channel normalisation mean", low=0.0, high=1.0)
+    std: list[float] = param([0.5, 0.5, 0.5], "the model's per-channel normalisation std", low=0.0, low_open=True)
+    pretrained: bool = param(True, "a zero-shot model is its pretrained weights: always true", choices=(True,))
+    weights_path: str | None = param(None, "a local folder saved by save_pretrained instead of the cache")
+
+
+@dataclass
+class CLIPConfig(ZeroShotConfig):
+    """zero-shot CLIP (transformers CLIPModel), thesis ch. 6"""
+
+    name: str = param("clip", "the registered name of the model")
+    display_name: str = param("CLIP", "the Architecture column of the tables and figures")
+    hf_name: str = param("openai/clip-vit-base-patch32", "the Hugging Face model id (from the local cache)")
+    image_size: int = param(224, "images are resized to the model's input side", low=1)
+    mean: list[float] = param(
+        [0.48145466, 0.4578275, 0.40821073], "the model's per-channel normalisation mean", low=0.0, high=1.0
+    )
+    std: list[float] = param(
+        [0.26862954, 0.26130258, 0.27577711], "the model's per-channel normalisation std", low=0.0, low_open=True
+    )
+
+
+@dataclass
+class ALIGNConfig(ZeroShotConfig):
+    """zero-shot ALIGN (transformers AlignModel; the thesis used kakaobrain/align-base)"""
+
+    name: str = param("align", "the registered name of the model")
+    display_name: str = param("ALIGN", "the Architecture column of the tables and figures")
+    hf_name: str = param("kakaobrain/align-base", "the Hugging Face model id (from the local cache)")
+    image_size: int = param(289, "the align-base processor's crop size", low=1)
+    mean: list[float] = param([0.5, 0.5, 0.5], "the processor rescales to [-1, 1]", low=0.0, high=1.0)
+    std: list[float] = param([0.5, 0.5, 0.5], "the processor rescales to [-1, 1]", low=0.0, low_open=True)
 
 
 def class_name(folder: str) -> str:
@@ -89,7 +139,7 @@ def read_descriptors(source: str, classes: list[str]) -> dict[str, list[str]]:
 def class_texts(cfg, classes: list[str]) -> tuple[list[str], list[int]]:
     """Every text and the class it describes: descriptor sentences with ``cfg.descriptors``, else the prompts."""
     texts, owner = [], []
-    if cfg.get("descriptors"):
+    if cfg.descriptors:
         table = read_descriptors(str(cfg.descriptors), classes)
         for k, c in enumerate(classes):
             texts += [descriptor_sentence(class_name(c), d) for d in table[c]]
@@ -172,14 +222,14 @@ def load_hf(cfg):
     with ``cfg.download=true``. A name not in the cache is one error naming it and the cache."""
     import transformers
 
-    source = str(cfg.weights_path) if cfg.get("weights_path") else str(cfg.hf_name)
-    local_only = not cfg.get("download")
+    source = str(cfg.weights_path) if cfg.weights_path else str(cfg.hf_name)
+    local_only = not cfg.download
     model_class = getattr(transformers, HF_CLASSES[cfg.name])
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         model = model_class.from_pretrained(source, local_files_only=local_only)
     except (OSError, ValueError) as err:
-        where = source if cfg.get("weights_path") else f"the Hugging Face cache {hf_cache_dir()}"
+        where = source if cfg.weights_path else f"the Hugging Face cache {hf_cache_dir()}"
         raise RRXError(
             f"model.hf_name={cfg.hf_name}: no {HF_CLASSES[cfg.name]} weights and tokenizer for {source} in {where} "
             f"({str(err).splitlines()[0]}); pass model.weights_path=<folder saved by save_pretrained>, "
@@ -193,11 +243,11 @@ def create_zero_shot(cfg, num_classes: int | None) -> nn.Module:
         raise RRXError(
             f"model={cfg.name} is a zero-shot model: it is evaluated (rrx evaluate model={cfg.name}), not trained"
         )
-    if cfg.get("descriptors"):
+    if cfg.descriptors:
         descriptor_file(str(cfg.descriptors))  # a bad name fails before the weights are loaded
     model, tokenizer = load_hf(cfg)
     return ZeroShotClassifier(model, tokenizer, cfg)
 
 
-register_model("clip")(create_zero_shot)
-register_model("align")(create_zero_shot)
+register_model("clip", config=CLIPConfig)(create_zero_shot)
+register_model("align", config=ALIGNConfig)(create_zero_shot)

@@ -51,7 +51,9 @@ def merge_evaluations(runs: list[Record]) -> list[Record]:
     settings (``analyses.<name>.<setting>``) likewise;
     evaluations whose training run is not among ``runs`` stay rows of their own.
     """
-    trained = {(m.checkpoint_path, m.dataset): m for m in runs if m.command == "train" and m.checkpoint_path}
+    trained: dict[tuple[str | None, str], Record] = {
+        (m.checkpoint_path, m.dataset): m for m in runs if m.command == "train" and m.checkpoint_path
+    }
     kept = []
     for m in runs:
         target = None if m.command == "train" else trained.get((m.checkpoint_path, m.dataset))
@@ -109,7 +111,7 @@ def _run_folders(match: Path) -> dict[Path, tuple[Path, Path | None]]:
     """
     if not match.is_dir():
         return {match.parent.resolve(): (match.parent, match)}
-    found = {}
+    found: dict[Path, tuple[Path, Path | None]] = {}
     for name in (*RUN_FILES, ".hydra/hydra.yaml"):  # metrics.json first
         for path in match.rglob(name):
             folder = path.parent.parent if name.startswith(".hydra/") else path.parent
@@ -200,9 +202,9 @@ def find_metrics(patterns: list[str]) -> Runs:
         except Exception as err:  # an old or edited multirun.yaml only loses the provenance line
             log.warning("%s: cannot read the sweep's command (%s)", file, err)
     files = []
-    for folder, file in sorted(folders.values(), key=lambda found: found[0]):
-        if file is not None:
-            files.append(file)
+    for folder, metrics_file in sorted(folders.values(), key=lambda found: found[0]):
+        if metrics_file is not None:
+            files.append(metrics_file)
             continue
         reason = _unfinished_reason(folder)
         if reason is not None:
@@ -236,14 +238,14 @@ def find_metrics(patterns: list[str]) -> Runs:
 NOT_A_DIFFERENCE = tuple(
     f"{prefix}{key}"
     for prefix in ("", "train.")
-    for key in ("seed", "method.lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES)
+    for key in ("seed", "method.lam", "grid_lam", "lambda_index", "lambda_grid", *SAME_RUN_IGNORES)
 )
 
 
-def _flat(node, prefix: str = "") -> dict:
+def _flat(node: object, prefix: str = "") -> dict:
     if not isinstance(node, dict):
         return {prefix: node}
-    flat = {}
+    flat: dict = {}
     for key, value in node.items():
         flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
@@ -286,10 +288,12 @@ def label_config_differences(runs: list[Record]) -> list[Record]:
     """Runs that share a table row's name (dataset, architecture, method) but not their config, beyond the seed and
     lambda, get the differing keys added to their Method, e.g. ``Standard + RRDA [method.fill=tile,
     method.pairing=alg3]``, so that the report never averages different configurations as if they were seeds."""
-    configs = {id(m): run_config(Path(m.source)) for m in runs}
+    configs: dict[int, dict] = {}  # id(record) -> its config, for the records read from a folder that has one
     groups: dict[tuple, list[Record]] = {}
     for m in runs:
-        if configs[id(m)] is not None:
+        config = None if m.source is None else run_config(Path(m.source))
+        if config is not None:
+            configs[id(m)] = config
             groups.setdefault((m.run.get("dataset"), m.run.get("architecture"), m.run.get("method")), []).append(m)
     labelled = {}
     for group in groups.values():

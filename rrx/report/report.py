@@ -51,11 +51,11 @@ def _header(found: Runs, runs: list[str], command: str | None) -> list[str]:
     ]
     if found.sweeps:
         lines += ["The runs come from:", ""] + [f"    {sweep}" for sweep in found.sweeps] + [""]
-    timed = [m for m in metrics if m.started is not None and m.finished is not None]
+    timed = [(m, m.started, m.finished) for m in metrics if m.started is not None and m.finished is not None]
     if timed:
-        busy = sum(m.finished - m.started for m in timed) / 60
-        span = (max(m.finished for m in timed) - min(m.started for m in timed)) / 60
-        devices = sorted({(m.train or {}).get("device", "?") for m in timed})
+        busy = sum(finished - started for _, started, finished in timed) / 60
+        span = (max(finished for *_, finished in timed) - min(started for _, started, _ in timed)) / 60
+        devices = sorted({(m.train or {}).get("device", "?") for m, _, _ in timed})
         lines += [
             f"Wall time of the {len(timed)} training runs (data, training and every challenge): {busy:.1f} min in all, "
             f"{span:.1f} min from the first start to the last finish, on {', '.join(devices)}.",

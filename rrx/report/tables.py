@@ -4,6 +4,8 @@ Table 10 (the digit datasets side by side). Every other table comes from the com
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 
 from rrx.challenges.background import TABLE8_SIGNALS, table8
@@ -28,7 +30,7 @@ def table8_side_by_side(runs: list[Record]) -> pd.DataFrame:
 
 
 # Thesis Table 10: test accuracy per dataset, one row per model (method).
-def table10(runs: list[Record], datasets=("color_mnist", "decoy_mnist")) -> pd.DataFrame:
+def table10(runs: list[Record], datasets: Sequence[str] = ("color_mnist", "decoy_mnist")) -> pd.DataFrame:
     """One row per run with its dataset's column filled; rows of one Model are joined when written (``over_seeds``).
 
     Decoy MNIST runs without a decoy (``dataset.variant=none``) fill a column of their own, "DecoyMNIST (no

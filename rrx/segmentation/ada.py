@@ -66,7 +66,8 @@ def robustness_corners(h: int, w: int, z: int) -> torch.Tensor:
 def robustness_batch(x: torch.Tensor, m: torch.Tensor, z: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Alg. 2 for a batch: every image (B, C, H, W) with a z x z region erased at each grid position, image-major
     (B P, C, H, W), and the unchanged ground truth repeated alike (B P, 1, H, W)."""
-    corners = robustness_corners(*x.shape[-2:], z)
+    h, w = x.shape[-2:]
+    corners = robustness_corners(h, w, z)
     p = len(corners)
     erased = erase_windows(x.repeat_interleave(p, dim=0), corners.repeat(len(x), 1), z)
     return erased, m.repeat_interleave(p, dim=0)

@@ -20,6 +20,7 @@ on a resumed run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Sized, cast
 
 import numpy as np
 import torch
@@ -107,9 +108,9 @@ class Augmented(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))  # torch's Dataset declares no __len__; every base here has one
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any, torch.Tensor]:
         x, y, m = self.base[index]
         generator = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, index))
         x, m = apply(x, m, draw(tuple(x.shape[-2:]), generator))

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
 from rrx.data import create_dataset
@@ -54,7 +55,7 @@ class SegmentationData:
         return int(self.train[0][0].shape[0])
 
 
-def create_segmentation_data(cfg) -> SegmentationData:
+def create_segmentation_data(cfg: DictConfig) -> SegmentationData:
     """The data of ``cfg`` (the ``dataset`` config); ``task.check_segmentation`` has checked the name."""
     dataset = create_dataset(cfg)
     if not dataset.has_masks:  # the classification hint (a method without masks) does not apply here

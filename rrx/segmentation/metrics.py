@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy.ndimage import binary_erosion
 from scipy.spatial.distance import directed_hausdorff
 
@@ -46,7 +47,7 @@ def surface(mask: np.ndarray) -> np.ndarray:
     return np.argwhere(mask & ~inner)
 
 
-def hausdorff_surface_distance(pred: np.ndarray, target: np.ndarray, spacing=(1.0, 1.0)) -> float:
+def hausdorff_surface_distance(pred: np.ndarray, target: np.ndarray, spacing: ArrayLike = (1.0, 1.0)) -> float:
     """HSD between two 2-D boolean masks (see the module docstring); ``spacing`` is (row, column) per pixel."""
     a, b = surface(pred) * np.asarray(spacing), surface(target) * np.asarray(spacing)
     if len(a) == 0 and len(b) == 0:

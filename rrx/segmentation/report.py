@@ -41,7 +41,7 @@ def _suffix(record: Record) -> str:
     return method[method.index(" [") :] if " [" in method else ""
 
 
-def _value(value) -> float:
+def _value(value: float | None) -> float:
     return np.nan if value is None else value
 
 

@@ -71,7 +71,7 @@ def run_info(cfg: DictConfig, method) -> dict:
         "variant": cfg.dataset.get("variant"),  # Decoy MNIST: ross, cdep, or none (no decoy)
         "model": cfg.model.name,
         "method_name": cfg.method.name,
-        "lam": float(cfg.method.lam),
+        "lam": float(cfg.method.get("lam", 0.0)),  # a method without a penalty (standard, ADA) weighs none
         "rrda": bool(cfg.method.rrda),
         "seed": int(cfg.seed),
     }
@@ -92,7 +92,7 @@ class Classification(Task):
             )
         if cfg.dataset.name in SEGMENTATION_ONLY_DATASETS:
             raise RRXError(f"dataset={cfg.dataset.name} is a segmentation dataset: use task=segmentation")
-        if cfg.method.lam is None:
+        if "lam" in cfg.method and cfg.method.lam is None:
             raise RRXError(
                 f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
                 f"at lambda_index={cfg.get('lambda_index')}"

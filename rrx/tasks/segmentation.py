@@ -80,7 +80,7 @@ NOT_FOR_SEGMENTATION = {
     "trainer.scheduler": ("none", "the protocol trains at a constant learning rate (thesis 3.2.3)"),
     "trainer.val_fraction": (0.0, "the protocol validates on the dataset's own validation images"),
     "dataset.augment": (
-        False,
+        "none",
         "that is classification's crops and flips; segmentation.augment=table2 augments image and "
         "mask together (thesis Table 2)",
     ),
@@ -393,7 +393,7 @@ class Segmentation(Task):
             "model": cfg.model.name,
             "method_name": cfg.method.name,
             "attack": "none",
-            "lam": float(cfg.method.lam),
+            "lam": float(cfg.method.get("lam", 0.0)),  # ADA and standard weigh no penalty
             "rrda": False,
             "seed": int(cfg.seed),
         }
