@@ -11,11 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
+from rrx.config import check
 from rrx.errors import RRXError
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.record import Record
 from rrx.results import write_run_tables
-from rrx.schema import validate
 from rrx.subject import DatasetChoice, open_subject
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
     evenly spaced) of ``cfg.checkpoint`` or ``cfg.model`` (see ``rrx.subject.open_subject``); results go to
     ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
     figures. An analysis that needs object masks stops before any work on a dataset without them."""
-    validate(cfg)
+    check(cfg)
     analysis = create_analysis(cfg.analysis)
     subject = open_subject(cfg, dataset_choice)
     dataset = subject.dataset
@@ -51,7 +51,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
             f"analysis={cfg.analysis.name} needs object masks and dataset {dataset.name} has none; "
             "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)"
         )
-    data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.get("max_images"))
+    data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.max_images)
     with claim_new_folder(out_dir, "analyze", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
         model = subject.build().eval()

@@ -96,8 +96,10 @@ def store_components() -> None:
         for name, node in options(registry).items():
             store.store(group=group, name=name, node=node)
     from rrx.optimizers import store_optimizers
+    from rrx.settings import store_settings
 
     store_optimizers()
+    store_settings()  # the commands' own blocks: trainer, segmentation, inspector
     _stored = True
 
 
@@ -135,6 +137,17 @@ def type_name(annotation: Any) -> str:
     return f"{name} (or null)" if optional else name
 
 
+def shown(value: Any) -> str:
+    """A value as the command line spells it: ``-1`` for -1.0, ``1e-05``, ``[0.35,1]``, ``true``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, ListConfig)):
+        return f"[{','.join(shown(v) for v in value)}]"
+    return str(value)
+
+
 def check_field(prefix: str, spec: dataclasses.Field, value: Any) -> None:
     """Raise one RRXError unless ``value`` is in the range or among the choices of the field ``spec``."""
     if value is None:
@@ -143,18 +156,25 @@ def check_field(prefix: str, spec: dataclasses.Field, value: Any) -> None:
         items = list(value) if isinstance(value, (list, ListConfig)) else [value]
         for item in items:
             if item not in spec.metadata["choices"]:
-                raise RRXError(f"{prefix}.{spec.name}={value}; known: {', '.join(map(str, spec.metadata['choices']))}")
+                known = ", ".join(map(str, spec.metadata["choices"]))
+                raise RRXError(f"{prefix}.{spec.name}={shown(value)}; known: {known}")
     if "bounds" in spec.metadata:
         low, high, low_open, high_open = spec.metadata["bounds"]
         for item in value if isinstance(value, (list, ListConfig)) else [value]:
             below = item <= low if low_open else item < low
             above = item >= high if high_open else item > high
             if below or above or (isinstance(item, float) and math.isnan(item)):
-                raise RRXError(f"{prefix}.{spec.name}={value}: must be {_allowed(low, high, low_open, high_open)}")
+                allowed = _allowed(low, high, low_open, high_open)
+                raise RRXError(f"{prefix}.{spec.name}={shown(value)}: must be {allowed}")
 
 
 def check_node(node: DictConfig, schema: type, prefix: str) -> None:
-    """The ranges and choices of every key of ``node`` that the dataclass ``schema`` declares."""
+    """No key the dataclass ``schema`` lacks (``+group.key=`` appends one past Hydra), and the ranges and choices of
+    every key of ``node`` that it declares."""
+    known = [spec.name for spec in fields(schema)]
+    unknown = [key for key in node if key not in known]
+    if unknown:
+        raise RRXError(_no_such_key(f"{prefix}.{unknown[0]}", schema, node.get("name")))
     for spec in fields(schema):
         if spec.name in node and not OmegaConf.is_missing(node, spec.name):
             check_field(prefix, spec, node[spec.name])
@@ -162,8 +182,11 @@ def check_node(node: DictConfig, schema: type, prefix: str) -> None:
 
 def check(cfg: DictConfig) -> None:
     """Ranges and choices of every typed node of a composed config: the components' groups and the blocks
-    (``trainer``, ``segmentation``, ...) whose dataclass Hydra composed them from; one RRXError on the first bad
-    value."""
+    (``trainer``, ``segmentation``, ...) whose dataclass Hydra composed them from, then ``seed`` and ``task``
+    (``rrx.settings.check_globals``); one RRXError on the first bad value."""
+    from rrx.settings import check_globals
+
+    check_globals(cfg)
     for key in cfg:
         node = cfg.get(key) if isinstance(key, str) else None
         if not isinstance(node, DictConfig):
@@ -176,7 +199,13 @@ def check(cfg: DictConfig) -> None:
 def typed(group: str, node: DictConfig | dict) -> DictConfig:
     """``node`` (e.g. a checkpoint's saved ``method`` config) as its component's typed config: defaults filled in,
     types converted; a key the component does not have is one RRXError naming it and the valid keys."""
-    plain = OmegaConf.create(node) if isinstance(node, dict) else node
+    if isinstance(node, DictConfig):  # a node of a composed config: its interpolations resolve against the whole
+        try:
+            plain = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+        except OmegaConfBaseException:  # a node on its own whose interpolation points outside it
+            plain = OmegaConf.create(OmegaConf.to_container(node))
+    else:
+        plain = OmegaConf.create(node)
     schema = config_class(group, plain)
     if schema is None:
         return plain
@@ -191,9 +220,12 @@ def typed(group: str, node: DictConfig | dict) -> DictConfig:
     return merged
 
 
-def _no_such_key(full_key: str, schema: type | None, name: Any) -> str:
+def _no_such_key(full_key: str, schema: type | None, name: Any, parent: Any = None) -> str:
     group, _, key = full_key.rpartition(".")
     if schema is None or not dataclasses.is_dataclass(schema):
+        if isinstance(parent, DictConfig):  # a block of the command's own config (trainer, inspector, ...)
+            command = f"rrx {_command()} " if _command() else ""
+            return f"{full_key}: {command}has no key {key!r} in {group or 'its config'}; its keys: {', '.join(parent)}"
         return f"{full_key}: no such key"
     keys = ", ".join(f.name for f in fields(schema))
     owner = f"{group}={name}" if name is not None else group
@@ -223,8 +255,16 @@ def explain(err: BaseException) -> str | None:
         hint = get_type_hints(schema).get(cause.key)
         return f"{full_key}={cause.value}: must be {type_name(hint)}" if hint is not None else None
     if "not in struct" in str(cause) or "Key '" in str(cause):
-        return _no_such_key(full_key, schema, name)
+        return _no_such_key(full_key, schema, name, parent)
     return None
+
+
+def _command() -> str | None:
+    """The rrx command running (``rrx evaluate`` sets ``sys.argv[0]`` to it), or None."""
+    import sys
+
+    first = sys.argv[0] if sys.argv else ""
+    return first.split(" ", 1)[1] if first.startswith("rrx ") else None
 
 
 def describe(cfg: DictConfig, groups: list[str] | None = None) -> str:
@@ -245,12 +285,13 @@ def describe(cfg: DictConfig, groups: list[str] | None = None) -> str:
             default = node.get(spec.name) if spec.name in node and not OmegaConf.is_missing(node, spec.name) else "???"
             if isinstance(default, (DictConfig, ListConfig)):
                 default = OmegaConf.to_container(default)
-            limits = ""
+            limits, kind = "", type_name(hints[spec.name])
             if "choices" in spec.metadata:
-                limits = f"  [{' | '.join(map(str, spec.metadata['choices']))}]"
+                limits = f"  [{' | '.join(shown(c) for c in spec.metadata['choices'])}]"
+                kind = "a choice" if kind == "any value" else kind
             elif "bounds" in spec.metadata:
                 limits = f"  [{_allowed(*spec.metadata['bounds'])}]"
-            lines.append(f"  {key}.{spec.name}: {type_name(hints[spec.name])} = {default}{limits}")
+            lines.append(f"  {key}.{spec.name}: {kind} = {shown(default)}{limits}")
             if spec.metadata.get("help"):
                 lines.append(f"      {spec.metadata['help']}")
     return "\n".join(lines).lstrip("\n")

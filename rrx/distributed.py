@@ -32,22 +32,19 @@ from lightning_fabric import Fabric
 from omegaconf import OmegaConf
 from torch.multiprocessing import ProcessRaisedException
 
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 from rrx.runtime import resolve_device
 from rrx.signals import Stopped, stop_on_signals
-
-STRATEGIES = ("auto", "ddp")  # trainer.strategy
 
 
 def create_fabric(trainer) -> Fabric:
     """A Fabric for ``trainer.device`` (``auto``/``cpu``/``cuda`` gives the accelerator), ``trainer.devices``
-    processes per node on ``trainer.num_nodes`` nodes, with ``trainer.strategy``.
+    processes per node on ``trainer.num_nodes`` nodes, with ``trainer.strategy`` (checked: ``rrx.settings``).
 
     One device in all is the single-device path (no process group, no wrapper that changes numbers: float32
-    precision, rrx's own autocast). More is DDP. Raises RRXError for a strategy rrx does not know, more
-    devices than this node has (GPUs visible, or CPUs for CPU ranks), or a torch without the backend.
+    precision, rrx's own autocast). More is DDP. Raises RRXError for more devices than this node has (GPUs
+    visible, or CPUs for CPU ranks), or a torch without the backend.
     """
-    check_choice("trainer.strategy", trainer.strategy, STRATEGIES)
     device = resolve_device(trainer.device)
     devices, nodes = int(trainer.devices), int(trainer.num_nodes)
     if device.type == "cuda":

@@ -1,7 +1,8 @@
 """Name -> factory registries, one per config group (as timm's ``register_model``).
 
-A registry imports every module of its package the first time it is asked for an entry, so
-adding an entry is one module with a ``@register_...("name")`` decorator plus one YAML file.
+A registry imports every module of its package the first time it is asked for an entry, so adding an entry is one
+module with a ``@register_...("name", config=NameConfig)`` decorator: the dataclass is the entry's typed config, the
+config group's option ``<group>=name`` (``rrx.config``).
 """
 
 from __future__ import annotations

@@ -19,10 +19,9 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from rrx.data.byte_items import byte_items, to_float
 from rrx.data.preload import capped_workers
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
-CHANNELS_LAST = ("auto", "true", "false")  # trainer.channels_last; auto: on CUDA only
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,16 +94,15 @@ class Runtime:
 
     @classmethod
     def from_config(cls, trainer, dataset) -> "Runtime":
-        """Settings from the ``trainer`` and ``dataset`` configs. Loader workers are capped at the CPUs this process
-        may use; progress bars are drawn only on a terminal (a log file gets the per-epoch log lines instead)."""
+        """Settings from the ``trainer`` (``rrx.settings.RuntimeConfig``, checked) and ``dataset`` configs. Loader
+        workers are capped at the CPUs this process may use; progress bars are drawn only on a terminal (a log file
+        gets the per-epoch log lines instead); ``compile`` is ``rrx train``'s alone (``TrainerConfig``)."""
         device = resolve_device(trainer.device)
         if trainer.amp and device.type != "cuda":
             log.info("trainer.amp=true has no effect on %s; running in float32", device)
         workers = capped_workers(int(dataset.num_workers))
         progress = bool(trainer.progress) and sys.stderr.isatty()
-        channels_last = trainer.get("channels_last", "auto")
-        check_choice("trainer.channels_last", str(channels_last).lower(), CHANNELS_LAST)
-        channels_last = channels_last is True or (channels_last == "auto" and device.type == "cuda")
+        channels_last = trainer.channels_last is True or (trainer.channels_last == "auto" and device.type == "cuda")
         return cls(
             device,
             bool(trainer.amp),
@@ -113,7 +111,7 @@ class Runtime:
             progress,
             channels_last=channels_last,
             augment=augment_settings(dataset),
-            compile=bool(trainer.get("compile", False)),
+            compile=bool(trainer.compile) if "compile" in trainer else False,
         )
 
     def place(self, model: torch.nn.Module, double_backprop: bool = False) -> torch.nn.Module:
@@ -209,9 +207,9 @@ class DeviceBatches:
 
 
 def augment_settings(dataset) -> tuple | None:
-    """``(scale, ratio)`` from ``dataset.augment_scale`` and ``augment_ratio`` when ``dataset.augment``; each a
-    [low, high] pair, scale within (0, 1] and ratio above 0, or one RRXError naming it."""
-    if dataset.get("augment", "none") != "crop_flip":  # rrx.data.augment.AUGMENTATIONS
+    """``(scale, ratio)`` from ``dataset.augment_scale`` and ``augment_ratio`` when ``dataset.augment=crop_flip``;
+    each a [low, high] pair, scale within (0, 1] and ratio above 0, or one RRXError naming it."""
+    if dataset.get("augment", "none") != "crop_flip":  # a dataset without the key augments no batch
         return None
     pairs = {}
     for key, (low, high) in {"augment_scale": (0.0, 1.0), "augment_ratio": (0.0, math.inf)}.items():

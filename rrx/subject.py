@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rrx.checkpoint import CHECKPOINT, describe, read_checkpoint, saved_config
-from rrx.config import typed
+from rrx.config import check, typed
 from rrx.data import create_dataset, data_report
 from rrx.data.base import Benchmark
 from rrx.errors import RRXError
@@ -21,7 +21,6 @@ from rrx.models import create_model
 from rrx.models.pretrained import method_label, off_the_shelf
 from rrx.record import Record
 from rrx.runtime import Runtime, seed_everything
-from rrx.schema import validate
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +136,7 @@ def open_subject(
     be the checkpoint's. An unfinished checkpoint is used and marked so in ``origin``. ``unpickle_older``: see
     ``rrx.checkpoint.read_checkpoint``; ``loaded``: the checkpoint and its file, already read.
     """
-    validate(cfg)
+    check(cfg)
     seed_everything(cfg.seed)
     if cfg.get("model") is not None:
         if cfg.checkpoint:

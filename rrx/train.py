@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from rrx.checkpoint import (
     CHECKPOINT,
-    RESUME_RULES,
     examine_run,
     open_run,
     read_checkpoint,
@@ -32,7 +31,7 @@ from rrx.checkpoint import (
     save_checkpoint,
 )
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 from rrx.guard import guarded_step
 from rrx.outputs import ERROR, record_hydra_config, write_status
 from rrx.runtime import Runtime, seed_everything
@@ -99,8 +98,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
     started) locks it. Returns the run's ``Record`` (also written as ``metrics.json``); None on the other ranks.
     """
     task = create_task(cfg)
-    task.check()
-    check_choice("trainer.resume", cfg.trainer.resume, RESUME_RULES)
+    task.check()  # every typed value too (rrx.config.check): trainer.resume, trainer.strategy, ...
     fabric = create_fabric(cfg.trainer)
     batch, world = int(cfg.trainer.batch_size), fabric.world_size
     if batch % world:

@@ -19,9 +19,11 @@ from omegaconf import OmegaConf
 from runner import one_line_error, rrx
 
 import rrx.train as training
+from rrx.config import check
 from rrx.distributed import create_fabric
 from rrx.errors import RRXError
 from rrx.runtime import ShardedSampler
+from rrx.settings import TrainerConfig
 from rrx.signals import Stopped
 
 # 72 training images, 2 epochs of batches of 16 (the last one 8: 4 per rank), no BatchNorm
@@ -123,8 +125,8 @@ def _trainer(**values):
 def test_bad_device_settings_are_one_error_naming_the_value(monkeypatch):
     for name in [k for k in os.environ if k.startswith("SLURM_")]:  # the suite may itself run in a SLURM job
         monkeypatch.delenv(name)
-    with pytest.raises(RRXError, match="trainer.strategy=fsdp; known: auto, ddp"):
-        create_fabric(_trainer(strategy="fsdp"))
+    with pytest.raises(RRXError, match="trainer.strategy=fsdp; known: auto, ddp"):  # the typed trainer's choices
+        check(OmegaConf.create({"trainer": OmegaConf.merge(TrainerConfig, _trainer(strategy="fsdp"))}))
     with pytest.raises(RRXError, match=r"trainer.devices=4096 CPU processes but this node has \d+ CPU"):
         create_fabric(_trainer(devices=4096))
     with pytest.raises(

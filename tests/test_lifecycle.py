@@ -182,8 +182,7 @@ def test_a_segmentation_checkpoint_is_scored_again_at_any_robustness_window(cach
     [
         ("trainer.scheduler=cosine", "trainer.scheduler=cosine is not used by task=segmentation"),
         ("trainer.val_fraction=0.2", "trainer.val_fraction=0.2 is not used by task=segmentation"),
-        ("dataset.augment=true", "dataset.augment=true is not used by task=segmentation"),
-        ("method.lam=7", "method.lam=7 is not used by task=segmentation"),
+        ("dataset.augment=crop_flip", "dataset.augment=crop_flip is not used by task=segmentation"),
         ("trainer.devices=2", "task=segmentation trains on one device"),
     ],
 )
@@ -191,6 +190,17 @@ def test_segmentation_refuses_what_it_cannot_honour(override, key, cache_dir, tm
     with pytest.raises(RRXError, match=key.replace(".", r"\.").replace("(", r"\(")):
         train(_task_cfg(cache_dir, "segmentation", override), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("method", ["standard", "ada"])
+def test_segmentation_methods_have_no_lambda_to_refuse(method, cache_dir):
+    """method.lam weighs a classification method's penalty: the typed configs of the two methods task=segmentation
+    trains with have none, so it is refused when the config is composed (no longer by the task)."""
+    from rrx.config import explain
+
+    with pytest.raises(Exception) as err:
+        _task_cfg(cache_dir, "segmentation", f"method={method}", "method.lam=7")
+    assert explain(err.value).startswith(f"method.lam: method={method} has no key 'lam'")
 
 
 TYPED = Path(__file__).parent / "data" / "before_typed_configs"

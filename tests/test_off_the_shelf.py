@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from in9_fixture import write_in9
-from omegaconf import OmegaConf
 from rival10_fixture import write_rival10
 from runner import one_line_error, rrx
 from torch import nn
@@ -86,12 +85,12 @@ def test_the_default_in9_map_is_the_reference_evaluators():
 
 
 def test_an_unknown_label_map_is_one_error():
-    from rrx.schema import validate
+    from rrx.config import typed
 
     with pytest.raises(RRXError, match=r"dataset.label_map=madry; known: reference, wordnet"):
         in9_map("madry")
     with pytest.raises(RRXError, match=r"dataset.label_map=madry; known: reference, wordnet"):
-        validate(OmegaConf.create({"dataset": {"name": "in9", "label_map": "madry"}}))
+        typed("dataset", {"name": "in9", "label_map": "madry"})
 
 
 def test_rival10_map_from_its_meta():

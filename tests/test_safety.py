@@ -335,11 +335,11 @@ def test_evaluate_checks_the_class_names_against_the_checkpoint(tiny, root_copy,
     "override, message",
     [
         ("trainer.epochs=-1", "trainer.epochs=-1: must be >= 1"),
-        ("method.lam=-1", "method.lam=-1: must be >= 0"),
+        ("method.lam=-1.0", "method.lam=-1.0: must be >= 0"),
         ("trainer.batch_size=0", "trainer.batch_size=0: must be >= 1"),
-        ("optimizer.lr=-1", "optimizer.lr=-1: must be > 0"),
+        ("optimizer.lr=-1.0", "optimizer.lr=-1.0: must be > 0"),
         ("trainer.val_fraction=1.5", "trainer.val_fraction=1.5: must be in [0, 1)"),
-        ("trainer.epochs=many", "trainer.epochs=many: must be an integer"),
+        ("seed=many", "seed=many: must be an integer"),
     ],
 )
 def test_invalid_values_are_named_before_anything_is_loaded(compose_train, tmp_path, override, message, monkeypatch):
@@ -353,6 +353,14 @@ def test_invalid_values_are_named_before_anything_is_loaded(compose_train, tmp_p
         train(compose_train(*extra, override), tmp_path)
     assert str(err.value) == message
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_value_of_the_wrong_type_is_named_when_the_config_is_composed(compose_train):
+    from rrx.config import explain
+
+    with pytest.raises(Exception) as err:  # the typed trainer block converts the value, or Hydra stops
+        compose_train("trainer.epochs=many")
+    assert explain(err.value) == "trainer.epochs=many: must be an integer"
 
 
 @pytest.mark.parametrize("command, key", [("evaluate", "checkpoint="), ("report", "runs=")])
@@ -485,7 +493,9 @@ def test_loader_workers_are_capped_at_the_cpu_count(monkeypatch):
     from rrx.runtime import Runtime
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    trainer = OmegaConf.create({"device": "cpu", "amp": False, "batch_size": 4, "progress": True})
+    from rrx.settings import RuntimeConfig
+
+    trainer = OmegaConf.structured(RuntimeConfig(device="cpu", amp=False, batch_size=4))
     assert Runtime.from_config(trainer, OmegaConf.create({"num_workers": 4})).num_workers == 2
     assert Runtime.from_config(trainer, OmegaConf.create({"num_workers": 1})).num_workers == 1
 
@@ -685,4 +695,5 @@ def test_an_unfinished_run_of_an_older_rrx_resumes_without_the_keys_added_since(
         del saved[section][key]
     del saved["task"]
     assert config_differences(saved, cfg) == []
-    assert config_differences(saved, compose_train("dataset.augment=true")) == ["dataset.augment: False -> True"]
+    changed = compose_train("dataset.augment=crop_flip")
+    assert config_differences(saved, changed) == ["dataset.augment: none -> crop_flip"]

@@ -18,6 +18,7 @@ from runner import one_line_error, rrx
 from scgm_fixture import GM_MAJORITY, GM_MINORITY, WHITE, write_scgm
 from torch.utils.data import TensorDataset
 
+from rrx.config import component
 from rrx.errors import RRXError
 from rrx.models.unet import ForegroundScore, Segmenter, UNet, create_unet
 from rrx.runtime import Runtime
@@ -249,7 +250,7 @@ def test_unet_blocks_and_output():
 
 
 def test_unet_config_builds_and_refuses_a_side_it_cannot_pool():
-    cfg = OmegaConf.load("conf/model/unet.yaml")
+    cfg = component("model", "unet")
     model = create_unet(cfg, 1, [0.5], [0.25], 64)
     assert isinstance(model, Segmenter) and model.net.down[0][0].in_channels == 1 and model.net.head.in_channels == 8
     with pytest.raises(RRXError, match=r"dataset.image_size=60: .* multiple of 8, e.g. dataset.image_size=56"):
@@ -259,7 +260,7 @@ def test_unet_config_builds_and_refuses_a_side_it_cannot_pool():
 def test_unet_is_a_registered_model():
     from rrx.models import create_model, list_models
 
-    cfg = OmegaConf.load("conf/model/unet.yaml")
+    cfg = component("model", "unet")
     assert "unet" in list_models()
     torch.manual_seed(0)
     registered = create_model(cfg, None, [0.5], [0.25], channels=1, image_size=64)
@@ -346,10 +347,7 @@ def test_a_window_larger_than_the_image_is_an_error():
 
 
 def _scgm_cfg(root, **kw):
-    cfg = OmegaConf.load("conf/dataset/scgm.yaml")
-    cfg.root = None if root is None else str(root)
-    cfg.image_size = 12
-    return OmegaConf.merge(cfg, kw)
+    return component("dataset", "scgm", **{"root": None if root is None else str(root), "image_size": 12, **kw})
 
 
 def test_scgm_majority_vote_split_and_orientation(tmp_path):
@@ -371,13 +369,13 @@ def test_scgm_majority_vote_split_and_orientation(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "target, vote, regions",
+    "tissue, vote, regions",
     [("sc", 0.5, [GM_MAJORITY, WHITE]), ("wm", 0.5, [WHITE]), ("gm", 0.25, [GM_MAJORITY, GM_MINORITY])],
 )
-def test_scgm_targets_and_vote(tmp_path, target, vote, regions):
+def test_scgm_tissues_and_vote(tmp_path, tissue, vote, regions):
     from rrx.data.scgm import load_scgm
 
-    data = load_scgm(_scgm_cfg(write_scgm(tmp_path), target=target, vote=vote))
+    data = load_scgm(_scgm_cfg(write_scgm(tmp_path), tissue=tissue, vote=vote))
     expected = torch.zeros(12, 10)
     for rows, cols in regions:
         expected[rows, cols] = 1
@@ -438,6 +436,7 @@ ADA = ["method=ada", "method.standard_epochs=1", "method.cycles=2", "method.ada_
 def test_segmentation_configs_compose():
     cfg = _compose("task=segmentation")
     assert (cfg.task, cfg.model.name, cfg.optimizer._target_) == ("segmentation", "unet", "torch.optim.Adam")
+    assert cfg.trainer.scheduler == "none" and cfg.segmentation.robustness_window == 8
     assert _compose().task == "classification" and "segmentation" not in _compose()
     cfg = _compose("experiment=thesis_ada_seg")
     assert (cfg.task, cfg.model.name, cfg.method.name, cfg.dataset.name, cfg.trainer.batch_size) == (
@@ -454,7 +453,7 @@ def test_segmentation_configs_compose():
         "guided_backprop",
         "guided_gradcam",
     ]
-    assert _compose("experiment=thesis_ada_seg", "dataset=scgm").dataset.target == "gm"
+    assert _compose("experiment=thesis_ada_seg", "dataset=scgm").dataset.tissue == "gm"
 
 
 @pytest.mark.parametrize(
@@ -472,11 +471,14 @@ def test_segmentation_configs_compose():
         (["segmentation.robustness_window=33"], "segmentation.robustness_window=33 is larger than the 32x32 images"),
         (
             [*ADA, "segmentation.attributions=[gradcam,ipha]"],
-            "segmentation.attributions=ipha; known: saliency, input_x_gradient",
+            "segmentation.attributions=['gradcam', 'ipha']; known: saliency, input_x_gradient",
         ),
+        (["segmentation.loss=l1"], "segmentation.loss=l1; known: dice, bce"),
+        (["segmentation.threshold=1.0"], "segmentation.threshold=1.0: must be in (0, 1)"),
+        (["challenge=mixed_rand"], "task=segmentation takes no challenge (a classifier's test)"),
         ([*ADA, "method.cycles=0"], "method.cycles=0: the segmentation protocol picks"),
         (["model.dropout=1.0"], r"model.dropout=1.0: must be in [0, 1)"),
-        (["optimizer.lr=0"], "optimizer.lr=0: must be > 0"),
+        (["optimizer.lr=0.0"], "optimizer.lr=0.0: must be > 0"),
     ],
 )
 def test_what_cannot_segment_is_named(tmp_path, overrides, message):
@@ -508,12 +510,27 @@ def test_ada_without_attributions_warns_that_only_the_plain_fork_trains(caplog):
 
 
 def test_the_task_is_checked():
-    from rrx.schema import validate
+    from rrx.settings import check_globals
 
     cfg = _compose()
     cfg.task = "detection"
     with pytest.raises(RRXError, match="task=detection; known: classification, segmentation"):
-        validate(cfg)
+        check_globals(cfg)
+
+
+def test_the_segmentation_block_is_typed_and_takes_no_challenge():
+    """segmentation.* is rrx.settings.SegmentationConfig: a key it lacks is one line; task=segmentation composes no
+    challenge (its default is left out), so only a challenge=<name> given is refused."""
+    from rrx.config import explain
+    from rrx.settings import SegmentationConfig
+
+    cfg = _compose("task=segmentation")
+    assert OmegaConf.get_type(cfg.segmentation) is SegmentationConfig and "challenge" not in cfg
+    assert "challenge" not in _compose("experiment=thesis_ada_seg")
+    assert _compose("task=segmentation", "challenge=mixed_rand").challenge.variations == ["mixed_rand"]
+    with pytest.raises(Exception) as err:
+        _compose("task=segmentation", "segmentation.lam=1")
+    assert explain(err.value).startswith("segmentation.lam: segmentation has no key 'lam'; its keys: loss, threshold")
 
 
 def test_classification_refuses_segmentation_models_and_data(tmp_path):

@@ -1,13 +1,20 @@
 """The training task in-process on the tiny config: outputs, repeatability, RRDA path, NaN stop."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from runner import one_line_error, rrx
 
+from rrx.config import check, explain
 from rrx.errors import RRXError
 from rrx.methods.standard import Standard
 from rrx.train import train
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def test_train_writes_checkpoint_metrics_and_table(compose_train, tmp_path):
@@ -166,5 +173,123 @@ def test_channels_last_placement_follows_the_setting_and_the_method(compose_trai
     assert conv_weight("true", True).is_contiguous()
     assert conv_weight("auto", False).is_contiguous()
     assert conv_weight("true", False, model="mlp") is None
-    with pytest.raises(RRXError, match="trainer.channels_last"):
-        conv_weight("sometimes", False)
+    with pytest.raises(RRXError, match="trainer.channels_last=sometimes; known: auto, True, False"):
+        check(compose_train("trainer.channels_last=sometimes"))
+
+
+# --- the trainer block and the Hydra settings of each command (rrx.settings, conf/common.yaml) --------------------
+
+
+def _compose(command: str, *overrides: str, hydra: bool = False):
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        return compose(command, overrides=list(overrides), return_hydra_config=hydra)
+
+
+def test_each_command_takes_its_trainer_block_with_its_own_defaults():
+    """rrx train the whole TrainerConfig; evaluate, analyze and inspect the smaller RuntimeConfig, each with the
+    defaults its YAML had (evaluate batches 256 images, analyze and inspect attribute in float32)."""
+    from rrx.settings import RuntimeConfig, TrainerConfig
+
+    trainer = _compose("train").trainer
+    assert OmegaConf.get_type(trainer) is TrainerConfig
+    assert OmegaConf.to_container(trainer) == {
+        "device": "auto",
+        "amp": True,
+        "channels_last": "auto",
+        "batch_size": 64,
+        "progress": True,
+        "devices": 1,
+        "num_nodes": 1,
+        "strategy": "auto",
+        "compile": False,
+        "epochs": 5,
+        "scheduler": "cosine",
+        "val_fraction": 0.0,
+        "resume": "auto",
+    }
+    runtime = {"device": "auto", "amp": True, "channels_last": "auto", "batch_size": 64, "progress": True}
+    for command, own in [
+        ("evaluate", {"batch_size": 256}),
+        ("analyze", {"amp": False}),
+        ("inspect", {"amp": False, "progress": False}),
+    ]:
+        cfg = _compose(command)
+        assert OmegaConf.get_type(cfg.trainer) is RuntimeConfig
+        assert OmegaConf.to_container(cfg.trainer) == {**runtime, **own}, command
+    assert OmegaConf.to_container(_compose("evaluate").segmentation) == {"robustness_window": None}
+    assert OmegaConf.to_container(_compose("inspect").inspector) == {
+        "host": "127.0.0.1",
+        "port": 8501,
+        "image_size": None,
+        "max_upload_mb": 50,
+        "checkpoint_roots": None,
+    }
+
+
+def test_a_training_key_on_another_command_is_one_line(tmp_path):
+    with pytest.raises(Exception) as err:
+        _compose("evaluate", "trainer.epochs=3")
+    message = "trainer.epochs: trainer has no key 'epochs'; its keys: device, amp, channels_last, batch_size, progress"
+    assert explain(err.value) == message
+    result = rrx("evaluate", "trainer.epochs=3", f"hydra.run.dir={tmp_path / 'e'}", check=False)
+    one_line_error(result, message)
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.strategy=fsdp", "trainer.strategy=fsdp; known: auto, ddp"),
+        ("trainer.scheduler=step", "trainer.scheduler=step; known: cosine, none"),
+        ("trainer.resume=always", "trainer.resume=always; known: auto, never"),
+        ("trainer.devices=0", "trainer.devices=0: must be >= 1"),
+        ("trainer.val_fraction=1.0", "trainer.val_fraction=1.0: must be in [0, 1)"),
+    ],
+)
+def test_a_bad_trainer_value_fails_the_check(compose_train, override, message):
+    with pytest.raises(RRXError) as err:
+        check(compose_train(override))
+    assert str(err.value) == message
+
+
+def test_a_bad_runtime_or_inspector_value_fails_the_check():
+    with pytest.raises(RRXError, match=r"^trainer.batch_size=0: must be >= 1$"):
+        check(_compose("analyze", "trainer.batch_size=0"))
+    with pytest.raises(RRXError, match=r"^inspector.port=70000: must be in \[1, 65535\]$"):
+        check(_compose("inspect", "inspector.port=70000"))
+    with pytest.raises(RRXError, match=r"^segmentation.robustness_window=0: must be >= 1$"):
+        check(_compose("evaluate", "segmentation.robustness_window=0"))
+
+
+# What each command's Hydra settings were before they shared conf/common.yaml and conf/sweepable.yaml.
+RUN_DIR = "outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}-${rrx_unique:}"
+SWEEP_DIR = "outputs/multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}-${rrx_unique:}"
+EXCLUDED = ["dataset.root", "dataset.cache_dir", "trainer.progress"]
+OWN_HYDRA = {
+    "train": (RUN_DIR, SWEEP_DIR, [*EXCLUDED, "trainer.devices", "trainer.num_nodes", "trainer.strategy"]),
+    "evaluate": (f"{RUN_DIR}_evaluate", f"{SWEEP_DIR}_evaluate", ["checkpoint", *EXCLUDED]),
+    "analyze": (f"{RUN_DIR}_analyze", f"{SWEEP_DIR}_analyze", ["checkpoint", *EXCLUDED]),
+    "inspect": (f"{RUN_DIR}_inspect", None, None),
+    "report": (f"{RUN_DIR}_report", None, None),
+}
+
+
+@pytest.mark.parametrize("command", list(OWN_HYDRA))
+def test_the_hydra_settings_are_shared_and_each_command_keeps_its_own(command):
+    overrides = ["runs=x"] if command == "report" else []
+    hydra = OmegaConf.to_container(_compose(command, *overrides, hydra=True).hydra, resolve=False)
+    shared = OmegaConf.to_container(OmegaConf.load(CONF / "common.yaml").hydra)
+    assert hydra["output_subdir"] is None and hydra["job"]["chdir"] is False and shared["job"] == {"chdir": False}
+    assert hydra["job_logging"]["handlers"]["file"]["class"] == "rrx.outputs.QuietFileHandler"
+    run_dir, sweep_dir, excluded = OWN_HYDRA[command]
+    assert (hydra["job"]["name"], hydra["run"]["dir"]) == (command, run_dir)
+    override_dirname = hydra["job"]["config"]["override_dirname"]
+    if sweep_dir is None:  # Hydra's own defaults: inspect and report do not sweep
+        assert override_dirname == {"kv_sep": "=", "item_sep": ",", "exclude_keys": []}
+        assert hydra["sweep"] == {"dir": "multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}", "subdir": "${hydra.job.num}"}
+        return
+    assert override_dirname == {"kv_sep": "-", "item_sep": "_", "exclude_keys": excluded}
+    assert hydra["sweep"] == {
+        "dir": sweep_dir,
+        "subdir": "${hydra.job.num}_${rrx_folder_name:${hydra.job.override_dirname}}",
+    }

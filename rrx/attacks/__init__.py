@@ -28,7 +28,12 @@ class AttackConfig(ComponentConfig):
 
 
 def create_attack(cfg):
-    return ATTACKS.get(cfg.name)(cfg)
+    """The attack ``cfg.name`` for ``cfg`` (a composed ``attack`` config or a dict of some of its keys), after its
+    keys are checked (``rrx.config.typed``)."""
+    from rrx.config import typed
+
+    factory = ATTACKS.get(cfg["name"])
+    return factory(typed("attack", cfg))
 
 
 def list_attacks() -> list[str]:

@@ -10,7 +10,13 @@ register_dataset = DATASETS.register
 
 
 def create_dataset(cfg) -> Benchmark:
-    dataset = DATASETS.get(cfg.name)(cfg)
+    """The dataset ``cfg.name`` for ``cfg`` (a composed ``dataset`` config or a dict of some of its keys), after its
+    keys are checked (``rrx.config.typed``)."""
+    from rrx.config import typed
+
+    factory = DATASETS.get(cfg["name"])
+    cfg = typed("dataset", cfg)
+    dataset = factory(cfg)
     if not isinstance(dataset, Benchmark):
         raise TypeError(f"dataset {cfg.name!r} returned a {type(dataset).__name__}, not a rrx.data.base.Benchmark")
     return dataset

@@ -24,6 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rrx.checkpoint import CHECKPOINT
+from rrx.config import check
 from rrx.data import create_dataset
 from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_class_names
 from rrx.errors import RRXError
@@ -31,7 +32,6 @@ from rrx.inspector.images import dataset_classes
 from rrx.models import create_model
 from rrx.models.pretrained import is_zero_shot, off_the_shelf
 from rrx.runtime import resolve_device, seed_everything
-from rrx.schema import validate
 from rrx.subject import open_subject
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True)
     ``dataset_choice``: what the command line said of the dataset (``rrx.subject.DatasetChoice``, or a bool);
     ``unpickle_older``: see ``rrx.checkpoint.read_checkpoint`` (True for the command's own checkpoint only).
     """
-    validate(cfg)
-    size = cfg.inspector.get("image_size")
+    check(cfg)
+    size = cfg.inspector.image_size
     if cfg.get("model") is None and not cfg.checkpoint:
         raise RRXError(
             "rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name> for any model rrx can "
@@ -150,7 +150,7 @@ def checkpoint_roots(cfg: DictConfig) -> list[Path]:
     of folders, each of which must exist; ``[]``: none), or when that is null the folder holding the command's own
     checkpoint (the run folder of ``checkpoint=<run folder>``, the folder of ``checkpoint=<file.pt>``), and none
     for ``model=<name>`` without a checkpoint."""
-    value = cfg.inspector.get("checkpoint_roots")
+    value = cfg.inspector.checkpoint_roots
     if value is None:
         if not cfg.checkpoint:
             return []

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from rrx.config import check
 from rrx.errors import RRXError
 from rrx.inspector.model import checkpoint_roots, open_inspected
 from rrx.outputs import claim_new_folder, record_hydra_config
-from rrx.schema import validate
 
 log = logging.getLogger(__name__)
 APP = Path(__file__).resolve().parent / "app.py"
@@ -80,7 +80,7 @@ def inspect(cfg: DictConfig, out_dir: Path, dataset_choice) -> None:
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
 
-    validate(cfg)
+    check(cfg)
     host, port = str(cfg.inspector.host), int(cfg.inspector.port)
     check_port(host, port)
     roots = checkpoint_roots(cfg)

@@ -11,7 +11,12 @@ register_method = METHODS.register
 
 
 def create_method(cfg):
-    return METHODS.get(cfg.name)(cfg)
+    """The method ``cfg.name`` for ``cfg`` (a composed ``method`` config, or a dict of some of its keys: the others
+    take their defaults), after its keys are checked (``rrx.config.typed``)."""
+    from rrx.config import typed
+
+    factory = METHODS.get(cfg["name"])  # an unknown name lists the known ones
+    return factory(typed("method", cfg))
 
 
 def list_methods() -> list[str]:

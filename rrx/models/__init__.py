@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 from torch import nn
 
 from rrx.config import ComponentConfig, param
-from rrx.errors import RRXError
 from rrx.models.classifier import Classifier
 from rrx.registry import Registry
 
@@ -50,9 +49,10 @@ def create_model(
     whose classes are ``classes``); ``mean=None`` uses the model's own normalisation (``backbone.normalisation``);
     ``label_map`` scores its classes on a dataset's (``Classifier``).
     """
-    if cfg.get("pretrained") and "weights_path" not in cfg:  # models with weights have a weights_path in their config
-        raise RRXError(f"model={cfg.name} has no pretrained weights; set model.pretrained=false")
-    factory = MODELS.get(cfg.name)
+    from rrx.config import typed
+
+    factory = MODELS.get(cfg["name"])
+    cfg = typed("model", cfg)  # a key the model lacks (``pretrained`` of one without weights) is one RRXError
     if cfg.name in SEGMENTERS:
         return factory(cfg, channels, mean, std, image_size)
     backbone = factory(cfg, num_classes)

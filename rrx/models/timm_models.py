@@ -26,7 +26,7 @@ class TimmConfig(WeightsConfig):
     """any timm model by name (rrx evaluate model=timm model.arch=resnet50 model.pretrained=true ...)"""
 
     name: str = param("timm", "the registered name of the model")
-    display_name: str = param("${model.arch}", "the Architecture column of the tables and figures")
+    display_name: str = param("${.arch}", "the Architecture column of the tables and figures")
     arch: str = param("resnet50", "the timm model name (timm.list_models())")
     img_size: int | None = param(None, "ViTs: the input side the model is built for (null: the model's own)", low=1)
 

@@ -11,4 +11,4 @@ register_task = TASKS.register
 
 
 def create_task(cfg):
-    return TASKS.get(cfg.get("task", "classification"))(cfg)
+    return TASKS.get(cfg.task)(cfg)

@@ -2,9 +2,9 @@
 
 One phase, ``train``, of ``trainer.epochs`` epochs (ADA: ``method.standard_epochs + method.cycles x
 method.ada_epochs``, its data changing at each cycle through the method's schedule). A batch is augmented if
-``dataset.augment``, gets its RRDA images if ``method.rrda``, is perturbed by the training ``attack`` (ARRR, Eq. 5.2;
-with ``attack.mix`` = alpha, Eq. 2.5) and scored by the method's loss. After training: the validation accuracy on
-``trainer.val_fraction`` of the training set, and ``challenge`` (with the attack's adversarial accuracy).
+``dataset.augment=crop_flip``, gets its RRDA images if ``method.rrda``, is perturbed by the training ``attack`` (ARRR,
+Eq. 5.2; with ``attack.mix`` = alpha, Eq. 2.5) and scored by the method's loss. After training: the validation
+accuracy on ``trainer.val_fraction`` of the training set, and ``challenge`` (with the attack's adversarial accuracy).
 """
 
 from __future__ import annotations
@@ -21,32 +21,31 @@ from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.accuracy import accuracy
 from rrx.challenges.adversarial import evaluate_with_attack
+from rrx.config import check
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
-from rrx.errors import RRXError, check_choice
+from rrx.errors import RRXError
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
 from rrx.record import Record
-from rrx.schema import validate
 from rrx.tasks import register_task
 from rrx.tasks.base import Phase, Task
 from rrx.tasks.segmentation import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
 
 log = logging.getLogger(__name__)
-SCHEDULERS = ("cosine", "none")  # trainer.scheduler, stepped per batch
 
 
 def training_step(model, method, attack, mix, batch, runtime, generator: torch.Generator):
     """Loss of one batch, the labels it was taken on, and the method's logs.
 
-    The batch is augmented if ``dataset.augment`` and gets its RRDA images if ``method.rrda``; then
+    The batch is augmented if ``dataset.augment=crop_flip`` and gets its RRDA images if ``method.rrda``; then
     ``attack`` perturbs it and the method's loss is taken on the perturbed batch (ARRR, thesis Eq. 5.2),
     or, with ``mix`` = alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
     """
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
     mask = rest[0] if rest else None
-    if runtime.augment is not None:  # dataset.augment: crops and flips that move the masks too
+    if runtime.augment is not None:  # dataset.augment=crop_flip: crops and flips that move the masks too
         x, mask = augment(x, mask, generator, *runtime.augment)
     if method.rrda:
         x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
@@ -71,7 +70,7 @@ def run_info(cfg: DictConfig, method) -> dict:
         "variant": cfg.dataset.get("variant"),  # Decoy MNIST: ross, cdep, or none (no decoy)
         "model": cfg.model.name,
         "method_name": cfg.method.name,
-        "lam": float(cfg.method.get("lam", 0.0)),  # a method without a penalty (standard, ADA) weighs none
+        "lam": float(method.lam),  # 0 for a method without a penalty (standard, ADA)
         "rrda": bool(cfg.method.rrda),
         "seed": int(cfg.seed),
     }
@@ -93,12 +92,8 @@ class Classification(Task):
         if cfg.dataset.name in SEGMENTATION_ONLY_DATASETS:
             raise RRXError(f"dataset={cfg.dataset.name} is a segmentation dataset: use task=segmentation")
         if "lam" in cfg.method and cfg.method.lam is None:
-            raise RRXError(
-                f"method.lam is null: the experiment's lambda_grid has no lambda for method {cfg.method.name} "
-                f"at lambda_index={cfg.get('lambda_index')}"
-            )
-        validate(cfg)
-        check_choice("trainer.scheduler", cfg.trainer.scheduler, SCHEDULERS)
+            raise RRXError(f"method.lam is null: method={cfg.method.name} weighs its penalty by it; give method.lam=")
+        check(cfg)
 
     def setup(self, runtime, generator) -> torch.nn.Module:
         cfg = self.cfg

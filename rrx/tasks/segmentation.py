@@ -34,13 +34,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch.utils.data import ConcatDataset, Dataset
 
-from rrx.errors import RRXError, check_choice
+from rrx.config import check
+from rrx.errors import RRXError
 from rrx.methods.ada import AdaSchedule
 from rrx.models.unet import create_unet
 from rrx.record import Record
-from rrx.schema import validate
 from rrx.segmentation.ada import (
     ATTRIBUTIONS,
     ada_windows,
@@ -72,10 +73,10 @@ SEGMENTATION_MODELS = ("unet",)
 SEGMENTATION_METHODS = ("standard", "ada")  # plain training, and the thesis's ADA protocol (ch. 3)
 SEGMENTATION_ONLY_DATASETS = ("scgm",)
 SEGMENTATION_DATASETS = (*OBJECT_MASK_DATASETS, *SEGMENTATION_ONLY_DATASETS)
-LOSSES = ("dice", "bce")
-AUGMENTS = ("table2", "none")
 # Settings of the loop and of classification that the protocol cannot honour, each with the only value it takes and
 # why: any other value is one error line (rrx before the one loop ignored them; old runs' configs read as this value).
+# A key the typed config of the chosen component does not have (method.lam of method=standard and ADA) is refused
+# when the config is composed; one a dataset does not have (scgm's dataset.augment) reads as this value.
 NOT_FOR_SEGMENTATION = {
     "trainer.scheduler": ("none", "the protocol trains at a constant learning rate (thesis 3.2.3)"),
     "trainer.val_fraction": (0.0, "the protocol validates on the dataset's own validation images"),
@@ -84,7 +85,6 @@ NOT_FOR_SEGMENTATION = {
         "that is classification's crops and flips; segmentation.augment=table2 augments image and "
         "mask together (thesis Table 2)",
     ),
-    "method.lam": (0.0, "it weighs a classification method's penalty; the U-Net trains on segmentation.loss alone"),
 }
 
 
@@ -105,13 +105,18 @@ def check_segmentation(cfg) -> None:
             f"task=segmentation trains with {' or '.join(f'method={m}' for m in SEGMENTATION_METHODS)}; "
             f"method={cfg.method.name} cannot segment"
         )
-    if cfg.method.get("rrda"):
+    if cfg.method.rrda:
         raise RRXError(
             "method.rrda=true is for classification (RRDA pastes objects onto other images' backgrounds); "
             "use method.rrda=false with task=segmentation"
         )
     if cfg.attack.name != "none":
         raise RRXError(f"attack={cfg.attack.name} is for classification; use attack=none with task=segmentation")
+    if cfg.get("challenge") is not None:  # conf/task/segmentation.yaml leaves it out: a challenge=<name> was given
+        raise RRXError(
+            "task=segmentation takes no challenge (a classifier's test): it scores its own validation and robustness "
+            "sets (segmentation.robustness_window); drop challenge=<name>"
+        )
     if cfg.dataset.name not in SEGMENTATION_DATASETS:
         raise RRXError(
             f"task=segmentation needs object masks: dataset={cfg.dataset.name} has none to segment; "
@@ -120,19 +125,13 @@ def check_segmentation(cfg) -> None:
     if int(cfg.trainer.devices) * int(cfg.trainer.num_nodes) != 1:
         raise RRXError("task=segmentation trains on one device: use trainer.devices=1 trainer.num_nodes=1")
     for key, (value, why) in NOT_FOR_SEGMENTATION.items():
-        group, name = key.split(".")
-        if cfg[group].get(name, value) != value:
-            raise RRXError(
-                f"{key}={_shown(cfg[group][name])} is not used by task=segmentation: {why}; use {key}={_shown(value)}"
-            )
-    seg = cfg.segmentation
-    check_choice("segmentation.loss", seg.loss, LOSSES)
-    check_choice("segmentation.augment", seg.augment, AUGMENTS)
+        given = OmegaConf.select(cfg, key, default=value)
+        if given != value:
+            raise RRXError(f"{key}={_shown(given)} is not used by task=segmentation: {why}; use {key}={_shown(value)}")
+    seg = cfg.segmentation  # its choices and ranges: rrx.settings.SegmentationConfig (check)
     size = int(cfg.dataset.image_size)
     if cfg.method.name == "ada":
         check_window("method.window", int(cfg.method.window), size)
-        for name in seg.attributions:
-            check_choice("segmentation.attributions", name, ATTRIBUTIONS)
         if len(set(seg.attributions)) != len(seg.attributions):
             raise RRXError(f"segmentation.attributions={list(seg.attributions)} names a method twice")
         if not seg.attributions and not seg.baseline:
@@ -239,7 +238,7 @@ class Segmentation(Task):
         return tuple(forks)
 
     def check(self) -> None:
-        validate(self.cfg)
+        check(self.cfg)
         check_segmentation(self.cfg)
 
     def setup(self, runtime, generator) -> torch.nn.Module:
@@ -393,7 +392,7 @@ class Segmentation(Task):
             "model": cfg.model.name,
             "method_name": cfg.method.name,
             "attack": "none",
-            "lam": float(cfg.method.get("lam", 0.0)),  # ADA and standard weigh no penalty
+            "lam": 0.0,  # no method penalty: the U-Net trains on segmentation.loss alone
             "rrda": False,
             "seed": int(cfg.seed),
         }
@@ -428,8 +427,11 @@ class Segmentation(Task):
 
     @staticmethod
     def upgrade_config(saved: dict) -> dict:
-        """Before the one loop, a segmentation run's optimizer was ``segmentation.optimizer`` and the keys of
-        ``NOT_FOR_SEGMENTATION`` had no effect on it: it reads as today's config with their only value."""
+        """The protocol never read a challenge, which an rrx before the typed configs composed into every run's
+        config: it is dropped. Before the one loop, a segmentation run's optimizer was ``segmentation.optimizer``
+        and the keys of ``NOT_FOR_SEGMENTATION`` had no effect on it: it reads as today's config with their only
+        value."""
+        saved = {k: v for k, v in saved.items() if k != "challenge"}
         if "optimizer" not in saved.get("segmentation", {}):
             return saved
         saved = copy.deepcopy(saved)
