@@ -156,7 +156,7 @@ def check_field(prefix: str, spec: dataclasses.Field, value: Any) -> None:
         items = list(value) if isinstance(value, (list, ListConfig)) else [value]
         for item in items:
             if item not in spec.metadata["choices"]:
-                known = ", ".join(map(str, spec.metadata["choices"]))
+                known = ", ".join(shown(c) for c in spec.metadata["choices"])
                 raise RRXError(f"{prefix}.{spec.name}={shown(value)}; known: {known}")
     if "bounds" in spec.metadata:
         low, high, low_open, high_open = spec.metadata["bounds"]
@@ -176,8 +176,16 @@ def check_node(node: DictConfig, schema: type, prefix: str) -> None:
     if unknown:
         raise RRXError(_no_such_key(f"{prefix}.{unknown[0]}", schema, node.get("name")))
     for spec in fields(schema):
-        if spec.name in node and not OmegaConf.is_missing(node, spec.name):
-            check_field(prefix, spec, node[spec.name])
+        if spec.name not in node or OmegaConf.is_missing(node, spec.name):
+            continue
+        if OmegaConf.is_interpolation(node, spec.name):  # a node on its own: checked once it is set or resolved
+            try:
+                value = node[spec.name]
+            except OmegaConfBaseException:
+                continue
+        else:
+            value = node[spec.name]
+        check_field(prefix, spec, value)
 
 
 def check(cfg: DictConfig) -> None:

@@ -106,7 +106,6 @@ def test_ada_schedule():
         OmegaConf.create(
             {
                 "name": "ada",
-                "lam": 0.0,
                 "rrda": False,
                 "standard_epochs": 2,
                 "cycles": 2,
@@ -152,7 +151,6 @@ def test_conventional_data_and_images_without_a_window_left_out():
     cfg = OmegaConf.create(
         {
             "name": "ada",
-            "lam": 0.0,
             "rrda": False,
             "standard_epochs": 1,
             "cycles": 1,

@@ -141,7 +141,7 @@ def test_u_analysis_runner_counts_the_known_u_and_draws_it(tmp_path, monkeypatch
         ({"order": "sideways"}, ["analysis.order=sideways", "increasing"]),
         ({"fill": "pink"}, ["analysis.fill=pink", "region_mean"]),
         ({"window_fraction": 1.5}, ["analysis.window_fraction=1.5: must be in (0, 1]"]),
-        ({"window_fraction": 0.0}, ["analysis.window_fraction=0.0: must be in (0, 1]"]),
+        ({"window_fraction": 0.0}, ["analysis.window_fraction=0: must be in (0, 1]"]),
         ({"attribution": "lime"}, ["analysis.attribution=lime", "gradcam"]),
         ({"noise": "zeros"}, ["analysis.noise: analysis=u_analysis has no key 'noise'", "fill, window_fraction"]),
         ({"window": 0.1}, ["analysis.window: analysis=u_analysis has no key 'window'"]),
@@ -316,7 +316,7 @@ def test_an_unknown_or_inapplicable_analysis_key_is_one_line(overrides, message)
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["analysis=u_analysis", "analysis.window_fraction=0"], "analysis.window_fraction=0.0: must be in (0, 1]"),
+        (["analysis=u_analysis", "analysis.window_fraction=0"], "analysis.window_fraction=0: must be in (0, 1]"),
         (["analysis=u_analysis", "analysis.window_fraction=1.01"], "analysis.window_fraction=1.01: must be in (0, 1]"),
         (
             ["analysis=u_analysis", "analysis.fill=grey_gaussian"],
@@ -326,7 +326,7 @@ def test_an_unknown_or_inapplicable_analysis_key_is_one_line(overrides, message)
         (["analysis=u_analysis", "analysis.examples=-1"], "analysis.examples=-1: must be >= 0"),
         (
             ["analysis=ipha", "analysis.fill=[zeros,region_mean]"],
-            "analysis.fill=['zeros', 'region_mean']; known: zeros, ones, grey_gaussian, normalisation_mean",
+            "analysis.fill=[zeros,region_mean]; known: zeros, ones, grey_gaussian, normalisation_mean",
         ),
         (["analysis=ipha", "analysis.fill=zero"], "analysis.fill=zero; known: zeros"),  # configs: today's names only
         (["analysis=ipha", "analysis.search=random"], "analysis.search=random; known: alg6, greedy_top_k"),

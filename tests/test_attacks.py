@@ -224,9 +224,9 @@ def test_a_key_the_attack_does_not_have_is_one_line(overrides, message):
     [
         (["attack=fgsm", "attack.eps=-0.1"], "attack.eps=-0.1: must be >= 0"),
         (["attack=pgd", "attack.mix=1.5"], "attack.mix=1.5: must be in [0, 1]"),
-        (["attack=pgd", "attack.step_size=0"], "attack.step_size=0.0: must be > 0"),
+        (["attack=pgd", "attack.step_size=0"], "attack.step_size=0: must be > 0"),
         (["attack=pgd", "attack.steps=0"], "attack.steps=0: must be >= 1"),
-        (["attack=fgsm", "attack.eval_eps=[0.01,-0.1]"], "attack.eval_eps=[0.01, -0.1]: must be >= 0"),
+        (["attack=fgsm", "attack.eval_eps=[0.01,-0.1]"], "attack.eval_eps=[0.01,-0.1]: must be >= 0"),
     ],
 )
 def test_an_attack_value_out_of_range_fails_the_check(overrides, message):

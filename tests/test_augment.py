@@ -66,7 +66,7 @@ def test_masks_move_with_their_images():
     [("augment_scale", [0.0, 1.0]), ("augment_scale", [0.8, 0.5]), ("augment_ratio", [1.5]), ("augment_scale", None)],
 )
 def test_bad_augmentation_settings_name_the_key(key, value):
-    dataset = {"augment": True, "augment_scale": [0.35, 1.0], "augment_ratio": [0.75, 1.3333], key: value}
+    dataset = {"augment": "crop_flip", "augment_scale": [0.35, 1.0], "augment_ratio": [0.75, 1.3333], key: value}
     from omegaconf import OmegaConf
 
     with pytest.raises(RRXError, match=f"dataset.{key}="):
@@ -76,7 +76,7 @@ def test_bad_augmentation_settings_name_the_key(key, value):
 def test_training_with_augmentations_differs_and_repeats(compose_train, tmp_path):
     from rrx.train import train
 
-    augmented = ["dataset.augment=true", "+dataset.augment_scale=[0.5,1.0]", "+dataset.augment_ratio=[0.75,1.3333]"]
+    augmented = ["dataset.augment=crop_flip", "dataset.augment_scale=[0.5,1.0]", "dataset.augment_ratio=[0.75,1.3333]"]
     runs = [
         train(compose_train("method=rrda", "challenge=original", *extra), tmp_path / str(i))
         for i, extra in enumerate([[], augmented, augmented])

@@ -262,7 +262,7 @@ def test_a_key_the_challenge_does_not_have_is_one_line(overrides, message):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("challenge=edge challenge.widths=[5,0]", "challenge.widths=[5, 0]: must be >= 1"),
+        ("challenge=edge challenge.widths=[5,0]", "challenge.widths=[5,0]: must be >= 1"),
         ("challenge=all challenge.reference_size=0", "challenge.reference_size=0: must be >= 1"),
         ("challenge=snr challenge.snr_max_images=0", "challenge.snr_max_images=0: must be >= 1"),
         ("challenge=all challenge.ig_steps=0", "challenge.ig_steps=0: must be >= 1"),

@@ -187,14 +187,14 @@ def test_a_key_the_dataset_lacks_is_one_line(overrides, message):
         (["dataset.augment=classic"], "dataset.augment=classic; known: none, crop_flip"),  # method=ada's, not this
         (["dataset=in9", "dataset.label_map=madry"], "dataset.label_map=madry; known: reference, wordnet"),
         (["dataset=scgm", "dataset.tissue=csf"], "dataset.tissue=csf; known: gm, wm, sc"),
-        (["dataset=scgm", "dataset.val_subject_fraction=1.0"], "dataset.val_subject_fraction=1.0: must be in (0, 1)"),
-        (["dataset=scgm", "dataset.vote=1.0"], "dataset.vote=1.0: must be in [0, 1)"),
+        (["dataset=scgm", "dataset.val_subject_fraction=1.0"], "dataset.val_subject_fraction=1: must be in (0, 1)"),
+        (["dataset=scgm", "dataset.vote=1.0"], "dataset.vote=1: must be in [0, 1)"),
         (["dataset=rival10", "dataset.fill=grey"], "dataset.fill=grey; known: black, tile"),
         (["dataset=decoy_mnist", "dataset.variant=big"], "dataset.variant=big; known: ross, cdep, none"),
         (["dataset=toy_rules", "dataset.rule=all"], "dataset.rule=all; known: both, corners, top_middle"),
-        (["dataset.mean=[0.5,2,0.5]"], "dataset.mean=[0.5, 2.0, 0.5]: must be in [0, 1]"),
-        (["dataset.std=[0.25,0,0.25]"], "dataset.std=[0.25, 0.0, 0.25]: must be > 0"),
-        (["dataset.augment_scale=[0,1]"], "dataset.augment_scale=[0.0, 1.0]: must be in (0, 1]"),
+        (["dataset.mean=[0.5,2,0.5]"], "dataset.mean=[0.5,2,0.5]: must be in [0, 1]"),
+        (["dataset.std=[0.25,0,0.25]"], "dataset.std=[0.25,0,0.25]: must be > 0"),
+        (["dataset.augment_scale=[0,1]"], "dataset.augment_scale=[0,1]: must be in (0, 1]"),
         (["dataset.num_classes=1"], "dataset.num_classes=1: must be >= 2"),
         (["dataset.bg_correlation=1.5"], "dataset.bg_correlation=1.5: must be in [0, 1]"),
     ],
@@ -288,6 +288,8 @@ def test_a_model_without_weights_refuses_pretrained():
 
 
 def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
+    from rrx.experiments import apply_experiment
+
     lams = {
         (d, m): _grid_lam("experiment=thesis_mnist", f"dataset={d}", f"method={m}")
         for d in ("decoy_mnist", "color_mnist")
@@ -303,7 +305,7 @@ def test_thesis_mnist_takes_each_datasets_lambda_and_the_mlp():
         ("color_mnist", "cdep"): 1,
         ("color_mnist", "eg"): 30,
     }
-    cfg = _compose("experiment=thesis_mnist", "dataset=color_mnist", "method=cdep", "attack=fgsm")
+    cfg = apply_experiment(_compose("experiment=thesis_mnist", "dataset=color_mnist", "method=cdep", "attack=fgsm"))
     assert (cfg.model.name, cfg.attack.eps, cfg.method.regions) == ("mlp", 0.1, "pixels")
 
 

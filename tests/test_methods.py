@@ -44,6 +44,10 @@ def setup():
 
 
 def _method(name, lam, **extra):
+    """The method with its penalty's weight lam (Standard has none: lam must be 0 for it)."""
+    if name == "standard":
+        assert lam == 0.0
+        return create_method({"name": name, "rrda": False, **extra})
     return create_method(OmegaConf.create({"name": name, "lam": lam, "rrda": False, **extra}))
 
 

@@ -171,11 +171,11 @@ def test_a_key_only_other_models_have_is_one_line():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["model=unet", "model.dropout=1.0"], "model.dropout=1.0: must be in [0, 1)"),
+        (["model=unet", "model.dropout=1.0"], "model.dropout=1: must be in [0, 1)"),
         (["model=unet", "model.bn_momentum=-0.1"], "model.bn_momentum=-0.1: must be in [0, 1]"),
         (["model=small_cnn", "model.width=0"], "model.width=0: must be >= 1"),
-        (["model=mlp", "model.hidden=[50,0]"], "model.hidden=[50, 0]: must be >= 1"),
-        (["model=clip", "model.pretrained=false"], "model.pretrained=False; known: True"),
+        (["model=mlp", "model.hidden=[50,0]"], "model.hidden=[50,0]: must be >= 1"),
+        (["model=clip", "model.pretrained=false"], "model.pretrained=false; known: true"),
     ],
 )
 def test_a_value_out_of_range_fails_the_check(overrides, message):
@@ -196,5 +196,5 @@ def test_model_config_from_python_is_the_composed_option():
 def test_a_plain_config_of_a_model_without_weights_refuses_pretrained():
     """An API caller's (or an old checkpoint's) plain config: create_model still says what is wrong."""
     cfg = OmegaConf.create({"name": "small_cnn", "display_name": "SmallCNN", "width": 4, "pretrained": True})
-    with pytest.raises(RRXError, match="model=small_cnn has no pretrained weights; set model.pretrained=false"):
+    with pytest.raises(RRXError, match="model.pretrained: model=small_cnn has no key 'pretrained'; its keys: name,"):
         create_model(cfg, 9, [0.5] * 3, [0.25] * 3)

@@ -63,7 +63,7 @@ def test_a_key_the_optimizer_does_not_have_is_one_line(overrides, message):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["optimizer.lr=0"], "optimizer.lr=0.0: must be > 0"),
+        (["optimizer.lr=0"], "optimizer.lr=0: must be > 0"),
         (["optimizer=adam", "optimizer.lr=-1e-3"], "optimizer.lr=-0.001: must be > 0"),
         (["optimizer.momentum=1.5"], "optimizer.momentum=1.5: must be in [0, 1]"),
         (["optimizer.weight_decay=-1e-4"], "optimizer.weight_decay=-0.0001: must be >= 0"),

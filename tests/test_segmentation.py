@@ -471,14 +471,14 @@ def test_segmentation_configs_compose():
         (["segmentation.robustness_window=33"], "segmentation.robustness_window=33 is larger than the 32x32 images"),
         (
             [*ADA, "segmentation.attributions=[gradcam,ipha]"],
-            "segmentation.attributions=['gradcam', 'ipha']; known: saliency, input_x_gradient",
+            "segmentation.attributions=[gradcam,ipha]; known: saliency, input_x_gradient",
         ),
         (["segmentation.loss=l1"], "segmentation.loss=l1; known: dice, bce"),
-        (["segmentation.threshold=1.0"], "segmentation.threshold=1.0: must be in (0, 1)"),
+        (["segmentation.threshold=1.0"], "segmentation.threshold=1: must be in (0, 1)"),
         (["challenge=mixed_rand"], "task=segmentation takes no challenge (a classifier's test)"),
         ([*ADA, "method.cycles=0"], "method.cycles=0: the segmentation protocol picks"),
-        (["model.dropout=1.0"], r"model.dropout=1.0: must be in [0, 1)"),
-        (["optimizer.lr=0.0"], "optimizer.lr=0.0: must be > 0"),
+        (["model.dropout=1.0"], r"model.dropout=1: must be in [0, 1)"),
+        (["optimizer.lr=0.0"], "optimizer.lr=0: must be > 0"),
     ],
 )
 def test_what_cannot_segment_is_named(tmp_path, overrides, message):

@@ -173,7 +173,7 @@ def test_channels_last_placement_follows_the_setting_and_the_method(compose_trai
     assert conv_weight("true", True).is_contiguous()
     assert conv_weight("auto", False).is_contiguous()
     assert conv_weight("true", False, model="mlp") is None
-    with pytest.raises(RRXError, match="trainer.channels_last=sometimes; known: auto, True, False"):
+    with pytest.raises(RRXError, match="trainer.channels_last=sometimes; known: auto, true, false"):
         check(compose_train("trainer.channels_last=sometimes"))
 
 
@@ -243,7 +243,7 @@ def test_a_training_key_on_another_command_is_one_line(tmp_path):
         ("trainer.scheduler=step", "trainer.scheduler=step; known: cosine, none"),
         ("trainer.resume=always", "trainer.resume=always; known: auto, never"),
         ("trainer.devices=0", "trainer.devices=0: must be >= 1"),
-        ("trainer.val_fraction=1.0", "trainer.val_fraction=1.0: must be in [0, 1)"),
+        ("trainer.val_fraction=1.0", "trainer.val_fraction=1: must be in [0, 1)"),
     ],
 )
 def test_a_bad_trainer_value_fails_the_check(compose_train, override, message):

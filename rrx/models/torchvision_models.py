@@ -26,7 +26,7 @@ class TorchvisionConfig(WeightsConfig):
     """any torchvision classification model by name (rrx evaluate model=torchvision model.arch=resnet50 ...)"""
 
     name: str = param("torchvision", "the registered name of the model")
-    display_name: str = param("${model.arch}", "the Architecture column of the tables and figures")
+    display_name: str = param("${.arch}", "the Architecture column of the tables and figures")
     arch: str = param("resnet50", "the torchvision model name (torchvision.models.list_models())")
 
 
