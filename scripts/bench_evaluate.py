@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 from timing import timed
 
 from rrx.challenges import check_variations, create_challenge
@@ -88,7 +87,7 @@ def run(args, report=print) -> list[dict]:
     runtime = Runtime(device, amp=device.type == "cuda", batch_size=args.batch, num_workers=workers, progress=False)
     dataset = create_dataset(cfg.dataset)
     challenges = {
-        "background": create_challenge(OmegaConf.merge(all_cfg, {"name": "background"})),
+        "background": create_challenge({"name": "background", "variations": list(all_cfg.variations)}),
         "all": create_challenge(all_cfg),
         "adversarial_backgrounds": create_challenge(adv_cfg),
     }
