@@ -112,6 +112,7 @@ def test_ada_schedule():
                 "ada_epochs": 3,
                 "window": 4,
                 "attribution": "gradcam",
+                "augment": "none",  # the originals only (the default, classic, doubles them)
             }
         )
     )
