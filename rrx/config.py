@@ -196,6 +196,8 @@ def check(cfg: DictConfig) -> None:
 
     check_globals(cfg)
     for key in cfg:
+        if key == "hydra":  # a config composed with return_hydra_config: Hydra's own, typed by Hydra
+            continue
         node = cfg.get(key) if isinstance(key, str) else None
         if not isinstance(node, DictConfig):
             continue

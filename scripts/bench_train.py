@@ -40,6 +40,7 @@ from hydra import compose, initialize_config_module
 from timing import synchronize
 
 from rrx.distributed import create_fabric
+from rrx.experiments import apply_experiment
 from rrx.methods.rrda import rrda
 from rrx.runtime import Runtime, seed_everything
 from rrx.tasks import create_task
@@ -57,7 +58,7 @@ def compose_case(model: str, method: str, attack: str, args, batch: int):
         f"model={model}",
         f"method={method}",
         f"attack={attack}",
-        "model.pretrained=false",
+        "model_settings=null",  # random weights: the grid's pretrained ones are not what is timed
         f"dataset.image_size={args.image_size}",
         f"trainer.device={args.device}",
         f"trainer.amp={args.amp}",
@@ -74,7 +75,8 @@ def compose_case(model: str, method: str, attack: str, args, batch: int):
     if args.cache_dir is not None:
         overrides.append(f"dataset.cache_dir={args.cache_dir}")
     with initialize_config_module("rrx.conf", version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=True)
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    return apply_experiment(cfg, overrides)  # the grid's lambda and per-method settings, as rrx train applies them
 
 
 def endless(loader):

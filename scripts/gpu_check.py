@@ -405,7 +405,7 @@ def ddp_part(spec: dict, device, save) -> dict:
             "rrx",
             "train",
             f"model={spec['model']}",
-            "model.pretrained=false",
+            *(["model.pretrained=false"] if spec["model"] != "small_cnn" else []),  # small_cnn has no weights
             "trainer.device=cuda",
             "trainer.devices=2",
             "trainer.epochs=1",

@@ -300,7 +300,7 @@ def test_grid_jobs_past_a_methods_lambda_list_are_skipped(tiny, tmp_path):
         "-m",
         "experiment=thesis_grid",
         *tiny,
-        "model.pretrained=false",
+        "model_settings=null",
         "challenge=background",
         "method=rrr",
         "lambda_index=0,3",
@@ -312,7 +312,7 @@ def test_grid_jobs_past_a_methods_lambda_list_are_skipped(tiny, tmp_path):
     rrx("report", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'report'}")
     text = (tmp_path / "report" / "report.md").read_text()
     assert (
-        f"    rrx train -m experiment=thesis_grid {' '.join(tiny)} model.pretrained=false" in text
+        f"    rrx train -m experiment=thesis_grid {' '.join(tiny)} model_settings=null" in text
     )  # the sweep's command
     assert f"lambda_index=0,3 hydra.sweep.dir={sweep}\n" in text
 
