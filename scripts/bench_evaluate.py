@@ -6,7 +6,7 @@
 
 Random weights (speed does not depend on them): ResNet-50 is timm's architecture with a 9-class head (the
 ImageNet-1k mapping costs one scatter per batch); CLIP ViT-B/32 is transformers' default CLIPConfig with a
-character tokenizer from tests/vlm_fixture.py. Data: the synthetic benchmark at --image-size.
+character tokenizer from tests/fixtures/vlm.py. Data: the synthetic benchmark at --image-size.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 def clip_b32(folder: Path) -> Path:
     """transformers' default CLIPConfig (ViT-B/32 vision tower, 224 px) with random weights, saved to ``folder``."""
+    from fixtures.vlm import _tokenizer
     from transformers import CLIPConfig, CLIPModel
-    from vlm_fixture import _tokenizer
 
     tokenizer, vocab = _tokenizer()
     config = CLIPConfig(text_config={"vocab_size": vocab, "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3})

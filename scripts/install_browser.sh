@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Chromium and chromedriver from Debian's packages, for the Model Inspector's browser tests
-# (tests/test_inspector_browser.py). Nothing to do when both are there; as root with apt-get they are installed
+# (tests/inspector/test_inspector_browser.py). Nothing to do when both are there; as root with apt-get they are installed
 # quietly; otherwise the reason the browser tests will be skipped is printed and the script exits 0.
 # --require (CI): a missing browser that cannot be installed is an error (exit 1).
 set -uo pipefail
@@ -25,5 +25,5 @@ if $require; then
     echo "error: $reason; the browser tests cannot run" >&2
     exit 1
 fi
-echo "note: $reason; the browser tests (tests/test_inspector_browser.py) will be skipped" >&2
+echo "note: $reason; the browser tests (tests/inspector/test_inspector_browser.py) will be skipped" >&2
 exit 0

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY, Marker
+from fixtures.in9 import write_in9
+from fixtures.runner import one_line_error, rrx
 from hydra import compose, initialize_config_module
-from in9_fixture import write_in9
-from runner import one_line_error, rrx
 
 from rrx.checkpoint import read_checkpoint
 from rrx.errors import RRXError

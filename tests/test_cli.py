@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TINY
-from in9_fixture import VARIATIONS, write_in9
-from mnist_fixture import write_mnist
-from rival10_fixture import write_rival10
-from runner import REPO, one_line_error, rrx
+from fixtures.in9 import VARIATIONS, write_in9
+from fixtures.mnist import write_mnist
+from fixtures.rival10 import write_rival10
+from fixtures.runner import REPO, one_line_error, rrx
 
 from rrx.data.synthetic import SyntheticSpec, materialise
 

@@ -14,8 +14,8 @@ from rrx.methods import METHODS, create_method
 from rrx.models import MODELS, create_model
 from rrx.models.classifier import Classifier
 
-# models not built to classify from scratch here: zero-shot VLMs come with their weights (tests/test_zero_shot.py),
-# the U-Net segments (tests/test_segmentation.py)
+# models not built to classify from scratch here: zero-shot VLMs come with their weights
+# (tests/challenges/test_zero_shot.py), the U-Net segments (tests/segmentation/test_segmentation.py)
 NOT_CLASSIFIERS = {"clip", "align", "unet"}
 SMALL = {"vit_b16": ["model.pretrained=false"], "timm": ["model.arch=resnet10t"]}  # ViT-B/16 at the tiny 32 px
 

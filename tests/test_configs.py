@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
+from fixtures.isic import write_isic
+from fixtures.rival10 import write_rival10
+from fixtures.vision import write_cifar10, write_image_folder, write_stl10
 from hydra import compose, initialize_config_module
-from isic_fixture import write_isic
-from rival10_fixture import write_rival10
-from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 from rrx.attacks import create_attack
 from rrx.challenges import create_challenge

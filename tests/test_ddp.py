@@ -15,8 +15,8 @@ import os
 import pytest
 import torch
 from conftest import TINY
+from fixtures.runner import one_line_error, rrx
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
 
 import rrx.train as training
 from rrx.config import check

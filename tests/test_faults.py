@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY
+from fixtures.runner import REPO, RRX, one_line_error, rrx
 from hydra import compose, initialize_config_module
-from runner import REPO, RRX, one_line_error, rrx
 
 from rrx.errors import RRXError
 from rrx.train import train

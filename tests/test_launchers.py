@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 from conftest import TINY
-from runner import REPO, RRX, rrx
+from fixtures.runner import REPO, RRX, rrx
 
 from rrx import cli
 from rrx.signals import Stopped, stop_on_signals

@@ -1,16 +1,16 @@
 """The run lifecycle of the one training loop (rrx.train), for every task: a non-finite loss stops the run, a stopped
 run resumes bit-exact on a CPU, a folder holds one run, and checkpoints written before the one loop (commit 98b7cb4,
-``tests/data/before_one_loop``) still resume and evaluate to the numbers that rrx recorded then."""
+``tests/fixtures/recorded/before_one_loop``) still resume and evaluate to the numbers that rrx recorded then."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from conftest import TINY as CLASSIFICATION
+from fixtures import RECORDED
 from hydra import compose, initialize_config_module
 
 import rrx.train
@@ -21,7 +21,7 @@ from rrx.tasks.classification import Classification
 from rrx.tasks.segmentation import Segmentation
 from rrx.train import train
 
-BEFORE = Path(__file__).parent / "data" / "before_one_loop"
+BEFORE = RECORDED / "before_one_loop"
 SEGMENTATION = [
     "task=segmentation",
     "model.width=4",
@@ -203,14 +203,14 @@ def test_segmentation_methods_have_no_lambda_to_refuse(method, cache_dir):
     assert explain(err.value).startswith(f"method.lam: method={method} has no key 'lam'")
 
 
-TYPED = Path(__file__).parent / "data" / "before_typed_configs"
+TYPED = RECORDED / "before_typed_configs"
 
 
 @pytest.mark.parametrize("run", ["ada", "rrda"])
 def test_checkpoints_written_before_the_typed_configs_resume_to_their_numbers(run, cache_dir, tmp_path):
-    """Runs of rrx at badde08 (``tests/data/before_typed_configs``), stopped after epoch 1: their configs hold keys
-    renamed since (``method.ipha_constant: zero`` is ``method.ipha_fill: zeros``; ``dataset.augment: false`` is
-    ``none``) and keys the typed configs dropped (``method.lam`` of standard and ADA), yet they resume under today's
+    """Runs of rrx at badde08 (``tests/fixtures/recorded/before_typed_configs``), stopped after epoch 1: their configs
+    hold keys renamed since (``method.ipha_constant: zero`` is ``method.ipha_fill: zeros``; ``dataset.augment: false``
+    is ``none``) and keys the typed configs dropped (``method.lam`` of standard and ADA), yet they resume under today's
     keys and finish with the numbers their uninterrupted runs recorded."""
     from rrx.checkpoint import RENAMED_KEYS
 

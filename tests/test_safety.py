@@ -17,8 +17,8 @@ import time
 import pytest
 import torch
 from conftest import TINY
+from fixtures.runner import REPO, one_line_error, rrx
 from hydra import compose, initialize_config_module
-from runner import REPO, one_line_error, rrx
 
 from rrx.data.synthetic import SyntheticSpec, materialise
 from rrx.errors import RRXError

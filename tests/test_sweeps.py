@@ -10,7 +10,7 @@ import time
 
 import pytest
 from conftest import TINY
-from runner import REPO, RRX, rrx
+from fixtures.runner import REPO, RRX, rrx
 
 from rrx import sweeps
 from rrx.errors import RRXError

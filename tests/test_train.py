@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.runner import one_line_error, rrx
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
 
 from rrx.config import check, explain
 from rrx.errors import RRXError

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 from conftest import TINY
+from fixtures.runner import one_line_error, rrx
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
 from test_u_analysis import MAPS, Quadrants
 from torch.utils.data import TensorDataset
 
@@ -456,7 +456,7 @@ def test_cli_bad_analysis_settings_are_one_line(checkpoint, tmp_path, overrides,
 def test_cli_on_cifar10_an_analysis_that_needs_masks_stops_and_one_that_does_not_runs(tmp_path):
     """An off-the-shelf model (no checkpoint) on a dataset without masks: localisation stops before any work and
     names the dataset; U Analysis needs no masks and runs."""
-    from vision_fixture import write_cifar10
+    from fixtures.vision import write_cifar10
 
     data = [
         f"dataset.root={write_cifar10(tmp_path / 'data')['folder']}",

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from in9_fixture import write_in9
-from rival10_fixture import write_rival10
-from runner import one_line_error, rrx
+from fixtures.in9 import write_in9
+from fixtures.rival10 import write_rival10
+from fixtures.runner import one_line_error, rrx
+from fixtures.vlm import write_tiny_vlm
 from torch import nn
-from vlm_fixture import write_tiny_vlm
 
 from rrx.challenges.adversarial_backgrounds import fooling_backgrounds, stats_indices
 from rrx.challenges.zero_shot import box_stats, score_variability, split_sv
@@ -241,7 +241,7 @@ def test_descriptor_sentences_and_files(tmp_path):
     assert set(table) == {"00_dog", "08_fish"} and all(5 <= len(v) <= 8 for v in table.values())
     for name in ("in9", "rival10", "synthetic"):
         shipped = json.loads(
-            (Path(__file__).resolve().parents[1] / "rrx" / "data" / "descriptors" / f"{name}.json").read_text()
+            (Path(__file__).resolve().parents[2] / "rrx" / "data" / "descriptors" / f"{name}.json").read_text()
         )
         assert all(5 <= len(v) <= 8 for k, v in shipped.items() if not k.startswith("_"))
     (tmp_path / "d.json").write_text(json.dumps({"dog": ["four legs"]}))

@@ -6,9 +6,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from fixtures.runner import one_line_error, rrx
+from fixtures.vision import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10, write_image_folder, write_stl10
 from hydra import compose, initialize_config_module
-from runner import one_line_error, rrx
-from vision_fixture import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10, write_image_folder, write_stl10
 
 from rrx.config import check
 from rrx.data import create_dataset

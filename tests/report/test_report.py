@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures import RECORDED
 
 from rrx.challenges.background import table5, table8
 from rrx.record import Record
@@ -389,7 +390,7 @@ def test_a_folder_named_like_a_pattern_is_that_folder(tmp_path):
     assert table["Original"].tolist() == [pytest.approx(65.0)] and table["Seeds"].tolist() == [2]
 
 
-BEFORE_ONE_RECORD = Path(__file__).parent / "data" / "before_one_record"
+BEFORE_ONE_RECORD = RECORDED / "before_one_record"
 
 
 def test_records_written_before_the_one_record_give_the_report_they_gave(tmp_path, monkeypatch):

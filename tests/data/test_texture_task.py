@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from isic_fixture import write_isic
+from fixtures.isic import write_isic
+from fixtures.runner import one_line_error, rrx
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
 from test_attacks import TwoClassLinear
 from torch import nn
 

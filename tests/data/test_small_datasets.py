@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from fixtures.mnist import write_mnist
 from hydra import compose, initialize_config_module
-from mnist_fixture import write_mnist
 
 from rrx.config import check
 from rrx.data import create_dataset

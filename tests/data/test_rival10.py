@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from fixtures.rival10 import BG, COLOURS, write_rival10
 from hydra import compose, initialize_config_module
-from rival10_fixture import BG, COLOURS, write_rival10
 
 from rrx.config import check
 from rrx.data import create_dataset

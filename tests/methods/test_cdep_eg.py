@@ -4,8 +4,8 @@ NumPy from the weights, hand-made tensors, the network's own forward pass, and c
 import numpy as np
 import pytest
 import torch
+from fixtures.runner import one_line_error, rrx
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
 from torch import nn
 
 from rrx.errors import RRXError

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.in9 import write_in9
+from fixtures.isic import write_isic
+from fixtures.mnist import write_mnist
+from fixtures.rival10 import write_rival10
+from fixtures.scgm import write_scgm
+from fixtures.vision import write_cifar10, write_image_folder, write_stl10
 from hydra import compose, initialize_config_module
-from in9_fixture import write_in9
-from isic_fixture import write_isic
-from mnist_fixture import write_mnist
-from rival10_fixture import write_rival10
-from scgm_fixture import write_scgm
 from torch.utils.data import Dataset
-from vision_fixture import write_cifar10, write_image_folder, write_stl10
 
 from rrx.data import create_dataset, data_report, list_datasets
 from rrx.data.base import Benchmark

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from fixtures.runner import one_line_error, rrx
 from omegaconf import OmegaConf
 from PIL import Image
-from runner import one_line_error, rrx
 
 from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY, Marker
+from fixtures.runner import one_line_error, rrx
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from PIL import Image
-from runner import one_line_error, rrx
 
 from rrx.attributions import attribution_map
 from rrx.errors import RRXError
@@ -418,7 +418,7 @@ def test_off_the_shelf_models_keep_their_head(tmp_path):
 
 
 def test_browser_tests_skip_with_the_reason_or_fail_in_ci(monkeypatch):
-    import browser
+    from fixtures import browser
 
     monkeypatch.setattr(browser.shutil, "which", lambda name: None)
     monkeypatch.delenv("RRX_REQUIRE_BROWSER", raising=False)

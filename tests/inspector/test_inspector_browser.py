@@ -3,7 +3,7 @@
 Each test opens a fresh browser session, uploads an image and checks the numbers the page shows against the
 library functions (``rrx.inspector``) on the same model and image. Screenshots go to the test's tmp folder; one per
 module is also copied to ``$RRX_INSPECTOR_SCREENSHOTS`` when set (docs/inspector/ holds the README's:
-``RRX_INSPECTOR_SCREENSHOTS=docs/inspector pytest tests/test_inspector_browser.py``).
+``RRX_INSPECTOR_SCREENSHOTS=docs/inspector pytest tests/inspector/test_inspector_browser.py``).
 """
 
 import json
@@ -12,11 +12,11 @@ import shutil
 
 import pytest
 import torch
-from browser import Server, chrome, click, read_table, require_browser, wait_for
 from conftest import TINY, Marker
+from fixtures.browser import Server, chrome, click, read_table, require_browser, wait_for
+from fixtures.runner import rrx
 from hydra import compose, initialize_config_module
 from PIL import Image
-from runner import rrx
 
 from rrx.inspector.images import dataset_image, load_image
 from rrx.inspector.model import open_inspected

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from fixtures.runner import one_line_error, rrx
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
 from torch import nn
 from torch.utils.data import TensorDataset
 

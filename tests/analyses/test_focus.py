@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from runner import one_line_error, rrx
+from fixtures.runner import one_line_error, rrx
 from torch.utils.data import TensorDataset
 
 from rrx.analyses import create_analysis

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fixtures.runner import one_line_error, rrx
+from fixtures.scgm import GM_MAJORITY, GM_MINORITY, WHITE, write_scgm
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-from runner import one_line_error, rrx
-from scgm_fixture import GM_MAJORITY, GM_MINORITY, WHITE, write_scgm
 from torch.utils.data import TensorDataset
 
 from rrx.config import component
@@ -492,7 +492,7 @@ def test_what_cannot_segment_is_named(tmp_path, overrides, message):
 
 def test_a_dataset_without_masks_is_named_for_segmentation(tmp_path):
     """The classification hint (a method and challenge without masks) does not apply to segmenting."""
-    from vision_fixture import write_image_folder
+    from fixtures.vision import write_image_folder
 
     write_image_folder(tmp_path / "data", masks=False)
     tiny = [o for o in TINY if not o.startswith(("dataset.train_per_class", "dataset.val_per_class"))]

@@ -90,9 +90,9 @@ def test_corrupt_image_names_the_file(root):
 
 # --- the dataset=in9 config on a fixture in the real layout -------------------------------------
 
+from fixtures.in9 import CLASSES as IN9_CLASSES  # noqa: E402
+from fixtures.in9 import object_mask, write_in9  # noqa: E402
 from hydra import compose, initialize_config_module  # noqa: E402
-from in9_fixture import CLASSES as IN9_CLASSES  # noqa: E402
-from in9_fixture import object_mask, write_in9  # noqa: E402
 
 from rrx.config import check  # noqa: E402
 from rrx.data import create_dataset  # noqa: E402
