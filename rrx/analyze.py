@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -30,7 +31,7 @@ def keyed_by_settings(results: dict, analysis_cfg: DictConfig, keyed: tuple[str,
     that ``rrx report`` keeps analyses of one checkpoint with different settings apart instead of merging them."""
     settings = {
         k: v
-        for k, v in sorted(OmegaConf.to_container(analysis_cfg, resolve=True).items())
+        for k, v in sorted(cast(dict, OmegaConf.to_container(analysis_cfg, resolve=True)).items())
         if k not in (*NOT_RESULTS, *keyed)
     }
     suffix = ", ".join(f"{k}={v}" for k, v in settings.items())
@@ -78,7 +79,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
         record = subject.record(
             "analyze",
             analyses={cfg.analysis.name: results},
-            analysis={**OmegaConf.to_container(cfg.analysis, resolve=True), **timing},
+            analysis={**cast(dict, OmegaConf.to_container(cfg.analysis, resolve=True)), **timing},
         )
         record.write(out_dir)
         write_run_tables(record, out_dir)

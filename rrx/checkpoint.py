@@ -20,7 +20,7 @@ import random
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol, cast
 
 import numpy as np
 import torch
@@ -104,11 +104,13 @@ def upgrade_saved_config(saved: dict) -> dict:
             node = node.setdefault(part, {})
         node[leaf] = value
     for group in GROUPS:
-        node = nested.get(group)
-        schema = config_class(group, OmegaConf.create(node)) if isinstance(node, dict) else None
+        found = nested.get(group)
+        if not isinstance(found, dict):
+            continue
+        schema = config_class(group, OmegaConf.create(found))
         if schema is not None:
             known = {f.name for f in dataclasses.fields(schema)}
-            nested[group] = {k: v for k, v in node.items() if k in known}
+            nested[group] = {k: v for k, v in found.items() if k in known}
     return nested
 
 
@@ -128,7 +130,8 @@ def saved_config(saved: dict, upgrade: Callable[[dict], dict] | None = None) -> 
 def rng_states(generator: torch.Generator) -> dict:
     """Every random state, as tensors and plain values only (a checkpoint loads with ``weights_only=True``):
     NumPy's MT19937 key is kept as an int64 tensor, Python's state as its tuple of ints."""
-    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    # the legacy state (the default): a tuple, never the dict of get_state(legacy=False)
+    kind, key, pos, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -148,6 +151,14 @@ def restore_rng_states(states: dict, generator: torch.Generator) -> None:
     generator.set_state(states["generator"])
 
 
+class Stateful(Protocol):
+    """What saves and restores its state as a dict: a scheduler, a method."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
 @dataclass
 class TrainingParts:
     """What a checkpoint saves and a resume restores besides the run's identity: the model, optimizer,
@@ -155,8 +166,8 @@ class TrainingParts:
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: object | None
-    method: object
+    scheduler: Stateful | None
+    method: Stateful
     generator: torch.Generator
 
     def state_dict(self) -> dict:
@@ -285,7 +296,7 @@ def describe(ckpt: dict) -> str:
 
 
 def _flat(cfg: dict, prefix: str = "") -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in cfg.items():
         name = f"{prefix}{key}"
         out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
@@ -296,7 +307,7 @@ def config_differences(saved: dict, cfg: DictConfig, upgrade: Callable[[dict], d
     """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``; what names
     a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order. ``upgrade`` (the
     task's ``upgrade_config``) says first what a config of an older rrx means in today's keys."""
-    new = _flat(OmegaConf.to_container(cfg, resolve=True))
+    new = _flat(cast(dict, OmegaConf.to_container(cfg, resolve=True)))
     saved = saved if upgrade is None else upgrade(saved)
     old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **renamed(_flat(saved))}
     from rrx.config import GROUPS

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, cast, get_args, get_origin, get_type_hints
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
@@ -172,7 +172,7 @@ def check_node(node: DictConfig, schema: type, prefix: str) -> None:
     """No key the dataclass ``schema`` lacks (``+group.key=`` appends one past Hydra), and the ranges and choices of
     every key of ``node`` that it declares."""
     known = [spec.name for spec in fields(schema)]
-    unknown = [key for key in node if key not in known]
+    unknown = [str(key) for key in node if key not in known]
     if unknown:
         raise RRXError(_no_such_key(f"{prefix}.{unknown[0]}", schema, node.get("name")))
     for spec in fields(schema):
@@ -196,9 +196,10 @@ def check(cfg: DictConfig) -> None:
 
     check_globals(cfg)
     for key in cfg:
-        if key == "hydra":  # a config composed with return_hydra_config: Hydra's own, typed by Hydra
+        # "hydra": in a config composed with return_hydra_config, Hydra's own, typed by Hydra
+        if key == "hydra" or not isinstance(key, str):
             continue
-        node = cfg.get(key) if isinstance(key, str) else None
+        node = cfg.get(key)
         if not isinstance(node, DictConfig):
             continue
         schema = OmegaConf.get_type(node)
@@ -211,19 +212,19 @@ def typed(group: str, node: DictConfig | dict) -> DictConfig:
     types converted; a key the component does not have is one RRXError naming it and the valid keys."""
     if isinstance(node, DictConfig):  # a node of a composed config: its interpolations resolve against the whole
         try:
-            plain = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+            plain = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(node, resolve=True)))
         except OmegaConfBaseException:  # a node on its own whose interpolation points outside it
-            plain = OmegaConf.create(OmegaConf.to_container(node))
+            plain = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(node)))
     else:
         plain = OmegaConf.create(node)
     schema = config_class(group, plain)
     if schema is None:
         return plain
-    unknown = [k for k in plain if k not in {f.name for f in fields(schema)}]
+    unknown = [str(k) for k in plain if k not in {f.name for f in fields(schema)}]
     if unknown:
         raise RRXError(_no_such_key(f"{group}.{unknown[0]}", schema, plain.get("name")))
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), plain)
+        merged = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), plain))
     except OmegaConfBaseException as err:
         raise RRXError(explain(err) or str(err)) from None
     check_node(merged, schema, group)
@@ -260,6 +261,7 @@ def explain(err: BaseException) -> str | None:
     if not isinstance(cause, OmegaConfBaseException) or not getattr(cause, "full_key", None):
         return None
     full_key, schema, parent = cause.full_key, cause.object_type, cause.parent_node
+    assert full_key is not None  # checked above
     name = parent.get("name") if isinstance(parent, DictConfig) else None
     if isinstance(cause, ValidationError) and dataclasses.is_dataclass(schema):
         hint = get_type_hints(schema).get(cause.key)

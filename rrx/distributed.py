@@ -25,10 +25,12 @@ import multiprocessing
 import os
 import signal
 import time
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
 from lightning_fabric import Fabric
+from lightning_fabric.strategies import ParallelStrategy
 from omegaconf import OmegaConf
 from torch.multiprocessing import ProcessRaisedException
 
@@ -47,6 +49,7 @@ def create_fabric(trainer) -> Fabric:
     """
     device = resolve_device(trainer.device)
     devices, nodes = int(trainer.devices), int(trainer.num_nodes)
+    chosen: list[int] | int  # Fabric's devices: the GPU indices, or how many
     if device.type == "cuda":
         visible = torch.cuda.device_count()
         if device.index is not None and devices > 1:
@@ -91,7 +94,7 @@ def create_fabric(trainer) -> Fabric:
             "torch build lacks; use trainer.devices=1 or a torch build with it"
         )
     fabric = Fabric(accelerator=accelerator, devices=chosen, num_nodes=nodes, strategy="ddp", precision="32-true")
-    if fabric.strategy.cluster_environment.creates_processes_externally:  # SLURM tasks, torchrun
+    if _started_externally(fabric):  # SLURM tasks, torchrun
         return fabric
     if nodes > 1:
         raise RRXError(
@@ -101,9 +104,16 @@ def create_fabric(trainer) -> Fabric:
     return Fabric(accelerator=accelerator, devices=chosen, strategy="ddp_spawn", precision="32-true")
 
 
+def _started_externally(fabric: Fabric) -> bool:
+    """Whether SLURM or torchrun starts the ranks of ``fabric``'s DDP strategy, as its cluster environment says."""
+    environment = cast(ParallelStrategy, fabric.strategy).cluster_environment  # DDP's: a parallel strategy
+    assert environment is not None  # Fabric gives its strategy one
+    return environment.creates_processes_externally
+
+
 def spawns_ranks(fabric: Fabric) -> bool:
     """Whether ``fabric.launch`` starts the ranks as new processes (``ddp_spawn`` on one node)."""
-    return fabric.world_size > 1 and not fabric.strategy.cluster_environment.creates_processes_externally
+    return fabric.world_size > 1 and not _started_externally(fabric)
 
 
 class _RankStopped(Exception):
@@ -124,7 +134,8 @@ def launch(fabric: Fabric, function, *args):
     if HydraConfig.initialized():
         logging_config = OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
     try:
-        return fabric.launch(_spawned, function, logging_config, *args)
+        # launch passes *args on to its function; its annotation names the fabric argument alone
+        return fabric.launch(cast(Callable[[Fabric], Any], _spawned), function, logging_config, *args)
     except ProcessRaisedException as err:  # a rank failed; torch has ended the others
         last = str(err).strip().splitlines()[-1]
         for cls, kind in ((RRXError, RRXError), (_RankStopped, Stopped)):
@@ -144,6 +155,7 @@ def _stop_ranks(grace_s: float = 3.0) -> None:
     submitit's requeue) would otherwise leave them training."""
     ranks = multiprocessing.active_children()
     for rank in ranks:
+        assert rank.pid is not None  # an active child has started
         try:
             os.kill(rank.pid, signal.SIGINT)
         except ProcessLookupError:  # already gone
@@ -178,7 +190,9 @@ def check_same_folder(fabric: Fabric, out_dir) -> None:
     """Every rank must write into rank 0's run folder: ranks that SLURM or torchrun started each resolve their
     own, equal only when ``hydra.run.dir`` (or the sweep's) is given. Raises RRXError on every rank if not."""
     same = fabric.broadcast(str(out_dir)) == str(out_dir)
-    if fabric.all_reduce(float(same), reduce_op="sum").item() < fabric.world_size:
+    # all_reduce takes an int or float too (its docstring), which its annotation leaves out; it gives a tensor back
+    agreed = cast(torch.Tensor, fabric.all_reduce(float(same), reduce_op="sum"))  # type: ignore[arg-type]
+    if agreed.item() < fabric.world_size:
         raise RRXError(
             f"the ranks resolved different run folders (rank {fabric.global_rank}: {out_dir}); give every rank "
             "the same hydra.run.dir=<folder> (hydra.sweep.dir for a sweep)"

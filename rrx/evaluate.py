@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from omegaconf import DictConfig
@@ -20,6 +21,9 @@ from rrx.runtime import Runtime, seed_everything
 from rrx.subject import DatasetChoice, checkpoint_dataset, checkpoint_state, load_checkpoint, open_subject
 from rrx.tasks import TASKS
 from rrx.tasks.base import LoopState
+
+if TYPE_CHECKING:
+    from rrx.tasks.segmentation import Segmentation
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path
     state = checkpoint_state(ckpt)
     if state["finished"] is False:
         log.warning("checkpoint %s is %s: its results are marked unfinished", file, describe(ckpt))
-    task_cls = TASKS.get("segmentation")
+    task_cls = cast("type[Segmentation]", TASKS.get("segmentation"))
     trained = saved_config(ckpt["config"], task_cls.upgrade_config)  # in today's keys, typed
     trained.dataset = checkpoint_dataset(cfg, trained.dataset, choice)
     if cfg.segmentation.robustness_window is not None:

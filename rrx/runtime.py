@@ -10,7 +10,9 @@ import random
 import shutil
 import signal
 import sys
+from collections.abc import Sized
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -145,7 +147,8 @@ class Runtime:
                 f"trainer.compile=true on a CPU needs a C++ compiler for torch.compile ({compiler} not "
                 "found): install one (apt-get install g++) or set trainer.compile=false"
             )
-        return torch.compile(model)
+        # torch.compile's stub gives a plain callable; for a Module it returns an OptimizedModule
+        return cast(torch.nn.Module, torch.compile(model))
 
     def autocast(self):
         if self.amp and self.device.type == "cuda":
@@ -165,14 +168,14 @@ class Runtime:
             data,
             self.batch_size // self.world_size,
             generator,
-            sampler=ShardedSampler(len(data), self.rank, self.world_size, generator),
+            sampler=ShardedSampler(len(cast(Sized, data)), self.rank, self.world_size, generator),
         )
 
     def _loader(self, data: Dataset, batch_size: int, generator: torch.Generator | None, **order):
         """Pinned batches on CUDA; workers (if any) kept across epochs, 4 batches ahead each, deaf to signals. A
         dataset that gives its items as bytes (``rrx.data.byte_items``) crosses from the workers to the device as
         uint8 and is made float there (``DeviceBatches``)."""
-        workers = (
+        workers: dict[str, Any] = (
             {"persistent_workers": True, "prefetch_factor": 4, "worker_init_fn": quiet_worker}
             if self.num_workers
             else {}

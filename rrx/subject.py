@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -89,7 +89,7 @@ def checkpoint_dataset(cfg: DictConfig, trained: DictConfig, choice: DatasetChoi
     """
     if choice.group:
         return cfg.dataset
-    dataset = OmegaConf.create(OmegaConf.to_container(trained, resolve=True))
+    dataset = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(trained, resolve=True)))
     for key in choice.keys:  # ~dataset.<key> reads as None, as dataset.<key>=null
         OmegaConf.update(dataset, key, OmegaConf.select(cfg.dataset, key), merge=False)
     if "cache_dir" in dataset and "cache_dir" in cfg.dataset and "cache_dir" not in choice.keys:
@@ -207,7 +207,7 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
     def build() -> torch.nn.Module:
         # The state dict replaces any pretrained weights, so none are loaded here.
         no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
-        model_cfg = typed("model", OmegaConf.merge(trained.model, no_weights))
+        model_cfg = typed("model", cast(DictConfig, OmegaConf.merge(trained.model, no_weights)))
         model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
         model.load_state_dict(ckpt["state_dict"])
         return runtime.place(model)

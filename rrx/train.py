@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from lightning_fabric import Fabric
@@ -34,10 +35,14 @@ from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError
 from rrx.guard import guarded_step
 from rrx.outputs import ERROR, record_hydra_config, write_status
+from rrx.record import Record
 from rrx.runtime import Runtime, seed_everything
 from rrx.signals import Stopped, stop_on_signals
 from rrx.tasks import create_task
 from rrx.tasks.base import FORK, LoopState, Phase, Task
+
+if TYPE_CHECKING:
+    from rrx.models.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,9 @@ def train_epoch(
     for batch in bar:
         loop.step += 1
         loss, logs = task.step(model, batch, generator)
-        checked = loss if fabric.world_size == 1 else fabric.all_reduce(loss.detach().clone(), reduce_op="sum")
+        checked = loss
+        if fabric.world_size != 1:  # all_reduce gives back what it is given: a tensor
+            checked = cast(torch.Tensor, fabric.all_reduce(loss.detach().clone(), reduce_op="sum"))
         guarded_step(
             checked.item(), lambda: fabric.backward(loss), optimizer, params, f"{where}, step {loop.step}", task.fix
         )
@@ -83,11 +90,11 @@ def train_epoch(
         )
     if fabric.world_size > 1:  # over every rank's images
         sums = torch.tensor([total_loss, correct, seen], dtype=torch.float64)
-        total_loss, correct, seen = fabric.all_reduce(sums, reduce_op="sum").tolist()
+        total_loss, correct, seen = cast(torch.Tensor, fabric.all_reduce(sums, reduce_op="sum")).tolist()
     return {"loss": total_loss / seen, **({"acc": correct / seen} if "correct" in logs else {})}
 
 
-def train(cfg: DictConfig, out_dir: Path) -> dict | None:
+def train(cfg: DictConfig, out_dir: Path) -> Record | None:
     """Train as ``cfg`` says (``cfg.task``: ``classification`` or ``segmentation``), evaluate,
     write results to ``out_dir``.
 
@@ -112,6 +119,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict | None:
         with stop_on_signals():
             return None if run.metrics is not None else launch(fabric, _train, cfg, out_dir, run.file)
     run = open_run(out_dir, cfg, task.upgrade_config)
+    assert run.folder is not None  # open_run locks the folder
     with run.folder, stop_on_signals():
         if run.metrics is not None:
             log.info("%s already holds this run, finished: nothing to do", out_dir)
@@ -125,7 +133,7 @@ def _cpu_copy(state: dict) -> dict:
     return copy.deepcopy({k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in state.items()})
 
 
-def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | None) -> dict | None:
+def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | None) -> Record | None:
     """One rank's training (the only one with one device), resumed from the checkpoint file ``resume_from`` if
     given. Every rank builds the same model and data and trains on its share of each batch; rank 0 alone
     writes the checkpoint, status, evaluation and results."""
@@ -144,7 +152,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
         )
     generator = torch.Generator().manual_seed(int(cfg.seed))  # the same on every rank: split and batch order
     net = runtime.place(task.setup(runtime, generator), task.double_backprop)
-    if task.double_backprop and net.use_plain_attention():
+    if task.double_backprop and cast("Classifier", net).use_plain_attention():  # a classification task's model
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", task.label)
     where = str(runtime.device) if world == 1 else f"{world} ranks on {runtime.device.type}"
     log.info("Training %s (%s) -> %s", task.describe(), where, out_dir)

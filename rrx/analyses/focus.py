@@ -196,11 +196,11 @@ class Focus:
         parts = [(x.cpu(), y.cpu()) for x, y, _ in batches(data, runtime, "focus: images")]
         images = torch.cat([x for x, _ in parts])  # (N, C, H, W), kept on the CPU: only a chunk's quadrants move
         labels = torch.cat([y for _, y in parts])
-        members, targets, flags = mosaic_plan(labels.numpy(), self.per_class, np.random.default_rng(self.seed))
-        members, targets, flags = torch.as_tensor(members), torch.as_tensor(targets), torch.as_tensor(flags)
+        plan_arrays = mosaic_plan(labels.numpy(), self.per_class, np.random.default_rng(self.seed))
+        members, targets, flags = (torch.as_tensor(a) for a in plan_arrays)
         self._check_input_size(model, self._mosaics(images, members[:1], runtime.device))
         plan = images, members, targets, flags, runtime  # what every Focus of this run reads
-        results = {
+        results: dict[str, dict[str, Any]] = {
             name: {"mosaics": len(members), "model": self._focus(model, name, "model", *plan)}
             for name in self.attributions
         }

@@ -129,9 +129,11 @@ class IPHA:
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
         methods = ["ipha", *self.compare]
-        fii = {c: {part: {m: [] for m in methods} for part in ("important", "non_important")} for c in self.fills}
-        kept = {c: {m: [] for m in methods} for c in self.fills}
-        searched = {c: {"iterations": [], "converged": []} for c in self.fills}  # per image
+        fii: dict[str, dict[str, dict[str, list[float]]]] = {
+            c: {part: {m: [] for m in methods} for part in ("important", "non_important")} for c in self.fills
+        }
+        kept: dict[str, dict[str, list[float]]] = {c: {m: [] for m in methods} for c in self.fills}
+        searched: dict[str, dict[str, list]] = {c: {"iterations": [], "converged": []} for c in self.fills}  # per image
         drawn = {c: 0 for c in self.fills}
         # one generator per fill, so a fill's results do not depend on which others run beside it
         generators = {

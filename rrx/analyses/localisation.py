@@ -216,7 +216,9 @@ class Localisation:
         self.target, self.ig_steps = cfg.target, int(cfg.ig_steps)
 
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
-        values = {name: {metric: [] for metric in LOCALISATION} for name in self.attributions}
+        values: dict[str, dict[str, list[float]]] = {
+            name: {metric: [] for metric in LOCALISATION} for name in self.attributions
+        }
         for x, y, mask in batches(data, runtime, "localisation"):
             target = predict(model, x) if self.target == "prediction" else y
             for name in self.attributions:
@@ -385,7 +387,7 @@ class ObEy:
 
     keyed = ("attribution",)  # the settings its result keys name
 
-    def __init__(self, cfg):
+    def __init__(self, cfg) -> None:
         self.attributions = attribution_list("analysis.attribution", cfg.attribution)
         self.threshold, self.ig_steps = float(cfg.iou_threshold), int(cfg.ig_steps)
         self.variation = cfg.variation
@@ -414,7 +416,7 @@ class ObEy:
     def run(self, model, data, dataset, runtime, out_dir) -> dict:
         reader = self._reader(data, dataset)  # every image's masks found before any work
         weighted, unweighted = ("obey", "obey_iou") if reader else ("wiou", "iou")
-        scores = {name: {weighted: [], unweighted: []} for name in self.attributions}
+        scores: dict[str, dict[str, list[float]]] = {name: {weighted: [], unweighted: []} for name in self.attributions}
         correct: list[bool] = []
         for x, y, mask in batches(data, runtime, "obey"):
             prediction = predict(model, x)

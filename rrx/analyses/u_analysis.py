@@ -169,9 +169,10 @@ def sequence_images(
 ) -> torch.Tensor:
     """(len(steps), C, H, W) the images x_i (i in ``steps``) of image ``image``'s sequence, e.g. a U's three
     images, with the ``fill`` and ``order`` of a ``UResult``."""
-    ranks = _ranks(order[image : image + 1], *x.shape[-2:], size)
-    steps = torch.as_tensor(list(steps), device=x.device)
-    return _compose(x[image : image + 1], fill[image : image + 1], ranks, torch.zeros_like(steps), steps)
+    h, w = x.shape[-2:]
+    ranks = _ranks(order[image : image + 1], h, w, size)
+    at = torch.as_tensor(list(steps), device=x.device)
+    return _compose(x[image : image + 1], fill[image : image + 1], ranks, torch.zeros_like(at), at)
 
 
 def removal_sequence(
@@ -193,7 +194,8 @@ def removal_sequence(
     filled = noise_fill(x, size, fill, generator, norm_mean)
     images = torch.arange(b, device=x.device).repeat_interleave(p + 1)
     steps = torch.arange(p + 1, device=x.device).repeat(b)
-    return _compose(x, filled, _ranks(order, *x.shape[-2:], size), images, steps).view(b, p + 1, *x.shape[1:])
+    h, w = x.shape[-2:]
+    return _compose(x, filled, _ranks(order, h, w, size), images, steps).view(b, p + 1, *x.shape[1:])
 
 
 def u_triples(correct: torch.Tensor, generator: torch.Generator | None = None) -> list[list[tuple[int, int, int]]]:
@@ -285,12 +287,12 @@ def u_analysis(
     n = patches.shape[1] + 1
     total = x.shape[0] * n
     chunk = batch_size or total
-    predictions = []
+    chunks: list[torch.Tensor] = []
     with torch.no_grad():
         for start in range(0, total, chunk):
             k = torch.arange(start, min(start + chunk, total), device=x.device)
-            predictions.append(model(_compose(x, filled, ranks, k // n, k % n)).argmax(1))
-    predictions = torch.cat(predictions).view(-1, n)  # (B, P + 1)
+            chunks.append(model(_compose(x, filled, ranks, k // n, k % n)).argmax(1))
+    predictions = torch.cat(chunks).view(-1, n)  # (B, P + 1)
     correct = predictions == y.to(predictions.device)[:, None]
     return UResult(predictions, correct, has_u(correct), u_triples(correct, generator), size, patches, filled)
 
@@ -343,7 +345,7 @@ class UAnalysis:
         self._warn_of_tiny_patches(*data[0][0].shape[-2:])
         generator = torch.Generator(device=runtime.device).manual_seed(self.seed)
         images = with_u = correct_original = triples = 0
-        examples = []
+        examples: list[str] = []
         for x, y, _ in batches(data, runtime, f"u_analysis {self.attribution}"):
             maps = explain(model, x, y, self.attribution, self.ig_steps)
             r = u_analysis(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
@@ -72,10 +73,14 @@ __all__ = [
 ]
 
 
-def attribution_names(accepts: Callable[[type[Attribution]], bool] | None = None) -> list[str]:
+def attribution_names(accepts: Callable[[type[Attribution] | Attribution], bool] | None = None) -> list[str]:
     """The registered names, in the order of the module docstring's table; with ``accepts``, those whose class it
     accepts (it reads the declared needs, e.g. ``lambda a: a.per_channel``)."""
-    return [name for name in ATTRIBUTIONS.names() if accepts is None or accepts(ATTRIBUTIONS.get(name))]
+    return [
+        name
+        for name in ATTRIBUTIONS.names()
+        if accepts is None or accepts(cast(type[Attribution], ATTRIBUTIONS.get(name)))  # registered: the classes
+    ]
 
 
 def _unknown(key: str, name: str, known: list[str]) -> RRXError:
@@ -94,9 +99,12 @@ def create_attribution(name: str, **options) -> Attribution:
     return cls(**{key: value for key, value in options.items() if key in takes})
 
 
-def check_attribution(key: str, name: str, accepts: Callable[[type[Attribution]], bool] | None = None) -> None:
+def check_attribution(
+    key: str, name: str, accepts: Callable[[type[Attribution] | Attribution], bool] | None = None
+) -> None:
     """Raise ``RRXError("<key>=<name>; known: ...")`` unless ``name`` is a registered name ``accepts`` keeps or a
-    ``captum:<ClassName>`` it keeps; the message lists the names the consumer takes."""
+    ``captum:<ClassName>`` it keeps (``accepts`` is given the method itself, whose needs follow its captum class);
+    the message lists the names the consumer takes."""
     known = attribution_names(accepts)
     if name in known:
         return

@@ -16,7 +16,8 @@ def register_attribution(name: str):
 
     def add(cls: type[Attribution]) -> type[Attribution]:
         cls.name = name
-        return ATTRIBUTIONS.register(name)(cls)
+        ATTRIBUTIONS.register(name)(cls)  # registers cls itself
+        return cls
 
     return add
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any, TypeGuard
 
 import torch
 
@@ -41,17 +42,18 @@ class CaptumMethod(ChannelAttribution):
         return self.method(model).attribute(x, target=y)
 
 
-def _attributes_the_input(method, attr) -> bool:
+def _attributes_the_input(method, attr) -> TypeGuard[type[Any]]:
     """Whether ``method`` is a captum attribution of the input, built from the model alone (every other constructor
     argument has a default) and called with the inputs and the target alone (likewise)."""
-    if not (isinstance(method, type) and issubclass(method, attr.Attribution)) or issubclass(
+    if not (inspect.isclass(method) and issubclass(method, attr.Attribution)) or issubclass(
         method, (attr.LayerAttribution, attr.NeuronAttribution)
     ):
         return False
-    if not callable(getattr(method, "attribute", None)):  # the abstract families (Attribution, GradientAttribution)
+    attribute = getattr(method, "attribute", None)
+    if not callable(attribute):  # the abstract families (Attribution, GradientAttribution)
         return False
     built = list(inspect.signature(method.__init__).parameters.values())[2:]  # after self and the model
-    called = list(inspect.signature(method.attribute).parameters.values())[1:]  # after self
+    called = list(inspect.signature(attribute).parameters.values())[1:]  # after self
     if [p.name for p in called[:1]] != ["inputs"] or "target" not in [p.name for p in called]:
         return False
     return all(

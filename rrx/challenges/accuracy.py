@@ -3,6 +3,9 @@ validates with."""
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -19,4 +22,4 @@ def accuracy(model: torch.nn.Module, loader: DataLoader, runtime: Runtime, desc:
         with runtime.autocast():
             logits = model(x.to(runtime.device))
         correct += (logits.argmax(1).cpu() == y).sum().item()
-    return correct / len(loader.dataset)
+    return correct / len(cast(Sized, loader.dataset))

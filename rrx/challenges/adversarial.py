@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sized
+from typing import cast
 
 import pandas as pd
 from tqdm import tqdm
@@ -37,7 +39,7 @@ def adversarial_accuracy(model, dataset, attack, runtime: Runtime, variation: st
         x, y = x.to(runtime.device), y.to(runtime.device)
         x_adv = attack.perturb(model, x, y)
         correct += (model(x_adv).argmax(1) == y).sum().item()
-    acc = correct / len(loader.dataset)
+    acc = correct / len(cast(Sized, loader.dataset))
     log.info("%-10s accuracy under attack %.2f%%", variation, 100 * acc)
     return acc
 

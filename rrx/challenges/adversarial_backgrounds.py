@@ -79,12 +79,13 @@ def stats_indices(labels: np.ndarray, per_class: int | None) -> set[int]:
 
 def _stack(dataset, runtime: Runtime, desc: str) -> list[torch.Tensor]:
     """Every item of ``dataset`` as stacked tensors (images on the device)."""
-    parts = None
+    parts: list[list[torch.Tensor]] | None = None
     loader = runtime.loader(dataset, shuffle=False)
     for batch in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
         parts = [[] for _ in batch] if parts is None else parts
         for part, value in zip(parts, batch):
             part.append(value)
+    assert parts is not None, f"{desc}: no items to stack"
     return [torch.cat(p) for p in parts]
 
 

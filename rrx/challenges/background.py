@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -51,15 +53,15 @@ class BackgroundChallenge:
         return [(v, False) for v in self.variations]
 
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
-        results = {"accuracy": {}}
+        results: dict[str, Any] = {"accuracy": {}}
         for variation in self.variations:
             loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
             acc = accuracy(model, loader, runtime, desc=variation)
             results["accuracy"][variation] = acc
-            log.info("%-10s accuracy %.2f%% (%d images)", variation, 100 * acc, len(loader.dataset))
-        acc = results["accuracy"]
-        if "mixed_same" in acc and "mixed_rand" in acc:
-            results["bg_gap"] = acc["mixed_same"] - acc["mixed_rand"]
+            log.info("%-10s accuracy %.2f%% (%d images)", variation, 100 * acc, len(cast(Sized, loader.dataset)))
+        accuracies = results["accuracy"]
+        if "mixed_same" in accuracies and "mixed_rand" in accuracies:
+            results["bg_gap"] = accuracies["mixed_same"] - accuracies["mixed_rand"]
             log.info("BG-Gap %.2f points", 100 * results["bg_gap"])
         return results
 

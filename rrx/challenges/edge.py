@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -131,7 +133,7 @@ class EdgeChallenge:
                     with runtime.autocast():
                         logits = model(x * (1 - bands[applied[width]]))
                     correct[width] += (logits.argmax(1).cpu() == y).sum().item()
-            grid[variation] = {str(w): c / len(loader.dataset) for w, c in correct.items()}
+            grid[variation] = {str(w): c / len(cast(Sized, loader.dataset)) for w, c in correct.items()}
             log.info(
                 "edge %-10s %s",
                 variation,

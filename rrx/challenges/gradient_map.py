@@ -27,7 +27,9 @@ def mean_gradient_map(
     The gradient is RRR's explanation (thesis Eq. 2.7); the mean mask marks where the signal is (for the toy
     rules, the rule cells)."""
     model.eval()
-    total, masks, seen, correct = None, None, 0, 0
+    total: torch.Tensor | None = None
+    masks: torch.Tensor | None = None
+    seen, correct = 0, 0
     for x, y, mask in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
         x = x.to(runtime.device).requires_grad_(True)
         logits = model(x)
@@ -37,6 +39,7 @@ def mean_gradient_map(
         masks = batch_mask if masks is None else masks + batch_mask
         correct += (logits.argmax(1).cpu() == y).sum().item()
         seen += len(x)
+    assert total is not None and masks is not None, "no images to take the gradient map over"
     return (total / seen).cpu(), (masks / seen).cpu(), correct / seen
 
 
@@ -87,6 +90,7 @@ def gradient_maps(runs: list[Record], dataset: str, path: Path) -> Path | None:
             signal = np.asarray(found["signal"]) > 0.5
     if not maps:
         return None
+    assert signal is not None  # set with each map
     fig, axes = plt.subplots(1, len(maps), figsize=(2.2 * len(maps), 2.6), squeeze=False)
     for ax, (label, found) in zip(axes[0], sorted(maps.items())):
         mean = np.mean(found, axis=0)

@@ -13,7 +13,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -200,6 +200,10 @@ def _snr_figure(attribution: str):
     return lambda runs, dataset, path: snr_boxplot(runs, attribution, dataset, path)
 
 
+def _holds_snr(attribution: str) -> Callable[[Record], bool]:
+    return lambda m: bool(m.challenges.get("snr", {}).get(attribution))
+
+
 # a higher SNR is not a better model (thesis 4.2.7), so none is marked
 TABLES = [
     Table(
@@ -217,7 +221,7 @@ FIGURES = [
         f"fig{number}_snr_{attribution}",
         f"Fig. {number}: signal-to-noise ratio, {attribution}",
         _snr_figure(attribution),
-        lambda m, a=attribution: bool(m.challenges.get("snr", {}).get(a)),
+        _holds_snr(attribution),
         int(number),
     )
     for number, attribution in (("18", "saliency"), ("19", "integrated_gradients"))

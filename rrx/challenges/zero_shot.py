@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,7 @@ class ZeroShotChallenge:
             raise RRXError("challenge=zero_shot needs a zero-shot model (model=clip or model=align)")
         model.eval()
         classes, texts, owner = list(dataset.classes), backbone.texts, backbone.owner.cpu()
-        out = {"accuracy": {}, "score_variability": {}, "similarities": {}}
+        out: dict[str, Any] = {"accuracy": {}, "score_variability": {}, "similarities": {}}
         original = None
         for variation in self.variations:
             data = dataset.variation_set(variation)
@@ -168,6 +169,7 @@ class ZeroShotChallenge:
             if variation == "original":
                 original = (data, s)
             elif variation in MIXED:
+                assert original is not None  # "original" is evaluated first
                 s_orig = original[1][original_index(data, original[0])]
                 out["score_variability"][variation] = sv_of_pairs(s_orig, s, labels)
             log.info("%-10s accuracy %.2f%%", variation, 100 * out["accuracy"][variation])

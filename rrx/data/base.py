@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, List, Mapping
+from typing import Any, List, Mapping, Sized, cast
 
 import torch
 from torch.utils.data import Dataset
@@ -151,6 +151,7 @@ class Benchmark(ABC):
     def expect_classes(self, names: list[str], where: str) -> None:
         """Stop (RRXError naming ``where``) unless its classes are ``names``, a checkpoint's training classes. A
         dataset whose class folders are listed as they are read checks each one then."""
+        assert self.classes is not None  # None only in the folder datasets, which override this (rrx.data.in9)
         check_classes(self.classes, names, where)
 
     def imagenet_label_map(self, map_name: str = "reference") -> tuple[torch.Tensor, str]:
@@ -171,7 +172,7 @@ class Benchmark(ABC):
         """What ``metrics.json`` of a segmentation run records about its training images ``train`` and validation
         images ``val`` (``train_set`` and the ``original`` variation, with masks)."""
         return {
-            "train_images": len(train),
-            "val_images": len(val),
+            "train_images": len(cast(Sized, train)),
+            "val_images": len(cast(Sized, val)),
             "validation": "the dataset's original evaluation images",
         }

@@ -9,6 +9,8 @@ layouts). ``rrx.runtime.Runtime``'s loaders read those through ``ByteItems`` and
 
 from __future__ import annotations
 
+from typing import Any, Sized, cast
+
 import torch
 from torch.utils.data import Dataset, Subset
 
@@ -20,10 +22,11 @@ class ByteItems(Dataset):
         self.data, self.indices = data, indices
 
     def __len__(self) -> int:
-        return len(self.data) if self.indices is None else len(self.indices)
+        return len(cast(Sized, self.data)) if self.indices is None else len(self.indices)
 
     def __getitem__(self, index: int):
-        return self.data.byte_item(index if self.indices is None else self.indices[index])
+        data: Any = self.data  # has byte_item (``byte_items`` checks)
+        return data.byte_item(index if self.indices is None else self.indices[index])
 
 
 def byte_items(data: Dataset) -> ByteItems | None:

@@ -109,6 +109,7 @@ class FolderImages(Dataset):
         return len(self.samples)
 
     def load_mask(self, index: int, shape: tuple[int, int]) -> np.ndarray:
+        assert self.mask_dir is not None  # read only for a split loaded with masks
         path, label = self.samples[index]
         candidates = [self.mask_dir / self.classes[label] / f"{path.stem}{suffix}" for suffix in MASK_SUFFIXES]
         found = next((c for c in candidates if c.is_file()), None)

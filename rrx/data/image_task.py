@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, Sequence, cast
 
 import numpy as np
 import torch
@@ -18,6 +18,17 @@ from rrx.errors import RRXError
 
 log = logging.getLogger(__name__)
 NEVER_DOWNLOADS = "rrx never downloads datasets"
+
+
+class LoadedSplit(Protocol):
+    """What ``ImageTask``'s ``load`` returns has, besides a Dataset's items (``FolderImages``, ``ArrayImages``)."""
+
+    skipped: list[str]
+
+    @property
+    def labels(self) -> Sequence[int] | torch.Tensor: ...
+
+    def __len__(self) -> int: ...
 
 
 class ImageTask(Benchmark):
@@ -80,10 +91,11 @@ class ImageTask(Benchmark):
         key = (split, masks)
         if key not in self._sets:
             data = self._load(split, masks)
-            if data.skipped:
-                self.skipped[split] = data.skipped
-            counts = torch.as_tensor(data.labels, dtype=torch.long).bincount(minlength=self.num_classes).tolist()
-            log.info("%s %s: %d images, per class %s", self.name, split, len(data), counts)
+            loaded = cast(LoadedSplit, data)
+            if loaded.skipped:
+                self.skipped[split] = loaded.skipped
+            counts = torch.as_tensor(loaded.labels, dtype=torch.long).bincount(minlength=self.num_classes).tolist()
+            log.info("%s %s: %d images, per class %s", self.name, split, len(loaded), counts)
             self._sets[key] = data
         return self._sets[key]
 

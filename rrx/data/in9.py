@@ -42,7 +42,7 @@ from rrx.data.base import (
 from rrx.data.byte_items import to_float
 from rrx.data.image_io import BAD_SAMPLE_RULES, IMAGE_SUFFIXES, keep_readable, load_rgb, load_rgb_bytes, resize
 from rrx.data.label_maps import IN9_CLASSES, IN9_MAPS, in9_map
-from rrx.data.preload import maybe_preload
+from rrx.data.preload import Preloaded, maybe_preload
 from rrx.data.variations import VARIATIONS
 from rrx.errors import RRXError
 
@@ -179,6 +179,7 @@ class IN9Folder(Dataset):
     def mask_path(self, index: int) -> Path:
         path, label = self.samples[index]
         suffix = path.suffix if self.mask_from_only_fg else ".npy"
+        assert self.mask_dir is not None  # read only for a folder listed with masks
         return self.mask_dir / self.classes[label] / f"{foreground_stem(path.name)}{suffix}"
 
     def load_mask(self, index: int, shape: tuple[int, int]) -> np.ndarray:
@@ -227,6 +228,8 @@ class BackgroundDataset(Benchmark):
     """
 
     has_masks = True
+    root: Path
+    image_size: int
 
     def __init__(self, root: Path, cfg):
         self.name = cfg.name
@@ -239,13 +242,9 @@ class BackgroundDataset(Benchmark):
         self.skip_bad = cfg.on_bad_sample == "skip"
         self.train_source = cfg.train_source
         self.preload_gb, self.num_workers = float(cfg.preload_gb), int(cfg.num_workers)
-        self._folders: dict[tuple[str, str, bool], IN9Folder] = {}  # listed (and checked) once per run
-        self._classes: list[str] | None = None  # the first folder listed (the training set), or the checkpoint's
+        self._folders: dict[tuple[str, str, bool], Folder] = {}  # listed (and checked) once per run
+        self.classes: list[str] | None = None  # the first folder listed (the training set), or the checkpoint's
         self.skipped: dict[str, list[str]] = {}  # "<variation>/<split>" -> the bad samples dropped
-
-    @property
-    def classes(self) -> list[str] | None:
-        return self._classes
 
     def variations(self) -> list[str]:
         """The IN-9 variations its root holds (``<root>/<variation>/val``), or ``original`` when it holds none."""
@@ -254,19 +253,19 @@ class BackgroundDataset(Benchmark):
     def expect_classes(self, names: list[str], where: str) -> None:
         """Every folder listed from now on must have exactly these class folders (a checkpoint's training classes);
         each is checked as it is listed, naming its path."""
-        self._classes = list(names)
+        self.classes = list(names)
 
-    def train_set(self, masks: bool) -> IN9Folder:
+    def train_set(self, masks: bool) -> Folder:
         if masks and self.train_source == "in9l":
             raise RRXError(
                 "dataset.train_source=in9l has no object masks; this method needs them: use train_source=original"
             )
         return self._folder(self.train_source, "train", masks)
 
-    def variation_set(self, variation: str, masks: bool = False) -> IN9Folder:
+    def variation_set(self, variation: str, masks: bool = False) -> Folder:
         return self._folder(variation, "val", masks)
 
-    def _folder(self, variation: str, split: str, masks: bool) -> IN9Folder:
+    def _folder(self, variation: str, split: str, masks: bool) -> Folder:
         key = (variation, split, masks)
         if key in self._folders:
             return self._folders[key]
@@ -276,15 +275,15 @@ class BackgroundDataset(Benchmark):
             return self._folders[key]
         data = IN9Folder(self.root, variation, split, self.image_size, masks, self.mask_threshold, self.skip_bad)
         folder = self.root / variation / split
-        if self._classes is None:
+        if self.classes is None:
             if len(data.classes) != self.num_classes:
                 raise RRXError(
                     f"{folder} has {len(data.classes)} class folders {data.classes}, "
                     f"dataset.num_classes={self.num_classes}; set dataset.num_classes to match"
                 )
-            self._classes = data.classes
+            self.classes = data.classes
         else:
-            check_classes(data.classes, self._classes, str(folder))
+            check_classes(data.classes, self.classes, str(folder))
         if data.skipped:
             self.skipped[f"{variation}/{split}"] = data.skipped
         counts = Counter(label for _, label in data.samples)
@@ -301,9 +300,9 @@ class BackgroundDataset(Benchmark):
             log.warning(
                 "%s/%s has %s images per class; expected %d per class", variation, split, per_class, self.val_per_class
             )
-        data = maybe_preload(data, self.image_size, masks, self.preload_gb, self.num_workers, f"{variation}/{split}")
-        self._folders[key] = data
-        return data
+        loaded = maybe_preload(data, self.image_size, masks, self.preload_gb, self.num_workers, f"{variation}/{split}")
+        self._folders[key] = loaded
+        return loaded
 
 
 class WithoutMasks(Dataset):
@@ -311,7 +310,7 @@ class WithoutMasks(Dataset):
     read it without (``byte_item`` too, so its batches still cross the loader boundary as bytes); its other
     attributes (``samples``, ``classes``, ...) are ``masked``'s."""
 
-    def __init__(self, masked: Dataset):
+    def __init__(self, masked: Folder):
         self.masked = masked
 
     def __len__(self) -> int:
@@ -327,6 +326,9 @@ class WithoutMasks(Dataset):
         if name == "masked":  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.masked, name)
+
+
+Folder = IN9Folder | WithoutMasks | Preloaded  # a variation and split as ``BackgroundDataset`` gives it
 
 
 class IN9(BackgroundDataset):

@@ -114,7 +114,7 @@ def isic(cfg) -> PatchTask:
     if not root.is_dir():
         raise RRXError(f"dataset.root={root} does not exist")
     rng = np.random.default_rng(cfg.seed)
-    splits = {"train": ([], []), "test": ([], [])}
+    splits: dict[str, tuple[list[Path], list[int]]] = {"train": ([], []), "test": ([], [])}
     for label, name in enumerate(PatchTask.classes):
         files = _class_files(root, name)
         if not files:

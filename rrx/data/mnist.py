@@ -14,7 +14,7 @@ import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, TypedDict
 
 import numpy as np
 import torch
@@ -41,8 +41,15 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+
+class DecoyVariant(TypedDict):
+    side: int  # the patch side in pixels (0: no patch)
+    test: str  # the test split's grey: random, reversed or none
+
+
 # Decoy variants: patch side, and the grey level of the patch at train / test time.
-DECOY_VARIANTS = {
+DECOY_VARIANTS: dict[str, DecoyVariant] = {
     "ross": {"side": 4, "test": "random"},  # test grey 255 - 25 r for a random digit r
     "cdep": {"side": 5, "test": "reversed"},  # test grey 25 y
     "none": {"side": 0, "test": "none"},  # no patch at all: the no-decoy accuracy the trap is measured against

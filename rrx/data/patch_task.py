@@ -60,5 +60,5 @@ def _with_masks(data: Dataset, masks: bool) -> Dataset:
     if isinstance(data, TensorDataset):
         return data if masks else TensorDataset(*data.tensors[:2])
     data = copy.copy(data)
-    data.masks = masks
+    setattr(data, "masks", masks)  # a dataset of files (``ISICImages``) whose items have masks while ``masks``
     return data

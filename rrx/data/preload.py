@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Sized, TypeVar, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -12,6 +13,8 @@ from tqdm import tqdm
 from rrx.data.byte_items import byte_items, to_float
 
 log = logging.getLogger(__name__)
+
+D = TypeVar("D", bound=Dataset)
 
 
 class Preloaded(Dataset):
@@ -36,7 +39,7 @@ class Preloaded(Dataset):
         loader = DataLoader(
             byte_items(source) or source, batch_size=256, num_workers=num_workers, generator=torch.Generator()
         )
-        for batch in tqdm(loader, desc=desc, leave=False, disable=len(source) < 10_000):
+        for batch in tqdm(loader, desc=desc, leave=False, disable=len(cast(Sized, source)) < 10_000):
             x = batch[0]
             images.append(x if x.dtype == torch.uint8 else x.mul(255).round_().to(torch.uint8))
             labels.append(batch[1])
@@ -78,10 +81,10 @@ def preload_bytes(count: int, image_size: int, masks: bool) -> int:
     return count * image_size * image_size * (3 + int(masks))
 
 
-def maybe_preload(data: Dataset, image_size: int, masks: bool, limit_gb: float, num_workers: int, desc: str) -> Dataset:
+def maybe_preload(data: D, image_size: int, masks: bool, limit_gb: float, num_workers: int, desc: str) -> D | Preloaded:
     """``Preloaded(data)`` when it takes at most ``limit_gb`` GB of memory (``dataset.preload_gb``; 0: never),
     else ``data``."""
-    size = preload_bytes(len(data), image_size, masks)
+    size = preload_bytes(len(cast(Sized, data)), image_size, masks)
     if not limit_gb or size > limit_gb * 1e9:
         if limit_gb:
             log.info(

@@ -179,6 +179,8 @@ class Rival10(Benchmark):
     """The RIVAL10 dataset: ``train_set`` from ``train/``, variations of ``test/``."""
 
     has_masks = True
+    classes: list[str]
+    root: Path
 
     def __init__(self, cfg):
         self.name = cfg.name
@@ -191,9 +193,12 @@ class Rival10(Benchmark):
         self.root = Path(cfg.root).expanduser()
         if not self.root.is_dir():
             raise RRXError(f"dataset.root={self.root} does not exist")
-        self.meta = read_meta(Path(cfg.meta_dir).expanduser() if cfg.meta_dir else self.root / "meta")
+        self.meta: tuple[dict, dict] = read_meta(
+            Path(cfg.meta_dir).expanduser() if cfg.meta_dir else self.root / "meta"
+        )
         self.cfg = cfg
         self._splits: dict[str, Rival10Split] = {}
+        self.skipped: dict[str, list[str]] = {}  # split -> the bad samples dropped (``on_bad_sample=skip``)
         self._partners: dict[str, np.ndarray] | None = None
 
     def _split(self, split: str) -> Rival10Split:
@@ -206,12 +211,9 @@ class Rival10(Benchmark):
                 self.cfg.mask_threshold,
                 self.cfg.on_bad_sample == "skip",
             )
+            if self._splits[split].skipped:
+                self.skipped[split] = self._splits[split].skipped
         return self._splits[split]
-
-    @property
-    def skipped(self) -> dict[str, list[str]]:
-        """Split -> the bad samples dropped (``on_bad_sample=skip``)."""
-        return {name: split.skipped for name, split in self._splits.items() if split.skipped}
 
     def variations(self) -> list[str]:
         return list(VARIATIONS)

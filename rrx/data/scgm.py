@@ -31,11 +31,11 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, cast
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from rrx.config import param
 from rrx.data import register_dataset
@@ -106,9 +106,10 @@ def list_subjects(root: Path) -> dict[str, Path]:
 
 def _load(path: Path):
     import nibabel as nib
+    from nibabel.spatialimages import SpatialImage
 
     try:
-        img = nib.load(str(path))
+        img = cast(SpatialImage, nib.load(str(path)))  # a NIfTI file (nib.load's hint is any image file)
         shape = img.shape
         data = nib.as_closest_canonical(img)
         return shape, data.get_fdata(dtype=np.float32), tuple(float(z) for z in data.header.get_zooms()[:2])
@@ -200,7 +201,7 @@ class SCGM(Benchmark):
         self.variation_set(variation)
         return self.val_spacing
 
-    def describe_split(self, train: TensorDataset, val: TensorDataset) -> dict:
+    def describe_split(self, train: Dataset, val: Dataset) -> dict:
         return self.info
 
 
@@ -226,9 +227,12 @@ def load_scgm(cfg) -> SCGM:
             images.append(i)
             masks.append(m)
             spacing.append(s)
-        images, masks = torch.cat(images), torch.cat(masks)
-        parts[split] = (TensorDataset(images, torch.zeros(len(images), dtype=torch.long), masks), torch.cat(spacing))
-        log.info("scgm %s: %d subjects, %d slices", split, len(names), len(images))
+        stacked, stacked_masks = torch.cat(images), torch.cat(masks)
+        parts[split] = (
+            TensorDataset(stacked, torch.zeros(len(stacked), dtype=torch.long), stacked_masks),
+            torch.cat(spacing),
+        )
+        log.info("scgm %s: %d subjects, %d slices", split, len(names), len(stacked))
     info = {
         "train_subjects": train_subjects,
         "val_subjects": val_subjects,

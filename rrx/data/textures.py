@@ -25,7 +25,7 @@ def oriented_textures(labels: np.ndarray, size: int, spread_deg: float, rng: np.
     noise. Both classes have the same grey-level statistics, so only the orientation (a texture) tells them apart."""
     n = len(labels)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    out = np.zeros((n, size, size), dtype=np.float32)
+    out: np.ndarray = np.zeros((n, size, size), dtype=np.float32)
     for _ in range(3):
         theta = np.deg2rad(90.0 * labels + rng.normal(0.0, spread_deg, n))
         freq = rng.uniform(3.0, 7.0, n) * 2 * np.pi

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rrx.checkpoint import CHECKPOINT
 from rrx.config import check
 from rrx.data import create_dataset
+from rrx.data.base import Benchmark
 from rrx.data.label_maps import IMAGENET_CLASSES, imagenet_class_names
 from rrx.errors import RRXError
 from rrx.inspector.images import dataset_classes
@@ -116,6 +117,7 @@ def open_inspected(cfg: DictConfig, dataset_choice, unpickle_older: bool = True)
             "rrx inspect needs checkpoint=<run folder or .pt file>, or model=<name> for any model rrx can "
             "build (e.g. model=resnet18 model.pretrained=true)"
         )
+    dataset: Benchmark | None  # None: a model without the dataset (the command line gave none)
     if cfg.get("model") is None or cfg.checkpoint:
         subject = open_subject(cfg, dataset_choice, unpickle_older)
         dataset, model = subject.dataset, subject.build()

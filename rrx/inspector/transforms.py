@@ -82,17 +82,17 @@ def block_shuffle(x: torch.Tensor, block_h: int, block_w: int, generator: torch.
     return out
 
 
-def patch_shuffle(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+def patch_shuffle(x: torch.Tensor, size: float, generator: torch.Generator) -> torch.Tensor:
     """``size`` x ``size`` patches permuted."""
     return block_shuffle(x, int(size), int(size), generator)
 
 
-def horizontal_shuffle(x: torch.Tensor, height: int, generator: torch.Generator) -> torch.Tensor:
+def horizontal_shuffle(x: torch.Tensor, height: float, generator: torch.Generator) -> torch.Tensor:
     """Horizontal strips of ``height`` rows (the full width) permuted."""
     return block_shuffle(x, int(height), x.shape[-1], generator)
 
 
-def vertical_shuffle(x: torch.Tensor, width: int, generator: torch.Generator) -> torch.Tensor:
+def vertical_shuffle(x: torch.Tensor, width: float, generator: torch.Generator) -> torch.Tensor:
     """Vertical strips of ``width`` columns (the full height) permuted."""
     return block_shuffle(x, x.shape[-2], int(width), generator)
 

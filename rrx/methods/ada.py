@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Sized, cast
 
 import torch
 import torch.nn.functional as F
@@ -103,10 +104,10 @@ class Augmented(Dataset):
 
     def __init__(self, base: Dataset, seed: int):
         self.base = base
-        self.params = affine_params(len(base), torch.Generator().manual_seed(seed))
+        self.params = affine_params(len(cast(Sized, base)), torch.Generator().manual_seed(seed))
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))
 
     def __getitem__(self, index: int):
         x, y, m = self.base[index]
@@ -153,7 +154,7 @@ class Erased(Dataset):
         self.base, self.corners, self.z = base, corners, z
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))
 
     def __getitem__(self, index: int):
         x, y, m = self.base[index]

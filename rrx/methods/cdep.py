@@ -43,22 +43,26 @@ class CDEPConfig(PenaltyConfig):
     num_pixels: int = param(8, "regions=pixels: how many single pixels are penalised", low=1)
 
 
-def _affine_parts(layer: nn.Module, part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _affine_parts(
+    layer: nn.Linear | nn.Conv2d | nn.BatchNorm1d | nn.BatchNorm2d, part: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(W part, bias broadcastable to it) of a conv, linear or batch-norm layer; batch norm in its evaluation
     form y = a x + c with a = gamma / sqrt(running_var + eps) and c = beta - a running_mean."""
+    bias: torch.Tensor
     if isinstance(layer, nn.Linear):
         bias = layer.bias if layer.bias is not None else part.new_zeros(layer.out_features)
         return F.linear(part, layer.weight), bias.view(1, -1)
     if isinstance(layer, nn.Conv2d):
         bias = layer.bias if layer.bias is not None else part.new_zeros(layer.out_channels)
         return layer._conv_forward(part, layer.weight, None), bias.view(1, -1, 1, 1)
-    if layer.running_mean is None:
+    running_mean, running_var = layer.running_mean, layer.running_var  # both set or both None (track_running_stats)
+    if running_mean is None or running_var is None:
         raise RRXError(f"contextual decomposition needs batch norm with running statistics; {layer} has none")
-    gamma = layer.weight if layer.weight is not None else torch.ones_like(layer.running_var)
-    beta = layer.bias if layer.bias is not None else torch.zeros_like(layer.running_mean)
-    a = gamma / torch.sqrt(layer.running_var + layer.eps)
+    gamma = layer.weight if layer.weight is not None else torch.ones_like(running_var)
+    beta = layer.bias if layer.bias is not None else torch.zeros_like(running_mean)
+    a = gamma / torch.sqrt(running_var + layer.eps)
     shape = (1, -1) + (1,) * (part.ndim - 2)
-    return part * a.view(shape), (beta - a * layer.running_mean).view(shape)
+    return part * a.view(shape), (beta - a * running_mean).view(shape)
 
 
 def cd_layer(layer: nn.Module, rel: torch.Tensor, irrel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +103,7 @@ def cd_layer(layer: nn.Module, rel: torch.Tensor, irrel: torch.Tensor) -> tuple[
 
 def _unnest(layers) -> list[nn.Module]:
     """Nested ``nn.Sequential`` blocks replaced by their layers."""
-    flat = []
+    flat: list[nn.Module] = []
     for layer in layers:
         flat += _unnest(layer) if isinstance(layer, nn.Sequential) else [layer]
     return flat

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -32,6 +34,12 @@ class Classifier(nn.Module):
             entry i is the dataset class of model class i, -1 for none (``map_logits``).
     """
 
+    backbone: Any  # a timm-style model: forward_features, forward_head and its kind's attributes (patch_embed, ...)
+    mean: torch.Tensor
+    std: torch.Tensor
+    label_map: torch.Tensor | None
+    label_map_name: str  # set with label_map by ``rrx.models.pretrained.off_the_shelf`` (a 1000-class model)
+
     def __init__(self, backbone: nn.Module, mean, std, label_map: torch.Tensor | None = None):
         super().__init__()
         self.backbone = backbone
@@ -53,7 +61,7 @@ class Classifier(nn.Module):
         """Switch timm's fused attention (no double derivative) to its plain form; returns how many modules."""
         modules = [m for m in self.modules() if hasattr(m, "fused_attn")]
         for module in modules:
-            module.fused_attn = False
+            setattr(module, "fused_attn", False)  # a plain attribute, which nn.Module's typed __setattr__ rejects
         return len(modules)
 
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ zero-shot vision-language model, scored on a dataset's classes."""
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import torch
 
@@ -51,12 +52,12 @@ def off_the_shelf(cfg, dataset, label_map: str = "reference") -> Classifier:
     ``label_map``, the name of the map used is then ``model.label_map_name``); any other count is an error.
     """
     if is_zero_shot(cfg):
-        return create_model(cfg, None, classes=list(dataset.classes))
+        return cast(Classifier, create_model(cfg, None, classes=list(dataset.classes)))
     if not cfg.get("pretrained") and not cfg.get("weights_path"):
         log.warning("model %s has random weights (model.pretrained=false): its accuracy is chance level", cfg.name)
     if "weights_path" not in cfg:  # rrx's small models have no weights of their own: random, with the dataset's classes
-        return create_model(cfg, dataset.num_classes, dataset.mean, dataset.std)
-    model = create_model(cfg, None)
+        return cast(Classifier, create_model(cfg, dataset.num_classes, dataset.mean, dataset.std))
+    model = cast(Classifier, create_model(cfg, None))  # a classifier model: create_model wraps it in a Classifier
     outputs = _outputs(model, dataset.image_size or 224, cfg.get("arch", cfg.name))
     if outputs == dataset.num_classes:
         return model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import timm
 from torch import nn
@@ -57,7 +57,8 @@ def timm_weights_file(arch: str, cfg) -> str | None:
             return str(found)
         looked.append(f"{hf_cache_dir()} ({pretrained_cfg.hf_hub_id})")
     if pretrained_cfg is not None and pretrained_cfg.url:
-        file = torch_hub_file(pretrained_cfg.url)
+        # timm's hint allows a (url, file) pair; its registered cfgs give a str
+        file = torch_hub_file(cast(str, pretrained_cfg.url))
         if file.is_file():
             return str(file)
         looked.append(str(file))
@@ -75,7 +76,7 @@ def create_timm(cfg, num_classes: int | None) -> nn.Module:
     arch = cfg.arch
     if not timm.is_model(arch):
         raise RRXError(f"model.arch={arch}: timm has no such model{close_matches(arch, timm.list_models())}")
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    kwargs: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
     if cfg.img_size:
         kwargs["img_size"] = cfg.img_size
     file = timm_weights_file(arch, cfg)
@@ -87,5 +88,7 @@ def create_timm(cfg, num_classes: int | None) -> nn.Module:
         raise RRXError(
             f"model {arch}: cannot load pretrained weights ({str(err).splitlines()[0]}); pass model.weights_path=<file>"
         ) from err
-    model.normalisation = (model.pretrained_cfg["mean"], model.pretrained_cfg["std"])
+    pretrained_cfg: dict[str, Any] = getattr(model, "pretrained_cfg")  # timm sets it on every model it creates
+    # a plain attribute: nn.Module's typed __setattr__ takes modules and tensors only
+    setattr(model, "normalisation", (pretrained_cfg["mean"], pretrained_cfg["std"]))
     return model

@@ -38,6 +38,8 @@ class TorchvisionBackbone(nn.Module):
     (accuracy-based challenges work, anything needing a feature map says it has none).
     """
 
+    normalisation: tuple[tuple[float, float, float], tuple[float, float, float]]  # (mean, std), set by the factory
+
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model

@@ -107,6 +107,9 @@ class Segmenter(nn.Module):
     normalises inside, as ``rrx.models.Classifier`` does, so augmentations, ADA's erasing and the robustness set work
     in pixel units."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, net: UNet, mean, std):
         super().__init__()
         self.net = net

@@ -16,6 +16,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +167,11 @@ class ZeroShotClassifier(nn.Module):
     (B, T); ``forward_head`` the scaled class scores (B, K) of Eq. 6.1.
     """
 
+    hf_model: Any  # a transformers CLIP/ALIGN model: get_image_features, get_text_features, logit_scale/temperature
+    scale: torch.Tensor
+    text_embeds: torch.Tensor
+    owner: torch.Tensor
+
     def __init__(self, hf_model: nn.Module, tokenizer, cfg):
         super().__init__()
         self.hf_model = hf_model.eval()
@@ -173,7 +179,8 @@ class ZeroShotClassifier(nn.Module):
         self.cfg = cfg
         self.image_size = int(cfg.image_size)
         self.normalisation = (list(cfg.mean), list(cfg.std))
-        scale = hf_model.logit_scale.exp() if hasattr(hf_model, "logit_scale") else 1.0 / hf_model.temperature
+        hf = self.hf_model
+        scale = hf.logit_scale.exp() if hasattr(hf, "logit_scale") else 1.0 / hf.temperature
         self.register_buffer("scale", scale.detach().float().reshape(()))
         self.texts: list[str] = []
 

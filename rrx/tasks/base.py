@@ -21,7 +21,7 @@ One call order, for every task (``rrx.train._train``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from omegaconf import DictConfig
@@ -190,11 +190,11 @@ class LoopState:
     phase_epoch: int = 0
     epoch: int = 0
     step: int = 0
-    history: dict | None = None
-    best: dict | None = None
-    forks: dict | None = None
+    history: dict = field(default_factory=dict)
+    best: dict = field(default_factory=dict)
+    forks: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self):  # a checkpoint's None: empty
         self.history = {} if self.history is None else self.history
         self.best = {} if self.best is None else self.best
         self.forks = {} if self.forks is None else self.forks

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sized
+from typing import cast
 
 import torch
 from hydra.utils import instantiate
@@ -48,6 +50,7 @@ def training_step(model, method, attack, mix, batch, runtime, generator: torch.G
     if runtime.augment is not None:  # dataset.augment=crop_flip: crops and flips that move the masks too
         x, mask = augment(x, mask, generator, *runtime.augment)
     if method.rrda:
+        assert mask is not None  # RRDA needs masks: the method asks for them (needs_masks)
         x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
         x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
     x_train = attack.perturb(model, x, y)
@@ -111,9 +114,9 @@ class Classification(Task):
         )  # every folder the evaluation reads, before training
         self.val_set = None
         if cfg.trainer.val_fraction:  # split by the generator that then orders the batches
-            n_val = max(1, round(cfg.trainer.val_fraction * len(self.train_set)))
+            n_val = max(1, round(cfg.trainer.val_fraction * len(cast(Sized, self.train_set))))
             self.train_set, self.val_set = random_split(
-                self.train_set, [len(self.train_set) - n_val, n_val], generator=generator
+                self.train_set, [len(cast(Sized, self.train_set)) - n_val, n_val], generator=generator
             )
         return net
 
@@ -129,7 +132,9 @@ class Classification(Task):
         return self.method.label
 
     def identity(self) -> dict:
-        return {"run": self.info, "classes": list(self.dataset.classes)}
+        classes = self.dataset.classes
+        assert classes is not None  # listed once the training set is loaded (setup)
+        return {"run": self.info, "classes": list(classes)}
 
     def optimizer(self, params):
         return instantiate(self.cfg.optimizer)(params=params)
@@ -180,7 +185,11 @@ class Classification(Task):
             self.info,
             challenges=results,
             data=data_report(self.dataset),
-            train={"epochs": loop.history["train"], "images": len(self.train_set), "val_accuracy": val_accuracy},
+            train={
+                "epochs": loop.history["train"],
+                "images": len(cast(Sized, self.train_set)),
+                "val_accuracy": val_accuracy,
+            },
         )
 
     def state_dict(self) -> dict:

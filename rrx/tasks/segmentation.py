@@ -27,8 +27,10 @@ from __future__ import annotations
 import copy
 import logging
 import zlib
+from collections.abc import Sized
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import torch
@@ -199,7 +201,8 @@ def robustness_batches(data: Dataset, runtime, z: int):
 
 def robustness(model, data: SegmentationData, runtime, threshold: float, z: int) -> dict:
     """Table 4's metrics of ``model`` on the robustness set of window ``z`` (Alg. 2)."""
-    positions = len(robustness_corners(*data.val[0][0].shape[-2:], z))  # erased copies of each image
+    h, w = data.val[0][0].shape[-2:]
+    positions = len(robustness_corners(h, w, z))  # erased copies of each image
     spacing = None if data.val_spacing is None else data.val_spacing.repeat_interleave(positions, dim=0)
     return summarise(score(model, robustness_batches(data.val, runtime, z), threshold, spacing))
 
@@ -325,7 +328,7 @@ class Segmentation(Task):
         val = summarise(
             score(model, validation_batches(self.data.val, self.runtime), self.threshold, self.data.val_spacing)
         )
-        return {"validation": val, "images": len(self.current)}
+        return {"validation": val, "images": len(cast(Sized, self.current))}
 
     def score(self, record: dict) -> float:
         return record["validation"]["mean"]["DSC"]
@@ -378,7 +381,7 @@ class Segmentation(Task):
             task=self.name,
             challenges={},
             data=self.data.info,
-            train={"images": len(self.data.train), "val_images": len(self.data.val)},
+            train={"images": len(cast(Sized, self.data.train)), "val_images": len(cast(Sized, self.data.val))},
             sections={"segmentation": self.section(forks, history.get("standard", []))},
         )
 
