@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-import timm
 from torch import nn
 
 from rrx.config import param
@@ -49,6 +48,8 @@ def timm_weights_file(arch: str, cfg) -> str | None:
         return str(cfg.weights_path)
     if not cfg.pretrained or cfg.download:
         return None
+    import timm  # here, not at import: timm adds 0.4 s to every command
+
     pretrained_cfg = timm.models.get_pretrained_cfg(arch)
     looked = []
     if pretrained_cfg is not None and pretrained_cfg.hf_hub_id:
@@ -73,6 +74,8 @@ def create_timm(cfg, num_classes: int | None) -> nn.Module:
     ``model.download=true`` lets timm fetch them. ViTs are built for ``cfg.img_size`` when it is set (timm
     resamples the position embeddings of pretrained weights).
     """
+    import timm
+
     arch = cfg.arch
     if not timm.is_model(arch):
         raise RRXError(f"model.arch={arch}: timm has no such model{close_matches(arch, timm.list_models())}")
