@@ -44,6 +44,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
     ``out_dir`` (a new folder): ``metrics.json`` with the results under ``analyses.<name>``, the analysis's tables and
     figures. An analysis that needs object masks stops before any work on a dataset without them."""
     check(cfg)
+    started = time.time()
     analysis = create_analysis(cfg.analysis)
     subject = open_subject(cfg, dataset_choice)
     dataset = subject.dataset
@@ -78,6 +79,8 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
         }
         record = subject.record(
             "analyze",
+            started,
+            model,
             analyses={cfg.analysis.name: results},
             analysis={**cast(dict, OmegaConf.to_container(cfg.analysis, resolve=True)), **timing},
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -15,6 +16,7 @@ from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.checkpoint import describe, saved_config
 from rrx.outputs import claim_new_folder, record_hydra_config
+from rrx.provenance import collect, weights
 from rrx.record import Record
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
@@ -32,11 +34,11 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
     """Evaluate ``cfg.checkpoint`` (or the off-the-shelf ``cfg.model``) on ``cfg.challenge`` (see ``open_subject``);
     results go to ``out_dir`` (a new folder). An unfinished checkpoint is evaluated and marked so in ``metrics.json``.
     A ``task=segmentation`` checkpoint is scored again instead (``evaluate_segmentation``)."""
-    loaded = None
+    started, loaded = time.time(), None
     if cfg.get("model") is None:
         loaded = load_checkpoint(cfg.checkpoint, segmentation=True)
         if loaded[0].get("task") == "segmentation":
-            return evaluate_segmentation(cfg, out_dir, *loaded, DatasetChoice.of(dataset_choice))
+            return evaluate_segmentation(cfg, out_dir, *loaded, DatasetChoice.of(dataset_choice), started)
     subject = open_subject(cfg, dataset_choice, loaded=loaded)
     with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
         record_hydra_config(out_dir, cfg)
@@ -59,12 +61,14 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
             subject.runtime,
             cfg.attack.get("eval_eps"),
         )
-        record = subject.record("evaluate", challenges=results)
+        record = subject.record("evaluate", started, model, challenges=results)
         write_results(out_dir, record)
         return record
 
 
-def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path, choice: DatasetChoice) -> Record:
+def evaluate_segmentation(
+    cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path, choice: DatasetChoice, started: float
+) -> Record:
     """A ``task=segmentation`` checkpoint scored again: each fork's best epoch on the validation set and on the
     robustness set (Alg. 2) of ``segmentation.robustness_window`` (null: the run's own), on the run's dataset with
     the command's ``dataset.*`` keys (``checkpoint_dataset``). An unfinished run's trained forks are scored and the
@@ -98,6 +102,7 @@ def evaluate_segmentation(cfg: DictConfig, out_dir: Path, ckpt: dict, file: Path
             command="evaluate",
             checkpoint=str(file.resolve()),
             checkpoint_state=state,
+            provenance=collect(started, runtime.device, weights(None, None, str(file.resolve()))),
         )
         write_results(out_dir, record)
         return record

@@ -12,6 +12,8 @@ The sections:
 - ``analyses``: ``{analysis name: {settings key: result}}`` (``rrx analyze``).
 - ``train``: the training's epochs, images and wall time (training runs; a segmentation evaluation keeps the run's).
 - ``data``: what was skipped as unreadable.
+- ``provenance``: the code, libraries, weights, device, command line and times behind the numbers
+  (``rrx.provenance.collect``; files written before it have none).
 - ``sections``: a task's or a command's own blocks, serialised at the top level under their names: ``segmentation``
   (the forks' results), ``analysis`` (the analysis's settings and timing), ``model`` (an off-the-shelf model).
 """
@@ -35,7 +37,8 @@ UPGRADES = {2: "the record names its version, command and task; older files: inf
 
 @dataclass
 class Record:
-    """One run's results. ``source`` and ``checkpoint_path`` are where ``rrx report`` read it (not serialised)."""
+    """One run's results. ``source`` and ``checkpoint_path`` are where ``rrx report`` read it, ``merged`` the
+    evaluations it added to it (``rrx.report.collect.merge_evaluations``); none of the three is serialised."""
 
     command: str
     run: dict
@@ -49,9 +52,11 @@ class Record:
     started: float | None = None  # Unix times; with ``finished``, a training run's wall time with data and evaluation
     finished: float | None = None
     sections: dict = field(default_factory=dict)
+    provenance: dict | None = None
     version: int = RECORD_VERSION
     source: str | None = field(default=None, compare=False)
     checkpoint_path: str | None = field(default=None, compare=False)
+    merged: list[Record] = field(default_factory=list, compare=False)  # evaluations rrx report added to this run
 
     def __post_init__(self) -> None:
         if self.command not in COMMANDS:
@@ -81,6 +86,8 @@ class Record:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         out["data"] = self.data
+        if self.provenance is not None:
+            out["provenance"] = self.provenance
         return out | self.sections
 
     # the metrics.json view, read-only, for code (and tests) written against the file: record["challenges"] is
@@ -106,7 +113,7 @@ class Record:
         missing = [key for key in ("run", "challenges") if key not in data]
         if missing:
             raise RRXError(f"no {' or '.join(missing)}")
-        known = {f.name for f in fields(cls) if f.name not in ("source", "checkpoint_path", "sections")}
+        known = {f.name for f in fields(cls) if f.name not in ("source", "checkpoint_path", "merged", "sections")}
         values = {k: v for k, v in data.items() if k in known}
         sections = {k: v for k, v in data.items() if k not in known}
         if version == 1:  # no command or task: what the sections say

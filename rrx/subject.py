@@ -19,6 +19,7 @@ from rrx.errors import RRXError
 from rrx.guard import all_finite
 from rrx.models import create_model
 from rrx.models.pretrained import method_label, off_the_shelf
+from rrx.provenance import collect, weights
 from rrx.record import Record
 from rrx.runtime import Runtime, seed_everything
 
@@ -112,14 +113,22 @@ class Subject:
     origin: dict
     build: Callable[[], torch.nn.Module]
 
-    def record(self, command: str, **sections) -> Record:
+    def record(self, command: str, started: float, model: torch.nn.Module, **sections) -> Record:
         """The record of results on this subject: its ``run``, the data report, its origin, and ``sections``
-        (``challenges``, ``analyses`` or a command's own blocks)."""
+        (``challenges``, ``analyses`` or a command's own blocks), with the provenance of the command that
+        ``started`` (a Unix time) on ``model``."""
         origin = dict(self.origin)
         fields = {name: origin.pop(name) for name in ("checkpoint", "checkpoint_state") if name in origin}
         known = {name: sections.pop(name) for name in ("challenges", "analyses") if name in sections}
+        used = weights(origin.get("model_config"), model, fields.get("checkpoint"))
         return Record(
-            command, self.run, data=data_report(self.dataset), **fields, **known, sections={**origin, **sections}
+            command,
+            self.run,
+            data=data_report(self.dataset),
+            **fields,
+            **known,
+            sections={**origin, **sections},
+            provenance=collect(started, self.runtime.device, used),
         )
 
 

@@ -35,6 +35,7 @@ from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError
 from rrx.guard import guarded_step
 from rrx.outputs import ERROR, record_hydra_config, write_status
+from rrx.provenance import collect, weights
 from rrx.record import Record
 from rrx.runtime import Runtime, seed_everything
 from rrx.signals import Stopped, stop_on_signals
@@ -257,6 +258,8 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
         "resumed_after_epoch": resumed_after,
     }
     record.checkpoint, record.started, record.finished = CHECKPOINT, started, time.time()
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else None
+    record.provenance = collect(started, runtime.device, weights(cast(dict, model_cfg), net), record.finished)
     from rrx.results import write_results  # the tables (pandas, every component's module): only once there are results
 
     write_results(out_dir, record)

@@ -1,5 +1,6 @@
 """The ``rrx`` command as users type it (subprocesses), on the tiny config."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -93,10 +94,24 @@ def test_train_evaluate_report(tiny, tmp_path):
     assert table5["BG Gap"].tolist() == [round(100 * trained["challenges"]["bg_gap"], 2)]
     table8 = pd.read_csv(tmp_path / "report" / "table8_synthetic.csv")
     assert table8["Only FG"].tolist() == [round(100 * signal["only_fg"], 2)]
-    assert (
-        f"Produced by `rrx report runs={tmp_path} hydra.run.dir={tmp_path / 'report'}`"
-        in (tmp_path / "report" / "report.md").read_text()
-    )
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"Produced by `rrx report runs={tmp_path} hydra.run.dir={tmp_path / 'report'}`" in text
+
+    # provenance: the command line, this checkout's commit, the checkpoint evaluated by its hash
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    for record, command in ((trained, f"rrx train {' '.join(tiny)} hydra.run.dir={run}"), (evaluated, "rrx evaluate")):
+        assert record["provenance"]["command"].startswith(command)
+        assert record["provenance"]["rrx"]["commit"] == head and record["provenance"]["versions"]["torch"]
+    assert trained["provenance"]["weights"] == {"pretrained": False}  # SmallCNN from scratch
+    digest = hashlib.sha256((run / "checkpoint.pt").read_bytes()).hexdigest()
+    assert evaluated["provenance"]["weights"] == {
+        "checkpoint": str((run / "checkpoint.pt").resolve()),
+        "sha256": digest,
+    }
+    assert "## Provenance" in text and "All 3 results: rrx " in text  # the run and its two evaluations
+    assert set(json.loads((tmp_path / "report" / "provenance.json").read_text())["results"]) == {
+        str(p) for p in (run, tmp_path / "eval", tmp_path / "eval2")
+    }
 
 
 @pytest.mark.slow

@@ -76,6 +76,7 @@ def merge_evaluations(runs: list[Record]) -> list[Record]:
                     m.source,
                 )
             known.update(results)
+        target.merged.append(m)
         log.info("evaluation %s added to run %s", m.source, target.source)
     return kept
 

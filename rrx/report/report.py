@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from pathlib import Path
 
 from rrx.challenges.background import SIGNAL_VARIATIONS, has_columns
-from rrx.outputs import write_text
+from rrx.outputs import write_json, write_text
+from rrx.provenance import collect
 from rrx.record import Record
 from rrx.report.collect import Runs, find_metrics
 from rrx.report.figures import lambda_curves
+from rrx.report.provenance import provenance_lines, results
 from rrx.report.sweep import label_lambdas, lambda_tables
 from rrx.report.tables import table8_side_by_side, table10
 from rrx.results import figure_specs, table_specs
@@ -168,6 +171,7 @@ def report(
     where several datasets have them. Runs of different datasets never share a table or a figure. Returns {title:
     markdown table}.
     """
+    started = time.time()
     found = find_metrics(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables: dict[str, str] = {}
@@ -180,6 +184,11 @@ def report(
                 task, [m for m in of_task if m.dataset == dataset], dataset, select_by, out_dir, lines, tables
             )
     _across_datasets([m for m in found.finished if m.task == "classification"], out_dir, lines, tables)
+    lines += provenance_lines(found.finished)
+    write_json(
+        out_dir / "provenance.json",
+        {"report": collect(started, None), "results": {str(m.source): m.provenance for m in results(found.finished)}},
+    )
     path = write_text(out_dir / "report.md", "\n".join(lines))
     log.info("Report in %s", path)
     return tables
