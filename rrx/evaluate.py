@@ -62,6 +62,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
             cfg.attack.get("eval_eps"),
         )
         record = subject.record("evaluate", started, model, challenges=results)
+        record.predictions = getattr(challenge, "predictions", None)
         write_results(out_dir, record)
         return record
 

@@ -38,7 +38,8 @@ UPGRADES = {2: "the record names its version, command and task; older files: inf
 @dataclass
 class Record:
     """One run's results. ``source`` and ``checkpoint_path`` are where ``rrx report`` read it, ``merged`` the
-    evaluations it added to it (``rrx.report.collect.merge_evaluations``); none of the three is serialised."""
+    evaluations it added to it (``rrx.report.collect.merge_evaluations``); ``predictions`` the per-image predictions
+    the command writes beside it (``rrx.predictions``); none of these is in ``metrics.json``."""
 
     command: str
     run: dict
@@ -57,6 +58,7 @@ class Record:
     source: str | None = field(default=None, compare=False)
     checkpoint_path: str | None = field(default=None, compare=False)
     merged: list[Record] = field(default_factory=list, compare=False)  # evaluations rrx report added to this run
+    predictions: Any = field(default=None, compare=False)  # a pandas DataFrame: predictions.parquet (rrx.predictions)
 
     def __post_init__(self) -> None:
         if self.command not in COMMANDS:
@@ -113,7 +115,11 @@ class Record:
         missing = [key for key in ("run", "challenges") if key not in data]
         if missing:
             raise RRXError(f"no {' or '.join(missing)}")
-        known = {f.name for f in fields(cls) if f.name not in ("source", "checkpoint_path", "merged", "sections")}
+        known = {
+            f.name
+            for f in fields(cls)
+            if f.name not in ("source", "checkpoint_path", "merged", "predictions", "sections")
+        }
         values = {k: v for k, v in data.items() if k in known}
         sections = {k: v for k, v in data.items() if k not in known}
         if version == 1:  # no command or task: what the sections say

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rrx.analyses import ANALYSES
 from rrx.challenges import CHALLENGES
+from rrx.predictions import write_predictions
 from rrx.record import Record
 from rrx.tables import Figure, Table, markdown, write_table
 from rrx.tasks import TASKS
@@ -41,8 +42,11 @@ def figure_specs() -> list[Figure]:
 
 
 def write_results(out_dir: Path, record: Record) -> None:
-    """``metrics.json`` and the run's tables (``write_run_tables``) in ``out_dir``."""
+    """``metrics.json``, ``predictions.parquet`` where the record has per-image predictions, and the run's tables
+    (``write_run_tables``) in ``out_dir``."""
     record.write(out_dir)
+    if record.predictions is not None:
+        write_predictions(out_dir, record.predictions)
     write_run_tables(record, out_dir)
     log.info("Results in %s", out_dir)
 

@@ -68,7 +68,8 @@ def _numbers(metrics: dict) -> dict:
         return {"forks": forks, "first_cycle_windows": seg["first_cycle_windows"], "iou": seg["iou"]}
     return {
         "history": [{k: h[k] for k in ("epoch", "loss", "acc")} for h in metrics["train"]["epochs"]],
-        "challenges": metrics["challenges"],
+        # without the worst-group accuracies: rrx computes them since the recorded runs
+        "challenges": {k: v for k, v in metrics["challenges"].items() if k != "groups"},
     }
 
 
@@ -175,7 +176,7 @@ def test_a_classification_checkpoint_of_the_loop_before_evaluates_to_its_recorde
     found = _evaluate(
         cache_dir, tmp_path / "eval", f"checkpoint={BEFORE / 'classification_finished.pt'}", "challenge=original"
     )
-    assert_same_numbers(found["challenges"], expected["challenges"])
+    assert_same_numbers({k: v for k, v in found["challenges"].items() if k != "groups"}, expected["challenges"])
 
 
 def test_a_segmentation_checkpoint_is_scored_again_at_any_robustness_window(cache_dir, tmp_path):

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from rrx.challenges import register_challenge
-from rrx.challenges.accuracy import accuracy
+from rrx.challenges.groups import group_accuracy, group_matrix_figure, group_table, has_groups
 from rrx.config import ComponentConfig, param
 from rrx.plots import box_plot, pyplot, save_figure
+from rrx.predictions import predict, prediction_frame
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Figure, Table, percent
@@ -42,23 +43,34 @@ PRESETS["signal"] = BackgroundConfig(variations=["original", "only_fg", "only_bg
 class BackgroundChallenge:
     """Accuracy on each of ``cfg.variations``; BG-Gap = acc(mixed_same) - acc(mixed_rand).
 
-    Results: ``{"accuracy": {variation: float}, "bg_gap": float}`` (bg_gap only when both
-    mixed variations were evaluated), accuracies as fractions.
+    Results: ``{"accuracy": {variation: float}, "bg_gap": float, "groups": {variation: ...}}`` (bg_gap only when
+    both mixed variations were evaluated; ``groups``, the worst-group accuracy and the object x background matrix of
+    each mixed variation whose backgrounds' classes are known, ``rrx.challenges.groups``), accuracies as fractions;
+    ``predictions`` holds the per-image predictions
+    they are computed from (``rrx.predictions``), which the run writes as ``predictions.parquet``.
     """
 
     def __init__(self, cfg):
         self.variations = list(cfg.variations)
+        self.predictions: pd.DataFrame | None = None
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(v, False) for v in self.variations]
 
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         results: dict[str, Any] = {"accuracy": {}}
+        frames = []
         for variation in self.variations:
-            loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
-            acc = accuracy(model, loader, runtime, desc=variation)
+            data = dataset.variation_set(variation)
+            found = predict(model, runtime.loader(data, shuffle=False), runtime, desc=variation)
+            frames.append(prediction_frame(dataset, variation, data, found))
+            acc = float((found["prediction"] == found["label"]).sum().item()) / len(cast(Sized, data))
             results["accuracy"][variation] = acc
-            log.info("%-10s accuracy %.2f%% (%d images)", variation, 100 * acc, len(cast(Sized, loader.dataset)))
+            log.info("%-10s accuracy %.2f%% (%d images)", variation, 100 * acc, len(cast(Sized, data)))
+        self.predictions = pd.concat(frames, ignore_index=True)
+        groups = group_accuracy(self.predictions)
+        if groups:
+            results["groups"] = groups
         accuracies = results["accuracy"]
         if "mixed_same" in accuracies and "mixed_rand" in accuracies:
             results["bg_gap"] = accuracies["mixed_same"] - accuracies["mixed_rand"]
@@ -218,6 +230,13 @@ TABLES = [
         lambda m: has_columns(m, SIGNAL_VARIATIONS),
         8,
     ),
+    Table(
+        "groups",
+        "Worst-group accuracy of the mixed variations (object class x background class)",
+        group_table,
+        has_groups,
+        5.5,
+    ),
 ]
 FIGURES = [
     Figure(
@@ -234,5 +253,13 @@ FIGURES = [
         _frame_figure(bg_gap_vs_original),
         _has_gap,
         16,
+    ),
+    Figure(
+        "groups_matrix",
+        "Accuracy per object class x background class (mixed_rand)",
+        group_matrix_figure,
+        has_groups,
+        16.5,
+        per_run=True,
     ),
 ]

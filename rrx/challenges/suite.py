@@ -26,6 +26,7 @@ class AllChallenges:
 
     def __init__(self, cfg):
         self.parts = [BackgroundChallenge(cfg), EdgeChallenge(cfg), SNRChallenge(cfg)]
+        self.predictions = None
 
     def needs(self) -> list[tuple[str, bool]]:
         return [need for part in self.parts for need in part.needs()]
@@ -34,4 +35,5 @@ class AllChallenges:
         results = {}
         for part in self.parts:
             results.update(part.evaluate(model, dataset, runtime))
+        self.predictions = self.parts[0].predictions  # the background set's (rrx.predictions)
         return results

@@ -163,6 +163,13 @@ class Benchmark(ABC):
             "classes: checkpoint=<run>, or a zero-shot model=clip/align)"
         )
 
+    def image_info(self, variation: str, data: Dataset) -> dict[str, list]:
+        """Per item of ``data`` (``variation_set(variation)``), in order: ``image``, what names it (its file
+        relative to ``root``), and ``background_class``, the class of the image its background came from where the
+        dataset knows it (a mixed variation), else None. Default: ``<variation>/<index>`` and None."""
+        n = len(cast(Sized, data))
+        return {"image": [f"{variation}/{i}" for i in range(n)], "background_class": [None] * n}
+
     def spacing(self, variation: str) -> torch.Tensor | None:
         """(N, 2) physical size (row, column) of a pixel of each image of ``variation``, for distances in those units
         (the Hausdorff distance of a segmentation); None: distances in pixels. Default: None."""

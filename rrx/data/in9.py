@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, cast
 
 import numpy as np
 import torch
@@ -120,6 +120,12 @@ def foreground_stem(filename: str) -> str:
     if stem.startswith("fg_") and "_bg_" in stem:
         return stem[3 : stem.index("_bg_")]
     return stem
+
+
+def background_stem(filename: str) -> str | None:
+    """``fg_<stem>_bg_<stem2>.JPEG`` -> ``<stem2>``; None for an image that is not mixed."""
+    stem = Path(filename).stem
+    return stem[stem.index("_bg_") + 4 :] if stem.startswith("fg_") and "_bg_" in stem else None
 
 
 class IN9Folder(Dataset):
@@ -245,6 +251,7 @@ class BackgroundDataset(Benchmark):
         self._folders: dict[tuple[str, str, bool], Folder] = {}  # listed (and checked) once per run
         self.classes: list[str] | None = None  # the first folder listed (the training set), or the checkpoint's
         self.skipped: dict[str, list[str]] = {}  # "<variation>/<split>" -> the bad samples dropped
+        self._owners: dict[str, str] | None = None  # original/val's stems and their classes (_original_classes)
 
     def variations(self) -> list[str]:
         """The IN-9 variations its root holds (``<root>/<variation>/val``), or ``original`` when it holds none."""
@@ -264,6 +271,28 @@ class BackgroundDataset(Benchmark):
 
     def variation_set(self, variation: str, masks: bool = False) -> Folder:
         return self._folder(variation, "val", masks)
+
+    def image_info(self, variation: str, data: Dataset) -> dict[str, list]:
+        """Each file relative to ``root``; a mixed image ``fg_<stem>_bg_<stem2>`` has the class of ``original/val``'s
+        ``<stem2>`` as its ``background_class`` (the image whose background it shows; IN-9's and the synthetic
+        benchmark's mixed images are named so), None where no such image is there."""
+        samples = cast(Folder, data).samples
+        owners = self._original_classes() if variation.startswith("mixed") else {}
+        return {
+            "image": [str(Path(path).relative_to(self.root)) for path, _ in samples],
+            "background_class": [owners.get(background_stem(Path(path).name) or "") for path, _ in samples],
+        }
+
+    def _original_classes(self) -> dict[str, str]:
+        """``<stem>`` -> its class folder in ``original/val`` (listed, not read)."""
+        if self._owners is None:
+            folder = self.root / "original" / "val"
+            self._owners = (
+                {file.stem: file.parent.name for file in folder.glob("*/*") if file.is_file()}
+                if folder.is_dir()
+                else {}
+            )
+        return self._owners
 
     def _folder(self, variation: str, split: str, masks: bool) -> Folder:
         key = (variation, split, masks)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rrx.config import ComponentConfig, param
+from rrx.errors import RRXError
 from rrx.methods.rrda import FILLS, PAIRINGS
 
 
@@ -143,7 +144,15 @@ class InputGradientPenalty(Method):
         x = x.detach().requires_grad_(True)
         logits = model(x)
         ce = F.cross_entropy(logits, y)
-        scale = model.std if self.input_space == "normalized" else None  # d/dz = std * d/dx, z = (x - mean) / std
+        scale = None
+        if self.input_space == "normalized":  # d/dz = std * d/dx, z = (x - mean) / std
+            scale = getattr(model, "std", None)
+            if not isinstance(scale, torch.Tensor):
+                raise RRXError(
+                    f"method.input_space=normalized differentiates the model's normalised input, and "
+                    f"{type(model).__name__} does not say its normalisation: wrap it as rrx.Model(model, mean=..., "
+                    "std=...), or use input_space=pixels"
+                )
         per_image = self.penalty(logits, x, y, mask, scale)
         penalty = per_image.sum() if self.reduction == "sum" else per_image.mean()
         return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}

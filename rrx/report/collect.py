@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from rrx.checkpoint import CHECKPOINT, SAME_RUN_IGNORES
 from rrx.errors import RRXError
 from rrx.outputs import ERROR, STATUS, command_of, read_status
+from rrx.predictions import disagreement, read_predictions
 from rrx.record import Record
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,11 @@ def find_metrics(patterns: list[str]) -> Runs:
                 f"evaluation of an unfinished checkpoint (epoch {state['epoch']} of {state['epochs']}): "
                 "not counted as a finished run",
             )
+            continue
+        predictions = read_predictions(file.parent)
+        wrong = None if predictions is None else disagreement(record.challenges.get("accuracy", {}), predictions)
+        if wrong:
+            _skip(runs, file, f"its per-image predictions do not give its accuracies ({wrong}): edited or mixed up")
             continue
         record.source = str(file.parent)
         record.checkpoint_path = _checkpoint_of(record, file.parent)

@@ -185,6 +185,7 @@ class Classification(Task):
             self.info,
             challenges=results,
             data=data_report(self.dataset),
+            predictions=getattr(self.challenge, "predictions", None),
             train={
                 "epochs": loop.history["train"],
                 "images": len(cast(Sized, self.train_set)),

@@ -1,0 +1,121 @@
+"""Group robustness next to the BG-Gap: accuracy per (object class, background class) group of the mixed images.
+
+The spurious-correlation literature scores a model by its worst group (Sagawa et al. 2020, group DRO; WILDS;
+Waterbirds' four (bird, place) groups): a model that uses the background is right where object and background
+agree and wrong on the groups where they disagree, which an average over images hides. On the background
+challenge a mixed image ``fg_<stem>_bg_<stem2>`` has two classes, its object's (the label) and its background's
+(``background_class`` of ``rrx.predictions``), so each mixed variation splits into groups g = (y, b):
+
+    acc(g) = #{i in g : prediction_i = y_i} / #g,        worst-group accuracy = min_g acc(g)
+
+over the groups that hold an image. mixed_same holds only the groups y = b, mixed_next the pairs (k, k + 1), and
+mixed_rand every pair, which makes its object x background matrix the one to read.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rrx.plots import pyplot, save_figure
+from rrx.record import Record
+
+log = logging.getLogger(__name__)
+MIXED = ("mixed_same", "mixed_rand", "mixed_next")
+
+
+def group_accuracy(frame: pd.DataFrame) -> dict:
+    """``{variation: {"worst_group_accuracy", "worst_group": [object, background], "groups", "smallest_group",
+    "matrix": {object: {background: [correct, images]}}}}`` for each mixed variation of ``frame`` (the per-image
+    predictions) whose every image has a known background class; a variation with unknown ones is left out."""
+    out = {}
+    for variation in MIXED:
+        rows = frame[frame["variation"] == variation]
+        if rows.empty:
+            continue
+        if rows["background_class"].isna().any():
+            log.info(
+                "%s: %d images of unknown background class: no groups", variation, rows.background_class.isna().sum()
+            )
+            continue
+        counts = rows.groupby(["label_name", "background_class"], sort=True)["correct"].agg(["sum", "size"])
+        accuracy = counts["sum"] / counts["size"]
+        worst = accuracy.idxmin()  # the first of the lowest in (object, background) order
+        matrix: dict[str, dict[str, list[int]]] = {}
+        for (obj, bg), (correct, images) in counts.iterrows():
+            matrix.setdefault(str(obj), {})[str(bg)] = [int(correct), int(images)]
+        worst_accuracy = float(accuracy[worst])
+        out[variation] = {
+            "worst_group_accuracy": worst_accuracy,
+            "worst_group": [str(worst[0]), str(worst[1])],
+            "groups": int(len(counts)),
+            "smallest_group": int(counts["size"].min()),
+            "matrix": matrix,
+        }
+        log.info(
+            "%-10s worst-group accuracy %.2f%% (object %s on background %s; %d groups)",
+            variation,
+            100 * worst_accuracy,
+            *worst,
+            len(counts),
+        )
+    return out
+
+
+# --- tables and figures (declared by rrx.challenges.background) ----------------------------------------------------
+def has_groups(record: Record) -> bool:
+    return bool(record.challenges.get("groups"))
+
+
+def group_table(runs: list[Record]) -> pd.DataFrame:
+    """Per run: the worst-group accuracy of each mixed variation (percent) next to its average accuracy."""
+    rows = []
+    for m in runs:
+        groups, accuracy = m.challenges.get("groups", {}), m.challenges.get("accuracy", {})
+        row = {"Architecture": m.run["architecture"], "Method": m.run["method"]}
+        for variation in MIXED:
+            title = variation.replace("_", " ").capitalize()
+            if variation in groups:
+                row[f"Worst group {title.lower()}"] = 100 * groups[variation]["worst_group_accuracy"]
+                row[title] = 100 * accuracy.get(variation, float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def group_matrix_figure(record: Record, path: Path) -> Path | None:
+    """The object x background accuracy matrix of mixed_rand (else the first mixed variation with groups): rows
+    are the object's class, columns the background's, each cell its accuracy and images; empty cells hold none."""
+    groups = record.challenges.get("groups", {})
+    variation = "mixed_rand" if "mixed_rand" in groups else next(iter(groups), None)
+    if variation is None:
+        return None
+    matrix = groups[variation]["matrix"]
+    objects = sorted(matrix)
+    backgrounds = sorted({bg for row in matrix.values() for bg in row})
+    values = np.full((len(objects), len(backgrounds)), np.nan)
+    for i, obj in enumerate(objects):
+        for j, bg in enumerate(backgrounds):
+            if bg in matrix[obj]:
+                correct, images = matrix[obj][bg]
+                values[i, j] = 100 * correct / images
+    plt = pyplot()
+    side = 1.0 + 0.45 * max(len(objects), len(backgrounds))
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis")
+    for i, obj in enumerate(objects):
+        for j, bg in enumerate(backgrounds):
+            if bg in matrix[obj]:
+                ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
+    ax.set_xticks(range(len(backgrounds)), backgrounds, rotation=90)
+    ax.set_yticks(range(len(objects)), objects)
+    ax.set_xlabel("background class")
+    ax.set_ylabel("object class")
+    worst = groups[variation]["worst_group"]
+    ax.set_title(
+        f"{variation}: worst group {worst[0]} on {worst[1]} ({100 * groups[variation]['worst_group_accuracy']:.1f} %)"
+    )
+    fig.colorbar(image, ax=ax, label="accuracy (%)")
+    return save_figure(fig, path)
