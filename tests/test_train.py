@@ -293,3 +293,12 @@ def test_the_hydra_settings_are_shared_and_each_command_keeps_its_own(command):
         "dir": sweep_dir,
         "subdir": "${hydra.job.num}_${rrx_folder_name:${hydra.job.override_dirname}}",
     }
+
+
+def test_held_out_images_give_a_validation_mixed_rand(compose_train, tmp_path):
+    metrics = train(compose_train("trainer.val_fraction=0.25"), tmp_path)
+    n_val = round(0.25 * 72)  # 9 classes x 8 training images
+    for key in ("val_accuracy", "val_mixed_rand"):
+        value = metrics["train"][key]
+        assert 0 <= value <= 1 and value * n_val == pytest.approx(round(value * n_val))  # a share of the 18 images
+    assert train(compose_train(), tmp_path / "none")["train"]["val_mixed_rand"] is None  # no held-out images

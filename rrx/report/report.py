@@ -19,7 +19,7 @@ from rrx.record import Record
 from rrx.report.collect import Runs, find_metrics
 from rrx.report.figures import lambda_curves
 from rrx.report.provenance import provenance_lines, results
-from rrx.report.sweep import label_lambdas, lambda_tables
+from rrx.report.sweep import label_lambdas, lambda_tables, selects_on_test
 from rrx.report.tables import table8_side_by_side, table10
 from rrx.results import figure_specs, table_specs
 from rrx.tables import LOWER_IS_BETTER, WORKING_ACCURACY, markdown, model_name, write_table
@@ -97,7 +97,16 @@ def _sweeps(
     if sweep is not None:
         every, best = sweep
         _section(f"Every lambda, {dataset}", every, out_dir / f"lambda_sweep_{dataset}", lines, tables)
-        _section(f"Best lambda by {select_by}, {dataset}", best, out_dir / f"best_lambda_{dataset}", lines, tables)
+        title = f"Best lambda by {select_by}, {dataset}"
+        if selects_on_test(select_by):
+            warning = (
+                f"lambda chosen by {select_by}, a test-split accuracy: the test numbers of the chosen runs are not "
+                "held-out results; choose by val_accuracy or val_mixed_rand (trainer.val_fraction > 0)"
+            )
+            log.warning("%s", warning)
+            title += " (selected on the test set)"
+            lines += [f"> **Warning:** {warning}", ""]
+        _section(title, best, out_dir / f"best_lambda_{dataset}", lines, tables)
 
 
 def _dataset_sections(

@@ -11,11 +11,22 @@ from rrx.errors import RRXError
 from rrx.record import Record
 
 
+# held-out training images (trainer.val_fraction): accuracy, and accuracy with objects on each other's backgrounds
+HELD_OUT = ("val_accuracy", "val_mixed_rand")
+
+
 def criterion(metrics: Record, select_by: str) -> float | None:
-    """``val_accuracy`` (held-out training images) or the accuracy on a challenge variation."""
-    if select_by == "val_accuracy":
-        return (metrics.train or {}).get("val_accuracy")
+    """``val_accuracy`` or ``val_mixed_rand`` (held-out training images, ``HELD_OUT``) or the accuracy on a
+    challenge variation (``selects_on_test``)."""
+    if select_by in HELD_OUT:
+        return (metrics.train or {}).get(select_by)
     return metrics.challenges.get("accuracy", {}).get(select_by)
+
+
+def selects_on_test(select_by: str) -> bool:
+    """Whether ``select_by`` is a test-split number: a model chosen by it is chosen on the test set, and its test
+    numbers are no longer held-out results (WILDS's rule: select on validation data only)."""
+    return select_by not in HELD_OUT
 
 
 def lambda_tables(runs: list[Record], select_by: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -39,7 +50,8 @@ def lambda_tables(runs: list[Record], select_by: str) -> tuple[pd.DataFrame, pd.
         return None
     if df[select_by].isna().all():
         raise RRXError(
-            f"report.select_by={select_by}: no run of the sweep has it (val_accuracy needs trainer.val_fraction > 0)"
+            f"report.select_by={select_by}: no run of the sweep has it (val_accuracy and val_mixed_rand need "
+            "trainer.val_fraction > 0; val_mixed_rand also a dataset with training masks)"
         )
     means = df.groupby(["Architecture", "Method", "lambda"])[select_by].mean().reset_index()
     best = means.loc[

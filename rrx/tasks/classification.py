@@ -17,11 +17,11 @@ from typing import cast
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import random_split
+from torch.utils.data import Subset, random_split
 
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
-from rrx.challenges.accuracy import accuracy
+from rrx.challenges.accuracy import accuracy, mixed_rand_accuracy
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.config import check
 from rrx.data import create_dataset, data_report
@@ -167,10 +167,11 @@ class Classification(Task):
     def finish(self, model, loop) -> Record:
         runtime = self.runtime
         net = runtime.place(model)  # channels-last for evaluation where trainer.channels_last says so
-        val_accuracy = None
+        val_accuracy = val_mixed_rand = None
         if self.val_set is not None:
             val_accuracy = accuracy(net, runtime.loader(self.val_set, shuffle=False), runtime, desc="validation")
             log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(self.val_set))
+            val_mixed_rand = self._val_mixed_rand(net)
         results = evaluate_with_attack(
             self.challenge,
             self.cfg.attack.name,
@@ -190,8 +191,25 @@ class Classification(Task):
                 "epochs": loop.history["train"],
                 "images": len(cast(Sized, self.train_set)),
                 "val_accuracy": val_accuracy,
+                "val_mixed_rand": val_mixed_rand,
             },
         )
+
+    def _val_mixed_rand(self, net) -> float | None:
+        """The accuracy on the held-out training images with their objects on each other's backgrounds
+        (``mixed_rand_accuracy``), where the training set has masks; None where it has none."""
+        base = self.train_set.dataset if isinstance(self.train_set, Subset) else None
+        try:
+            masked = self.dataset.train_set(masks=True) if self.dataset.has_masks else None
+        except RRXError:  # e.g. dataset.train_source=in9l: no training masks
+            masked = None
+        if masked is None or base is None or len(cast(Sized, masked)) != len(cast(Sized, base)):
+            return None
+        held_out = Subset(masked, cast(Subset, self.val_set).indices)
+        generator = torch.Generator().manual_seed(int(self.cfg.seed))
+        found = mixed_rand_accuracy(net, self.runtime.loader(held_out, shuffle=False), self.runtime, generator)
+        log.info("validation mixed_rand accuracy %.2f%% (objects on each other's backgrounds)", 100 * found)
+        return found
 
     def state_dict(self) -> dict:
         return {"method": self.method.state_dict()}

@@ -308,3 +308,35 @@ def test_create_challenge_fills_in_the_defaults_and_checks_the_keys():
         create_challenge({"name": "background", "widths": [5]})
     with pytest.raises(RRXError, match=r"^challenge.widths=\[0\]: must be >= 1$"):
         create_challenge({"name": "edge", "widths": [0]})
+
+
+def test_mixed_rand_of_held_out_images_puts_each_object_on_the_others_background():
+    """Two images (a batch of two: each is the other's partner): image k has background k and, in its centre, an
+    object of value 0.5 + k / 4; a model reading the corner (the background) is wrong on both mixed images, one
+    reading the centre (the object) right on both."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rrx.challenges.accuracy import mixed_rand_accuracy
+    from rrx.runtime import Runtime
+
+    x = torch.stack([torch.full((3, 8, 8), float(k)) for k in (0, 1)])
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, 3:5, 3:5] = 1
+    x[0, :, 3:5, 3:5], x[1, :, 3:5, 3:5] = 0.5, 0.75
+    y = torch.tensor([0, 1])
+
+    class Reads(torch.nn.Module):
+        def __init__(self, row, col, split):
+            super().__init__()
+            self.row, self.col, self.split = row, col, split
+
+        def forward(self, images):
+            value = images[:, 0, self.row, self.col]
+            return torch.stack([self.split - value, value - self.split], 1)  # class 1 above the split
+
+    runtime = Runtime(torch.device("cpu"), amp=False, batch_size=2, num_workers=0, progress=False)
+    loader = DataLoader(TensorDataset(x, y, mask), batch_size=2)
+    corner, centre = Reads(0, 0, 0.5), Reads(3, 3, 0.625)
+    assert [int(m(x).argmax(1).eq(y).sum()) for m in (corner, centre)] == [2, 2]  # both right on the originals
+    assert mixed_rand_accuracy(corner, loader, runtime, torch.Generator().manual_seed(0)) == 0.0
+    assert mixed_rand_accuracy(centre, loader, runtime, torch.Generator().manual_seed(0)) == 1.0

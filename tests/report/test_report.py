@@ -417,3 +417,20 @@ def test_records_written_before_the_one_record_give_the_report_they_gave(tmp_pat
     assert Record.read(copy / "runs" / "an_loc").command == "analyze"
     assert Record.read(copy / "runs" / "seg_ada").task == "segmentation"
     assert Record.read(copy / "runs" / "eval_grad").command == "evaluate"
+
+
+def test_a_lambda_chosen_on_a_test_variation_is_marked(tmp_path, caplog):
+    runs = [
+        _run("SmallCNN", "RRR", 0.9, 0.5 + lam / 10, 0.9, seed=s, lam=lam, val=0.9)
+        for lam in (0.1, 1.0)
+        for s in (0, 1)
+    ]
+    for i, metrics in enumerate(runs):
+        _write(tmp_path / "runs" / str(i), metrics)
+    report([str(tmp_path / "runs")], tmp_path / "held_out", select_by="val_accuracy")
+    assert "selected on the test set" not in (tmp_path / "held_out" / "report.md").read_text()
+    report([str(tmp_path / "runs")], tmp_path / "test", select_by="mixed_rand")
+    text = (tmp_path / "test" / "report.md").read_text()
+    assert "### Best lambda by mixed_rand, synthetic (selected on the test set)" in text
+    assert "> **Warning:** lambda chosen by mixed_rand, a test-split accuracy" in text
+    assert "a test-split accuracy" in caplog.text
