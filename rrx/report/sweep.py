@@ -10,7 +10,6 @@ from rrx.challenges.background import TABLE5_COLUMNS, table5_row
 from rrx.errors import RRXError
 from rrx.record import Record
 
-
 # held-out training images (trainer.val_fraction): accuracy, and accuracy with objects on each other's backgrounds
 HELD_OUT = ("val_accuracy", "val_mixed_rand")
 
