@@ -161,7 +161,7 @@ def score_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     ``background_class`` for the worst-group accuracy of the mixed variations. Returns one row: the accuracy of each
     variation and BG Gap = Mixed same - Mixed rand (percent), and ``Worst group <variation>`` where the
     backgrounds' classes are given for every image of a mixed variation."""
-    from rrx.challenges.groups import MIXED, group_accuracy
+    from rrx.challenges.groups import group_accuracy
     from rrx.predictions import accuracies
 
     missing = [c for c in ("variation", "label", "prediction") if c not in predictions.columns]
@@ -176,10 +176,8 @@ def score_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
         if "label_name" not in frame.columns:
             frame = frame.assign(label_name=frame["label"].astype(str))
         groups = group_accuracy(frame.assign(background_class=frame["background_class"].astype("string")))
-        for variation in MIXED:
-            if variation in groups:
-                title = variation.replace("_", " ")
-                row[f"Worst group {title}"] = 100 * groups[variation]["worst_group_accuracy"]
+        for variation, found_groups in groups.items():
+            row[f"Worst group {variation.replace('_', ' ')}"] = 100 * found_groups["worst_group_accuracy"]
     return pd.DataFrame([row])
 
 

@@ -232,7 +232,7 @@ TABLES = [
     ),
     Table(
         "groups",
-        "Worst-group accuracy of the mixed variations (object class x background class)",
+        "Worst-group accuracy (groups: object class x background class)",
         group_table,
         has_groups,
         5.5,
