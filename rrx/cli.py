@@ -1,4 +1,4 @@
-"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, analyze, report, inspect)."""
+"""The ``rrx`` command: one Hydra app per subcommand (train, evaluate, analyze, report, inspect, export)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ commands:
   analyze    read a model: rrx analyze analysis=focus checkpoint=<run>   (localisation, obey, focus, u_analysis, ipha)
   report     tables from finished runs: rrx report runs=<folder or glob>
   inspect    the Model Inspector web app: rrx inspect checkpoint=<run>   (http://127.0.0.1:8501)
+  export     a checkpoint for other tools: rrx export checkpoint=<run> format=madry|state_dict
 
 examples:
   rrx train method=rrda
@@ -58,6 +59,7 @@ COMMAND_GROUPS = {  # the config groups each command composes, in the order --he
     "analyze": ["model", "dataset", "analysis"],
     "inspect": ["model", "dataset"],
     "report": [],
+    "export": [],
 }
 
 
@@ -215,6 +217,13 @@ def report_app(cfg: DictConfig):
         print(f"\n{title}\n{table}")
 
 
+@app("export")
+def export_app(cfg: DictConfig):
+    from rrx.export import export
+
+    return _run(export, cfg)
+
+
 @app("inspect")
 def inspect_app(cfg: DictConfig):
     from rrx.inspector.server import inspect
@@ -228,6 +237,7 @@ COMMANDS = {
     "analyze": analyze_app,
     "report": report_app,
     "inspect": inspect_app,
+    "export": export_app,
 }
 SUBMITIT_LAUNCHERS = ("slurm", "local_parallel")  # conf/hydra/launcher/, built on hydra-submitit-launcher
 
