@@ -2,7 +2,7 @@
 
 As a library (``rrx.__all__``; the worked examples are in the docs' API page): a model is any ``nn.Module`` on
 [0, 1] images (``rrx.Model`` adds a model's normalisation and Grad-CAM's layer); ``rrx.method``, ``rrx.attack``
-and ``rrx.train_step`` train it in your own loop; ``rrx.evaluate`` and ``rrx.score_predictions`` give the
+and ``rrx.train_step`` train it in your own loop; ``rrx.challenge`` and ``rrx.score_predictions`` give the
 challenges' tables; ``rrx.attribute`` and the analyses' scores (ObEy, the pointing game, relevance mass and rank,
 Focus, the Feature Impact Index) read it; ``rrx.dataset`` gives the datasets as ``(image, label, mask)``
 Datasets. The names are imported on first use, so ``import rrx`` (and the CLI) stays light.
@@ -22,7 +22,7 @@ _EXPORTS = {
     "attack": "rrx.api",
     "dataset": "rrx.api",
     "train_step": "rrx.api",
-    "evaluate": "rrx.api",
+    "challenge": "rrx.api",
     "score_predictions": "rrx.api",
     "attribute": "rrx.api",
     "rrda": "rrx.methods.rrda",

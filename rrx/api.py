@@ -113,22 +113,22 @@ def _runtime(device: str | torch.device | None, batch_size: int, progress: bool)
     return Runtime(device, amp=False, batch_size=batch_size, num_workers=0, progress=progress)
 
 
-def evaluate(
+def challenge(
     model: nn.Module,
     data,
-    challenge: str = "background",
+    name: str = "background",
     batch_size: int = 64,
     device: str | torch.device | None = None,
     progress: bool = False,
     **keys: Any,
 ) -> pd.DataFrame:
-    """The challenge ``challenge`` (``rrx evaluate challenge=<name>``, with ``keys`` set) of ``model`` on ``data``
+    """The challenge ``name`` (``rrx evaluate challenge=<name>``, with ``keys`` set) of ``model`` on ``data``
     (a ``dataset(...)``, or the path of a folder in the IN-9 layout), as a one-row DataFrame with the columns of its
     tables in percent (Table 5's Mixed same, Mixed rand, Mixed next, BG Gap, Original; Table 8's; the worst-group
     accuracies). ``df.attrs["results"]`` holds the results as ``metrics.json`` has them and
     ``df.attrs["predictions"]`` the per-image predictions (``rrx.predictions``).
 
-    Example: ``rrx.evaluate(rrx.Model(net, mean, std), "/data/bg_challenge")``.
+    Example: ``rrx.challenge(rrx.Model(net, mean, std), "/data/bg_challenge")``.
     """
     from rrx.challenges import check_variations, create_challenge
     from rrx.config import component
@@ -137,7 +137,7 @@ def evaluate(
 
     if isinstance(data, (str, Path)):
         data = dataset("in9", root=str(data))
-    spec = create_challenge(component("challenge", challenge, **keys))
+    spec = create_challenge(component("challenge", name, **keys))
     check_variations(spec, data, "none")
     runtime = _runtime(device, batch_size, progress)
     model = model.to(runtime.device).eval()

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from rrx.data.base import Benchmark
 from rrx.runtime import Runtime
 
 FILE = "predictions.parquet"
@@ -59,9 +60,14 @@ def predict(model: torch.nn.Module, loader: DataLoader, runtime: Runtime, desc: 
 
 def prediction_frame(dataset, variation: str, data, found: dict[str, torch.Tensor]) -> pd.DataFrame:
     """``predict``'s results on ``data`` (``dataset.variation_set(variation)``) as rows of ``COLUMNS``."""
-    info = dataset.image_info(variation, data)
-    classes = dataset.classes or [str(k) for k in range(dataset.num_classes)]
+    # a duck-typed dataset (not a Benchmark) has its images named by their index, with no known backgrounds
+    info = (
+        dataset.image_info(variation, data)
+        if hasattr(dataset, "image_info")
+        else Benchmark.image_info(dataset, variation, data)
+    )
     label, prediction = found["label"].tolist(), found["prediction"].tolist()
+    classes = getattr(dataset, "classes", None) or [str(k) for k in range(max([*label, *prediction], default=-1) + 1)]
     frame = pd.DataFrame(
         {
             "variation": variation,

@@ -6,6 +6,7 @@ import pytest
 from fixtures.isic import write_isic
 from fixtures.rival10 import write_rival10
 from fixtures.vision import write_cifar10, write_image_folder, write_stl10
+from fixtures.waterbirds import write_waterbirds
 from hydra import compose, initialize_config_module
 
 from rrx.attacks import create_attack
@@ -142,7 +143,7 @@ def test_dataset_choice(choice, tmp_path):
     overrides = [f"dataset={choice}", *DATASET_OVERRIDES.get(choice, [])]
     if choice == "synthetic":
         overrides.append(f"dataset.cache_dir={tmp_path}")
-    if choice in ("in9", "rival10", "isic", "cifar10", "stl10", "image_folder"):
+    if choice in ("in9", "rival10", "isic", "cifar10", "stl10", "image_folder", "waterbirds"):
         with pytest.raises(RRXError, match=f"dataset={choice} needs dataset.root"):
             create_dataset(_compose(*overrides).dataset)
         roots = {
@@ -152,6 +153,7 @@ def test_dataset_choice(choice, tmp_path):
             "cifar10": lambda: write_cifar10(tmp_path)["folder"],
             "stl10": lambda: write_stl10(tmp_path)["folder"],
             "image_folder": lambda: write_image_folder(tmp_path) and tmp_path,
+            "waterbirds": lambda: write_waterbirds(tmp_path / "waterbirds"),
         }
         overrides.append(f"dataset.root={roots[choice]()}")
     cfg = _compose(*overrides).dataset

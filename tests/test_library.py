@@ -1,6 +1,7 @@
 """rrx as a library: the API page's examples run as written, and the public functions on a user's own model give what
 an independent computation gives (a hand-normalised forward, captum's LayerGradCam, a plain accuracy loop)."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -42,6 +43,8 @@ def test_import_rrx_is_light_and_every_public_name_resolves():
     assert light.stdout.split() == ["False", str(len(rrx.__all__))]
     for name in rrx.__all__:
         assert getattr(rrx, name) is not None, name
+        # no submodule of that name: importing it (rrx.evaluate is the command's) would replace the attribute
+        assert name.startswith("__") or importlib.util.find_spec(f"rrx.{name}") is None, name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         rrx.nope  # noqa: B018
 
@@ -110,7 +113,7 @@ def test_evaluate_on_an_in9_folder_is_a_plain_accuracy_loop(tmp_path):
     net = torchvision.models.resnet18(num_classes=9).eval()
     model = rrx.Model(net, mean=MEAN, std=STD)
     data = rrx.dataset("in9", root=str(root), image_size=32, val_per_class=0)
-    table = rrx.evaluate(model, data)
+    table = rrx.challenge(model, data)
     expected = {}
     for variation in ("original", "mixed_same", "mixed_rand", "mixed_next"):
         images = data.variation_set(variation)

@@ -10,6 +10,7 @@ from fixtures.mnist import write_mnist
 from fixtures.rival10 import write_rival10
 from fixtures.scgm import write_scgm
 from fixtures.vision import write_cifar10, write_image_folder, write_stl10
+from fixtures.waterbirds import write_waterbirds
 from hydra import compose, initialize_config_module
 from torch.utils.data import Dataset
 
@@ -36,6 +37,7 @@ SMALL = {  # dataset -> (overrides, a function writing its tiny root (None: embe
     "textures": (["dataset.train_size=10", "dataset.test_size=10"], None),
     "isic": (["dataset.image_size=16", "dataset.num_workers=0"], lambda tmp: write_isic(tmp / "ISIC")),
     "scgm": (["dataset.image_size=16"], write_scgm),
+    "waterbirds": (["dataset.image_size=16"], lambda tmp: write_waterbirds(tmp / "waterbirds")),
 }
 
 
