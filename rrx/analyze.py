@@ -14,9 +14,10 @@ from rrx.analyses import create_analysis
 from rrx.analyses.common import analysis_images
 from rrx.config import check
 from rrx.errors import RRXError
+from rrx.loggers import tracked
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.record import Record
-from rrx.results import write_run_tables
+from rrx.results import write_results
 from rrx.subject import DatasetChoice, open_subject
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
             "use a dataset with masks (synthetic, in9, rival10, or image_folder with masks/)"
         )
     data = analysis_images(dataset, cfg.analysis.variation, analysis.needs_masks, cfg.analysis.max_images)
-    with claim_new_folder(out_dir, "analyze", replace_unfinished=True):
+    with claim_new_folder(out_dir, "analyze", replace_unfinished=True), tracked(cfg, out_dir) as tracker:
         record_hydra_config(out_dir, cfg)
         model = subject.build().eval()
         log.info(
@@ -84,7 +85,6 @@ def analyze(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | bool
             analyses={cfg.analysis.name: results},
             analysis={**cast(dict, OmegaConf.to_container(cfg.analysis, resolve=True)), **timing},
         )
-        record.write(out_dir)
-        write_run_tables(record, out_dir)
-        log.info("Results in %s (%.1f images/s)", out_dir, timing["images_per_s"])
+        write_results(out_dir, record, tracker)
+        log.info("%.1f images/s", timing["images_per_s"])
         return record

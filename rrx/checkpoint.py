@@ -61,6 +61,7 @@ SAME_RUN_IGNORES = (
     "dataset.preload_gb",
     "dataset.label_map",
 )
+SAME_RUN_IGNORES_PREFIXES = ("logger.",)  # where a run is tracked changes nothing it computes
 # Keys a later rrx added, each with the value that means what a run saved before it did: a checkpoint whose config
 # lacks one reads as having this value, so an unfinished run of an older rrx still resumes.
 ADDED_KEYS = {
@@ -317,7 +318,10 @@ def config_differences(saved: dict, cfg: DictConfig, upgrade: Callable[[dict], d
         group = key.split(".", 1)[0]
         return key not in new and group in GROUPS and old.get(f"{group}.name") == new.get(f"{group}.name")
 
-    keys = sorted((set(old) | set(new)) - set(SAME_RUN_IGNORES), key=lambda k: (not k.endswith(".name"), k))
+    keys = sorted(
+        (k for k in set(old) | set(new) if k not in SAME_RUN_IGNORES and not k.startswith(SAME_RUN_IGNORES_PREFIXES)),
+        key=lambda k: (not k.endswith(".name"), k),
+    )
     keys = [k for k in keys if not dropped(k)]
     return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
 

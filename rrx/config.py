@@ -33,6 +33,7 @@ GROUPS = {
     "challenge": ("rrx.challenges", "CHALLENGES"),
     "attack": ("rrx.attacks", "ATTACKS"),
     "analysis": ("rrx.analyses", "ANALYSES"),
+    "logger": ("rrx.loggers", "LOGGERS"),
 }
 
 

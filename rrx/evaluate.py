@@ -15,6 +15,7 @@ from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
 from rrx.checkpoint import describe, saved_config
+from rrx.loggers import tracked
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.provenance import collect, weights
 from rrx.record import Record
@@ -40,7 +41,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
         if loaded[0].get("task") == "segmentation":
             return evaluate_segmentation(cfg, out_dir, *loaded, DatasetChoice.of(dataset_choice), started)
     subject = open_subject(cfg, dataset_choice, loaded=loaded)
-    with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
+    with claim_new_folder(out_dir, "evaluate", replace_unfinished=True), tracked(cfg, out_dir) as tracker:
         record_hydra_config(out_dir, cfg)
         challenge = create_challenge(cfg.challenge)
         check_variations(challenge, subject.dataset, cfg.attack.name)
@@ -63,7 +64,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
         )
         record = subject.record("evaluate", started, model, challenges=results)
         record.predictions = getattr(challenge, "predictions", None)
-        write_results(out_dir, record)
+        write_results(out_dir, record, tracker)
         return record
 
 
@@ -89,7 +90,7 @@ def evaluate_segmentation(
     net = runtime.place(task.setup(runtime, torch.Generator()))
     task.load_state_dict(ckpt)
     loop = LoopState.of(ckpt, task)
-    with claim_new_folder(out_dir, "evaluate", replace_unfinished=True):
+    with claim_new_folder(out_dir, "evaluate", replace_unfinished=True), tracked(cfg, out_dir) as tracker:
         record_hydra_config(out_dir, cfg)
         log.info(
             "Scoring %s (%s) again on %s: robustness window %d px",
@@ -105,5 +106,5 @@ def evaluate_segmentation(
             checkpoint_state=state,
             provenance=collect(started, runtime.device, weights(None, None, str(file.resolve()))),
         )
-        write_results(out_dir, record)
+        write_results(out_dir, record, tracker)
         return record

@@ -31,7 +31,8 @@ LOCK = ".rrx.lock"
 ERROR = "error.txt"  # a failed sweep job's traceback
 STATUS = "status.json"  # a training run's state: running, stopped (and why), finished
 # What Hydra and the lock put into any run folder; everything else in a folder is some run's result.
-NOT_RESULTS = {".hydra", LOCK}
+TRACKER_DIRS = {"logs", "mlruns", "wandb"}  # what a run's tracker writes (rrx.loggers): its log, not its results
+NOT_RESULTS = {".hydra", LOCK, *TRACKER_DIRS}
 UMASK = os.umask(0o022)  # read once; files get the permissions a plain open() would give, not mkstemp's 0600
 os.umask(UMASK)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rrx.analyses import ANALYSES
 from rrx.challenges import CHALLENGES
+from rrx.loggers import record_numbers
 from rrx.predictions import write_predictions
 from rrx.record import Record
 from rrx.tables import Figure, Table, markdown, write_table
@@ -41,13 +42,20 @@ def figure_specs() -> list[Figure]:
     return _declared("FIGURES")
 
 
-def write_results(out_dir: Path, record: Record) -> None:
+def write_results(out_dir: Path, record: Record, tracker=None) -> None:
     """``metrics.json``, ``predictions.parquet`` where the record has per-image predictions, and the run's tables
-    (``write_run_tables``) in ``out_dir``."""
+    (``write_run_tables``) in ``out_dir``; with ``tracker`` (``rrx.loggers``), ``metrics.json`` names its run, which
+    then gets the final numbers and the files as artifacts, and is closed."""
+    if tracker is not None:
+        record.sections["tracker"] = tracker.describe()
     record.write(out_dir)
     if record.predictions is not None:
         write_predictions(out_dir, record.predictions)
     write_run_tables(record, out_dir)
+    if tracker is not None:
+        tracker.log_results(record_numbers(record))
+        tracker.log_artifacts(out_dir)
+        tracker.finish("FINISHED")
     log.info("Results in %s", out_dir)
 
 

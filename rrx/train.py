@@ -34,6 +34,7 @@ from rrx.checkpoint import (
 from rrx.distributed import check_same_folder, create_fabric, launch, rank_seed
 from rrx.errors import RRXError
 from rrx.guard import guarded_step
+from rrx.loggers import flat_numbers, open_tracker
 from rrx.outputs import ERROR, record_hydra_config, write_status
 from rrx.provenance import collect, weights
 from rrx.record import Record
@@ -157,6 +158,9 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", task.label)
     where = str(runtime.device) if world == 1 else f"{world} ranks on {runtime.device.type}"
     log.info("Training %s (%s) -> %s", task.describe(), where, out_dir)
+    tracker = None  # rank 0's: it logs the numbers summed over the ranks
+    if rank == 0 and "logger" in cfg:
+        tracker = open_tracker(cfg.logger, out_dir, cast(dict, OmegaConf.to_container(cfg, resolve=True)))
 
     phases = task.phases()
     epochs = sum(p.epochs for p in phases)
@@ -233,6 +237,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
                 cfg,
                 epochs,
                 save,
+                tracker,
             )
             if any(p.start == FORK and p.fork_of == phase.name for p in phases):
                 loop.forks[phase.name] = {
@@ -248,6 +253,8 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     except (Exception, KeyboardInterrupt, Stopped) as err:
         if rank == 0:
             record_stop(out_dir, err, loop.epoch, epochs)
+        if tracker is not None:
+            tracker.finish("FAILED" if not isinstance(err, (KeyboardInterrupt, Stopped)) else "KILLED")
         raise
     history = [h for p in phases for h in loop.history.get(p.name, [])]
     record.train = {
@@ -262,7 +269,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     record.provenance = collect(started, runtime.device, weights(cast(dict, model_cfg), net), record.finished)
     from rrx.results import write_results  # the tables (pandas, every component's module): only once there are results
 
-    write_results(out_dir, record)
+    write_results(out_dir, record, tracker)
     save(finished=True)
     return record
 
@@ -294,9 +301,11 @@ def run_phase(
     cfg,
     epochs: int,
     save,
+    tracker=None,
 ):
-    """The remaining epochs of ``phase``: each one's data, training pass, validation, best epoch, history and
-    checkpoint. Returns the last loader (the next phase may go on with its data)."""
+    """The remaining epochs of ``phase``: each one's data, training pass, validation, best epoch, history,
+    checkpoint and the tracker's numbers (``rrx.loggers``; rank 0's). Returns the last loader (the next phase may go
+    on with its data)."""
     rank, world = fabric.global_rank, fabric.world_size
     history = loop.history.setdefault(phase.name, [])
     for epoch in range(loop.phase_epoch + 1, phase.epochs + 1):
@@ -340,5 +349,8 @@ def run_phase(
             task.summary(entry),
             entry["seconds"],
         )
+        if tracker is not None:
+            numbers = flat_numbers({k: v for k, v in entry.items() if k != "epoch"})
+            tracker.log_metrics({f"{phase.name}/{k}" if phase.label else k: v for k, v in numbers.items()}, loop.epoch)
         save(finished=False)
     return loader

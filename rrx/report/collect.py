@@ -308,7 +308,8 @@ def label_config_differences(runs: list[Record]) -> list[Record]:
         keys = [
             k
             for k in keys
-            if not k.startswith(("lambda_grid.", "train.lambda_grid.")) and len(_values(group, configs, k)) > 1
+            if not k.startswith(("lambda_grid.", "train.lambda_grid.", "logger.", "train.logger."))
+            and len(_values(group, configs, k)) > 1
         ]
         if not keys:
             continue
