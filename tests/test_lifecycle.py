@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 from conftest import TINY as CLASSIFICATION
@@ -134,6 +135,12 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(task, cache_dir, tmp_
     a, b = _load(tmp_path / "run" / "checkpoint.pt"), _load(tmp_path / "whole" / "checkpoint.pt")
     assert a["task"] == b["task"] == task and a["finished"] and a["epoch"] == a["epochs"]
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
+    # the tracker's (logger=csv) epochs: the ones before the stop, and the rest in the resumed run's own version
+    first, second = (pd.read_csv(tmp_path / "run" / "logs" / v / "metrics.csv") for v in ("version_0", "version_1"))
+    if task == "classification":
+        losses = [h["loss"] for h in whole["train"]["epochs"]]
+        assert first["loss"].dropna().tolist() == pytest.approx(losses[:2])
+        assert second["loss"].dropna().tolist() == pytest.approx(losses[2:])
 
 
 @pytest.mark.parametrize("task", TASKS)

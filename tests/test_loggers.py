@@ -18,22 +18,23 @@ def _numbers(metrics):
 
 def test_csv_is_the_default_and_holds_every_epoch(compose_train, tmp_path):
     metrics = train(compose_train("trainer.epochs=2"), tmp_path)
-    logged = pd.read_csv(tmp_path / "logs" / "metrics.csv")
+    logged = pd.read_csv(tmp_path / "logs" / "version_0" / "metrics.csv")
     epochs = logged.dropna(subset=["loss"])
     assert [(int(s), loss, acc) for s, loss, acc in epochs[["step", "loss", "acc"]].itertuples(index=False)] == [
         pytest.approx(n) for n in _numbers(metrics)
     ]
     final = logged.dropna(subset=["challenges/bg_gap"])["challenges/bg_gap"].tolist()
     assert final == [pytest.approx(metrics["challenges"]["bg_gap"])]
-    assert metrics["tracker"] == {"logger": "csv", "dir": str(tmp_path / "logs")}
-    assert "method" in (tmp_path / "logs" / "hparams.yaml").read_text()
+    assert metrics["tracker"] == {"logger": "csv", "dir": str(tmp_path / "logs" / "version_0")}
+    assert "method" in (tmp_path / "logs" / "version_0" / "hparams.yaml").read_text()
 
 
 def test_tensorboard_events_read_back(compose_train, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     metrics = train(compose_train("trainer.epochs=2", "logger=tensorboard"), tmp_path)
-    events = EventAccumulator(str(tmp_path / "logs"), size_guidance={"images": 0, "tensors": 0}).Reload()
+    assert metrics["tracker"] == {"logger": "tensorboard", "dir": str(tmp_path / "logs" / "version_0")}
+    events = EventAccumulator(metrics["tracker"]["dir"], size_guidance={"images": 0, "tensors": 0}).Reload()
     assert [(e.step, e.value) for e in events.Scalars("loss")] == [
         (epoch, pytest.approx(loss, rel=1e-6)) for epoch, loss, _ in _numbers(metrics)
     ]
@@ -83,7 +84,7 @@ def test_a_tracker_that_fails_later_loses_no_run(compose_train, tmp_path, monkey
 def test_evaluate_logs_its_numbers_and_an_unknown_logger_is_one_line(tiny_run, tmp_path):
     rrx("evaluate", f"checkpoint={tiny_run}", "challenge=mixed_rand", f"hydra.run.dir={tmp_path / 'eval'}")
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    logged = pd.read_csv(tmp_path / "eval" / "logs" / "metrics.csv")
+    logged = pd.read_csv(tmp_path / "eval" / "logs" / "version_0" / "metrics.csv")
     rand = evaluated["challenges"]["accuracy"]["mixed_rand"]
     assert logged["challenges/accuracy/mixed_rand"].dropna().tolist() == [pytest.approx(rand)]
     one_line_error(

@@ -35,13 +35,14 @@ class NoTracker(Tracker):
 
 @dataclass
 class CSVConfig(LoggerConfig):
-    """Lightning Fabric's CSVLogger: <run>/logs/metrics.csv (one row per epoch) and hparams.yaml; no dependency"""
+    """Lightning Fabric's CSVLogger: <run>/logs/version_<n>/metrics.csv (one row per epoch) and hparams.yaml"""
 
     name: str = param("csv", "the registered name of the logger")
 
 
 class FabricTracker(Tracker):
-    """A Lightning Fabric logger (``lightning_fabric.loggers``) writing under ``<run>/logs``."""
+    """A Lightning Fabric logger (``lightning_fabric.loggers``) writing under ``<run>/logs/version_<n>``: a resumed
+    run, or a command run again in its folder, gets the next version and never replaces the earlier logs."""
 
     def __init__(self, cfg, out_dir: Path):
         self.out_dir = out_dir
@@ -74,13 +75,14 @@ class CSVTracker(FabricTracker):
     def make(self):
         from lightning_fabric.loggers import CSVLogger
 
-        return CSVLogger(self.out_dir, name="logs", version="")
+        return CSVLogger(self.out_dir, name="logs", version=None)
 
     def start(self, config: dict) -> None:
         from omegaconf import OmegaConf
 
-        self.logger = self.make()  # Fabric's CSVLogger keeps no hyperparameters: hparams.yaml beside its metrics.csv
-        Path(self.logger.log_dir).mkdir(parents=True, exist_ok=True)
+        self.logger = self.make()
+        self.logger.experiment  # noqa: B018 - makes its (new, empty) version folder now
+        # Fabric's CSVLogger keeps no hyperparameters: hparams.yaml beside its metrics.csv
         (Path(self.logger.log_dir) / "hparams.yaml").write_text(OmegaConf.to_yaml(config))
 
 
@@ -101,7 +103,7 @@ class TensorBoardTracker(FabricTracker):
         _needs("tensorboard", "tensorboard", "tensorboard")
         from lightning_fabric.loggers import TensorBoardLogger
 
-        return TensorBoardLogger(self.out_dir, name="logs", version="", default_hp_metric=False)
+        return TensorBoardLogger(self.out_dir, name="logs", version=None, default_hp_metric=False)
 
     def log_artifacts(self, folder: Path) -> None:
         import numpy as np
