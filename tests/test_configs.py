@@ -1,7 +1,5 @@
 """Every YAML of every config group composes into the real config and builds its entry."""
 
-from pathlib import Path
-
 import pytest
 from fixtures.isic import write_isic
 from fixtures.rival10 import write_rival10
@@ -17,8 +15,6 @@ from rrx.methods import create_method, list_methods
 from rrx.models import create_model
 from rrx.tasks.segmentation import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
 
 def _compose(*overrides):
     """The real train config with only ``overrides`` (nothing is trained here)."""
@@ -26,8 +22,11 @@ def _compose(*overrides):
         return compose("train", overrides=list(overrides))
 
 
-def _choices(group):
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+def _method_choices():
+    from rrx.config import options
+    from rrx.methods import METHODS
+
+    return sorted(options(METHODS))  # the registered methods and their presets (rrda, actdiff_rrda)
 
 
 def _model_choices():
@@ -55,7 +54,13 @@ def test_model_choice(choice):
     assert create_model(cfg.model, 9, cfg.dataset.mean, cfg.dataset.std) is not None
 
 
-@pytest.mark.parametrize("choice", _choices("method"))
+def test_every_method_and_preset_is_an_option():
+    from rrx.methods import list_methods
+
+    assert set(list_methods()) | {"rrda", "actdiff_rrda"} == set(_method_choices())
+
+
+@pytest.mark.parametrize("choice", _method_choices())
 def test_method_choice(choice):
     method = create_method(_compose(f"method={choice}").method)
     assert method.rrda == choice.endswith("rrda")
