@@ -243,6 +243,18 @@ class Rival10(Benchmark):
             partners = self._partners[variation]
         return Rival10Variation(test, variation, partners, self.cfg.fill, masks)
 
+    def image_info(self, variation: str, data: Dataset) -> dict[str, list]:
+        """Each test image by its file relative to ``root``; a mixed image's ``background_class`` is the class of
+        the partner whose background it was pasted onto (``mixed_partners``)."""
+        if not isinstance(data, Rival10Variation):
+            return super().image_info(variation, data)
+        split = data.split
+        image = [str(Path(path).relative_to(self.root)) for path, _ in split.samples]
+        partners = data.partners
+        if partners is None:
+            return {"image": image, "background_class": [None] * len(image)}
+        return {"image": image, "background_class": [self.classes[int(split.labels[int(j)])] for j in partners]}
+
 
 @register_dataset("rival10", config=Rival10Config)
 def rival10(cfg) -> Rival10:

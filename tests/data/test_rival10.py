@@ -131,3 +131,21 @@ def test_wrong_layout(tmp_path):
         _rival(tmp_path / "RIVAL10")
     with pytest.raises(RRXError, match="does not exist"):
         _rival(tmp_path / "nope")
+
+
+def test_a_mixed_images_background_class_is_its_partners(root):
+    dataset = _rival(root)
+    for variation in ("mixed_same", "mixed_next", "mixed_rand", "original"):
+        data = dataset.variation_set(variation)
+        info = dataset.image_info(variation, data)
+        labels = [dataset.classes[y] for _, y in data]
+        assert info["image"][0].startswith("test/ordinary/") and len(info["image"]) == len(labels)
+        if variation == "mixed_same":  # a background of the object's own class (IN-9's rule)
+            assert info["background_class"] == labels
+        elif variation == "mixed_next":  # of the next class, (y + 1) mod K
+            nxt = [dataset.classes[(dataset.classes.index(c) + 1) % 10] for c in labels]
+            assert info["background_class"] == nxt
+        elif variation == "mixed_rand":
+            assert None not in info["background_class"] and info["background_class"] != labels
+        else:
+            assert info["background_class"] == [None] * len(labels)
