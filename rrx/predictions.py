@@ -19,7 +19,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from rrx.data.base import Benchmark
 from rrx.runtime import Runtime
 
 FILE = "predictions.parquet"
@@ -60,12 +59,11 @@ def predict(model: torch.nn.Module, loader: DataLoader, runtime: Runtime, desc: 
 
 def prediction_frame(dataset, variation: str, data, found: dict[str, torch.Tensor]) -> pd.DataFrame:
     """``predict``'s results on ``data`` (``dataset.variation_set(variation)``) as rows of ``COLUMNS``."""
-    # a duck-typed dataset (not a Benchmark) has its images named by their index, with no known backgrounds
-    info = (
-        dataset.image_info(variation, data)
-        if hasattr(dataset, "image_info")
-        else Benchmark.image_info(dataset, variation, data)
-    )
+    if hasattr(dataset, "image_info"):  # rrx.data.base.Benchmark.image_info
+        info = dataset.image_info(variation, data)
+    else:  # a duck-typed dataset: its images named by their index, their backgrounds unknown
+        n = len(cast(Sized, data))
+        info = {"image": [f"{variation}/{i}" for i in range(n)], "background_class": [None] * n}
     label, prediction = found["label"].tolist(), found["prediction"].tolist()
     classes = getattr(dataset, "classes", None) or [str(k) for k in range(max([*label, *prediction], default=-1) + 1)]
     frame = pd.DataFrame(
