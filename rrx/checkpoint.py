@@ -96,7 +96,7 @@ def upgrade_saved_config(saved: dict) -> dict:
     of its component no longer has (they had no effect), so the component rebuilds from it."""
     from rrx.config import GROUPS, config_class
 
-    flat = renamed(_flat(saved))
+    flat = renamed(flat_config(saved))
     nested: dict = {}
     for key, value in flat.items():
         *parents, leaf = key.split(".")
@@ -296,11 +296,12 @@ def describe(ckpt: dict) -> str:
     return "finished" if ckpt["finished"] else f"unfinished (epoch {ckpt['epoch']} of {ckpt['epochs']})"
 
 
-def _flat(cfg: dict, prefix: str = "") -> dict:
+def flat_config(cfg: dict, prefix: str = "") -> dict:
+    """A nested config as ``{"method.lam": 100.0, ...}``."""
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         name = f"{prefix}{key}"
-        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+        out.update(flat_config(value, f"{name}.") if isinstance(value, dict) else {name: value})
     return out
 
 
@@ -308,9 +309,9 @@ def config_differences(saved: dict, cfg: DictConfig, upgrade: Callable[[dict], d
     """The keys (``key: saved -> now``) whose values differ between a checkpoint's config and ``cfg``; what names
     a run first (``model.name``, ``method.name``, ``dataset.name``, ...), then the rest in order. ``upgrade`` (the
     task's ``upgrade_config``) says first what a config of an older rrx means in today's keys."""
-    new = _flat(cast(dict, OmegaConf.to_container(cfg, resolve=True)))
+    new = flat_config(cast(dict, OmegaConf.to_container(cfg, resolve=True)))
     saved = saved if upgrade is None else upgrade(saved)
-    old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **renamed(_flat(saved))}
+    old = {**{k: v for k, v in ADDED_KEYS.items() if k in new}, **renamed(flat_config(saved))}
     from rrx.config import GROUPS
 
     def dropped(key: str) -> bool:

@@ -56,11 +56,16 @@ def torchvision_arch(model_cfg) -> str | None:
     return None
 
 
-def madry_checkpoint(state_dict: dict[str, torch.Tensor], epoch: int) -> dict[str, Any]:
-    """``{"model": ..., "epoch": ...}`` in the layout of the reference's ``NormalizedModel`` (module docstring)."""
-    mean, std = state_dict["mean"].reshape(3, 1, 1), state_dict["std"].reshape(3, 1, 1)
-    model = {"module.normalizer.new_mean": mean.clone(), "module.normalizer.new_std": std.clone()}
-    model.update({f"module.model.{k}": v.clone() for k, v in network_state(state_dict).items()})
+def madry_checkpoint(
+    network: dict[str, torch.Tensor], mean: torch.Tensor, std: torch.Tensor, epoch: int
+) -> dict[str, Any]:
+    """``{"model": ..., "epoch": ...}`` in the layout of the reference's ``NormalizedModel`` (module docstring): the
+    network's state dict (``network_state``) behind the normaliser of ``mean`` and ``std``."""
+    model = {
+        "module.normalizer.new_mean": mean.reshape(3, 1, 1).clone(),
+        "module.normalizer.new_std": std.reshape(3, 1, 1).clone(),
+    }
+    model.update({f"module.model.{k}": v.clone() for k, v in network.items()})
     return {"model": model, "epoch": int(epoch)}
 
 
@@ -81,7 +86,10 @@ def export(cfg: DictConfig, out_dir: Path) -> Path:
     with claim_new_folder(out_dir, "export"):
         record_hydra_config(out_dir, cfg)
         if cfg.format == "madry":
-            target, payload = out_dir / "madry_checkpoint.pt", madry_checkpoint(state, ckpt.get("epoch", 0))
+            target, payload = (
+                out_dir / "madry_checkpoint.pt",
+                madry_checkpoint(network, state["mean"], state["std"], ckpt.get("epoch", 0)),
+            )
             how = f"python in9_eval.py --arch {arch} --checkpoint {target.name} (MadryLab/backgrounds_challenge)"
         else:
             target, payload = out_dir / "state_dict.pt", {k: v.clone() for k, v in network.items()}

@@ -57,6 +57,11 @@ def predict(model: torch.nn.Module, loader: DataLoader, runtime: Runtime, desc: 
     return found
 
 
+def share_correct(found: dict[str, torch.Tensor]) -> float:
+    """``predict``'s correct predictions / images: the accuracy."""
+    return (found["prediction"] == found["label"]).sum().item() / len(found["label"])
+
+
 def prediction_frame(dataset, variation: str, data, found: dict[str, torch.Tensor]) -> pd.DataFrame:
     """``predict``'s results on ``data`` (``dataset.variation_set(variation)``) as rows of ``COLUMNS``."""
     if hasattr(dataset, "image_info"):  # rrx.data.base.Benchmark.image_info

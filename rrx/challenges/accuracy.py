@@ -1,5 +1,5 @@
-"""Accuracy of a classifier on a loader: what the background challenge reports per variation and training
-validates with."""
+"""Accuracy of a classifier on a loader: what training validates with (the background challenge keeps the
+predictions too, ``rrx.predictions``), and on held-out images with mixed backgrounds."""
 
 from __future__ import annotations
 
@@ -10,19 +10,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from rrx.predictions import predict, share_correct
 from rrx.runtime import Runtime
 
 
-@torch.no_grad()
 def accuracy(model: torch.nn.Module, loader: DataLoader, runtime: Runtime, desc: str) -> float:
-    """Correct predictions / dataset size."""
-    model.eval()
-    correct = 0
-    for x, y, *_ in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
-        with runtime.autocast():
-            logits = model(x.to(runtime.device))
-        correct += (logits.argmax(1).cpu() == y).sum().item()
-    return correct / len(cast(Sized, loader.dataset))
+    """Correct predictions / dataset size (``rrx.predictions.predict``, ``share_correct``)."""
+    return share_correct(predict(model, loader, runtime, desc))
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from rrx.challenges import register_challenge
 from rrx.challenges.groups import group_accuracy, group_matrix_figure, group_table, has_groups
 from rrx.config import ComponentConfig, param
 from rrx.plots import box_plot, pyplot, save_figure
-from rrx.predictions import predict, prediction_frame
+from rrx.predictions import predict, prediction_frame, share_correct
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Figure, Table, percent
@@ -64,7 +64,7 @@ class BackgroundChallenge:
             data = dataset.variation_set(variation)
             found = predict(model, runtime.loader(data, shuffle=False), runtime, desc=variation)
             frames.append(prediction_frame(dataset, variation, data, found))
-            acc = float((found["prediction"] == found["label"]).sum().item()) / len(cast(Sized, data))
+            acc = share_correct(found)
             results["accuracy"][variation] = acc
             log.info("%-10s accuracy %.2f%% (%d images)", variation, 100 * acc, len(cast(Sized, data)))
         self.predictions = pd.concat(frames, ignore_index=True)

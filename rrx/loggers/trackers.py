@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rrx.checkpoint import flat_config
 from rrx.config import param
 from rrx.errors import RRXError
 from rrx.loggers import LoggerConfig, Tracker, artifacts, register_logger
@@ -88,7 +89,7 @@ class CSVTracker(FabricTracker):
 
 @dataclass
 class TensorBoardConfig(LoggerConfig):
-    """Lightning Fabric's TensorBoardLogger: event files under <run>/logs (tensorboard --logdir <run>/logs)"""
+    """Lightning Fabric's TensorBoardLogger: event files under <run>/logs/version_<n> (tensorboard --logdir ...)"""
 
     name: str = param("tensorboard", "the registered name of the logger")
 
@@ -156,7 +157,7 @@ class MLflowTracker(Tracker):
         self.run_id = self.client.create_run(experiment, tags=tags, run_name=self.out_dir.name).info.run_id
         from mlflow.entities import Param
 
-        params = [Param(k, str(v)[:6000]) for k, v in _flat(config).items()]
+        params = [Param(k, str(v)[:6000]) for k, v in flat_config(config).items()]
         for i in range(0, len(params), 100):  # MLflow's limit per batch
             self.client.log_batch(self.run_id, params=params[i : i + 100])
 
@@ -229,11 +230,3 @@ class WandbTracker(Tracker):
 
     def describe(self) -> dict:
         return {"logger": self.name, "project": self.project, "run_id": self.run.id, "mode": self.mode}
-
-
-def _flat(config: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
-    return out
