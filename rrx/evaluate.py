@@ -53,7 +53,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
             subject.dataset.name,
             cfg.challenge.name,
         )
-        results = evaluate_with_attack(
+        results, predictions = evaluate_with_attack(
             challenge,
             cfg.attack.name,
             create_attack(cfg.attack),
@@ -63,7 +63,7 @@ def evaluate(cfg: DictConfig, out_dir: Path, dataset_choice: DatasetChoice | boo
             cfg.attack.get("eval_eps"),
         )
         record = subject.record("evaluate", started, model, challenges=results)
-        record.predictions = getattr(challenge, "predictions", None)
+        record.predictions = predictions
         write_results(out_dir, record, tracker)
         return record
 

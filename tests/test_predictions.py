@@ -15,7 +15,7 @@ from rrx.challenges.groups import group_accuracy
 from rrx.config import component
 from rrx.data import create_dataset
 from rrx.data.in9 import IN9Config, in9
-from rrx.predictions import COLUMNS
+from rrx.predictions import COLUMNS, disagreement
 from rrx.report.collect import find_metrics
 from rrx.report.report import report
 from rrx.train import train
@@ -44,6 +44,30 @@ def test_the_predictions_give_the_recorded_accuracies_and_bg_gap(trained):
     gap = (same["label"] == same["prediction"]).mean() - (rand["label"] == rand["prediction"]).mean()
     assert gap == pytest.approx(metrics["challenges"]["bg_gap"], abs=1e-12)
     assert frame["confidence"].between(1 / 9, 1).all()  # the arg-max's softmax probability of 9 classes
+
+
+def test_the_edge_grid_and_the_accuracies_under_attack_are_recomputed_from_the_predictions(tmp_path, cache_dir):
+    with initialize_config_module("rrx.conf", version_base="1.3"):
+        overrides = ["challenge=all", "challenge.widths=[5,20]", "challenge.snr_max_images=2", "attack=fgsm"]
+        cfg = compose("train", overrides=[*TINY, f"dataset.cache_dir={cache_dir}", *overrides, "attack.eval_eps=[0.1]"])
+    train(cfg, tmp_path)
+    frame = pd.read_parquet(tmp_path / "predictions.parquet")
+    challenges = json.loads((tmp_path / "metrics.json").read_text())["challenges"]
+    shares = frame.groupby(["challenge", "condition", "variation"])["correct"].mean()
+    images = frame.groupby(["challenge", "condition", "variation"]).size()
+    for variation, accs in challenges["edge"].items():
+        for width, acc in accs.items():
+            assert shares["edge", f"W={width}", variation] == pytest.approx(acc, abs=1e-12)
+            assert images["edge", f"W={width}", variation] == images["background", "", variation]
+    assert shares["attack", "attack", "original"] == pytest.approx(challenges["adversarial_accuracy"]["original"])
+    assert shares["attack", "attack eps=0.1", "original"] == pytest.approx(challenges["adversarial_curve"]["0.1"])
+    for variation, acc in challenges["accuracy"].items():  # the background set's, unperturbed
+        assert shares["background", "", variation] == pytest.approx(acc, abs=1e-12)
+    edited = frame.copy()
+    first = edited.index[edited["condition"] == "W=20"][0]
+    edited.loc[first, "correct"] = not edited.loc[first, "correct"]
+    assert disagreement(challenges, frame) is None
+    assert disagreement(challenges, edited).startswith(f"edge/{edited.loc[first, 'variation']}/20: ")
 
 
 def test_a_mixed_images_background_class_is_that_of_the_image_it_came_from(trained, cache_dir):

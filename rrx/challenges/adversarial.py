@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sized
-from typing import cast
 
 import pandas as pd
+import torch
 from tqdm import tqdm
 
+from rrx.predictions import concatenated, decide, gathered, prediction_frame, share_correct
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Table, model_name, percent
@@ -16,32 +16,48 @@ from rrx.tables import Table, model_name, percent
 log = logging.getLogger(__name__)
 
 
-def evaluate_with_attack(challenge, attack_name: str, attack, model, dataset, runtime: Runtime, eval_eps=None) -> dict:
+def evaluate_with_attack(
+    challenge, attack_name: str, attack, model, dataset, runtime: Runtime, eval_eps=None
+) -> tuple[dict, pd.DataFrame | None]:
     """The challenge's results, plus ``adversarial_accuracy`` on original when an attack is configured, and with
-    ``eval_eps`` (a list) ``adversarial_curve``: {eps: accuracy under the attack at that eps} (thesis Table 9)."""
+    ``eval_eps`` (a list) ``adversarial_curve``: {eps: accuracy under the attack at that eps} (thesis Table 9);
+    with the per-image predictions they come from (``rrx.predictions``: the challenge's, then the attacked images'
+    under condition ``attack`` and ``attack eps=<e>``), None where the challenge predicts nothing."""
     results = challenge.evaluate(model, dataset, runtime)
+    frames = [getattr(challenge, "predictions", None)]
     if attack_name != "none":
-        results["adversarial_accuracy"] = {"original": adversarial_accuracy(model, dataset, attack, runtime)}
+        found = attacked_predictions(model, dataset, attack, runtime)
+        results["adversarial_accuracy"] = {"original": share_correct(found)}
+        frames.append(prediction_frame(dataset, "original", found["data"], found, "attack", "attack"))
         if eval_eps:
-            results["adversarial_curve"] = {
-                f"{float(eps):g}": adversarial_accuracy(model, dataset, attack.at_eps(float(eps)), runtime)
-                for eps in eval_eps
-            }
-    return results
+            results["adversarial_curve"] = {}
+            for eps in eval_eps:
+                key = f"{float(eps):g}"
+                found = attacked_predictions(model, dataset, attack.at_eps(float(eps)), runtime)
+                results["adversarial_curve"][key] = share_correct(found)
+                frames.append(
+                    prediction_frame(dataset, "original", found["data"], found, "attack", f"attack eps={key}")
+                )
+    return results, concatenated(frames)
 
 
-def adversarial_accuracy(model, dataset, attack, runtime: Runtime, variation: str = "original") -> float:
-    """Correct predictions on ``attack.perturb``-ed images of ``variation`` / its size."""
-    loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
+def attacked_predictions(model, dataset, attack, runtime: Runtime, variation: str = "original") -> dict:
+    """``rrx.predictions.predict``'s ``{"label", "prediction", "confidence"}`` on ``attack.perturb``-ed images of
+    ``variation`` (under ``"data"`` the variation's dataset)."""
+    data = dataset.variation_set(variation)
     model.eval()
-    correct = 0
-    for x, y in tqdm(loader, desc=f"attack {variation}", leave=False, disable=not runtime.progress):
+    parts = []
+    for x, y in tqdm(
+        runtime.loader(data, shuffle=False), desc=f"attack {variation}", leave=False, disable=not runtime.progress
+    ):
         x, y = x.to(runtime.device), y.to(runtime.device)
         x_adv = attack.perturb(model, x, y)
-        correct += (model(x_adv).argmax(1) == y).sum().item()
-    acc = correct / len(cast(Sized, loader.dataset))
-    log.info("%-10s accuracy under attack %.2f%%", variation, 100 * acc)
-    return acc
+        with torch.no_grad():
+            prediction, confidence = decide(model(x_adv))
+        parts.append({"label": y, "prediction": prediction, "confidence": confidence})
+    found: dict = gathered(parts)
+    log.info("%-10s accuracy under attack %.2f%%", variation, 100 * share_correct(found))
+    return found | {"data": data}
 
 
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------

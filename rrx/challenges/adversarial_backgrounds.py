@@ -27,6 +27,7 @@ from tqdm import tqdm
 from rrx.challenges import register_challenge
 from rrx.config import ComponentConfig, param
 from rrx.plots import pyplot, save_figure
+from rrx.predictions import decide, prediction_frame
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Figure, Table, model_name
@@ -44,25 +45,31 @@ def fooling_backgrounds(
     batch_size: int,
     stop_at_first: bool,
     runtime: Runtime | None = None,
-) -> tuple[torch.Tensor, int]:
+) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
     """Which backgrounds make the prediction on foreground ``x`` (3, H, W) with mask ``m`` (1, H, W) differ from ``y``.
 
-    Returns (wrong, evaluated): ``wrong`` (N,) bool over ``backgrounds`` (N, 3, H, W), False for those not
-    evaluated; ``evaluated`` the number of composites predicted. With ``stop_at_first`` the backgrounds are
-    taken ``batch_size`` at a time and the search ends after the first batch holding a fooling one.
+    Returns (wrong, evaluated, prediction, confidence): ``wrong`` (N,) bool over ``backgrounds`` (N, 3, H, W),
+    False for those not evaluated; ``evaluated`` the number of composites predicted; ``prediction`` (N,) the class
+    predicted on each composite (-1 where not evaluated) and ``confidence`` (N,) its softmax probability (NaN there).
+    With ``stop_at_first`` the backgrounds are taken ``batch_size`` at a time and the search ends after the first
+    batch holding a fooling one.
     """
     wrong = torch.zeros(len(backgrounds), dtype=torch.bool, device=backgrounds.device)
+    prediction = torch.full((len(backgrounds),), -1, dtype=torch.long, device=backgrounds.device)
+    confidence = torch.full((len(backgrounds),), float("nan"), device=backgrounds.device)
     evaluated = 0
     for start in range(0, len(backgrounds), batch_size):
         bg = backgrounds[start : start + batch_size]
         composite = bg * (1 - m) + x * m
         with runtime.autocast() if runtime is not None else nullcontext():
             logits = model(composite)
-        wrong[start : start + len(bg)] = logits.argmax(1) != y
+        batch = slice(start, start + len(bg))
+        prediction[batch], confidence[batch] = decide(logits)
+        wrong[batch] = prediction[batch] != y
         evaluated += len(bg)
-        if stop_at_first and wrong[start : start + len(bg)].any():
+        if stop_at_first and wrong[batch].any():
             break
-    return wrong, evaluated
+    return wrong, evaluated, prediction, confidence
 
 
 def stats_indices(labels: np.ndarray, per_class: int | None) -> set[int]:
@@ -111,10 +118,13 @@ class AdversarialBackgrounds:
 
     Results: ``{"adversarial_backgrounds": {accuracy, vulnerable, foregrounds, backgrounds, per_class,
     composites, seconds, images_per_second, backgrounds_table}}``; ``backgrounds_table`` lists every
-    background with its file (when it has one), class and fool share.
+    background with its file (when it has one), class and fool share. ``predictions``: a row per foreground
+    (``rrx.predictions``, condition ``every background``), correct when no background fools it, with the prediction
+    on the first composite that does and that background's class (the label and no confidence where none does).
     """
 
     def __init__(self, cfg):
+        self.predictions: pd.DataFrame | None = None
         self.stats_per_class = cfg.stats_per_class
         self.batch_size = cfg.batch_size
         self.top_k = int(cfg.top_k)
@@ -134,12 +144,19 @@ class AdversarialBackgrounds:
         fooled_by = torch.zeros(len(backgrounds), device=runtime.device)  # stats foregrounds of other classes fooled
         met_by = torch.zeros(len(backgrounds), device=runtime.device)  # stats foregrounds of other classes
         vulnerable = np.zeros(len(labels), bool)
+        predicted, confidence = torch.tensor(labels), torch.full((len(labels),), float("nan"))
+        fooling: list[int | None] = [None] * len(labels)  # the first fooling background of each foreground
         composites, started = 0, time.perf_counter()
         loader = DataLoader(fg_set, batch_size=1, shuffle=False, num_workers=runtime.num_workers)
         for i, (x, y, m) in enumerate(tqdm(loader, desc="adversarial backgrounds", disable=not runtime.progress)):
             x, m, y = x[0].to(runtime.device), m[0].to(runtime.device), int(y)
-            wrong, evaluated = fooling_backgrounds(model, x, m, y, backgrounds, batch_size, i not in full, runtime)
+            wrong, evaluated, prediction, probability = fooling_backgrounds(
+                model, x, m, y, backgrounds, batch_size, i not in full, runtime
+            )
             vulnerable[i] = bool(wrong.any())
+            if vulnerable[i]:
+                j = int(wrong.nonzero()[0, 0])
+                predicted[i], confidence[i], fooling[i] = int(prediction[j]), float(probability[j]), j
             composites += evaluated
             if i in full:
                 other = bg_labels != y
@@ -151,6 +168,11 @@ class AdversarialBackgrounds:
         share = (fooled_by / met_by.clamp(min=1)).cpu().tolist()
         files = [str(path) for path, _ in bg_set.samples] if hasattr(bg_set, "samples") else [None] * len(share)
         classes = list(dataset.classes)
+        found = {"label": torch.tensor(labels), "prediction": predicted, "confidence": confidence}
+        background_class = [None if j is None else classes[int(bg_labels[j])] for j in fooling]
+        self.predictions = prediction_frame(
+            dataset, "original", fg_set, found, "adversarial_backgrounds", "every background", background_class
+        )
         table = [
             {"file": f, "class": classes[int(c)], "fool_share": s, "foregrounds": int(n)}
             for f, c, s, n in zip(files, bg_labels.cpu().tolist(), share, met_by.cpu().tolist())

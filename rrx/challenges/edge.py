@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -18,6 +16,7 @@ from rrx.challenges import register_challenge
 from rrx.challenges.background import BACKGROUND_VARIATIONS
 from rrx.config import ComponentConfig, param
 from rrx.plots import pyplot, save_figure
+from rrx.predictions import concatenated, decide, gathered, prediction_frame, share_correct
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Figure, Table, thesis_order
@@ -107,13 +106,15 @@ class EdgeChallenge:
     scaled from ``cfg.reference_size`` to the images' size (``applied_width``).
 
     Results: ``{"edge": {variation: {W: accuracy}}, "edge_widths": {W: applied width in pixels}}``, keyed by
-    the nominal W; every image is read once per variation.
+    the nominal W; every image is read once per variation. ``predictions``: a row per image and width
+    (``rrx.predictions``, condition ``W=<w>``).
     """
 
     def __init__(self, cfg):
         self.variations = list(cfg.edge_variations)
         self.widths = [int(w) for w in cfg.widths]
         self.reference_size = cfg.reference_size
+        self.predictions: pd.DataFrame | None = None
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(v, True) for v in self.variations]
@@ -121,10 +122,11 @@ class EdgeChallenge:
     @torch.no_grad()
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         model.eval()
-        grid, applied = {}, {}
+        grid, applied, frames = {}, {}, []
         for variation in self.variations:
-            loader = runtime.loader(dataset.variation_set(variation, masks=True), shuffle=False)
-            correct = dict.fromkeys(self.widths, 0)
+            data = dataset.variation_set(variation, masks=True)
+            loader = runtime.loader(data, shuffle=False)
+            found: dict[int, list[dict[str, torch.Tensor]]] = {w: [] for w in self.widths}
             for x, y, mask in tqdm(loader, desc=f"edge {variation}", leave=False, disable=not runtime.progress):
                 x, mask = x.to(runtime.device), mask.to(runtime.device)
                 applied = {w: applied_width(w, x.shape[-1], self.reference_size) for w in self.widths}
@@ -132,8 +134,13 @@ class EdgeChallenge:
                 for width in self.widths:
                     with runtime.autocast():
                         logits = model(x * (1 - bands[applied[width]]))
-                    correct[width] += (logits.argmax(1).cpu() == y).sum().item()
-            grid[variation] = {str(w): c / len(cast(Sized, loader.dataset)) for w, c in correct.items()}
+                    prediction, confidence = decide(logits)
+                    found[width].append({"label": y, "prediction": prediction, "confidence": confidence})
+            grid[variation] = {str(w): share_correct(gathered(parts)) for w, parts in found.items()}
+            frames += [
+                prediction_frame(dataset, variation, data, gathered(parts), "edge", f"W={w}")
+                for w, parts in found.items()
+            ]
             log.info(
                 "edge %-10s %s",
                 variation,
@@ -141,6 +148,7 @@ class EdgeChallenge:
                     f"W={w} ({applied[w]} px): {100 * a:.1f}%" for w, a in zip(self.widths, grid[variation].values())
                 ),
             )
+        self.predictions = concatenated(frames)
         return {"edge": grid, "edge_widths": {str(w): px for w, px in applied.items()}}
 
 

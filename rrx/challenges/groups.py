@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rrx.plots import pyplot, save_figure
+from rrx.predictions import unperturbed
 from rrx.record import Record
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def group_accuracy(frame: pd.DataFrame) -> dict:
     "matrix": {object: {background: [correct, images]}}}}`` for each variation of ``frame`` (the per-image
     predictions) whose every image has a known background class; a variation with unknown ones is left out."""
     out = {}
+    frame = unperturbed(frame)  # the images as they are, not the edge grid's or an attack's
     for variation in frame["variation"].unique():
         rows = frame[frame["variation"] == variation]
         unknown = int(rows["background_class"].isna().sum())

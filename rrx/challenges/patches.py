@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from rrx.challenges import register_challenge
 from rrx.config import ComponentConfig, param
+from rrx.predictions import concatenated, decide, prediction_frame
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Table, model_name
@@ -20,17 +21,21 @@ log = logging.getLogger(__name__)
 SUBSETS = ("original", "no_patch")  # every test image; those without a patch
 
 
-def scores_and_labels(model, loader, runtime: Runtime, desc: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(probability of class 1, predicted class, label) per image."""
+def scores_and_labels(
+    model, loader, runtime: Runtime, desc: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(probability of class 1, predicted class, label, probability of the predicted class) per image."""
     model.eval()
-    probs, preds, labels = [], [], []
+    probs, preds, labels, confidences = [], [], [], []
     with torch.no_grad():
         for x, y, *_ in tqdm(loader, desc=desc, leave=False, disable=not runtime.progress):
             logits = model(x.to(runtime.device)).float()
+            prediction, confidence = decide(logits)
             probs.append(torch.softmax(logits, dim=1)[:, 1].cpu())
-            preds.append(logits.argmax(1).cpu())
+            preds.append(prediction.cpu())
+            confidences.append(confidence.cpu())
             labels.append(y)
-    return torch.cat(probs), torch.cat(preds), torch.cat(labels)
+    return torch.cat(probs), torch.cat(preds), torch.cat(labels), torch.cat(confidences)
 
 
 @dataclass
@@ -44,10 +49,12 @@ class PatchesConfig(ComponentConfig):
 class PatchChallenge:
     """AUC of the class-1 probability and F1 of class 1 (malignant), with the accuracy, on ``original`` (every
     test image) and ``no_patch``. Results: ``{"accuracy": {variation: float}, "patches": {variation: {"auc",
-    "f1", "accuracy", "images"}}}``; AUC is NaN where a variation holds a single class."""
+    "f1", "accuracy", "images"}}}``; AUC is NaN where a variation holds a single class. ``predictions``: a row
+    per image (``rrx.predictions``)."""
 
     def __init__(self, cfg):
         self.variations = list(SUBSETS)
+        self.predictions: pd.DataFrame | None = None
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(v, False) for v in self.variations]
@@ -55,12 +62,16 @@ class PatchChallenge:
     def evaluate(self, model, dataset, runtime: Runtime) -> dict:
         from sklearn.metrics import f1_score, roc_auc_score  # here, not at import: sklearn adds 0.8 s to every command
 
-        accuracy, results = {}, {}
+        accuracy, results, frames = {}, {}, []
         for variation in self.variations:
-            loader = runtime.loader(dataset.variation_set(variation), shuffle=False)
-            prob, pred, y = scores_and_labels(model, loader, runtime, variation)
+            data = dataset.variation_set(variation)
+            prob, pred, y, confidence = scores_and_labels(
+                model, runtime.loader(data, shuffle=False), runtime, variation
+            )
+            found = {"label": y, "prediction": pred, "confidence": confidence}
+            frames.append(prediction_frame(dataset, variation, data, found, "patches"))
             auc = float(roc_auc_score(y.numpy(), prob.numpy())) if len(y.unique()) == 2 else float("nan")
-            acc = (pred == y).float().mean().item()
+            acc = (pred == y).sum().item() / len(y)  # exactly as rrx.predictions recomputes it
             results[variation] = {
                 "auc": auc,
                 "f1": float(f1_score(y.numpy(), pred.numpy(), zero_division=0)),
@@ -76,6 +87,7 @@ class PatchChallenge:
                 100 * acc,
                 len(y),
             )
+        self.predictions = concatenated(frames)
         return {"accuracy": accuracy, "patches": results}
 
 

@@ -84,6 +84,8 @@ class SNRChallenge:
     counted in ``undefined``, left out of ``per_image`` and logged.
     """
 
+    predictions = None  # it scores attributions, not predictions: no rows in predictions.parquet
+
     def __init__(self, cfg):
         names = cfg.attribution
         self.attributions = [names] if isinstance(names, str) else list(names)

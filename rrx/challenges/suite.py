@@ -9,6 +9,7 @@ from rrx.challenges.background import EVERY_VARIATION, BackgroundChallenge, Back
 from rrx.challenges.edge import EdgeChallenge, EdgeConfig
 from rrx.challenges.snr import SNRChallenge, SNRConfig
 from rrx.config import param
+from rrx.predictions import concatenated
 
 
 @dataclass
@@ -35,5 +36,5 @@ class AllChallenges:
         results = {}
         for part in self.parts:
             results.update(part.evaluate(model, dataset, runtime))
-        self.predictions = self.parts[0].predictions  # the background set's (rrx.predictions)
+        self.predictions = concatenated([getattr(part, "predictions", None) for part in self.parts])  # rrx.predictions
         return results

@@ -18,6 +18,7 @@ from rrx.config import ComponentConfig, param
 from rrx.data.in9 import foreground_stem
 from rrx.errors import RRXError
 from rrx.plots import pyplot, save_figure
+from rrx.predictions import concatenated, prediction_frame, share_correct
 from rrx.record import Record
 from rrx.runtime import Runtime
 from rrx.tables import Figure, Table, model_name
@@ -137,10 +138,12 @@ class ZeroShotChallenge:
     """Accuracy on ``cfg.variations`` (with BG-Gap), SV+/SV- of the target and the predicted class on each mixed
     variation against its original, over the misclassified pairs and over all pairs (Table 14, ``sv_of_pairs``),
     and box statistics of the similarity of each class's images with each text of their class per variation
-    (Fig. 25)."""
+    (Fig. 25). ``predictions``: a row per image (``rrx.predictions``; confidence: the softmax of the model's
+    logits, its logit scale times s)."""
 
     def __init__(self, cfg):
         self.variations = list(dict.fromkeys(["original", *cfg.variations]))
+        self.predictions: pd.DataFrame | None = None
 
     def needs(self) -> list[tuple[str, bool]]:
         return [(v, False) for v in self.variations]
@@ -152,12 +155,17 @@ class ZeroShotChallenge:
         model.eval()
         classes, texts, owner = list(dataset.classes), backbone.texts, backbone.owner.cpu()
         out: dict[str, Any] = {"accuracy": {}, "score_variability": {}, "similarities": {}}
-        original = None
+        original, frames = None, []
         for variation in self.variations:
             data = dataset.variation_set(variation)
             s, sims, labels = scores(model, data, runtime, variation)
             pred = s.argmax(1)
-            out["accuracy"][variation] = (pred == labels).float().mean().item()
+            confidence = (
+                (s * float(getattr(backbone, "scale", 1.0))).softmax(1).gather(1, pred[:, None])[:, 0]
+            )  # of the model's logits
+            found = {"label": labels, "prediction": pred, "confidence": confidence}
+            frames.append(prediction_frame(dataset, variation, data, found, "zero_shot"))
+            out["accuracy"][variation] = share_correct(found)
             out["similarities"][variation] = {
                 classes[c]: {
                     texts[t]: box_stats(sims[labels == c, t].numpy())
@@ -173,6 +181,7 @@ class ZeroShotChallenge:
                 s_orig = original[1][original_index(data, original[0])]
                 out["score_variability"][variation] = sv_of_pairs(s_orig, s, labels)
             log.info("%-10s accuracy %.2f%%", variation, 100 * out["accuracy"][variation])
+        self.predictions = concatenated(frames)
         acc = out["accuracy"]
         if "mixed_same" in acc and "mixed_rand" in acc:
             out["bg_gap"] = acc["mixed_same"] - acc["mixed_rand"]

@@ -227,7 +227,7 @@ def find_metrics(patterns: list[str]) -> Runs:
             )
             continue
         predictions = read_predictions(file.parent)
-        wrong = None if predictions is None else disagreement(record.challenges.get("accuracy", {}), predictions)
+        wrong = None if predictions is None else disagreement(record.challenges, predictions)
         if wrong:
             _skip(runs, file, f"its per-image predictions do not give its accuracies ({wrong}): edited or mixed up")
             continue

@@ -172,7 +172,7 @@ class Classification(Task):
             val_accuracy = accuracy(net, runtime.loader(self.val_set, shuffle=False), runtime, desc="validation")
             log.info("validation accuracy %.2f%% (%d held-out training images)", 100 * val_accuracy, len(self.val_set))
             val_mixed_rand = self._val_mixed_rand(net)
-        results = evaluate_with_attack(
+        results, predictions = evaluate_with_attack(
             self.challenge,
             self.cfg.attack.name,
             self.attack,
@@ -186,7 +186,7 @@ class Classification(Task):
             self.info,
             challenges=results,
             data=data_report(self.dataset),
-            predictions=getattr(self.challenge, "predictions", None),
+            predictions=predictions,
             train={
                 "epochs": loop.history["train"],
                 "images": len(cast(Sized, self.train_set)),

@@ -158,12 +158,14 @@ def test_eps_curve_attacks_at_each_eps():
     attack = create_attack(OmegaConf.create({"name": "fgsm", "eps": 0.01, "mix": None}))
     challenge = create_challenge(OmegaConf.create({"name": "background", "variations": ["original"]}))
     eps_list = [0.01, 0.05, 0.2]
-    results = evaluate_with_attack(
+    results, predictions = evaluate_with_attack(
         challenge, "fgsm", attack, TwoClassLinear(w), OneTask(x, y, None), RUNTIME, eval_eps=eps_list
     )
     for eps in eps_list:
         expected = (s.abs() > eps * w.abs().sum()).float().mean().item()
         assert results["adversarial_curve"][f"{eps:g}"] == pytest.approx(expected)
+        rows = predictions[predictions["condition"] == f"attack eps={eps:g}"]  # one per image, right where expected
+        assert rows["correct"].tolist() == (s.abs() > eps * w.abs().sum()).tolist()
     assert results["adversarial_accuracy"]["original"] == results["adversarial_curve"]["0.01"]
     pgd = create_attack(
         OmegaConf.create(

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from fixtures.in9 import write_in9
@@ -159,16 +160,23 @@ def _hand_made(n_classes=3):
 def test_a_background_reader_is_fooled_by_every_background_of_another_class():
     model, fg, mask, backgrounds, bg_labels = _hand_made()
     for y in range(3):
-        wrong, evaluated = fooling_backgrounds(model, fg[y], mask, y, backgrounds, batch_size=6, stop_at_first=False)
+        wrong, evaluated, prediction, _ = fooling_backgrounds(
+            model, fg[y], mask, y, backgrounds, batch_size=6, stop_at_first=False
+        )
         assert torch.equal(wrong, bg_labels != y) and evaluated == 6
+        assert torch.equal(prediction, bg_labels)  # it reads the corner: the background's colour
 
 
 def test_stop_at_first_fooling_batch():
     model, fg, mask, backgrounds, _ = _hand_made()
     # class 0: backgrounds 0, 1 are its own; 2 fools it; with batches of 1 the search stops after 3 composites
-    wrong, evaluated = fooling_backgrounds(model, fg[0], mask, 0, backgrounds, batch_size=1, stop_at_first=True)
+    wrong, evaluated, prediction, confidence = fooling_backgrounds(
+        model, fg[0], mask, 0, backgrounds, batch_size=1, stop_at_first=True
+    )
     assert evaluated == 3 and wrong.tolist() == [False, False, True, False, False, False]
-    _, evaluated = fooling_backgrounds(model, fg[0], mask, 0, backgrounds, batch_size=4, stop_at_first=True)
+    assert prediction.tolist() == [0, 0, 1, -1, -1, -1]  # -1: not evaluated
+    assert confidence[:3].gt(0).all() and confidence[3:].isnan().all()
+    _, evaluated, *_ = fooling_backgrounds(model, fg[0], mask, 0, backgrounds, batch_size=4, stop_at_first=True)
     assert evaluated == 4
 
 
@@ -207,6 +215,12 @@ def test_cli_adversarial_backgrounds_with_an_off_the_shelf_model(tmp_path):
     assert all(row["foregrounds"] == 8 for row in found["backgrounds_table"])  # one stats foreground per other class
     assert metrics["run"]["method"] == "Random weights (reference map)" and metrics["run"]["architecture"] == "resnet18"
     assert metrics["label_map"] == metrics["run"]["label_map"] == "reference"  # which ImageNet -> IN-9 map was read
+    rows = pd.read_parquet(out / "predictions.parquet")  # one per foreground: right where no background fools it
+    assert len(rows) == 18 and set(rows["condition"]) == {"every background"}
+    assert rows["correct"].mean() == pytest.approx(found["accuracy"], abs=1e-12)
+    fooled = rows[~rows["correct"]]
+    assert len(fooled) == found["vulnerable"] and (fooled["prediction"] != fooled["label"]).all()
+    assert fooled["background_class"].notna().all() and rows[rows["correct"]]["background_class"].isna().all()
     report = tmp_path / "report"
     rrx("report", f"runs={out}", f"hydra.run.dir={report}")
     assert "Adversarial backgrounds" in (report / "report.md").read_text()
@@ -313,6 +327,10 @@ def test_cli_zero_shot_clip_with_descriptors_and_report(tmp_path):
     assert sv["all_images"]["target"]["n_plus"] == 0 and sv["all_images"]["pairs"] == 18
     assert sv["errors"]["pairs"] == round(18 * (1 - challenges["accuracy"]["mixed_rand"]))
     assert len(challenges["similarities"]["original"]["00_dog"]) == 6  # one box per dog descriptor
+    rows = pd.read_parquet(out / "predictions.parquet")
+    assert set(rows["challenge"]) == {"zero_shot"} and len(rows) == 6 * 18
+    for variation, acc in challenges["accuracy"].items():
+        assert rows[rows["variation"] == variation]["correct"].mean() == pytest.approx(acc, abs=1e-12)
     report = tmp_path / "report"
     rrx("report", f"runs={out}", f"hydra.run.dir={report}")
     text = (report / "report.md").read_text()
