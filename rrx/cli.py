@@ -9,13 +9,16 @@ import logging
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from rrx.config import param
 from rrx.errors import RRXError, one_line_reason
 from rrx.outputs import ERROR, RunFolder, claim_new_folder, log_to_files, record_hydra_config, write_text
 from rrx.signals import Stopped
@@ -63,6 +66,49 @@ COMMAND_GROUPS = {  # the config groups each command composes, in the order --he
 }
 
 
+@dataclass
+class _Seeded:
+    seed: int = param(0, "the seed of initialisation, data split and batch order (training) or of sampling")
+
+
+@dataclass
+class _OfCheckpoint(_Seeded):
+    checkpoint: str | None = param(
+        None, "a run folder or its checkpoint.pt (null: the off-the-shelf model of model=<name>)"
+    )
+
+
+@dataclass
+class _ReportKeys:
+    runs: Any = param(MISSING, "the finished runs: a folder, a glob, or a list [a,b] of them")
+    select_by: str = param(
+        "val_accuracy",
+        "the best lambda of a sweep by held-out training images: val_accuracy or val_mixed_rand; a test "
+        "variation (mixed_rand, ...) is marked as chosen on the test set",
+    )
+
+
+@dataclass
+class _ExportKeys:
+    checkpoint: str = param(MISSING, "the run folder or checkpoint.pt to export")
+    format: str = param(
+        "madry",
+        "madry: the file MadryLab's in9_eval.py and challenge_eval.py load; state_dict: the plain torchvision or "
+        "timm state dict (export.json beside it says how to load it)",
+        choices=["madry", "state_dict"],
+    )
+
+
+COMMAND_KEYS = {  # each command's own top-level keys, for --help
+    "train": _Seeded,
+    "evaluate": _OfCheckpoint,
+    "analyze": _OfCheckpoint,
+    "inspect": _OfCheckpoint,
+    "report": _ReportKeys,
+    "export": _ExportKeys,
+}
+
+
 def command_help(command: str, overrides: list[str]) -> str:
     """``rrx <command> [overrides] --help``: the config groups with their options, then every key of the chosen
     components and blocks (type, default, range or choices, meaning), from their typed configs (``rrx.config``)."""
@@ -77,7 +123,7 @@ def command_help(command: str, overrides: list[str]) -> str:
         groups = [f"  {group}: {', '.join(loader.get_group_options(group))}" for group in COMMAND_GROUPS[command]]
     head = f"usage: rrx {command} [key=value ...] [group=option ...] [-m for a sweep]"
     lines = [head, "", "config groups (group=option):", *groups, "", "keys (key=value) of this configuration:"]
-    return "\n".join([*lines, describe(cfg)])
+    return "\n".join([*lines, describe(cfg, top=COMMAND_KEYS[command])])
 
 
 def config_error(err: BaseException) -> str | None:

@@ -139,9 +139,11 @@ def type_name(annotation: Any) -> str:
 
 
 def shown(value: Any) -> str:
-    """A value as the command line spells it: ``-1`` for -1.0, ``1e-05``, ``[0.35,1]``, ``true``."""
+    """A value as the command line spells it: ``-1`` for -1.0, ``1e-05``, ``[0.35,1]``, ``true``, ``null``."""
     if isinstance(value, bool):
         return str(value).lower()
+    if value is None:
+        return "null"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, ListConfig)):
@@ -280,10 +282,11 @@ def _command() -> str | None:
     return first.split(" ", 1)[1] if first.startswith("rrx ") else None
 
 
-def describe(cfg: DictConfig, groups: list[str] | None = None) -> str:
-    """For ``rrx <command> --help``: each typed node of ``cfg`` (the chosen components, ``trainer``, ...) with its
-    keys, type, default, range or choices and meaning."""
-    lines = []
+def describe(cfg: DictConfig, groups: list[str] | None = None, top: type | None = None) -> str:
+    """For ``rrx <command> --help``: the command's own keys (``top``, a dataclass of ``param`` fields, with their
+    values in ``cfg``), then each typed node of ``cfg`` (the chosen components, ``trainer``, ...) with its keys, type,
+    default, range or choices and meaning."""
+    lines = [] if top is None else ["command keys", *_field_lines(top, cfg, ""), ""]
     for key in groups or list(cfg):
         node = cfg.get(key) if isinstance(key, str) else None
         schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
@@ -291,23 +294,31 @@ def describe(cfg: DictConfig, groups: list[str] | None = None) -> str:
             continue
         title = f"{key}={node.name}" if "name" in node else key
         lines.append(f"\n{title}  ({(schema.__doc__ or '').strip().splitlines()[0] if schema.__doc__ else ''})")
-        hints = get_type_hints(schema)
-        for spec in fields(schema):
-            if spec.name == "name":
-                continue
-            default = node.get(spec.name) if spec.name in node and not OmegaConf.is_missing(node, spec.name) else "???"
-            if isinstance(default, (DictConfig, ListConfig)):
-                default = OmegaConf.to_container(default)
-            limits, kind = "", type_name(hints[spec.name])
-            if "choices" in spec.metadata:
-                limits = f"  [{' | '.join(shown(c) for c in spec.metadata['choices'])}]"
-                kind = "a choice" if kind == "any value" else kind
-            elif "bounds" in spec.metadata:
-                limits = f"  [{_allowed(*spec.metadata['bounds'])}]"
-            lines.append(f"  {key}.{spec.name}: {kind} = {shown(default)}{limits}")
-            if spec.metadata.get("help"):
-                lines.append(f"      {spec.metadata['help']}")
+        lines += _field_lines(cast(type, schema), node, f"{key}.")
     return "\n".join(lines).lstrip("\n")
+
+
+def _field_lines(schema: type, node: DictConfig, prefix: str) -> list[str]:
+    """``describe``'s lines of each field of ``schema`` but ``name``: ``<prefix><key>: <type> = <value in node>``
+    with its range or choices, then its meaning."""
+    lines = []
+    hints = get_type_hints(schema)
+    for spec in fields(cast(Any, schema)):
+        if spec.name == "name":
+            continue
+        default = node.get(spec.name) if spec.name in node and not OmegaConf.is_missing(node, spec.name) else "???"
+        if isinstance(default, (DictConfig, ListConfig)):
+            default = OmegaConf.to_container(default)
+        limits, kind = "", type_name(hints[spec.name])
+        if "choices" in spec.metadata:
+            limits = f"  [{' | '.join(shown(c) for c in spec.metadata['choices'])}]"
+            kind = "a choice" if kind == "any value" else kind
+        elif "bounds" in spec.metadata:
+            limits = f"  [{_allowed(*spec.metadata['bounds'])}]"
+        lines.append(f"  {prefix}{spec.name}: {kind} = {shown(default)}{limits}")
+        if spec.metadata.get("help"):
+            lines.append(f"      {spec.metadata['help']}")
+    return lines
 
 
 def component(group: str, option: str, **values: Any) -> DictConfig:

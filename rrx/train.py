@@ -158,9 +158,6 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", task.label)
     where = str(runtime.device) if world == 1 else f"{world} ranks on {runtime.device.type}"
     log.info("Training %s (%s) -> %s", task.describe(), where, out_dir)
-    tracker = None  # rank 0's: it logs the numbers summed over the ranks
-    if rank == 0 and "logger" in cfg:
-        tracker = open_tracker(cfg.logger, out_dir, cast(dict, OmegaConf.to_container(cfg, resolve=True)))
 
     phases = task.phases()
     epochs = sum(p.epochs for p in phases)
@@ -215,6 +212,10 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
     if rank == 0:
         write_status(out_dir, "running", loop.epoch, epochs)
     loader = None
+    # opened last before the loop, whose failures close it as failed: nothing between leaves a run RUNNING
+    tracker = None  # rank 0's: it logs the numbers summed over the ranks
+    if rank == 0 and "logger" in cfg:
+        tracker = open_tracker(cfg.logger, out_dir, cast(dict, OmegaConf.to_container(cfg, resolve=True)))
     try:
         for index, phase in enumerate(phases):
             if index < loop.phase:

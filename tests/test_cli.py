@@ -57,6 +57,13 @@ def test_help_lists_the_keys_of_the_chosen_components():
     assert "method.reduction: a string = mean" in rrx("train", "method=rrr", "--help").stdout
 
 
+def test_help_lists_each_commands_own_keys():
+    out = rrx("export", "--help").stdout
+    assert "  checkpoint: a string = ???\n      the run folder or checkpoint.pt to export" in out
+    assert "  format: a string = madry  [madry | state_dict]" in out
+    assert "  checkpoint: a string (or null) = null" in rrx("evaluate", "--help").stdout
+
+
 def test_cfg_job_prints_the_composed_config():
     out = rrx("train", "method=rrda", "--cfg", "job").stdout
     assert "rrda: true" in out and "name: resnet18" in out and "bg_correlation: 0.9" in out

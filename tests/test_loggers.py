@@ -69,6 +69,22 @@ def test_a_tracker_that_cannot_start_stops_before_training(compose_train, tmp_pa
     assert "\n" not in str(err.value) and not (bad / "checkpoint.pt").exists()
 
 
+def test_a_run_that_fails_closes_its_tracker_run_as_failed(compose_train, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    import rrx.train as train_module
+
+    def diverged(*args, **kwargs):
+        raise RRXError("loss is nan at epoch 1, step 1")
+
+    monkeypatch.setattr(train_module, "run_phase", diverged)
+    with pytest.raises(RRXError, match="loss is nan"):
+        train(compose_train("logger=mlflow"), tmp_path)
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FAILED" and run.info.run_name == tmp_path.name
+
+
 def test_a_tracker_that_fails_later_loses_no_run(compose_train, tmp_path, monkeypatch, caplog):
     from rrx.loggers.trackers import CSVTracker
 

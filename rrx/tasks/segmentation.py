@@ -39,7 +39,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import ConcatDataset, Dataset
 
-from rrx.config import check
+from rrx.config import check, shown
 from rrx.errors import RRXError
 from rrx.methods.ada import AdaSchedule
 from rrx.models.unet import create_unet
@@ -90,11 +90,6 @@ NOT_FOR_SEGMENTATION = {
 }
 
 
-def _shown(value) -> str:
-    """A value as the command line spells it (``true``, not ``True``)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def check_segmentation(cfg) -> None:
     """Everything ``task=segmentation`` needs of the config, before any data is read."""
     if cfg.model.name not in SEGMENTATION_MODELS:
@@ -129,7 +124,7 @@ def check_segmentation(cfg) -> None:
     for key, (value, why) in NOT_FOR_SEGMENTATION.items():
         given = OmegaConf.select(cfg, key, default=value)
         if given != value:
-            raise RRXError(f"{key}={_shown(given)} is not used by task=segmentation: {why}; use {key}={_shown(value)}")
+            raise RRXError(f"{key}={shown(given)} is not used by task=segmentation: {why}; use {key}={shown(value)}")
     seg = cfg.segmentation  # its choices and ranges: rrx.settings.SegmentationConfig (check)
     size = int(cfg.dataset.image_size)
     if cfg.method.name == "ada":
