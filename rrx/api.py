@@ -76,10 +76,28 @@ class Model(nn.Module):
 
 
 def method(name: str, **keys: Any):
-    """The training method ``name`` (``rrx train method=<name>``) with ``keys`` set, e.g. ``method("rrr",
-    lam=10.0)``; its ``loss(model, x, y, mask)`` returns ``(loss, logs)``: the batch's cross-entropy plus its
-    weighted penalty, to back-propagate in your loop (``logs``: ``ce``, ``penalty`` and ``logits``, detached). An
-    unknown key or a bad value is one RRXError listing the valid ones."""
+    """The training method ``name`` (``rrx train method=<name>``) with ``keys`` set.
+
+    The methods and their equations (docs' Methods page): ``standard`` (cross-entropy), ``rrr`` (Ross et al. 2017,
+    thesis Eq. 3.1: lam * ||(1 - M) * d log p / dx||^2), ``gradmask`` (Simpson et al. 2019), ``actdiff`` (Eq. 5.1),
+    ``ada`` (thesis Alg. 4), ``cdep`` (Rieger et al. 2020), ``eg`` (Erion et al. 2021), ``rrda`` and
+    ``actdiff_rrda`` (RRDA, thesis Alg. 3, with ``rrda=true`` on any of them).
+
+    Args:
+        name (str): a registered method or preset.
+        **keys: its config's keys (``rrx train method=<name> --help`` lists them), e.g. ``lam=10.0``,
+            ``input_space="normalized"`` (which needs the model wrapped in ``Model`` with its ``std``).
+
+    Returns:
+        The method: ``loss(model, x, y, mask)`` with x (B, 3, H, W) in [0, 1], y (B,), mask (B, 1, H, W) returns
+        ``(loss, logs)``, the batch's cross-entropy plus its weighted penalty, to back-propagate in your loop
+        (``logs``: ``ce``, ``penalty`` and ``logits``, detached).
+
+    Raises:
+        RRXError: an unknown name or key, or a value out of its range, naming the valid ones.
+
+    Example: ``rrx.method("rrr", lam=10.0).loss(model, x, y, mask)[0].backward()``.
+    """
     from rrx.config import component
     from rrx.methods import create_method
 
@@ -87,8 +105,17 @@ def method(name: str, **keys: Any):
 
 
 def attack(name: str, **keys: Any):
-    """The attack ``name`` (``fgsm``, ``pgd``) with ``keys`` set (``eps``, ``steps``, ...); ``perturb(model, x, y)``
-    returns the adversarial images in [0, 1]. ARRR is ``method`` trained on them (thesis Eq. 5.2)."""
+    """The attack ``name`` with ``keys`` set: ``fgsm`` (Goodfellow et al. 2015: x + eps * sign(grad_x CE)) or
+    ``pgd`` (Madry et al. 2018: ``steps`` signed steps of ``step_size`` projected onto the L-inf ball of ``eps``).
+    ARRR is a ``method`` trained on the attacked images (thesis Eq. 5.2; ``train_step(..., rrx_attack=...)``).
+
+    Args:
+        name (str): ``fgsm``, ``pgd`` or ``none``.
+        **keys: its config's keys, e.g. ``eps=8 / 255``, ``steps=10``, ``step_size=2 / 255``.
+
+    Returns:
+        The attack: ``perturb(model, x, y)`` returns the adversarial images (B, 3, H, W), clipped to [0, 1].
+    """
     from rrx.attacks import create_attack
     from rrx.config import component
 
@@ -96,10 +123,21 @@ def attack(name: str, **keys: Any):
 
 
 def dataset(name: str, **keys: Any):
-    """The dataset ``name`` (``rrx train dataset=<name>``) with ``keys`` set, e.g. ``dataset("in9", root=...)`` or
-    ``dataset("synthetic")`` (the embedded benchmark, generated once into its cache). ``train_set(masks=True)`` and
-    ``variation_set(variation, masks=True)`` are ``torch.utils.data.Dataset``\\ s of ``(image, label, mask)``
-    (``(image, label)`` without masks); ``variations()`` lists its evaluation variations."""
+    """The dataset ``name`` (``rrx train dataset=<name>``) with ``keys`` set.
+
+    Args:
+        name (str): e.g. ``"in9"`` (the backgrounds challenge's layout), ``"rival10"``, ``"waterbirds"``, or
+            ``"synthetic"`` (the embedded benchmark, generated once into its cache).
+        **keys: its config's keys, e.g. ``root="/data/bg_challenge"``, ``image_size=224``.
+
+    Returns:
+        The dataset: ``train_set(masks=True)`` and ``variation_set(variation, masks=True)`` are
+        ``torch.utils.data.Dataset``\\ s of ``(image, label, mask)``: image (3, H, W) in [0, 1], label an int,
+        mask (1, H, W) 1 on the object (``(image, label)`` without masks); ``variations()`` lists its evaluation
+        variations and ``classes`` its class names in label order.
+
+    Example: ``rrx.dataset("in9", root="/data/bg_challenge").variation_set("mixed_rand")``.
+    """
     from rrx.config import component
     from rrx.data import create_dataset
 
@@ -122,11 +160,26 @@ def challenge(
     progress: bool = False,
     **keys: Any,
 ) -> pd.DataFrame:
-    """The challenge ``name`` (``rrx evaluate challenge=<name>``, with ``keys`` set) of ``model`` on ``data``
-    (a ``dataset(...)``, or the path of a folder in the IN-9 layout), as a one-row DataFrame with the columns of its
-    tables in percent (Table 5's Mixed same, Mixed rand, Mixed next, BG Gap, Original; Table 8's; the worst-group
-    accuracies). ``df.attrs["results"]`` holds the results as ``metrics.json`` has them and
-    ``df.attrs["predictions"]`` the per-image predictions (``rrx.predictions``).
+    """The challenge ``name`` (``rrx evaluate challenge=<name>``) of ``model`` on ``data``.
+
+    The background challenge (Xiao et al. 2021; thesis 4.2): the accuracy on each variation and
+    BG-Gap = acc(mixed_same) - acc(mixed_rand), with the worst-group accuracy min_g acc(g) over the (object class,
+    background class) groups of each mixed variation (``rrx.challenges.groups``); the others as ``rrx evaluate``.
+
+    Args:
+        model (nn.Module): a classifier on [0, 1] images, (B, 3, H, W) -> (B, K) (``Model`` adds a normalisation).
+        data: a ``dataset(...)``, or the path of a folder in the IN-9 layout.
+        name (str): the challenge or preset. Default: ``"background"``.
+        batch_size (int): images per forward pass. Default: 64.
+        device (str | torch.device, optional): where to run. Default: None (the CPU).
+        progress (bool): a progress bar per variation. Default: False.
+        **keys: the challenge's config keys, e.g. ``variations=["original", "mixed_rand"]``.
+
+    Returns:
+        A one-row DataFrame with the columns of the challenge's tables in percent (Table 5's Mixed same, Mixed
+        rand, Mixed next, BG Gap, Original; Table 8's; the worst-group accuracies); ``df.attrs["results"]`` holds
+        the results as ``metrics.json`` has them and ``df.attrs["predictions"]`` the per-image predictions
+        (``rrx.predictions``).
 
     Example: ``rrx.challenge(rrx.Model(net, mean, std), "/data/bg_challenge")``.
     """
@@ -156,11 +209,22 @@ def challenge(
 
 
 def score_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
-    """The background challenge's numbers from predictions you computed yourself: ``predictions`` has one row per
-    image with ``variation``, ``label`` and ``prediction`` (class indices), and optionally ``label_name`` and
-    ``background_class`` for the worst-group accuracy of the mixed variations. Returns one row: the accuracy of each
-    variation and BG Gap = Mixed same - Mixed rand (percent), and ``Worst group <variation>`` where the
-    backgrounds' classes are given for every image of a mixed variation."""
+    """The background challenge's numbers from predictions you computed yourself: acc(v) = #{correct in v} / #v,
+    BG-Gap = acc(mixed_same) - acc(mixed_rand) (Xiao et al. 2021), worst-group accuracy = min over the (object
+    class, background class) groups g of acc(g) (Sagawa et al. 2020).
+
+    Args:
+        predictions (DataFrame): one row per image with ``variation``, ``label`` and ``prediction`` (class
+            indices), and optionally ``label_name`` and ``background_class`` for the worst-group accuracy of the
+            mixed variations (a ``predictions.parquet`` is such a frame).
+
+    Returns:
+        A one-row DataFrame: the accuracy of each variation and ``BG Gap`` (percent), and ``Worst group
+        <variation>`` where the backgrounds' classes are given for every image of a mixed variation.
+
+    Raises:
+        RRXError: a column is missing.
+    """
     from rrx.challenges.groups import group_accuracy
     from rrx.predictions import accuracies
 
@@ -182,10 +246,22 @@ def score_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def attribute(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, **options: Any) -> torch.Tensor:
-    """(B, H, W) attribution maps of classes ``target`` (B,) for images ``x`` by ``method`` (a registered name,
-    e.g. ``saliency``, ``integrated_gradients``, ``gradcam``, or ``captum:<ClassName>``); ``options`` as
-    ``rrx.attributions.attribution_map`` (``steps``, ``baseline``, ``signed``, ...). Grad-CAM needs
-    ``rrx.Model(..., cam_layer=...)``."""
+    """Attribution maps by captum: ``saliency`` (Simonyan et al. 2014, thesis Eq. 3.2: sum_c |d f_t / dx_c|),
+    ``integrated_gradients`` (Sundararajan et al. 2017: (x - x') * the mean of d f_t / dx along x' -> x),
+    ``gradcam`` (Selvaraju et al. 2017), the others registered, or any captum attribution as
+    ``captum:<ClassName>``.
+
+    Args:
+        model (nn.Module): a classifier on [0, 1] images; Grad-CAM needs ``rrx.Model(..., cam_layer=...)``.
+        x (Tensor): images (B, 3, H, W).
+        target (Tensor): the classes (B,) attributed.
+        method (str): the attribution's name.
+        **options: as ``rrx.attributions.attribution_map`` (``steps``, ``baseline``, ``signed``, ...).
+
+    Returns:
+        Tensor (B, H, W): one non-negative map per image (signed with ``signed=True``), reduced over the channels
+        as each method defines (Grad-CAM's upsampled to H x W).
+    """
     from rrx.attributions import attribution_map
 
     return attribution_map(model, x, target, method, **options)
@@ -199,10 +275,22 @@ def train_step(
     rrx_attack=None,
     generator: torch.Generator | None = None,
 ) -> float:
-    """One training step as ``rrx train`` takes it (``rrx.tasks.classification.training_step``): ``batch`` is
-    ``(x, y, mask)`` (or ``(x, y)`` for a method without masks), with ``rrx_method.rrda`` it gets its RRDA images
-    (thesis Alg. 3), ``rrx_attack`` (``attack(...)``; None: none) perturbs it (ARRR), then the method's loss,
-    backward and ``optimizer``'s step. ``generator`` draws RRDA's partners. Returns the loss."""
+    """One training step as ``rrx train`` takes it (``rrx.tasks.classification.training_step``): the batch gets its
+    RRDA images where the method has ``rrda`` (thesis Alg. 3), is perturbed by the attack (ARRR, thesis Eq. 5.2),
+    then the method's loss is back-propagated and ``optimizer`` steps.
+
+    Args:
+        model (nn.Module): the classifier being trained, on [0, 1] images.
+        optimizer (Optimizer): the optimizer of its parameters.
+        batch (Sequence[Tensor]): ``(x, y, mask)``: x (B, 3, H, W) in [0, 1], y (B,), mask (B, 1, H, W) 1 on the
+            object; ``(x, y)`` for a method without masks.
+        rrx_method: a ``method(...)``.
+        rrx_attack: an ``attack(...)``. Default: None (clean inputs).
+        generator (torch.Generator, optional): draws RRDA's partners. Default: None (a fresh generator).
+
+    Returns:
+        float: the batch's loss.
+    """
     from rrx.tasks.classification import training_step
 
     device = next(model.parameters()).device

@@ -77,12 +77,20 @@ def build_mosaics(images: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
 
 
 def focus(maps: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
-    """(M,) Focus of signed relevance maps (M, 2H, 2W) (or (M, C, 2H, 2W), summed over C first) given the target
-    quadrants (M, 4); NaN where a map has no positive relevance.
+    """Focus (Arias-Duart et al. 2022, seed 004) of relevance maps of 2 x 2 mosaics: the share of the positive
+    relevance that lies on the quadrants of the target class.
 
     Eq. 1: R_m^+ = sum_i g(r_i), g(x) = x if x > 0 else 0; Eq. 2: Focus = (R_m^+(img_1) + R_m^+(img_2)) / R_m^+, with
     img_1, img_2 the target-class quadrants and R_m^+ the sum over all four ("for XAI methods providing both positive
     and negative relevance, only the positive relevance is used").
+
+    Args:
+        maps (Tensor): signed relevance of M mosaics, (M, 2H, 2W), or (M, C, 2H, 2W) summed over C first.
+        flags (Tensor): (M, 4) 1 on each target-class quadrant, in the order top left, top right, bottom left,
+            bottom right.
+
+    Returns:
+        Tensor (M,): Focus in [0, 1]; NaN where a map has no positive relevance.
     """
     if maps.ndim == 4:
         maps = maps.sum(1)

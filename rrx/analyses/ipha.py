@@ -53,9 +53,18 @@ from rrx.tables import Figure, Table, thesis_order
 
 
 def feature_impact_index(model, x: torch.Tensor, x_selected: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Eq. 7.2: |f_y(x) - f_y(x_selected)| (B,), f_y the softmax probability of class y.
+    """Feature Impact Index (thesis Eq. 7.2): FII = |f_y(x) - f_y(x_selected)|, f_y the softmax probability of class
+    y. Low on x_important and high on x_non_important means the mask found the features the prediction rests on.
 
-    Low on x_important and high on x_non_important means the mask found the features the prediction rests on.
+    Args:
+        model (nn.Module): the classifier, on the images as given (wrap it in ``rrx.Model`` for its normalisation).
+        x (Tensor): images (B, C, H, W).
+        x_selected (Tensor): the same images with features removed (B, C, H, W), e.g. Eq. 7.1's
+            x * M + C * (1 - M) for an IPHA mask M.
+        y (Tensor): classes (B,) whose probability is compared.
+
+    Returns:
+        Tensor (B,): FII in [0, 1].
     """
     return (class_probability(model, x, y) - class_probability(model, x_selected, y)).abs()
 

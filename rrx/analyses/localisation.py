@@ -88,18 +88,52 @@ def _nan_where(values: torch.Tensor, undefined: torch.Tensor) -> torch.Tensor:
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Pointing game (Zhang et al. 2018, "Top-down neural attention by excitation backprop"): 1 where a pixel of
+    maximal relevance lies on the object, max_j a_j attained at some j with s_j = 1 (ties: any of them), else 0.
+
+    Args:
+        maps (Tensor): relevance maps (B, H, W), e.g. ``rrx.attribute(...)``.
+        masks (Tensor): object masks (B, H, W) or (B, 1, H, W), 1 on the object.
+
+    Returns:
+        Tensor (B,): one value per image in [0, 1]; NaN where the mask holds no object pixel or the map is
+        constant (it points nowhere; Quantus refuses such a map).
+    """
     a, s, undefined = _flat(maps, masks)
     at_max = a == a.max(1, keepdim=True).values
     return _nan_where((at_max & s).any(1).float(), undefined)
 
 
 def relevance_mass(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Relevance mass accuracy (Arras et al. 2022, "CLEVR-XAI", Eq. 2): the share of positive relevance on the
+    object, sum_{j: s_j = 1} max(a_j, 0) / sum_j max(a_j, 0) (Quantus's ``RelevanceMassAccuracy``).
+
+    Args:
+        maps (Tensor): relevance maps (B, H, W), e.g. ``rrx.attribute(...)``.
+        masks (Tensor): object masks (B, H, W) or (B, 1, H, W), 1 on the object.
+
+    Returns:
+        Tensor (B,): one value per image in [0, 1]; NaN where the mask holds no object pixel or the map is
+        constant (it points nowhere; Quantus refuses such a map).
+    """
     a, s, undefined = _flat(maps, masks)
     positive = a.clamp(min=0)
     return _nan_where((positive * s).sum(1) / positive.sum(1), undefined)
 
 
 def relevance_rank(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Relevance rank accuracy (Arras et al. 2022, "CLEVR-XAI", Eq. 3): of the K = |mask| most relevant pixels,
+    the share on the object, |{top-K pixels of a} ∩ {j: s_j = 1}| / K (ties in rank order, stable; Quantus's
+    ``RelevanceRankAccuracy``).
+
+    Args:
+        maps (Tensor): relevance maps (B, H, W), e.g. ``rrx.attribute(...)``.
+        masks (Tensor): object masks (B, H, W) or (B, 1, H, W), 1 on the object.
+
+    Returns:
+        Tensor (B,): one value per image in [0, 1]; NaN where the mask holds no object pixel or the map is
+        constant (it points nowhere; Quantus refuses such a map).
+    """
     a, s, undefined = _flat(maps, masks)
     k = s.sum(1)  # (B,)
     order = torch.sort(a, dim=1, descending=True, stable=True).indices
