@@ -57,7 +57,7 @@ examples:
 
 config groups: model, dataset, method, challenge, attack (see `rrx train --help`), analysis (`rrx analyze --help`)."""
 COMMAND_GROUPS = {  # the config groups each command composes, in the order --help lists them
-    "train": ["task", "model", "dataset", "method", "challenge", "attack", "optimizer", "logger", "experiment"],
+    "train": ["task", "model", "dataset", "method", "mask", "challenge", "attack", "optimizer", "logger", "experiment"],
     "evaluate": ["model", "dataset", "challenge", "attack", "logger"],
     "analyze": ["model", "dataset", "analysis", "logger"],
     "inspect": ["model", "dataset"],

@@ -34,6 +34,7 @@ GROUPS = {
     "attack": ("rrx.attacks", "ATTACKS"),
     "analysis": ("rrx.analyses", "ANALYSES"),
     "logger": ("rrx.loggers", "LOGGERS"),
+    "mask": ("rrx.masks", "MASK_SOURCES"),
 }
 
 

@@ -31,7 +31,7 @@ class Registry:
         self._entries: dict[str, Callable] = {}
         self._configs: dict[str, type | None] = {}
         self._presets: dict[str, Any] = {}
-        self._loaded = False
+        self._loaded = self._loading = False
         self._modules: list = []
 
     def register(
@@ -80,10 +80,14 @@ class Registry:
         return [item for module in self._modules for item in getattr(module, name, ())]
 
     def _load(self) -> None:
-        if self._loaded:
+        if self._loaded or self._loading:  # loading: a module being imported looked an entry up
             return
-        self._loaded = True
-        path = importlib.import_module(self.package).__path__
-        self._modules = [
-            importlib.import_module(f"{self.package}.{module.name}") for module in pkgutil.iter_modules(path)
-        ]
+        self._loading = True
+        try:
+            path = importlib.import_module(self.package).__path__
+            self._modules = [
+                importlib.import_module(f"{self.package}.{module.name}") for module in pkgutil.iter_modules(path)
+            ]
+            self._loaded = True  # only once every module imported: a failing import fails every lookup, not the first
+        finally:
+            self._loading = False

@@ -10,11 +10,12 @@ from typing import Callable, Optional
 
 import pandas as pd
 import torch
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import Subset
 from tqdm import tqdm
 
 from rrx.attributions import attribution_map, attribution_names, check_attribution
 from rrx.config import ComponentConfig, param
+from rrx.data.base import labels_of
 from rrx.errors import RRXError
 from rrx.record import Record
 
@@ -43,18 +44,6 @@ def attribution_list(key: str, value, accepts=None) -> list[str]:
     if repeated:  # each would be scored twice: twice the images, and a spread over duplicated samples
         raise RRXError(f"{key}={names} names {', '.join(repeated)} more than once; give each attribution once")
     return names
-
-
-def labels_of(data) -> list[int]:
-    """The label of every item: from the dataset's ``labels`` or ``samples`` [(path, label)] where it lists them, else
-    by reading every item."""
-    if isinstance(data, TensorDataset):
-        return data.tensors[1].tolist()
-    if hasattr(data, "labels"):
-        return [int(v) for v in data.labels]
-    if hasattr(data, "samples"):
-        return [int(label) for _, label in data.samples]
-    return [int(data[i][1]) for i in range(len(data))]
 
 
 def evenly_per_class(labels: list[int], n: int) -> list[int]:

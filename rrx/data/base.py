@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, List, Mapping, Sized, cast
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 from rrx.config import ComponentConfig, param
 from rrx.data.augment import AUGMENTATIONS, DATASET_AUGMENTS
@@ -183,3 +183,18 @@ class Benchmark(ABC):
             "val_images": len(cast(Sized, val)),
             "validation": "the dataset's original evaluation images",
         }
+
+
+def labels_of(data) -> list[int]:
+    """The label of every item: from the dataset's ``labels`` or ``samples`` [(path, label)] where it lists them (a
+    ``Subset``: its base's at its indices), else by reading every item."""
+    if isinstance(data, Subset):
+        labels = labels_of(data.dataset)
+        return [labels[i] for i in data.indices]
+    if isinstance(data, TensorDataset):
+        return data.tensors[1].tolist()
+    if hasattr(data, "labels"):
+        return [int(v) for v in data.labels]
+    if hasattr(data, "samples"):
+        return [int(label) for _, label in data.samples]
+    return [int(data[i][1]) for i in range(len(data))]

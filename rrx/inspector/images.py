@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from rrx.analyses.common import labels_of
+from rrx.data.base import labels_of
 from rrx.errors import RRXError
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from torch import nn
 
 from rrx.config import param
 from rrx.errors import RRXError, check_choice
+from rrx.masks import has_context
 from rrx.methods import register_method
 from rrx.methods.base import Method, PenaltyConfig
 from rrx.models.classifier import clamp_pixels
@@ -203,5 +204,10 @@ class CDEP(Method):
     def loss(self, model, x, y, mask):
         logits = model(x)
         ce = F.cross_entropy(logits, y)
-        penalty = cdep_penalty(model, x, penalty_regions(mask, self.regions, self.num_pixels)).mean()
+        per_image = cdep_penalty(model, x, penalty_regions(mask, self.regions, self.num_pixels))
+        if self.regions == "context":
+            # an empty context (an image without a mask, rrx.masks) has nothing to penalise: sigmoid(rel - irrel) of an
+            # empty region is not 0 (the biases stay in irrel), so its term is dropped
+            per_image = per_image * has_context(mask)
+        penalty = per_image.mean()
         return ce + self.lam * penalty, {"ce": ce.detach(), "penalty": penalty.detach(), "logits": logits.detach()}

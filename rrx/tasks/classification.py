@@ -27,6 +27,7 @@ from rrx.config import check
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
 from rrx.errors import RRXError
+from rrx.masks import create_mask_source, has_context
 from rrx.methods import create_method
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
@@ -36,6 +37,18 @@ from rrx.tasks.base import Phase, Task
 from rrx.tasks.segmentation import SEGMENTATION_MODELS, SEGMENTATION_ONLY_DATASETS
 
 log = logging.getLogger(__name__)
+
+
+def mask_source(cfg: DictConfig, method):
+    """The run's mask source (``cfg.mask``, ``rrx.masks``) for a method that uses masks; None for one that does not
+    (a source other than ``labelled`` is then refused: it would change nothing) and for a config without one."""
+    if "mask" not in cfg:
+        return None
+    if not method.needs_masks:
+        if cfg.mask.name != "labelled":
+            raise RRXError(f"mask={cfg.mask.name} changes nothing: method={cfg.method.name} uses no masks; drop mask=")
+        return None
+    return create_mask_source(cfg.mask)
 
 
 def training_step(model, method, attack, mix, batch, runtime, generator: torch.Generator):
@@ -51,8 +64,15 @@ def training_step(model, method, attack, mix, batch, runtime, generator: torch.G
         x, mask = augment(x, mask, generator, *runtime.augment)
     if method.rrda:
         assert mask is not None  # RRDA needs masks: the method asks for them (needs_masks)
-        x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
-        x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
+        paired = has_context(mask)  # not an image without a mask of its own (rrx.masks: the all-ones mask)
+        if paired.all():
+            x_new, y_new, mask_new = rrda(x, y, mask, generator, pairing=method.pairing, fill=method.fill)
+            x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
+        elif paired.any():  # RRDA among the images with masks; the others as they are
+            x_new, y_new, mask_new = rrda(
+                x[paired], y[paired], mask[paired], generator, pairing=method.pairing, fill=method.fill
+            )
+            x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
     x_train = attack.perturb(model, x, y)
     with runtime.autocast():
         loss, logs = method.loss(model, x_train, y, mask)
@@ -62,12 +82,16 @@ def training_step(model, method, attack, mix, batch, runtime, generator: torch.G
     return loss, y, logs
 
 
-def run_info(cfg: DictConfig, method) -> dict:
-    """What a table needs to name the run; an attack used in training is part of the method name."""
+def run_info(cfg: DictConfig, method, masks=None) -> dict:
+    """What a table needs to name the run; an attack used in training and a mask source other than the labelled
+    masks (``masks``, ``rrx.masks``) are part of the method name."""
     attack = cfg.attack.display_name
+    label = f"{method.label} + {attack}" if attack else method.label
+    if masks is not None and masks.label:
+        label = f"{label} ({masks.label})"
     return {
         "architecture": cfg.model.display_name,
-        "method": f"{method.label} + {attack}" if attack else method.label,
+        "method": label,
         "attack": cfg.attack.name,
         "dataset": cfg.dataset.name,
         "variant": cfg.dataset.get("variant"),  # Decoy MNIST: ross, cdep, or none (no decoy)
@@ -107,7 +131,8 @@ class Classification(Task):
         self.attack = create_attack(cfg.attack)
         net = create_model(cfg.model, self.dataset.num_classes, self.dataset.mean, self.dataset.std)
         self.method.check_model(net)
-        self.info = run_info(cfg, self.method)
+        masks = mask_source(cfg, self.method)
+        self.info = run_info(cfg, self.method, masks)
         self.train_set = self.dataset.train_set(masks=self.method.needs_masks)
         check_variations(
             self.challenge, self.dataset, cfg.attack.name
@@ -118,6 +143,9 @@ class Classification(Task):
             self.train_set, self.val_set = random_split(
                 self.train_set, [len(cast(Sized, self.train_set)) - n_val, n_val], generator=generator
             )
+        self.masks = None
+        if masks is not None:  # of the images trained on, by its own generator: the batch order stays the same
+            self.train_set, self.masks = masks.apply(self.train_set, list(self.dataset.classes), int(cfg.seed))
         return net
 
     def describe(self) -> str:
@@ -192,6 +220,7 @@ class Classification(Task):
                 "images": len(cast(Sized, self.train_set)),
                 "val_accuracy": val_accuracy,
                 "val_mixed_rand": val_mixed_rand,
+                **({} if self.masks is None else {"masks": self.masks}),
             },
         )
 

@@ -1,0 +1,70 @@
+"""Where a training run's object masks come from (config group ``mask``): the open problem the thesis ends with
+(8.2, "Signal masks"): masks are costly, so RRDA should work with a few labelled examples, or with masks made
+without human labelling.
+
+Every source implements ``apply(train_set, classes, run_seed) -> (train_set, report)``: the training set whose items
+``(image, label, mask)`` carry the masks the method will use, and what it did (``report``: the source, the images
+with a mask of their own, per class, and where labelled masks exist to compare with, the IoU of the source's masks
+against them). It is applied only for a method that uses masks (``method.needs_masks``).
+
+An image without a mask carries the all-ones mask: the whole image counts as its signal. That makes every mask
+penalty 0 on it (RRR's and GradMask's (1 - M) * gradient, ActDiff's distance between f(x) and f(M * x), CDEP's and
+EG's context attribution), so it takes part in the plain loss only, and RRDA (thesis Alg. 3) neither moves its
+"object" nor lends its context: RRDA pairs the images whose masks leave some context
+(``rrx.tasks.classification.training_step``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sized
+from typing import cast
+
+import torch
+from torch.utils.data import Dataset
+
+from rrx.registry import Registry
+
+MASK_SOURCES = Registry("mask", __name__)
+register_mask_source = MASK_SOURCES.register
+
+
+def create_mask_source(cfg):
+    """The mask source ``cfg.name`` for ``cfg`` (a composed ``mask`` config or a dict of some of its keys), after its
+    keys are checked (``rrx.config.typed``)."""
+    from rrx.config import typed
+
+    return MASK_SOURCES.get(cfg["name"])(typed("mask", cfg))
+
+
+def list_mask_sources() -> list[str]:
+    return MASK_SOURCES.names()
+
+
+class KeptMasks(Dataset):
+    """``base``'s items ``(image, label, mask)`` with the mask of every item not in ``kept`` replaced by ones (no
+    mask of its own: the whole image is its signal)."""
+
+    def __init__(self, base: Dataset, kept: list[int]):
+        self.base, self.kept = base, frozenset(kept)
+
+    def __len__(self) -> int:
+        return len(cast(Sized, self.base))
+
+    def __getitem__(self, index: int):
+        x, y, mask = self.base[index]
+        return x, y, mask if index in self.kept else torch.ones_like(mask)
+
+
+def has_context(mask: torch.Tensor) -> torch.Tensor:
+    """(B,) True where a mask (B, 1, H, W) leaves some context (is not 1 everywhere): an image RRDA can pair."""
+    return mask.flatten(1).amin(1) < 1
+
+
+def counts_per_class(labels: list[int], kept: list[int], classes: list[str]) -> dict[str, list[int]]:
+    """``{class: [images with a mask, images]}``."""
+    out = {name: [0, 0] for name in classes}
+    chosen = set(kept)
+    for i, label in enumerate(labels):
+        out[classes[label]][1] += 1
+        out[classes[label]][0] += i in chosen
+    return out

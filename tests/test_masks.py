@@ -1,0 +1,88 @@
+"""Mask sources (config group ``mask``, rrx.masks): which training images keep their masks, what an image without
+one does in the loss and in RRDA, and that keeping every mask is the labelled run exactly."""
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from test_lifecycle import assert_same_numbers
+
+import rrx
+from rrx.api import _runtime
+from rrx.config import component
+from rrx.errors import RRXError
+from rrx.masks import KeptMasks, has_context
+from rrx.masks.fraction import kept_per_class
+from rrx.models import create_model
+from rrx.models.small_cnn import SmallCNN
+from rrx.tasks.classification import training_step
+from rrx.train import train
+
+
+def test_the_kept_share_of_each_class_is_p_rounded_half_up():
+    labels = [0] * 10 + [1] * 3 + [2] * 1 + [3] * 6
+    for p, counts in [(0.25, [3, 1, 0, 2]), (0.5, [5, 2, 1, 3]), (0.0, [0, 0, 0, 0]), (1.0, [10, 3, 1, 6])]:
+        kept = kept_per_class(labels, p, torch.Generator().manual_seed(0))
+        assert [sum(labels[i] == c for i in kept) for c in range(4)] == counts  # 2.5 -> 3, 0.75 -> 1, 0.25 -> 0
+        assert kept == sorted(set(kept))
+    small = kept_per_class(labels, 0.25, torch.Generator().manual_seed(3))
+    large = kept_per_class(labels, 0.5, torch.Generator().manual_seed(3))
+    assert set(small) < set(large)  # one seed: the curve's points are nested
+    assert small != kept_per_class(labels, 0.25, torch.Generator().manual_seed(4))
+
+
+def test_an_image_without_a_mask_carries_ones():
+    x, mask = torch.rand(3, 3, 4, 4), (torch.rand(3, 1, 4, 4) > 0.5).float()
+    data = KeptMasks(torch.utils.data.TensorDataset(x, torch.arange(3), mask), kept=[1])
+    assert torch.equal(data[1][2], mask[1]) and torch.equal(data[0][2], torch.ones(1, 4, 4))
+    assert torch.equal(data[2][0], x[2]) and data[2][1] == 2
+    assert has_context(torch.stack([data[i][2] for i in range(3)])).tolist() == [False, mask[1].min() < 1, False]
+
+
+@pytest.mark.parametrize("name", ["rrr", "gradmask", "actdiff", "cdep", "eg"])
+def test_every_mask_penalty_is_zero_on_an_image_without_a_mask(name):
+    """The all-ones mask leaves no context: (1 - M) * gradient, f(x) - f(M * x) and the context's share are 0."""
+    torch.manual_seed(0)
+    model = create_model(component("model", "small_cnn", width=4), 3, [0.5] * 3, [0.25] * 3).eval()
+    x, y = torch.rand(2, 3, 16, 16), torch.tensor([0, 2])
+    _, logs = rrx.method(name).loss(model, x, y, torch.ones(2, 1, 16, 16))
+    assert float(logs["penalty"]) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_rrda_pairs_only_the_images_with_masks():
+    model = SmallCNN(num_classes=3, width=4)
+    x, y = torch.rand(5, 3, 16, 16), torch.tensor([0, 1, 2, 0, 1])
+    mask = torch.ones(5, 1, 16, 16)
+    mask[[1, 3], :, 4:12, 4:12] = 0  # images 1 and 3 have some context (made-up masks); 0, 2, 4 none
+    method, runtime = rrx.method("rrda"), _runtime("cpu", 5, False)
+    _, labels, _ = training_step(model, method, rrx.attack("none"), None, (x, y, mask), runtime, torch.Generator())
+    assert labels.tolist() == [0, 1, 2, 0, 1, 1, 0]  # the batch, then objects 1 and 3 on each other's context
+    _, labels, _ = training_step(
+        model, method, rrx.attack("none"), None, (x, y, torch.ones_like(mask)), runtime, torch.Generator()
+    )
+    assert labels.tolist() == y.tolist()  # p = 0: nothing to pair
+
+
+def test_every_mask_kept_is_the_labelled_run_exactly(compose_train, tmp_path):
+    labelled = train(compose_train("method=rrda"), tmp_path / "labelled")
+    fraction = train(compose_train("method=rrda", "mask=fraction", "mask.p=1"), tmp_path / "all")
+    assert_same_numbers(fraction["challenges"], labelled["challenges"])
+    numbers = [{k: e[k] for k in ("loss", "acc")} for e in labelled["train"]["epochs"]]
+    assert_same_numbers([{k: e[k] for k in ("loss", "acc")} for e in fraction["train"]["epochs"]], numbers)
+    assert fraction["train"]["masks"]["with_mask"] == fraction["train"]["masks"]["images"] == 72
+    assert fraction["run"]["method"] == "Standard + RRDA (100% masks)" and labelled["run"]["method"] == "Standard + RRDA"
+    assert labelled["train"]["masks"] == {"source": "labelled", "images": 72, "with_mask": 72}
+
+
+def test_a_quarter_of_the_masks_is_recorded_per_class(compose_train, tmp_path):
+    metrics = train(compose_train("method=rrr", "mask=fraction", "mask.p=0.25"), tmp_path)
+    masks = metrics["train"]["masks"]
+    assert masks["with_mask"] == 9 * 2 and set(map(tuple, masks["per_class"].values())) == {(2, 8)}
+    assert metrics["run"]["method"] == "RRR (25% masks)"
+
+
+def test_a_mask_source_for_a_method_without_masks_is_one_error(compose_train, tmp_path):
+    with pytest.raises(RRXError, match="mask=fraction changes nothing: method=standard uses no masks; drop mask="):
+        train(compose_train("mask=fraction"), tmp_path)
+    with pytest.raises(RRXError, match=r"mask.p=2: must be in \[0, 1\]"):
+        train(compose_train("method=rrda", "mask=fraction", "mask.p=2"), tmp_path / "p2")
+    assert OmegaConf.select(compose_train(), "mask.name") == "labelled"
