@@ -145,7 +145,9 @@ class Classification(Task):
             )
         self.masks = None
         if masks is not None:  # of the images trained on, by its own generator: the batch order stays the same
-            self.train_set, self.masks = masks.apply(self.train_set, list(self.dataset.classes), int(cfg.seed))
+            classes = self.dataset.classes
+            assert classes is not None  # listed once the training set is loaded
+            self.train_set, self.masks = masks.apply(self.train_set, list(classes), int(cfg.seed))
         return net
 
     def describe(self) -> str:
