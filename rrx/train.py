@@ -240,6 +240,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
                 save,
                 tracker,
             )
+            task.end_phase(phase, net)
             if any(p.start == FORK and p.fork_of == phase.name for p in phases):
                 loop.forks[phase.name] = {
                     "model": _cpu_copy(net.state_dict()),

@@ -51,7 +51,7 @@ def test_a_key_the_chosen_component_lacks_or_a_bad_value_is_one_line(args, line,
 
 def test_help_lists_the_keys_of_the_chosen_components():
     out = rrx("train", "method=ada", "--help").stdout
-    assert "method: actdiff, actdiff_rrda, ada, cdep, eg, gradmask, rrda, rrr, standard" in out
+    assert "method: actdiff, actdiff_rrda, ada, balanced, cdep, eg, gradmask, groupdro, rrda, rrr, standard" in out
     assert "method.window: an integer = 8  [>= 1]" in out and "Z: side of the erased window, in pixels" in out
     assert "method.lam" not in out  # ADA weighs no penalty
     assert "method.reduction: a string = mean" in rrx("train", "method=rrr", "--help").stdout

@@ -229,7 +229,10 @@ def test_other_commands_compose():
 def test_unknown_registry_name_lists_the_known_ones():
     cfg = _compose()
     cfg.method.name = "rrrr"
-    with pytest.raises(RRXError, match="unknown method 'rrrr'; known: actdiff, ada, cdep, eg, gradmask, rrr, standard"):
+    with pytest.raises(
+        RRXError,
+        match="unknown method 'rrrr'; known: actdiff, ada, balanced, cdep, eg, gradmask, groupdro, rrr, standard",
+    ):
         create_method(cfg.method)
     assert list_methods() == ["actdiff", "ada", "cdep", "eg", "gradmask", "rrr", "standard"]
 

@@ -69,7 +69,9 @@ def test_every_mask_kept_is_the_labelled_run_exactly(compose_train, tmp_path):
     numbers = [{k: e[k] for k in ("loss", "acc")} for e in labelled["train"]["epochs"]]
     assert_same_numbers([{k: e[k] for k in ("loss", "acc")} for e in fraction["train"]["epochs"]], numbers)
     assert fraction["train"]["masks"]["with_mask"] == fraction["train"]["masks"]["images"] == 72
-    assert fraction["run"]["method"] == "Standard + RRDA (100% masks)" and labelled["run"]["method"] == "Standard + RRDA"
+    assert (
+        fraction["run"]["method"] == "Standard + RRDA (100% masks)" and labelled["run"]["method"] == "Standard + RRDA"
+    )
     assert labelled["train"]["masks"] == {"source": "labelled", "images": 72, "with_mask": 72}
 
 

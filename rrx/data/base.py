@@ -163,6 +163,12 @@ class Benchmark(ABC):
             "classes: checkpoint=<run>, or a zero-shot model=clip/align)"
         )
 
+    def training_background_classes(self, train_set: Dataset) -> list[str] | None:
+        """The background class of each item of ``train_set`` (``train_set(...)`` or a ``Subset`` of it), where the
+        dataset knows it (the generated benchmark's draws, Waterbirds' ``place``): what the group-robustness methods'
+        groups (object class, background class) are made of. Default: None, unknown."""
+        return None
+
     def image_info(self, variation: str, data: Dataset) -> dict[str, list]:
         """Per item of ``data`` (``variation_set(variation)``), in order: ``image``, what names it (its file
         relative to ``root``), and ``background_class``, the class of the image its background came from where the

@@ -34,6 +34,7 @@ from typing import List, Optional
 
 import numpy as np
 from PIL import Image
+from torch.utils.data import Subset
 
 from rrx.config import param
 from rrx.data import register_dataset
@@ -204,11 +205,13 @@ def _labels_and_stems(spec: SyntheticSpec, per_class: int) -> tuple[np.ndarray, 
 
 
 def _draw(gen: SyntheticGenerator, labels: np.ndarray, rng: np.random.Generator):
-    """(object image, mask, background, its stripes) of each image in turn, in the order every draw is made."""
+    """(object image, mask, background, its stripes, its family) of each image in turn, in the order every draw is
+    made."""
     for y in labels:
         fg, mask = gen.foreground(int(y), rng)
-        bg, stripes = gen.draw_background(gen.background_family(int(y), rng), rng)
-        yield fg, mask, bg, stripes
+        family = gen.background_family(int(y), rng)
+        bg, stripes = gen.draw_background(family, rng)
+        yield fg, mask, bg, stripes, family
 
 
 def _splits(spec: SyntheticSpec) -> tuple[tuple[str, int], ...]:
@@ -225,7 +228,7 @@ def _write_split(gen: SyntheticGenerator, root: Path, split: str, per_class: int
             (root / variation / split / class_folder(k)).mkdir(parents=True, exist_ok=True)
 
     fgs, masks, bgs = [], [], []
-    for fg, mask, bg, _ in _draw(gen, labels, rng):
+    for fg, mask, bg, *_ in _draw(gen, labels, rng):
         fgs.append(fg)
         masks.append(mask)
         bgs.append(bg)
@@ -289,7 +292,9 @@ class SceneSegments:
         rng = np.random.default_rng(spec.seed)
         for name, per_class in _splits(spec):
             labels, stems = _labels_and_stems(spec, per_class)
-            parts = [(mask.astype(bool), gen.stripe_bands(stripes)) for _, mask, _, stripes in _draw(gen, labels, rng)]
+            parts = [
+                (mask.astype(bool), gen.stripe_bands(stripes)) for _, mask, _, stripes, _ in _draw(gen, labels, rng)
+            ]
             if name == split:
                 break
         self.split = split
@@ -319,6 +324,35 @@ class SceneSegments:
             shown, covered = [obj], obj
         stripes = [(bands == band) & ~covered for band in np.unique(bands)]
         return np.stack([m for m in shown + stripes if m.any()])
+
+
+def training_backgrounds(spec: SyntheticSpec) -> dict[str, str]:
+    """``{stem: class folder}``: the class whose background family each training image shows (its own with
+    probability ``bg_correlation``), from the generator's draws replayed (the training split is drawn first)."""
+    gen = SyntheticGenerator(spec)
+    labels, stems = _labels_and_stems(spec, spec.train_per_class)
+    families = (family for *_, family in _draw(gen, labels, np.random.default_rng(spec.seed)))
+    return {stem: class_folder(family) for stem, family in zip(stems, families)}
+
+
+class SyntheticDataset(BackgroundDataset):
+    """The generated benchmark: a ``BackgroundDataset`` that also knows each training image's background class."""
+
+    def __init__(self, root: Path, cfg, spec: SyntheticSpec):
+        super().__init__(root, cfg)
+        self.spec = spec
+        self._backgrounds: dict[str, str] | None = None
+
+    def training_background_classes(self, train_set) -> list[str]:
+        """The background class of each item of ``train_set`` (its ``train_set``, or a ``Subset`` of it)."""
+        if self._backgrounds is None:
+            self._backgrounds = training_backgrounds(self.spec)
+        base, indices = train_set, None
+        while isinstance(base, Subset):  # random_split's part
+            indices = [base.indices[i] for i in indices] if indices is not None else list(base.indices)
+            base = base.dataset
+        found = [self._backgrounds[Path(path).stem] for path, _ in base.samples]
+        return found if indices is None else [found[i] for i in indices]
 
 
 def generated_spec(root: str | os.PathLike) -> SyntheticSpec | None:
@@ -425,4 +459,4 @@ def synthetic(cfg) -> BackgroundDataset:
     )
     root = materialise(spec, cfg.cache_dir)
     log.info("Synthetic benchmark at %s", root)
-    return BackgroundDataset(root, cfg)
+    return SyntheticDataset(root, cfg, spec)

@@ -66,6 +66,9 @@ class Method:
     display_name = "Method"
     needs_masks_for_loss = False
     double_backprop = False  # the loss differentiates an input gradient (create_graph=True)
+    needs_groups = False  # the training images' groups (object class, background class): set_groups before training
+    groups_in_batch = False  # each item carries its group, and loss(..., groups=(B,) indices) weighs by it
+    needs_held_out_groups = False  # the held-out training images and their groups: set_held_out before training
 
     def __init__(self, cfg):
         self.lam = float(cfg.lam) if "lam" in cfg else 0.0  # a method without a penalty (standard) weighs none
@@ -87,7 +90,29 @@ class Method:
     def check_model(self, model) -> None:
         """Raise RRXError before training if the method cannot work on ``model`` (e.g. CDEP on a residual net)."""
 
+    def set_groups(self, groups: list[int], names: list[list[str]]) -> None:
+        """For a method that ``needs_groups``: the group index of each training image and the groups [object,
+        background] in index order (``rrx.methods.groups.training_groups``)."""
+
+    def set_held_out(self, data, groups: list[int], names: list[list[str]]) -> None:
+        """For a method that ``needs_held_out_groups``: the held-out training images (``trainer.val_fraction``),
+        the group index of each and the groups in index order."""
+
+    def record(self) -> dict | None:
+        """What the run's record keeps of the method's own steps (under ``train.<method name>``), or None."""
+        return None
+
     # Schedule hooks: a method that changes the training data over time (ADA) overrides these.
+    def phases(self, epochs: int) -> list:
+        """The run's phases (``rrx.tasks.base.Phase``) for ``trainer.epochs`` = ``epochs``: one, ``train``, of
+        ``total_epochs(epochs)``; the last phase is named ``train`` and its model is the one evaluated."""
+        from rrx.tasks.base import Phase
+
+        return [Phase("train", self.total_epochs(epochs))]
+
+    def end_phase(self, name: str, model, base, runtime) -> None:
+        """Called when the phase ``name`` has trained its last epoch on ``base`` (the training set)."""
+
     def total_epochs(self, epochs: int) -> int:
         return epochs
 

@@ -122,6 +122,10 @@ class Task:
         ``correct``."""
         raise NotImplementedError
 
+    def end_phase(self, phase: Phase, model: torch.nn.Module) -> None:
+        """Called when ``phase`` has trained its last epoch, before the next phase starts (and before the checkpoint
+        that records the phase as done): e.g. JTT's error set of its identification model."""
+
     def validate(self, phase: Phase, epoch: int, model: torch.nn.Module) -> dict | None:
         """Entries added to the epoch's history (e.g. its validation metrics), or None."""
         return None

@@ -29,6 +29,7 @@ from rrx.data.augment import augment
 from rrx.errors import RRXError
 from rrx.masks import create_mask_source, has_context
 from rrx.methods import create_method
+from rrx.methods.groups import WithGroups, group_report, training_groups
 from rrx.methods.rrda import rrda
 from rrx.models import create_model
 from rrx.record import Record
@@ -59,6 +60,7 @@ def training_step(model, method, attack, mix, batch, runtime, generator: torch.G
     or, with ``mix`` = alpha, alpha * L(x) + (1 - alpha) * L(x_adv) (Eq. 2.5). ``attack=none`` leaves x as it is.
     """
     x, y, *rest = (t.to(runtime.device, non_blocking=True) for t in batch)
+    groups = {"groups": rest.pop()} if method.groups_in_batch else {}  # rrx.methods.groups.WithGroups's
     mask = rest[0] if rest else None
     if runtime.augment is not None:  # dataset.augment=crop_flip: crops and flips that move the masks too
         x, mask = augment(x, mask, generator, *runtime.augment)
@@ -75,9 +77,9 @@ def training_step(model, method, attack, mix, batch, runtime, generator: torch.G
             x, y, mask = torch.cat([x, x_new]), torch.cat([y, y_new]), torch.cat([mask, mask_new])
     x_train = attack.perturb(model, x, y)
     with runtime.autocast():
-        loss, logs = method.loss(model, x_train, y, mask)
+        loss, logs = method.loss(model, x_train, y, mask, **groups)
         if mix is not None:
-            clean_loss, _ = method.loss(model, x, y, mask)
+            clean_loss, _ = method.loss(model, x, y, mask, **groups)
             loss = mix * clean_loss + (1 - mix) * loss
     return loss, y, logs
 
@@ -131,6 +133,11 @@ class Classification(Task):
         self.attack = create_attack(cfg.attack)
         net = create_model(cfg.model, self.dataset.num_classes, self.dataset.mean, self.dataset.std)
         self.method.check_model(net)
+        if len(self.method.phases(1)) > 1 and cfg.trainer.scheduler == "cosine":
+            raise RRXError(
+                f"method={cfg.method.name} trains a second model from the first one's start, which one cosine schedule "
+                "cannot restart: give trainer.scheduler=none (JTT's reference trains at a constant learning rate)"
+            )
         masks = mask_source(cfg, self.method)
         self.info = run_info(cfg, self.method, masks)
         self.train_set = self.dataset.train_set(masks=self.method.needs_masks)
@@ -143,11 +150,26 @@ class Classification(Task):
             self.train_set, self.val_set = random_split(
                 self.train_set, [len(cast(Sized, self.train_set)) - n_val, n_val], generator=generator
             )
+        classes = self.dataset.classes
+        assert classes is not None  # listed once the training set is loaded
+        self.groups = None
+        if self.method.needs_groups:  # of the images trained on
+            ids, names = training_groups(self.dataset, self.train_set, list(classes), cfg.method.name)
+            self.method.set_groups(ids, names)
+            self.groups = group_report(ids, names)
+        if self.method.needs_held_out_groups:
+            if self.val_set is None:
+                raise RRXError(
+                    f"method={cfg.method.name} needs held-out training images with their groups: give "
+                    "trainer.val_fraction (e.g. 0.2)"
+                )
+            held_out, held_out_names = training_groups(self.dataset, self.val_set, list(classes), cfg.method.name)
+            self.method.set_held_out(self.val_set, held_out, held_out_names)
         self.masks = None
         if masks is not None:  # of the images trained on, by its own generator: the batch order stays the same
-            classes = self.dataset.classes
-            assert classes is not None  # listed once the training set is loaded
             self.train_set, self.masks = masks.apply(self.train_set, list(classes), int(cfg.seed))
+        if self.method.groups_in_batch:
+            self.train_set = WithGroups(self.train_set, ids)
         return net
 
     def describe(self) -> str:
@@ -170,12 +192,16 @@ class Classification(Task):
         return instantiate(self.cfg.optimizer)(params=params)
 
     def phases(self) -> list[Phase]:
-        return [Phase("train", self.method.total_epochs(int(self.cfg.trainer.epochs)))]
+        """The method's (``Method.phases``): one phase ``train`` for most; JTT's identification model first."""
+        return self.method.phases(int(self.cfg.trainer.epochs))
+
+    def end_phase(self, phase, model) -> None:
+        self.method.end_phase(phase.name, model, self.train_set, self.runtime)
 
     def scheduler(self, optimizer):
         if self.cfg.trainer.scheduler != "cosine":
             return None
-        epochs, n = self.phases()[0].epochs, len(self.train_set)
+        epochs, n = self.phases()[-1].epochs, len(self.train_set)  # the phase of the model evaluated
         steps = sum(math.ceil(self.method.data_factor(e) * n / self.runtime.batch_size) for e in range(1, epochs + 1))
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
@@ -223,6 +249,8 @@ class Classification(Task):
                 "val_accuracy": val_accuracy,
                 "val_mixed_rand": val_mixed_rand,
                 **({} if self.masks is None else {"masks": self.masks}),
+                **({} if self.groups is None else {"groups": self.groups}),
+                **({} if self.method.record() is None else {self.cfg.method.name: self.method.record()}),
             },
         )
 
