@@ -256,10 +256,9 @@ FIGURES = [
     ),
     Figure(
         "groups_matrix",
-        "Accuracy per object class x background class (mixed_rand)",
+        "Accuracy per object class x background class (mixed_rand; seeds pooled)",
         group_matrix_figure,
         has_groups,
         16.5,
-        per_run=True,
     ),
 ]

@@ -24,6 +24,7 @@ import pandas as pd
 from rrx.plots import pyplot, save_figure
 from rrx.predictions import unperturbed
 from rrx.record import Record
+from rrx.tables import thesis_order
 
 log = logging.getLogger(__name__)
 MIXED = ("mixed_same", "mixed_rand", "mixed_next")
@@ -85,37 +86,59 @@ def group_table(runs: list[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def group_matrix_figure(record: Record, path: Path) -> Path | None:
-    """The object x background accuracy matrix of mixed_rand (else the first variation with groups): rows
-    are the object's class, columns the background's, each cell its accuracy and images; empty cells hold none."""
-    groups = record.challenges.get("groups", {})
-    variation = "mixed_rand" if "mixed_rand" in groups else next(iter(groups), None)
+def pooled_matrices(runs: list[Record], variation: str) -> dict[tuple[str, str], dict[str, dict[str, list[int]]]]:
+    """``{(architecture, method): {object: {background: [correct, images]}}}`` of ``variation``: the matrices of the
+    runs of one configuration (its seeds) summed cell by cell, in the thesis's order of the models."""
+    pooled: dict[tuple[str, str], dict[str, dict[str, list[int]]]] = {}
+    for m in runs:
+        found = m.challenges.get("groups", {}).get(variation)
+        if found is None:
+            continue
+        model = pooled.setdefault((m.run["architecture"], m.run["method"]), {})
+        for obj, row in found["matrix"].items():
+            for bg, (correct, images) in row.items():
+                cell = model.setdefault(obj, {}).setdefault(bg, [0, 0])
+                cell[0], cell[1] = cell[0] + correct, cell[1] + images
+    order = thesis_order(pd.DataFrame(list(pooled), columns=["Architecture", "Method"]))
+    return {(a, b): pooled[(a, b)] for a, b in order.itertuples(index=False)}
+
+
+def group_matrix_figure(runs: list[Record], dataset: str, path: Path) -> Path | None:
+    """The object x background accuracy matrix of mixed_rand (else the first variation with groups), one panel per
+    model with its seeds pooled (each cell: correct / images over the seeds): rows are the object's class, columns
+    the background's; an empty cell holds no image. The panel's title names its worst group."""
+    variations = [v for m in runs for v in m.challenges.get("groups", {})]
+    variation = "mixed_rand" if "mixed_rand" in variations else next(iter(variations), None)
     if variation is None:
         return None
-    matrix = groups[variation]["matrix"]
-    objects = sorted(matrix)
-    backgrounds = sorted({bg for row in matrix.values() for bg in row})
-    values = np.full((len(objects), len(backgrounds)), np.nan)
-    for i, obj in enumerate(objects):
-        for j, bg in enumerate(backgrounds):
-            if bg in matrix[obj]:
-                correct, images = matrix[obj][bg]
-                values[i, j] = 100 * correct / images
+    models = pooled_matrices(runs, variation)
     plt = pyplot()
-    side = 1.0 + 0.45 * max(len(objects), len(backgrounds))
-    fig, ax = plt.subplots(figsize=(side + 1.2, side))
-    image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis")
-    for i, obj in enumerate(objects):
-        for j, bg in enumerate(backgrounds):
-            if bg in matrix[obj]:
-                ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
-    ax.set_xticks(range(len(backgrounds)), backgrounds, rotation=90)
-    ax.set_yticks(range(len(objects)), objects)
-    ax.set_xlabel("background class")
-    ax.set_ylabel("object class")
-    worst = groups[variation]["worst_group"]
-    ax.set_title(
-        f"{variation}: worst group {worst[0]} on {worst[1]} ({100 * groups[variation]['worst_group_accuracy']:.1f} %)"
-    )
-    fig.colorbar(image, ax=ax, label="accuracy (%)")
+    cols = min(4, len(models))
+    rows = -(-len(models) // cols)
+    size = max(len(matrix) for matrix in models.values())
+    side = 1.2 + 0.32 * size
+    fig, axes = plt.subplots(rows, cols, figsize=(side * cols + 1.0, side * rows + 0.6), squeeze=False)
+    image = None
+    for ax, ((architecture, method), matrix) in zip(axes.flat, models.items()):
+        objects = sorted(matrix)
+        backgrounds = sorted({bg for row in matrix.values() for bg in row})
+        values = np.full((len(objects), len(backgrounds)), np.nan)
+        for i, obj in enumerate(objects):
+            for j, bg in enumerate(backgrounds):
+                if bg in matrix[obj]:
+                    correct, images = matrix[obj][bg]
+                    values[i, j] = 100 * correct / images
+                    ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=5, color="w")
+        image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis")
+        ax.set_xticks(range(len(backgrounds)), backgrounds, rotation=90, fontsize=5)
+        ax.set_yticks(range(len(objects)), objects, fontsize=5)
+        worst = np.nanmin(values)
+        ax.set_title(f"{architecture} {method}\nworst cell {worst:.0f} % (seeds pooled)", fontsize=7)
+    for ax in axes.flat[len(models) :]:
+        ax.axis("off")
+    fig.supxlabel("background class", fontsize=8)
+    fig.supylabel("object class", fontsize=8)
+    fig.suptitle(f"{variation} accuracy per object x background class (%), {dataset}", fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="accuracy (%)", shrink=0.6)
     return save_figure(fig, path)
