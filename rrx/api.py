@@ -176,9 +176,9 @@ def challenge(
         **keys: the challenge's config keys, e.g. ``variations=["original", "mixed_rand"]``.
 
     Returns:
-        A one-row DataFrame with the columns of the challenge's tables in percent (Table 5's Mixed same, Mixed
-        rand, Mixed next, BG Gap, Original; Table 8's; the worst-group accuracies); ``df.attrs["results"]`` holds
-        the results as ``metrics.json`` has them and ``df.attrs["predictions"]`` the per-image predictions
+        A one-row DataFrame with the columns of the challenge's tables in percent, not rounded (Table 5's Mixed
+        same, Mixed rand, Mixed next, BG Gap, Original; Table 8's; the worst-group accuracies); ``df.attrs["results"]``
+        holds the results as ``metrics.json`` has them and ``df.attrs["predictions"]`` the per-image predictions
         (``rrx.predictions``).
 
     Example: ``rrx.challenge(rrx.Model(net, mean, std), "/data/bg_challenge")``.

@@ -69,6 +69,7 @@ ADDED_KEYS = {
     "dataset.augment": "none",
     "dataset.augment_scale": [0.35, 1.0],
     "dataset.augment_ratio": [0.75, 1.3333],
+    "mask.name": "labelled",  # the mask sources (issue 29): before them every run trained on the labelled masks
 }
 # Keys a later rrx renamed (issue 27: one key, one meaning), each with its new name and the new spelling of its old
 # values (a value not listed keeps its spelling): a checkpoint's config reads in today's keys, so its run resumes and

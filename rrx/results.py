@@ -13,13 +13,14 @@ from pathlib import Path
 from rrx.analyses import ANALYSES
 from rrx.challenges import CHALLENGES
 from rrx.loggers import record_numbers
+from rrx.masks import MASK_SOURCES
 from rrx.predictions import write_predictions
 from rrx.record import Record
 from rrx.tables import Figure, Table, markdown, write_table
 from rrx.tasks import TASKS
 
 log = logging.getLogger(__name__)
-REGISTRIES = (CHALLENGES, ANALYSES, TASKS)  # whose modules declare TABLES and FIGURES
+REGISTRIES = (CHALLENGES, ANALYSES, TASKS, MASK_SOURCES)  # whose modules declare TABLES and FIGURES
 
 
 def _declared(name: str) -> list:

@@ -37,7 +37,11 @@ def test_help_lists_commands():
         (["method.lam=7"], "method.lam: method=standard has no key 'lam'; its keys: name, rrda, pairing, fill"),
         (["method=rrr", "method.lam=heavy"], "method.lam=heavy: must be a number (or null)"),
         (["method=rrr", "method.reduction=max"], "method.reduction=max; known: mean, sum"),
-        (["method=rrrr"], "unknown method 'rrrr'; known: actdiff, actdiff_rrda, ada, cdep, eg, gradmask, rrda, rrr"),
+        (
+            ["method=rrrr"],
+            "unknown method 'rrrr'; known: actdiff, actdiff_rrda, ada, balanced, cdep, dfr, eg, gradmask, groupdro, "
+            "jtt, rrda",
+        ),
         (["method=rrr", "+method.weight=3"], "method.weight: method=rrr has no key 'weight'"),
     ],
 )
@@ -51,7 +55,8 @@ def test_a_key_the_chosen_component_lacks_or_a_bad_value_is_one_line(args, line,
 
 def test_help_lists_the_keys_of_the_chosen_components():
     out = rrx("train", "method=ada", "--help").stdout
-    assert "method: actdiff, actdiff_rrda, ada, balanced, cdep, eg, gradmask, groupdro, rrda, rrr, standard" in out
+    methods = "actdiff, actdiff_rrda, ada, balanced, cdep, dfr, eg, gradmask, groupdro, jtt, rrda, rrr, standard"
+    assert f"method: {methods}" in out
     assert "method.window: an integer = 8  [>= 1]" in out and "Z: side of the erased window, in pixels" in out
     assert "method.lam" not in out  # ADA weighs no penalty
     assert "method.reduction: a string = mean" in rrx("train", "method=rrr", "--help").stdout

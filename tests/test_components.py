@@ -37,7 +37,11 @@ def test_every_method_takes_a_training_step(choice, compose_train):
     method = create_method(cfg.method)
     method.check_model(model)
     x, y, mask = _batch()
-    loss, logs = method.loss(model, x, y, mask)
+    groups = {}
+    if method.groups_in_batch:  # group DRO: each image's group, here its label's
+        method.set_groups(y.tolist(), [[str(k), str(k)] for k in range(3)])
+        groups = {"groups": y}
+    loss, logs = method.loss(model, x, y, mask, **groups)
     loss.backward()
     assert torch.isfinite(loss) and logs["logits"].shape == (4, 3)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())

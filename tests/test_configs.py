@@ -231,10 +231,12 @@ def test_unknown_registry_name_lists_the_known_ones():
     cfg.method.name = "rrrr"
     with pytest.raises(
         RRXError,
-        match="unknown method 'rrrr'; known: actdiff, ada, balanced, cdep, eg, gradmask, groupdro, rrr, standard",
+        match="unknown method 'rrrr'; known: actdiff, ada, balanced, cdep, dfr, eg, gradmask, groupdro, jtt, rrr, "
+        "standard",
     ):
         create_method(cfg.method)
-    assert list_methods() == ["actdiff", "ada", "cdep", "eg", "gradmask", "rrr", "standard"]
+    known = ["actdiff", "ada", "balanced", "cdep", "dfr", "eg", "gradmask", "groupdro", "jtt", "rrr", "standard"]
+    assert list_methods() == known
 
 
 def _grid_lam(*overrides):

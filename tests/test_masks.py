@@ -1,6 +1,7 @@
 """Mask sources (config group ``mask``, rrx.masks): which training images keep their masks, what an image without
 one does in the loss and in RRDA, and that keeping every mask is the labelled run exactly."""
 
+import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -11,9 +12,12 @@ from rrx.api import _runtime
 from rrx.config import component
 from rrx.errors import RRXError
 from rrx.masks import KeptMasks, has_context
+from rrx.masks.curve import _has_fraction, mask_curve_figure, mask_curve_table
 from rrx.masks.fraction import kept_per_class
 from rrx.models import create_model
 from rrx.models.small_cnn import SmallCNN
+from rrx.record import Record
+from rrx.tables import write_table
 from rrx.tasks.classification import training_step
 from rrx.train import train
 
@@ -88,3 +92,25 @@ def test_a_mask_source_for_a_method_without_masks_is_one_error(compose_train, tm
     with pytest.raises(RRXError, match=r"mask.p=2: must be in \[0, 1\]"):
         train(compose_train("method=rrda", "mask=fraction", "mask.p=2"), tmp_path / "p2")
     assert OmegaConf.select(compose_train(), "mask.name") == "labelled"
+
+
+def test_the_mask_curve_averages_the_seeds_of_each_p(tmp_path):
+    def run(p, seed, original, rand):
+        challenges = {
+            "accuracy": {"original": original, "mixed_same": 0.9, "mixed_rand": rand, "only_fg": 0.5},
+            "bg_gap": 0.9 - rand,
+            "groups": {"mixed_rand": {"worst_group_accuracy": rand / 2}},
+        }
+        info = {"architecture": "SmallCNN", "method": f"Standard + RRDA ({100 * p:g}% masks)", "seed": seed}
+        masks = {"source": "fraction", "p": p, "images": 90, "with_mask": round(90 * p)}
+        return Record("train", info, challenges=challenges, train={"masks": masks})
+
+    runs = [run(0.05, 0, 0.8, 0.4), run(0.05, 1, 0.9, 0.6), run(1.0, 0, 1.0, 0.9)]
+    assert all(_has_fraction(m) for m in runs)
+    write_table(mask_curve_table(runs), tmp_path / "curve")
+    table = pd.read_csv(tmp_path / "curve.csv")
+    assert table["p (%)"].tolist() == [5, 100] and table["Method"].tolist() == ["Standard + RRDA"] * 2
+    assert table["Original"].tolist() == [85.0, 100.0] and table["Worst group mixed rand"].tolist() == [25.0, 45.0]
+    assert table["BG Gap"].tolist() == [40.0, 0.0] and table["Seeds"].tolist() == [2, 1]
+    assert table["Images with a mask"].tolist() == [4.0, 90.0]
+    assert mask_curve_figure(runs, "synthetic", tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"

@@ -80,7 +80,7 @@ def table9(runs: list[Record]) -> pd.DataFrame:
             curve.add(eps)
         rows.append(row)
     columns = TABLE9_COLUMNS + [f"eps={eps}" for eps in sorted(curve, key=float)]
-    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[1:]}).round(2)
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[1:]})
 
 
 TABLES = [

@@ -230,7 +230,7 @@ def table_adversarial_backgrounds(runs: list[Record]) -> pd.DataFrame:
             }
         )
     columns = ["Architecture", "Method", "Challenge accuracy", "Vulnerable", "Foregrounds", "Backgrounds", "Images/s"]
-    return pd.DataFrame(rows, columns=columns).round({"Challenge accuracy": 2, "Vulnerable": 2, "Images/s": 0})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def adversarial_backgrounds_figure(metrics: Record, path: Path) -> Path | None:

@@ -102,9 +102,9 @@ def table5_row(metrics: Record) -> dict:
 
 
 def table5(runs: list[Record]) -> pd.DataFrame:
-    """Table 5 shape, values in percent with two decimals, one row per run."""
-    df = pd.DataFrame([table5_row(m) for m in runs], columns=TABLE5_COLUMNS)
-    return df.round(2)
+    """Table 5 shape, values in percent, one row per run (rounded to two decimals only when written, after the
+    seeds are averaged: ``rrx.tables.write_table``)."""
+    return pd.DataFrame([table5_row(m) for m in runs], columns=TABLE5_COLUMNS)
 
 
 # Thesis Table 8: accuracy with only the object / only the background, in percent.
@@ -121,7 +121,7 @@ def table8(runs: list[Record]) -> pd.DataFrame:
         row = {"Architecture": metrics.run["architecture"], "Method": metrics.run["method"]}
         row |= {column: percent(acc, variation) for column, variation in TABLE8_SIGNALS.items()}
         rows.append(row | {"_Original": percent(acc, "original")})
-    return pd.DataFrame(rows, columns=[*TABLE8_COLUMNS, "_Original"]).round(2)
+    return pd.DataFrame(rows, columns=[*TABLE8_COLUMNS, "_Original"])
 
 
 def has_columns(metrics: Record, variations) -> bool:

@@ -107,7 +107,7 @@ def table11(runs: list[Record]) -> pd.DataFrame:
         found = metrics.challenges.get("patches", {})
         row = {"Model": model_name(metrics)}
         rows.append(row | {c: found.get(v, {}).get(k, float("nan")) for c, (v, k) in TABLE11_COLUMNS.items()})
-    return pd.DataFrame(rows, columns=["Model", *TABLE11_COLUMNS]).astype({c: float for c in TABLE11_COLUMNS}).round(3)
+    return pd.DataFrame(rows, columns=["Model", *TABLE11_COLUMNS]).astype({c: float for c in TABLE11_COLUMNS})
 
 
 TABLES = [

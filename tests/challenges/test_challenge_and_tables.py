@@ -57,14 +57,20 @@ def test_table5_in_percent_with_thesis_columns():
     df = table5([_metrics("Standard", 0.92667, 0.82991, 0.80222, 0.96154), _metrics("Standard + RRDA", 0.883, 0.8341)])
     assert list(df.columns) == TABLE5_COLUMNS
     first = df.iloc[0]
-    assert (first["Mixed same"], first["Mixed rand"], first["Mixed next"], first["Original"]) == (
-        92.67,
-        82.99,
-        80.22,
-        96.15,
-    )
-    assert first["BG Gap"] == 9.68  # same - rand, as in every thesis table
+    # in percent, not rounded: the tables round once, after the seeds are averaged (write_table)
+    values = (first["Mixed same"], first["Mixed rand"], first["Mixed next"], first["Original"])
+    assert values == pytest.approx((92.667, 82.991, 80.222, 96.154))
+    assert first["BG Gap"] == pytest.approx(100 * (0.92667 - 0.82991))  # same - rand, as in every thesis table
     assert math.isnan(df.iloc[1]["Original"])
+
+
+def test_seeds_are_averaged_before_the_table_rounds(tmp_path):
+    """91.11... and 92.22... average to 91.666...: 91.67, where rounding each run first gave 91.665 -> 91.66."""
+    runs = [_metrics("Standard", 0.95, 82 / 90, 0.7, 0.95), _metrics("Standard", 0.95, 83 / 90, 0.7, 0.95)]
+    write_table(table5(runs), tmp_path / "table5")
+    table = pd.read_csv(tmp_path / "table5.csv")
+    assert table["Mixed rand"].tolist() == [91.67] and table["Mixed rand std"].tolist() == [0.79]
+    assert "91.67 ± 0.79" in (tmp_path / "table5.md").read_text()
 
 
 def test_table_files_are_written_whole_in_three_formats(tmp_path):
@@ -89,7 +95,12 @@ def test_table8_and_edge_grid_in_percent():
     }
     metrics = Record.from_dict(metrics)
     assert table8([metrics]).drop(columns="_Original").to_dict("records") == [
-        {"Architecture": "ResNet-18", "Method": "Standard", "Only FG": 85.01, "Only BG": 32.52}
+        {
+            "Architecture": "ResNet-18",
+            "Method": "Standard",
+            "Only FG": pytest.approx(85.01),
+            "Only BG": pytest.approx(32.52),
+        }
     ]
     grid = edge_grid(metrics)
     assert list(grid.columns) == ["Variation", "W=5", "W=10"]
