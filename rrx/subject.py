@@ -57,6 +57,17 @@ def load_checkpoint(path: str, unpickle_older: bool = True, segmentation: bool =
     return ckpt, file
 
 
+def checkpoint_model(ckpt: dict, dataset: Benchmark) -> torch.nn.Module:
+    """The classifier a checkpoint trained, with its weights, for ``dataset`` (its classes, mean and std); on the
+    CPU. The state dict replaces any pretrained weights, so none are loaded."""
+    trained = saved_config(ckpt["config"])
+    no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
+    model_cfg = typed("model", cast(DictConfig, OmegaConf.merge(trained.model, no_weights)))
+    model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
 def checkpoint_state(ckpt: dict) -> dict:
     """What ``metrics.json`` says of the checkpoint evaluated: finished or not, and its epochs (None: older rrx)."""
     return {"finished": ckpt.get("finished"), "epoch": ckpt.get("epoch"), "epochs": ckpt.get("epochs")}
@@ -214,12 +225,7 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
         dataset.expect_classes(ckpt["classes"], f"dataset {dataset.name} (checkpoint {file})")
 
     def build() -> torch.nn.Module:
-        # The state dict replaces any pretrained weights, so none are loaded here.
-        no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
-        model_cfg = typed("model", cast(DictConfig, OmegaConf.merge(trained.model, no_weights)))
-        model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
-        model.load_state_dict(ckpt["state_dict"])
-        return runtime.place(model)
+        return runtime.place(checkpoint_model(ckpt, dataset))
 
     origin = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
     return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, origin, build)

@@ -1,6 +1,7 @@
 """Mask sources (config group ``mask``, rrx.masks): which training images keep their masks, what an image without
 one does in the loss and in RRDA, and that keeping every mask is the labelled run exactly."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,6 +13,7 @@ from rrx.api import _runtime
 from rrx.config import component
 from rrx.errors import RRXError
 from rrx.masks import KeptMasks, has_context
+from rrx.masks.attribution import iou, otsu_masks, otsu_threshold, top_share_masks
 from rrx.masks.curve import _has_fraction, mask_curve_figure, mask_curve_table
 from rrx.masks.fraction import kept_per_class
 from rrx.models import create_model
@@ -114,3 +116,40 @@ def test_the_mask_curve_averages_the_seeds_of_each_p(tmp_path):
     assert table["BG Gap"].tolist() == [40.0, 0.0] and table["Seeds"].tolist() == [2, 1]
     assert table["Images with a mask"].tolist() == [4.0, 90.0]
     assert mask_curve_figure(runs, "synthetic", tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_top_share_of_a_hand_made_map():
+    maps = torch.tensor([[[5.0, 1.0, 3.0], [3.0, 0.0, 9.0]]])
+    # k = round(0.5 * 6) = 3: 9, 5 and the first of the two 3s in position order
+    assert top_share_masks(maps, 0.5).tolist() == [[[[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]]]
+    assert top_share_masks(maps, 0.01).sum() == 1  # at least one pixel
+
+
+def test_otsus_threshold_by_hand():
+    """Values 0 (x4), 0.5 (x2), 1 (x2). Split below 0.5: w0 = w1 = 1/2, mu0 = 0, mu1 = 0.75 -> 1/4 * 0.5625 = 0.1406;
+    split below 1: w0 = 3/4, w1 = 1/4, mu0 = 1/6, mu1 = 1 -> 3/16 * 25/36 = 0.1302. The first wins."""
+    values = np.array([0.0] * 4 + [0.5] * 2 + [1.0] * 2)
+    t = otsu_threshold(values)
+    assert ((values > t) == (values >= 0.5)).all()
+    assert otsu_masks(torch.tensor(values).view(1, 2, 4)).sum() == 4
+    assert otsu_threshold(np.full(5, 0.3)) == 0.3 and not (np.full(5, 0.3) > 0.3).any()  # constant: no object
+
+
+def test_iou_by_hand():
+    a = torch.tensor([[1.0, 1.0, 0.0, 0.0]]).view(1, 1, 2, 2)
+    b = torch.tensor([[1.0, 0.0, 1.0, 0.0]]).view(1, 1, 2, 2)
+    assert iou(a, b).tolist() == [pytest.approx(1 / 3)] and iou(torch.zeros_like(a), torch.zeros_like(a)).tolist() == [
+        1
+    ]
+
+
+def test_masks_from_a_classifiers_attributions(compose_train, tmp_path):
+    train(compose_train(), tmp_path / "standard")
+    metrics = train(
+        compose_train("method=rrda", "mask=attribution", f"mask.checkpoint={tmp_path / 'standard'}"), tmp_path / "a"
+    )
+    masks = metrics["train"]["masks"]
+    assert masks["source"] == "attribution" and masks["with_mask"] == 0 and masks["rule"] == "top_share"
+    assert masks["object_share"] == pytest.approx(round(0.25 * 32 * 32) / (32 * 32))  # k pixels of every image
+    assert 0 <= masks["iou"]["mean"] <= 1 and len(masks["iou"]["per_class"]) == 9
+    assert metrics["run"]["method"] == "Standard + RRDA (gradcam masks)"

@@ -2,10 +2,10 @@
 (8.2, "Signal masks"): masks are costly, so RRDA should work with a few labelled examples, or with masks made
 without human labelling.
 
-Every source implements ``apply(train_set, classes, run_seed) -> (train_set, report)``: the training set whose items
-``(image, label, mask)`` carry the masks the method will use, and what it did (``report``: the source, the images
-with a mask of their own, per class, and where labelled masks exist to compare with, the IoU of the source's masks
-against them). It is applied only for a method that uses masks (``method.needs_masks``).
+Every source implements ``apply(train_set, classes, run_seed, dataset, runtime) -> (train_set, report)``: the
+training set whose items ``(image, label, mask)`` carry the masks the method will use, and what it did
+(``report``: the source, the images with a labelled mask, per class, and for a source that makes masks, their IoU
+with the labelled ones). It is applied only for a method that uses masks (``method.needs_masks``).
 
 An image without a mask carries the all-ones mask: the whole image counts as its signal. That makes every mask
 penalty 0 on it (RRR's and GradMask's (1 - M) * gradient, ActDiff's distance between f(x) and f(M * x), CDEP's and

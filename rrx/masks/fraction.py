@@ -49,7 +49,7 @@ class Fraction:
         self.seed = cfg.seed
         self.label = f"{100 * self.p:g}% masks"
 
-    def apply(self, train_set, classes: list[str], run_seed: int) -> tuple:
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
         labels = labels_of(train_set)
         generator = torch.Generator().manual_seed(self.seed if self.seed is not None else run_seed)
         kept = kept_per_class(labels, self.p, generator)

@@ -167,7 +167,9 @@ class Classification(Task):
             self.method.set_held_out(self.val_set, held_out, held_out_names)
         self.masks = None
         if masks is not None:  # of the images trained on, by its own generator: the batch order stays the same
-            self.train_set, self.masks = masks.apply(self.train_set, list(classes), int(cfg.seed))
+            self.train_set, self.masks = masks.apply(
+                self.train_set, list(classes), int(cfg.seed), self.dataset, runtime
+            )
         if self.method.groups_in_batch:
             self.train_set = WithGroups(self.train_set, ids)
         return net

@@ -1,0 +1,166 @@
+"""``mask=attribution``: masks made without human labelling, from a trained classifier's attribution maps (thesis
+8.2: masks built "automatically"). A seeded share ``p`` of each class keeps its labelled mask (as ``mask=fraction``);
+every other training image gets the mask of its map, computed once before training:
+
+- the map of the image's label by ``attribution`` (any of ``rrx.attributions``, non-negative) of the model in
+  ``checkpoint``, at the image's size;
+- ``rule=top_share``: the ``share`` most relevant pixels (k = max(1, round(share * H * W)) of them, ties by position)
+  are the object;
+- ``rule=otsu``: the pixels above Otsu's threshold of the map (Otsu 1979: of 256 bins over the map's range, the
+  threshold t that maximises the between-class variance w0(t) w1(t) (mu0(t) - mu1(t))^2).
+
+Quality against the labelled masks, which the training images have: the IoU |A ∩ L| / |A ∪ L| of each made mask A
+with the image's labelled mask L, its mean over the images, and per class, in ``metrics.json`` (``train.masks``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sized
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import torch
+from omegaconf import MISSING
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from rrx.config import ComponentConfig, param
+from rrx.data.base import labels_of
+from rrx.masks import counts_per_class, register_mask_source
+from rrx.masks.fraction import kept_per_class
+
+log = logging.getLogger(__name__)
+RULES = ("top_share", "otsu")
+
+
+def top_share_masks(maps: torch.Tensor, share: float) -> torch.Tensor:
+    """(B, 1, H, W) in {0, 1}: of each map (B, H, W) its k = max(1, round(share * H * W)) largest pixels (the first
+    of equal values in position order)."""
+    flat = maps.flatten(1)
+    k = max(1, round(share * flat.shape[1]))
+    order = torch.sort(flat, dim=1, descending=True, stable=True).indices[:, :k]
+    return torch.zeros_like(flat).scatter_(1, order, 1.0).view(maps.shape[0], 1, *maps.shape[1:])
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of ``values``: the bin edge t maximising w0 w1 (mu0 - mu1)^2 over ``bins`` bins spanning
+    their range (the first of equal maxima); pixels above t are the object. A constant map has none above."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return high
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(counts)[:-1].astype(float)  # the classes below and above each inner edge
+    w1 = counts.sum() - w0
+    sum0 = np.cumsum(counts * centres)[:-1]
+    mu0 = sum0 / np.maximum(w0, 1)
+    mu1 = ((counts * centres).sum() - sum0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(edges[1:-1][int(np.argmax(between))])
+
+
+def otsu_masks(maps: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) in {0, 1}: each map above its Otsu threshold."""
+    masks = [(m > otsu_threshold(m.numpy().ravel())).float() for m in maps.cpu()]
+    return torch.stack(masks)[:, None]
+
+
+def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,) |a ∩ b| / |a ∪ b| of binary masks (B, 1, H, W); 1 where both are empty."""
+    a, b = a.flatten(1) > 0.5, b.flatten(1) > 0.5
+    union = (a | b).sum(1)
+    return torch.where(union > 0, (a & b).sum(1) / union.clamp(min=1), torch.ones_like(union, dtype=torch.float))
+
+
+class SourcedMasks(Dataset):
+    """``base``'s items ``(image, label, mask)``, the mask of each item not in ``kept`` replaced by ``masks[i]``."""
+
+    def __init__(self, base: Dataset, masks: torch.Tensor, kept: list[int]):
+        self.base, self.masks, self.kept = base, masks, frozenset(kept)
+
+    def __len__(self) -> int:
+        return len(cast(Sized, self.base))
+
+    def __getitem__(self, index: int):
+        x, y, mask = self.base[index]
+        return x, y, mask if index in self.kept else self.masks[index].to(mask.dtype)
+
+
+@dataclass
+class AttributionMaskConfig(ComponentConfig):
+    """masks without labelling: a trained classifier's attribution maps, thresholded (a share p keeps its labels)"""
+
+    name: str = param("attribution", "the registered name of the mask source")
+    checkpoint: str = param(MISSING, "the classifier whose maps make the masks: a run folder or its checkpoint.pt")
+    attribution: str = param("gradcam", "the attribution of the image's label (rrx.attributions)")
+    rule: str = param(
+        "top_share", "top_share: the share most relevant pixels | otsu: the map above Otsu's threshold", choices=RULES
+    )
+    share: float = param(
+        0.25, "top_share: the share of each image's pixels that is its object", low=0, low_open=True, high=1
+    )
+    p: float = param(0.0, "the share of each class's training images that keeps its labelled mask", low=0, high=1)
+    seed: int | None = param(None, "the seed of which images keep their labelled masks (null: the run's seed)")
+
+
+@register_mask_source("attribution", config=AttributionMaskConfig)
+class AttributionMasks:
+    def __init__(self, cfg):
+        from rrx.attributions import check_attribution
+
+        check_attribution("mask.attribution", cfg.attribution)
+        self.cfg = cfg
+        self.label = f"{cfg.attribution} masks" + (f", {100 * float(cfg.p):g}% labelled" if cfg.p else "")
+
+    def made(self, model, train_set, runtime) -> torch.Tensor:
+        """(N, 1, H, W) the rule's masks of every training image's map of its label, in order."""
+        from rrx.attributions import attribution_map
+
+        model.eval()
+        out = []
+        loader = runtime.loader(train_set, shuffle=False)
+        for x, y, *_ in tqdm(loader, desc="attribution masks", leave=False, disable=not runtime.progress):
+            maps = attribution_map(model, x.to(runtime.device), y.to(runtime.device), self.cfg.attribution).detach()
+            rule = top_share_masks(maps, float(self.cfg.share)) if self.cfg.rule == "top_share" else otsu_masks(maps)
+            out.append(rule.cpu().to(torch.uint8))
+        return torch.cat(out)
+
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+        from rrx.subject import checkpoint_model, load_checkpoint
+
+        assert dataset is not None and runtime is not None  # the task gives them
+        ckpt, file = load_checkpoint(self.cfg.checkpoint)
+        model = runtime.place(checkpoint_model(ckpt, dataset))
+        masks = self.made(model, train_set, runtime)
+        labels = labels_of(train_set)
+        seed = self.cfg.seed if self.cfg.seed is not None else run_seed
+        kept = kept_per_class(labels, float(self.cfg.p), torch.Generator().manual_seed(seed))
+        labelled = torch.cat([torch.as_tensor(batch[2]) for batch in runtime.loader(train_set, shuffle=False)])
+        scores = iou(masks.float(), labelled.float())
+        per_class = {
+            name: float(scores[torch.tensor(labels) == k].mean()) for k, name in enumerate(classes) if k in labels
+        }
+        report = {
+            "source": "attribution",
+            "p": float(self.cfg.p),
+            "images": len(labels),
+            "with_mask": len(kept),
+            "per_class": counts_per_class(labels, kept, classes),
+            "checkpoint": str(file.resolve()),
+            "attribution": self.cfg.attribution,
+            "rule": self.cfg.rule,
+            "share": float(self.cfg.share) if self.cfg.rule == "top_share" else None,
+            "object_share": float(masks.float().mean()),
+            "iou": {"mean": float(scores.mean()), "per_class": per_class},
+        }
+        log.info(
+            "mask=attribution: %s masks of %d training images (%s), IoU with the labelled masks %.3f; %d keep theirs",
+            self.cfg.attribution,
+            len(labels),
+            self.cfg.rule,
+            report["iou"]["mean"],
+            len(kept),
+        )
+        return SourcedMasks(train_set, masks, kept), report
