@@ -8,6 +8,7 @@ A challenge's, an analysis's or a task's module lists ``TABLES`` and ``FIGURES``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,13 +30,20 @@ def key_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c == "lambda" or not pd.api.types.is_numeric_dtype(df[c])]
 
 
-def _rank(value: str, order: list[str]) -> tuple[int, str]:
-    """Position in ``order`` of ``value`` or of its base (``RRR + FGSM`` -> RRR, ``RRR (lambda=10)`` -> RRR)."""
+def _natural(value: str) -> tuple:
+    """``value`` split into text and numbers, so that ``(5% masks)`` sorts before ``(25% masks)`` and ``(100%``."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", value)
+    return tuple(float(part) if i % 2 else part for i, part in enumerate(parts))
+
+
+def _rank(value: str, order: list[str]) -> tuple[int, tuple]:
+    """Position in ``order`` of ``value`` or of its base (``RRR + FGSM`` -> RRR, ``RRR (lambda=10)`` -> RRR), then
+    ``value`` in natural order (its numbers as numbers)."""
     base = value.split(" (lambda=")[0]
     for candidate in (base, base.split(" + ")[0]):
         if candidate in order:
-            return order.index(candidate), value
-    return len(order), value
+            return order.index(candidate), _natural(value)
+    return len(order), _natural(value)
 
 
 def thesis_order(df: pd.DataFrame) -> pd.DataFrame:

@@ -114,7 +114,7 @@ def test_the_mask_curve_averages_the_seeds_of_each_p(tmp_path):
     assert table["p (%)"].tolist() == [5, 100] and table["Method"].tolist() == ["Standard + RRDA"] * 2
     assert table["Original"].tolist() == [85.0, 100.0] and table["Worst group mixed rand"].tolist() == [25.0, 45.0]
     assert table["BG Gap"].tolist() == [40.0, 0.0] and table["Seeds"].tolist() == [2, 1]
-    assert table["Images with a mask"].tolist() == [4.0, 90.0]
+    assert table["Images with a mask"].tolist() == [4.0, 90.0] and table["Other masks"].tolist() == ["none"] * 2
     assert mask_curve_figure(runs, "synthetic", tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -20,8 +20,18 @@ from rrx.tables import Figure, Table
 CURVE_COLUMNS = ["Original", "Only FG", "Mixed rand", "Worst group mixed rand", "BG Gap"]
 
 
+CURVE_SOURCES = ("fraction", "attribution")  # the sources with a labelled share p
+
+
 def _has_fraction(m: Record) -> bool:
-    return (m.train or {}).get("masks", {}).get("source") == "fraction" and "accuracy" in m.challenges
+    return (m.train or {}).get("masks", {}).get("source") in CURVE_SOURCES and "accuracy" in m.challenges
+
+
+def _others(masks: dict) -> str:
+    """What the images without a labelled mask have: ``none`` (mask=fraction) or the source's masks."""
+    if masks["source"] == "attribution":
+        return f"{masks['attribution']} ({masks['rule']})"
+    return "none"
 
 
 def _base_method(m: Record) -> str:
@@ -30,8 +40,10 @@ def _base_method(m: Record) -> str:
 
 
 def mask_curve_table(runs: list[Record]) -> pd.DataFrame:
-    """One row per run: Architecture, Method (without its source), p (percent, as text), Images with a mask, and
-    ``CURVE_COLUMNS`` in percent (NaN where the run did not measure it)."""
+    """One row per run: Architecture, Method (without its source), Other masks (what the images without a labelled
+    mask have: none, or the attribution's), p (percent, as text), Images with a mask, the IoU of the other masks with
+    the labelled ones (percent; NaN for none), and ``CURVE_COLUMNS`` in percent (NaN where the run did not measure
+    it)."""
     rows = []
     for m in runs:
         masks, acc = (m.train or {})["masks"], m.challenges["accuracy"]
@@ -41,8 +53,10 @@ def mask_curve_table(runs: list[Record]) -> pd.DataFrame:
             {
                 "Architecture": m.run["architecture"],
                 "Method": _base_method(m),
+                "Other masks": _others(masks),
                 "p (%)": f"{100 * float(masks['p']):g}",  # text: a key, the seeds of one p are averaged
                 "Images with a mask": float(masks["with_mask"]),
+                "IoU of the other masks": 100 * masks.get("iou", {}).get("mean", np.nan),
                 "Original": 100 * acc.get("original", np.nan),
                 "Only FG": 100 * acc.get("only_fg", np.nan),
                 "Mixed rand": 100 * acc.get("mixed_rand", np.nan),
@@ -50,7 +64,8 @@ def mask_curve_table(runs: list[Record]) -> pd.DataFrame:
                 "BG Gap": np.nan if gap is None else 100 * gap,
             }
         )
-    return pd.DataFrame(rows, columns=["Architecture", "Method", "p (%)", "Images with a mask", *CURVE_COLUMNS])
+    columns = ["Architecture", "Method", "Other masks", "p (%)", "Images with a mask", "IoU of the other masks"]
+    return pd.DataFrame(rows, columns=[*columns, *CURVE_COLUMNS])
 
 
 def mask_curve_figure(runs: list[Record], dataset: str, path: Path) -> Path | None:
@@ -64,7 +79,7 @@ def mask_curve_figure(runs: list[Record], dataset: str, path: Path) -> Path | No
     shares = sorted(df["p"].unique())
     fig, axes = plt.subplots(1, len(CURVE_COLUMNS), figsize=(3.0 * len(CURVE_COLUMNS), 3.0), squeeze=False)
     for ax, column in zip(axes[0], CURVE_COLUMNS):
-        for (architecture, method), part in df.groupby(["Architecture", "Method"], sort=False):
+        for (architecture, method, others), part in df.groupby(["Architecture", "Method", "Other masks"], sort=False):
             stats = part.groupby("p")[column].agg(["mean", "std"]).reindex(shares)
             x = [shares.index(p) for p in stats.index]
             ax.errorbar(
@@ -82,7 +97,7 @@ def mask_curve_figure(runs: list[Record], dataset: str, path: Path) -> Path | No
 TABLES = [
     Table(
         "mask_curve",
-        "Labelled-mask fraction p (mask=fraction): the challenges against the share of training images with a mask",
+        "Labelled-mask fraction p: the challenges against the share of training images with a labelled mask",
         mask_curve_table,
         _has_fraction,
         16.6,
