@@ -204,3 +204,12 @@ def labels_of(data) -> list[int]:
     if hasattr(data, "samples"):
         return [int(label) for _, label in data.samples]
     return [int(data[i][1]) for i in range(len(data))]
+
+
+def unwrapped(data) -> tuple[Any, list[int] | None]:
+    """(the dataset under ``data``'s ``Subset``\\ s, the indices of ``data``'s items in it; None: all, in order)."""
+    indices = None
+    while isinstance(data, Subset):  # random_split's parts
+        indices = [data.indices[i] for i in indices] if indices is not None else list(data.indices)
+        data = data.dataset
+    return data, indices

@@ -34,12 +34,19 @@ from typing import List, Optional
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import Subset
 
 from rrx.config import param
 from rrx.data import register_dataset
 from rrx.data.augment import DATASET_AUGMENTS
-from rrx.data.base import image_size_key, mean_key, num_classes_key, num_workers_key, root_key, std_key
+from rrx.data.base import (
+    image_size_key,
+    mean_key,
+    num_classes_key,
+    num_workers_key,
+    root_key,
+    std_key,
+    unwrapped,
+)
 from rrx.data.in9 import BackgroundConfig, BackgroundDataset
 from rrx.data.variations import VARIATIONS, mixed_partners
 from rrx.errors import RRXError
@@ -347,10 +354,7 @@ class SyntheticDataset(BackgroundDataset):
         """The background class of each item of ``train_set`` (its ``train_set``, or a ``Subset`` of it)."""
         if self._backgrounds is None:
             self._backgrounds = training_backgrounds(self.spec)
-        base, indices = train_set, None
-        while isinstance(base, Subset):  # random_split's part
-            indices = [base.indices[i] for i in indices] if indices is not None else list(base.indices)
-            base = base.dataset
+        base, indices = unwrapped(train_set)
         found = [self._backgrounds[Path(path).stem] for path, _ in base.samples]
         return found if indices is None else [found[i] for i in indices]
 

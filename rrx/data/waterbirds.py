@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from rrx.config import param
 from rrx.data import register_dataset
-from rrx.data.base import AugmentedConfig, image_size_key, mean_key, num_workers_key, root_key, std_key
+from rrx.data.base import AugmentedConfig, image_size_key, mean_key, num_workers_key, root_key, std_key, unwrapped
 from rrx.data.image_io import BAD_SAMPLE_RULES, keep_readable, load_rgb, resize
 from rrx.data.image_task import ImageTask
 from rrx.errors import RRXError
@@ -138,6 +138,15 @@ class Waterbirds(ImageTask):
         if not isinstance(images, WaterbirdsImages):
             return super().image_info(variation, data)
         return {"image": list(images.files), "background_class": [PLACES[p] for p in images.places]}
+
+    def training_background_classes(self, train_set) -> list[str] | None:
+        """Each training image's ``place`` (land or water): the groups (y, place) of group DRO and the rest."""
+        base, indices = unwrapped(train_set)
+        images = base if isinstance(base, WaterbirdsImages) else getattr(base, "source", base)
+        if not isinstance(images, WaterbirdsImages):
+            return None
+        places = [PLACES[p] for p in images.places]
+        return places if indices is None else [places[i] for i in indices]
 
 
 @register_dataset("waterbirds", config=WaterbirdsConfig)

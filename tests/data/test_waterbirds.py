@@ -11,6 +11,7 @@ from fixtures.waterbirds import BIRD, rows_of_split, write_waterbirds
 
 from rrx.config import component
 from rrx.data import create_dataset
+from rrx.methods.groups import training_groups
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,18 @@ def test_splits_labels_places_and_masks_are_the_metadatas(root):
     info = data.image_info("original", test)
     assert info["background_class"] == [["land", "water"][p] for _, p in rows_of_split(2)]
     assert info["image"][0].startswith("002.Laysan_Albatross/Bird_")
+
+
+def test_the_training_groups_are_bird_and_place(root):
+    data = _dataset(root)
+    train = data.train_set(masks=False)
+    expected = [["land", "water"][p] for _, p in rows_of_split(0)]
+    assert data.training_background_classes(train) == expected
+    part = torch.utils.data.Subset(train, [3, 0])  # a held-out part (random_split): its own items' places
+    assert data.training_background_classes(part) == [expected[3], expected[0]]
+    ids, names = training_groups(data, train, data.classes, "groupdro")
+    assert names == [[b, p] for b in ("landbird", "waterbird") for p in ("land", "water")][: len(names)]
+    assert [names[g] for g in ids] == [[data.classes[y], ["land", "water"][p]] for y, p in rows_of_split(0)]
 
 
 def test_a_wrong_metadata_or_missing_masks_are_one_line(root, tmp_path):
