@@ -83,13 +83,18 @@ def mask_curve_figure(runs: list[Record], dataset: str, path: Path) -> Path | No
             stats = part.groupby("p")[column].agg(["mean", "std"]).reindex(shares)
             x = [shares.index(p) for p in stats.index]
             ax.errorbar(
-                x, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3, label=f"{architecture} {method}"
+                x,
+                stats["mean"],
+                yerr=stats["std"].fillna(0),
+                marker="o",
+                capsize=3,
+                label=f"{architecture} {method}, other masks: {others}",
             )
         ax.set_xticks(range(len(shares)), [f"{p:g}" for p in shares])
         ax.set_xlabel("training images with a mask (%)")
         ax.set_title(column)
         ax.set_ylabel("percentage points" if column == "BG Gap" else "accuracy (%)")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=6)
     fig.suptitle(f"Labelled-mask fraction p: {dataset}")
     return save_figure(fig, path)
 
