@@ -405,3 +405,34 @@ def examine_run(out_dir: Path, cfg: DictConfig, upgrade: Callable[[dict], dict] 
         )
     run.checkpoint, run.file = ckpt, file
     return run
+
+
+def load_checkpoint(path: str, unpickle_older: bool = True, segmentation: bool = False) -> tuple[dict, Path]:
+    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``) with ``read_checkpoint`` (weights only;
+    an older rrx's checkpoint with full unpickling only when ``unpickle_older``); refuses non-finite parameters, and
+    a ``task=segmentation`` checkpoint unless ``segmentation`` (``rrx evaluate`` re-scores one; analyze and the
+    Inspector read classifiers)."""
+    if path in (None, "", "???"):
+        raise RRXError(
+            "evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
+            "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)"
+        )
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / CHECKPOINT
+    if not file.is_file():
+        raise RRXError(
+            f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)"
+        )
+    ckpt = read_checkpoint(file, unpickle_older)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
+        raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
+    if ckpt.get("task") == "segmentation" and not segmentation:
+        raise RRXError(
+            f"checkpoint={path}: {file} is a task=segmentation run, and this command reads classifiers; "
+            "score it again with rrx evaluate checkpoint=<its folder>"
+        )
+    bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
+    if bad:
+        raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")
+    return ckpt, file

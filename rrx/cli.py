@@ -223,7 +223,7 @@ def with_checkpoint_dataset(command: str, args: list[str]) -> list[str]:
     given = [a.split("=", 1)[1] for a in args if a.startswith("checkpoint=")]
     if len(given) != 1 or "," in given[0] or not any(a.startswith("dataset.") for a in args):
         return args
-    from rrx.subject import load_checkpoint
+    from rrx.checkpoint import load_checkpoint
 
     try:
         name = load_checkpoint(given[0], unpickle_older=False, segmentation=True)[0]["config"]["dataset"]["name"]

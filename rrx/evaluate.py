@@ -14,14 +14,14 @@ from omegaconf import DictConfig
 from rrx.attacks import create_attack
 from rrx.challenges import check_variations, create_challenge
 from rrx.challenges.adversarial import evaluate_with_attack
-from rrx.checkpoint import describe, saved_config
+from rrx.checkpoint import describe, load_checkpoint, saved_config
 from rrx.loggers import tracked
 from rrx.outputs import claim_new_folder, record_hydra_config
 from rrx.provenance import collect, weights
 from rrx.record import Record
 from rrx.results import write_results
 from rrx.runtime import Runtime, seed_everything
-from rrx.subject import DatasetChoice, checkpoint_dataset, checkpoint_state, load_checkpoint, open_subject
+from rrx.subject import DatasetChoice, checkpoint_dataset, checkpoint_state, open_subject
 from rrx.tasks import TASKS
 from rrx.tasks.base import LoopState
 

@@ -27,11 +27,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from rrx.checkpoint import saved_config
+from rrx.checkpoint import load_checkpoint, saved_config
 from rrx.errors import RRXError
 from rrx.outputs import atomic_write, claim_new_folder, record_hydra_config, write_json
 from rrx.provenance import collect, file_sha256
-from rrx.subject import load_checkpoint
 
 log = logging.getLogger(__name__)
 FORMATS = ("madry", "state_dict")

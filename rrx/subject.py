@@ -1,5 +1,5 @@
 """What ``rrx evaluate``, ``rrx analyze`` and the Model Inspector look at: a trained checkpoint or an off-the-shelf
-model on its dataset (``open_subject``), and the checkpoint reader they share (``load_checkpoint``)."""
+model on its dataset (``open_subject``); they read checkpoints with ``rrx.checkpoint.load_checkpoint``."""
 
 from __future__ import annotations
 
@@ -11,61 +11,18 @@ from typing import Callable, cast
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rrx.checkpoint import CHECKPOINT, describe, read_checkpoint, saved_config
+from rrx.checkpoint import describe, load_checkpoint, saved_config
 from rrx.config import check, typed
 from rrx.data import create_dataset, data_report
 from rrx.data.base import Benchmark
 from rrx.errors import RRXError
-from rrx.guard import all_finite
-from rrx.models import create_model
+from rrx.models import model_from_checkpoint
 from rrx.models.pretrained import method_label, off_the_shelf
 from rrx.provenance import collect, weights
 from rrx.record import Record
 from rrx.runtime import Runtime, seed_everything
 
 log = logging.getLogger(__name__)
-
-
-def load_checkpoint(path: str, unpickle_older: bool = True, segmentation: bool = False) -> tuple[dict, Path]:
-    """Read ``path`` (a ``.pt`` file or a run folder holding ``checkpoint.pt``) with ``read_checkpoint`` (weights only;
-    an older rrx's checkpoint with full unpickling only when ``unpickle_older``); refuses non-finite parameters, and
-    a ``task=segmentation`` checkpoint unless ``segmentation`` (``rrx evaluate`` re-scores one; analyze and the
-    Inspector read classifiers)."""
-    if path in (None, "", "???"):
-        raise RRXError(
-            "evaluate needs checkpoint=<run folder or .pt file>, or model=<name> for an off-the-shelf or "
-            "zero-shot model (e.g. model=timm model.arch=resnet50 model.pretrained=true, model=clip)"
-        )
-    file = Path(path).expanduser()
-    if file.is_dir():
-        file = file / CHECKPOINT
-    if not file.is_file():
-        raise RRXError(
-            f"checkpoint={path}: {file} does not exist (give a run folder with checkpoint.pt, or a .pt file)"
-        )
-    ckpt = read_checkpoint(file, unpickle_older)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
-        raise RRXError(f"checkpoint={path}: {file} is not an rrx checkpoint (no state_dict/config)")
-    if ckpt.get("task") == "segmentation" and not segmentation:
-        raise RRXError(
-            f"checkpoint={path}: {file} is a task=segmentation run, and this command reads classifiers; "
-            "score it again with rrx evaluate checkpoint=<its folder>"
-        )
-    bad = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not all_finite([t])]
-    if bad:
-        raise RRXError(f"checkpoint={path}: {file} has non-finite parameters ({', '.join(bad[:3])}); its run diverged")
-    return ckpt, file
-
-
-def checkpoint_model(ckpt: dict, dataset: Benchmark) -> torch.nn.Module:
-    """The classifier a checkpoint trained, with its weights, for ``dataset`` (its classes, mean and std); on the
-    CPU. The state dict replaces any pretrained weights, so none are loaded."""
-    trained = saved_config(ckpt["config"])
-    no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
-    model_cfg = typed("model", cast(DictConfig, OmegaConf.merge(trained.model, no_weights)))
-    model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
-    model.load_state_dict(ckpt["state_dict"])
-    return model
 
 
 def checkpoint_state(ckpt: dict) -> dict:
@@ -225,7 +182,7 @@ def _checkpoint_subject(cfg: DictConfig, choice: DatasetChoice, ckpt: dict, file
         dataset.expect_classes(ckpt["classes"], f"dataset {dataset.name} (checkpoint {file})")
 
     def build() -> torch.nn.Module:
-        return runtime.place(checkpoint_model(ckpt, dataset))
+        return runtime.place(model_from_checkpoint(ckpt, dataset))
 
     origin = {"checkpoint": str(file.resolve()), "checkpoint_state": state}
     return Subject(dataset, runtime, {**ckpt["run"], "dataset": dataset.name}, origin, build)

@@ -128,11 +128,12 @@ class AttributionMasks:
         return torch.cat(out)
 
     def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
-        from rrx.subject import checkpoint_model, load_checkpoint
+        from rrx.checkpoint import load_checkpoint
+        from rrx.models import model_from_checkpoint
 
         assert dataset is not None and runtime is not None  # the task gives them
         ckpt, file = load_checkpoint(self.cfg.checkpoint)
-        model = runtime.place(checkpoint_model(ckpt, dataset))
+        model = runtime.place(model_from_checkpoint(ckpt, dataset))
         masks = self.made(model, train_set, runtime)
         labels = labels_of(train_set)
         seed = self.cfg.seed if self.cfg.seed is not None else run_seed

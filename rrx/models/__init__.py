@@ -74,3 +74,21 @@ def model_config(option: str, **values) -> DictConfig:
     from rrx.config import component
 
     return component("model", option, **values)
+
+
+def model_from_checkpoint(ckpt: dict, dataset):
+    """The classifier a checkpoint trained, with its weights, for ``dataset`` (its classes, mean and std); on the
+    CPU. The state dict replaces any pretrained weights, so none are loaded."""
+    from typing import cast
+
+    from omegaconf import DictConfig, OmegaConf
+
+    from rrx.checkpoint import saved_config
+    from rrx.config import typed
+
+    trained = saved_config(ckpt["config"])
+    no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
+    model_cfg = typed("model", cast(DictConfig, OmegaConf.merge(trained.model, no_weights)))
+    model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
+    model.load_state_dict(ckpt["state_dict"])
+    return model

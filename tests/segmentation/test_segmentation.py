@@ -639,7 +639,7 @@ def test_report_writes_tables_3_and_4_and_figures_8_and_10(ada_run, tmp_path):
 
 
 def test_analyze_refuses_a_segmentation_checkpoint_and_it_holds_only_plain_values(ada_run):
-    from rrx.subject import load_checkpoint
+    from rrx.checkpoint import load_checkpoint
 
     with pytest.raises(
         RRXError,
