@@ -14,7 +14,7 @@ from rrx.config import component
 from rrx.errors import RRXError
 from rrx.masks import KeptMasks, has_context
 from rrx.masks.attribution import iou, otsu_masks, otsu_threshold, top_share_masks
-from rrx.masks.curve import _has_fraction, mask_curve_figure, mask_curve_table
+from rrx.masks.curve import _has_curve, mask_curve_figure, mask_curve_table
 from rrx.masks.fraction import kept_per_class
 from rrx.models import create_model
 from rrx.models.small_cnn import SmallCNN
@@ -41,6 +41,10 @@ def test_an_image_without_a_mask_carries_ones():
     data = KeptMasks(torch.utils.data.TensorDataset(x, torch.arange(3), mask), kept=[1])
     assert torch.equal(data[1][2], mask[1]) and torch.equal(data[0][2], torch.ones(1, 4, 4))
     assert torch.equal(data[2][0], x[2]) and data[2][1] == 2
+    made = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    made[0, :, :2] = 1  # a source's mask of image 0: its top half
+    sourced = KeptMasks(torch.utils.data.TensorDataset(x, torch.arange(3), mask), kept=[1], made=made)
+    assert torch.equal(sourced[0][2], made[0].float()) and torch.equal(sourced[1][2], mask[1])
     assert has_context(torch.stack([data[i][2] for i in range(3)])).tolist() == [False, mask[1].min() < 1, False]
 
 
@@ -108,7 +112,7 @@ def test_the_mask_curve_averages_the_seeds_of_each_p(tmp_path):
         return Record("train", info, challenges=challenges, train={"masks": masks})
 
     runs = [run(0.05, 0, 0.8, 0.4), run(0.05, 1, 0.9, 0.6), run(1.0, 0, 1.0, 0.9)]
-    assert all(_has_fraction(m) for m in runs)
+    assert all(_has_curve(m) for m in runs)
     write_table(mask_curve_table(runs), tmp_path / "curve")
     table = pd.read_csv(tmp_path / "curve.csv")
     assert table["p (%)"].tolist() == [5, 100] and table["Method"].tolist() == ["Standard + RRDA"] * 2

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from rrx.challenges import register_challenge
 from rrx.config import ComponentConfig, param
+from rrx.data.base import labels_of
 from rrx.plots import pyplot, save_figure
 from rrx.predictions import decide, prediction_frame
 from rrx.record import Record
@@ -138,7 +139,7 @@ class AdversarialBackgrounds:
         backgrounds, bg_labels = _stack(bg_set, runtime, "backgrounds")
         backgrounds = backgrounds.to(runtime.device)
         bg_labels = bg_labels.to(runtime.device)
-        labels = np.asarray([int(y) for y in _labels(fg_set)])
+        labels = np.asarray(labels_of(fg_set))  # without reading the images
         full = stats_indices(labels, self.stats_per_class)
         batch_size = int(self.batch_size or runtime.batch_size)
         fooled_by = torch.zeros(len(backgrounds), device=runtime.device)  # stats foregrounds of other classes fooled
@@ -203,13 +204,6 @@ class AdversarialBackgrounds:
             result["images_per_second"],
         )
         return {"adversarial_backgrounds": result}
-
-
-def _labels(data) -> list[int]:
-    """The labels of a variation without reading its images (IN-9 folders list them; RIVAL10 splits hold them)."""
-    if hasattr(data, "samples"):
-        return [label for _, label in data.samples]
-    return [int(y) for y in data.split.labels]
 
 
 # --- tables and figures (rrx report, and the run's folder) ---------------------------------------------------------

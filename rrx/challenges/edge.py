@@ -136,10 +136,11 @@ class EdgeChallenge:
                         logits = model(x * (1 - bands[applied[width]]))
                     prediction, confidence = decide(logits)
                     found[width].append({"label": y, "prediction": prediction, "confidence": confidence})
-            grid[variation] = {str(w): share_correct(gathered(parts)) for w, parts in found.items()}
+            per_width = {w: gathered(parts) for w, parts in found.items()}
+            grid[variation] = {str(w): share_correct(predicted) for w, predicted in per_width.items()}
             frames += [
-                prediction_frame(dataset, variation, data, gathered(parts), "edge", f"W={w}")
-                for w, parts in found.items()
+                prediction_frame(dataset, variation, data, predicted, "edge", f"W={w}")
+                for w, predicted in per_width.items()
             ]
             log.info(
                 "edge %-10s %s",

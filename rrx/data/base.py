@@ -192,8 +192,8 @@ class Benchmark(ABC):
 
 
 def labels_of(data) -> list[int]:
-    """The label of every item: from the dataset's ``labels`` or ``samples`` [(path, label)] where it lists them (a
-    ``Subset``: its base's at its indices), else by reading every item."""
+    """The label of every item: from the dataset's ``labels``, ``samples`` [(path, label)] or ``split.labels`` where
+    it lists them (a ``Subset``: its base's at its indices), else by reading every item."""
     if isinstance(data, Subset):
         labels = labels_of(data.dataset)
         return [labels[i] for i in data.indices]
@@ -203,6 +203,8 @@ def labels_of(data) -> list[int]:
         return [int(v) for v in data.labels]
     if hasattr(data, "samples"):
         return [int(label) for _, label in data.samples]
+    if hasattr(getattr(data, "split", None), "labels"):  # a RIVAL10 variation: its split holds them
+        return [int(v) for v in data.split.labels]
     return [int(data[i][1]) for i in range(len(data))]
 
 

@@ -41,18 +41,21 @@ def list_mask_sources() -> list[str]:
 
 
 class KeptMasks(Dataset):
-    """``base``'s items ``(image, label, mask)`` with the mask of every item not in ``kept`` replaced by ones (no
-    mask of its own: the whole image is its signal)."""
+    """``base``'s items ``(image, label, mask)`` with the mask of every item not in ``kept`` replaced: by ``made[i]``
+    (a source's masks (N, 1, H, W)), or by ones where none are given (no mask of its own: the whole image is its
+    signal)."""
 
-    def __init__(self, base: Dataset, kept: list[int]):
-        self.base, self.kept = base, frozenset(kept)
+    def __init__(self, base: Dataset, kept: list[int], made: torch.Tensor | None = None):
+        self.base, self.kept, self.made = base, frozenset(kept), made
 
     def __len__(self) -> int:
         return len(cast(Sized, self.base))
 
     def __getitem__(self, index: int):
         x, y, mask = self.base[index]
-        return x, y, mask if index in self.kept else torch.ones_like(mask)
+        if index in self.kept:
+            return x, y, mask
+        return x, y, torch.ones_like(mask) if self.made is None else self.made[index].to(mask.dtype)
 
 
 def has_context(mask: torch.Tensor) -> torch.Tensor:

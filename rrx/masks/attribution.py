@@ -16,19 +16,16 @@ with the image's labelled mask L, its mean over the images, and per class, in ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Sized
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import torch
 from omegaconf import MISSING
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of
-from rrx.masks import counts_per_class, register_mask_source
+from rrx.masks import KeptMasks, counts_per_class, register_mask_source
 from rrx.masks.fraction import kept_per_class
 
 log = logging.getLogger(__name__)
@@ -74,20 +71,6 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, (a & b).sum(1) / union.clamp(min=1), torch.ones_like(union, dtype=torch.float))
 
 
-class SourcedMasks(Dataset):
-    """``base``'s items ``(image, label, mask)``, the mask of each item not in ``kept`` replaced by ``masks[i]``."""
-
-    def __init__(self, base: Dataset, masks: torch.Tensor, kept: list[int]):
-        self.base, self.masks, self.kept = base, masks, frozenset(kept)
-
-    def __len__(self) -> int:
-        return len(cast(Sized, self.base))
-
-    def __getitem__(self, index: int):
-        x, y, mask = self.base[index]
-        return x, y, mask if index in self.kept else self.masks[index].to(mask.dtype)
-
-
 @dataclass
 class AttributionMaskConfig(ComponentConfig):
     """masks without labelling: a trained classifier's attribution maps, thresholded (a share p keeps its labels)"""
@@ -114,18 +97,20 @@ class AttributionMasks:
         self.cfg = cfg
         self.label = f"{cfg.attribution} masks" + (f", {100 * float(cfg.p):g}% labelled" if cfg.p else "")
 
-    def made(self, model, train_set, runtime) -> torch.Tensor:
-        """(N, 1, H, W) the rule's masks of every training image's map of its label, in order."""
+    def made(self, model, train_set, runtime) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the rule's masks of every training image's map of its label, its labelled masks), each (N, 1, H, W), in
+        order, from one pass over the images."""
         from rrx.attributions import attribution_map
 
         model.eval()
-        out = []
+        made, labelled = [], []
         loader = runtime.loader(train_set, shuffle=False)
-        for x, y, *_ in tqdm(loader, desc="attribution masks", leave=False, disable=not runtime.progress):
+        for x, y, mask in tqdm(loader, desc="attribution masks", leave=False, disable=not runtime.progress):
             maps = attribution_map(model, x.to(runtime.device), y.to(runtime.device), self.cfg.attribution).detach()
             rule = top_share_masks(maps, float(self.cfg.share)) if self.cfg.rule == "top_share" else otsu_masks(maps)
-            out.append(rule.cpu().to(torch.uint8))
-        return torch.cat(out)
+            made.append(rule.cpu().to(torch.uint8))
+            labelled.append((torch.as_tensor(mask) > 0.5).to(torch.uint8))  # as iou reads them
+        return torch.cat(made), torch.cat(labelled)
 
     def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
         from rrx.checkpoint import load_checkpoint
@@ -134,11 +119,10 @@ class AttributionMasks:
         assert dataset is not None and runtime is not None  # the task gives them
         ckpt, file = load_checkpoint(self.cfg.checkpoint)
         model = runtime.place(model_from_checkpoint(ckpt, dataset))
-        masks = self.made(model, train_set, runtime)
+        masks, labelled = self.made(model, train_set, runtime)
         labels = labels_of(train_set)
         seed = self.cfg.seed if self.cfg.seed is not None else run_seed
         kept = kept_per_class(labels, float(self.cfg.p), torch.Generator().manual_seed(seed))
-        labelled = torch.cat([torch.as_tensor(batch[2]) for batch in runtime.loader(train_set, shuffle=False)])
         scores = iou(masks.float(), labelled.float())
         per_class = {
             name: float(scores[torch.tensor(labels) == k].mean()) for k, name in enumerate(classes) if k in labels
@@ -164,4 +148,4 @@ class AttributionMasks:
             report["iou"]["mean"],
             len(kept),
         )
-        return SourcedMasks(train_set, masks, kept), report
+        return KeptMasks(train_set, kept, masks), report

@@ -23,7 +23,7 @@ CURVE_COLUMNS = ["Original", "Only FG", "Mixed rand", "Worst group mixed rand", 
 CURVE_SOURCES = ("fraction", "attribution")  # the sources with a labelled share p
 
 
-def _has_fraction(m: Record) -> bool:
+def _has_curve(m: Record) -> bool:
     return (m.train or {}).get("masks", {}).get("source") in CURVE_SOURCES and "accuracy" in m.challenges
 
 
@@ -71,7 +71,7 @@ def mask_curve_table(runs: list[Record]) -> pd.DataFrame:
 def mask_curve_figure(runs: list[Record], dataset: str, path: Path) -> Path | None:
     """Each curve column against p (the share of training images with a labelled mask), mean ± sample standard
     deviation over the seeds, one line per model and method; p on evenly spaced ticks."""
-    df = mask_curve_table([m for m in runs if _has_fraction(m)])
+    df = mask_curve_table([m for m in runs if _has_curve(m)])
     if df.empty:
         return None
     df["p"] = df["p (%)"].astype(float)
@@ -104,10 +104,10 @@ TABLES = [
         "mask_curve",
         "Labelled-mask fraction p: the challenges against the share of training images with a labelled mask",
         mask_curve_table,
-        _has_fraction,
+        _has_curve,
         16.6,
         mark_best=False,
         in_run=False,
     )
 ]
-FIGURES = [Figure("mask_curve", "Labelled-mask fraction p", mask_curve_figure, _has_fraction, 16.6)]
+FIGURES = [Figure("mask_curve", "Labelled-mask fraction p", mask_curve_figure, _has_curve, 16.6)]

@@ -252,7 +252,7 @@ class Classification(Task):
                 "val_mixed_rand": val_mixed_rand,
                 **({} if self.masks is None else {"masks": self.masks}),
                 **({} if self.groups is None else {"groups": self.groups}),
-                **({} if self.method.record() is None else {self.cfg.method.name: self.method.record()}),
+                **({} if (steps := self.method.record()) is None else {self.cfg.method.name: steps}),
             },
         )
 
