@@ -209,14 +209,15 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
             )
             write_status(out_dir, "finished" if finished else "running", loop.epoch, epochs)
 
-    if rank == 0:
-        write_status(out_dir, "running", loop.epoch, epochs)
     loader = None
-    # opened last before the loop, whose failures close it as failed: nothing between leaves a run RUNNING
     tracker = None  # rank 0's: it logs the numbers summed over the ranks
-    if rank == 0 and "logger" in cfg:
-        tracker = open_tracker(cfg.logger, out_dir, cast(dict, OmegaConf.to_container(cfg, resolve=True)))
+    # "running" is written inside the block whose end (a failure, a stop) writes "stopped": a signal that arrives
+    # just after it cannot leave a run that has ended marked running; the tracker opens there too, last before the loop
     try:
+        if rank == 0:
+            write_status(out_dir, "running", loop.epoch, epochs)
+            if "logger" in cfg:
+                tracker = open_tracker(cfg.logger, out_dir, cast(dict, OmegaConf.to_container(cfg, resolve=True)))
         for index, phase in enumerate(phases):
             if index < loop.phase:
                 continue
@@ -252,27 +253,27 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
         if rank > 0:  # evaluation is rank 0's alone; waiting for it at a barrier would meet the collective timeout
             return None
         record = task.finish(net, loop)
+        history = [h for p in phases for h in loop.history.get(p.name, [])]
+        record.train = {
+            **(record.train or {}),
+            "seconds": sum(h["seconds"] for h in history),
+            "device": str(runtime.device),
+            "devices": world,
+            "resumed_after_epoch": resumed_after,
+        }
+        record.checkpoint, record.started, record.finished = CHECKPOINT, started, time.time()
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else None
+        record.provenance = collect(started, runtime.device, weights(cast(dict, model_cfg), net), record.finished)
+        from rrx.results import write_results  # the tables (pandas, every component's module): once there are results
+
+        write_results(out_dir, record, tracker)
+        save(finished=True)
     except (Exception, KeyboardInterrupt, Stopped) as err:
         if rank == 0:
             record_stop(out_dir, err, loop.epoch, epochs)
         if tracker is not None:
             tracker.finish("FAILED" if not isinstance(err, (KeyboardInterrupt, Stopped)) else "KILLED")
         raise
-    history = [h for p in phases for h in loop.history.get(p.name, [])]
-    record.train = {
-        **(record.train or {}),
-        "seconds": sum(h["seconds"] for h in history),
-        "device": str(runtime.device),
-        "devices": world,
-        "resumed_after_epoch": resumed_after,
-    }
-    record.checkpoint, record.started, record.finished = CHECKPOINT, started, time.time()
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True) if "model" in cfg else None
-    record.provenance = collect(started, runtime.device, weights(cast(dict, model_cfg), net), record.finished)
-    from rrx.results import write_results  # the tables (pandas, every component's module): only once there are results
-
-    write_results(out_dir, record, tracker)
-    save(finished=True)
     return record
 
 

@@ -109,6 +109,34 @@ def test_a_nan_loss_stops_naming_the_epoch_the_step_and_the_fix(task, cache_dir,
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.parametrize("where", ["running written", "results written"])
+def test_a_stop_at_any_moment_of_the_run_marks_it_stopped(where, cache_dir, tmp_path, monkeypatch):
+    """A Ctrl-C just after ``status.json`` says running (before the tracker opens: a sweep's test met it there
+    once), or while the results are written, leaves the folder marked stopped and resumable, never running."""
+    import rrx.results
+
+    if where == "running written":
+        write_status = rrx.train.write_status
+
+        def then_stopped(folder, state, *args):
+            write_status(folder, state, *args)
+            if state == "running":
+                raise Stopped("stopped by SIGINT")
+
+        monkeypatch.setattr(rrx.train, "write_status", then_stopped)
+    else:
+
+        def stopped(*args):
+            raise Stopped("stopped by SIGINT")
+
+        monkeypatch.setattr(rrx.results, "write_results", stopped)
+    with pytest.raises(Stopped):
+        train(_task_cfg(cache_dir, "classification"), tmp_path / "run")
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "stopped", status
+    assert status["reason"].startswith("stopped by SIGINT") and status["reason"].endswith("again to resume)")
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_a_stopped_run_resumes_to_the_uninterrupted_result(task, cache_dir, tmp_path, monkeypatch):
     """Stopped before its third epoch (classification: epoch 3 of 3; segmentation: the first fork's second epoch,
