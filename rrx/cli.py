@@ -29,8 +29,10 @@ FOLDER_NAME_MAX = 200  # sweep job folders: a file name may have 255 bytes
 
 
 def folder_name(overrides: str) -> str:
-    """``overrides`` (a job's override_dirname), cut to FOLDER_NAME_MAX characters with a hash of the whole
-    when longer, so each job keeps a distinct, valid folder name."""
+    """``overrides`` (a job's override_dirname) as one folder: a path's ``/`` (``mask.checkpoint=<run>``) as ``+``,
+    so that the job folder is never nested in folders named after the path's parts; cut to FOLDER_NAME_MAX
+    characters with a hash of the whole when longer, so each job keeps a distinct, valid folder name."""
+    overrides = overrides.replace("/", "+")
     if len(overrides) <= FOLDER_NAME_MAX:
         return overrides
     return f"{overrides[: FOLDER_NAME_MAX - 9]}_{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"

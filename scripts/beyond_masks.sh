@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Beyond the thesis (issue 29, docs/results.md): Standard + RRDA against the share of training images with a labelled
 # mask, next to Standard, GroupDRO, JTT, DFR and balanced ERM, on the embedded benchmark, then its report.
-#   bash scripts/beyond_masks.sh [report folder]      (the 30 jobs of experiment=beyond_masks and 9 on Grad-CAM masks,
-#   two at a time)
+#   bash scripts/beyond_masks.sh [report folder]      (the 30 jobs of experiment=beyond_masks, 9 on Grad-CAM masks,
+#   3 U-Nets and 9 on their masks, two at a time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RRX=${RRX:-.venv/bin/rrx}
@@ -18,4 +18,7 @@ OMP_NUM_THREADS=1 $RRX train -m experiment=beyond_masks method=rrda mask=attribu
   mask.p=0,0.05,0.25 mask_grid=null mask_index=0 seed=0,1,2 trainer.progress=false hydra.sweep.dir="$sweep/attribution" \
   hydra/launcher=local_parallel hydra.launcher.gpus_per_node=0 hydra.sweeper.max_batch_size="$jobs" ||
   echo "some attribution-mask jobs failed: the report lists them" >&2
+# RRDA on masks from U-Nets trained on the labelled share p (the segmenter source), the same 5 epochs and seeds
+RRX=$RRX bash scripts/beyond_masks_segmenter.sh "$sweep" ||
+  echo "some segmenter-mask jobs failed: the report lists them" >&2
 $RRX report runs="$sweep" hydra.run.dir="${1:-$sweep/report}"

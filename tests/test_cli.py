@@ -351,3 +351,4 @@ def test_long_job_folder_names_are_cut_with_a_hash():
     assert folder_name(short) == short
     a, b = "x" * 300 + "_seed-0", "x" * 300 + "_seed-1"
     assert len(folder_name(a)) == FOLDER_NAME_MAX and folder_name(a) != folder_name(b)
+    assert folder_name("mask.checkpoint-outputs/sweep/3_p-0.05_seed-1") == "mask.checkpoint-outputs+sweep+3_p-0.05_seed-1"

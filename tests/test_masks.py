@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
-from test_lifecycle import assert_same_numbers
+from test_lifecycle import SEGMENTATION, _compose, assert_same_numbers
 
 import rrx
 from rrx.api import _runtime
@@ -122,6 +122,15 @@ def test_the_mask_curve_averages_the_seeds_of_each_p(tmp_path):
     assert mask_curve_figure(runs, "synthetic", tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_curve_names_a_segmenters_masks_and_leaves_an_unmeasured_iou_empty():
+    info = {"architecture": "SmallCNN", "method": "Standard + RRDA (U-Net masks, 100% labelled)", "seed": 0}
+    masks = {"source": "segmenter", "p": 1.0, "images": 9, "with_mask": 9, "iou": {"mean": None, "per_class": {}}}
+    challenges = {"accuracy": {"original": 1.0, "mixed_rand": 0.5}, "bg_gap": 0.5}
+    (row,) = mask_curve_table([Record("train", info, challenges=challenges, train={"masks": masks})]).to_dict("records")
+    assert row["Other masks"] == "U-Net segmenter" and row["Method"] == "Standard + RRDA" and row["p (%)"] == "100"
+    assert np.isnan(row["IoU of the other masks"]) and row["BG Gap"] == 50.0
+
+
 def test_the_top_share_of_a_hand_made_map():
     maps = torch.tensor([[[5.0, 1.0, 3.0], [3.0, 0.0, 9.0]]])
     # k = round(0.5 * 6) = 3: 9, 5 and the first of the two 3s in position order
@@ -157,3 +166,77 @@ def test_masks_from_a_classifiers_attributions(compose_train, tmp_path):
     assert masks["object_share"] == pytest.approx(round(0.25 * 32 * 32) / (32 * 32))  # k pixels of every image
     assert 0 <= masks["iou"]["mean"] <= 1 and len(masks["iou"]["per_class"]) == 9
     assert metrics["run"]["method"] == "Standard + RRDA (gradcam masks)"
+
+
+def _segmenter(cache_dir, tmp_path, *more):
+    """A 1-epoch U-Net of the lifecycle tests' tiny segmentation config (3 classes of 4 training images) trained on
+    the labelled share of ``more``."""
+    cfg = _compose(cache_dir, *SEGMENTATION, "method=standard", "trainer.epochs=1", *more)
+    return train(cfg, tmp_path / "segmenter"), tmp_path / "segmenter"
+
+
+def test_a_segmenter_trains_on_the_labelled_share_only(cache_dir, tmp_path):
+    metrics, _ = _segmenter(cache_dir, tmp_path, "mask=fraction", "mask.p=0.5")
+    masks = metrics["train"]["masks"]
+    assert metrics["train"]["images"] == masks["with_mask"] == 3 * 2  # floor(0.5 * 4 + 1/2) of each class
+    assert list(masks["per_class"].values()) == [[2, 4]] * 3 and masks["seed"] == 0
+    for bad, message in [
+        (["mask=fraction", "mask.p=0.1"], r"mask.p=0.1 keeps no training image of the 12"),
+        (["mask=attribution", "mask.checkpoint=x"], r"mask=attribution makes masks for a classifier to train on"),
+    ]:
+        with pytest.raises(RRXError, match=message):
+            _segmenter(cache_dir, tmp_path / "bad", *bad)
+
+
+def test_masks_from_a_segmenter_of_the_labelled_share(cache_dir, tmp_path):
+    """The items the segmenter trained on keep their labelled masks; every other gets model(x) > threshold of the
+    U-Net rebuilt here from its state dict; the IoU is of those others; a subset (trainer.val_fraction) maps to
+    the base training set's images."""
+    from torch.utils.data import Subset
+
+    from rrx.data import create_dataset
+    from rrx.masks import create_mask_source
+    from rrx.models.unet import create_unet
+
+    _, folder = _segmenter(cache_dir, tmp_path, "mask=fraction", "mask.p=0.5", "seed=3")
+    dataset = create_dataset(_compose(cache_dir, *SEGMENTATION).dataset)
+    base = dataset.train_set(masks=True)
+    labels = [int(base[i][1]) for i in range(len(base))]
+    seen = set(kept_per_class(labels, 0.5, torch.Generator().manual_seed(3)))
+    order = [11, 0, 5, 7, 2, 9, 4]  # a run's training part: base images in another order
+    source = create_mask_source({"name": "segmenter", "checkpoint": str(folder)})
+    assert source.label == "U-Net masks, 50% labelled"
+    data, report = source.apply(Subset(base, order), list(dataset.classes), 0, dataset, _runtime("cpu", 4, False))
+    ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
+    unet = create_unet(component("model", "unet", width=4), 3, dataset.mean, dataset.std, 32).eval()
+    unet.load_state_dict(ckpt["state_dict"])
+    scores = []
+    for i, b in enumerate(order):
+        x, y, mask = base[b]
+        assert data[i][1] == y and torch.equal(data[i][0], x)
+        if b in seen:
+            assert torch.equal(data[i][2], mask)
+            continue
+        with torch.no_grad():
+            made = (unet(x[None]) > 0.5).float()[0]
+        assert torch.equal(data[i][2], made)
+        both, either = (made.bool() & (mask > 0.5)).sum(), (made.bool() | (mask > 0.5)).sum()
+        scores.append(float(both / either) if either else 1.0)
+    assert report["with_mask"] == sum(b in seen for b in order) and report["images"] == len(order)
+    assert report["iou"]["mean"] == pytest.approx(np.mean(scores)) and report["threshold"] == 0.5
+
+
+def test_a_segmenter_source_refuses_what_it_cannot_use(cache_dir, compose_train, tmp_path):
+    from rrx.masks import create_mask_source
+
+    _, every = _segmenter(cache_dir, tmp_path / "all")
+    train(compose_train(), tmp_path / "classifier")
+    for folder, message in [
+        (every, r"trained on every training image's labelled mask.*mask=fraction mask.p=<share>"),
+        (tmp_path / "classifier", r"is a classifier; mask=segmenter reads a segmenter: rrx train task=segmentation"),
+    ]:
+        with pytest.raises(RRXError, match=message):
+            create_mask_source({"name": "segmenter", "checkpoint": str(folder)})
+    _, share = _segmenter(cache_dir, tmp_path / "share", "mask=fraction", "mask.p=0.5")
+    with pytest.raises(RRXError, match=r"trained on another training set \(12 images\) than this run's \(72\)"):
+        train(compose_train("method=rrda", "mask=segmenter", f"mask.checkpoint={share}"), tmp_path / "x")

@@ -20,7 +20,7 @@ from rrx.tables import Figure, Table
 CURVE_COLUMNS = ["Original", "Only FG", "Mixed rand", "Worst group mixed rand", "BG Gap"]
 
 
-CURVE_SOURCES = ("fraction", "attribution")  # the sources with a labelled share p
+CURVE_SOURCES = ("fraction", "attribution", "segmenter")  # the sources with a labelled share p
 
 
 def _has_curve(m: Record) -> bool:
@@ -28,10 +28,17 @@ def _has_curve(m: Record) -> bool:
 
 
 def _others(masks: dict) -> str:
-    """What the images without a labelled mask have: ``none`` (mask=fraction) or the source's masks."""
+    """What the images without a labelled mask have: ``none`` (mask=fraction) or the source's masks (the
+    attribution's, or the U-Net's trained on the labelled share)."""
     if masks["source"] == "attribution":
         return f"{masks['attribution']} ({masks['rule']})"
+    if masks["source"] == "segmenter":
+        return "U-Net segmenter"
     return "none"
+
+
+def _or_nan(value) -> float:
+    return np.nan if value is None else float(value)
 
 
 def _base_method(m: Record) -> str:
@@ -41,9 +48,9 @@ def _base_method(m: Record) -> str:
 
 def mask_curve_table(runs: list[Record]) -> pd.DataFrame:
     """One row per run: Architecture, Method (without its source), Other masks (what the images without a labelled
-    mask have: none, or the attribution's), p (percent, as text), Images with a mask, the IoU of the other masks with
-    the labelled ones (percent; NaN for none), and ``CURVE_COLUMNS`` in percent (NaN where the run did not measure
-    it)."""
+    mask have: none, the attribution's or the segmenter's), p (percent, as text), Images with a mask, the IoU of the
+    other masks with the labelled ones (percent; NaN for none), and ``CURVE_COLUMNS`` in percent (NaN where the run
+    did not measure it)."""
     rows = []
     for m in runs:
         masks, acc = (m.train or {})["masks"], m.challenges["accuracy"]
@@ -56,7 +63,7 @@ def mask_curve_table(runs: list[Record]) -> pd.DataFrame:
                 "Other masks": _others(masks),
                 "p (%)": f"{100 * float(masks['p']):g}",  # text: a key, the seeds of one p are averaged
                 "Images with a mask": float(masks["with_mask"]),
-                "IoU of the other masks": 100 * masks.get("iou", {}).get("mean", np.nan),
+                "IoU of the other masks": 100 * _or_nan(masks.get("iou", {}).get("mean")),
                 "Original": 100 * acc.get("original", np.nan),
                 "Only FG": 100 * acc.get("only_fg", np.nan),
                 "Mixed rand": 100 * acc.get("mixed_rand", np.nan),

@@ -49,18 +49,25 @@ class Fraction:
         self.seed = cfg.seed
         self.label = f"{100 * self.p:g}% masks"
 
-    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+    def kept(self, train_set, classes: list[str], run_seed: int) -> tuple[list[int], dict]:
+        """(the indices of ``train_set`` whose masks are kept, the report): what ``apply`` keeps, and the images a
+        ``task=segmentation`` run trains on (the labelled share a ``mask=segmenter`` source was trained on)."""
         labels = labels_of(train_set)
         generator = torch.Generator().manual_seed(self.seed if self.seed is not None else run_seed)
         kept = kept_per_class(labels, self.p, generator)
         report = {
             "source": "fraction",
             "p": self.p,
+            "seed": self.seed if self.seed is not None else run_seed,
             "images": len(labels),
             "with_mask": len(kept),
             "per_class": counts_per_class(labels, kept, classes),
         }
         log.info("mask=fraction: %d of %d training images keep their masks (p = %g)", len(kept), len(labels), self.p)
-        if len(kept) == len(labels):
+        return kept, report
+
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+        kept, report = self.kept(train_set, classes, run_seed)
+        if len(kept) == report["images"]:
             return train_set, report  # every mask kept: the labelled training set itself
         return KeptMasks(train_set, kept), report

@@ -76,9 +76,10 @@ def model_config(option: str, **values) -> DictConfig:
     return component("model", option, **values)
 
 
-def model_from_checkpoint(ckpt: dict, dataset):
+def model_from_checkpoint(ckpt: dict, dataset, channels: int = 3):
     """The classifier a checkpoint trained, with its weights, for ``dataset`` (its classes, mean and std); on the
-    CPU. The state dict replaces any pretrained weights, so none are loaded."""
+    CPU. The state dict replaces any pretrained weights, so none are loaded. A ``task=segmentation`` checkpoint's
+    model is its segmenter (the last fork's best epoch) for images of ``channels`` channels at its image size."""
     from typing import cast
 
     from omegaconf import DictConfig, OmegaConf
@@ -89,6 +90,7 @@ def model_from_checkpoint(ckpt: dict, dataset):
     trained = saved_config(ckpt["config"])
     no_weights = {k: v for k, v in {"pretrained": False, "weights_path": None}.items() if k in trained.model}
     model_cfg = typed("model", cast(DictConfig, OmegaConf.merge(trained.model, no_weights)))
-    model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std)
+    size = int(trained.dataset.image_size) if "image_size" in trained.get("dataset", {}) else None
+    model = create_model(model_cfg, dataset.num_classes, dataset.mean, dataset.std, channels=channels, image_size=size)
     model.load_state_dict(ckpt["state_dict"])
     return model

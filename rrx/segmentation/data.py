@@ -40,6 +40,7 @@ class SegmentationData:
         val_spacing (Tensor, optional): (N_val, 2) pixel size (row, column) of each validation image, for HSD in
             physical units (mm for SCGM); None: HSD in pixels.
         info (dict): what ``metrics.json`` records about the data (counts, subjects, ...).
+        classes (list[str], optional): the class names of the labels y, where the dataset has classes.
     """
 
     name: str
@@ -49,6 +50,7 @@ class SegmentationData:
     std: list[float]
     val_spacing: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
+    classes: list[str] | None = None
 
     @property
     def channels(self) -> int:
@@ -73,4 +75,5 @@ def create_segmentation_data(cfg: DictConfig) -> SegmentationData:
         list(dataset.std),
         dataset.spacing("original"),
         dataset.describe_split(train, val),
+        None if dataset.classes is None else list(dataset.classes),
     )

@@ -28,7 +28,7 @@ import copy
 import logging
 import zlib
 from collections.abc import Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import cast
 
@@ -37,10 +37,12 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from rrx.config import check, shown
+from rrx.data.base import labels_of
 from rrx.errors import RRXError
+from rrx.masks import create_mask_source
 from rrx.methods.ada import AdaSchedule
 from rrx.models.unet import create_unet
 from rrx.record import Record
@@ -215,6 +217,7 @@ class Segmentation(Task):
         self.robustness_window = int(cfg.segmentation.robustness_window)
         self.window = int(cfg.method.window) if cfg.method.name == "ada" else 0
         self.state = {"windows": {}, "first_windows": {}, "ada_images": {}}
+        self.masks: dict | None = None  # mask=fraction's report (labelled_share)
 
     @cached_property
     def schedule(self) -> AdaSchedule:
@@ -244,6 +247,7 @@ class Segmentation(Task):
         self.runtime = runtime
         self.loss_fn = make_loss(cfg.segmentation.loss)
         self.data: SegmentationData = create_segmentation_data(cfg.dataset)
+        self.masks = self.labelled_share(cfg)
         net = create_unet(cfg.model, self.data.channels, self.data.mean, self.data.std, int(cfg.dataset.image_size))
         self.conventional: Dataset = self.data.train
         self.augmented = None
@@ -252,11 +256,39 @@ class Segmentation(Task):
             self.conventional = ConcatDataset([self.data.train, self.augmented])
         return net
 
+    def labelled_share(self, cfg) -> dict | None:
+        """``mask=fraction``: the U-Net trains on the seeded share ``mask.p`` of each class's training images only
+        (the labelled share a ``mask=segmenter`` source of a classification run was trained on, rrx.masks.segmenter);
+        its report, or None with every training image's mask (``mask=labelled``)."""
+        name = cfg.mask.name if "mask" in cfg else "labelled"
+        if name == "labelled":
+            return None
+        if name != "fraction":
+            raise RRXError(
+                f"mask={name} makes masks for a classifier to train on; task=segmentation trains on labelled masks: "
+                "give mask=labelled, or mask=fraction mask.p=<share> to train on a labelled share"
+            )
+        source = create_mask_source(cfg.mask)
+        labels = labels_of(self.data.train)
+        classes = self.data.classes or [str(k) for k in range(max(labels) + 1)]
+        kept, report = source.kept(self.data.train, classes, int(cfg.seed))
+        if not kept:
+            raise RRXError(
+                f"mask.p={shown(cfg.mask.p)} keeps no training image of the {len(labels)}: task=segmentation has "
+                "nothing to train on; give a larger mask.p"
+            )
+        self.data = replace(self.data, train=Subset(self.data.train, kept))
+        return report
+
     def describe(self) -> str:
+        share = "" if self.masks is None else f" ({100 * self.masks['p']:g}% of the masks)"
         return (
             f"{self.cfg.model.display_name} / {'ADA' if self.cfg.method.name == 'ada' else 'Standard'} "
-            f"on {self.data.name}"
+            f"on {self.data.name}{share}"
         )
+
+    def identity(self) -> dict:
+        return {} if self.masks is None else {"masks": self.masks}  # the share a mask=segmenter source checks
 
     def optimizer(self, params):
         return instantiate(self.cfg.optimizer)(params=params)
@@ -376,7 +408,11 @@ class Segmentation(Task):
             task=self.name,
             challenges={},
             data=self.data.info,
-            train={"images": len(cast(Sized, self.data.train)), "val_images": len(cast(Sized, self.data.val))},
+            train={
+                "images": len(cast(Sized, self.data.train)),
+                "val_images": len(cast(Sized, self.data.val)),
+                **({} if self.masks is None else {"masks": self.masks}),
+            },
             sections={"segmentation": self.section(forks, history.get("standard", []))},
         )
 
