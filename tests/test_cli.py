@@ -39,8 +39,8 @@ def test_help_lists_commands():
         (["method=rrr", "method.reduction=max"], "method.reduction=max; known: mean, sum"),
         (
             ["method=rrrr"],
-            "unknown method 'rrrr'; known: actdiff, actdiff_rrda, ada, balanced, cdep, dfr, eg, gradmask, groupdro, "
-            "jtt, rrda",
+            "unknown method 'rrrr'; known: actdiff, actdiff_rrda, ada, balanced, cdep, dfr, dfr_agree, eg, gradmask, "
+            "groupdro, jtt, rrda",
         ),
         (["method=rrr", "+method.weight=3"], "method.weight: method=rrr has no key 'weight'"),
     ],
@@ -55,7 +55,9 @@ def test_a_key_the_chosen_component_lacks_or_a_bad_value_is_one_line(args, line,
 
 def test_help_lists_the_keys_of_the_chosen_components():
     out = rrx("train", "method=ada", "--help").stdout
-    methods = "actdiff, actdiff_rrda, ada, balanced, cdep, dfr, eg, gradmask, groupdro, jtt, rrda, rrr, standard"
+    methods = (
+        "actdiff, actdiff_rrda, ada, balanced, cdep, dfr, dfr_agree, eg, gradmask, groupdro, jtt, rrda, rrr, standard"
+    )
     assert f"method: {methods}" in out
     assert "method.window: an integer = 8  [>= 1]" in out and "Z: side of the erased window, in pixels" in out
     assert "method.lam" not in out  # ADA weighs no penalty
@@ -351,4 +353,6 @@ def test_long_job_folder_names_are_cut_with_a_hash():
     assert folder_name(short) == short
     a, b = "x" * 300 + "_seed-0", "x" * 300 + "_seed-1"
     assert len(folder_name(a)) == FOLDER_NAME_MAX and folder_name(a) != folder_name(b)
-    assert folder_name("mask.checkpoint-outputs/sweep/3_p-0.05_seed-1") == "mask.checkpoint-outputs+sweep+3_p-0.05_seed-1"
+    assert (
+        folder_name("mask.checkpoint-outputs/sweep/3_p-0.05_seed-1") == "mask.checkpoint-outputs+sweep+3_p-0.05_seed-1"
+    )

@@ -57,7 +57,7 @@ def test_model_choice(choice):
 def test_every_method_and_preset_is_an_option():
     from rrx.methods import list_methods
 
-    assert set(list_methods()) | {"rrda", "actdiff_rrda"} == set(_method_choices())
+    assert set(list_methods()) | {"rrda", "actdiff_rrda", "dfr_agree"} == set(_method_choices())
 
 
 @pytest.mark.parametrize("choice", _method_choices())
@@ -270,6 +270,33 @@ def test_thesis_grid_gives_each_method_its_table7_lambdas():
         32,
         0.001,
         True,
+    )
+
+
+@pytest.mark.parametrize("dataset", ["in9", "rival10"])
+def test_the_thesis_scale_beyond_masks_presets(dataset):
+    """Standard + RRDA on each labelled-mask fraction, JTT and class-balanced ERM at the thesis grid's scale."""
+    from rrx.experiments import apply_experiment, grid_has_no_lambda
+
+    def job(method, index=0):
+        cfg = _compose(f"experiment=beyond_masks_{dataset}", f"method={method}", f"mask_index={index}")
+        return None if grid_has_no_lambda(cfg) else apply_experiment(cfg)
+
+    fractions = [job("rrda", i) for i in range(5)]
+    assert [(c.mask.name, c.mask.p) for c in fractions] == [("fraction", p) for p in (0.0, 0.01, 0.05, 0.25, 1.0)]
+    assert job("standard", 1) is None and job("jtt").mask.name == "labelled" and job("balanced").method.by == "class"
+    cfg = fractions[2]
+    assert (cfg.dataset.name, cfg.model.name, cfg.model.pretrained, cfg.method.pairing) == (
+        dataset,
+        "resnet18",
+        True,
+        "alg3",
+    )
+    assert (cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.scheduler, cfg.optimizer.lr) == (
+        50,
+        32,
+        "none",
+        0.001,
     )
 
 

@@ -20,8 +20,10 @@ from torch.utils.data import Subset
 
 from rrx.config import param
 from rrx.data.base import labels_of
+from rrx.errors import RRXError
 from rrx.methods import register_method
-from rrx.methods.base import Method, MethodConfig
+from rrx.methods.base import Method
+from rrx.methods.groups import GroupsConfig, grouped_name
 
 
 def balanced_indices(groups: list[int], n: int, generator: torch.Generator) -> torch.Tensor:
@@ -33,7 +35,7 @@ def balanced_indices(groups: list[int], n: int, generator: torch.Generator) -> t
 
 
 @dataclass
-class BalancedConfig(MethodConfig):
+class BalancedConfig(GroupsConfig):
     """cross-entropy on a training set resampled each epoch so that every group (or class) is drawn equally often"""
 
     name: str = param("balanced", "the registered name of the method")
@@ -47,7 +49,9 @@ class Balanced(Method):
         super().__init__(cfg)
         self.by, self.seed = cfg.by, int(cfg.seed)
         self.needs_groups = self.by == "group"
-        self.display_name = "Balanced ERM" if self.by == "group" else "Class-balanced ERM"
+        if self.by == "class" and cfg.groups != "pair":
+            raise RRXError(f"method.groups={cfg.groups} changes nothing with method.by=class; drop method.groups")
+        self.display_name = grouped_name("Balanced ERM", cfg) if self.by == "group" else "Class-balanced ERM"
         self.groups: list[int] | None = None
         self.epoch = 0
 

@@ -29,7 +29,7 @@ from torch import nn
 from rrx.config import param
 from rrx.errors import RRXError
 from rrx.methods import register_method
-from rrx.methods.base import MethodConfig
+from rrx.methods.groups import GroupsConfig, grouped_name
 from rrx.methods.standard import Standard
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def embeddings(net, data, runtime) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class DFRConfig(MethodConfig):
+class DFRConfig(GroupsConfig):
     """Deep Feature Reweighting (Kirichenko et al. 2023): ERM, then the last layer retrained on a group-balanced
     held-out set"""
 
@@ -117,13 +117,14 @@ class DFRConfig(MethodConfig):
     seed: int = param(0, "the seed of the balanced subsamples and the halves")
 
 
-@register_method("dfr", config=DFRConfig)
+@register_method("dfr", config=DFRConfig, presets={"dfr_agree": DFRConfig(groups="agree")})
 class DFR(Standard):
     display_name = "DFR"
     needs_held_out_groups = True
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.display_name = grouped_name(type(self).display_name, cfg)
         self.c_values, self.retrains, self.seed = [float(c) for c in cfg.c_values], int(cfg.retrains), int(cfg.seed)
         self.held_out = None
         self.report: dict | None = None

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from rrx.config import param
 from rrx.errors import RRXError
 from rrx.methods import register_method
-from rrx.methods.base import Method, MethodConfig
+from rrx.methods.base import Method
+from rrx.methods.groups import GroupsConfig, grouped_name
 
 
 def group_mean_losses(losses: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
@@ -37,7 +38,7 @@ def updated_weights(q: torch.Tensor, group_losses: torch.Tensor, step_size: floa
 
 
 @dataclass
-class GroupDROConfig(MethodConfig):
+class GroupDROConfig(GroupsConfig):
     """group DRO (Sagawa et al. 2020): the loss of the groups weighted by exponentiated-gradient weights"""
 
     name: str = param("groupdro", "the registered name of the method")
@@ -57,6 +58,7 @@ class GroupDRO(Method):
         if self.rrda:
             raise RRXError("method=groupdro with rrda=true: RRDA images mix two images' groups; drop method.rrda")
         self.step_size = float(cfg.step_size)
+        self.display_name = grouped_name(type(self).display_name, cfg)
         self.q: torch.Tensor | None = None
 
     def set_groups(self, groups: list[int], names: list[list[str]]) -> None:

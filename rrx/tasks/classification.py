@@ -153,8 +153,9 @@ class Classification(Task):
         classes = self.dataset.classes
         assert classes is not None  # listed once the training set is loaded
         self.groups = None
+        grouping = str(cfg.method.get("groups", "pair"))
         if self.method.needs_groups:  # of the images trained on
-            ids, names = training_groups(self.dataset, self.train_set, list(classes), cfg.method.name)
+            ids, names = training_groups(self.dataset, self.train_set, list(classes), cfg.method.name, grouping)
             self.method.set_groups(ids, names)
             self.groups = group_report(ids, names)
         if self.method.needs_held_out_groups:
@@ -163,7 +164,9 @@ class Classification(Task):
                     f"method={cfg.method.name} needs held-out training images with their groups: give "
                     "trainer.val_fraction (e.g. 0.2)"
                 )
-            held_out, held_out_names = training_groups(self.dataset, self.val_set, list(classes), cfg.method.name)
+            held_out, held_out_names = training_groups(
+                self.dataset, self.val_set, list(classes), cfg.method.name, grouping
+            )
             self.method.set_held_out(self.val_set, held_out, held_out_names)
         self.masks = None
         if masks is not None:  # of the images trained on, by its own generator: the batch order stays the same

@@ -79,6 +79,33 @@ def test_a_dataset_that_does_not_know_its_backgrounds_is_one_error():
         training_groups(NoBackgrounds(), [], ["a"], "groupdro")
 
 
+def test_the_coarser_groups_are_object_and_whether_the_background_agrees():
+    class Known:
+        name = "synthetic"
+
+        def __init__(self, backgrounds):
+            self.backgrounds = backgrounds
+
+        def training_background_classes(self, train_set):
+            return self.backgrounds
+
+    data = torch.utils.data.TensorDataset(torch.zeros(5, 1), torch.tensor([0, 0, 1, 1, 0]))
+    backgrounds = ["a", "b", "b", "c", "c"]  # object a on a, a on b, b on b, b on c, a on c
+    assert training_groups(Known(backgrounds), data, ["a", "b", "c"], "dfr") == (
+        [0, 1, 3, 4, 2],
+        [["a", "a"], ["a", "b"], ["a", "c"], ["b", "b"], ["b", "c"]],
+    )
+    ids, names = training_groups(Known(backgrounds), data, ["a", "b", "c"], "dfr", "agree")
+    assert names == [["a", "other class"], ["a", "own class"], ["b", "other class"], ["b", "own class"]]
+    assert ids == [1, 0, 3, 2, 0]
+    with pytest.raises(RRXError, match=r"method.groups=agree .* dataset=synthetic names its backgrounds otherwise"):
+        training_groups(Known(["land", "water", "land", "land", "water"]), data, ["a", "b", "c"], "dfr", "agree")
+    assert rrx.method("dfr", groups="agree").label == "DFR (object x own background)"
+    assert rrx.method("groupdro").label == "GroupDRO"
+    with pytest.raises(RRXError, match="method.groups=agree changes nothing with method.by=class"):
+        rrx.method("balanced", by="class", groups="agree")
+
+
 @pytest.mark.parametrize("method", ["groupdro", "balanced"])
 def test_a_group_method_records_its_groups(compose_train, tmp_path, method):
     metrics = train(compose_train(f"method={method}"), tmp_path)
