@@ -153,6 +153,7 @@ def _train(fabric: Fabric, cfg: DictConfig, out_dir: Path, resume_from: Path | N
             runtime, device=fabric.device, progress=runtime.progress and rank == 0, rank=rank, world_size=world
         )
     generator = torch.Generator().manual_seed(int(cfg.seed))  # the same on every rank: split and batch order
+    task.folder = out_dir
     net = runtime.place(task.setup(runtime, generator), task.double_backprop)
     if task.double_backprop and cast("Classifier", net).use_plain_attention():  # a classification task's model
         log.info("%s differentiates input gradients: timm's fused attention switched to its plain form", task.label)

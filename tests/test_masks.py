@@ -166,6 +166,29 @@ def test_masks_from_a_classifiers_attributions(compose_train, tmp_path):
     assert masks["object_share"] == pytest.approx(round(0.25 * 32 * 32) / (32 * 32))  # k pixels of every image
     assert 0 <= masks["iou"]["mean"] <= 1 and len(masks["iou"]["per_class"]) == 9
     assert metrics["run"]["method"] == "Standard + RRDA (gradcam masks)"
+    assert (tmp_path / "a" / "made_masks.pt").is_file()  # kept with the run
+
+
+def test_made_masks_are_kept_with_the_run_and_read_back_for_its_key(tmp_path):
+    from rrx.masks import cached_masks
+
+    made = (torch.rand(3, 1, 5, 7) > 0.5).to(torch.uint8)  # 105 pixels: not a whole number of bytes
+    labelled = (torch.rand(3, 1, 5, 7) > 0.5).to(torch.uint8)
+    key, cache, calls = {"source": "attribution", "sha256": "ab", "images": 3}, tmp_path / "made_masks.pt", []
+
+    def make():
+        calls.append(1)
+        return made, labelled
+
+    for _ in range(2):
+        found = cached_masks(cache, key, make)
+        assert torch.equal(found[0], made) and torch.equal(found[1], labelled)
+    saved = torch.load(cache, weights_only=True)
+    assert len(calls) == 1 and saved["made"]["bits"].numel() == 14  # 8 pixels a byte: ceil(105 / 8)
+    cached_masks(cache, {**key, "sha256": "cd"}, make)  # another checkpoint: made again
+    assert len(calls) == 2
+    cached_masks(None, key, make)
+    assert len(calls) == 3
 
 
 def _segmenter(cache_dir, tmp_path, *more):

@@ -2,10 +2,12 @@
 (8.2, "Signal masks"): masks are costly, so RRDA should work with a few labelled examples, or with masks made
 without human labelling.
 
-Every source implements ``apply(train_set, classes, run_seed, dataset, runtime) -> (train_set, report)``: the
+Every source implements ``apply(train_set, classes, run_seed, dataset, runtime, cache) -> (train_set, report)``: the
 training set whose items ``(image, label, mask)`` carry the masks the method will use, and what it did
 (``report``: the source, the images with a labelled mask, per class, and for a source that makes masks, their IoU
-with the labelled ones). It is applied only for a method that uses masks (``method.needs_masks``).
+with the labelled ones). It is applied only for a method that uses masks (``method.needs_masks``). A source that
+makes masks computes them once before training and keeps them with the run (``cache``: the run folder's
+``made_masks.pt``, ``cached_masks``), so that a resumed run reads them instead of computing them again.
 
 An image without a mask carries the all-ones mask: the whole image counts as its signal. That makes every mask
 penalty 0 on it (RRR's and GradMask's (1 - M) * gradient, ActDiff's distance between f(x) and f(M * x), CDEP's and
@@ -16,13 +18,20 @@ EG's context attribution), so it takes part in the plain loss only, and RRDA (th
 
 from __future__ import annotations
 
-from collections.abc import Sized
+import logging
+import math
+from collections.abc import Callable, Sized
+from pathlib import Path
 from typing import cast
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from rrx.registry import Registry
+
+log = logging.getLogger(__name__)
+MADE_MASKS = "made_masks.pt"  # in the run folder: a source's masks (cached_masks)
 
 MASK_SOURCES = Registry("mask", __name__)
 register_mask_source = MASK_SOURCES.register
@@ -71,3 +80,33 @@ def counts_per_class(labels: list[int], kept: list[int], classes: list[str]) -> 
         out[classes[label]][1] += 1
         out[classes[label]][0] += i in chosen
     return out
+
+
+def _packed(masks: torch.Tensor) -> dict:
+    """Binary masks (N, 1, H, W) as 8 pixels a byte, with their shape."""
+    return {"shape": list(masks.shape), "bits": torch.from_numpy(np.packbits(masks.numpy().astype(bool), axis=None))}
+
+
+def _unpacked(saved: dict) -> torch.Tensor:
+    count = math.prod(saved["shape"])
+    return torch.from_numpy(np.unpackbits(saved["bits"].numpy(), count=count).reshape(saved["shape"]))
+
+
+def cached_masks(
+    cache: Path | None, key: dict, make: Callable[[], tuple[torch.Tensor, torch.Tensor]], write: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``make()``'s (made masks, labelled masks), each (N, 1, H, W) uint8 in {0, 1}: read from ``cache`` where it
+    holds them for ``key`` (the source's settings, its checkpoint's SHA-256, the number of images), else made and,
+    with ``write`` (rank 0), written there (bit-packed, atomically; read back with ``weights_only=True``)."""
+    from rrx.outputs import atomic_write
+
+    if cache is not None and cache.is_file():
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved.get("key") == key:
+            log.info("mask=%s: the masks made before this run's first epoch, read from %s", key["source"], cache)
+            return _unpacked(saved["made"]), _unpacked(saved["labelled"])
+    made, labelled = make()
+    if cache is not None and write:
+        payload = {"key": key, "made": _packed(made), "labelled": _packed(labelled)}
+        atomic_write(cache, lambda tmp: torch.save(payload, tmp))
+    return made, labelled

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of
-from rrx.masks import KeptMasks, counts_per_class, register_mask_source
+from rrx.masks import KeptMasks, cached_masks, counts_per_class, register_mask_source
 from rrx.masks.fraction import kept_per_class
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,21 @@ class AttributionMasks:
             labelled.append((torch.as_tensor(mask) > 0.5).to(torch.uint8))  # as iou reads them
         return torch.cat(made), torch.cat(labelled)
 
-    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None, cache=None) -> tuple:
         from rrx.checkpoint import load_checkpoint
         from rrx.models import model_from_checkpoint
+        from rrx.provenance import file_sha256
 
         assert dataset is not None and runtime is not None  # the task gives them
         ckpt, file = load_checkpoint(self.cfg.checkpoint)
-        model = runtime.place(model_from_checkpoint(ckpt, dataset))
-        masks, labelled = self.made(model, train_set, runtime)
+        settings = {k: self.cfg[k] for k in ("attribution", "rule", "share")}
+        key = {"source": "attribution", **settings, "sha256": file_sha256(file), "images": len(train_set)}
+        masks, labelled = cached_masks(
+            cache,
+            key,
+            lambda: self.made(runtime.place(model_from_checkpoint(ckpt, dataset)), train_set, runtime),
+            runtime.rank == 0,
+        )
         labels = labels_of(train_set)
         seed = self.cfg.seed if self.cfg.seed is not None else run_seed
         kept = kept_per_class(labels, float(self.cfg.p), torch.Generator().manual_seed(seed))

@@ -66,7 +66,7 @@ class Fraction:
         log.info("mask=fraction: %d of %d training images keep their masks (p = %g)", len(kept), len(labels), self.p)
         return kept, report
 
-    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None, cache=None) -> tuple:
         kept, report = self.kept(train_set, classes, run_seed)
         if len(kept) == report["images"]:
             return train_set, report  # every mask kept: the labelled training set itself

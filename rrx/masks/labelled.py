@@ -24,6 +24,6 @@ class Labelled:
     def __init__(self, cfg):
         self.cfg = cfg
 
-    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None, cache=None) -> tuple:
         n = len(cast(Sized, train_set))
         return train_set, {"source": "labelled", "images": n, "with_mask": n}

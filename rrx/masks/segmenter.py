@@ -27,7 +27,7 @@ from tqdm import tqdm
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of, unwrapped
 from rrx.errors import RRXError
-from rrx.masks import KeptMasks, counts_per_class, register_mask_source
+from rrx.masks import KeptMasks, cached_masks, counts_per_class, register_mask_source
 from rrx.masks.attribution import iou
 from rrx.masks.fraction import kept_per_class
 
@@ -82,9 +82,10 @@ class SegmenterMasks:
         self.share = segmenter_share(self.ckpt, cfg.checkpoint)
         self.label = f"U-Net masks, {100 * float(self.share['p']):g}% labelled"
 
-    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None) -> tuple:
+    def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None, cache=None) -> tuple:
         from rrx.checkpoint import saved_config
         from rrx.models import model_from_checkpoint
+        from rrx.provenance import file_sha256
 
         assert dataset is not None and runtime is not None  # the task gives them
         where, ckpt, share = self.cfg.checkpoint, self.ckpt, self.share
@@ -101,9 +102,15 @@ class SegmenterMasks:
         positions = list(range(len(base_labels))) if indices is None else indices
         kept = [i for i, b in enumerate(positions) if b in seen]  # this run's items the segmenter trained on
         channels = int(train_set[0][0].shape[0])
-        model = runtime.place(model_from_checkpoint(ckpt, dataset, channels))
         threshold = float(saved_config(ckpt["config"]).segmentation.threshold)
-        masks, labelled = predicted_masks(model, train_set, runtime, threshold)
+        masks, labelled = cached_masks(
+            cache,
+            {"source": "segmenter", "sha256": file_sha256(self.file), "images": len(train_set)},
+            lambda: predicted_masks(
+                runtime.place(model_from_checkpoint(ckpt, dataset, channels)), train_set, runtime, threshold
+            ),
+            runtime.rank == 0,
+        )
         if masks.shape != labelled.shape:
             raise RRXError(
                 f"mask.checkpoint={where} segments images of another size ({tuple(masks.shape[-2:])}) than this "

@@ -22,6 +22,7 @@ One call order, for every task (``rrx.train._train``)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
@@ -74,6 +75,7 @@ class Task:
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
+        self.folder: Path | None = None  # the run folder, set by the loop before setup: what the run keeps there
 
     # --- before training -----------------------------------------------------------------------------------------
     def check(self) -> None:

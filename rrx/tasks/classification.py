@@ -27,7 +27,7 @@ from rrx.config import check
 from rrx.data import create_dataset, data_report
 from rrx.data.augment import augment
 from rrx.errors import RRXError
-from rrx.masks import create_mask_source, has_context
+from rrx.masks import MADE_MASKS, create_mask_source, has_context
 from rrx.methods import create_method
 from rrx.methods.groups import WithGroups, group_report, training_groups
 from rrx.methods.rrda import rrda
@@ -170,8 +170,9 @@ class Classification(Task):
             self.method.set_held_out(self.val_set, held_out, held_out_names)
         self.masks = None
         if masks is not None:  # of the images trained on, by its own generator: the batch order stays the same
+            cache = None if self.folder is None else self.folder / MADE_MASKS
             self.train_set, self.masks = masks.apply(
-                self.train_set, list(classes), int(cfg.seed), self.dataset, runtime
+                self.train_set, list(classes), int(cfg.seed), self.dataset, runtime, cache
             )
         if self.method.groups_in_batch:
             self.train_set = WithGroups(self.train_set, ids)
