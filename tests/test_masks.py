@@ -12,8 +12,8 @@ import rrx
 from rrx.api import _runtime
 from rrx.config import component
 from rrx.errors import RRXError
-from rrx.masks import KeptMasks, has_context
-from rrx.masks.attribution import iou, otsu_masks, otsu_threshold, top_share_masks
+from rrx.masks import KeptMasks, has_context, iou, made_mask_quality
+from rrx.masks.attribution import otsu_masks, otsu_threshold, top_share_masks
 from rrx.masks.curve import _has_curve, mask_curve_figure, mask_curve_table
 from rrx.masks.fraction import kept_per_class
 from rrx.models import create_model
@@ -131,6 +131,25 @@ def test_the_curve_names_a_segmenters_masks_and_leaves_an_unmeasured_iou_empty()
     assert np.isnan(row["IoU of the other masks"]) and row["BG Gap"] == 50.0
 
 
+def test_the_mask_quality_table_has_a_row_per_run_that_made_masks():
+    from rrx.masks.curve import _made_masks, mask_quality_table
+
+    made = {"source": "segmenter", "p": 0.05, "images": 20, "with_mask": 2, "object_share": 0.25}
+    made["iou"] = {"mean": 0.6, "per_class": {"a": 0.5, "b": 0.7}}
+    runs = [Record("train", {}, train={"masks": made}), Record("train", {}, train={"masks": {"source": "fraction"}})]
+    assert [_made_masks(m) for m in runs] == [True, False]
+    (row,) = mask_quality_table(runs[:1]).to_dict("records")
+    assert row == {
+        "Other masks": "U-Net segmenter",
+        "p (%)": "5",
+        "Images with made masks": 18.0,
+        "Object share": 25.0,
+        "IoU": 60.0,
+        "IoU a": 50.0,
+        "IoU b": 70.0,
+    }
+
+
 def test_the_top_share_of_a_hand_made_map():
     maps = torch.tensor([[[5.0, 1.0, 3.0], [3.0, 0.0, 9.0]]])
     # k = round(0.5 * 6) = 3: 9, 5 and the first of the two 3s in position order
@@ -167,6 +186,18 @@ def test_masks_from_a_classifiers_attributions(compose_train, tmp_path):
     assert 0 <= masks["iou"]["mean"] <= 1 and len(masks["iou"]["per_class"]) == 9
     assert metrics["run"]["method"] == "Standard + RRDA (gradcam masks)"
     assert (tmp_path / "a" / "made_masks.pt").is_file()  # kept with the run
+
+
+def test_the_quality_of_made_masks_is_taken_on_the_images_that_use_them():
+    made = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1]], dtype=torch.uint8).view(3, 1, 2, 2)
+    labelled = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=torch.uint8).view(3, 1, 2, 2)
+    found = made_mask_quality(made, labelled, [0, 0, 1], kept=[1], classes=["a", "b"])
+    # image 1 keeps its labelled mask; image 0: 1/2, image 2: 1/2; object share (2 + 1) / 8
+    assert found == {"object_share": 3 / 8, "iou": {"mean": 0.5, "per_class": {"a": 0.5, "b": 0.5}}}
+    assert made_mask_quality(made, labelled, [0, 0, 1], kept=[0, 1, 2], classes=["a", "b"]) == {
+        "object_share": None,
+        "iou": {"mean": None, "per_class": {}},
+    }
 
 
 def test_made_masks_are_kept_with_the_run_and_read_back_for_its_key(tmp_path):

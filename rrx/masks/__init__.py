@@ -110,3 +110,38 @@ def cached_masks(
         payload = {"key": key, "made": _packed(made), "labelled": _packed(labelled)}
         atomic_write(cache, lambda tmp: torch.save(payload, tmp))
     return made, labelled
+
+
+def made_mask_quality(made: torch.Tensor, labelled: torch.Tensor, labels: list[int], kept: list[int], classes) -> dict:
+    """How good a source's masks (N, 1, H, W) are on the images that use them (not in ``kept``, which keep their
+    labelled masks): the share of their pixels marked as object, and the IoU |A ∩ L| / |A ∪ L| of each made mask A
+    with the image's labelled mask L (``iou``), its mean and each class's mean; None where every image is kept."""
+    scores, y = iou(made.float(), labelled.float()), torch.tensor(labels)
+    used = torch.ones(len(labels), dtype=torch.bool)
+    used[kept] = False
+    per_class = {
+        name: float(scores[used & (y == k)].mean()) for k, name in enumerate(classes) if (used & (y == k)).any()
+    }
+    return {
+        "object_share": float(made[used].float().mean()) if used.any() else None,
+        "iou": {"mean": float(scores[used].mean()) if used.any() else None, "per_class": per_class},
+    }
+
+
+def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,) |a ∩ b| / |a ∪ b| of binary masks (B, 1, H, W); 1 where both are empty."""
+    a, b = a.flatten(1) > 0.5, b.flatten(1) > 0.5
+    union = (a | b).sum(1)
+    return torch.where(union > 0, (a & b).sum(1) / union.clamp(min=1), torch.ones_like(union, dtype=torch.float))
+
+
+def log_made_masks(source: str, made_by: str, report: dict) -> None:
+    mean = report["iou"]["mean"]
+    log.info(
+        "mask=%s: %s masks of %d training images, IoU with their labelled masks %s; %d keep their labelled masks",
+        source,
+        made_by,
+        report["images"] - report["with_mask"],
+        "-" if mean is None else f"{mean:.3f}",
+        report["with_mask"],
+    )

@@ -10,7 +10,8 @@ every other training image gets the mask of its map, computed once before traini
   threshold t that maximises the between-class variance w0(t) w1(t) (mu0(t) - mu1(t))^2).
 
 Quality against the labelled masks, which the training images have: the IoU |A ∩ L| / |A ∪ L| of each made mask A
-with the image's labelled mask L, its mean over the images, and per class, in ``metrics.json`` (``train.masks``).
+with the image's labelled mask L, its mean over the images that use them (those without a labelled mask), and per
+class, in ``metrics.json`` (``train.masks``, ``rrx.masks.made_mask_quality``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of
-from rrx.masks import KeptMasks, cached_masks, counts_per_class, register_mask_source
+from rrx.masks import KeptMasks, cached_masks, counts_per_class, log_made_masks, made_mask_quality, register_mask_source
 from rrx.masks.fraction import kept_per_class
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,6 @@ def otsu_masks(maps: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) in {0, 1}: each map above its Otsu threshold."""
     masks = [(m > otsu_threshold(m.numpy().ravel())).float() for m in maps.cpu()]
     return torch.stack(masks)[:, None]
-
-
-def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B,) |a ∩ b| / |a ∪ b| of binary masks (B, 1, H, W); 1 where both are empty."""
-    a, b = a.flatten(1) > 0.5, b.flatten(1) > 0.5
-    union = (a | b).sum(1)
-    return torch.where(union > 0, (a & b).sum(1) / union.clamp(min=1), torch.ones_like(union, dtype=torch.float))
 
 
 @dataclass
@@ -130,10 +124,6 @@ class AttributionMasks:
         labels = labels_of(train_set)
         seed = self.cfg.seed if self.cfg.seed is not None else run_seed
         kept = kept_per_class(labels, float(self.cfg.p), torch.Generator().manual_seed(seed))
-        scores = iou(masks.float(), labelled.float())
-        per_class = {
-            name: float(scores[torch.tensor(labels) == k].mean()) for k, name in enumerate(classes) if k in labels
-        }
         report = {
             "source": "attribution",
             "p": float(self.cfg.p),
@@ -144,15 +134,7 @@ class AttributionMasks:
             "attribution": self.cfg.attribution,
             "rule": self.cfg.rule,
             "share": float(self.cfg.share) if self.cfg.rule == "top_share" else None,
-            "object_share": float(masks.float().mean()),
-            "iou": {"mean": float(scores.mean()), "per_class": per_class},
+            **made_mask_quality(masks, labelled, labels, kept, classes),
         }
-        log.info(
-            "mask=attribution: %s masks of %d training images (%s), IoU with the labelled masks %.3f; %d keep theirs",
-            self.cfg.attribution,
-            len(labels),
-            self.cfg.rule,
-            report["iou"]["mean"],
-            len(kept),
-        )
+        log_made_masks("attribution", f"{self.cfg.attribution} ({self.cfg.rule})", report)
         return KeptMasks(train_set, kept, masks), report

@@ -106,7 +106,39 @@ def mask_curve_figure(runs: list[Record], dataset: str, path: Path) -> Path | No
     return save_figure(fig, path)
 
 
+def _made_masks(m: Record) -> bool:
+    return (m.train or {}).get("masks", {}).get("iou", {}).get("mean") is not None
+
+
+def mask_quality_table(runs: list[Record]) -> pd.DataFrame:
+    """One row per run whose source made masks: Other masks (the source), p (%), the images it made masks for, the
+    share of their pixels marked as object and their IoU with the labelled masks (percent): the mean over those
+    images and the mean of each class (a column per class)."""
+    rows = []
+    for m in runs:
+        masks = (m.train or {})["masks"]
+        rows.append(
+            {
+                "Other masks": _others(masks),
+                "p (%)": f"{100 * float(masks['p']):g}",
+                "Images with made masks": float(masks["images"] - masks["with_mask"]),
+                "Object share": 100 * _or_nan(masks.get("object_share")),
+                "IoU": 100 * float(masks["iou"]["mean"]),
+                **{f"IoU {name}": 100 * float(v) for name, v in masks["iou"].get("per_class", {}).items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 TABLES = [
+    Table(
+        "mask_quality",
+        "Made masks: their IoU with the labelled masks, overall and per class",
+        mask_quality_table,
+        _made_masks,
+        16.5,
+        mark_best=False,
+    ),
     Table(
         "mask_curve",
         "Labelled-mask fraction p: the challenges against the share of training images with a labelled mask",
@@ -115,6 +147,6 @@ TABLES = [
         16.6,
         mark_best=False,
         in_run=False,
-    )
+    ),
 ]
 FIGURES = [Figure("mask_curve", "Labelled-mask fraction p", mask_curve_figure, _has_curve, 16.6)]

@@ -27,8 +27,15 @@ from tqdm import tqdm
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of, unwrapped
 from rrx.errors import RRXError
-from rrx.masks import KeptMasks, cached_masks, counts_per_class, register_mask_source
-from rrx.masks.attribution import iou
+from rrx.masks import (
+    KeptMasks,
+    cached_masks,
+    counts_per_class,
+    iou,
+    log_made_masks,
+    made_mask_quality,
+    register_mask_source,
+)
 from rrx.masks.fraction import kept_per_class
 
 log = logging.getLogger(__name__)
@@ -116,29 +123,18 @@ class SegmenterMasks:
                 f"mask.checkpoint={where} segments images of another size ({tuple(masks.shape[-2:])}) than this "
                 f"run's ({tuple(labelled.shape[-2:])}): train the segmenter with this run's dataset.image_size"
             )
-        scores, labels = iou(masks.float(), labelled.float()), torch.tensor(labels_of(train_set))
-        unseen = torch.ones(len(labels), dtype=torch.bool)
-        unseen[kept] = False
-        per_class = {}
-        for k, name in enumerate(classes):
-            if (unseen & (labels == k)).any():
-                per_class[name] = float(scores[unseen & (labels == k)].mean())
+        labels = labels_of(train_set)
+        seen_iou = iou(masks[kept].float(), labelled[kept].float()) if kept else None
         report: dict = {
             "source": "segmenter",
             "p": float(share["p"]),
             "images": len(labels),
             "with_mask": len(kept),
-            "per_class": counts_per_class(labels.tolist(), kept, classes),
+            "per_class": counts_per_class(labels, kept, classes),
             "checkpoint": str(self.file.resolve()),
             "threshold": threshold,
-            "object_share": float(masks[unseen].float().mean()) if unseen.any() else None,
-            "iou": {"mean": float(scores[unseen].mean()) if unseen.any() else None, "per_class": per_class},
-            "iou_trained_on": float(scores[~unseen].mean()) if kept else None,
+            **made_mask_quality(masks, labelled, labels, kept, classes),
+            "iou_trained_on": None if seen_iou is None else float(seen_iou.mean()),
         }
-        log.info(
-            "mask=segmenter: U-Net masks of %d training images, IoU with their labelled masks %s; %d keep theirs",
-            int(unseen.sum()),
-            "-" if report["iou"]["mean"] is None else f"{report['iou']['mean']:.3f}",
-            len(kept),
-        )
+        log_made_masks("segmenter", "U-Net", report)
         return KeptMasks(train_set, kept, masks), report
