@@ -16,7 +16,6 @@ class, in ``metrics.json`` (``train.masks``, ``rrx.masks.made_mask_quality``).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,6 @@ from rrx.data.base import labels_of
 from rrx.masks import KeptMasks, cached_masks, counts_per_class, log_made_masks, made_mask_quality, register_mask_source
 from rrx.masks.fraction import kept_per_class
 
-log = logging.getLogger(__name__)
 RULES = ("top_share", "otsu")
 
 

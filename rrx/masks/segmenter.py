@@ -10,14 +10,13 @@ again from its ``mask.p`` and seed over the base training set (``rrx.masks.fract
 segmenter's recorded counts per class must match, else the two runs read different training sets. A classification
 run that holds out ``trainer.val_fraction`` of the images trains on its share of them.
 
-Quality against the labelled masks: the IoU |A ∩ L| / |A ∪ L| (``rrx.masks.attribution.iou``) of each made mask A with
+Quality against the labelled masks: the IoU |A ∩ L| / |A ∪ L| (``rrx.masks.iou``) of each made mask A with
 the image's labelled mask L, over the images the segmenter did not train on (its mean and per class), and over the
 ones it did, in ``metrics.json`` (``train.masks``).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import torch
@@ -37,8 +36,6 @@ from rrx.masks import (
     register_mask_source,
 )
 from rrx.masks.fraction import kept_per_class
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

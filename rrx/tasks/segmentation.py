@@ -123,6 +123,12 @@ def check_segmentation(cfg) -> None:
         )
     if int(cfg.trainer.devices) * int(cfg.trainer.num_nodes) != 1:
         raise RRXError("task=segmentation trains on one device: use trainer.devices=1 trainer.num_nodes=1")
+    mask = cfg.mask.name if "mask" in cfg else "labelled"
+    if mask not in ("labelled", "fraction"):
+        raise RRXError(
+            f"mask={mask} makes masks for a classifier to train on; task=segmentation trains on labelled masks: "
+            "give mask=labelled, or mask=fraction mask.p=<share> to train on a labelled share"
+        )
     for key, (value, why) in NOT_FOR_SEGMENTATION.items():
         given = OmegaConf.select(cfg, key, default=value)
         if given != value:
@@ -260,14 +266,8 @@ class Segmentation(Task):
         """``mask=fraction``: the U-Net trains on the seeded share ``mask.p`` of each class's training images only
         (the labelled share a ``mask=segmenter`` source of a classification run was trained on, rrx.masks.segmenter);
         its report, or None with every training image's mask (``mask=labelled``)."""
-        name = cfg.mask.name if "mask" in cfg else "labelled"
-        if name == "labelled":
+        if "mask" not in cfg or cfg.mask.name == "labelled":
             return None
-        if name != "fraction":
-            raise RRXError(
-                f"mask={name} makes masks for a classifier to train on; task=segmentation trains on labelled masks: "
-                "give mask=labelled, or mask=fraction mask.p=<share> to train on a labelled share"
-            )
         source = create_mask_source(cfg.mask)
         labels = labels_of(self.data.train)
         classes = self.data.classes or [str(k) for k in range(max(labels) + 1)]
