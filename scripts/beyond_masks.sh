@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Beyond the thesis (issue 29, docs/results.md): Standard + RRDA against the share of training images with a labelled
-# mask, next to Standard, GroupDRO, JTT, DFR (on pairs and coarser groups) and balanced ERM, on the embedded benchmark, then its report.
+# mask, next to Standard, GroupDRO, JTT, DFR (on pairs and coarser groups) and balanced ERM, on the embedded benchmark,
+# then its report.
 #   bash scripts/beyond_masks.sh [report folder]      (the 33 jobs of experiment=beyond_masks, 9 on Grad-CAM masks,
 #   3 U-Nets and 9 on their masks, two at a time)
 set -euo pipefail
