@@ -82,6 +82,20 @@ def counts_per_class(labels: list[int], kept: list[int], classes: list[str]) -> 
     return out
 
 
+def masks_of(
+    data, runtime, desc: str, make: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(``make(x, y)``'s binary masks of every item of ``data``, its labelled masks), each (N, 1, H, W) uint8 in
+    {0, 1}, in order, from one pass over the images (``x``, ``y`` on ``runtime.device``)."""
+    from tqdm import tqdm
+
+    made, labelled = [], []
+    for x, y, mask in tqdm(runtime.loader(data, shuffle=False), desc=desc, leave=False, disable=not runtime.progress):
+        made.append(make(x.to(runtime.device), y.to(runtime.device)).cpu().to(torch.uint8))
+        labelled.append((torch.as_tensor(mask) > 0.5).to(torch.uint8))  # as iou reads them
+    return torch.cat(made), torch.cat(labelled)
+
+
 def _packed(masks: torch.Tensor) -> dict:
     """Binary masks (N, 1, H, W) as 8 pixels a byte, with their shape."""
     return {"shape": list(masks.shape), "bits": torch.from_numpy(np.packbits(masks.numpy().astype(bool), axis=None))}

@@ -21,11 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from omegaconf import MISSING
-from tqdm import tqdm
 
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of
-from rrx.masks import KeptMasks, cached_masks, counts_per_class, log_made_masks, made_mask_quality, register_mask_source
+from rrx.masks import (
+    KeptMasks,
+    cached_masks,
+    counts_per_class,
+    log_made_masks,
+    made_mask_quality,
+    masks_of,
+    register_mask_source,
+)
 from rrx.masks.fraction import kept_per_class
 
 RULES = ("top_share", "otsu")
@@ -95,14 +102,12 @@ class AttributionMasks:
         from rrx.attributions import attribution_map
 
         model.eval()
-        made, labelled = [], []
-        loader = runtime.loader(train_set, shuffle=False)
-        for x, y, mask in tqdm(loader, desc="attribution masks", leave=False, disable=not runtime.progress):
-            maps = attribution_map(model, x.to(runtime.device), y.to(runtime.device), self.cfg.attribution).detach()
-            rule = top_share_masks(maps, float(self.cfg.share)) if self.cfg.rule == "top_share" else otsu_masks(maps)
-            made.append(rule.cpu().to(torch.uint8))
-            labelled.append((torch.as_tensor(mask) > 0.5).to(torch.uint8))  # as iou reads them
-        return torch.cat(made), torch.cat(labelled)
+
+        def rule(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            maps = attribution_map(model, x, y, self.cfg.attribution).detach()
+            return top_share_masks(maps, float(self.cfg.share)) if self.cfg.rule == "top_share" else otsu_masks(maps)
+
+        return masks_of(train_set, runtime, "attribution masks", rule)
 
     def apply(self, train_set, classes: list[str], run_seed: int, dataset=None, runtime=None, cache=None) -> tuple:
         from rrx.checkpoint import load_checkpoint

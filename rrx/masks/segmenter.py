@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import torch
 from omegaconf import MISSING
-from tqdm import tqdm
 
 from rrx.config import ComponentConfig, param
 from rrx.data.base import labels_of, unwrapped
@@ -33,6 +32,7 @@ from rrx.masks import (
     iou,
     log_made_masks,
     made_mask_quality,
+    masks_of,
     register_mask_source,
 )
 from rrx.masks.fraction import kept_per_class
@@ -66,14 +66,12 @@ def segmenter_share(ckpt: dict, where: str) -> dict:
 def predicted_masks(model, data, runtime, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(``model(x) > threshold`` of every item of ``data``, its labelled masks), each (N, 1, H, W) uint8, in order."""
     model.eval()
-    made, labelled = [], []
-    with torch.no_grad():
-        for x, _, mask in tqdm(
-            runtime.loader(data, shuffle=False), desc="segmenter masks", leave=False, disable=not runtime.progress
-        ):
-            made.append((model(x.to(runtime.device)) > threshold).cpu().to(torch.uint8))
-            labelled.append((torch.as_tensor(mask) > 0.5).to(torch.uint8))
-    return torch.cat(made), torch.cat(labelled)
+
+    def predicted(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(x) > threshold
+
+    return masks_of(data, runtime, "segmenter masks", predicted)
 
 
 @register_mask_source("segmenter", config=SegmenterMaskConfig)
@@ -120,7 +118,7 @@ class SegmenterMasks:
                 f"mask.checkpoint={where} segments images of another size ({tuple(masks.shape[-2:])}) than this "
                 f"run's ({tuple(labelled.shape[-2:])}): train the segmenter with this run's dataset.image_size"
             )
-        labels = labels_of(train_set)
+        labels = [base_labels[b] for b in positions]
         seen_iou = iou(masks[kept].float(), labelled[kept].float()) if kept else None
         report: dict = {
             "source": "segmenter",
